@@ -1,0 +1,121 @@
+/**
+ * The public machine configuration accepted by `createMachine`. These names are the API users and tests program
+ * against; README documents them. Validation lives in config.ts.
+ */
+
+/** Hypervisor behaviours layered on top of bare-metal hardware. All default to false (bare metal). */
+export interface HypervisorOptions {
+  /** The 15-bit extended destination ID (KVM/Xen/Hyper-V): MSI address bits 11:5 / RTE bits 55:49 = APIC ID 14:8. */
+  extDestId?: boolean;
+  /** Xen PIRQ messages: vector 0 routes to a PIRQ (event channel) numbered by addr 19:12 | addr 63:40. */
+  xenPirq?: boolean;
+  /** KVM's x2APIC MSI API (KVM_X2APIC_API_USE_32BIT_IDS): address_hi 31:8 carry APIC ID 31:8. */
+  x2apicApi?: boolean;
+  /** Accept Windows' "high bits in the address" layout: address bits 55:32 carry APIC ID 31:8. */
+  windowsHighAddressBits?: boolean;
+  /**
+   * The proof-of-concept hack from seed 000: the Intel unit reads a compatibility-format (AMD-style) message as an
+   * IRTE index taken from data 10:0, as an AMD IOMMU would.
+   */
+  intelIrAcceptsAmdFormat?: boolean;
+}
+
+export interface IoapicOptions {
+  /** Number of input pins / redirection entries (default 24). */
+  pins?: number;
+  /** Version register value: 0x20 (PCI 2.2 I/OxAPIC with EOI register, default) or 0x11 (82093AA, no EOI register). */
+  version?: 0x11 | 0x20;
+  /** I/O APIC ID (bits 27:24 of the ID register), default 0. */
+  id?: number;
+}
+
+export interface MsiOptions {
+  /** Vectors requested (Multiple Message Capable), a power of two from 1 to 32. */
+  vectors: number;
+  /** 64-bit address capable (default true). */
+  addr64?: boolean;
+  /** Per-vector masking capable (default false). */
+  perVectorMask?: boolean;
+}
+
+export interface MsixOptions {
+  /** Table size, 1..2048. */
+  entries: number;
+  /** BAR holding the table and the PBA (default 0). */
+  bar?: number;
+  /** Offset of the table in the BAR (default 0), 8-byte aligned. */
+  tableOffset?: number;
+  /** Offset of the PBA in the BAR (default: the first 4 KiB boundary after the table), 8-byte aligned. */
+  pbaOffset?: number;
+}
+
+export interface DeviceOptions {
+  /** PCI address "bb:dd.f". */
+  bdf: string;
+  vendorId?: number;
+  deviceId?: number;
+  /** 24-bit class code (default 0xff0000, "unassigned class"). */
+  classCode?: number;
+  msi?: MsiOptions;
+  msix?: MsixOptions;
+  /** A short label for reports ("nvme", "virtio-net"). */
+  name?: string;
+}
+
+export interface IntelIommuOptions {
+  kind: 'intel';
+  /** Register base (default 0xFED90000). */
+  base?: number;
+  /** Host address width in bits: 39 or 48 (default 48); sets MGAW and the SAGAW bits. */
+  awBits?: 39 | 48;
+  /** Advertise DMA translation (default true). false: SAGAW = 0 and TE writes are ineffective (QEMU dma-translation=off). */
+  dmaTranslation?: boolean;
+  /** ECAP.IR (default true). */
+  interruptRemapping?: boolean;
+  /** ECAP.EIM (default true). */
+  eim?: boolean;
+  /** Number of fault recording registers, 1..256 (default 8). */
+  faultRecords?: number;
+  /** CAP.PI (default false). */
+  postedInterrupts?: boolean;
+  /** The I/O APIC's source-id on this unit (default 0xFF00, as QEMU's DMAR table describes it). */
+  ioapicSourceId?: number;
+}
+
+export interface AmdIommuOptions {
+  kind: 'amd';
+  /** MMIO base (default 0xFED80000). */
+  base?: number;
+  /** EFR.XTSup (default true). */
+  xt?: boolean;
+  /** EFR.GASup, 128-bit IRTEs (default true). */
+  ga?: boolean;
+  /** EFR2.NumIntRemapSup = 2K interrupts (default false). */
+  intRemap2k?: boolean;
+  /** Advertise DMA translation (default true); false sets EFR.HATS = 11b. */
+  dmaTranslation?: boolean;
+  /** The I/O APIC's DeviceID (default '00:14.0'). */
+  ioapicDeviceId?: string;
+  /** The IOMMU's own PCI function (default '00:02.0'). */
+  bdf?: string;
+}
+
+export type IommuOptions = IntelIommuOptions | AmdIommuOptions;
+
+export interface MachineConfig {
+  /** Number of CPUs, 1..32768. */
+  cpus: number;
+  /** APIC ID of each CPU (default: CPU i has APIC ID i). Unique, 0..0xFFFFFFFE. */
+  apicIds?: number[];
+  cpuVendor?: 'intel' | 'amd';
+  ioapic?: IoapicOptions;
+  hypervisor?: HypervisorOptions;
+  devices?: DeviceOptions[];
+  iommu?: IommuOptions;
+  /**
+   * How a lowest-priority interrupt picks its CPU among the matching, software-enabled APICs:
+   * 'priority' (default, hardware-like: lowest PPR wins, then a focus processor, then the lowest APIC ID),
+   * 'vector-hash' (KVM's default: the (vector mod N)-th match), 'first' (QEMU TCG: the first match).
+   */
+  lowestPriority?: 'priority' | 'vector-hash' | 'first';
+}

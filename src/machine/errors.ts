@@ -1,0 +1,25 @@
+/** Errors a user of the public API can meet. Hardware faults are never exceptions, except #GP on a CPU access. */
+
+/** Thrown by a CPU access where hardware raises #GP (bad MSR, illegal APIC base transition, reserved bits). */
+export class GeneralProtectionFault extends Error {
+  constructor(readonly reason: string) {
+    super(`#GP(0): ${reason}`);
+    this.name = 'GeneralProtectionFault';
+  }
+}
+
+/** A bad machine configuration: `field` names the offending path (e.g. "devices[1].msi.vectors"). */
+export class ConfigError extends Error {
+  constructor(readonly field: string, readonly reason: string) {
+    super(`invalid machine config: ${field}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A bad argument to an API call (an out-of-range register value, an unknown device). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The machine's one event stream. Every hop an interrupt takes is a {@link TraceHop} named after QEMU's trace event
+ * for that hop (`vtd_ir_remap_msi_req`, `amdvi_ir_remap_msi_req`, `ioapic_set_irq`, `apic_deliver_irq`, ...), so a
+ * user can line irqpath's trace up with `qemu --trace` output. Important outcomes also get a typed event with the
+ * decoded payload.
+ *
+ * Emission is off the hot path when nobody listens: producers test {@link EventHub.active} before building a payload.
+ */
+import { EventEmitter } from 'node:events';
+import type TypedEmitter from 'typed-emitter';
+
+export type TraceValue = number | bigint | string | boolean;
+
+export interface TraceHop {
+  /** Interrupt flow this hop belongs to (one per device write / pin assertion / IPI); 0 when none. */
+  flow: number;
+  /** QEMU-style trace event name. */
+  name: string;
+  /** Ordered arguments, rendered "name key value key value" like QEMU's log backend. */
+  args: [string, TraceValue][];
+}
+
+/** A fault recorded (or suppressed) by an IOMMU, with the decoded record and Linux's log line for it. */
+export interface IommuFaultEvent {
+  unit: 'intel-vtd' | 'amd-vi';
+  /** Requester ID (BDF, or the I/O APIC's source-id). */
+  sourceId: number;
+  /** Intel fault reason or AMD event code. */
+  code: number;
+  name: string;
+  /** Remapping-table index, or -1. */
+  index: number;
+  /** Written into a fault recording register / the event log; false when suppressed (FPD, SupIOPF, IG) or dropped on overflow. */
+  recorded: boolean;
+  /** Why it was not recorded, when it was not. */
+  suppressedBy?: string;
+  /** The line Linux's DMAR / AMD-Vi fault handler prints for this record. */
+  linuxLog: string;
+  /** Decoded record fields (FRCD or event-log entry). */
+  record: Record<string, TraceValue>;
+}
+
+/** An interrupt accepted into a LAPIC (IRR set, or NMI/SMI/INIT/SIPI/ExtINT latched). */
+export interface ApicAcceptEvent {
+  flow: number;
+  cpu: number;
+  apicId: number;
+  vector: number;
+  deliveryMode: number;
+  trigger: number;
+}
+
+/** A device write that missed the APIC window (or was not recognised as an interrupt) and landed in RAM. */
+export interface MemoryWriteEvent {
+  flow: number;
+  sourceId: number;
+  addr: bigint;
+  data: number;
+  reason: string;
+}
+
+export interface PirqEvent {
+  flow: number;
+  sourceId: number;
+  pirq: number;
+}
+
+/** An interrupt that was lost on the way (blocked, masked, no destination, refused by an IOMMU). */
+export interface InterruptLostEvent {
+  flow: number;
+  source: string;
+  reason: string;
+}
+
+export type MachineEvents = {
+  hop: (hop: TraceHop) => void;
+  apic_accept: (event: ApicAcceptEvent) => void;
+  iommu_fault: (event: IommuFaultEvent) => void;
+  memory_write: (event: MemoryWriteEvent) => void;
+  xen_pirq: (event: PirqEvent) => void;
+  interrupt_lost: (event: InterruptLostEvent) => void;
+};
+
+type Emitter = TypedEmitter.default<MachineEvents>;
+
+export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
+  /** True while anybody listens or records: producers build payloads only then. */
+  active = false;
+  private listenerTotal = 0;
+  private recorders = 0;
+  private flowCounter = 0;
+  /** Flow id of the interrupt being processed now (set by the source that started it). */
+  currentFlow = 0;
+
+  constructor() {
+    super();
+    const self = this as unknown as EventEmitter;
+    const counted = (event: string | symbol) => event !== 'newListener' && event !== 'removeListener';
+    self.on('newListener', (event: string | symbol) => {
+      if (!counted(event)) return;
+      this.listenerTotal++;
+      this.active = true;
+    });
+    self.on('removeListener', (event: string | symbol) => {
+      if (!counted(event)) return;
+      this.listenerTotal--;
+      this.active = this.listenerTotal > 0 || this.recorders > 0;
+    });
+  }
+
+  /** Start a new interrupt flow and make it current; returns its id. Cheap: only a counter. */
+  beginFlow(): number {
+    this.currentFlow = ++this.flowCounter;
+    return this.currentFlow;
+  }
+
+  /** Emit a hop for the current flow. Call only when {@link active} is true. */
+  hop(name: string, args: [string, TraceValue][]): void {
+    this.emit('hop', { flow: this.currentFlow, name, args });
+  }
+
+  addRecorder(): void {
+    this.recorders++;
+    this.active = true;
+  }
+
+  removeRecorder(): void {
+    this.recorders = Math.max(0, this.recorders - 1);
+    this.active = this.listenerTotal > 0 || this.recorders > 0;
+  }
+}

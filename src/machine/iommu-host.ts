@@ -1,0 +1,24 @@
+/**
+ * What the machine hands an IOMMU model: guest memory (tables, queues, logs live there), the event stream, the
+ * translation core's route invalidation, the hypervisor options, and a way to send the IOMMU's own interrupts.
+ */
+import type { ApicMessage } from '../msi/interrupt.ts';
+import type { RouteInvalidator } from '../msi/remapper.ts';
+import type { HypervisorOptions } from './config-types.ts';
+import type { EventHub } from './events.ts';
+import type { SparseMemory } from './memory.ts';
+
+export interface IommuHost {
+  readonly memory: SparseMemory;
+  readonly events: EventHub;
+  readonly routes: RouteInvalidator;
+  readonly hypervisor: Readonly<HypervisorOptions>;
+  /**
+   * Send the IOMMU's own interrupt (fault event, invalidation completion, event log) as an MSI in the Intel
+   * FEADDR/FEUADDR layout: compatibility format in addrLo/data, x2APIC destination bits 31:8 in addrHi 31:8.
+   * It goes straight to the APIC bus: an IOMMU's own interrupts are never remapped.
+   */
+  sendOwnMsi(addrHi: number, addrLo: number, data: number): void;
+  /** Deliver an already-decoded message straight to the APIC bus (AMD XT interrupt-control registers). */
+  deliverToApicBus(msg: ApicMessage): void;
+}
