@@ -81,7 +81,7 @@ export type MachineEvents = {
   interrupt_lost: (event: InterruptLostEvent) => void;
 };
 
-type Emitter = TypedEmitter.default<MachineEvents>;
+type Emitter = TypedEmitter<MachineEvents>;
 
 export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
   /** True while anybody listens or records: producers build payloads only then. */
