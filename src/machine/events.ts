@@ -108,8 +108,22 @@ export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
     });
   }
 
+  /** A flow begun by a source (a device signal, a pin change) that the bus should continue rather than replace. */
+  private flowOpen = false;
+
   /** Start a new interrupt flow and make it current; returns its id. Cheap: only a counter. */
   beginFlow(): number {
+    this.currentFlow = ++this.flowCounter;
+    this.flowOpen = true;
+    return this.currentFlow;
+  }
+
+  /** Called by the bus for each message: continue the flow a source opened, or begin a new one. */
+  continueFlow(): number {
+    if (this.flowOpen) {
+      this.flowOpen = false;
+      return this.currentFlow;
+    }
     this.currentFlow = ++this.flowCounter;
     return this.currentFlow;
   }

@@ -1,0 +1,208 @@
+/**
+ * Validation of the public machine configuration. Every problem names the field path and the reason, and an
+ * unknown field is an error too (a typo such as `hypervisor.extDestID` must not silently mean "off").
+ */
+import { ConfigError } from './errors.ts';
+import { formatBdf, parseBdf } from './bdf.ts';
+import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from './config-types.ts';
+
+export const MAX_CPUS = 32768;
+/** IOREGSEL is 8 bits and RTEs start at 0x10, two registers each: 0x10 + 2·119 + 1 = 0xFF. */
+export const MAX_IOAPIC_PINS = 120;
+export const DEFAULT_IOAPIC_PINS = 24;
+export const DEFAULT_IOAPIC_SOURCE_ID = 0xff00;
+
+export interface ResolvedDevice extends DeviceOptions {
+  requesterId: number;
+}
+
+export interface ResolvedConfig {
+  cpus: number;
+  apicIds: number[];
+  cpuVendor: 'intel' | 'amd';
+  ioapic: { pins: number; version: 0x11 | 0x20; id: number };
+  hypervisor: Required<HypervisorOptions>;
+  devices: ResolvedDevice[];
+  iommu: IommuOptions | null;
+  lowestPriority: 'priority' | 'vector-hash' | 'first';
+}
+
+const HYPERVISOR_KEYS: (keyof HypervisorOptions)[] = [
+  'extDestId',
+  'xenPirq',
+  'x2apicApi',
+  'windowsHighAddressBits',
+  'intelIrAcceptsAmdFormat',
+];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function rejectUnknown(obj: Record<string, unknown>, allowed: readonly string[], path: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(path ? `${path}.${key}` : key, `unknown field (allowed: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function intIn(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(field, `must be an integer, got ${JSON.stringify(value)}`);
+  if (value < min || value > max) throw new ConfigError(field, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function optionalBool(value: unknown, field: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
+function bdfField(value: unknown, field: string): number {
+  if (typeof value !== 'string') throw new ConfigError(field, `must be a PCI address string like "00:03.0", got ${JSON.stringify(value)}`);
+  try {
+    return parseBdf(value);
+  } catch (e) {
+    throw new ConfigError(field, (e as Error).message);
+  }
+}
+
+function validateDevice(raw: unknown, i: number, taken: Map<number, string>): ResolvedDevice {
+  const path = `devices[${i}]`;
+  if (!isObject(raw)) throw new ConfigError(path, 'must be an object');
+  rejectUnknown(raw, ['bdf', 'vendorId', 'deviceId', 'classCode', 'msi', 'msix', 'name'], path);
+  const requesterId = bdfField(raw.bdf, `${path}.bdf`);
+  const owner = taken.get(requesterId);
+  if (owner !== undefined) throw new ConfigError(`${path}.bdf`, `${formatBdf(requesterId)} is already used by ${owner}`);
+  taken.set(requesterId, path);
+  if (raw.vendorId !== undefined) intIn(raw.vendorId, `${path}.vendorId`, 0, 0xfffe);
+  if (raw.deviceId !== undefined) intIn(raw.deviceId, `${path}.deviceId`, 0, 0xffff);
+  if (raw.classCode !== undefined) intIn(raw.classCode, `${path}.classCode`, 0, 0xffffff);
+  if (raw.name !== undefined && typeof raw.name !== 'string') throw new ConfigError(`${path}.name`, 'must be a string');
+  if (raw.msi !== undefined) {
+    const msi = raw.msi;
+    if (!isObject(msi)) throw new ConfigError(`${path}.msi`, 'must be an object');
+    rejectUnknown(msi, ['vectors', 'addr64', 'perVectorMask'], `${path}.msi`);
+    const v = intIn(msi.vectors, `${path}.msi.vectors`, 1, 32);
+    if (!isPowerOfTwo(v)) throw new ConfigError(`${path}.msi.vectors`, `must be a power of two (1, 2, 4, 8, 16 or 32), got ${v}`);
+    optionalBool(msi.addr64, `${path}.msi.addr64`);
+    optionalBool(msi.perVectorMask, `${path}.msi.perVectorMask`);
+  }
+  if (raw.msix !== undefined) {
+    const msix = raw.msix;
+    if (!isObject(msix)) throw new ConfigError(`${path}.msix`, 'must be an object');
+    rejectUnknown(msix, ['entries', 'bar', 'tableOffset', 'pbaOffset'], `${path}.msix`);
+    const entries = intIn(msix.entries, `${path}.msix.entries`, 1, 2048);
+    if (msix.bar !== undefined) intIn(msix.bar, `${path}.msix.bar`, 0, 5);
+    const tableOffset = msix.tableOffset === undefined ? 0 : intIn(msix.tableOffset, `${path}.msix.tableOffset`, 0, 0x7fffffff);
+    if (tableOffset % 8 !== 0) throw new ConfigError(`${path}.msix.tableOffset`, `must be 8-byte aligned (the low 3 bits hold the BIR), got 0x${tableOffset.toString(16)}`);
+    if (msix.pbaOffset !== undefined) {
+      const pbaOffset = intIn(msix.pbaOffset, `${path}.msix.pbaOffset`, 0, 0x7fffffff);
+      if (pbaOffset % 8 !== 0) throw new ConfigError(`${path}.msix.pbaOffset`, `must be 8-byte aligned, got 0x${pbaOffset.toString(16)}`);
+      const tableEnd = tableOffset + entries * 16;
+      const pbaEnd = pbaOffset + Math.ceil(entries / 64) * 8;
+      if (pbaOffset < tableEnd && tableOffset < pbaEnd) {
+        throw new ConfigError(`${path}.msix.pbaOffset`, `PBA [0x${pbaOffset.toString(16)}, 0x${pbaEnd.toString(16)}) overlaps the table [0x${tableOffset.toString(16)}, 0x${tableEnd.toString(16)})`);
+      }
+    }
+  }
+  return { ...(raw as unknown as DeviceOptions), requesterId };
+}
+
+function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
+  if (!isObject(raw)) throw new ConfigError('iommu', 'must be an object with kind "intel" or "amd"');
+  if (raw.kind === 'intel') {
+    rejectUnknown(raw, ['kind', 'base', 'awBits', 'dmaTranslation', 'interruptRemapping', 'eim', 'faultRecords', 'postedInterrupts', 'ioapicSourceId'], 'iommu');
+    // Field-level validation and defaults belong to the Intel model (resolveIntelOptions).
+    return raw as unknown as IommuOptions;
+  }
+  if (raw.kind === 'amd') {
+    rejectUnknown(raw, ['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'ioapicDeviceId', 'bdf'], 'iommu');
+    const own = bdfField(raw.bdf ?? '00:02.0', 'iommu.bdf');
+    const owner = taken.get(own);
+    if (owner !== undefined) throw new ConfigError('iommu.bdf', `${formatBdf(own)} is already used by ${owner}`);
+    const ioapic = bdfField(raw.ioapicDeviceId ?? '00:14.0', 'iommu.ioapicDeviceId');
+    if (ioapic === own) throw new ConfigError('iommu.ioapicDeviceId', `must differ from the IOMMU's own function ${formatBdf(own)}`);
+    return raw as unknown as IommuOptions;
+  }
+  throw new ConfigError('iommu.kind', `must be "intel" or "amd", got ${JSON.stringify(raw.kind)}`);
+}
+
+/** Validate a machine configuration and fill its defaults. Throws ConfigError naming the first bad field. */
+export function resolveConfig(config: MachineConfig): ResolvedConfig {
+  const raw = config as unknown;
+  if (!isObject(raw)) throw new ConfigError('config', 'must be an object');
+  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority'], '');
+  const cpus = intIn(raw.cpus, 'cpus', 1, MAX_CPUS);
+
+  let apicIds: number[];
+  if (raw.apicIds === undefined) {
+    apicIds = Array.from({ length: cpus }, (_, i) => i);
+  } else {
+    if (!Array.isArray(raw.apicIds)) throw new ConfigError('apicIds', 'must be an array of APIC IDs');
+    if (raw.apicIds.length !== cpus) throw new ConfigError('apicIds', `has ${raw.apicIds.length} entries but cpus is ${cpus}`);
+    const seen = new Map<number, number>();
+    apicIds = raw.apicIds.map((id, i) => {
+      // 0xFFFFFFFF is the x2APIC broadcast address and is reserved as an APIC ID (SDM 10.12.1.3).
+      const v = intIn(id, `apicIds[${i}]`, 0, 0xfffffffe);
+      const first = seen.get(v);
+      if (first !== undefined) throw new ConfigError(`apicIds[${i}]`, `APIC ID ${v} is already used by apicIds[${first}]`);
+      seen.set(v, i);
+      return v;
+    });
+  }
+
+  const cpuVendor = raw.cpuVendor ?? 'intel';
+  if (cpuVendor !== 'intel' && cpuVendor !== 'amd') throw new ConfigError('cpuVendor', `must be "intel" or "amd", got ${JSON.stringify(cpuVendor)}`);
+
+  const ioapicRaw = raw.ioapic ?? {};
+  if (!isObject(ioapicRaw)) throw new ConfigError('ioapic', 'must be an object');
+  rejectUnknown(ioapicRaw, ['pins', 'version', 'id'], 'ioapic');
+  const pins = ioapicRaw.pins === undefined ? DEFAULT_IOAPIC_PINS : intIn(ioapicRaw.pins, 'ioapic.pins', 1, MAX_IOAPIC_PINS);
+  const version = ioapicRaw.version ?? 0x20;
+  if (version !== 0x11 && version !== 0x20) throw new ConfigError('ioapic.version', `must be 0x11 or 0x20, got ${JSON.stringify(version)}`);
+  const ioapicId = ioapicRaw.id === undefined ? 0 : intIn(ioapicRaw.id, 'ioapic.id', 0, 15);
+
+  const hvRaw = raw.hypervisor ?? {};
+  if (!isObject(hvRaw)) throw new ConfigError('hypervisor', 'must be an object');
+  rejectUnknown(hvRaw, HYPERVISOR_KEYS, 'hypervisor');
+  const hypervisor = Object.fromEntries(HYPERVISOR_KEYS.map((k) => [k, optionalBool(hvRaw[k], `hypervisor.${k}`)])) as Required<HypervisorOptions>;
+  if (hypervisor.x2apicApi && hypervisor.windowsHighAddressBits) {
+    throw new ConfigError(
+      'hypervisor.windowsHighAddressBits',
+      'cannot be combined with x2apicApi: address_hi 0x100 means APIC ID 0x1xx to the KVM x2APIC API but 0x100xx in the Windows layout',
+    );
+  }
+
+  const taken = new Map<number, string>();
+  let iommu: IommuOptions | null = null;
+  if (raw.iommu !== undefined) iommu = validateIommu(raw.iommu, taken);
+  if (iommu?.kind === 'amd') taken.set(parseBdf(iommu.bdf ?? '00:02.0'), 'the AMD IOMMU (iommu.bdf)');
+  if (hypervisor.intelIrAcceptsAmdFormat && iommu?.kind !== 'intel') {
+    throw new ConfigError('hypervisor.intelIrAcceptsAmdFormat', 'is a hack inside the Intel IOMMU and needs iommu.kind "intel"');
+  }
+
+  if (raw.devices !== undefined && !Array.isArray(raw.devices)) throw new ConfigError('devices', 'must be an array');
+  const devices = ((raw.devices as unknown[] | undefined) ?? []).map((d, i) => validateDevice(d, i, taken));
+
+  const lowestPriority = raw.lowestPriority ?? 'priority';
+  if (lowestPriority !== 'priority' && lowestPriority !== 'vector-hash' && lowestPriority !== 'first') {
+    throw new ConfigError('lowestPriority', `must be "priority", "vector-hash" or "first", got ${JSON.stringify(lowestPriority)}`);
+  }
+
+  return {
+    cpus,
+    apicIds,
+    cpuVendor,
+    ioapic: { pins, version, id: ioapicId },
+    hypervisor,
+    devices,
+    iommu,
+    lowestPriority,
+  };
+}

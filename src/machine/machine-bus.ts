@@ -1,0 +1,132 @@
+/**
+ * The machine bus: where a bus master's write goes. The only place in the code base that decides what an address
+ * means (design note "The path of one interrupt"):
+ * - low dword in 0xFEEx_xxxx → the translation core (which may still call it a memory write: high address bits
+ *   with no hypervisor ABI claiming them, exactly as on hardware);
+ * - anything else → memory, through the IOMMU's DMA translation when one translates.
+ * The outcome of a translation is dispatched here: APIC bus, posted-interrupt notification, fault (already
+ * recorded by the IOMMU; reported as a lost interrupt), Xen PIRQ, or a memory write.
+ */
+import type { ApicMessage } from '../msi/interrupt.ts';
+import { isInterruptWindow } from '../msi/formats/compat.ts';
+import type { RouteSlot } from '../msi/route-slot.ts';
+import type { TranslationCore } from '../msi/translate.ts';
+import { TranslationResult } from '../msi/translation-result.ts';
+import { formatBdf } from './bdf.ts';
+import type { DmaPort } from './dma-port.ts';
+import type { EventHub } from './events.ts';
+import { MAX_PHYS_ADDR_BITS, type SparseMemory } from './memory.ts';
+
+/** Anything that accepts a decoded interrupt: the APIC bus. */
+export interface InterruptSink {
+  deliver(msg: ApicMessage): number;
+}
+
+/** DMA address translation for ordinary memory writes (an IOMMU with TE set), or identity. */
+export type DmaTranslator = (sourceId: number, addr: number) => number | null;
+
+const TWO_32 = 0x1_0000_0000;
+const ADDR_LIMIT = 2 ** MAX_PHYS_ADDR_BITS;
+
+export class MachineBus implements DmaPort {
+  private readonly scratch = new TranslationResult();
+  /** Deliveries per Xen PIRQ number (Xen event channels are not modelled beyond this). */
+  readonly pirqDeliveries = new Map<number, number>();
+  /** Counters for reports: what became of every message. */
+  readonly stats = { delivered: 0, posted: 0, faulted: 0, pirq: 0, memoryWrites: 0, noDestination: 0 };
+  dmaTranslator: DmaTranslator | null = null;
+  /** Names a requester for reports ("00:03.0", "I/O APIC"). */
+  nameOf: (sourceId: number) => string = formatBdf;
+
+  constructor(
+    private readonly core: TranslationCore,
+    private readonly memory: SparseMemory,
+    private readonly apic: InterruptSink,
+    private readonly events: EventHub,
+  ) {}
+
+  dmaWrite32(sourceId: number, addrHi: number, addrLo: number, data: number): void {
+    const events = this.events;
+    if (events.active) events.continueFlow();
+    if (isInterruptWindow(addrLo)) {
+      this.dispatch(sourceId, this.core.translate(sourceId, addrHi, addrLo, data, true, this.scratch));
+    } else {
+      this.memoryWrite(sourceId, addrHi, addrLo, data, 'DMA write outside the interrupt window');
+    }
+  }
+
+  sendMessage(sourceId: number, addrHi: number, addrLo: number, data: number, slot: RouteSlot): void {
+    const events = this.events;
+    if (events.active) {
+      events.continueFlow();
+      events.hop('msi_route', [['sid', sourceId], ['addr', addrHi * TWO_32 + addrLo], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
+    }
+    this.dispatch(sourceId, this.core.route(sourceId, addrHi, addrLo, data, slot));
+  }
+
+  /** Act on a translation result. */
+  dispatch(sourceId: number, result: TranslationResult): void {
+    const events = this.events;
+    switch (result.kind) {
+      case 'deliver': {
+        const accepted = this.apic.deliver(result.msg);
+        if (accepted > 0) this.stats.delivered++;
+        else {
+          this.stats.noDestination++;
+          if (events.active) {
+            events.emit('interrupt_lost', {
+              flow: events.currentFlow,
+              source: this.nameOf(sourceId),
+              reason: `no APIC accepted vector 0x${result.msg.vector.toString(16)} for destination 0x${(result.msg.dest >>> 0).toString(16)}`,
+            });
+          }
+        }
+        return;
+      }
+      case 'posted':
+        this.stats.posted++;
+        if (result.postedNotify) this.apic.deliver(result.msg);
+        return;
+      case 'fault':
+        this.stats.faulted++;
+        if (events.active) {
+          const f = result.fault!;
+          events.emit('interrupt_lost', { flow: events.currentFlow, source: this.nameOf(sourceId), reason: `${f.unit}: ${f.name}: ${f.detail}` });
+        }
+        return;
+      case 'pirq':
+        this.stats.pirq++;
+        this.pirqDeliveries.set(result.pirq, (this.pirqDeliveries.get(result.pirq) ?? 0) + 1);
+        if (events.active) {
+          events.hop('xen_evtchn_deliver_pirq_msi', [['pirq', result.pirq]]);
+          events.emit('xen_pirq', { flow: events.currentFlow, sourceId, pirq: result.pirq });
+        }
+        return;
+      case 'memory':
+        this.memoryWrite(sourceId, result.memAddrHi, result.memAddrLo, result.memData, 'message missed the APIC window (address bits 63:32 set)');
+        return;
+    }
+  }
+
+  private memoryWrite(sourceId: number, addrHi: number, addrLo: number, data: number, reason: string): void {
+    const events = this.events;
+    let addr = addrHi * TWO_32 + addrLo;
+    if (addr + 4 > ADDR_LIMIT) {
+      if (events.active) {
+        events.emit('interrupt_lost', { flow: events.currentFlow, source: this.nameOf(sourceId), reason: `write to 0x${addr.toString(16)} is beyond the ${MAX_PHYS_ADDR_BITS}-bit physical address space (master abort)` });
+      }
+      return;
+    }
+    if (this.dmaTranslator !== null) {
+      const translated = this.dmaTranslator(sourceId, addr);
+      if (translated === null) return; // the IOMMU refused it and recorded the DMA fault
+      addr = translated;
+    }
+    this.memory.write32(addr, data);
+    this.stats.memoryWrites++;
+    if (events.active) {
+      events.hop('dma_memory_write', [['sid', sourceId], ['addr', BigInt(addr)], ['data', data]]);
+      events.emit('memory_write', { flow: events.currentFlow, sourceId, addr: BigInt(addr), data: data >>> 0, reason });
+    }
+  }
+}
