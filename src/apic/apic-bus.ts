@@ -1,0 +1,265 @@
+/**
+ * The APIC bus: takes a decoded interrupt ({@link ApicMessage}) from an MSI, an I/O APIC, an IOMMU's own interrupt
+ * or a LAPIC's ICR, finds the addressed LAPICs through the destination index, and has them accept it.
+ *
+ * Choices made here (reference/apic-ioapic-msi.md §2; the full destination rules are in destination-match.ts):
+ * - An 8-bit destination aimed at an x2APIC-mode LAPIC: physical matches dest == x2APIC ID, so 0xFF reaches APIC
+ *   255 and is no broadcast for x2APIC-mode CPUs (QEMU TCG; KVM with its broadcast quirk disabled, as QEMU sets it).
+ *   Logical is read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests ioapic logical test). What
+ *   hardware does without interrupt remapping is [UNCONFIRMED] in the reference. KVM's default broadcast quirk
+ *   (0xFF from an MSI/IOAPIC = broadcast to x2APIC CPUs) is not modelled.
+ * - A 32-bit destination aimed at an xAPIC-mode LAPIC matches its xAPIC ID only when dest < 0x100. KVM's comment
+ *   says hardware would alias dest & 0xFF for larger IDs; that is [UNCONFIRMED] and not modelled.
+ * - xAPIC cluster 0xF is an ordinary cluster (KVM); only 0xFF is a broadcast. QEMU treats 0xF as all clusters.
+ * - Software-disabled (SVR bit 8 = 0) and hardware-disabled LAPICs refuse Fixed, LowestPriority and ExtINT; a
+ *   hardware-enabled, software-disabled LAPIC still takes NMI, SMI, INIT and SIPI (SDM 10.4.7.2).
+ * - LowestPriority (and a Fixed MSI with RH = 1 and logical destination, which SDM 10.11.1 makes redirectable, as
+ *   KVM kvm_lowest_prio_delivery does) goes to one CPU chosen by the configured policy (lowest-priority.ts).
+ *   A physical broadcast with LowestPriority is delivered as Fixed to all, as KVM does ("apic: phys broadcast and
+ *   lowest prio"); the SDM says it is not supported.
+ * - Fixed/LowestPriority with level trigger and level 0 (a de-assert) is dropped (KVM __apic_accept_irq).
+ *   INIT level de-assert (level 0, trigger level) does nothing (KVM drops it, QEMU treats it as an arbitration-ID
+ *   sync). RemoteRead is not supported (KVM and QEMU) and is dropped.
+ * - ICR sends with a Fixed/LowestPriority vector below 16 set Send Illegal Vector in the sender's ESR and put
+ *   nothing on the bus (the SDM names the error but not whether the message still goes out). Receivers of such a
+ *   vector from other sources set Receive Illegal Vector and refuse it.
+ * - Shorthands: self / all including self / all excluding self ignore the destination; LowestPriority with a
+ *   shorthand arbitrates among the addressed CPUs.
+ *
+ * Hot path: deliver() allocates nothing. Physical destinations are resolved in O(1) in the CPU count; a scratch
+ * buffer per nesting level (an EOI broadcast or a listener may deliver again) holds the addressed CPUs.
+ */
+import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
+import { ConfigError, UsageError } from '../machine/errors.ts';
+import type { EventHub } from '../machine/events.ts';
+import { DestinationIndex } from './destination-index.ts';
+import { matchesWithShorthand } from './destination-match.ts';
+import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
+import { Lapic, type LapicSinks } from './lapic.ts';
+import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
+import { Shorthand } from './registers.ts';
+
+export interface ApicBusOptions {
+  /** APIC ID of each CPU (index = CPU index; CPU 0 is the BSP). Unique, 0..0xFFFFFFFE. */
+  apicIds: number[];
+  lowestPriority: LowestPriorityPolicy;
+  events: EventHub;
+  /** Where a LAPIC's EOI of a level-triggered vector goes (the I/O APICs). */
+  eoiBroadcast: (vector: number) => void;
+}
+
+export const APIC_BUS_STATE_VERSION = 1;
+
+export interface ApicBusState {
+  version: number;
+  lapics: LapicState[];
+}
+
+export class ApicBus {
+  readonly lapics: readonly Lapic[];
+  readonly lowestPriority: LowestPriorityPolicy;
+  private readonly events: EventHub;
+  private readonly eoiBroadcastSink: (vector: number) => void;
+  private readonly index: DestinationIndex;
+  private readonly scratch: Int32Array[] = [];
+  private depth = 0;
+
+  constructor(options: ApicBusOptions) {
+    const { apicIds } = options;
+    if (!Array.isArray(apicIds) || apicIds.length === 0) throw new ConfigError('apicIds', 'expected at least one APIC ID');
+    const seen = new Set<number>();
+    apicIds.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
+        throw new ConfigError(`apicIds[${i}]`, `APIC ID ${id} is not an integer in 0..0xFFFFFFFE (0xFFFFFFFF is the broadcast)`);
+      }
+      if (seen.has(id)) throw new ConfigError(`apicIds[${i}]`, `APIC ID ${id} is used by two CPUs`);
+      seen.add(id);
+    });
+    if (!LOWEST_PRIORITY_POLICIES.includes(options.lowestPriority)) {
+      throw new ConfigError('lowestPriority', `expected one of ${LOWEST_PRIORITY_POLICIES.join(', ')}, got ${JSON.stringify(options.lowestPriority)}`);
+    }
+    this.lowestPriority = options.lowestPriority;
+    this.events = options.events;
+    this.eoiBroadcastSink = options.eoiBroadcast;
+    const sinks: LapicSinks = {
+      sendIpi: (source, msg, shorthand) => {
+        this.dispatch(msg, shorthand, source);
+      },
+      eoiBroadcast: (vector) => this.eoiBroadcastSink(vector),
+      addressingChanged: () => this.index.invalidate(),
+    };
+    const lapics = new Array<Lapic>(apicIds.length);
+    for (let cpu = 0; cpu < apicIds.length; cpu++) lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks);
+    this.lapics = lapics;
+    this.index = new DestinationIndex(lapics);
+  }
+
+  /** Deliver a decoded interrupt; returns how many LAPICs accepted it. No allocation when nobody listens. */
+  deliver(msg: ApicMessage): number {
+    return this.dispatch(msg, Shorthand.None, null);
+  }
+
+  /**
+   * The "ask every APIC" oracle: CPU indexes (ascending) of the hardware-enabled LAPICs `msg` addresses. With a
+   * shorthand, `sourceCpu` is the sender. Allocates; for tests and diagnostics only.
+   */
+  matchSlow(msg: ApicMessage, sourceCpu?: number, shorthand: number = Shorthand.None): number[] {
+    if (sourceCpu !== undefined && (!Number.isInteger(sourceCpu) || sourceCpu < 0 || sourceCpu >= this.lapics.length)) {
+      throw new UsageError(`matchSlow: no CPU ${sourceCpu} (the bus has ${this.lapics.length})`);
+    }
+    const source = sourceCpu === undefined ? null : this.lapics[sourceCpu];
+    const out: number[] = [];
+    for (const lapic of this.lapics) if (matchesWithShorthand(lapic, msg, shorthand, source)) out.push(lapic.cpu);
+    return out;
+  }
+
+  /** Mark the destination maps stale (after LAPIC state was changed behind the bus's back); cheap. */
+  rebuildMaps(): void {
+    this.index.invalidate();
+  }
+
+  /** True when physical lookups use a dense table (IDs compact enough); a Map is used for sparse 32-bit IDs. */
+  get physicalIndexIsDense(): boolean {
+    return this.index.physicalIsDense;
+  }
+
+  private dispatch(msg: ApicMessage, shorthand: number, source: Lapic | null): number {
+    const hub = this.events;
+    if (hub.active) {
+      hub.hop('apic_deliver_irq', [
+        ['dest', msg.dest >>> 0],
+        ['dest_mode', msg.destMode],
+        ['delivery_mode', msg.deliveryMode],
+        ['vector', msg.vector],
+        ['trigger_mode', msg.trigger],
+      ]);
+    }
+    const mode = msg.deliveryMode;
+    if (mode === DeliveryMode.RemoteRead) return this.lost(msg, 'remote read (delivery mode 3) is not supported');
+    if (msg.trigger === 1 && msg.level === 0) {
+      if (mode === DeliveryMode.INIT) return 0; // INIT level de-assert: nothing to do
+      if (mode === DeliveryMode.Fixed || mode === DeliveryMode.LowestPriority) {
+        return this.lost(msg, 'level-triggered de-assert message');
+      }
+    }
+
+    const depth = this.depth;
+    const targets = (this.scratch[depth] ??= new Int32Array(this.lapics.length));
+    const count = shorthand === Shorthand.None ? this.index.resolve(msg, targets) : this.resolveShorthand(shorthand, source, targets);
+    if (count === 0) return this.lost(msg, 'no LAPIC matches the destination');
+
+    this.depth = depth + 1;
+    try {
+      if (this.arbitrates(msg, shorthand)) {
+        const cpu = chooseLowestPriority(this.lowestPriority, this.lapics, targets, count, msg.vector);
+        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled');
+        return this.acceptOn(this.lapics[cpu], msg) ? 1 : this.lost(msg, 'the chosen LAPIC refused it');
+      }
+      let accepted = 0;
+      for (let i = 0; i < count; i++) if (this.acceptOn(this.lapics[targets[i]], msg)) accepted++;
+      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it') : accepted;
+    } finally {
+      this.depth = depth;
+    }
+  }
+
+  /** One CPU is chosen for LowestPriority, and for a redirectable (RH = 1) logical Fixed message. */
+  private arbitrates(msg: ApicMessage, shorthand: number): boolean {
+    const mode = msg.deliveryMode;
+    const redirectable =
+      mode === DeliveryMode.LowestPriority ||
+      (mode === DeliveryMode.Fixed && msg.redirectionHint === 1 && msg.destMode === DestMode.Logical);
+    if (!redirectable) return false;
+    // KVM delivers a physical broadcast with lowest priority as Fixed to all.
+    if (shorthand === Shorthand.None && msg.destMode === DestMode.Physical) {
+      return (msg.dest >>> 0) !== (msg.destWidth === 8 ? 0xff : 0xffffffff);
+    }
+    return true;
+  }
+
+  private resolveShorthand(shorthand: number, source: Lapic | null, out: Int32Array): number {
+    const lapics = this.lapics;
+    let count = 0;
+    for (let cpu = 0; cpu < lapics.length; cpu++) {
+      if (matchesWithShorthand(lapics[cpu], EMPTY_MESSAGE, shorthand, source)) out[count++] = cpu;
+    }
+    return count;
+  }
+
+  private acceptOn(lapic: Lapic, msg: ApicMessage): boolean {
+    let accepted: boolean;
+    switch (msg.deliveryMode) {
+      case DeliveryMode.Fixed:
+      case DeliveryMode.LowestPriority:
+        accepted = lapic.acceptInterrupt(msg.vector, msg.trigger);
+        break;
+      case DeliveryMode.SMI:
+        accepted = lapic.acceptSmi();
+        break;
+      case DeliveryMode.NMI:
+        accepted = lapic.acceptNmi();
+        break;
+      case DeliveryMode.INIT:
+        accepted = lapic.acceptInit();
+        break;
+      case DeliveryMode.StartUp:
+        accepted = lapic.acceptStartup(msg.vector);
+        break;
+      case DeliveryMode.ExtINT:
+        accepted = lapic.acceptExtInt();
+        break;
+      default:
+        accepted = false;
+    }
+    const hub = this.events;
+    if (accepted && hub.active) {
+      hub.emit('apic_accept', {
+        flow: hub.currentFlow,
+        cpu: lapic.cpu,
+        apicId: lapic.physicalId,
+        vector: msg.vector,
+        deliveryMode: msg.deliveryMode,
+        trigger: msg.trigger,
+      });
+    }
+    return accepted;
+  }
+
+  private lost(msg: ApicMessage, reason: string): 0 {
+    const hub = this.events;
+    if (hub.active) {
+      hub.emit('interrupt_lost', {
+        flow: hub.currentFlow,
+        source: 'apic-bus',
+        reason:
+          `${DELIVERY_MODE_NAMES[msg.deliveryMode & 7]} vector ${hex(msg.vector, 2)} to ` +
+          `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}`,
+      });
+    }
+    return 0;
+  }
+
+  // --- Save / restore ------------------------------------------------------------------------------------------
+
+  save(): ApicBusState {
+    return { version: APIC_BUS_STATE_VERSION, lapics: this.lapics.map((lapic) => lapic.save()) };
+  }
+
+  /** Validate every LAPIC's state, then apply them all; throws {@link UsageError} and changes nothing on bad input. */
+  restore(state: unknown): void {
+    if (typeof state !== 'object' || state === null) throw new UsageError('apic bus state: expected an object');
+    const s = state as Record<string, unknown>;
+    if (s.version !== APIC_BUS_STATE_VERSION) {
+      throw new UsageError(`apic bus state.version: expected ${APIC_BUS_STATE_VERSION}, got ${JSON.stringify(s.version)}`);
+    }
+    if (!Array.isArray(s.lapics) || s.lapics.length !== this.lapics.length) {
+      throw new UsageError(`apic bus state.lapics: expected an array of ${this.lapics.length} LAPIC states`);
+    }
+    const validated: ValidatedLapicState[] = this.lapics.map((lapic, cpu) => validateLapicState(lapic, (s.lapics as unknown[])[cpu]));
+    for (const v of validated) applyLapicState(v);
+    this.index.invalidate();
+  }
+}
+
+/** Shorthand resolution ignores the destination; this placeholder is never read for it. */
+const EMPTY_MESSAGE: ApicMessage = { dest: 0, destWidth: 8, destMode: 0, deliveryMode: 0, vector: 0, trigger: 0, level: 1, redirectionHint: 0 };

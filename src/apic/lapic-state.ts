@@ -1,0 +1,172 @@
+/**
+ * The JSON-serialisable snapshot of one LAPIC and its validating restore (all-or-nothing: everything is checked
+ * before anything is written). 32-bit registers are plain numbers; IA32_APIC_BASE is a hex string (64-bit).
+ */
+import { UsageError } from '../machine/errors.ts';
+import { APIC_BASE_BSP, APIC_BASE_RESERVED, apicBaseMode } from './apic-base.ts';
+import { CpuRunState, isIntInRange, type CpuRunStateSnapshot } from './cpu-run-state.ts';
+import type { Lapic } from './lapic.ts';
+import {
+  APIC_BITMAP_WORDS,
+  APIC_LVT_COUNT,
+  DFR_RESERVED_ONES,
+  ICR_HI_XAPIC_MASK,
+  ICR_LO_WRITABLE,
+  LDR_XAPIC_MASK,
+  LVT_REMOTE_IRR,
+  LVT_WRITABLE,
+  SVR_WRITABLE,
+  TDCR_WRITABLE,
+} from './registers.ts';
+
+export const LAPIC_STATE_VERSION = 1;
+
+export interface LapicState {
+  version: number;
+  cpu: number;
+  /** Identifies the LAPIC: a state restores only onto the LAPIC with the same initial APIC ID. */
+  initialApicId: number;
+  /** IA32_APIC_BASE as "0x..." */
+  apicBase: string;
+  id: number;
+  tpr: number;
+  ldr: number;
+  dfr: number;
+  svr: number;
+  icrLo: number;
+  icrHi: number;
+  tmict: number;
+  tdcr: number;
+  esr: number;
+  esrPending: number;
+  errorInterruptArmed: boolean;
+  lvt: number[];
+  irr: number[];
+  isr: number[];
+  tmr: number[];
+  run: CpuRunStateSnapshot;
+}
+
+export function saveLapicRegisters(lapic: Lapic): LapicState {
+  return {
+    version: LAPIC_STATE_VERSION,
+    cpu: lapic.cpu,
+    initialApicId: lapic.initialApicId,
+    apicBase: '0x' + lapic.apicBase.toString(16),
+    id: lapic.id,
+    tpr: lapic.tpr,
+    ldr: lapic.ldr,
+    dfr: lapic.dfr,
+    svr: lapic.svr,
+    icrLo: lapic.icrLo,
+    icrHi: lapic.icrHi,
+    tmict: lapic.tmict,
+    tdcr: lapic.tdcr,
+    esr: lapic.esr,
+    esrPending: lapic.esrPending,
+    errorInterruptArmed: lapic.errorInterruptArmed,
+    lvt: Array.from(lapic.lvt),
+    irr: Array.from(lapic.irr),
+    isr: Array.from(lapic.isr),
+    tmr: Array.from(lapic.tmr),
+    run: lapic.run.save(),
+  };
+}
+
+/** A state that passed validation for one particular LAPIC. */
+export interface ValidatedLapicState {
+  readonly lapic: Lapic;
+  readonly state: LapicState;
+  readonly mode: 'disabled' | 'xapic' | 'x2apic';
+  readonly apicBase: bigint;
+}
+
+/** Check every field of `state` against `lapic`; throws {@link UsageError} naming the first bad field. */
+export function validateLapicState(lapic: Lapic, state: unknown): ValidatedLapicState {
+  const where = `lapic${lapic.cpu} state`;
+  if (typeof state !== 'object' || state === null) throw new UsageError(`${where}: expected an object`);
+  const s = state as Record<string, unknown>;
+  const fail = (field: string, why: string): never => {
+    throw new UsageError(`${where}.${field}: ${why}`);
+  };
+  if (s.version !== LAPIC_STATE_VERSION) fail('version', `expected ${LAPIC_STATE_VERSION}, got ${JSON.stringify(s.version)}`);
+  if (s.initialApicId !== lapic.initialApicId) {
+    fail('initialApicId', `state is for APIC ID ${JSON.stringify(s.initialApicId)}, this LAPIC has ${lapic.initialApicId}`);
+  }
+  const u32 = (field: string, allowed = 0xffffffff): number => {
+    const v = s[field];
+    if (!isIntInRange(v, 0, 0xffffffff)) return fail(field, 'expected an unsigned 32-bit integer');
+    if ((v & ~allowed) !== 0) fail(field, `bits 0x${((v & ~allowed) >>> 0).toString(16)} cannot be set in this register`);
+    return v;
+  };
+  const words = (field: string, length: number, allowed: (i: number) => number): number[] => {
+    const v = s[field];
+    if (!Array.isArray(v) || v.length !== length) return fail(field, `expected an array of ${length} numbers`);
+    v.forEach((w, i) => {
+      if (!isIntInRange(w, 0, 0xffffffff)) fail(`${field}[${i}]`, 'expected an unsigned 32-bit integer');
+      if ((w & ~allowed(i)) !== 0) fail(`${field}[${i}]`, 'reserved bits set');
+    });
+    return v as number[];
+  };
+
+  if (typeof s.apicBase !== 'string' || !/^0x[0-9a-f]{1,16}$/i.test(s.apicBase)) {
+    fail('apicBase', 'expected a hex string "0x..." of at most 64 bits');
+  }
+  const apicBase = BigInt(s.apicBase as string);
+  if ((apicBase & APIC_BASE_RESERVED) !== 0n) fail('apicBase', 'reserved bits set');
+  const mode = apicBaseMode(apicBase);
+  if (mode === 'invalid') fail('apicBase', 'EN=0 with EXTD=1 is not a state the APIC can be in');
+  if ((apicBase & APIC_BASE_BSP) !== (lapic.apicBase & APIC_BASE_BSP)) fail('apicBase', 'the BSP bit is fixed by hardware');
+
+  const id = u32('id');
+  const ldr = u32('ldr');
+  if (mode === 'x2apic') {
+    if (id !== lapic.initialApicId) fail('id', 'in x2APIC mode the ID is the initial APIC ID');
+    const expectedLdr = (((id >>> 4) << 16) | (1 << (id & 0xf))) >>> 0;
+    if (ldr !== expectedLdr) fail('ldr', 'in x2APIC mode the LDR is derived from the ID');
+  } else if (mode === 'xapic') {
+    if ((id & 0x00ffffff) !== 0) fail('id', 'the xAPIC ID lives in bits 31:24');
+    if ((ldr & ~LDR_XAPIC_MASK) !== 0) fail('ldr', 'the xAPIC LDR lives in bits 31:24');
+  }
+  u32('tpr', 0xff);
+  const dfr = u32('dfr');
+  if ((dfr & DFR_RESERVED_ONES) !== DFR_RESERVED_ONES) fail('dfr', 'bits 27:0 read as ones');
+  u32('svr', SVR_WRITABLE);
+  u32('icrLo', ICR_LO_WRITABLE);
+  u32('icrHi', mode === 'x2apic' ? 0xffffffff : ICR_HI_XAPIC_MASK);
+  u32('tmict');
+  u32('tdcr', TDCR_WRITABLE);
+  u32('esr', 0xff);
+  u32('esrPending', 0xff);
+  if (typeof s.errorInterruptArmed !== 'boolean') fail('errorInterruptArmed', 'expected a boolean');
+  words('lvt', APIC_LVT_COUNT, (i) => LVT_WRITABLE[i] | LVT_REMOTE_IRR);
+  words('irr', APIC_BITMAP_WORDS, () => 0xffffffff);
+  words('isr', APIC_BITMAP_WORDS, () => 0xffffffff);
+  words('tmr', APIC_BITMAP_WORDS, () => 0xffffffff);
+  CpuRunState.validate(s.run, `${where}.run`);
+  return { lapic, state: s as unknown as LapicState, mode: mode as ValidatedLapicState['mode'], apicBase };
+}
+
+/** Apply a validated state (cannot fail). */
+export function applyLapicState(v: ValidatedLapicState): void {
+  const { lapic, state: s } = v;
+  lapic.apicBase = v.apicBase;
+  lapic.mode = v.mode;
+  lapic.id = s.id;
+  lapic.ldr = s.ldr;
+  lapic.tpr = s.tpr;
+  lapic.dfr = s.dfr;
+  lapic.svr = s.svr;
+  lapic.icrLo = s.icrLo;
+  lapic.icrHi = s.icrHi;
+  lapic.tmict = s.tmict;
+  lapic.tdcr = s.tdcr;
+  lapic.esr = s.esr;
+  lapic.esrPending = s.esrPending;
+  lapic.errorInterruptArmed = s.errorInterruptArmed;
+  lapic.lvt.set(s.lvt);
+  lapic.irr.set(s.irr);
+  lapic.isr.set(s.isr);
+  lapic.tmr.set(s.tmr);
+  lapic.run.load(s.run);
+}

@@ -1,0 +1,641 @@
+/**
+ * One local APIC: the xAPIC MMIO register page, the x2APIC MSRs, IA32_APIC_BASE, and the acceptance side of the
+ * APIC bus (IRR/ISR/TMR, PPR, INTA acknowledge, EOI, ESR, and the INIT/SIPI/NMI/SMI/ExtINT latches).
+ *
+ * Facts: reference/apic-ioapic-msi.md §1 (register map, MSR rules, APIC base), §2.3 (acceptance), §2.5 (EOI),
+ * §2.6 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
+ *
+ * Not modelled: the APIC timer (TMICT/TDCR/LVT Timer are stored and read back, TMCCT reads 0, nothing counts down),
+ * the thermal/PMC/LINT0/LINT1 sources (their LVT entries are stored only), CMCI (no LVT CMCI: LVR reports 6 LVTs),
+ * the arbitration priority register (APR reads 0) and remote read (RRD reads 0), as in KVM and QEMU.
+ */
+import { DeliveryMode, DestMode, newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
+import { GeneralProtectionFault, UsageError } from '../machine/errors.ts';
+import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import {
+  APIC_BASE_ADDRESS_MASK,
+  APIC_BASE_BSP,
+  MSR_IA32_APIC_BASE,
+  acceptedApicBase,
+  checkApicBaseWrite,
+  resetApicBase,
+  type ApicMode,
+} from './apic-base.ts';
+import { CpuRunState } from './cpu-run-state.ts';
+import {
+  APIC_APR,
+  APIC_BITMAP_WORDS,
+  APIC_DFR,
+  APIC_EOI,
+  APIC_ESR,
+  APIC_ICR_HI,
+  APIC_ICR_LO,
+  APIC_ID,
+  APIC_IRR,
+  APIC_ISR,
+  APIC_LDR,
+  APIC_LVR,
+  APIC_LVR_VALUE,
+  APIC_LVT_COUNT,
+  APIC_LVT_ERROR,
+  APIC_LVT_TIMER,
+  APIC_PPR,
+  APIC_RRD,
+  APIC_SELF_IPI,
+  APIC_SVR,
+  APIC_TDCR,
+  APIC_TMCCT,
+  APIC_TMICT,
+  APIC_TMR,
+  APIC_TPR,
+  DFR_RESERVED_ONES,
+  DFR_RESET,
+  ESR_RECEIVE_ILLEGAL_VECTOR,
+  ESR_ILLEGAL_REGISTER_ADDRESS,
+  ESR_SEND_ILLEGAL_VECTOR,
+  FIRST_LEGAL_VECTOR,
+  ICR_DELIVERY_MODE_SHIFT,
+  ICR_DEST_LOGICAL,
+  ICR_HI_XAPIC_MASK,
+  ICR_LEVEL_ASSERT,
+  ICR_LO_WRITABLE,
+  ICR_SHORTHAND_SHIFT,
+  ICR_TRIGGER_LEVEL,
+  LDR_XAPIC_MASK,
+  LVT_INDEX_ERROR,
+  LVT_MASKED,
+  LVT_REMOTE_IRR,
+  LVT_RESET,
+  LVT_WRITABLE,
+  SVR_APIC_ENABLED,
+  SVR_EOI_BROADCAST_SUPPRESSION,
+  SVR_RESET,
+  SVR_WRITABLE,
+  Shorthand,
+  TDCR_WRITABLE,
+} from './registers.ts';
+import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, isX2apicMsr, x2apicMsrToOffset } from './x2apic-msr.ts';
+import { applyLapicState, saveLapicRegisters, validateLapicState, type LapicState } from './lapic-state.ts';
+
+/** What a LAPIC sends out. The APIC bus implements it. */
+export interface LapicSinks {
+  /** An IPI from the ICR or SELF IPI register; `msg` is reused by the sender, so read it synchronously. */
+  sendIpi(source: Lapic, msg: ApicMessage, shorthand: number): void;
+  /** A local EOI of a level-triggered vector without EOI-broadcast suppression: tell every I/O APIC. */
+  eoiBroadcast(vector: number): void;
+  /** An APIC ID, LDR, DFR, software enable or mode changed: destination maps must be rebuilt. */
+  addressingChanged(): void;
+}
+
+/** x2APIC logical ID: cluster (id >> 4) in 31:16, one bit (id & 0xF) in 15:0 (SDM 10.12.10.2). */
+export function x2apicLdr(x2apicId: number): number {
+  return (((x2apicId >>> 4) << 16) | (1 << (x2apicId & 0xf))) >>> 0;
+}
+
+/** Vector of the highest set bit in an 8×32-bit vector bitmap, or -1. */
+export function highestVector(bitmap: Uint32Array): number {
+  for (let word = APIC_BITMAP_WORDS - 1; word >= 0; word--) {
+    const bits = bitmap[word];
+    if (bits !== 0) return (word << 5) + 31 - Math.clz32(bits);
+  }
+  return -1;
+}
+
+export function testVector(bitmap: Uint32Array, vector: number): boolean {
+  return ((bitmap[vector >>> 5] >>> (vector & 31)) & 1) !== 0;
+}
+
+function setVector(bitmap: Uint32Array, vector: number): void {
+  bitmap[vector >>> 5] |= 1 << (vector & 31);
+}
+
+function clearVector(bitmap: Uint32Array, vector: number): void {
+  bitmap[vector >>> 5] &= ~(1 << (vector & 31));
+}
+
+const NO_REGISTER = -1;
+
+export class Lapic implements MmioDevice {
+  readonly name: string;
+  readonly run: CpuRunState;
+
+  // --- Architectural state (public for the bus, scenarios and save/restore; mutate through the methods). ---
+  apicBase: bigint;
+  mode: ApicMode = 'xapic';
+  /** The ID register as read: xAPIC ID in 31:24 in xAPIC mode, the 32-bit x2APIC ID in x2APIC mode. */
+  id: number;
+  tpr = 0;
+  ldr = 0;
+  dfr = DFR_RESET;
+  svr = SVR_RESET;
+  icrLo = 0;
+  /** xAPIC: destination in 31:24. x2APIC: the 32-bit destination (ICR bits 63:32). */
+  icrHi = 0;
+  tmict = 0;
+  tdcr = 0;
+  /** ESR as software reads it: the errors latched by the last ESR write. */
+  esr = 0;
+  /** Errors detected since the last ESR write (SDM 10.5.3: the write moves them into the ESR). */
+  esrPending = 0;
+  /** The error interrupt fires once until an ESR write re-arms it (SDM 10.5.3). */
+  errorInterruptArmed = true;
+  readonly lvt = new Uint32Array(APIC_LVT_COUNT);
+  readonly irr = new Uint32Array(APIC_BITMAP_WORDS);
+  readonly isr = new Uint32Array(APIC_BITMAP_WORDS);
+  readonly tmr = new Uint32Array(APIC_BITMAP_WORDS);
+
+  /** Reused message for IPIs this LAPIC sends (no allocation per IPI). */
+  private readonly ipi: ApicMessage = newApicMessage();
+
+  constructor(
+    /** CPU index on the bus (0 is the BSP). */
+    readonly cpu: number,
+    /** The hardware-assigned (initial) APIC ID; the x2APIC ID is always this value. */
+    readonly initialApicId: number,
+    private readonly sinks: LapicSinks,
+  ) {
+    if (!Number.isInteger(initialApicId) || initialApicId < 0 || initialApicId > 0xfffffffe) {
+      throw new UsageError(`APIC ID ${initialApicId} of CPU ${cpu} is out of range 0..0xFFFFFFFE`);
+    }
+    this.name = `lapic${cpu}`;
+    const isBsp = cpu === 0;
+    this.run = new CpuRunState(isBsp);
+    this.apicBase = resetApicBase(isBsp);
+    this.id = this.xapicView();
+    this.lvt.fill(LVT_RESET);
+  }
+
+  // --- Derived views -----------------------------------------------------------------------------------------
+
+  /** The CPU's run state (INIT/SIPI), see {@link CpuRunState}. */
+  get runState(): 'running' | 'wait-for-sipi' {
+    return this.run.runState;
+  }
+
+  /** Vector of the SIPI that started this CPU (execution began at vector << 12), or null. */
+  get startupVector(): number | null {
+    return this.run.startupVector;
+  }
+
+  get isBsp(): boolean {
+    return (this.apicBase & APIC_BASE_BSP) !== 0n;
+  }
+
+  /** Physical base address of the xAPIC MMIO page (IA32_APIC_BASE 51:12). */
+  get baseAddress(): number {
+    return Number(this.apicBase & APIC_BASE_ADDRESS_MASK);
+  }
+
+  get hardwareEnabled(): boolean {
+    return this.mode !== 'disabled';
+  }
+
+  get softwareEnabled(): boolean {
+    return (this.svr & SVR_APIC_ENABLED) !== 0;
+  }
+
+  /** The ID physical destinations match: the 8-bit xAPIC ID, or the 32-bit x2APIC ID. */
+  get physicalId(): number {
+    return this.mode === 'x2apic' ? this.id : this.id >>> 24;
+  }
+
+  /** Processor priority (SDM 10.8.3.1): TPR if its class is ≥ the in-service class, else the in-service class. */
+  get ppr(): number {
+    const isrv = Math.max(highestVector(this.isr), 0);
+    return (this.tpr & 0xf0) >= (isrv & 0xf0) ? this.tpr & 0xff : isrv & 0xf0;
+  }
+
+  private xapicView(): number {
+    return ((this.initialApicId & 0xff) << 24) >>> 0;
+  }
+
+  // --- MMIO (xAPIC page) -------------------------------------------------------------------------------------
+
+  /**
+   * Accesses must be 4 bytes wide and 16-byte aligned (KVM apic_mmio_read/write); others read 0 / are ignored.
+   * The machine routes MMIO here only in xAPIC mode; if it does otherwise, this behaves as KVM's MMIO hole
+   * (reads all-ones, writes dropped; kvm-unit-tests verify_disabled_apic_mmio).
+   */
+  read(offset: number, size: AccessSize): bigint {
+    if (this.mode !== 'xapic') return 0xffffffffn;
+    if (size !== 4 || (offset & 0xf) !== 0 || offset < 0 || offset >= 0x1000) return 0n;
+    const value = this.readRegister(offset, false);
+    if (value === NO_REGISTER) {
+      this.recordError(ESR_ILLEGAL_REGISTER_ADDRESS);
+      return 0n;
+    }
+    return BigInt(value);
+  }
+
+  write(offset: number, size: AccessSize, value: bigint): void {
+    if (this.mode !== 'xapic') return;
+    if (size !== 4 || (offset & 0xf) !== 0 || offset < 0 || offset >= 0x1000) return;
+    if (!this.writeRegister(offset, Number(BigInt.asUintN(32, value)), false)) {
+      this.recordError(ESR_ILLEGAL_REGISTER_ADDRESS);
+    }
+  }
+
+  // --- MSRs ----------------------------------------------------------------------------------------------------
+
+  rdmsr(msr: number): bigint {
+    if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
+    this.checkX2apicMode(msr, 'RDMSR');
+    checkX2apicRead(msr);
+    if (msr === MSR_X2APIC_ICR) return (BigInt(this.icrHi) << 32n) | BigInt(this.icrLo);
+    return BigInt(this.readRegister(x2apicMsrToOffset(msr), true));
+  }
+
+  wrmsr(msr: number, value: bigint): void {
+    if (msr === MSR_IA32_APIC_BASE) {
+      this.writeApicBase(value);
+      return;
+    }
+    this.checkX2apicMode(msr, 'WRMSR');
+    checkX2apicWrite(msr, value);
+    if (msr === MSR_X2APIC_ICR) {
+      this.icrLo = Number(value & 0xffffffffn) & ICR_LO_WRITABLE;
+      this.icrHi = Number(value >> 32n);
+      this.sendIcr();
+      return;
+    }
+    this.writeRegister(x2apicMsrToOffset(msr), Number(value), true);
+  }
+
+  private checkX2apicMode(msr: number, op: string): void {
+    if (!isX2apicMsr(msr)) throw new UsageError(`${op} 0x${msr.toString(16)}: not a local APIC MSR`);
+    if (this.mode !== 'x2apic') {
+      throw new GeneralProtectionFault(`${op} 0x${msr.toString(16)}: x2APIC MSR while the APIC is in ${this.mode} mode`);
+    }
+  }
+
+  // --- Register file (shared by MMIO and MSR paths) -------------------------------------------------------------
+
+  /** Value of the register at `offset`, or NO_REGISTER for a reserved offset. x2APIC reads are pre-checked. */
+  private readRegister(offset: number, x2apic: boolean): number {
+    if (offset >= APIC_ISR && offset < APIC_ISR + 0x80) return this.isr[(offset - APIC_ISR) >>> 4];
+    if (offset >= APIC_TMR && offset < APIC_TMR + 0x80) return this.tmr[(offset - APIC_TMR) >>> 4];
+    if (offset >= APIC_IRR && offset < APIC_IRR + 0x80) return this.irr[(offset - APIC_IRR) >>> 4];
+    if (offset >= APIC_LVT_TIMER && offset <= APIC_LVT_ERROR) return this.lvt[(offset - APIC_LVT_TIMER) >>> 4];
+    switch (offset) {
+      case APIC_ID:
+        return this.id;
+      case APIC_LVR:
+        return APIC_LVR_VALUE;
+      case APIC_TPR:
+        return this.tpr;
+      case APIC_APR:
+      case APIC_RRD:
+        return 0;
+      case APIC_PPR:
+        return this.ppr;
+      case APIC_EOI:
+        return 0; // write-only; xAPIC reads 0 (x2APIC RDMSR #GPs before getting here)
+      case APIC_LDR:
+        return this.ldr;
+      case APIC_DFR:
+        return this.dfr;
+      case APIC_SVR:
+        return this.svr;
+      case APIC_ESR:
+        return this.esr;
+      case APIC_ICR_LO:
+        return this.icrLo; // delivery status (bit 12) is always 0: delivery is instantaneous here
+      case APIC_ICR_HI:
+        return this.icrHi;
+      case APIC_TMICT:
+        return this.tmict;
+      case APIC_TMCCT:
+        return 0; // the timer is not modelled
+      case APIC_TDCR:
+        return this.tdcr;
+      default:
+        return x2apic ? 0 : NO_REGISTER;
+    }
+  }
+
+  /** Write a register; false for a reserved offset. x2APIC writes are pre-checked (rights, reserved bits). */
+  private writeRegister(offset: number, value: number, x2apic: boolean): boolean {
+    if (offset >= APIC_LVT_TIMER && offset <= APIC_LVT_ERROR) {
+      this.writeLvt((offset - APIC_LVT_TIMER) >>> 4, value);
+      return true;
+    }
+    // Read-only registers: writes are ignored in xAPIC mode (x2APIC WRMSR #GPs before getting here).
+    if (offset >= APIC_ISR && offset < APIC_IRR + 0x80) return true;
+    switch (offset) {
+      case APIC_ID:
+        this.writeXapicId(value);
+        return true;
+      case APIC_LVR:
+      case APIC_PPR:
+      case APIC_APR:
+      case APIC_RRD:
+      case APIC_TMCCT:
+        return true;
+      case APIC_TPR:
+        this.tpr = value & 0xff;
+        return true;
+      case APIC_EOI:
+        this.eoi();
+        return true;
+      case APIC_LDR:
+        this.writeXapicLdr(value);
+        return true;
+      case APIC_DFR:
+        this.writeDfr(value);
+        return true;
+      case APIC_SVR:
+        this.writeSvr(value);
+        return true;
+      case APIC_ESR:
+        this.latchErrors();
+        return true;
+      case APIC_ICR_LO:
+        this.icrLo = value & ICR_LO_WRITABLE;
+        this.sendIcr();
+        return true;
+      case APIC_ICR_HI:
+        this.icrHi = (value & ICR_HI_XAPIC_MASK) >>> 0;
+        return true;
+      case APIC_TMICT:
+        this.tmict = value >>> 0;
+        return true;
+      case APIC_TDCR:
+        this.tdcr = value & TDCR_WRITABLE;
+        return true;
+      case APIC_SELF_IPI:
+        if (!x2apic) return false; // reserved offset in xAPIC mode
+        this.sendSelfIpi(value & 0xff);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** xAPIC ID: bits 31:24 are writable (KVM keeps `val >> 24`). */
+  private writeXapicId(value: number): void {
+    const id = (value & 0xff000000) >>> 0;
+    if (id === this.id) return;
+    this.id = id;
+    this.sinks.addressingChanged();
+  }
+
+  private writeXapicLdr(value: number): void {
+    const ldr = (value & LDR_XAPIC_MASK) >>> 0;
+    if (ldr === this.ldr) return;
+    this.ldr = ldr;
+    this.sinks.addressingChanged();
+  }
+
+  private writeDfr(value: number): void {
+    const dfr = (value | DFR_RESERVED_ONES) >>> 0;
+    if (dfr === this.dfr) return;
+    this.dfr = dfr;
+    this.sinks.addressingChanged();
+  }
+
+  private writeSvr(value: number): void {
+    const wasEnabled = this.softwareEnabled;
+    this.svr = value & SVR_WRITABLE;
+    if (wasEnabled !== this.softwareEnabled) {
+      // SDM 10.4.7.2: software-disabling sets every LVT mask bit.
+      if (!this.softwareEnabled) this.maskAllLvts();
+      this.sinks.addressingChanged();
+    }
+  }
+
+  private writeLvt(index: number, value: number): void {
+    let entry = (value & LVT_WRITABLE[index]) | (this.lvt[index] & LVT_REMOTE_IRR);
+    // SDM 10.4.7.2: while software-disabled, the mask bits stay set and attempts to clear them are ignored.
+    if (!this.softwareEnabled) entry |= LVT_MASKED;
+    this.lvt[index] = entry >>> 0;
+  }
+
+  private maskAllLvts(): void {
+    for (let i = 0; i < APIC_LVT_COUNT; i++) this.lvt[i] = (this.lvt[i] | LVT_MASKED) >>> 0;
+  }
+
+  // --- IA32_APIC_BASE ------------------------------------------------------------------------------------------
+
+  private writeApicBase(value: bigint): void {
+    const to = checkApicBaseWrite(this.apicBase, value);
+    const from = this.mode;
+    this.apicBase = acceptedApicBase(this.apicBase, value);
+    if (to === from) return;
+    this.mode = to;
+    if (to === 'x2apic') {
+      // xAPIC → x2APIC: the ID becomes the 32-bit initial APIC ID and hardware computes the LDR (SDM 10.12.5.1).
+      this.id = this.initialApicId;
+      this.ldr = x2apicLdr(this.id);
+    } else if (to === 'disabled') {
+      // The SDM says state "may" be lost when EN is cleared; like QEMU we clear the software enable (and so mask
+      // the LVTs) and keep the rest. The ID is kept (x2APIC → disabled keeps the x2APIC ID).
+      if (this.softwareEnabled) {
+        this.svr &= ~SVR_APIC_ENABLED;
+        this.maskAllLvts();
+      }
+    } else {
+      // disabled → xAPIC: the addressing registers return to their power-up values (xAPIC view of the ID, LDR 0,
+      // DFR flat); other registers are kept (kvm-unit-tests test_apic_disable relies on TPR surviving).
+      this.id = this.xapicView();
+      this.ldr = 0;
+      this.dfr = DFR_RESET;
+      this.icrHi = (this.icrHi & ICR_HI_XAPIC_MASK) >>> 0;
+    }
+    this.sinks.addressingChanged();
+  }
+
+  // --- Sending ---------------------------------------------------------------------------------------------------
+
+  /** Build the message an ICR write describes and hand it to the bus. */
+  private sendIcr(): void {
+    const lo = this.icrLo;
+    const deliveryMode = (lo >>> ICR_DELIVERY_MODE_SHIFT) & 7;
+    const vector = lo & 0xff;
+    if (this.isIllegalVector(deliveryMode, vector)) {
+      // SDM 10.5.3 "Send Illegal Vector". irqpath does not put such a message on the bus
+      // (a choice: the SDM does not say whether it is sent; see the notes at the top of apic-bus.ts).
+      this.recordError(ESR_SEND_ILLEGAL_VECTOR);
+      return;
+    }
+    const msg = this.ipi;
+    msg.vector = vector;
+    msg.deliveryMode = deliveryMode;
+    msg.destMode = (lo & ICR_DEST_LOGICAL) !== 0 ? DestMode.Logical : DestMode.Physical;
+    msg.level = (lo & ICR_LEVEL_ASSERT) !== 0 ? 1 : 0;
+    msg.trigger = (lo & ICR_TRIGGER_LEVEL) !== 0 ? 1 : 0;
+    msg.redirectionHint = 0;
+    if (this.mode === 'x2apic') {
+      msg.dest = this.icrHi >>> 0;
+      msg.destWidth = 32;
+    } else {
+      msg.dest = this.icrHi >>> 24;
+      msg.destWidth = 8;
+    }
+    this.sinks.sendIpi(this, msg, (lo >>> ICR_SHORTHAND_SHIFT) & 3);
+  }
+
+  /** x2APIC SELF IPI (MSR 0x83F): a fixed, edge IPI to self (QEMU apic_register_write case 0x3f). */
+  private sendSelfIpi(vector: number): void {
+    if (vector < FIRST_LEGAL_VECTOR) {
+      this.recordError(ESR_SEND_ILLEGAL_VECTOR);
+      return;
+    }
+    const msg = this.ipi;
+    msg.vector = vector;
+    msg.deliveryMode = DeliveryMode.Fixed;
+    msg.destMode = DestMode.Physical;
+    msg.level = 1;
+    msg.trigger = 0;
+    msg.redirectionHint = 0;
+    msg.dest = this.physicalId;
+    msg.destWidth = this.mode === 'x2apic' ? 32 : 8;
+    this.sinks.sendIpi(this, msg, Shorthand.Self);
+  }
+
+  private isIllegalVector(deliveryMode: number, vector: number): boolean {
+    return (deliveryMode === DeliveryMode.Fixed || deliveryMode === DeliveryMode.LowestPriority) && vector < FIRST_LEGAL_VECTOR;
+  }
+
+  // --- Errors ----------------------------------------------------------------------------------------------------
+
+  /**
+   * Record an error (SDM 10.5.3): it accumulates internally until the next ESR write latches it. The first error
+   * after an ESR write raises the LVT Error vector locally if that entry is unmasked.
+   */
+  recordError(bit: number): void {
+    this.esrPending |= bit;
+    const entry = this.lvt[LVT_INDEX_ERROR];
+    if ((entry & LVT_MASKED) !== 0 || !this.errorInterruptArmed) return;
+    this.errorInterruptArmed = false;
+    const vector = entry & 0xff;
+    if (vector < FIRST_LEGAL_VECTOR) {
+      this.esrPending |= ESR_RECEIVE_ILLEGAL_VECTOR; // an illegal LVT vector is itself a receive error
+      return;
+    }
+    this.setRequest(vector, 0);
+  }
+
+  private latchErrors(): void {
+    this.esr = this.esrPending;
+    this.esrPending = 0;
+    this.errorInterruptArmed = true;
+  }
+
+  // --- Acceptance (called by the APIC bus) ---------------------------------------------------------------------
+
+  /**
+   * A Fixed or LowestPriority interrupt. Refused when hardware- or software-disabled (§2.3) and, with a receive
+   * illegal vector error, for vectors 0–15. TMR records the trigger mode at acceptance (edge clears it).
+   */
+  acceptInterrupt(vector: number, trigger: number): boolean {
+    if (this.mode === 'disabled' || !this.softwareEnabled) return false;
+    if (vector < FIRST_LEGAL_VECTOR) {
+      this.recordError(ESR_RECEIVE_ILLEGAL_VECTOR);
+      return false;
+    }
+    this.setRequest(vector, trigger);
+    return true;
+  }
+
+  private setRequest(vector: number, trigger: number): void {
+    setVector(this.irr, vector);
+    if (trigger) setVector(this.tmr, vector);
+    else clearVector(this.tmr, vector);
+  }
+
+  acceptNmi(): boolean {
+    if (this.mode === 'disabled') return false;
+    this.run.latchNmi();
+    return true;
+  }
+
+  acceptSmi(): boolean {
+    if (this.mode === 'disabled') return false;
+    this.run.latchSmi();
+    return true;
+  }
+
+  /** ExtINT needs a software-enabled APIC (SDM 10.4.7.2 lists only INIT, NMI, SMI and SIPI as still accepted). */
+  acceptExtInt(): boolean {
+    if (this.mode === 'disabled' || !this.softwareEnabled) return false;
+    this.run.latchExtInt();
+    return true;
+  }
+
+  /** INIT (level assert): INIT-reset the LAPIC and the CPU. */
+  acceptInit(): boolean {
+    if (this.mode === 'disabled') return false;
+    this.initReset();
+    this.run.init(this.isBsp);
+    return true;
+  }
+
+  /** Start-up IPI: accepted by the LAPIC; the CPU acts on it only in wait-for-SIPI. */
+  acceptStartup(vector: number): boolean {
+    if (this.mode === 'disabled') return false;
+    this.run.startup(vector);
+    return true;
+  }
+
+  /**
+   * INIT reset (SDM 10.4.7.3): the power-up state except the APIC ID, IA32_APIC_BASE and the mode (INIT keeps
+   * x2APIC mode, so its LDR stays the one derived from the ID).
+   */
+  private initReset(): void {
+    this.tpr = 0;
+    if (this.mode !== 'x2apic') this.ldr = 0;
+    this.dfr = DFR_RESET;
+    this.svr = SVR_RESET;
+    this.icrLo = 0;
+    this.icrHi = 0;
+    this.tmict = 0;
+    this.tdcr = 0;
+    this.esr = 0;
+    this.esrPending = 0;
+    this.errorInterruptArmed = true;
+    this.lvt.fill(LVT_RESET);
+    this.irr.fill(0);
+    this.isr.fill(0);
+    this.tmr.fill(0);
+    this.sinks.addressingChanged();
+  }
+
+  // --- The CPU side: INTA and EOI ---------------------------------------------------------------------------------
+
+  /**
+   * INTA: the highest IRR vector whose priority class is above PPR moves to ISR and is returned (§2.6); null when
+   * nothing is deliverable (hardware would then return the spurious vector if it had already raised INTR).
+   */
+  acknowledge(): number | null {
+    const vector = highestVector(this.irr);
+    if (vector < 0 || (vector & 0xf0) <= this.ppr) return null;
+    clearVector(this.irr, vector);
+    setVector(this.isr, vector);
+    return vector;
+  }
+
+  /**
+   * EOI: clear the highest ISR bit. A level-triggered vector (TMR set) is broadcast to the I/O APICs unless SVR
+   * bit 12 (EOI-broadcast suppression) is set (§2.5). An EOI with nothing in service does nothing.
+   */
+  eoi(): void {
+    const vector = highestVector(this.isr);
+    if (vector < 0) return;
+    clearVector(this.isr, vector);
+    if (testVector(this.tmr, vector) && (this.svr & SVR_EOI_BROADCAST_SUPPRESSION) === 0) {
+      this.sinks.eoiBroadcast(vector);
+    }
+  }
+
+  // --- Save / restore --------------------------------------------------------------------------------------------
+
+  save(): LapicState {
+    return saveLapicRegisters(this);
+  }
+
+  /** Validate `state` completely, then apply it; throws {@link UsageError} and changes nothing on bad input. */
+  restore(state: unknown): void {
+    applyLapicState(validateLapicState(this, state));
+    this.sinks.addressingChanged();
+  }
+}

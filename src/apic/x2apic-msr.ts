@@ -1,0 +1,95 @@
+/**
+ * x2APIC MSR ↔ xAPIC offset mapping and the #GP rules for RDMSR/WRMSR (reference §1.1 and its "Further rules";
+ * SDM Table 10-6, 10.12.1.2).
+ *
+ * MSR = 0x800 + (offset >> 4). Registers missing in x2APIC mode (APR 0x809, RRD 0x80C, DFR 0x80E, ICR high 0x831,
+ * CMCI 0x82F since irqpath models no CMCI) and every unlisted MSR in 0x800–0xBFF raise #GP.
+ */
+import { GeneralProtectionFault } from '../machine/errors.ts';
+import { ICR_X2APIC_RESERVED_LO } from './registers.ts';
+
+export const X2APIC_MSR_FIRST = 0x800;
+/** The MSRs the LAPIC decodes; the SDM reserves 0x800–0xBFF for the x2APIC. */
+export const X2APIC_MSR_LAST = 0x8ff;
+export const X2APIC_MSR_RESERVED_LAST = 0xbff;
+
+export const MSR_X2APIC_ID = 0x802;
+export const MSR_X2APIC_TPR = 0x808;
+export const MSR_X2APIC_PPR = 0x80a;
+export const MSR_X2APIC_EOI = 0x80b;
+export const MSR_X2APIC_LDR = 0x80d;
+export const MSR_X2APIC_SVR = 0x80f;
+export const MSR_X2APIC_ESR = 0x828;
+export const MSR_X2APIC_ICR = 0x830;
+export const MSR_X2APIC_SELF_IPI = 0x83f;
+
+const READ = 1;
+const WRITE = 2;
+
+/** Access rights per MSR - 0x800 (SDM Table 10-6). */
+const ACCESS = new Uint8Array(0x100);
+function allow(first: number, last: number, rights: number): void {
+  for (let msr = first; msr <= last; msr++) ACCESS[msr - X2APIC_MSR_FIRST] = rights;
+}
+allow(0x802, 0x803, READ); // ID, version
+allow(0x808, 0x808, READ | WRITE); // TPR
+allow(0x80a, 0x80a, READ); // PPR
+allow(0x80b, 0x80b, WRITE); // EOI
+allow(0x80d, 0x80d, READ); // LDR (derived from the x2APIC ID)
+allow(0x80f, 0x80f, READ | WRITE); // SVR
+allow(0x810, 0x827, READ); // ISR, TMR, IRR
+allow(0x828, 0x828, READ | WRITE); // ESR
+allow(0x830, 0x830, READ | WRITE); // ICR (64-bit)
+allow(0x832, 0x838, READ | WRITE); // LVT timer..error, TMICT
+allow(0x839, 0x839, READ); // TMCCT
+allow(0x83e, 0x83e, READ | WRITE); // TDCR
+allow(0x83f, 0x83f, WRITE); // SELF IPI
+
+/** The xAPIC MMIO offset of an x2APIC MSR. */
+export function x2apicMsrToOffset(msr: number): number {
+  return (msr - X2APIC_MSR_FIRST) << 4;
+}
+
+export function isX2apicMsr(msr: number): boolean {
+  return msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_RESERVED_LAST;
+}
+
+function rights(msr: number): number {
+  return msr <= X2APIC_MSR_LAST ? ACCESS[msr - X2APIC_MSR_FIRST] : 0;
+}
+
+const hexMsr = (msr: number) => '0x' + msr.toString(16);
+
+/** RDMSR of an x2APIC MSR in x2APIC mode: #GP if the register is absent or write-only (EOI, SELF IPI). */
+export function checkX2apicRead(msr: number): void {
+  const r = rights(msr);
+  if (r === 0) throw new GeneralProtectionFault(`RDMSR ${hexMsr(msr)}: no such x2APIC register`);
+  if ((r & READ) === 0) throw new GeneralProtectionFault(`RDMSR ${hexMsr(msr)}: x2APIC register is write-only`);
+}
+
+/**
+ * WRMSR of an x2APIC MSR in x2APIC mode: #GP if the register is absent or read-only, if reserved bits 63:32 are set
+ * (every MSR but ICR), if ICR reserved bits 31:20, 17:16 or 13 are set, if EOI or ESR get a non-zero value, or if
+ * SELF IPI has a bit above 7 set. Other reserved bits in the low dword are ignored, as KVM does.
+ */
+export function checkX2apicWrite(msr: number, value: bigint): void {
+  const r = rights(msr);
+  if (r === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: no such x2APIC register`);
+  if ((r & WRITE) === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: x2APIC register is read-only`);
+  if (value < 0n || value >= 1n << 64n) {
+    throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: value ${value} is not a 64-bit value`);
+  }
+  if (msr === MSR_X2APIC_ICR) {
+    const reserved = Number(value & 0xffffffffn) & ICR_X2APIC_RESERVED_LO;
+    if (reserved !== 0) {
+      throw new GeneralProtectionFault(`WRMSR ICR: reserved bits set (0x${(reserved >>> 0).toString(16)})`);
+    }
+    return;
+  }
+  if (value >> 32n !== 0n) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits 63:32 set`);
+  if (msr === MSR_X2APIC_EOI && value !== 0n) throw new GeneralProtectionFault('WRMSR EOI: only 0 may be written');
+  if (msr === MSR_X2APIC_ESR && value !== 0n) throw new GeneralProtectionFault('WRMSR ESR: only 0 may be written');
+  if (msr === MSR_X2APIC_SELF_IPI && value > 0xffn) {
+    throw new GeneralProtectionFault('WRMSR SELF IPI: bits 31:8 are reserved');
+  }
+}

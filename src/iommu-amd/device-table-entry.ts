@@ -1,0 +1,122 @@
+/**
+ * Device Table Entry: 256 bits at DevTabBase + DeviceID x 32 (reference §4), seen here as eight little-endian
+ * dwords d[0..7]. The interrupt half is qword 2 (d4, d5) and qword 3 (d6, d7):
+ *
+ *   d4: [0] IV, [4:1] IntTabLen, [5] IG, [31:6] IntTableRootPtr address bits 31:6
+ *   d5: [19:0] IntTableRootPtr address bits 51:32, [23:20] reserved (183:182 are guest paging mode only on
+ *       Rev 3.11 parts with guest translation, which this model does not advertise), [24] InitPass, [25] EIntPass,
+ *       [26] NMIPass, [27] reserved, [29:28] IntCtl, [30] Lint0Pass, [31] Lint1Pass
+ *   d6: bits 223:192 reserved (vImuEn / GDeviceID exist only with vIOMMU support, not advertised)
+ *   d7: bits 245:224 reserved (GuestID likewise), [22] AttrV, [23] Mode0FC, [31:24] SnoopAttr
+ *
+ * DomainID is bits 79:64 = d2[15:0] (reported in IO_PAGE_FAULT events).
+ *
+ * The hot-path readers take the dwords as numbers; {@link decodeDte} builds a report object (allocates).
+ */
+
+export const DTE_BYTES = 32;
+export const DTE_DWORDS = 8;
+
+export const DTE_D4_IV = 1 << 0;
+export const DTE_D4_INT_TAB_LEN_SHIFT = 1;
+export const DTE_D4_IG = 1 << 5;
+export const DTE_D4_ROOT_LO_MASK = 0xffffffc0;
+export const DTE_D5_ROOT_HI_MASK = 0x000fffff;
+export const DTE_D5_INIT_PASS = 1 << 24;
+export const DTE_D5_EINT_PASS = 1 << 25;
+export const DTE_D5_NMI_PASS = 1 << 26;
+export const DTE_D5_INT_CTL_SHIFT = 28;
+export const DTE_D5_LINT0_PASS = 1 << 30;
+export const DTE_D5_LINT1_PASS = 1 << 31;
+/** Reserved bits of d5 (DTE bits 183:180 and 187). */
+export const DTE_D5_RESERVED = 0x08f00000;
+/** Reserved bits of d7 (DTE bits 245:224). */
+export const DTE_D7_RESERVED = 0x003fffff;
+
+/** IntTabLen values 1100b–1111b are reserved: at most 2^11 = 2048 entries (VBox IOMMU_DTE_INTR_TAB_LEN_MAX). */
+export const INT_TAB_LEN_MAX = 11;
+
+/** IntCtl encodings (XEN IOMMU_DEV_TABLE_INT_CONTROL_*, VBox IOMMU_INTR_CTRL_*). */
+export const IntCtl = { TargetAbort: 0, ForwardUnmapped: 1, Remap: 2, Reserved: 3 } as const;
+export const INT_CTL_NAMES = ['target-abort', 'forward-unmapped', 'remap', 'reserved'] as const;
+
+export function dteIv(d4: number): boolean {
+  return (d4 & DTE_D4_IV) !== 0;
+}
+
+export function dteIntTabLen(d4: number): number {
+  return (d4 >>> DTE_D4_INT_TAB_LEN_SHIFT) & 0xf;
+}
+
+export function dteIg(d4: number): boolean {
+  return (d4 & DTE_D4_IG) !== 0;
+}
+
+export function dteIntCtl(d5: number): number {
+  return (d5 >>> DTE_D5_INT_CTL_SHIFT) & 3;
+}
+
+/** Interrupt remapping table physical address (bits 51:6), used in place (Linux DTE_IRQ_PHYS_ADDR_MASK). */
+export function dteIntTableRoot(d4: number, d5: number): number {
+  return (d5 & DTE_D5_ROOT_HI_MASK) * 0x1_0000_0000 + ((d4 & DTE_D4_ROOT_LO_MASK) >>> 0);
+}
+
+export function dteDomainId(d2: number): number {
+  return d2 & 0xffff;
+}
+
+/** Non-zero when the interrupt half (qwords 2–3) has reserved bits set. */
+export function dteInterruptReservedBits(d5: number, d6: number, d7: number): number {
+  return (d5 & DTE_D5_RESERVED) | d6 | (d7 & DTE_D7_RESERVED);
+}
+
+/** Why an IV = 1 entry is illegal for interrupts, or null when it is well formed (reference §4, §5 step 4). */
+export function dteInterruptIllegality(d4: number, d5: number, d6: number, d7: number): 'reserved-bits' | 'int-tab-len' | 'int-ctl' | null {
+  if (dteInterruptReservedBits(d5, d6, d7) !== 0) return 'reserved-bits';
+  if (dteIntTabLen(d4) > INT_TAB_LEN_MAX) return 'int-tab-len';
+  if (dteIntCtl(d5) === IntCtl.Reserved) return 'int-ctl';
+  return null;
+}
+
+export interface DecodedDte {
+  v: boolean;
+  tv: boolean;
+  domainId: number;
+  iv: boolean;
+  intTabLen: number;
+  ig: boolean;
+  intTableRoot: string;
+  initPass: boolean;
+  eintPass: boolean;
+  nmiPass: boolean;
+  intCtl: (typeof INT_CTL_NAMES)[number];
+  lint0Pass: boolean;
+  lint1Pass: boolean;
+  /** The four qwords as Linux's dump_dte_entry prints them ("DTE[i]: %016llx"). */
+  qwords: string[];
+}
+
+/** Decode a DTE for reports and traces (allocates). */
+export function decodeDte(d: ArrayLike<number>): DecodedDte {
+  const qwords: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const q = (BigInt(d[2 * i + 1] >>> 0) << 32n) | BigInt(d[2 * i] >>> 0);
+    qwords.push(q.toString(16).padStart(16, '0'));
+  }
+  return {
+    v: (d[0] & 1) !== 0,
+    tv: (d[0] & 2) !== 0,
+    domainId: dteDomainId(d[2]),
+    iv: dteIv(d[4]),
+    intTabLen: dteIntTabLen(d[4]),
+    ig: dteIg(d[4]),
+    intTableRoot: '0x' + dteIntTableRoot(d[4], d[5]).toString(16),
+    initPass: (d[5] & DTE_D5_INIT_PASS) !== 0,
+    eintPass: (d[5] & DTE_D5_EINT_PASS) !== 0,
+    nmiPass: (d[5] & DTE_D5_NMI_PASS) !== 0,
+    intCtl: INT_CTL_NAMES[dteIntCtl(d[5])],
+    lint0Pass: (d[5] & DTE_D5_LINT0_PASS) !== 0,
+    lint1Pass: (d[5] & DTE_D5_LINT1_PASS) !== 0,
+    qwords,
+  };
+}

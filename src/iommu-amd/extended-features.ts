@@ -1,0 +1,40 @@
+/**
+ * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only, built from the options (reference §3).
+ *
+ * Only what this model implements is advertised: XTSup, IASup, GASup, HATS, and EFR2.NumIntRemapSup. No PPR,
+ * guest translation, guest vAPIC (GAMSup = 0: Linux then runs 128-bit IRTEs in "legacy GA" mode), performance
+ * counters or MSI-capability MMIO mirror.
+ */
+import type { ResolvedAmdOptions } from './options.ts';
+
+export const EFR_PREF_SUP = 1n << 0n;
+export const EFR_PPR_SUP = 1n << 1n;
+export const EFR_XT_SUP = 1n << 2n;
+export const EFR_NX_SUP = 1n << 3n;
+export const EFR_GT_SUP = 1n << 4n;
+export const EFR_IA_SUP = 1n << 6n;
+export const EFR_GA_SUP = 1n << 7n;
+export const EFR_HE_SUP = 1n << 8n;
+export const EFR_PC_SUP = 1n << 9n;
+export const EFR_HATS_SHIFT = 10n;
+/** HATS = 10b (6-level host tables), the value QEMU advertises (QEMU-h AMDVI_DEFAULT_EXT_FEATURES). */
+export const HATS_6_LEVEL = 2n;
+/** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (QEMU-hat). */
+export const HATS_NONE = 3n;
+export const EFR_GAM_SUP_SHIFT = 21n;
+
+export const EFR2_NUM_INT_REMAP_SUP_SHIFT = 8n;
+/** EFR2[9:8] = 01b: 2048 IRTEs per function (Linux FEATURE_NUM_INT_REMAP_SUP, FreeBSD AMDIOMMU_EFR2_NUMINTRREMAP). */
+export const NUM_INT_REMAP_SUP_2K = 1n;
+
+export function extendedFeatures(opts: ResolvedAmdOptions): bigint {
+  let efr = EFR_IA_SUP;
+  if (opts.xt) efr |= EFR_XT_SUP;
+  if (opts.ga) efr |= EFR_GA_SUP;
+  efr |= (opts.dmaTranslation ? HATS_6_LEVEL : HATS_NONE) << EFR_HATS_SHIFT;
+  return efr;
+}
+
+export function extendedFeatures2(opts: ResolvedAmdOptions): bigint {
+  return opts.intRemap2k ? NUM_INT_REMAP_SUP_2K << EFR2_NUM_INT_REMAP_SUP_SHIFT : 0n;
+}

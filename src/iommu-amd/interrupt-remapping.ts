@@ -1,0 +1,320 @@
+/**
+ * AMD-Vi interrupt remapping: what the IOMMU does with one interrupt request (a write to 0xFEEx_xxxx) from
+ * DeviceID D with address A and data X. Reference §5 "How the IOMMU uses the MSI", step by step:
+ *
+ *  1. IommuEn = 0 → forwarded unchanged.
+ *     (A DeviceID whose DTE lies beyond the device table (Size field) has no DTE: logged as IO_PAGE_FAULT (I = 1,
+ *     PR = 0) + target abort. The notes give no rule; this rests on VirtualBox listing "DevId_Invalid" among the
+ *     IO_PAGE_FAULT causes. DomainID is 0 because there is no entry to take it from.)
+ *  2. Read DTE[D] (cached); a read outside the physical address space → DEV_TAB_HARDWARE_ERROR + target abort.
+ *  3. IV = 0 → forwarded unchanged. V is ignored for interrupts (QEMU/VBox; Linux's HATDis path relies on it).
+ *  4. IV = 1: reserved bits in qwords 2–3 → ILLEGAL_DEV_TABLE_ENTRY (I = 1, RZ = 1); IntTabLen ≥ 12 or IntCtl = 11b
+ *     (reserved encodings, RZ = 0 as VBox does for encoding errors) → ILLEGAL_DEV_TABLE_ENTRY; target abort.
+ *  5. The address is in the interrupt window: the translation core only calls remap() for such writes.
+ *  6. Message type = X[10:8]:
+ *       000/001 Fixed/Arbitrated: IntCtl 00 → INVALID_DEVICE_REQUEST type 101b + target abort (this event rests on
+ *                a third-party quote of the spec, see event-codes.ts; QEMU/VBox log nothing); 01 → forwarded;
+ *                10 → remapped.
+ *       010 SMI: forwarded unchanged, as VirtualBox does (no SMI filter is advertised; QEMU rejects SMI; the
+ *                hardware behaviour is UNCONFIRMED in the notes).
+ *       100 NMI / 101 INIT / 111 ExtINT: forwarded unchanged iff NMIPass / InitPass / EIntPass, else target abort.
+ *       011, 110 reserved: target abort (VBox).
+ *     A target abort without an event is still a visible 'fault' result (recorded = false, code 0).
+ *  7. Index = X[10:0]. Only types 000/001 get here, so X[10:9] = 0 and the index is X[8:0] (0–511).
+ *     2K mode (Control.NumIntRemapMode = 01b, supported via EFR2): "MSI address destination mode (DM) bit decides
+ *     how many MSI data bits are used … When DM = 0, IOMMU uses bits 8:0 (max 512) for the index, otherwise (DM = 1)
+ *     IOMMU uses bits 10:0 (max 2048)" (AMD-authored QEMU RFC). With DM = 1 all eleven bits are index, so X[10:8] is
+ *     not read as a message type (Linux puts data = index up to 2047 with DM = 1 on every remapped MSI).
+ *  8. Index ≥ 2^IntTabLen → IO_PAGE_FAULT (I = 1, PR = 0) + target abort (VBox; QEMU does not check).
+ *  9. RemapEn = 0 → IO_PAGE_FAULT (I = 1, PR = 0) + target abort.
+ * 10. 32-bit IRTE with GuestMode = 1, or IntType reserved (≥ 010b) → IO_PAGE_FAULT (RZ = 1, PR = 1) + target abort.
+ *     128-bit IRTE with GuestMode = 1 (vAPIC): decoded and reported as a fault "guest-mode IRTE (vAPIC posting not
+ *     modelled)", recorded = false — posting into a vAPIC backing page is not implemented.
+ * 11. Deliver: vector, DM, destination, IntType from the IRTE; the destination is 32-bit (x2APIC) when GAEn and
+ *     Control.XTEn are set, else Destination[7:0]. The trigger mode stays the source's (data bit 15), as VirtualBox
+ *     keeps the source bits; QEMU regenerates the message with trigger mode 0, which would turn a level-triggered
+ *     I/O APIC pin into an edge at the APIC and lose the EOI broadcast. Redirection hint stays the source's address
+ *     bit 3 likewise (RqEoi's meaning is UNCONFIRMED; QEMU maps it to RH).
+ *
+ * Event suppression: logging of the interrupt IO_PAGE_FAULTs is suppressed by DTE.IG = 1 ("ignore unmapped
+ * interrupts"; Xen sets `ig = false` with the comment "unmapped interrupts result in i/o page faults") and, for faults on an entry
+ * that was read, by IRTE.SupIOPF. VirtualBox computes `!IG`, which reads inverted against Xen; Xen is followed.
+ *
+ * Hot path (warm caches, successful remap): no allocation — typed-array scratch buffers, numbers only; trace hops
+ * are built only while the event hub is active. Faults allocate (their record is a new object each time).
+ */
+import type { EventHub } from '../machine/events.ts';
+import { formatBdf } from '../machine/bdf.ts';
+import type { SparseMemory } from '../machine/memory.ts';
+import { amdCookie } from '../msi/cookie.ts';
+import { DELIVERY_MODE_NAMES, DeliveryMode } from '../msi/interrupt.ts';
+import type { TranslationResult } from '../msi/translation-result.ts';
+import type { DteCache, IrteCache } from './caches.ts';
+import {
+  DTE_D5_EINT_PASS,
+  DTE_D5_INIT_PASS,
+  DTE_D5_NMI_PASS,
+  DTE_DWORDS,
+  IntCtl,
+  INT_CTL_NAMES,
+  decodeDte,
+  dteDomainId,
+  dteIg,
+  dteIntCtl,
+  dteIntTabLen,
+  dteIntTableRoot,
+  dteInterruptIllegality,
+  dteIv,
+} from './device-table-entry.ts';
+import {
+  type AmdEvent,
+  devTabHardwareErrorEvent,
+  illegalDevTableEntryEvent,
+  intCtlAbortEvent,
+  interruptPageFaultEvent,
+  pageTabHardwareErrorEvent,
+} from './event-log.ts';
+import {
+  decodeIrte128,
+  decodeIrte32,
+  irte128Dest32,
+  irte128Vector,
+  irte32Vector,
+  irteDest8,
+  irteDestMode,
+  irteGuestMode,
+  irteIntType,
+  irteRemapEn,
+  irteSupIopf,
+} from './irte.ts';
+
+/** Global state the algorithm reads; the register file keeps it current (plain fields, read on every request). */
+export interface RemapControl {
+  iommuEn: boolean;
+  /** Control.GAEn: 128-bit IRTEs. */
+  gaEn: boolean;
+  /** Control.XTEn: 32-bit destinations (meaningful with 128-bit IRTEs). */
+  xtEn: boolean;
+  /** Control.NumIntRemapMode = 01b and EFR2 advertises it. */
+  intRemap2k: boolean;
+  irtCacheDis: boolean;
+  devTabBase: number;
+  /** Number of DTEs the Size field covers: (Size + 1) x 4 KiB / 32. */
+  devTabEntries: number;
+}
+
+/** Where the algorithm sends an event; returns true when the entry was written to the event log. */
+export interface AmdEventSink {
+  report(ev: AmdEvent, sourceId: number, index: number, suppressedBy: string | null): boolean;
+}
+
+/** A target abort with no event-log entry: hardware drops the write and records nothing. */
+const NO_EVENT = 0;
+
+export class AmdInterruptRemapping {
+  private readonly dte = new Uint32Array(DTE_DWORDS);
+  private readonly irte = new Uint32Array(4);
+
+  constructor(
+    private readonly control: RemapControl,
+    private readonly memory: SparseMemory,
+    private readonly hub: EventHub,
+    private readonly dteCache: DteCache,
+    private readonly irteCache: IrteCache,
+    private readonly sink: AmdEventSink,
+  ) {}
+
+  remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
+    const ctl = this.control;
+    if (!ctl.iommuEn) return false;
+    const hub = this.hub;
+    const deviceId = sourceId & 0xffff;
+    if (hub.active) hub.hop('amdvi_ir_remap_msi_req', [['addr', msiAddress(addrHi, addrLo)], ['data', data >>> 0], ['devid', deviceId]]);
+
+    // Step 1b/2: the device table entry.
+    if (deviceId >= ctl.devTabEntries) {
+      return this.fail(out, deliverNow, sourceId, -1, interruptPageFaultEvent(deviceId, 0, msiAddress(addrHi, addrLo), false, false), null,
+        'IO_PAGE_FAULT', `DeviceID ${formatBdf(deviceId)} is beyond the device table (${ctl.devTabEntries} entries)`);
+    }
+    const dte = this.dte;
+    try {
+      this.dteCache.read(this.memory, ctl.devTabBase, deviceId, dte);
+    } catch {
+      const at = ctl.devTabBase + deviceId * 32;
+      return this.fail(out, deliverNow, sourceId, -1, devTabHardwareErrorEvent(deviceId, at, true), null,
+        'DEV_TAB_HARDWARE_ERROR', `the DTE of ${formatBdf(deviceId)} at 0x${at.toString(16)} is outside the physical address space`);
+    }
+    const d4 = dte[4];
+    const d5 = dte[5];
+
+    // Step 3.
+    if (!dteIv(d4)) {
+      if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['iv', 0], ['action', 'forward (DTE.IV = 0)']]);
+      return false;
+    }
+
+    // Step 4.
+    const illegal = dteInterruptIllegality(d4, d5, dte[6], dte[7]);
+    if (illegal !== null) {
+      const why =
+        illegal === 'reserved-bits' ? 'has reserved bits set in its interrupt half'
+        : illegal === 'int-tab-len' ? `has reserved IntTabLen ${dteIntTabLen(d4)} (at most 11)`
+        : 'has reserved IntCtl 11b';
+      return this.fail(out, deliverNow, sourceId, -1,
+        illegalDevTableEntryEvent(deviceId, msiAddress(addrHi, addrLo), illegal === 'reserved-bits'), null,
+        'ILLEGAL_DEV_TABLE_ENTRY', `the DTE of ${formatBdf(deviceId)} ${why}`, () => ({ dte: decodeDte(dte) }));
+    }
+
+    // Step 6: message type (not read in 2K mode with DM = 1, where X[10:8] are index bits).
+    const wideIndex = ctl.intRemap2k && (addrLo & 4) !== 0;
+    const type = wideIndex ? DeliveryMode.Fixed : (data >>> 8) & 7;
+    const intCtl = dteIntCtl(d5);
+    if (hub.active) hub.hop('amdvi_ir_delivery_mode', [['mode', wideIndex ? 'index (2K, DM = 1)' : DELIVERY_MODE_NAMES[type]]]);
+    switch (type) {
+      case DeliveryMode.Fixed:
+      case DeliveryMode.LowestPriority:
+        if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['intctl', INT_CTL_NAMES[intCtl]]]);
+        if (intCtl === IntCtl.ForwardUnmapped) return false;
+        if (intCtl === IntCtl.TargetAbort) {
+          return this.fail(out, deliverNow, sourceId, -1, intCtlAbortEvent(deviceId, msiAddress(addrHi, addrLo)), null,
+            'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`);
+        }
+        break; // IntCtl.Remap
+      case DeliveryMode.SMI:
+        return false;
+      case DeliveryMode.NMI:
+        if ((d5 & DTE_D5_NMI_PASS) !== 0) return false;
+        return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0');
+      case DeliveryMode.INIT:
+        if ((d5 & DTE_D5_INIT_PASS) !== 0) return false;
+        return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0');
+      case DeliveryMode.ExtINT:
+        if ((d5 & DTE_D5_EINT_PASS) !== 0) return false;
+        return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0');
+      default:
+        return this.abort(out, sourceId, `reserved message type ${type.toString(2).padStart(3, '0')}b in data bits 10:8`);
+    }
+
+    // Step 7/8: index and bounds.
+    const index = wideIndex ? data & 0x7ff : data & 0x1ff;
+    const intTabLen = dteIntTabLen(d4);
+    const domainId = dteDomainId(dte[2]);
+    const igSuppress = dteIg(d4) ? 'DTE.IG' : null;
+    if (index >= 1 << intTabLen) {
+      return this.fail(out, deliverNow, sourceId, index,
+        interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress,
+        'IO_PAGE_FAULT', `IRTE index ${index} is beyond the ${1 << intTabLen}-entry table of ${formatBdf(deviceId)} (IntTabLen ${intTabLen})`);
+    }
+
+    // The entry (cached unless IRTCacheDis).
+    const root = dteIntTableRoot(d4, d5);
+    const wide = ctl.gaEn;
+    const irte = this.irte;
+    const entryBytes = wide ? 16 : 4;
+    try {
+      this.irteCache.read(this.memory, deviceId, root, index, entryBytes, !ctl.irtCacheDis, irte);
+    } catch {
+      const at = root + index * entryBytes;
+      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, at, true), null,
+        'PAGE_TAB_HARDWARE_ERROR', `IRTE ${index} of ${formatBdf(deviceId)} at 0x${at.toString(16)} is outside the physical address space`);
+    }
+    const w0 = irte[0];
+    if (hub.active) {
+      hub.hop('amdvi_ir_irte', [['addr', root], ['offset', index * entryBytes]]);
+      if (wide) hub.hop('amdvi_ir_irte_ga_val', [['hi', qword(irte[3], irte[2])], ['lo', qword(irte[1], irte[0])]]);
+      else hub.hop('amdvi_ir_irte_val', [['data', w0 >>> 0]]);
+    }
+    const supIopf = irteSupIopf(w0) ? 'IRTE.SupIOPF' : null;
+    const decodeEntry = (): Record<string, unknown> => ({ irte: wide ? decodeIrte128(irte[0], irte[1], irte[2], irte[3]) : decodeIrte32(irte[0]) });
+
+    // Step 9.
+    if (!irteRemapEn(w0)) {
+      return this.fail(out, deliverNow, sourceId, index,
+        interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress ?? supIopf,
+        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, decodeEntry);
+    }
+
+    // Step 10.
+    const guestMode = irteGuestMode(w0);
+    if (guestMode && wide) {
+      return this.vapicNotModelled(out, sourceId, deviceId, index, decodeEntry);
+    }
+    const intType = irteIntType(w0);
+    if (guestMode || intType > 1) {
+      const why = guestMode ? 'GuestMode = 1 in a 32-bit IRTE (GAEn = 0)' : `reserved IntType ${intType.toString(2).padStart(3, '0')}b`;
+      return this.fail(out, deliverNow, sourceId, index,
+        interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), true, true), igSuppress ?? supIopf,
+        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has ${why}`, decodeEntry);
+    }
+
+    // Step 11.
+    const msg = out.msg;
+    if (wide && ctl.xtEn) {
+      msg.dest = irte128Dest32(w0, irte[3]);
+      msg.destWidth = 32;
+    } else {
+      msg.dest = irteDest8(w0);
+      msg.destWidth = 8;
+    }
+    msg.vector = wide ? irte128Vector(irte[2]) : irte32Vector(w0);
+    msg.destMode = irteDestMode(w0);
+    msg.deliveryMode = intType; // 0 Fixed, 1 Arbitrated = lowest priority
+    msg.trigger = (data >>> 15) & 1;
+    msg.level = 1;
+    msg.redirectionHint = (addrLo >>> 3) & 1;
+    out.kind = 'deliver';
+    out.format = 'amd-irte';
+    out.fault = null;
+    out.cookie = amdCookie(deviceId, index);
+    if (hub.active) {
+      hub.hop('amdvi_ir_remap_msi', [
+        ['devid', deviceId], ['index', index], ['dest', msg.dest], ['dest_width', msg.destWidth], ['dm', msg.destMode],
+        ['vector', msg.vector], ['delivery', DELIVERY_MODE_NAMES[msg.deliveryMode]], ['trigger', msg.trigger],
+      ]);
+    }
+    return true;
+  }
+
+  /** An event-backed target abort: report the event (when delivering now) and fill a 'fault' result. */
+  private fail(
+    out: TranslationResult, deliverNow: boolean, sourceId: number, index: number, ev: AmdEvent, suppressedBy: string | null,
+    name: string, detail: string, extra?: () => Record<string, unknown>,
+  ): true {
+    const recorded = deliverNow ? this.sink.report(ev, sourceId, index, suppressedBy) : false;
+    if (this.hub.active) {
+      const args: [string, string | number][] = [['reason', detail]];
+      if (extra !== undefined) args.push(['entry', JSON.stringify(extra())]);
+      this.hub.hop('amdvi_ir_target_abort', args);
+    }
+    out.setFault({ unit: 'amd-vi', code: ev.code, name, detail, index, recorded });
+    out.cookie = amdCookie(sourceId, index < 0 ? 0xffff : index);
+    return true;
+  }
+
+  /** A target abort for which no event is defined (pass bit clear, reserved message type). */
+  private abort(out: TranslationResult, sourceId: number, detail: string): true {
+    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', detail]]);
+    out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'target abort', detail, index: -1, recorded: false });
+    out.cookie = amdCookie(sourceId, 0xffff);
+    return true;
+  }
+
+  private vapicNotModelled(out: TranslationResult, sourceId: number, deviceId: number, index: number, decodeEntry: () => Record<string, unknown>): true {
+    const entry = decodeEntry();
+    const detail = `IRTE ${index} of ${formatBdf(deviceId)} is a guest-mode (vAPIC) entry: ${JSON.stringify(entry.irte)}`;
+    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', 'guest-mode IRTE (vAPIC posting not modelled)'], ['entry', JSON.stringify(entry)]]);
+    out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'guest-mode IRTE (vAPIC posting not modelled)', detail, index, recorded: false });
+    out.cookie = amdCookie(sourceId, index);
+    return true;
+  }
+}
+
+/** The 64-bit MSI address (faults and traces only). */
+function msiAddress(addrHi: number, addrLo: number): bigint {
+  return (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+}
+
+function qword(hi: number, lo: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+

@@ -1,0 +1,65 @@
+/**
+ * VER, CAP and ECAP as implied by the options (reference §2). Values are 64-bit, built as bigint once at construction.
+ * Fixed fields follow QEMU's model where the options say nothing (ND, PSI, MAMV, DWD/DRD, SLLPS, PT), so a decoded
+ * dump looks like a QEMU guest's `cap ... ecap ...` line except where this unit differs on purpose (FRO/NFR/IRO, PI).
+ */
+import { FRO_UNITS, IRO_UNITS } from './registers.ts';
+import type { ResolvedIntelOptions } from './options.ts';
+
+/** VT-d 1.0, as QEMU reports (bits 7:4 major, 3:0 minor). */
+export const VTD_VERSION = 0x10;
+
+// CAP fields
+export const CAP_ND_SHIFT = 0n;
+export const CAP_SAGAW_SHIFT = 8n;
+export const CAP_MGAW_SHIFT = 16n;
+export const CAP_FRO_SHIFT = 24n;
+export const CAP_SLLPS_SHIFT = 34n;
+export const CAP_PSI = 1n << 39n;
+export const CAP_NFR_SHIFT = 40n;
+export const CAP_MAMV_SHIFT = 48n;
+export const CAP_DWD = 1n << 54n;
+export const CAP_DRD = 1n << 55n;
+export const CAP_PI = 1n << 59n;
+/** SAGAW bit 1 (value 0x02): 39-bit, 3-level; bit 2 (0x04): 48-bit, 4-level (F DMAR_CAP_SAGAW_3LVL/4LVL). */
+export const SAGAW_39 = 0x02;
+export const SAGAW_48 = 0x04;
+
+// ECAP fields
+export const ECAP_QI = 1n << 1n;
+export const ECAP_IR = 1n << 3n;
+export const ECAP_EIM = 1n << 4n;
+export const ECAP_PT = 1n << 6n;
+export const ECAP_IRO_SHIFT = 8n;
+export const ECAP_MHMV_SHIFT = 20n;
+/** Largest IM an IEC descriptor may use; Linux refuses larger IRTE blocks. */
+export const MHMV = 15;
+
+export function sagawFor(opts: ResolvedIntelOptions): number {
+  if (!opts.dmaTranslation) return 0; // the "IR only" trick: no page-table format advertised (reference §11, seed 000)
+  return opts.awBits >= 48 ? SAGAW_39 | SAGAW_48 : SAGAW_39;
+}
+
+export function capabilityValue(opts: ResolvedIntelOptions): bigint {
+  let cap = 6n << CAP_ND_SHIFT; // 64K domains, as QEMU
+  cap |= BigInt(sagawFor(opts)) << CAP_SAGAW_SHIFT;
+  cap |= BigInt(opts.awBits - 1) << CAP_MGAW_SHIFT;
+  cap |= BigInt(FRO_UNITS) << CAP_FRO_SHIFT;
+  cap |= 0x3n << CAP_SLLPS_SHIFT; // 2 MiB and 1 GiB second-level pages
+  cap |= CAP_PSI;
+  cap |= BigInt(opts.faultRecords - 1) << CAP_NFR_SHIFT;
+  cap |= 18n << CAP_MAMV_SHIFT;
+  cap |= CAP_DWD | CAP_DRD;
+  if (opts.postedInterrupts) cap |= CAP_PI;
+  // CAP.ESIRTPS (62) stays 0: software must follow SIRTP with a global IEC flush (Linux does), even though this unit
+  // also drops its interrupt entry cache on SIRTP.
+  return cap;
+}
+
+export function extendedCapabilityValue(opts: ResolvedIntelOptions): bigint {
+  let ecap = ECAP_QI | ECAP_PT;
+  if (opts.interruptRemapping) ecap |= ECAP_IR | (BigInt(MHMV) << ECAP_MHMV_SHIFT);
+  if (opts.eim) ecap |= ECAP_EIM;
+  ecap |= BigInt(IRO_UNITS) << ECAP_IRO_SHIFT;
+  return ecap;
+}

@@ -1,0 +1,194 @@
+/**
+ * Primary fault logging: the fault recording registers (FRCD), FSTS, FECTL and the fault event message
+ * (FEDATA / FEADDR / FEUADDR) — reference §8.
+ *
+ * Recording. Records are written round-robin at an internal index. When FSTS.PFO is set no fault is recorded until
+ * software clears it; when the register at the internal index still holds an unserviced record (F = 1), PFO is set and
+ * the fault is dropped (QEMU and VBox agree). QEMU additionally drops a fault whose SID matches any pending record
+ * ("compression"); we record it, because the spec gives the recording registers to each fault and tests of a driver's
+ * handler want to see them — noted as a deliberate difference.
+ *
+ * PPF and FRI are derived: PPF = OR of all F bits; FRI = the oldest pending record, i.e. the first full register
+ * walking forward from the internal index (records are contiguous in round-robin order), which is where Linux's
+ * `dmar_fault` loop starts.
+ *
+ * Event policy (where QEMU and VBox differ). We follow the Intel wording of FECTL.IP (2nd-gen Core datasheet vol. 2
+ * §2.21.9 FECTL_REG, same text in the Xeon E7 v2 datasheet): "Hardware sets the IP field when it detects an interrupt
+ * condition, which is defined as: hardware records a fault through one of the Fault Recording registers and sets the
+ * PPF field [...]; error associated with the Invalidation Queue, setting the IQE field; [...] ICE; [...] ITE. If any
+ * of the status fields in the Fault Status register was already set at the time of setting any of these fields, it
+ * is not treated as a new interrupt condition." So: one event when a fault is recorded (or IQE/ICE/ITE is set) while
+ * FSTS had no status field set — QEMU's behaviour — not one per fault (VBox). Overflow (PFO) is not an interrupt
+ * condition. "The IP field is cleared [...] due to either hardware issuing the interrupt message [...] due to software
+ * clearing the IM field, or software servicing all the pending interrupt status fields in the Fault Status register"
+ * (clearing every F and writing back PFO/IQE/ICE/ITE).
+ */
+import {
+  ECTL_IM,
+  ECTL_IP,
+  EADDR_MASK,
+  EDATA_MASK,
+  FRCD_HI_F,
+  FSTS_FRI_SHIFT,
+  FSTS_ICE,
+  FSTS_IQE,
+  FSTS_ITE,
+  FSTS_PFO,
+  FSTS_PPF,
+  FSTS_STATUS_FIELDS,
+  FSTS_W1C,
+} from './registers.ts';
+
+/** Sends the unit's own interrupt (never remapped): FEUADDR, FEADDR, FEDATA. */
+export type OwnMsiSink = (addrHi: number, addrLo: number, data: number) => void;
+
+/** Outcome of {@link FaultRecorder.record}. */
+export const RECORD_DROPPED_PFO_PENDING = -1;
+export const RECORD_DROPPED_OVERFLOW = -2;
+
+export class FaultRecorder {
+  readonly count: number;
+  /** Per record: interrupt index (FI 63:48), source-id, fault reason, F. */
+  readonly index: Uint16Array;
+  readonly sourceId: Uint16Array;
+  readonly reason: Uint8Array;
+  readonly full: Uint8Array;
+  /** Internal index of the register the next fault goes into. */
+  next = 0;
+  /** FSTS bits other than PPF/FRI (PFO, IQE, ICE, ITE; AFO/APF never set: no advanced fault logging). */
+  status = 0;
+  fectl = ECTL_IM;
+  fedata = 0;
+  feaddr = 0;
+  feuaddr = 0;
+
+  constructor(
+    count: number,
+    private readonly eimSupported: boolean,
+    private readonly send: OwnMsiSink,
+  ) {
+    this.count = count;
+    this.index = new Uint16Array(count);
+    this.sourceId = new Uint16Array(count);
+    this.reason = new Uint8Array(count);
+    this.full = new Uint8Array(count);
+  }
+
+  // ---- recording ---------------------------------------------------------------------------------------------
+
+  /** Record an interrupt-remapping fault. Returns the register used, or a RECORD_DROPPED_* code. */
+  record(sourceId: number, reason: number, index: number): number {
+    if (this.status & FSTS_PFO) return RECORD_DROPPED_PFO_PENDING;
+    const slot = this.next;
+    if (this.full[slot]) {
+      this.status |= FSTS_PFO; // overflow: not an interrupt condition
+      return RECORD_DROPPED_OVERFLOW;
+    }
+    const before = this.fsts();
+    this.index[slot] = index;
+    this.sourceId[slot] = sourceId;
+    this.reason[slot] = reason;
+    this.full[slot] = 1;
+    this.next = (slot + 1) % this.count;
+    this.interruptCondition(before);
+    return slot;
+  }
+
+  /** Set IQE / ICE / ITE (invalidation-side errors), with the same interrupt-condition rule. */
+  setErrorStatus(bit: typeof FSTS_IQE | typeof FSTS_ICE | typeof FSTS_ITE): void {
+    const before = this.fsts();
+    this.status |= bit;
+    this.interruptCondition(before);
+  }
+
+  private pendingRecords(): boolean {
+    for (let i = 0; i < this.count; i++) if (this.full[i]) return true;
+    return false;
+  }
+
+  private interruptCondition(fstsBefore: number): void {
+    if (fstsBefore & FSTS_STATUS_FIELDS) return; // "not treated as a new interrupt condition"
+    this.fectl |= ECTL_IP;
+    if (!(this.fectl & ECTL_IM)) this.issueMessage();
+  }
+
+  private issueMessage(): void {
+    this.fectl &= ~ECTL_IP;
+    this.send(this.eimSupported ? this.feuaddr : 0, this.feaddr, this.fedata);
+  }
+
+  /** IP clears when software has serviced every status field (reference DS wording). */
+  private clearIpIfServiced(): void {
+    if (this.fectl & ECTL_IP && !(this.fsts() & FSTS_STATUS_FIELDS)) this.fectl &= ~ECTL_IP;
+  }
+
+  // ---- registers ---------------------------------------------------------------------------------------------
+
+  /** FSTS with PPF and FRI derived from the records. */
+  fsts(): number {
+    let value = this.status;
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.next + k) % this.count;
+      if (this.full[i]) {
+        value |= FSTS_PPF | (i << FSTS_FRI_SHIFT);
+        break;
+      }
+    }
+    return value >>> 0;
+  }
+
+  writeFsts(value: number): void {
+    this.status &= ~(value & FSTS_W1C);
+    this.clearIpIfServiced();
+  }
+
+  writeFectl(value: number): void {
+    this.fectl = (this.fectl & ECTL_IP) | (value & ECTL_IM);
+    if (this.fectl & ECTL_IP && !(this.fectl & ECTL_IM)) this.issueMessage();
+  }
+
+  writeFedata(value: number): void {
+    this.fedata = (value & EDATA_MASK) >>> 0;
+  }
+
+  writeFeaddr(value: number): void {
+    this.feaddr = (value & EADDR_MASK) >>> 0;
+  }
+
+  /** FEUADDR is RW only when ECAP.EIM (it carries x2APIC destination bits 31:8); reserved otherwise. */
+  writeFeuaddr(value: number): void {
+    if (this.eimSupported) this.feuaddr = value >>> 0;
+  }
+
+  /** Dword `dw` (0..3) of FRCD[i]. */
+  readRecordDword(i: number, dw: number): number {
+    switch (dw) {
+      case 0:
+        return 0; // FI 31:12 (0 for interrupt faults) and reserved 11:0
+      case 1:
+        return (this.index[i] << 16) >>> 0; // FI 63:48 = interrupt_index
+      case 2:
+        return this.sourceId[i]; // SID 79:64; T2/PRIV/EXE/PP stay 0 for interrupt requests
+      default:
+        return ((this.full[i] ? FRCD_HI_F : 0) | this.reason[i]) >>> 0; // F 127, T 126 = 0, FR 103:96
+    }
+  }
+
+  /** Only F (bit 127, dword 3 bit 31) is writable: RW1C. */
+  writeRecordDword(i: number, dw: number, value: number): void {
+    if (dw !== 3 || !(value & FRCD_HI_F) || !this.full[i]) return;
+    this.full[i] = 0;
+    this.clearIpIfServiced();
+  }
+
+  /** FRCD[i] as (lo, hi) qwords for traces and events. */
+  recordQwords(i: number): [bigint, bigint] {
+    const lo = (BigInt(this.readRecordDword(i, 1)) << 32n) | BigInt(this.readRecordDword(i, 0));
+    const hi = (BigInt(this.readRecordDword(i, 3)) << 32n) | BigInt(this.readRecordDword(i, 2));
+    return [lo, hi];
+  }
+
+  hasPendingRecords(): boolean {
+    return this.pendingRecords();
+  }
+}

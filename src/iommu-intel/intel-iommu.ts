@@ -1,0 +1,639 @@
+/**
+ * The Intel VT-d remapping unit: the DRHD register file (MMIO) and the interrupt-remapping entry point the
+ * translation core calls for every device write to 0xFEEx_xxxx.
+ *
+ * Pieces: capabilities.ts (VER/CAP/ECAP), irta.ts (IRTA latch), irte.ts (IRTE bits), source-id.ts (SVT/SQ),
+ * interrupt-entry-cache.ts (IEC), fault-recording.ts (FRCD/FSTS/FECTL + fault event), invalidation-queue.ts (QI),
+ * posted-interrupts.ts (PID), linux-log.ts (dmesg lines). This file wires them together.
+ *
+ * Access rules (reference §1): registers are accessed as naturally aligned 4- or 8-byte operations; an 8-byte access
+ * is handled as its low dword then its high dword (QEMU accepts only 4/8, VBox rejects misaligned ones). Any other
+ * width or alignment is ignored and reads as 0. Reserved bits read as 0 and ignore writes; read-only registers
+ * ignore writes; GCMD is write-only and reads as 0.
+ */
+import type { IntelIommuOptions } from '../machine/config-types.ts';
+import { UsageError } from '../machine/errors.ts';
+import type { IommuFaultEvent } from '../machine/events.ts';
+import type { IommuHost } from '../machine/iommu-host.ts';
+import { MAX_PHYS_ADDR_BITS } from '../machine/memory.ts';
+import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import { cookieInIntelRange, intelCookie, NO_COOKIE } from '../msi/cookie.ts';
+import { MSI_ADDR_IF } from '../msi/formats/compat.ts';
+import type { InterruptRemapper } from '../msi/remapper.ts';
+import type { DeliveryFormat, TranslationResult } from '../msi/translation-result.ts';
+import { capabilityValue, ECAP_EIM, ECAP_IR, extendedCapabilityValue, sagawFor, VTD_VERSION } from './capabilities.ts';
+import { FaultReason, faultReasonName, isQualifiedFault } from './fault-reasons.ts';
+import { FaultRecorder, RECORD_DROPPED_PFO_PENDING } from './fault-recording.ts';
+import { InterruptEntryCache } from './interrupt-entry-cache.ts';
+import { InvalidationQueue } from './invalidation-queue.ts';
+import { InterruptRemapTableAddress } from './irta.ts';
+import {
+  describeIrte,
+  IRTE_SIZE,
+  irteDeliveryMode,
+  irteDestination,
+  irteDestMode,
+  irteFpd,
+  irteMode,
+  irtePostedDescriptor,
+  irtePresent,
+  irteRedirectionHint,
+  irteReservedFault,
+  irteSid,
+  irteSq,
+  irteSvt,
+  irteTrigger,
+  irteUrgent,
+  irteVector,
+} from './irte.ts';
+import { linuxFaultLine } from './linux-log.ts';
+import { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
+import { PID_SIZE, pidReservedFault, postInterrupt, readNotificationEvent } from './posted-interrupts.ts';
+import * as R from './registers.ts';
+import { sourceIdVerified } from './source-id.ts';
+import { hex64, INTEL_IOMMU_STATE_VERSION, type IntelIommuState, irteHex, splitHex64, validateIntelIommuState } from './state.ts';
+
+/** Remappable-format MSI address bit 3: sub-handle valid. */
+const MSI_ADDR_SHV = 1 << 3;
+
+export { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
+export type { IntelIommuState } from './state.ts';
+/** The AMD-style reading (seed 000 hack): IRTE index in data 10:0. */
+const AMD_STYLE_INDEX_MASK = 0x7ff;
+const INTERRUPT_WINDOW_START = 0xfee00000;
+const INTERRUPT_WINDOW_END = 0xfef00000;
+const PHYS_LIMIT = 2 ** MAX_PHYS_ADDR_BITS;
+
+export class IntelIommu implements MmioDevice, InterruptRemapper {
+  readonly name = 'intel-vtd';
+  readonly kind = 'intel-vtd' as const;
+  readonly options: ResolvedIntelOptions;
+  readonly base: number;
+  /** MMIO window: the register set up to the last fault recording register, rounded up to 4 KiB. */
+  readonly size: number;
+  /** The source-id the I/O APIC's messages carry on this unit (the machine passes it to remap()). */
+  readonly ioapicSourceId: number;
+
+  readonly capability: bigint;
+  readonly extendedCapability: bigint;
+  readonly irta: InterruptRemapTableAddress;
+  readonly iec = new InterruptEntryCache();
+  readonly faults: FaultRecorder;
+  readonly queue: InvalidationQueue;
+
+  private gsts = 0;
+  private rtaddrLo = 0;
+  private rtaddrHi = 0;
+  /** Root table address latched by SRTP (kept for the DMA walk to come). */
+  private rtaddrActiveLo = 0;
+  private rtaddrActiveHi = 0;
+  private ccmdLo = 0;
+  private ccmdHi = 0;
+  private ivaLo = 0;
+  private ivaHi = 0;
+  private iotlbHi = 0;
+
+  private readonly capLo: number;
+  private readonly capHi: number;
+  private readonly ecapLo: number;
+  private readonly ecapHi: number;
+  private readonly irSupported: boolean;
+  private readonly eimSupported: boolean;
+  private readonly hawLimit: number;
+  private readonly hawHiMask: number;
+
+  constructor(opts: IntelIommuOptions, private readonly host: IommuHost) {
+    const o = resolveIntelOptions(opts);
+    this.options = o;
+    this.base = o.base;
+    this.ioapicSourceId = o.ioapicSourceId;
+    this.size = Math.ceil((R.FRCD_BASE + R.FRCD_SIZE * o.faultRecords) / 0x1000) * 0x1000;
+    this.capability = capabilityValue(o);
+    this.extendedCapability = extendedCapabilityValue(o);
+    this.capLo = Number(this.capability & 0xffffffffn);
+    this.capHi = Number(this.capability >> 32n);
+    this.ecapLo = Number(this.extendedCapability & 0xffffffffn);
+    this.ecapHi = Number(this.extendedCapability >> 32n);
+    this.irSupported = (this.extendedCapability & ECAP_IR) !== 0n;
+    this.eimSupported = (this.extendedCapability & ECAP_EIM) !== 0n;
+    this.hawLimit = 2 ** o.awBits;
+    this.hawHiMask = (2 ** (o.awBits - 32) - 1) >>> 0;
+    this.irta = new InterruptRemapTableAddress(o.awBits, this.eimSupported);
+    this.faults = new FaultRecorder(o.faultRecords, this.eimSupported, (hi, lo, data) => this.sendOwnMsi(hi, lo, data));
+    this.queue = new InvalidationQueue(host.memory, host.events, o.awBits, this.eimSupported, {
+      invalidateIecAll: () => this.invalidateIecAll(),
+      invalidateIecRange: (first, count) => this.invalidateIecRange(first, count),
+      raiseQueueError: () => this.faults.setErrorStatus(R.FSTS_IQE),
+      queueErrorPending: () => (this.faults.status & R.FSTS_IQE) !== 0,
+      sendOwnMsi: (hi, lo, data) => this.sendOwnMsi(hi, lo, data),
+      readable: (addr, length) => this.readable(addr, length),
+    });
+  }
+
+  // =============================================================================================================
+  // Interrupt remapping
+  // =============================================================================================================
+
+  /**
+   * Translate one interrupt request (see InterruptRemapper). Check order, chosen and fixed:
+   *  1. IRE clear → pass (false).
+   *  2. Compatibility format (address bit 4 = 0): address 63:32 ≠ 0 → not an interrupt request at all (a DMA write
+   *     above 4 GiB; the bus decides) → false. With the hypervisor option intelIrAcceptsAmdFormat the message is read
+   *     AMD-style (index = data 10:0) and remapped below. Else CFIS = 1 and IRTA.EIME = 0 → pass; otherwise 0x25.
+   *  3. Remappable format: address 63:32 ≠ 0 → 0x20; data 31:16 ≠ 0 → 0x20 for every remappable request (VBox; QEMU
+   *     checks it only with SHV, after the lookup). Both record index 0, as QEMU and VBox do.
+   *  4. index = handle (+ sub-handle when SHV, mod 2^16); index ≥ 2^(S+1) or the IRTE above the host address width
+   *     → 0x21; the IRTE unreadable → 0x23.
+   *  5. From here the faults are qualified (FPD suppresses them): P = 0 → 0x22; reserved bits (incl. IM = 1 without
+   *     CAP.PI and the xAPIC-mode DST bits) → 0x24; source-id → 0x26; posted descriptor → 0x27 / 0x28.
+   */
+  remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
+    const events = this.host.events;
+    if (events.active) {
+      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+      events.hop('vtd_ir_remap_msi_req', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)], ['sid', hexNum(sourceId)], ['do_fault', deliverNow]]);
+    }
+    if (!(this.gsts & R.GSTS_IRES)) return false;
+
+    if (!(addrLo & MSI_ADDR_IF)) {
+      if (addrHi !== 0) return false;
+      if (this.host.hypervisor.intelIrAcceptsAmdFormat) {
+        // Hypervisor hack, not hardware (seed 000): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
+        // the AMD format, with the IRTE index where the vector would be.
+        return this.remapIndex(sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, 'intel-irte-amd-style', deliverNow, out);
+      }
+      if (this.gsts & R.GSTS_CFIS && !this.irta.eime) return false;
+      const why = this.irta.eime ? 'IRTA.EIME = 1 (x2APIC mode) blocks compatibility-format interrupts' : 'GSTS.CFIS = 0 blocks compatibility-format interrupts';
+      return this.fault(out, sourceId, FaultReason.CompatBlocked, -1, 0, deliverNow, false, why);
+    }
+
+    if (addrHi !== 0) {
+      return this.fault(out, sourceId, FaultReason.RequestReserved, -1, 0, deliverNow, false, `address bits 63:32 are 0x${(addrHi >>> 0).toString(16)}, must be 0`);
+    }
+    if (data >>> 16 !== 0) {
+      return this.fault(out, sourceId, FaultReason.RequestReserved, -1, 0, deliverNow, false, `data bits 31:16 are 0x${(data >>> 16).toString(16)}, reserved in a remappable request`);
+    }
+    const handle = ((addrLo >>> 5) & 0x7fff) | (((addrLo >>> 2) & 1) << 15);
+    const index = addrLo & MSI_ADDR_SHV ? (handle + (data & 0xffff)) & 0xffff : handle;
+    return this.remapIndex(sourceId, index, addrLo, 'intel-irte', deliverNow, out);
+  }
+
+  private remapIndex(sourceId: number, index: number, addrLo: number, format: DeliveryFormat, deliverNow: boolean, out: TranslationResult): boolean {
+    const irta = this.irta;
+    if (index >= irta.entries) {
+      return this.fault(out, sourceId, FaultReason.IndexTooLarge, index, index, deliverNow, false, `index ${index} is beyond the table's ${irta.entries} entries`);
+    }
+    const entryAddr = irta.base + index * IRTE_SIZE;
+    if (entryAddr + IRTE_SIZE > this.hawLimit) {
+      return this.fault(out, sourceId, FaultReason.IndexTooLarge, index, index, deliverNow, false, `IRTE ${index} lies above the ${this.options.awBits}-bit host address width`);
+    }
+    // The IEC holds only present, well-formed entries: with CAP.CM = 0 "not-present and erroneous entries are not
+    // cached", so software need not invalidate after fixing one. Everything else is served from the cache until
+    // invalidated.
+    const iec = this.iec;
+    const cached = iec.has(index);
+    let w0: number, w1: number, w2: number, w3: number;
+    if (cached) {
+      w0 = iec.word(index, 0);
+      w1 = iec.word(index, 1);
+      w2 = iec.word(index, 2);
+      w3 = iec.word(index, 3);
+    } else {
+      if (!this.readable(entryAddr, IRTE_SIZE)) {
+        return this.fault(out, sourceId, FaultReason.TableAccessError, index, index, deliverNow, false, `IRTE ${index} at 0x${entryAddr.toString(16)} is not readable memory`);
+      }
+      const m = this.host.memory;
+      w0 = m.read32(entryAddr);
+      w1 = m.read32(entryAddr + 4);
+      w2 = m.read32(entryAddr + 8);
+      w3 = m.read32(entryAddr + 12);
+    }
+    const events = this.host.events;
+    if (events.active) {
+      events.hop('vtd_ir_irte_get', [['index', index], ['lo', '0x' + ((BigInt(w1) << 32n) | BigInt(w0)).toString(16)], ['hi', '0x' + ((BigInt(w3) << 32n) | BigInt(w2)).toString(16)]]);
+    }
+
+    const fpd = irteFpd(w0) === 1;
+    const eime = irta.eime;
+    if (!irtePresent(w0)) {
+      return this.fault(out, sourceId, FaultReason.IrteNotPresent, index, index, deliverNow, fpd, `IRTE ${index} has P = 0`);
+    }
+    if (irteReservedFault(w0, w1, w2, w3, eime, this.options.postedInterrupts)) {
+      const why = irteMode(w0) && !this.options.postedInterrupts
+        ? `IRTE ${index} has IM = 1 (posted) but CAP.PI = 0`
+        : `IRTE ${index} has reserved bits set (${eime ? 'x2APIC' : 'xAPIC'} mode)`;
+      return this.fault(out, sourceId, FaultReason.IrteReserved, index, index, deliverNow, fpd, why);
+    }
+    if (!cached) iec.fill(index, w0, w1, w2, w3);
+    if (!sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
+      const why = `requester ${hexNum(sourceId)} fails SVT=${irteSvt(w2)} SQ=${irteSq(w2)} SID=${hexNum(irteSid(w2))} of IRTE ${index}`;
+      return this.fault(out, sourceId, FaultReason.SourceIdFailure, index, index, deliverNow, fpd, why);
+    }
+    if (irteMode(w0)) return this.post(sourceId, index, w0, w1, w3, deliverNow, fpd, out);
+
+    out.reset();
+    out.kind = 'deliver';
+    out.format = format;
+    out.cookie = intelCookie(index);
+    const msg = out.msg;
+    msg.dest = irteDestination(w1, eime);
+    msg.destWidth = eime ? 32 : 8;
+    msg.destMode = irteDestMode(w0);
+    msg.deliveryMode = irteDeliveryMode(w0);
+    msg.vector = irteVector(w0);
+    msg.trigger = irteTrigger(w0);
+    msg.level = 1;
+    msg.redirectionHint = irteRedirectionHint(w0);
+    if (events.active) {
+      events.hop('vtd_ir_remap', [['index', index], ['trigger', msg.trigger], ['vector', msg.vector], ['deliver', msg.deliveryMode], ['dest', hexNum(msg.dest)], ['dest_mode', msg.destMode]]);
+      // QEMU's classification: SHV = 0 is how the I/O APIC sends (its RTE has no sub-handle bit).
+      const type = format === 'intel-irte-amd-style' ? 'AMD-style' : addrLo & MSI_ADDR_SHV ? 'MSI' : 'IOAPIC';
+      events.hop('vtd_ir_remap_type', [['type', type]]);
+    }
+    return true;
+  }
+
+  private post(sourceId: number, index: number, w0: number, w1: number, w3: number, deliverNow: boolean, fpd: boolean, out: TranslationResult): boolean {
+    const pda = irtePostedDescriptor(w1, w3);
+    if (pda + PID_SIZE > this.hawLimit || !this.readable(pda, PID_SIZE)) {
+      return this.fault(out, sourceId, FaultReason.PidAccessError, index, index, deliverNow, fpd, `posted-interrupt descriptor at 0x${pda.toString(16)} is not accessible`);
+    }
+    const memory = this.host.memory;
+    const eime = this.irta.eime;
+    if (pidReservedFault(memory, pda, eime)) {
+      return this.fault(out, sourceId, FaultReason.PidReserved, index, index, deliverNow, fpd, `posted-interrupt descriptor at 0x${pda.toString(16)} has reserved bits set`);
+    }
+    out.reset();
+    out.kind = 'posted';
+    out.format = 'intel-posted';
+    out.cookie = intelCookie(index);
+    out.postedDescriptor = pda;
+    // A precomputed route (deliverNow = false) must not post: it only reports where the vector would go.
+    if (deliverNow) out.postedNotify = postInterrupt(memory, pda, irteVector(w0), irteUrgent(w0), eime, out.msg);
+    else readNotificationEvent(memory, pda, eime, out.msg);
+    const events = this.host.events;
+    if (events.active) {
+      events.hop('vtd_ir_post', [['index', index], ['vector', irteVector(w0)], ['pda', '0x' + pda.toString(16)], ['notify', out.postedNotify], ['nv', out.msg.vector], ['ndst', hexNum(out.msg.dest)]]);
+    }
+    return true;
+  }
+
+  /**
+   * Fill a fault result; with deliverNow record it (unless FPD suppresses a qualified fault) and emit `iommu_fault`.
+   * `tableIndex` is the IRTE involved (-1 for none); `recordIndex` goes into FRCD.FI 63:48.
+   */
+  private fault(out: TranslationResult, sourceId: number, reason: number, tableIndex: number, recordIndex: number, deliverNow: boolean, fpd: boolean, detail: string): boolean {
+    out.reset();
+    out.cookie = tableIndex >= 0 ? intelCookie(tableIndex) : NO_COOKIE;
+    let recorded = false;
+    let suppressedBy: string | undefined;
+    let slot = -1;
+    if (!deliverNow) {
+      suppressedBy = 'route precomputation (deliverNow = false)';
+    } else if (fpd && isQualifiedFault(reason)) {
+      suppressedBy = 'IRTE.FPD';
+    } else {
+      slot = this.faults.record(sourceId, reason, recordIndex);
+      recorded = slot >= 0;
+      if (!recorded) suppressedBy = slot === RECORD_DROPPED_PFO_PENDING ? 'FSTS.PFO already set' : 'fault recording registers full (PFO set)';
+    }
+    out.setFault({ unit: 'intel-vtd', code: reason, name: faultReasonName(reason), detail, index: tableIndex, recorded });
+    const events = this.host.events;
+    if (deliverNow && events.active) {
+      if (recorded) {
+        const [lo, hi] = this.faults.recordQwords(slot);
+        events.hop('vtd_frr_new', [['index', slot], ['hi', '0x' + hi.toString(16)], ['lo', '0x' + lo.toString(16)]]);
+      }
+      const event: IommuFaultEvent = {
+        unit: 'intel-vtd',
+        sourceId,
+        code: reason,
+        name: faultReasonName(reason),
+        index: tableIndex,
+        recorded,
+        linuxLog: linuxFaultLine(sourceId, reason, recordIndex),
+        record: { sid: hexNum(sourceId), fr: reason, fi: '0x' + (BigInt(recordIndex & 0xffff) << 48n).toString(16), t: 0, frcd: slot, detail },
+      };
+      if (suppressedBy !== undefined) event.suppressedBy = suppressedBy;
+      events.emit('iommu_fault', event);
+    }
+    return true;
+  }
+
+  /**
+   * What the unit can read or write in "memory": below 2^52 and outside the interrupt address range
+   * 0xFEE0_0000–0xFEEF_FFFF, which is not memory (a DMA read there is an unsupported request) — our model of
+   * "error accessing" for fault reasons 0x23 / 0x27 and queue fetch errors.
+   */
+  private readable(addr: number, length: number): boolean {
+    if (addr < 0 || addr + length > PHYS_LIMIT) return false;
+    return addr + length <= INTERRUPT_WINDOW_START || addr >= INTERRUPT_WINDOW_END;
+  }
+
+  private invalidateIecAll(): void {
+    this.iec.invalidateAll();
+    this.host.routes.invalidateAllRoutes();
+  }
+
+  private invalidateIecRange(first: number, count: number): void {
+    this.iec.invalidateRange(first, count);
+    this.host.routes.invalidateRoutes((cookie) => cookieInIntelRange(cookie, first, count));
+  }
+
+  /** The unit's own interrupts (fault event, completion event): sent as-is, never remapped. */
+  private sendOwnMsi(addrHi: number, addrLo: number, data: number): void {
+    const events = this.host.events;
+    if (events.active) {
+      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+      events.hop('vtd_irq_generate', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)]]);
+    }
+    this.host.sendOwnMsi(addrHi >>> 0, addrLo >>> 0, data >>> 0);
+  }
+
+  // =============================================================================================================
+  // DMA path
+  // =============================================================================================================
+
+  /**
+   * Translate a device's DMA address. With SAGAW = 0 (dmaTranslation: false) or TE clear the unit translates nothing
+   * and the address passes through. null would mean a DMA fault (none yet).
+   */
+  translateDma(sourceId: number, addr: number): number | null {
+    void sourceId;
+    if (sagawFor(this.options) === 0 || !(this.gsts & R.GSTS_TES)) return addr;
+    // TODO(vtd-dma): legacy-mode second-level walk (root/context tables at the SRTP-latched RTADDR, 3/4-level page
+    // tables) with DMA fault records. Until then TE = 1 passes DMA through unchanged.
+    return addr;
+  }
+
+  // =============================================================================================================
+  // MMIO register file
+  // =============================================================================================================
+
+  read(offset: number, size: AccessSize): bigint {
+    if (!this.accessOk(offset, size)) return 0n;
+    if (size === 4) return BigInt(this.readDword(offset));
+    return (BigInt(this.readDword(offset + 4)) << 32n) | BigInt(this.readDword(offset));
+  }
+
+  write(offset: number, size: AccessSize, value: bigint): void {
+    if (!this.accessOk(offset, size)) return;
+    const v = BigInt.asUintN(64, value);
+    this.writeDword(offset, Number(v & 0xffffffffn));
+    if (size === 8) this.writeDword(offset + 4, Number(v >> 32n));
+  }
+
+  private accessOk(offset: number, size: number): boolean {
+    return (size === 4 || size === 8) && Number.isInteger(offset) && offset >= 0 && offset + size <= this.size && offset % size === 0;
+  }
+
+  private readDword(off: number): number {
+    if (off >= R.FRCD_BASE) {
+      const i = (off - R.FRCD_BASE) >>> 4;
+      return i < this.faults.count ? this.faults.readRecordDword(i, (off >>> 2) & 3) : 0;
+    }
+    switch (off) {
+      case R.VER_REG: return VTD_VERSION;
+      case R.CAP_REG: return this.capLo;
+      case R.CAP_REG + 4: return this.capHi;
+      case R.ECAP_REG: return this.ecapLo;
+      case R.ECAP_REG + 4: return this.ecapHi;
+      case R.GSTS_REG: return this.gsts >>> 0;
+      case R.RTADDR_REG: return this.rtaddrLo;
+      case R.RTADDR_REG + 4: return this.rtaddrHi;
+      case R.CCMD_REG: return this.ccmdLo;
+      case R.CCMD_REG + 4: return this.ccmdHi;
+      case R.FSTS_REG: return this.faults.fsts();
+      case R.FECTL_REG: return this.faults.fectl >>> 0;
+      case R.FEDATA_REG: return this.faults.fedata;
+      case R.FEADDR_REG: return this.faults.feaddr;
+      case R.FEUADDR_REG: return this.faults.feuaddr;
+      case R.IQH_REG: return this.queue.head;
+      case R.IQT_REG: return this.queue.tail;
+      case R.IQA_REG: return this.queue.iqaLo;
+      case R.IQA_REG + 4: return this.queue.iqaHi;
+      case R.ICS_REG: return this.queue.ics;
+      case R.IECTL_REG: return this.queue.iectl >>> 0;
+      case R.IEDATA_REG: return this.queue.iedata;
+      case R.IEADDR_REG: return this.queue.ieaddr;
+      case R.IEUADDR_REG: return this.queue.ieuaddr;
+      case R.IQERCD_REG: return this.queue.iqercd;
+      case R.IRTA_REG: return this.irta.lo;
+      case R.IRTA_REG + 4: return this.irta.hi;
+      case R.IVA_REG: return this.ivaLo;
+      case R.IVA_REG + 4: return this.ivaHi;
+      case R.IOTLB_REG + 4: return this.iotlbHi >>> 0;
+      default: return 0; // GCMD (write-only), reserved and unimplemented registers (AFLOG, PMEN, MTRRs, ...)
+    }
+  }
+
+  private writeDword(off: number, value: number): void {
+    if (off >= R.FRCD_BASE) {
+      const i = (off - R.FRCD_BASE) >>> 4;
+      if (i < this.faults.count) this.faults.writeRecordDword(i, (off >>> 2) & 3, value);
+      return;
+    }
+    switch (off) {
+      case R.GCMD_REG: return this.writeGcmd(value >>> 0);
+      case R.RTADDR_REG: this.rtaddrLo = (value & R.RTADDR_LO_MASK) >>> 0; return;
+      case R.RTADDR_REG + 4: this.rtaddrHi = (value & this.hawHiMask) >>> 0; return;
+      case R.CCMD_REG: this.ccmdLo = value >>> 0; return;
+      case R.CCMD_REG + 4: return this.writeCcmdHi(value >>> 0);
+      case R.FSTS_REG: this.faults.writeFsts(value); this.resumeQueueAfterIqe(); return;
+      case R.FECTL_REG: return this.faults.writeFectl(value);
+      case R.FEDATA_REG: return this.faults.writeFedata(value);
+      case R.FEADDR_REG: return this.faults.writeFeaddr(value);
+      case R.FEUADDR_REG: return this.faults.writeFeuaddr(value);
+      case R.IQT_REG: return this.queue.writeIqt(value);
+      case R.IQA_REG: return this.queue.writeIqaLo(value);
+      case R.IQA_REG + 4: return this.queue.writeIqaHi(value);
+      case R.ICS_REG: return this.queue.writeIcs(value);
+      case R.IECTL_REG: return this.queue.writeIectl(value);
+      case R.IEDATA_REG: return this.queue.writeIedata(value);
+      case R.IEADDR_REG: return this.queue.writeIeaddr(value);
+      case R.IEUADDR_REG: return this.queue.writeIeuaddr(value);
+      case R.IRTA_REG: return this.irta.writeLo(value);
+      case R.IRTA_REG + 4: return this.irta.writeHi(value);
+      case R.IVA_REG: this.ivaLo = (value & R.IVA_LO_WMASK) >>> 0; return;
+      case R.IVA_REG + 4: this.ivaHi = (value & this.hawHiMask) >>> 0; return;
+      case R.IOTLB_REG + 4: return this.writeIotlbHi(value >>> 0);
+      default: return; // read-only, reserved, unimplemented
+    }
+  }
+
+  /** IQE cleared: "no new descriptors are fetched until the IQE is cleared" — fetching resumes at IQH. */
+  private resumeQueueAfterIqe(): void {
+    if (!(this.faults.status & R.FSTS_IQE)) this.queue.process();
+  }
+
+  /**
+   * GCMD (reference §3): one-shot commands (SRTP, SIRTP, WBF, SFL) act whenever written as 1; persistent ones
+   * (TE, QIE, IRE, CFI) act when they differ from GSTS, so software's "GSTS & 0x96FFFFFF | bit" idiom and Linux's
+   * shadow register both work. Completion is immediate: status bits are set when the command returns.
+   */
+  private writeGcmd(value: number): void {
+    const changed = (this.gsts ^ value) >>> 0;
+    const events = this.host.events;
+    if (value & R.GCMD_SRTP) {
+      this.rtaddrActiveLo = this.rtaddrLo;
+      this.rtaddrActiveHi = this.rtaddrHi;
+      this.gsts |= R.GSTS_RTPS;
+    }
+    // SFL needs CAP.AFL and WBF needs CAP.RWBF (both 0): nothing to do, and FLS/WBFS read 0 (= completed).
+    if (changed & R.GCMD_TE && this.options.dmaTranslation) {
+      this.gsts ^= R.GSTS_TES; // with dmaTranslation false TE is ineffective, as QEMU's dma-translation=off
+    }
+    if (changed & R.GCMD_QIE) {
+      if (value & R.GCMD_QIE) {
+        this.gsts |= R.GSTS_QIES;
+        this.queue.enable();
+      } else {
+        this.gsts &= ~R.GSTS_QIES;
+        this.queue.disable();
+      }
+    }
+    if (value & R.GCMD_SIRTP) {
+      this.irta.latch();
+      this.gsts |= R.GSTS_IRTPS;
+      // This unit also drops its IEC on SIRTP (CAP.ESIRTPS stays 0, so software must not rely on it).
+      this.iec.invalidateAll();
+      this.host.routes.invalidateAllRoutes();
+      if (events.active) events.hop('vtd_ir_table_latch', [['base', '0x' + this.irta.base.toString(16)], ['entries', this.irta.entries], ['eime', this.irta.eime]]);
+    }
+    if (changed & R.GCMD_IRE && this.irSupported) {
+      this.gsts ^= R.GSTS_IRES;
+      this.host.routes.invalidateAllRoutes();
+      if (events.active) events.hop('vtd_ir_enable', [['en', (this.gsts & R.GSTS_IRES) !== 0]]);
+    }
+    if (changed & R.GCMD_CFI && this.irSupported) {
+      this.gsts ^= R.GSTS_CFIS;
+      this.host.routes.invalidateAllRoutes();
+    }
+  }
+
+  /** CCMD with ICC = 1: register-based context invalidation completes at once; CAIG reports the requested CIRG. */
+  private writeCcmdHi(value: number): void {
+    let hi = value & R.CCMD_HI_WMASK;
+    if (hi & R.CCMD_HI_ICC) {
+      const cirg = (hi >>> 29) & 3;
+      hi = (hi & ~R.CCMD_HI_ICC & ~(3 << 27)) | (cirg << 27);
+    }
+    this.ccmdHi = hi >>> 0;
+  }
+
+  /** IOTLB with IVT = 1: completes at once; IAIG reports the requested IIRG. */
+  private writeIotlbHi(value: number): void {
+    let hi = value & R.IOTLB_HI_WMASK;
+    if (hi & R.IOTLB_HI_IVT) {
+      const iirg = (hi >>> 28) & 3;
+      hi = (hi & ~R.IOTLB_HI_IVT & ~(3 << 25)) | (iirg << 25);
+    }
+    this.iotlbHi = hi >>> 0;
+  }
+
+  // =============================================================================================================
+  // Inspection, save / restore
+  // =============================================================================================================
+
+  /** GSTS as software reads it. */
+  get globalStatus(): number {
+    return this.gsts >>> 0;
+  }
+
+  /** Decoded fields of the IRTE the unit would use for `index` now (cached copy if any), for reports. */
+  describeEntry(index: number): Record<string, number | string> {
+    if (!Number.isInteger(index) || index < 0 || index > 0xffff) throw new UsageError(`IRTE index ${index} is not in 0..65535`);
+    if (this.iec.has(index)) {
+      return { cached: 'yes', ...describeIrte(this.iec.word(index, 0), this.iec.word(index, 1), this.iec.word(index, 2), this.iec.word(index, 3), this.irta.eime) };
+    }
+    const a = this.irta.base + index * IRTE_SIZE;
+    const m = this.host.memory;
+    return { cached: 'no', ...describeIrte(m.read32(a), m.read32(a + 4), m.read32(a + 8), m.read32(a + 12), this.irta.eime) };
+  }
+
+  save(): IntelIommuState {
+    const f = this.faults;
+    const q = this.queue;
+    const records = [];
+    for (let i = 0; i < f.count; i++) records.push({ fault: f.full[i] === 1, sourceId: f.sourceId[i], reason: f.reason[i], index: f.index[i] });
+    return {
+      version: INTEL_IOMMU_STATE_VERSION,
+      faultRecords: f.count,
+      gsts: this.gsts >>> 0,
+      rtaddr: hex64(this.rtaddrHi, this.rtaddrLo),
+      rtaddrLatched: hex64(this.rtaddrActiveHi, this.rtaddrActiveLo),
+      ccmd: hex64(this.ccmdHi, this.ccmdLo),
+      iva: hex64(this.ivaHi, this.ivaLo),
+      iotlb: hex64(this.iotlbHi, 0),
+      irta: hex64(this.irta.hi, this.irta.lo),
+      irtaLatched: hex64(this.irta.latchedHi(), this.irta.latchedLo()),
+      fault: { status: f.status, fectl: f.fectl >>> 0, fedata: f.fedata, feaddr: f.feaddr, feuaddr: f.feuaddr, next: f.next, records },
+      queue: {
+        iqa: hex64(q.iqaHi, q.iqaLo),
+        head: q.head,
+        tail: q.tail,
+        ics: q.ics,
+        iectl: q.iectl >>> 0,
+        iedata: q.iedata,
+        ieaddr: q.ieaddr,
+        ieuaddr: q.ieuaddr,
+        iqercd: q.iqercd,
+      },
+      iec: this.iec.entries().map(([index, w0, w1, w2, w3]) => ({ index, irte: irteHex(w0, w1, w2, w3) })),
+    };
+  }
+
+  /** Validate `state` completely, then apply it. Throws UsageError naming the bad field and changes nothing on error. */
+  restore(state: unknown): void {
+    const s = validateIntelIommuState(state, {
+      faultRecords: this.faults.count,
+      eim: this.eimSupported,
+      awBits: this.options.awBits,
+      dmaTranslation: this.options.dmaTranslation,
+      interruptRemapping: this.irSupported,
+    });
+    this.gsts = s.gsts;
+    [this.rtaddrHi, this.rtaddrLo] = splitHex64(s.rtaddr);
+    [this.rtaddrActiveHi, this.rtaddrActiveLo] = splitHex64(s.rtaddrLatched);
+    [this.ccmdHi, this.ccmdLo] = splitHex64(s.ccmd);
+    [this.ivaHi, this.ivaLo] = splitHex64(s.iva);
+    this.iotlbHi = splitHex64(s.iotlb)[0];
+    [this.irta.hi, this.irta.lo] = splitHex64(s.irta);
+    const [lHi, lLo] = splitHex64(s.irtaLatched);
+    this.irta.latchFrom(lLo, lHi);
+    const f = this.faults;
+    f.status = s.fault.status;
+    f.fectl = s.fault.fectl;
+    f.fedata = s.fault.fedata;
+    f.feaddr = s.fault.feaddr;
+    f.feuaddr = s.fault.feuaddr;
+    f.next = s.fault.next;
+    s.fault.records.forEach((r, i) => {
+      f.full[i] = r.fault ? 1 : 0;
+      f.sourceId[i] = r.sourceId;
+      f.reason[i] = r.reason;
+      f.index[i] = r.index;
+    });
+    const q = this.queue;
+    [q.iqaHi, q.iqaLo] = splitHex64(s.queue.iqa);
+    q.head = s.queue.head;
+    q.tail = s.queue.tail;
+    q.ics = s.queue.ics;
+    q.iectl = s.queue.iectl;
+    q.iedata = s.queue.iedata;
+    q.ieaddr = s.queue.ieaddr;
+    q.ieuaddr = s.queue.ieuaddr;
+    q.iqercd = s.queue.iqercd;
+    q.enabled = (s.gsts & R.GSTS_QIES) !== 0;
+    this.iec.invalidateAll();
+    for (const e of s.iec) {
+      const [w0, w1, w2, w3] = e.words;
+      this.iec.fill(e.index, w0, w1, w2, w3);
+    }
+    this.host.routes.invalidateAllRoutes();
+  }
+}
+
+function hexNum(v: number): string {
+  return '0x' + (v >>> 0).toString(16);
+}

@@ -1,0 +1,137 @@
+/**
+ * A CPU as software sees it: loads and stores to physical addresses (its own local APIC page first, then the
+ * machine's address decoder), RDMSR/WRMSR, and the INTA cycle. Nothing here interprets an address except the local
+ * APIC page, which is private to each CPU on real hardware.
+ */
+import type { Lapic } from '../apic/lapic.ts';
+import type { AddressSpace } from './address-space.ts';
+import { GeneralProtectionFault, UsageError } from './errors.ts';
+import type { SparseMemory } from './memory.ts';
+import type { AccessSize } from './mmio.ts';
+
+const LAPIC_PAGE = 0x1000;
+const IA32_APIC_BASE = 0x1b;
+const X2APIC_MSR_FIRST = 0x800;
+const X2APIC_MSR_LAST = 0xbff;
+
+export type Address = bigint | number;
+
+export function toPhysical(addr: Address, what = 'address'): number {
+  if (typeof addr === 'bigint') {
+    if (addr < 0n || addr >= 1n << 52n) throw new UsageError(`${what} 0x${addr.toString(16)} is outside the 52-bit physical address space`);
+    return Number(addr);
+  }
+  if (!Number.isInteger(addr) || addr < 0 || addr >= 2 ** 52) throw new UsageError(`${what} ${addr} is not a physical address (an integer below 2^52)`);
+  return addr;
+}
+
+function toU32(value: number | bigint, what: string): number {
+  const v = typeof value === 'bigint' ? value : BigInt(value);
+  if (v < 0n || v > 0xffffffffn) throw new UsageError(`${what} 0x${v.toString(16)} does not fit in 32 bits`);
+  return Number(v);
+}
+
+function toU64(value: number | bigint, what: string): bigint {
+  const v = typeof value === 'bigint' ? value : BigInt(value);
+  if (v < 0n || v > 0xffffffffffffffffn) throw new UsageError(`${what} 0x${v.toString(16)} does not fit in 64 bits`);
+  return v;
+}
+
+export class Cpu {
+  constructor(
+    /** Index in the machine (cpu(i)). */
+    readonly index: number,
+    /** This CPU's local APIC. */
+    readonly lapic: Lapic,
+    private readonly space: AddressSpace,
+    private readonly memory: SparseMemory,
+  ) {}
+
+  /** The CPU's initial APIC ID (x2APIC ID; the xAPIC ID register holds its low 8 bits at reset). */
+  get apicId(): number {
+    return this.lapic.initialApicId;
+  }
+
+  get runState(): 'running' | 'wait-for-sipi' {
+    return this.lapic.runState;
+  }
+
+  /**
+   * Where an access lands. The local APIC page is decoded only while the APIC is in xAPIC mode; in x2APIC mode or
+   * hardware-disabled, the page reads all ones and drops writes (KVM's LAPIC_MMIO_HOLE behaviour, which
+   * kvm-unit-tests verify_disabled_apic_mmio expects).
+   */
+  private access(addr: number, size: AccessSize, write: boolean, value: bigint): bigint {
+    if (addr % size !== 0) throw new UsageError(`a ${size}-byte access at 0x${addr.toString(16)} is not naturally aligned`);
+    const lapic = this.lapic;
+    const base = lapic.baseAddress;
+    if (addr >= base && addr < base + LAPIC_PAGE) {
+      if (lapic.mode !== 'xapic') return write ? 0n : (1n << BigInt(8 * size)) - 1n;
+      if (write) {
+        lapic.write(addr - base, size, value);
+        return 0n;
+      }
+      return lapic.read(addr - base, size);
+    }
+    const region = this.space.find(addr, size);
+    if (region !== null) {
+      if (write) {
+        region.device.write(addr - region.base, size, value);
+        return 0n;
+      }
+      return region.device.read(addr - region.base, size);
+    }
+    if (write) {
+      if (size === 8) this.memory.write64(addr, value);
+      else if (size === 4) this.memory.write32(addr, Number(value));
+      else for (let i = 0; i < size; i++) this.memory.write8(addr + i, Number((value >> BigInt(8 * i)) & 0xffn));
+      return 0n;
+    }
+    if (size === 8) return this.memory.read64(addr);
+    if (size === 4) return BigInt(this.memory.read32(addr));
+    let v = 0n;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.memory.read8(addr + i));
+    return v;
+  }
+
+  read32(addr: Address): number {
+    return Number(this.access(toPhysical(addr), 4, false, 0n));
+  }
+
+  write32(addr: Address, value: number | bigint): void {
+    this.access(toPhysical(addr), 4, true, BigInt(toU32(value, 'value')));
+  }
+
+  read64(addr: Address): bigint {
+    return this.access(toPhysical(addr), 8, false, 0n);
+  }
+
+  write64(addr: Address, value: number | bigint): void {
+    this.access(toPhysical(addr), 8, true, toU64(value, 'value'));
+  }
+
+  read8(addr: Address): number {
+    return Number(this.access(toPhysical(addr), 1, false, 0n));
+  }
+
+  write8(addr: Address, value: number): void {
+    this.access(toPhysical(addr), 1, true, BigInt(value & 0xff));
+  }
+
+  /** RDMSR. IA32_APIC_BASE and the x2APIC range go to the local APIC; any other MSR is not modelled and raises #GP. */
+  rdmsr(msr: number): bigint {
+    if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.rdmsr(msr);
+    throw new GeneralProtectionFault(`RDMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
+  }
+
+  wrmsr(msr: number, value: number | bigint): void {
+    const v = toU64(value, `WRMSR 0x${msr.toString(16)} value`);
+    if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.wrmsr(msr, v);
+    throw new GeneralProtectionFault(`WRMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
+  }
+
+  /** INTA: the highest deliverable IRR vector moves to ISR and is returned; null when nothing is deliverable. */
+  acknowledge(): number | null {
+    return this.lapic.acknowledge();
+  }
+}

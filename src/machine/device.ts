@@ -1,0 +1,52 @@
+/**
+ * The public handle of a PCI device: what a test or a guest model uses to make the device act (signal a vector,
+ * issue a DMA write) and to reach its config space. The device's own behaviour lives in src/pci.
+ */
+import type { PciFunction } from '../pci/pci-function.ts';
+import { formatBdf } from './bdf.ts';
+import { toPhysical, type Address } from './cpu.ts';
+import { UsageError } from './errors.ts';
+import type { EventHub } from './events.ts';
+
+const TWO_32 = 0x1_0000_0000;
+
+export class Device {
+  constructor(
+    readonly fn: PciFunction,
+    private readonly events: EventHub,
+  ) {}
+
+  get requesterId(): number {
+    return this.fn.requesterId;
+  }
+
+  get bdf(): string {
+    return formatBdf(this.fn.requesterId);
+  }
+
+  get name(): string {
+    return this.fn.label;
+  }
+
+  /** Raise MSI or MSI-X vector n (honouring enables, masks, pending bits and bus-master enable). */
+  signal(n: number): void {
+    if (this.events.active) this.events.beginFlow();
+    this.fn.signal(n);
+  }
+
+  /** A 32-bit DMA write with this device's requester ID. 0xFEEx_xxxx goes to the translation core; the rest is memory. */
+  dmaWrite(addr: Address, value: number): void {
+    const a = toPhysical(addr, 'DMA address');
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new UsageError(`DMA value ${value} does not fit in 32 bits`);
+    if (this.events.active) this.events.beginFlow();
+    this.fn.dmaWrite(Math.floor(a / TWO_32), a % TWO_32, value);
+  }
+
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    return this.fn.configRead(offset, size);
+  }
+
+  configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
+    this.fn.configWrite(offset, size, value);
+  }
+}

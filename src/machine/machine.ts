@@ -1,0 +1,212 @@
+/**
+ * Machine assembly: CPUs with their local APICs on one APIC bus, the I/O APIC at 0xFEC00000, PCI functions, an
+ * optional IOMMU, sparse RAM everywhere else, and the machine bus that routes every bus-master write through the one
+ * translation core. `createMachine(config)` is the public entry point.
+ */
+import { ApicBus } from '../apic/apic-bus.ts';
+import { Ioapic } from '../ioapic/ioapic.ts';
+import { IntelIommu, resolveIntelOptions } from '../iommu-intel/intel-iommu.ts';
+import { AmdIommu, resolveAmdOptions } from '../iommu-amd/amd-iommu.ts';
+import { PciBus } from '../pci/pci-bus.ts';
+import { PciFunction } from '../pci/pci-function.ts';
+import { decodeCompatInto } from '../msi/formats/compat.ts';
+import { newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
+import { TranslationCore } from '../msi/translate.ts';
+import { AddressSpace, MovableRegion } from './address-space.ts';
+import { formatBdf, parseBdf } from './bdf.ts';
+import { resolveConfig, DEFAULT_IOAPIC_SOURCE_ID, type ResolvedConfig } from './config.ts';
+import type { MachineConfig } from './config-types.ts';
+import { Cpu } from './cpu.ts';
+import { Device } from './device.ts';
+import { UsageError } from './errors.ts';
+import { EventHub } from './events.ts';
+import { buildFirmwareTables, IOAPIC_BASE, type FirmwareTables } from './firmware.ts';
+import type { IommuHost } from './iommu-host.ts';
+import { MachineBus } from './machine-bus.ts';
+import { SparseMemory } from './memory.ts';
+import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
+import { diffStates, type StateChange } from './state-diff.ts';
+import { TraceRecorder } from './trace.ts';
+
+const IOAPIC_WINDOW = 0x1000;
+/** Where firmware places device BARs: a 32-bit MMIO window below the I/O APIC, as PC firmware does. */
+const PCI_MMIO_WINDOW_BASE = 0xc000_0000;
+const PCI_MMIO_WINDOW_END = 0xfe00_0000;
+
+export type Iommu = IntelIommu | AmdIommu;
+
+export class Machine {
+  readonly config: Readonly<ResolvedConfig>;
+  readonly memory = new SparseMemory();
+  readonly events = new EventHub();
+  readonly core: TranslationCore;
+  readonly bus: MachineBus;
+  readonly apicBus: ApicBus;
+  readonly ioapic: Ioapic;
+  readonly pci: PciBus;
+  readonly iommu: Iommu | null;
+  readonly firmware: FirmwareTables;
+  readonly addressSpace = new AddressSpace();
+  private readonly cpus: Cpu[];
+  private readonly devicesByRid = new Map<number, Device>();
+  private readonly snapshots: MachineSnapshots;
+
+  constructor(config: MachineConfig) {
+    const resolved = resolveConfig(config);
+    this.config = resolved;
+    this.core = new TranslationCore(resolved.hypervisor);
+
+    // The I/O APIC and the APIC bus refer to each other (RTE messages go out, EOI broadcasts come back).
+    let ioapic: Ioapic | null = null;
+    this.apicBus = new ApicBus({
+      apicIds: resolved.apicIds,
+      lowestPriority: resolved.lowestPriority,
+      events: this.events,
+      eoiBroadcast: (vector) => ioapic?.eoiBroadcast(vector),
+    });
+    this.bus = new MachineBus(this.core, this.memory, this.apicBus, this.events);
+
+    const host: IommuHost = {
+      memory: this.memory,
+      events: this.events,
+      routes: this.core,
+      hypervisor: resolved.hypervisor,
+      sendOwnMsi: (addrHi, addrLo, data) => this.sendOwnMsi(addrHi, addrLo, data),
+      deliverToApicBus: (msg) => {
+        this.apicBus.deliver(msg);
+      },
+    };
+    let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
+    if (resolved.iommu?.kind === 'intel') {
+      const opts = resolveIntelOptions(resolved.iommu);
+      const unit = new IntelIommu(opts, host);
+      this.iommu = unit;
+      ioapicSourceId = opts.ioapicSourceId;
+      this.firmware = buildFirmwareTables(resolved, { kind: 'intel', base: unit.base, ioapicSourceId, awBits: opts.awBits });
+    } else if (resolved.iommu?.kind === 'amd') {
+      const opts = resolveAmdOptions(resolved.iommu);
+      const unit = new AmdIommu(opts, host);
+      this.iommu = unit;
+      ioapicSourceId = unit.ioapicDeviceId;
+      this.firmware = buildFirmwareTables(resolved, { kind: 'amd', base: unit.base, requesterId: unit.requesterId, ioapicDeviceId: unit.ioapicDeviceId });
+    } else {
+      this.iommu = null;
+      this.firmware = buildFirmwareTables(resolved, null);
+    }
+    if (this.iommu) {
+      this.core.remapper = this.iommu;
+      const unit = this.iommu;
+      if (unit instanceof IntelIommu) this.bus.dmaTranslator = (sid, addr) => unit.translateDma(sid, addr);
+      this.addressSpace.add({ base: unit.base, size: unit.size, device: unit });
+    }
+
+    ioapic = new Ioapic({ ...resolved.ioapic, sourceId: ioapicSourceId }, this.bus, this.events);
+    this.ioapic = ioapic;
+    this.addressSpace.add({ base: IOAPIC_BASE, size: IOAPIC_WINDOW, device: ioapic });
+    this.bus.nameOf = (sid) => (sid === ioapicSourceId ? `I/O APIC (${formatBdf(sid)})` : formatBdf(sid));
+
+    this.pci = new PciBus();
+    if (this.iommu instanceof AmdIommu) this.pci.add(this.iommu.pciFunction);
+    let nextBar = PCI_MMIO_WINDOW_BASE;
+    for (const d of resolved.devices) {
+      const fn = new PciFunction(d, this.bus, this.events);
+      this.pci.add(fn);
+      nextBar = this.assignBars(fn, nextBar);
+      this.devicesByRid.set(fn.requesterId, new Device(fn, this.events));
+    }
+
+    this.cpus = this.apicBus.lapics.map((lapic, i) => new Cpu(i, lapic, this.addressSpace, this.memory));
+    this.snapshots = new MachineSnapshots(this);
+  }
+
+  /**
+   * Firmware BAR assignment: size each memory BAR the way firmware does (write all ones, read the mask back), place
+   * it naturally aligned in the PCI MMIO window, and enable memory decoding. Bus mastering stays off: the guest's
+   * driver enables it (Linux pci_set_master).
+   */
+  private assignBars(fn: PciFunction, next: number): number {
+    for (const bar of fn.bars) {
+      const base = Math.ceil(next / bar.size) * bar.size;
+      if (base + bar.size > PCI_MMIO_WINDOW_END) throw new UsageError(`no room left in the PCI MMIO window for ${formatBdf(fn.requesterId)} BAR${bar.index}`);
+      fn.programBar(bar.index, base);
+      this.addressSpace.add(new MovableRegion(bar.mmio, () => bar.base, () => bar.size, () => fn.memoryDecodeEnabled() && bar.base !== 0));
+      next = base + bar.size;
+    }
+    fn.enableMemoryDecode();
+    return next;
+  }
+
+  /** An IOMMU's own interrupt (Intel FEADDR/FEUADDR layout): straight to the APIC bus, never remapped. */
+  private readonly ownMsi: ApicMessage = newApicMessage();
+  private sendOwnMsi(addrHi: number, addrLo: number, data: number): void {
+    const msg = decodeCompatInto(addrLo, data, this.ownMsi);
+    if (addrHi !== 0) {
+      msg.dest = (msg.dest | (addrHi & 0xffffff00)) >>> 0;
+      msg.destWidth = 32;
+    }
+    if (this.events.active) this.events.hop('iommu_own_interrupt', [['addr', addrHi * 0x1_0000_0000 + addrLo], ['data', data]]);
+    this.apicBus.deliver(msg);
+  }
+
+  get cpuCount(): number {
+    return this.cpus.length;
+  }
+
+  /** The i-th CPU. */
+  cpu(i: number): Cpu {
+    const c = this.cpus[i];
+    if (c === undefined) throw new UsageError(`cpu(${i}): this machine has CPUs 0..${this.cpus.length - 1}`);
+    return c;
+  }
+
+  /** The CPU with this APIC ID, or undefined. */
+  cpuByApicId(apicId: number): Cpu | undefined {
+    const i = this.config.apicIds.indexOf(apicId);
+    return i < 0 ? undefined : this.cpus[i];
+  }
+
+  /** The PCI device at "bb:dd.f". */
+  device(bdf: string): Device {
+    const d = this.devicesByRid.get(parseBdf(bdf));
+    if (d === undefined) {
+      const known = [...this.devicesByRid.keys()].map(formatBdf).join(', ') || 'none';
+      throw new UsageError(`no PCI device at ${bdf} (devices: ${known})`);
+    }
+    return d;
+  }
+
+  get devices(): Device[] {
+    return [...this.devicesByRid.values()];
+  }
+
+  /** Start recording every hop; `stop()` on the returned recorder ends it. */
+  startTrace(): TraceRecorder {
+    return new TraceRecorder(this.events).start();
+  }
+
+  /** A deep-frozen, JSON-serialisable picture of every register, table and touched RAM page. */
+  snapshot(): MachineSnapshot {
+    return this.snapshots.take();
+  }
+
+  /** Put the machine back into a snapshot's state. Validated first; all or nothing. */
+  restore(snapshot: MachineSnapshot): void {
+    this.snapshots.restore(snapshot);
+  }
+
+  /** The register-level changes between two snapshots. */
+  diff(before: MachineSnapshot, after: MachineSnapshot): StateChange[] {
+    return diffStates(before.devices, after.devices);
+  }
+
+  /** Run `step` and return what it changed in register state. */
+  changesDuring(step: () => void): StateChange[] {
+    const before = this.snapshot();
+    step();
+    return this.diff(before, this.snapshot());
+  }
+}
+
+export function createMachine(config: MachineConfig): Machine {
+  return new Machine(config);
+}

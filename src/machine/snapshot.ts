@@ -1,0 +1,84 @@
+/**
+ * Machine snapshots: every device's plain `save()` state plus touched RAM pages, frozen with immer so a stored
+ * snapshot cannot be changed by accident. Restore validates the whole snapshot before it applies anything and rolls
+ * back if a device refuses its part, so a bad snapshot never leaves the machine half-restored.
+ */
+import { freeze } from 'immer';
+import type { Machine } from './machine.ts';
+import { PAGE_SIZE } from './memory.ts';
+import { UsageError } from './errors.ts';
+
+export const SNAPSHOT_VERSION = 1;
+
+export interface MachineSnapshot {
+  version: number;
+  /** The resolved configuration: a snapshot restores only into a machine of the same shape. */
+  config: string;
+  devices: {
+    cpus: unknown[];
+    ioapic: unknown;
+    pci: unknown;
+    iommu: unknown | null;
+    /** Touched RAM pages by page-frame number (hex), base64-encoded. */
+    memory: Record<string, string>;
+  };
+}
+
+export class MachineSnapshots {
+  constructor(private readonly m: Machine) {}
+
+  take(): MachineSnapshot {
+    const m = this.m;
+    const memory: Record<string, string> = {};
+    for (const page of m.memory.touchedPages()) memory[page.toString(16)] = Buffer.from(m.memory.pageBytes(page)!).toString('base64');
+    const snapshot: MachineSnapshot = {
+      version: SNAPSHOT_VERSION,
+      config: JSON.stringify(m.config),
+      devices: {
+        cpus: m.apicBus.lapics.map((l) => l.save()),
+        ioapic: m.ioapic.save(),
+        pci: m.pci.save(),
+        iommu: m.iommu ? m.iommu.save() : null,
+        memory,
+      },
+    };
+    return freeze(JSON.parse(JSON.stringify(snapshot)) as MachineSnapshot, true);
+  }
+
+  restore(snapshot: MachineSnapshot): void {
+    const m = this.m;
+    if (typeof snapshot !== 'object' || snapshot === null) throw new UsageError('snapshot: expected an object from machine.snapshot()');
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new UsageError(`snapshot: version ${String(snapshot.version)} is not supported (expected ${SNAPSHOT_VERSION})`);
+    if (snapshot.config !== JSON.stringify(m.config)) throw new UsageError('snapshot: it was taken on a machine with a different configuration');
+    const d = snapshot.devices;
+    if (!d || !Array.isArray(d.cpus) || d.cpus.length !== m.cpuCount) throw new UsageError(`snapshot: devices.cpus must hold ${m.cpuCount} CPU states`);
+    if ((d.iommu === null) !== (m.iommu === null)) throw new UsageError('snapshot: IOMMU state does not match this machine');
+    const pages = new Map<number, Uint8Array>();
+    for (const [pfn, b64] of Object.entries(d.memory ?? {})) {
+      const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+      if (!/^[0-9a-f]+$/.test(pfn) || bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: memory page "${pfn}" is malformed`);
+      pages.set(parseInt(pfn, 16), bytes);
+    }
+
+    const rollback = this.take();
+    try {
+      this.apply(d, pages);
+    } catch (e) {
+      this.apply(rollback.devices, new Map(Object.entries(rollback.devices.memory).map(([k, v]) => [parseInt(k, 16), new Uint8Array(Buffer.from(v, 'base64'))])));
+      throw e;
+    }
+  }
+
+  private apply(d: MachineSnapshot['devices'], pages: Map<number, Uint8Array>): void {
+    const m = this.m;
+    m.apicBus.lapics.forEach((l, i) => l.restore(d.cpus[i] as never));
+    m.apicBus.rebuildMaps?.();
+    m.ioapic.restore(d.ioapic as never);
+    m.pci.restore(d.pci as never);
+    if (m.iommu) m.iommu.restore(d.iommu as never);
+    m.memory.clear();
+    for (const [pfn, bytes] of pages) m.memory.loadPage(pfn, bytes);
+    // Cached routes describe the old state.
+    m.core.invalidateAllRoutes();
+  }
+}
