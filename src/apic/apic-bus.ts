@@ -96,6 +96,17 @@ export class ApicBus {
 
   /** Deliver a decoded interrupt; returns how many LAPICs accepted it. No allocation when nobody listens. */
   deliver(msg: ApicMessage): number {
+    // Fast path for the common case — a physical Fixed interrupt to one CPU while nobody listens — that skips the
+    // general resolver and arbitration. Anything else (and every traced delivery) takes the general path.
+    if (msg.deliveryMode === DeliveryMode.Fixed && msg.destMode === DestMode.Physical && !this.events.active && (msg.trigger === 0 || msg.level === 1)) {
+      const wide = msg.destWidth === 32;
+      const dest = wide ? msg.dest >>> 0 : msg.dest & 0xff;
+      if (dest !== (wide ? 0xffffffff : 0xff)) {
+        const cpu = this.index.physicalSingle(dest);
+        if (cpu >= 0) return this.lapics[cpu].acceptInterrupt(msg.vector, msg.trigger) ? 1 : 0;
+        if (cpu === -1) return 0;
+      }
+    }
     return this.dispatch(msg, Shorthand.None, null);
   }
 

@@ -182,6 +182,17 @@ export class DestinationIndex {
   }
 
   /**
+   * The one hardware-enabled CPU a non-broadcast physical destination names: its index, -1 when none, -2 when
+   * several CPUs alias the ID (then use {@link resolve}). The interrupt hot path's O(1) lookup.
+   */
+  physicalSingle(dest: number): number {
+    if (this.dirty) this.rebuild();
+    const cpu = this.phys.first(dest);
+    if (cpu < 0) return -1;
+    return this.phys.next[cpu] < 0 ? cpu : -2;
+  }
+
+  /**
    * Write the CPUs `msg` addresses into `out` (each once, in no particular order) and return how many. Only
    * hardware-enabled LAPICs are listed. No allocation; O(matches) for physical destinations.
    */

@@ -114,7 +114,8 @@ export interface MachineConfig {
   iommu?: IommuOptions;
   /**
    * How a lowest-priority interrupt picks its CPU among the matching, software-enabled APICs:
-   * 'priority' (default, hardware-like: lowest PPR wins, then a focus processor, then the lowest APIC ID),
+   * 'priority' (default, hardware-like: a focus processor — one already holding the vector in IRR or ISR — wins,
+   * then the lowest PPR, then the lowest APIC ID),
    * 'vector-hash' (KVM's default: the (vector mod N)-th match), 'first' (QEMU TCG: the first match).
    */
   lowestPriority?: 'priority' | 'vector-hash' | 'first';

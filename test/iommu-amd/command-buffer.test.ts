@@ -14,7 +14,7 @@ describe('COMPLETION_WAIT', () => {
   });
 
   it('the command layout: S in bit 0, I in bit 1, StoreAddr[31:3] in 31:3, StoreAddr[51:32] in 51:32, opcode 1 in 63:60', () => {
-    expect(buildCommand.completionWait({ storeAddress: 0x12_3456_7898, storeData: 5n, interrupt: true })).toEqual([0x56789899, 0x10000012, 5, 0]);
+    expect(buildCommand.completionWait({ storeAddress: 0x12_3456_7898, storeData: 5n, interrupt: true })).toEqual([0x3456789b, 0x10000012, 5, 0]) // 0x34567898 | S | I;
   });
 
   it('I = 1 sets ComWaitInt and interrupts only when ComWaitIntEn (OVMM/VBox, not QEMU)', () => {
