@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError } from '../machine/errors.ts';
 import { registerDecodeCommand } from './decode-command.ts';
+import { registerRunCommand } from './run-command.ts';
+import { registerMatrixCommand } from './matrix-command.ts';
+import { registerLogCommand } from './log-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
 
 export interface ProgramOptions {
@@ -38,6 +41,9 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   if (options.exitOverride) program.exitOverride();
 
   registerDecodeCommand(program);
+  registerRunCommand(program);
+  registerMatrixCommand(program);
+  registerLogCommand(program);
   return program;
 }
 

@@ -10,7 +10,11 @@
  * different table (after its own invalidation) never serves entries of the old table.
  */
 import type { SparseMemory } from '../machine/memory.ts';
-import { DTE_BYTES, DTE_DWORDS } from './device-table-entry.ts';
+import { DTE_BYTES as ENTRY_BYTES, DTE_DWORDS as ENTRY_DWORDS } from './device-table-entry.ts';
+
+// Local copies: the hot path must not pay for imported-binding getters some loaders generate (tsx does).
+const DTE_BYTES = ENTRY_BYTES;
+const DTE_DWORDS = ENTRY_DWORDS;
 
 const DEVICE_IDS = 0x10000;
 /** Largest table: IntTabLen = 11 → 2048 entries. */

@@ -88,6 +88,32 @@ import {
   irteSupIopf,
 } from './irte.ts';
 
+// Module-local aliases of the hot-path helpers and constants: a bundler/loader may compile imported bindings
+// to getters (tsx does), which would cost a call per use on every interrupt.
+const L_DTE_D5_EINT_PASS = DTE_D5_EINT_PASS;
+const L_DTE_D5_INIT_PASS = DTE_D5_INIT_PASS;
+const L_DTE_D5_NMI_PASS = DTE_D5_NMI_PASS;
+const L_dteDomainId = dteDomainId;
+const L_dteIg = dteIg;
+const L_dteIntCtl = dteIntCtl;
+const L_dteIntTabLen = dteIntTabLen;
+const L_dteIntTableRoot = dteIntTableRoot;
+const L_dteInterruptIllegality = dteInterruptIllegality;
+const L_dteIv = dteIv;
+const L_irte128Dest32 = irte128Dest32;
+const L_irte128Vector = irte128Vector;
+const L_irte32Vector = irte32Vector;
+const L_irteDest8 = irteDest8;
+const L_irteDestMode = irteDestMode;
+const L_irteGuestMode = irteGuestMode;
+const L_irteIntType = irteIntType;
+const L_irteRemapEn = irteRemapEn;
+const L_irteSupIopf = irteSupIopf;
+const L_amdCookie = amdCookie;
+const L_DELIVERY_MODE_NAMES = DELIVERY_MODE_NAMES;
+const L_DeliveryMode = DeliveryMode;
+const L_IntCtl = IntCtl;
+
 /** Global state the algorithm reads; the register file keeps it current (plain fields, read on every request). */
 export interface RemapControl {
   iommuEn: boolean;
@@ -148,17 +174,17 @@ export class AmdInterruptRemapping {
     const d5 = dte[5];
 
     // Step 3.
-    if (!dteIv(d4)) {
+    if (!L_dteIv(d4)) {
       if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['iv', 0], ['action', 'forward (DTE.IV = 0)']]);
       return false;
     }
 
     // Step 4.
-    const illegal = dteInterruptIllegality(d4, d5, dte[6], dte[7]);
+    const illegal = L_dteInterruptIllegality(d4, d5, dte[6], dte[7]);
     if (illegal !== null) {
       const why =
         illegal === 'reserved-bits' ? 'has reserved bits set in its interrupt half'
-        : illegal === 'int-tab-len' ? `has reserved IntTabLen ${dteIntTabLen(d4)} (at most 11)`
+        : illegal === 'int-tab-len' ? `has reserved IntTabLen ${L_dteIntTabLen(d4)} (at most 11)`
         : 'has reserved IntCtl 11b';
       return this.fail(out, deliverNow, sourceId, -1,
         illegalDevTableEntryEvent(deviceId, msiAddress(addrHi, addrLo), illegal === 'reserved-bits'), null,
@@ -167,29 +193,29 @@ export class AmdInterruptRemapping {
 
     // Step 6: message type (not read in 2K mode with DM = 1, where X[10:8] are index bits).
     const wideIndex = ctl.intRemap2k && (addrLo & 4) !== 0;
-    const type = wideIndex ? DeliveryMode.Fixed : (data >>> 8) & 7;
-    const intCtl = dteIntCtl(d5);
-    if (hub.active) hub.hop('amdvi_ir_delivery_mode', [['mode', wideIndex ? 'index (2K, DM = 1)' : DELIVERY_MODE_NAMES[type]]]);
+    const type = wideIndex ? L_DeliveryMode.Fixed : (data >>> 8) & 7;
+    const intCtl = L_dteIntCtl(d5);
+    if (hub.active) hub.hop('amdvi_ir_delivery_mode', [['mode', wideIndex ? 'index (2K, DM = 1)' : L_DELIVERY_MODE_NAMES[type]]]);
     switch (type) {
-      case DeliveryMode.Fixed:
-      case DeliveryMode.LowestPriority:
+      case L_DeliveryMode.Fixed:
+      case L_DeliveryMode.LowestPriority:
         if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['intctl', INT_CTL_NAMES[intCtl]]]);
-        if (intCtl === IntCtl.ForwardUnmapped) return false;
-        if (intCtl === IntCtl.TargetAbort) {
+        if (intCtl === L_IntCtl.ForwardUnmapped) return false;
+        if (intCtl === L_IntCtl.TargetAbort) {
           return this.fail(out, deliverNow, sourceId, -1, intCtlAbortEvent(deviceId, msiAddress(addrHi, addrLo)), null,
             'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`);
         }
-        break; // IntCtl.Remap
-      case DeliveryMode.SMI:
+        break; // L_IntCtl.Remap
+      case L_DeliveryMode.SMI:
         return false;
-      case DeliveryMode.NMI:
-        if ((d5 & DTE_D5_NMI_PASS) !== 0) return false;
+      case L_DeliveryMode.NMI:
+        if ((d5 & L_DTE_D5_NMI_PASS) !== 0) return false;
         return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0');
-      case DeliveryMode.INIT:
-        if ((d5 & DTE_D5_INIT_PASS) !== 0) return false;
+      case L_DeliveryMode.INIT:
+        if ((d5 & L_DTE_D5_INIT_PASS) !== 0) return false;
         return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0');
-      case DeliveryMode.ExtINT:
-        if ((d5 & DTE_D5_EINT_PASS) !== 0) return false;
+      case L_DeliveryMode.ExtINT:
+        if ((d5 & L_DTE_D5_EINT_PASS) !== 0) return false;
         return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0');
       default:
         return this.abort(out, sourceId, `reserved message type ${type.toString(2).padStart(3, '0')}b in data bits 10:8`);
@@ -197,9 +223,9 @@ export class AmdInterruptRemapping {
 
     // Step 7/8: index and bounds.
     const index = wideIndex ? data & 0x7ff : data & 0x1ff;
-    const intTabLen = dteIntTabLen(d4);
-    const domainId = dteDomainId(dte[2]);
-    const igSuppress = dteIg(d4) ? 'DTE.IG' : null;
+    const intTabLen = L_dteIntTabLen(d4);
+    const domainId = L_dteDomainId(dte[2]);
+    const igSuppress = L_dteIg(d4) ? 'DTE.IG' : null;
     if (index >= 1 << intTabLen) {
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress,
@@ -207,7 +233,7 @@ export class AmdInterruptRemapping {
     }
 
     // The entry (cached unless IRTCacheDis).
-    const root = dteIntTableRoot(d4, d5);
+    const root = L_dteIntTableRoot(d4, d5);
     const wide = ctl.gaEn;
     const irte = this.irte;
     const entryBytes = wide ? 16 : 4;
@@ -224,40 +250,39 @@ export class AmdInterruptRemapping {
       if (wide) hub.hop('amdvi_ir_irte_ga_val', [['hi', qword(irte[3], irte[2])], ['lo', qword(irte[1], irte[0])]]);
       else hub.hop('amdvi_ir_irte_val', [['data', w0 >>> 0]]);
     }
-    const supIopf = irteSupIopf(w0) ? 'IRTE.SupIOPF' : null;
-    const decodeEntry = (): Record<string, unknown> => ({ irte: wide ? decodeIrte128(irte[0], irte[1], irte[2], irte[3]) : decodeIrte32(irte[0]) });
+    const supIopf = L_irteSupIopf(w0) ? 'IRTE.SupIOPF' : null;
 
     // Step 9.
-    if (!irteRemapEn(w0)) {
+    if (!L_irteRemapEn(w0)) {
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress ?? supIopf,
-        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, decodeEntry);
+        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, () => this.decodeEntry(wide));
     }
 
     // Step 10.
-    const guestMode = irteGuestMode(w0);
+    const guestMode = L_irteGuestMode(w0);
     if (guestMode && wide) {
-      return this.vapicNotModelled(out, sourceId, deviceId, index, decodeEntry);
+      return this.vapicNotModelled(out, sourceId, deviceId, index, () => this.decodeEntry(wide));
     }
-    const intType = irteIntType(w0);
+    const intType = L_irteIntType(w0);
     if (guestMode || intType > 1) {
       const why = guestMode ? 'GuestMode = 1 in a 32-bit IRTE (GAEn = 0)' : `reserved IntType ${intType.toString(2).padStart(3, '0')}b`;
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), true, true), igSuppress ?? supIopf,
-        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has ${why}`, decodeEntry);
+        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has ${why}`, () => this.decodeEntry(wide));
     }
 
     // Step 11.
     const msg = out.msg;
     if (wide && ctl.xtEn) {
-      msg.dest = irte128Dest32(w0, irte[3]);
+      msg.dest = L_irte128Dest32(w0, irte[3]);
       msg.destWidth = 32;
     } else {
-      msg.dest = irteDest8(w0);
+      msg.dest = L_irteDest8(w0);
       msg.destWidth = 8;
     }
-    msg.vector = wide ? irte128Vector(irte[2]) : irte32Vector(w0);
-    msg.destMode = irteDestMode(w0);
+    msg.vector = wide ? L_irte128Vector(irte[2]) : L_irte32Vector(w0);
+    msg.destMode = L_irteDestMode(w0);
     msg.deliveryMode = intType; // 0 Fixed, 1 Arbitrated = lowest priority
     msg.trigger = (data >>> 15) & 1;
     msg.level = 1;
@@ -265,14 +290,20 @@ export class AmdInterruptRemapping {
     out.kind = 'deliver';
     out.format = 'amd-irte';
     out.fault = null;
-    out.cookie = amdCookie(deviceId, index);
+    out.cookie = L_amdCookie(deviceId, index);
     if (hub.active) {
       hub.hop('amdvi_ir_remap_msi', [
         ['devid', deviceId], ['index', index], ['dest', msg.dest], ['dest_width', msg.destWidth], ['dm', msg.destMode],
-        ['vector', msg.vector], ['delivery', DELIVERY_MODE_NAMES[msg.deliveryMode]], ['trigger', msg.trigger],
+        ['vector', msg.vector], ['delivery', L_DELIVERY_MODE_NAMES[msg.deliveryMode]], ['trigger', msg.trigger],
       ]);
     }
     return true;
+  }
+
+  /** The IRTE just read, decoded for a fault report (allocates; fault paths only). */
+  private decodeEntry(wide: boolean): Record<string, unknown> {
+    const e = this.irte;
+    return { irte: wide ? decodeIrte128(e[0], e[1], e[2], e[3]) : decodeIrte32(e[0]) };
   }
 
   /** An event-backed target abort: report the event (when delivering now) and fill a 'fault' result. */
@@ -287,7 +318,7 @@ export class AmdInterruptRemapping {
       this.hub.hop('amdvi_ir_target_abort', args);
     }
     out.setFault({ unit: 'amd-vi', code: ev.code, name, detail, index, recorded });
-    out.cookie = amdCookie(sourceId, index < 0 ? 0xffff : index);
+    out.cookie = L_amdCookie(sourceId, index < 0 ? 0xffff : index);
     return true;
   }
 
@@ -295,7 +326,7 @@ export class AmdInterruptRemapping {
   private abort(out: TranslationResult, sourceId: number, detail: string): true {
     if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', detail]]);
     out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'target abort', detail, index: -1, recorded: false });
-    out.cookie = amdCookie(sourceId, 0xffff);
+    out.cookie = L_amdCookie(sourceId, 0xffff);
     return true;
   }
 
@@ -304,7 +335,7 @@ export class AmdInterruptRemapping {
     const detail = `IRTE ${index} of ${formatBdf(deviceId)} is a guest-mode (vAPIC) entry: ${JSON.stringify(entry.irte)}`;
     if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', 'guest-mode IRTE (vAPIC posting not modelled)'], ['entry', JSON.stringify(entry)]]);
     out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'guest-mode IRTE (vAPIC posting not modelled)', detail, index, recorded: false });
-    out.cookie = amdCookie(sourceId, index);
+    out.cookie = L_amdCookie(sourceId, index);
     return true;
   }
 }

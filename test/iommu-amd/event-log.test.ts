@@ -130,3 +130,27 @@ describe("the IOMMU's own interrupt", () => {
     expect(d.host.ownMsis.length).toBe(before + 1);
   });
 });
+
+describe('trace hops', () => {
+  it('a remapped interrupt and its faults leave QEMU-named hops when someone listens', () => {
+    const d = new LinuxAmdDriver({}, { xt: true }).init();
+    d.attachTable(DEV_A);
+    d.attachTable(0x0020, { intCtl: 3n });
+    d.setIrte(DEV_A, 1, { dest: 300, vector: 0x30 });
+    d.setIrte(DEV_A, 2, { dest: 1, vector: 0x30, guestMode: true });
+    const rec = d.host.record();
+    d.msi(DEV_A, 1);
+    d.msi(DEV_A, 2);
+    d.msi(DEV_A, 3);
+    d.msi(0x0020, 0);
+    d.flushIrt(DEV_A);
+    const names = new Set(rec.hops.map((h) => h.name));
+    for (const n of ['amdvi_ir_remap_msi_req', 'amdvi_ir_intctl', 'amdvi_ir_delivery_mode', 'amdvi_ir_irte', 'amdvi_ir_irte_ga_val',
+      'amdvi_ir_remap_msi', 'amdvi_ir_target_abort', 'amdvi_event_log', 'amdvi_intr_inval', 'amdvi_completion_wait']) {
+      expect(names.has(n), n).toBe(true);
+    }
+    const remapped = rec.hops.find((h) => h.name === 'amdvi_ir_remap_msi')!;
+    expect(remapped.args).toContainEqual(['dest', 300]);
+    expect(rec.faults.map((f) => f.name)).toEqual(['IO_PAGE_FAULT', 'ILLEGAL_DEV_TABLE_ENTRY']);
+  });
+});

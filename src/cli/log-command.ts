@@ -1,0 +1,49 @@
+/**
+ * `irqpath log`: turn raw IOMMU fault records into the lines Linux prints, so a user can compare a register dump or
+ * an event-log dump from a failing host with a real guest's dmesg.
+ *
+ *   irqpath log dmar --frcd <hi> <lo>        an Intel fault recording register (two 64-bit halves, hex)
+ *   irqpath log amdvi --entry <d0> <d1> <d2> <d3>  an AMD event-log entry (four 32-bit dwords, hex)
+ */
+import type { Command } from 'commander';
+import { linuxFaultLine } from '../iommu-intel/linux-log.ts';
+import { formatRawEventEntry } from '../iommu-amd/linux-log.ts';
+import { UsageError } from '../machine/errors.ts';
+import { writeOut } from './output.ts';
+
+function parseHex(text: string, what: string, bits: 32 | 64): bigint {
+  if (!/^(0x)?[0-9a-f_]+$/i.test(text)) throw new UsageError(`${what}: "${text}" is not a hexadecimal number`);
+  const v = BigInt('0x' + text.replace(/^0x/i, '').replace(/_/g, ''));
+  if (v >> BigInt(bits) !== 0n) throw new UsageError(`${what}: "${text}" does not fit in ${bits} bits`);
+  return v;
+}
+
+/** Decode a VT-d FRCD (high qword: F 63, T 62, FR 39:32, SID 15:0; low qword: FI, the IRTE index in 63:48). */
+export function frcdToLinuxLine(hi: bigint, lo: bigint): string {
+  const sid = Number(hi & 0xffffn);
+  const reason = Number((hi >> 32n) & 0xffn);
+  const index = Number(lo >> 48n);
+  const pending = (hi >> 63n) & 1n ? '' : '  (F = 0: this record is not pending)';
+  return linuxFaultLine(sid, reason, index) + pending;
+}
+
+export function registerLogCommand(program: Command): void {
+  const log = program.command('log').description('format raw IOMMU fault records the way Linux prints them');
+  log
+    .command('dmar')
+    .description('an Intel VT-d fault recording register, as "DMAR: [INTR-REMAP] Request device [...] ..."')
+    .requiredOption('--frcd <qwords...>', 'the record as two 64-bit hex values: high qword (offset +8) then low qword (+0)')
+    .action(function (this: Command, opts: { frcd: string[] }) {
+      if (opts.frcd.length !== 2) throw new UsageError(`--frcd takes two 64-bit values (high, low), got ${opts.frcd.length}`);
+      writeOut(this, frcdToLinuxLine(parseHex(opts.frcd[0], '--frcd high qword', 64), parseHex(opts.frcd[1], '--frcd low qword', 64)) + '\n');
+    });
+  log
+    .command('amdvi')
+    .description('an AMD-Vi event-log entry, as "AMD-Vi: Event logged [...]"')
+    .requiredOption('--entry <dwords...>', 'the 128-bit entry as four 32-bit hex dwords, lowest address first')
+    .action(function (this: Command, opts: { entry: string[] }) {
+      if (opts.entry.length !== 4) throw new UsageError(`--entry takes four 32-bit dwords, got ${opts.entry.length}`);
+      const words = opts.entry.map((w, i) => Number(parseHex(w, `--entry dword ${i}`, 32)));
+      writeOut(this, formatRawEventEntry(words) + '\n');
+    });
+}

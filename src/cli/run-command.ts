@@ -1,0 +1,38 @@
+/**
+ * `irqpath run [scenario…|all] [--json] [--trace]`: run scenario files and print a readable report (or JSON).
+ * Exit code 0 when every run REPRODUCED or FIXED what it states, 1 when any is UNEXPECTED, 2 for bad input.
+ */
+import type { Command } from 'commander';
+import { runScenario } from '../guest/scenario/run-scenario.ts';
+import { loadScenarios, selectScenarioFiles } from '../guest/scenario/scenario-library.ts';
+import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
+import { ScenarioError } from '../guest/scenario/scenario-file.ts';
+import { UsageError } from '../machine/errors.ts';
+import { writeOut } from './output.ts';
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run boot scenarios (built-in names or prefixes such as 05, "all", or paths to .yaml files) and report where every interrupt went')
+    .argument('[scenarios...]', 'scenario names, prefixes, "all", or .yaml paths', [])
+    .option('--json', 'print one JSON array of results instead of the text report')
+    .option('--trace', 'print every hop of every interrupt, named after QEMU trace events')
+    .option('--no-color', 'plain text even on a terminal')
+    .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; color: boolean }) {
+      let scenarios;
+      try {
+        scenarios = loadScenarios(selectScenarioFiles(selectors));
+      } catch (e) {
+        if (e instanceof ScenarioError) throw new UsageError(e.message);
+        throw e;
+      }
+      const results = scenarios.map((s) => runScenario(s, { trace: opts.trace === true }));
+      if (opts.json) {
+        writeOut(this, JSON.stringify(resultsToJson(results), null, 2) + '\n');
+      } else {
+        const style = { color: opts.color && process.stdout.isTTY === true, trace: opts.trace === true };
+        writeOut(this, results.map((r) => renderScenario(r, style)).join('\n\n') + '\n\n' + renderSummary(results, style) + '\n');
+      }
+      if (results.some((r) => r.verdict === 'UNEXPECTED')) process.exitCode = 1;
+    });
+}

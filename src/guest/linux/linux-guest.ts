@@ -1,0 +1,322 @@
+/**
+ * The Linux guest model: what a current x86-64 kernel (6.x) programs, and the lines it prints, on this machine.
+ *
+ * Boot, in the kernel's order of decisions (reference apic-ioapic-msi §4.3, §6; intel-vtd §3, §12; amd-iommu §8–§10):
+ * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
+ *    ops").
+ * 2. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`): Intel DMAR-IR when the DMAR unit
+ *    has ECAP.IR (x2APIC mode iff ECAP.EIM), AMD-Vi when IVRS is present (x2APIC mode iff EFR.XTSup && EFR.GASup).
+ * 3. `try_to_enable_x2apic`: with IR in x2APIC mode every APIC ID is addressable and the kernel uses the cluster
+ *    x2APIC driver (QEMU's FADT asks for the cluster model, not FORCE_APIC_PHYSICAL); otherwise — in a VM, where
+ *    x2apic_available() — it keeps x2APIC with `apic_limit` = 255, or 32767 when the hypervisor advertises the
+ *    15-bit extended destination ID, and forces physical mode (x2apic_phys = 1).
+ * 4. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
+ * 5. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC and software-enables its APIC.
+ *
+ * Interrupts: one vector per request on the affine CPU (lowest free from 0x21); messages as in msi-compose.ts.
+ * Simplifications, stated: Linux's PCI/IOMMU DMA translation (TE, context tables) is not modelled — only interrupt
+ * remapping; legacy ISA IRQs are not pre-allocated; the AMD IOMMU's own interrupt is only set up in XT mode (the
+ * PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the
+ * emulated I/O APIC).
+ */
+import { UsageError } from '../../machine/errors.ts';
+import type { Machine } from '../../machine/machine.ts';
+import { firmwareHandoff } from '../firmware-handoff.ts';
+import { GuestBase, type CheckedRequest } from '../guest-base.ts';
+import type { ProgrammedInterrupt } from '../guest-os.ts';
+import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
+import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
+import { VectorAllocator } from '../vector-allocator.ts';
+import { AmdIrDriver } from './amd-ir.ts';
+import { IntelIrDriver, type IntelIrteFields } from './intel-ir.ts';
+import {
+  composeAmdRemappable,
+  composeApicMessage,
+  composeIntelRemappable,
+  composeXenPirq,
+  rteFromMessage,
+  rteIntelRemappable,
+  type ComposedMessage,
+} from './msi-compose.ts';
+
+/** x2APIC IDs reach 0xFFFFFFFE (0xFFFFFFFF is the broadcast, SDM 10.12.1.3). */
+const X2APIC_MAX_ID = 0xfffffffe;
+const LIMIT_8BIT = 255;
+const LIMIT_15BIT = 32767;
+/** First PIRQ the model hands out: high enough that addresses carry PIRQ bits in addr 63:40 (seed 000). */
+export const XEN_FIRST_PIRQ = 4160;
+/** SVT = 01b (verify the requester ID), SQ = 00b (all 16 bits): what Linux programs for MSI and I/O APIC IRTEs. */
+const SVT_VERIFY_SID = 1;
+
+type RemapMode = 'x2apic' | 'xapic' | null;
+
+interface MsiBlock {
+  base: number;
+  count: number;
+}
+
+export class LinuxGuest extends GuestBase {
+  readonly os = 'linux';
+  private readonly vectors: VectorAllocator;
+  private intel: IntelIrDriver | null = null;
+  private amd: AmdIrDriver | null = null;
+  private remap: RemapMode = null;
+  private apicLimit = LIMIT_8BIT;
+  private extDestId = false;
+  private cluster = false;
+  /** x86_cpu_to_logical_apicid: the LDR each CPU read back after entering x2APIC mode. */
+  private readonly logicalId: Uint32Array;
+  private xenPirq = false;
+  private nextPirq = XEN_FIRST_PIRQ;
+  /** Multi-MSI IRTE blocks under remapping, per device. */
+  private readonly msiBlocks = new Map<number, MsiBlock>();
+
+  constructor(machine: Machine) {
+    super(machine);
+    this.vectors = new VectorAllocator(machine.cpuCount);
+    this.logicalId = new Uint32Array(machine.cpuCount);
+  }
+
+  boot(): void {
+    if (this.booted) throw new UsageError('boot(): the linux guest has already booted');
+    const m = this.machine;
+    const fw = m.firmware;
+    const log = this.log;
+    const handoff = firmwareHandoff(m);
+    if (handoff.x2apicByFirmware) log.print('x2apic: enabled by BIOS, switching to x2apic ops');
+    log.decide('x2apicByFirmware', handoff.x2apicByFirmware);
+
+    this.prepareRemapping();
+    this.decideX2apic(handoff.x2apicByFirmware);
+
+    // MADT: processors above the limit are never registered.
+    const present: number[] = [];
+    fw.madt.apicIds.forEach((id, cpu) => {
+      if (id > this.apicLimit) log.print('ACPI: x2apic entry ignored');
+      else present.push(cpu);
+    });
+    log.print(`smpboot: Allowing ${present.length} present CPUs plus 0 hotplug CPUs`);
+    log.decide('presentCpus', present.length);
+    log.decide('ignoredCpus', fw.madt.apicIds.length - present.length);
+
+    this.logicalId[0] = setupLocalApic(this.bsp, true);
+    this.markOnline(0);
+    log.print('smp: Bringing up secondary CPUs ...');
+    for (const cpu of present) {
+      if (cpu === 0) continue;
+      const ap = m.cpu(cpu);
+      sendInitSipiSipi(this.bsp, this.apicIdOf(cpu));
+      if (ap.runState !== 'running') {
+        log.print(`smpboot: do_boot_cpu failed(-1) to wakeup CPU#${cpu}`);
+        continue;
+      }
+      this.logicalId[cpu] = setupLocalApic(ap, true);
+      this.markOnline(cpu);
+    }
+    log.print(`smp: Brought up 1 node, ${this.online.length} CPUs`);
+    log.decide('onlineCpus', this.online.length);
+
+    this.xenPirq = fw.cpuid.xenPirq;
+    log.decide('xenPirq', this.xenPirq);
+    this.booted = true;
+    this.setupIommuInterrupt();
+  }
+
+  /** irq_remapping_prepare + enable: pick the unit and its mode. */
+  private prepareRemapping(): void {
+    const fw = this.machine.firmware;
+    const log = this.log;
+    if (fw.dmar !== null) {
+      const drv = new IntelIrDriver(this.machine, this.mem, log);
+      const p = drv.probe(fw.madt.ioapic.id);
+      log.decide('dmaTranslation', p.sagaw !== 0 ? 'available (not modelled)' : 'none (SAGAW = 0)');
+      if (p.ir && drv.enable(p.eim)) {
+        this.intel = drv;
+        this.remap = p.eim ? 'x2apic' : 'xapic';
+      }
+    } else if (fw.ivrs !== null) {
+      const drv = new AmdIrDriver(this.machine, this.mem, log);
+      const p = drv.probe();
+      log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available (not modelled)');
+      const xt = p.xtSup && p.gaSup;
+      if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
+        this.amd = drv;
+        this.remap = xt ? 'x2apic' : 'xapic';
+      }
+    }
+    log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : 'off');
+  }
+
+  /** try_to_enable_x2apic and the APIC driver choice. */
+  private decideX2apic(byFirmware: boolean): void {
+    const log = this.log;
+    if (this.remap === 'x2apic') {
+      this.apicLimit = X2APIC_MAX_ID;
+      this.cluster = true;
+    } else {
+      // In a VM x2apic_available() is true, so Linux keeps x2APIC without IR and limits the APIC IDs instead of
+      // printing "x2apic: IRQ remapping doesn't support X2APIC mode".
+      this.extDestId = this.machine.firmware.cpuid.msiExtDestId;
+      this.apicLimit = this.extDestId ? LIMIT_15BIT : LIMIT_8BIT;
+    }
+    if (!byFirmware) log.print('x2apic enabled');
+    log.print(`APIC: Switched APIC routing to: ${this.cluster ? 'cluster' : 'physical'} x2apic`);
+    log.decide('x2apic', true);
+    log.decide('apicRouting', this.cluster ? 'cluster x2apic' : 'physical x2apic');
+    log.decide('apicLimit', this.apicLimit);
+    log.decide('extDestId', this.extDestId);
+  }
+
+  /** DMAR fault interrupt / AMD-Vi event-log interrupt on CPU 0. */
+  private setupIommuInterrupt(): void {
+    const vector = this.intel || (this.amd && this.remap === 'x2apic') ? this.vectors.allocate(0) : null;
+    if (vector === null) return;
+    const dest = this.destinationOf(0);
+    if (this.intel) {
+      const drv = this.intel;
+      drv.setupFaultInterrupt(dest, vector, this.cluster);
+      this.registerSystemHandler(0, vector, () => drv.handleFault());
+      this.log.decide('dmarFaultVector', vector);
+    } else if (this.amd) {
+      const drv = this.amd;
+      drv.setupXtEventInterrupt(dest, vector, this.cluster);
+      this.registerSystemHandler(0, vector, () => drv.pollEvents());
+      this.log.decide('amdViEventVector', vector);
+    }
+  }
+
+  /** The destination Linux writes for `cpu`: its logical ID in cluster mode, else its APIC ID. */
+  private destinationOf(cpu: number): number {
+    return this.cluster ? this.logicalId[cpu] : this.apicIdOf(cpu);
+  }
+
+  // ---- Interrupt setup ------------------------------------------------------------------------------------------
+
+  protected program(req: CheckedRequest, cpu: number, note: string | undefined): ProgrammedInterrupt {
+    if (this.xenPirq && req.kind !== 'ioapic') return this.programXenPirq(req, cpu, note);
+    const vector = this.vectors.allocate(cpu);
+    if (vector === null) return this.refused(req, cpu, `no free vector on CPU ${cpu}`);
+    if (this.intel) return this.programIntel(req, cpu, vector, note);
+    if (this.amd) return this.programAmd(req, cpu, vector, note);
+    return this.programDirect(req, cpu, vector, note);
+  }
+
+  private result(req: CheckedRequest, cpu: number, vector: number, note: string | undefined, extra: Partial<ProgrammedInterrupt> & { encoding: string }): ProgrammedInterrupt {
+    const out: ProgrammedInterrupt = { request: req.request, status: 'programmed', cpu, apicId: this.apicIdOf(cpu), vector, ...extra };
+    if (note !== undefined) out.note = note;
+    return out;
+  }
+
+  /** No remapping: compatibility format, or the 15-bit extension for APIC IDs 256..32767. */
+  private programDirect(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
+    const dest = this.apicIdOf(cpu);
+    if (dest > LIMIT_8BIT && !(this.extDestId && dest <= LIMIT_15BIT)) {
+      return this.refused(req, cpu, `APIC ID ${dest} cannot be expressed in an MSI without interrupt remapping`);
+    }
+    const encoding = dest > LIMIT_8BIT ? 'ext-dest-id' : 'compat';
+    const msg = composeApicMessage(dest, vector, false);
+    if (req.kind === 'ioapic') {
+      const rte = rteFromMessage(msg, req.pinSetup);
+      this.writeRte(req.pin, rte);
+      return this.result(req, cpu, vector, note, { message: rteToMessage(rte), rte, encoding });
+    }
+    if (req.kind === 'msi') {
+      // The default (non-IR) PCI-MSI domain lacks MSI_FLAG_MULTI_PCI_MSI: one vector per device.
+      if (req.index !== 0) return this.refused(req, cpu, 'multiple MSI messages need interrupt remapping (Linux allocates one MSI vector per device without it)');
+      this.writeMsi(req, msg, 0);
+    } else {
+      this.writeMsix(req, msg);
+    }
+    return this.result(req, cpu, vector, note, { message: msg, encoding });
+  }
+
+  private programXenPirq(req: CheckedRequest, cpu: number, note: string | undefined): ProgrammedInterrupt {
+    // xen_hvm_setup_msi_irqs returns 1 for multi-MSI: a PIRQ MSI has exactly one vector.
+    if (req.kind === 'msi' && req.index !== 0) return this.refused(req, cpu, 'Xen PIRQ MSIs cannot use more than one vector');
+    const pirq = this.nextPirq++;
+    const msg = composeXenPirq(pirq);
+    if (req.kind === 'msi') this.writeMsi(req, msg, 0);
+    else this.writeMsix(req, msg);
+    const why = `bound to Xen PIRQ ${pirq} (event channel upcall, no APIC vector of its own)`;
+    return this.result(req, cpu, 0, note ? `${note}; ${why}` : why, { message: msg, pirq, encoding: 'xen-pirq' });
+  }
+
+  private irteFor(cpu: number, vector: number, sid: number): IntelIrteFields {
+    // prepare_irte: Fixed, edge (the RTE carries the real trigger), redirection hint set, driver's DM.
+    return { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0, redirectionHint: 1, trigger: 0, deliveryMode: 0, sid, sq: 0, svt: SVT_VERIFY_SID };
+  }
+
+  private programIntel(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
+    const drv = this.intel!;
+    if (req.kind === 'ioapic') {
+      const index = drv.allocIrte(1);
+      if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
+      drv.writeIrte(index, this.irteFor(cpu, vector, this.machine.firmware.dmar!.ioapicSourceId));
+      const rte = rteIntelRemappable(index, req.pin, req.pinSetup);
+      this.writeRte(req.pin, rte);
+      // ioapic_ir_ack_level: "Intr-remapping uses pin number as the virtual vector in the RTE".
+      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, req.pin & 0xff);
+      return this.result(req, cpu, vector, note, { message: rteToMessage(rte), rte, irteIndex: index, encoding: 'intel-remappable' });
+    }
+    const sid = req.device!.requesterId;
+    if (req.kind === 'msix') {
+      const index = drv.allocIrte(1);
+      if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
+      drv.writeIrte(index, this.irteFor(cpu, vector, sid));
+      const msg = composeIntelRemappable(index, 0);
+      this.writeMsix(req, msg);
+      return this.result(req, cpu, vector, note, { message: msg, irteIndex: index, encoding: 'intel-remappable' });
+    }
+    // Multi-MSI: an aligned block of IRTEs; the device adds k to the data, which is the subhandle (SHV = 1).
+    let block = this.msiBlocks.get(sid);
+    if (block === undefined) {
+      const count = req.msi!.vectorsCapable;
+      const base = drv.allocIrte(count);
+      if (base === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
+      block = { base, count };
+      this.msiBlocks.set(sid, block);
+      this.writeMsi(req, composeIntelRemappable(base, 0), Math.log2(count));
+    }
+    const index = block.base + req.index;
+    drv.writeIrte(index, this.irteFor(cpu, vector, sid));
+    return this.result(req, cpu, vector, note, { message: composeIntelRemappable(block.base, req.index), irteIndex: index, encoding: 'intel-remappable' });
+  }
+
+  private programAmd(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
+    const drv = this.amd!;
+    const fields = { vector, dest: this.destinationOf(cpu), destMode: (this.cluster ? 1 : 0) as 0 | 1 };
+    if (req.kind === 'ioapic') {
+      const devid = drv.ioapicDeviceId;
+      // irq_remapping_alloc: for the I/O APIC, index = pin (indices 0..31 of its table are kept for pins).
+      const index = req.pin;
+      drv.claimIndex(devid, index);
+      drv.writeIrte(devid, index, fields);
+      const rte = rteFromMessage(composeAmdRemappable(index, drv.twoKMode), req.pinSetup);
+      this.writeRte(req.pin, rte);
+      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, index & 0xff);
+      return this.result(req, cpu, vector, note, { message: rteToMessage(rte), rte, irteIndex: index, encoding: 'amd-remappable' });
+    }
+    const devid = req.device!.requesterId;
+    if (req.kind === 'msix') {
+      const index = drv.allocIndex(devid, 1);
+      if (index === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
+      drv.writeIrte(devid, index, fields);
+      const msg = composeAmdRemappable(index, drv.twoKMode);
+      this.writeMsix(req, msg);
+      return this.result(req, cpu, vector, note, { message: msg, irteIndex: index, encoding: 'amd-remappable' });
+    }
+    let block = this.msiBlocks.get(devid);
+    if (block === undefined) {
+      const count = req.msi!.vectorsCapable;
+      const base = drv.allocIndex(devid, count);
+      if (base === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
+      block = { base, count };
+      this.msiBlocks.set(devid, block);
+      this.writeMsi(req, composeAmdRemappable(base, drv.twoKMode), Math.log2(count));
+    }
+    const index = block.base + req.index;
+    drv.writeIrte(devid, index, fields);
+    const msg: ComposedMessage = composeAmdRemappable(block.base | req.index, drv.twoKMode);
+    return this.result(req, cpu, vector, note, { message: msg, irteIndex: index, encoding: 'amd-remappable' });
+  }
+}

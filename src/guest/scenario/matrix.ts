@@ -1,0 +1,203 @@
+/**
+ * The compatibility matrix: one guest model run across a grid of machines — guest OS × CPU vendor × IOMMU ×
+ * hypervisor extension × VMM workarounds × vCPU count — with the same driver workload in every cell. A cell is "ok"
+ * when every CPU came online and every interrupt reached the CPU and vector the driver asked for; otherwise the
+ * cell names the failure mode. Scenarios 1–8 are cells of the default grid.
+ */
+import type { MachineConfig } from '../../machine/config-types.ts';
+import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
+import type { Scenario, ScenarioSource } from './scenario-file.ts';
+
+export type MatrixIommu = 'none' | 'intel-ir' | 'intel-full' | 'amd';
+export type MatrixGuest = 'linux' | 'windows';
+
+export interface MatrixAxes {
+  guests: MatrixGuest[];
+  vendors: ('intel' | 'amd')[];
+  iommus: MatrixIommu[];
+  /** The 15-bit extended destination ID advertised by the hypervisor. */
+  extension: boolean[];
+  /** VMM-side workarounds for Windows: accept the high-address-bits layout; the Intel unit reads AMD-style messages. */
+  workarounds: boolean[];
+  cpus: number[];
+}
+
+export const DEFAULT_AXES: MatrixAxes = {
+  guests: ['linux', 'windows'],
+  vendors: ['intel', 'amd'],
+  iommus: ['none', 'intel-ir', 'intel-full', 'amd'],
+  extension: [false, true],
+  workarounds: [false, true],
+  cpus: [64, 255, 300, 1024],
+};
+
+export interface MatrixCell {
+  guest: MatrixGuest;
+  vendor: 'intel' | 'amd';
+  iommu: MatrixIommu;
+  extension: boolean;
+  workarounds: boolean;
+  cpus: number;
+  ok: boolean;
+  /** Short failure mode ("ok", "CPUs>255 offline", "fault 0x25", "memory write", "wrong CPU", ...). */
+  mode: string;
+  /** Interrupts that arrived as intended, of those the driver set up. */
+  delivered: number;
+  total: number;
+  onlineCpus: number;
+  result: ScenarioResult;
+}
+
+const IOMMU_CONFIG: Record<MatrixIommu, MachineConfig['iommu']> = {
+  none: undefined,
+  'intel-ir': { kind: 'intel', dmaTranslation: false },
+  'intel-full': { kind: 'intel', dmaTranslation: true },
+  amd: { kind: 'amd' },
+};
+
+/** The driver workload of every cell: one low and several high targets, MSI-X, MSI, an edge pin and a level pin. */
+function workload(cpus: number): ScenarioSource[] {
+  const high = cpus - 1;
+  return [
+    { id: 'msix-low', kind: 'msix', device: '00:03.0', vector: 0, cpu: 1, steps: ['signal'] },
+    { id: 'msix-high', kind: 'msix', device: '00:03.0', vector: 1, cpu: high, steps: ['signal'] },
+    { id: 'msi-high', kind: 'msi', device: '00:04.0', vector: 0, cpu: high, steps: ['signal'] },
+    { id: 'pin-high', kind: 'ioapic', pin: 4, trigger: 'edge', cpu: high, steps: ['pulse'] },
+    { id: 'pin-level', kind: 'ioapic', pin: 9, trigger: 'level', polarity: 'low', cpu: 1, steps: ['raise', 'ack', 'lower', 'eoi'] },
+  ];
+}
+
+export function cellScenario(c: Omit<MatrixCell, 'ok' | 'mode' | 'delivered' | 'total' | 'onlineCpus' | 'result'>): Scenario {
+  const sources = workload(c.cpus);
+  const hypervisor: NonNullable<MachineConfig['hypervisor']> = { extDestId: c.extension };
+  if (c.workarounds) {
+    hypervisor.windowsHighAddressBits = true;
+    if (c.iommu === 'intel-ir' || c.iommu === 'intel-full') hypervisor.intelIrAcceptsAmdFormat = true;
+  }
+  const machine: MachineConfig = {
+    cpus: c.cpus,
+    cpuVendor: c.vendor,
+    hypervisor,
+    devices: [
+      { bdf: '00:03.0', name: 'nvme', msix: { entries: 4 } },
+      { bdf: '00:04.0', name: 'nic', msi: { vectors: 1 } },
+    ],
+  };
+  const iommu = IOMMU_CONFIG[c.iommu];
+  if (iommu) machine.iommu = iommu;
+  return {
+    id: `matrix/${c.guest}-${c.vendor}-${c.iommu}${c.extension ? '-ext' : ''}${c.workarounds ? '-wa' : ''}-${c.cpus}`,
+    variant: null,
+    title: 'matrix cell',
+    story: '',
+    sources_of_truth: [],
+    machine,
+    guest: { os: c.guest },
+    sources,
+    expect: {
+      verdict: 'fixed',
+      onlineCpus: c.cpus,
+      bootLog: [],
+      sources: Object.fromEntries(sources.map((s) => [s.id, { kind: 'intended', times: 1 } as const])),
+    },
+  };
+}
+
+/** The most telling failure of a cell, in a few words. */
+function failureMode(r: ScenarioResult, cpus: number): string {
+  if (r.error) return `error: ${r.error.split(':')[0]}`;
+  const bad = r.sources.filter((s) => !s.ok);
+  const offline = r.onlineCpus < cpus;
+  if (bad.length === 0) return offline ? `${cpus - r.onlineCpus} CPUs offline` : 'ok';
+  const reasons = new Set(bad.map((s) => sourceFailure(s)));
+  const text = [...reasons].join(', ');
+  return offline ? `CPUs>${r.onlineCpus - 1} offline; ${text}` : text;
+}
+
+function sourceFailure(s: SourceResult): string {
+  const o = s.observed;
+  const p = s.programmed;
+  if (p.status === 'refused') return 'refused';
+  const fault = o.faults.find((f) => f.recorded) ?? o.faults[0];
+  if (o.deliveries.length === 0) {
+    if (fault) return `${fault.unit === 'intel-vtd' ? 'DMAR' : fault.unit === 'amd-vi' ? 'AMD-Vi' : 'VMM'} fault 0x${fault.code.toString(16)}`;
+    if (o.memoryWrites.length) return 'memory write';
+    if (o.pirqs.length) return 'PIRQ';
+    return 'lost';
+  }
+  if (p.cpu !== s.source.cpu) return 'CPU offline → fallback';
+  if (o.deliveries.some((d) => d.cpu !== p.cpu)) return 'wrong CPU';
+  if (o.deliveries.some((d) => d.vector !== p.vector)) return 'wrong vector';
+  if (o.deliveries.length !== 1) return `${o.deliveries.length}× delivered`;
+  return 'failed';
+}
+
+export function runMatrixCell(c: Omit<MatrixCell, 'ok' | 'mode' | 'delivered' | 'total' | 'onlineCpus' | 'result'>): MatrixCell {
+  const result = runScenario(cellScenario(c));
+  const delivered = result.sources.filter((s) => s.ok).length;
+  const mode = failureMode(result, c.cpus);
+  return { ...c, ok: mode === 'ok', mode, delivered, total: result.sources.length, onlineCpus: result.onlineCpus, result };
+}
+
+export function runMatrix(axes: MatrixAxes = DEFAULT_AXES, onCell?: (cell: MatrixCell) => void): MatrixCell[] {
+  const cells: MatrixCell[] = [];
+  for (const guest of axes.guests)
+    for (const vendor of axes.vendors)
+      for (const iommu of axes.iommus)
+        for (const extension of axes.extension)
+          for (const workarounds of axes.workarounds)
+            for (const cpus of axes.cpus) {
+              const cell = runMatrixCell({ guest, vendor, iommu, extension, workarounds, cpus });
+              cells.push(cell);
+              onCell?.(cell);
+            }
+  return cells;
+}
+
+/** Which built-in scenario each well-known cell corresponds to. */
+export function scenarioForCell(c: Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>): string | null {
+  if (c.cpus !== 300) return null;
+  const key = `${c.guest}/${c.vendor}/${c.iommu}/${c.extension ? 'ext' : '-'}/${c.workarounds ? 'wa' : '-'}`;
+  const known: Record<string, string> = {
+    'linux/intel/none/-/-': '01',
+    'linux/intel/none/ext/-': '02',
+    'linux/intel/intel-ir/-/-': '03',
+    'windows/intel/intel-ir/-/-': '04',
+    'windows/amd/intel-ir/-/-': '05',
+    'windows/amd/intel-ir/-/wa': '06',
+    'windows/intel/none/-/-': '07',
+    'windows/intel/none/-/wa': '07 [high-bits-workaround]',
+    'windows/amd/amd/-/-': '08',
+  };
+  return known[key] ?? null;
+}
+
+export function renderMatrix(cells: MatrixCell[], color = false): string {
+  const cpuCounts = [...new Set(cells.map((c) => c.cpus))].sort((a, b) => a - b);
+  const rows = new Map<string, MatrixCell[]>();
+  for (const c of cells) {
+    const key = `${c.guest.padEnd(7)} ${c.vendor.padEnd(5)} ${c.iommu.padEnd(10)} ${(c.extension ? 'ext-dest' : '-').padEnd(8)} ${(c.workarounds ? 'vmm-wa' : '-').padEnd(6)}`;
+    let list = rows.get(key);
+    if (!list) rows.set(key, (list = []));
+    list.push(c);
+  }
+  const width = Math.max(12, ...cells.map((c) => c.mode.length + 2));
+  const paint = (ok: boolean, s: string) => (color ? (ok ? '\x1b[32m' : '\x1b[31m') + s + '\x1b[0m' : s);
+  const header = `${'guest'.padEnd(7)} ${'cpu'.padEnd(5)} ${'iommu'.padEnd(10)} ${'hv-ext'.padEnd(8)} ${'wa'.padEnd(6)} | ${cpuCounts.map((n) => `${n} vCPUs`.padEnd(width)).join(' | ')}`;
+  const lines = [header, '-'.repeat(header.length)];
+  for (const [key, list] of rows) {
+    const cellsText = cpuCounts.map((n) => {
+      const c = list.find((x) => x.cpus === n);
+      if (!c) return ''.padEnd(width);
+      const tag = scenarioForCell(c);
+      const text = (c.ok ? 'ok' : c.mode) + (tag ? ` [${tag.split(' ')[0]}]` : '');
+      return paint(c.ok, text.padEnd(width));
+    });
+    lines.push(`${key} | ${cellsText.join(' | ')}`);
+  }
+  const ok = cells.filter((c) => c.ok).length;
+  lines.push('');
+  lines.push(`${ok} of ${cells.length} cells deliver every interrupt where the driver asked, with every CPU online. [nn] marks the cell a built-in scenario reproduces.`);
+  lines.push('wa = VMM workarounds on (accept Windows\' high address bits; Intel unit reads AMD-style messages). hv-ext = 15-bit extended destination ID advertised.');
+  return lines.join('\n');
+}

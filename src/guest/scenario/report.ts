@@ -1,0 +1,124 @@
+/**
+ * Rendering scenario results for people (a readable text report) and for tools (JSON with 64-bit values as hex
+ * strings, since JSON has no bigint).
+ */
+import type { ScenarioResult, SourceResult } from './run-scenario.ts';
+
+export interface ReportStyle {
+  color: boolean;
+  trace: boolean;
+}
+
+const ANSI = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' };
+
+function paint(style: ReportStyle, code: keyof typeof ANSI, text: string): string {
+  return style.color ? ANSI[code] + text + ANSI.reset : text;
+}
+
+function verdictLabel(r: ScenarioResult, style: ReportStyle): string {
+  if (r.verdict === 'REPRODUCED') return paint(style, 'yellow', 'REPRODUCED');
+  if (r.verdict === 'FIXED') return paint(style, 'green', 'FIXED');
+  return paint(style, 'red', 'UNEXPECTED');
+}
+
+function hex(n: number | bigint): string {
+  return '0x' + n.toString(16);
+}
+
+function programmedAs(s: SourceResult): string {
+  const p = s.programmed;
+  if (p.status === 'refused') return `refused (${p.note ?? 'no reason given'})`;
+  const where = `CPU ${p.cpu} (APIC ${hex(p.apicId)}) vector ${hex(p.vector)}`;
+  const msg = p.message ? `addr ${hex(p.message.addr)} data ${hex(p.message.data)}` : '';
+  const extra = [p.encoding, msg, p.rte !== undefined ? `RTE ${hex(p.rte)}` : '', p.irteIndex !== undefined ? `IRTE ${p.irteIndex}` : '', p.pirq !== undefined ? `PIRQ ${p.pirq}` : '']
+    .filter(Boolean)
+    .join(', ');
+  return `${where} — ${extra}${p.note ? ` (${p.note})` : ''}`;
+}
+
+function describeSource(s: SourceResult): string {
+  const src = s.source;
+  if (src.kind === 'ioapic') return `I/O APIC pin ${src.pin} ${src.trigger ?? 'edge'}${src.polarity === 'low' ? ' active-low' : ''}`;
+  return `${src.device} ${src.kind.toUpperCase()} vector ${src.vector ?? 0}`;
+}
+
+export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
+  const s = r.scenario;
+  const name = s.variant ? `${s.id} [${s.variant}]` : s.id;
+  const lines: string[] = [];
+  lines.push(`${paint(style, 'bold', '━━ ' + name)}  ${verdictLabel(r, style)}  ${paint(style, 'dim', `(${r.durationMs.toFixed(0)} ms)`)}`);
+  lines.push(`   ${s.title}`);
+  if (r.error) {
+    lines.push(`   ${paint(style, 'red', 'run failed: ' + r.error)}`);
+    return lines.join('\n');
+  }
+  lines.push(`   machine: ${r.machine}`);
+  lines.push(`   guest:   ${r.guest}; ${r.onlineCpus} CPUs online`);
+  const decisions = Object.entries(r.decisions).map(([k, v]) => `${k}=${v}`).join(', ');
+  if (decisions) lines.push(`   decided: ${decisions}`);
+  const interesting = r.bootLog.filter((l) => !/x2apic entry ignored/.test(l));
+  const ignored = r.bootLog.length - interesting.length;
+  for (const l of interesting.slice(0, 12)) lines.push(paint(style, 'dim', `   | ${l}`));
+  if (interesting.length > 12) lines.push(paint(style, 'dim', `   | … ${interesting.length - 12} more lines`));
+  if (ignored) lines.push(paint(style, 'dim', `   | x2apic entry ignored  (×${ignored})`));
+  for (const c of r.checks) lines.push(`   ${c.ok ? paint(style, 'green', '✓') : paint(style, 'red', '✗')} ${c.what}: ${c.detail}`);
+  for (const src of r.sources) {
+    const mark = src.ok ? paint(style, 'green', '✓') : paint(style, 'red', '✗');
+    lines.push(`   ${mark} ${paint(style, 'cyan', src.source.id)}: ${describeSource(src)}, driver asked for CPU ${src.source.cpu}`);
+    lines.push(`       programmed: ${programmedAs(src)}`);
+    lines.push(`       expected:   ${src.expected}`);
+    lines.push(`       actual:     ${src.actual}`);
+    if (style.trace) for (const t of src.trace) lines.push(paint(style, 'dim', `         ${t}`));
+  }
+  const faults = [...new Set(r.faultLog)];
+  if (faults.length) {
+    lines.push('   fault log (as the guest kernel would print it):');
+    for (const f of faults.slice(0, 8)) lines.push(`     ${f}`);
+    if (faults.length > 8) lines.push(`     … ${faults.length - 8} more`);
+  }
+  return lines.join('\n');
+}
+
+export function renderSummary(results: ScenarioResult[], style: ReportStyle): string {
+  const count = (v: string) => results.filter((r) => r.verdict === v).length;
+  const total = results.reduce((t, r) => t + r.durationMs, 0);
+  return `${results.length} scenario runs: ${paint(style, 'yellow', count('REPRODUCED') + ' reproduced')}, ${paint(style, 'green', count('FIXED') + ' fixed')}, ${paint(style, count('UNEXPECTED') ? 'red' : 'green', count('UNEXPECTED') + ' unexpected')} in ${(total / 1000).toFixed(2)} s`;
+}
+
+/** JSON-safe copy: bigints become hex strings. */
+export function toJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v)));
+}
+
+export function resultsToJson(results: ScenarioResult[]): unknown {
+  return toJson(
+    results.map((r) => ({
+      id: r.scenario.id,
+      variant: r.scenario.variant,
+      title: r.scenario.title,
+      verdict: r.verdict,
+      error: r.error,
+      machine: r.machine,
+      guest: r.guest,
+      onlineCpus: r.onlineCpus,
+      decisions: r.decisions,
+      bootLog: r.bootLog,
+      checks: r.checks,
+      sources: r.sources.map((s) => ({
+        id: s.source.id,
+        ok: s.ok,
+        request: s.source,
+        programmed: s.programmed,
+        expected: s.expected,
+        actual: s.actual,
+        deliveries: s.observed.deliveries,
+        faults: s.observed.faults.map((f) => ({ unit: f.unit, code: f.code, name: f.name, index: f.index, recorded: f.recorded, linuxLog: f.linuxLog, sourceId: f.sourceId })),
+        memoryWrites: s.observed.memoryWrites,
+        pirqs: s.observed.pirqs,
+        trace: s.trace,
+      })),
+      faultLog: r.faultLog,
+      durationMs: Math.round(r.durationMs),
+    })),
+  );
+}

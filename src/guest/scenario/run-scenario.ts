@@ -1,0 +1,309 @@
+/**
+ * Running a scenario: build the machine, boot the guest model, let it program every source, then stimulate each
+ * source and watch — through the machine's event stream only — where each interrupt went. The outcome is compared
+ * with the scenario's expected facts; nothing here knows the answer in advance.
+ */
+import { testVector } from '../../apic/lapic.ts';
+import { createMachine, type Machine } from '../../machine/machine.ts';
+import type { IommuFaultEvent, TraceHop } from '../../machine/events.ts';
+import { formatHop } from '../../machine/trace.ts';
+import { createGuest } from '../create-guest.ts';
+import type { GuestOs, ProgrammedInterrupt } from '../guest-os.ts';
+import type { Scenario, ScenarioSource, SourceExpectation } from './scenario-file.ts';
+
+export interface Delivery {
+  cpu: number;
+  apicId: number;
+  vector: number;
+  deliveryMode: number;
+}
+
+export interface SourceObservation {
+  deliveries: Delivery[];
+  faults: IommuFaultEvent[];
+  lost: string[];
+  memoryWrites: { addr: bigint; data: number }[];
+  pirqs: number[];
+}
+
+export interface SourceResult {
+  source: ScenarioSource;
+  programmed: ProgrammedInterrupt;
+  observed: SourceObservation;
+  expectation: SourceExpectation;
+  ok: boolean;
+  expected: string;
+  actual: string;
+  trace: string[];
+}
+
+export interface Check {
+  what: string;
+  ok: boolean;
+  detail: string;
+}
+
+export type Verdict = 'REPRODUCED' | 'FIXED' | 'UNEXPECTED';
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  verdict: Verdict;
+  machine: string;
+  guest: string;
+  bootLog: string[];
+  decisions: Record<string, string | number | boolean>;
+  onlineCpus: number;
+  checks: Check[];
+  sources: SourceResult[];
+  /** Linux-format log lines of every fault the IOMMU recorded or suppressed during the run. */
+  faultLog: string[];
+  /** Set when the run itself failed (bad machine config, a guest model error). */
+  error: string | null;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  trace?: boolean;
+}
+
+/** Longest run of handler invocations on one CPU before the runner calls it an interrupt storm. */
+const STORM_LIMIT = 64;
+
+function hex(n: number | bigint): string {
+  return '0x' + n.toString(16);
+}
+
+export function describeMachine(m: Machine): string {
+  const c = m.config;
+  const ids = c.apicIds;
+  const maxId = Math.max(...ids);
+  const parts = [`${c.cpus} vCPUs (APIC IDs ${Math.min(...ids)}–${maxId})`, `${c.cpuVendor === 'amd' ? 'AMD' : 'Intel'} CPU`];
+  if (c.iommu?.kind === 'intel') {
+    parts.push(`Intel VT-d (${c.iommu.dmaTranslation === false ? 'IR only, SAGAW = 0' : 'DMA + IR'}${c.iommu.eim === false ? ', no EIM' : ', EIM'})`);
+  } else if (c.iommu?.kind === 'amd') {
+    parts.push(`AMD-Vi (${c.iommu.dmaTranslation === false ? 'IR only, HATS = 11b' : 'DMA + IR'}${c.iommu.xt === false ? '' : ', XT'})`);
+  } else parts.push('no IOMMU');
+  const hv = Object.entries(c.hypervisor).filter(([, v]) => v).map(([k]) => k);
+  parts.push(hv.length ? `hypervisor: ${hv.join(', ')}` : 'no hypervisor extensions');
+  parts.push(`I/O APIC ${c.ioapic.pins} pins v${hex(c.ioapic.version)}`);
+  if (c.devices.length) parts.push(`devices: ${c.devices.map((d) => `${d.bdf}${d.name ? ' ' + d.name : ''}`).join(', ')}`);
+  return parts.join(' · ');
+}
+
+function emptyObservation(): SourceObservation {
+  return { deliveries: [], faults: [], lost: [], memoryWrites: [], pirqs: [] };
+}
+
+function describeObservation(o: SourceObservation, m: Machine): string {
+  const parts: string[] = [];
+  const byTarget = new Map<string, number>();
+  for (const d of o.deliveries) {
+    const key = `CPU ${d.cpu} (APIC ${hex(d.apicId)}) vector ${hex(d.vector)}`;
+    byTarget.set(key, (byTarget.get(key) ?? 0) + 1);
+  }
+  for (const [k, n] of byTarget) parts.push(n > 1 ? `${k} ×${n}` : k);
+  for (const f of o.faults) parts.push(`${f.recorded ? 'fault' : 'suppressed fault'} ${f.unit} ${hex(f.code)} (${f.name})`);
+  for (const w of o.memoryWrites) parts.push(`memory write of ${hex(w.data)} at ${hex(w.addr)}`);
+  for (const p of o.pirqs) parts.push(`Xen PIRQ ${p}`);
+  if (parts.length === 0 && o.lost.length) parts.push(`lost: ${o.lost[0]}`);
+  if (parts.length === 0) parts.push('nothing arrived');
+  void m;
+  return parts.join('; ');
+}
+
+function judge(
+  exp: SourceExpectation,
+  p: ProgrammedInterrupt,
+  o: SourceObservation,
+  all: Map<string, ProgrammedInterrupt>,
+): { ok: boolean; expected: string } {
+  const delivered = o.deliveries.length;
+  const recordedFaults = o.faults.filter((f) => f.recorded);
+  switch (exp.kind) {
+    case 'intended': {
+      const ok =
+        p.status === 'programmed' &&
+        p.cpu === p.request.cpu &&
+        delivered === exp.times &&
+        o.deliveries.every((d) => d.cpu === p.cpu && d.vector === p.vector) &&
+        recordedFaults.length === 0;
+      return { ok, expected: `CPU ${p.request.cpu} vector ${hex(p.vector)}${exp.times !== 1 ? ` ×${exp.times}` : ''} (as the guest intended)` };
+    }
+    case 'reaches': {
+      const vector = exp.vector ?? p.vector;
+      const ok = delivered === exp.times && o.deliveries.every((d) => d.cpu === exp.cpu && d.vector === vector);
+      return { ok, expected: `CPU ${exp.cpu} vector ${hex(vector)}${exp.times !== 1 ? ` ×${exp.times}` : ''}` };
+    }
+    case 'reaches-source': {
+      const other = all.get(exp.source);
+      if (!other) return { ok: false, expected: `the target of ${exp.source}` };
+      const ok = delivered >= 1 && o.deliveries.every((d) => d.cpu === other.cpu && d.vector === other.vector);
+      return { ok, expected: `${exp.source}'s target: CPU ${other.cpu} vector ${hex(other.vector)}` };
+    }
+    case 'fault': {
+      const ok = delivered === 0 && o.faults.some((f) => f.unit === exp.unit && f.code === exp.code);
+      return { ok, expected: `no delivery; ${exp.unit} fault ${hex(exp.code)}` };
+    }
+    case 'wrong-vector': {
+      const ok = delivered >= 1 && o.deliveries.some((d) => d.vector !== p.vector);
+      return { ok, expected: `delivered with a vector other than ${hex(p.vector)}` };
+    }
+    case 'memory-write': {
+      const ok = delivered === 0 && o.memoryWrites.length >= 1 && (!exp.above4G || o.memoryWrites.every((w) => w.addr >= 0x1_0000_0000n));
+      return { ok, expected: `no delivery; a memory write${exp.above4G ? ' above 4 GiB' : ''}` };
+    }
+    case 'pirq': {
+      const ok = delivered === 0 && p.pirq !== undefined && o.pirqs.length >= 1 && o.pirqs.every((x) => x === p.pirq);
+      return { ok, expected: `Xen PIRQ ${p.pirq ?? '(none bound)'}` };
+    }
+    case 'refused':
+      return { ok: p.status === 'refused', expected: 'the guest refuses to program it' };
+  }
+}
+
+/** Drive one source's stimulus steps. */
+class Stimulus {
+  private readonly raised = new Set<string>();
+  private readonly acked: { cpu: number; vector: number }[] = [];
+
+  constructor(
+    private readonly m: Machine,
+    private readonly guest: GuestOs,
+    private readonly src: ScenarioSource,
+    private readonly obs: SourceObservation,
+  ) {}
+
+  private takenCpu(): number | null {
+    for (let i = this.obs.deliveries.length - 1; i >= 0; i--) {
+      const d = this.obs.deliveries[i];
+      if (testVector(this.m.cpu(d.cpu).lapic.irr, d.vector)) return d.cpu;
+    }
+    return null;
+  }
+
+  run(step: string): void {
+    const [verb, name = this.src.id] = step.split(' ');
+    const pin = this.src.pin ?? 0;
+    switch (verb) {
+      case 'signal':
+        this.m.device(this.src.device!).signal(this.src.vector ?? 0);
+        return;
+      case 'pulse':
+        this.m.ioapic.pulse(pin);
+        return;
+      case 'raise':
+        if (this.raised.size === 0) this.m.ioapic.assert(pin);
+        this.raised.add(name);
+        return;
+      case 'lower':
+        this.raised.delete(name);
+        if (this.raised.size === 0) this.m.ioapic.deassert(pin);
+        return;
+      case 'ack': {
+        const cpu = this.takenCpu();
+        if (cpu === null) return;
+        const vector = this.m.cpu(cpu).acknowledge();
+        if (vector !== null) this.acked.push({ cpu, vector });
+        return;
+      }
+      case 'eoi': {
+        const last = this.acked.pop();
+        if (last) this.guest.endOfInterrupt(last.cpu, last.vector);
+        return;
+      }
+      case 'handle':
+        this.run('ack');
+        this.run('eoi');
+        return;
+    }
+  }
+
+  /** Let the guest take whatever is still pending on the CPUs this source reached. */
+  drain(): void {
+    const cpus = new Set(this.obs.deliveries.map((d) => d.cpu));
+    for (const cpu of cpus) {
+      for (let i = 0; i < STORM_LIMIT; i++) if (this.guest.handleInterrupt(cpu) === null) break;
+    }
+    // Leave every line the way it started.
+    if (this.raised.size > 0) {
+      this.raised.clear();
+      this.m.ioapic.deassert(this.src.pin ?? 0);
+    }
+  }
+}
+
+export function runScenario(scenario: Scenario, options: RunOptions = {}): ScenarioResult {
+  const started = performance.now();
+  const result: ScenarioResult = {
+    scenario,
+    verdict: 'UNEXPECTED',
+    machine: '',
+    guest: `${scenario.guest.os}${scenario.guest.quirks ? ' ' + JSON.stringify(scenario.guest.quirks) : ''}`,
+    bootLog: [],
+    decisions: {},
+    onlineCpus: 0,
+    checks: [],
+    sources: [],
+    faultLog: [],
+    error: null,
+    durationMs: 0,
+  };
+  try {
+    const m = createMachine(scenario.machine);
+    result.machine = describeMachine(m);
+    const guest = createGuest(m, scenario.guest);
+
+    let current: SourceObservation = emptyObservation();
+    let currentTrace: string[] | null = null;
+    m.events.on('apic_accept', (e) => current.deliveries.push({ cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode }));
+    m.events.on('iommu_fault', (e) => {
+      current.faults.push(e);
+      result.faultLog.push(e.linuxLog);
+    });
+    m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
+    m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
+    m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
+    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(formatHop(h)));
+
+    guest.boot();
+    result.bootLog = [...guest.log.lines];
+    result.decisions = { ...guest.log.decisions };
+    result.onlineCpus = guest.onlineCpus().length;
+
+    const programmed = new Map<string, ProgrammedInterrupt>();
+    for (const src of scenario.sources) programmed.set(src.id, guest.setupInterrupt(src));
+    // Anything the machine did while the guest programmed it (e.g. boot-time faults) is not part of any source.
+    current = emptyObservation();
+
+    for (const src of scenario.sources) {
+      const obs = emptyObservation();
+      current = obs;
+      const trace: string[] = [];
+      currentTrace = options.trace ? trace : null;
+      const stimulus = new Stimulus(m, guest, src, obs);
+      const p = programmed.get(src.id)!;
+      if (p.status === 'programmed') {
+        for (const step of src.steps) stimulus.run(step);
+        stimulus.drain();
+      }
+      const exp = scenario.expect.sources[src.id];
+      const verdict = judge(exp, p, obs, programmed);
+      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs, m), trace });
+    }
+    currentTrace = null;
+
+    if (scenario.expect.onlineCpus !== null) {
+      result.checks.push({ what: 'CPUs online', ok: result.onlineCpus === scenario.expect.onlineCpus, detail: `expected ${scenario.expect.onlineCpus}, got ${result.onlineCpus}` });
+    }
+    for (const fragment of scenario.expect.bootLog) {
+      result.checks.push({ what: `boot log shows "${fragment}"`, ok: guest.log.has(fragment), detail: guest.log.has(fragment) ? 'present' : 'missing' });
+    }
+    const allOk = result.checks.every((c) => c.ok) && result.sources.every((s) => s.ok);
+    result.verdict = allOk ? (scenario.expect.verdict === 'reproduced' ? 'REPRODUCED' : 'FIXED') : 'UNEXPECTED';
+  } catch (e) {
+    result.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    result.verdict = 'UNEXPECTED';
+  }
+  result.durationMs = performance.now() - started;
+  return result;
+}

@@ -1,0 +1,302 @@
+/**
+ * Scenario files (`scenarios/*.yaml`): a machine, a guest OS with its options, the interrupt sources a driver sets
+ * up, and the expected outcome stated as facts the run checks. Files are validated completely before anything runs;
+ * every problem names the file, the field path and what was wrong.
+ *
+ * Expectations never contain the answer the run produces: they say "delivered where the guest intended",
+ * "reaches CPU 0", "reaches the same CPU and vector as source pin-0", "blocked with Intel fault 0x25", "lands in
+ * memory above 4 GiB" — the CPU, vector, index and address all come from running the guest model on the machine.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { MachineConfig } from '../../machine/config-types.ts';
+import type { InterruptRequest } from '../guest-os.ts';
+
+export class ScenarioError extends Error {
+  constructor(readonly file: string, readonly field: string, readonly reason: string) {
+    super(`${file}: ${field ? field + ': ' : ''}${reason}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+/** What the run checks for one source. */
+export type SourceExpectation =
+  /** Delivered (exactly `times`, default once) to the CPU and vector the guest intended, and the guest honoured the requested CPU. */
+  | { kind: 'intended'; times: number }
+  /** Delivered `times` times to this CPU (and vector, when given; otherwise the guest's intended vector). */
+  | { kind: 'reaches'; cpu: number; vector: number | null; times: number }
+  /** Delivered to the CPU and vector another source was programmed for (a collision). */
+  | { kind: 'reaches-source'; source: string }
+  /** Refused by an IOMMU or the hypervisor with this fault, and not delivered. */
+  | { kind: 'fault'; unit: 'intel-vtd' | 'amd-vi' | 'hypervisor'; code: number }
+  /** Delivered to a CPU, but with a vector other than the one the guest's handler is installed at. */
+  | { kind: 'wrong-vector' }
+  /** Not delivered: it became a memory write (optionally: at an address above 4 GiB). */
+  | { kind: 'memory-write'; above4G: boolean }
+  /** Routed to the Xen PIRQ the guest bound. */
+  | { kind: 'pirq' }
+  /** The guest could not program the source at all. */
+  | { kind: 'refused' };
+
+export interface ScenarioSource extends InterruptRequest {
+  /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
+  steps: string[];
+}
+
+export interface ScenarioExpect {
+  /** What a run that meets every fact below means: the failure is reproduced, or the interrupt path works. */
+  verdict: 'reproduced' | 'fixed';
+  onlineCpus: number | null;
+  /** Fragments that must appear in the guest's boot log. */
+  bootLog: string[];
+  sources: Record<string, SourceExpectation>;
+}
+
+export interface GuestSpec {
+  os: 'linux' | 'windows';
+  quirks?: Record<string, boolean>;
+}
+
+export interface Scenario {
+  /** File name without extension, e.g. "05-windows-amd-cpu-intel-iommu". */
+  id: string;
+  /** Variant name, or null for the base scenario. */
+  variant: string | null;
+  title: string;
+  story: string;
+  /** Where the facts come from (seed, reference section). */
+  sources_of_truth: string[];
+  machine: MachineConfig;
+  guest: GuestSpec;
+  sources: ScenarioSource[];
+  expect: ScenarioExpect;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge for variants: objects merge, everything else (arrays included) replaces. */
+export function deepMerge<T>(base: T, over: unknown): T {
+  if (!isObject(base) || !isObject(over)) return (over === undefined ? base : over) as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
+  return out as T;
+}
+
+class Checker {
+  constructor(readonly file: string) {}
+
+  fail(field: string, reason: string): never {
+    throw new ScenarioError(this.file, field, reason);
+  }
+
+  obj(v: unknown, field: string): Record<string, unknown> {
+    if (!isObject(v)) this.fail(field, `must be a mapping, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  only(o: Record<string, unknown>, allowed: string[], field: string): void {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(field ? `${field}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
+  }
+
+  str(v: unknown, field: string): string {
+    if (typeof v !== 'string' || v.length === 0) this.fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  int(v: unknown, field: string, min: number, max: number): number {
+    const n = typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) this.fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return n;
+  }
+}
+
+const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?)$/;
+
+function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
+  if (raw === 'intended') return { kind: 'intended', times: 1 };
+  if (raw === 'pirq') return { kind: 'pirq' };
+  if (raw === 'refused') return { kind: 'refused' };
+  if (raw === 'wrong-vector') return { kind: 'wrong-vector' };
+  const o = c.obj(raw, field);
+  const keys = Object.keys(o);
+  if (keys.length !== 1) c.fail(field, `must have exactly one of intended, reaches, reachesSourceOf, fault, memoryWrite (got ${keys.join(', ') || 'nothing'})`);
+  const [key] = keys;
+  const v = o[key];
+  switch (key) {
+    case 'intended': {
+      const p = c.obj(v, `${field}.intended`);
+      c.only(p, ['times'], `${field}.intended`);
+      return { kind: 'intended', times: p.times === undefined ? 1 : c.int(p.times, `${field}.intended.times`, 0, 1000) };
+    }
+    case 'reaches': {
+      const p = c.obj(v, `${field}.reaches`);
+      c.only(p, ['cpu', 'vector', 'times'], `${field}.reaches`);
+      return {
+        kind: 'reaches',
+        cpu: c.int(p.cpu, `${field}.reaches.cpu`, 0, 32767),
+        vector: p.vector === undefined ? null : c.int(p.vector, `${field}.reaches.vector`, 0, 255),
+        times: p.times === undefined ? 1 : c.int(p.times, `${field}.reaches.times`, 0, 1000),
+      };
+    }
+    case 'reachesSourceOf':
+      return { kind: 'reaches-source', source: c.str(v, `${field}.reachesSourceOf`) };
+    case 'fault': {
+      const p = c.obj(v, `${field}.fault`);
+      c.only(p, ['unit', 'code'], `${field}.fault`);
+      const unit = p.unit;
+      if (unit !== 'intel-vtd' && unit !== 'amd-vi' && unit !== 'hypervisor') c.fail(`${field}.fault.unit`, `must be intel-vtd, amd-vi or hypervisor, got ${JSON.stringify(unit)}`);
+      return { kind: 'fault', unit, code: c.int(p.code, `${field}.fault.code`, 0, 0xff) };
+    }
+    case 'memoryWrite': {
+      const p = v === true ? {} : c.obj(v, `${field}.memoryWrite`);
+      c.only(p, ['above4G'], `${field}.memoryWrite`);
+      return { kind: 'memory-write', above4G: p.above4G === true };
+    }
+    default:
+      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused or wrong-vector)');
+  }
+}
+
+function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
+  const field = `sources[${i}]`;
+  const o = c.obj(raw, field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps'], field);
+  const id = c.str(o.id, `${field}.id`);
+  const kind = o.kind;
+  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic') c.fail(`${field}.kind`, `must be msi, msix or ioapic, got ${JSON.stringify(kind)}`);
+  const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
+  if (kind === 'ioapic') {
+    src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
+    if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+  } else {
+    src.device = c.str(o.device, `${field}.device`);
+    src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
+    if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+  }
+  if (o.trigger !== undefined) {
+    if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
+    if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
+    src.trigger = o.trigger;
+  }
+  if (o.polarity !== undefined) {
+    if (o.polarity !== 'high' && o.polarity !== 'low') c.fail(`${field}.polarity`, `must be high or low, got ${JSON.stringify(o.polarity)}`);
+    src.polarity = o.polarity;
+  }
+  if (o.steps === undefined) {
+    src.steps = kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
+  } else {
+    if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
+    src.steps = o.steps.map((s, j) => {
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle)`);
+      if (kind !== 'ioapic' && s !== 'signal' && s !== 'ack' && s !== 'eoi' && s !== 'handle') c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
+      return s;
+    });
+  }
+  return src;
+}
+
+function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect'): ScenarioExpect {
+  const o = c.obj(raw, field);
+  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'sources'], field);
+  if (o.verdict !== 'reproduced' && o.verdict !== 'fixed') c.fail(`${field}.verdict`, `must be reproduced (the run shows the failure) or fixed (the path works), got ${JSON.stringify(o.verdict)}`);
+  const bootLog = o.bootLog === undefined ? [] : o.bootLog;
+  if (!Array.isArray(bootLog) || bootLog.some((l) => typeof l !== 'string')) c.fail(`${field}.bootLog`, 'must be a list of strings');
+  const srcs = c.obj(o.sources ?? {}, `${field}.sources`);
+  const sources: Record<string, SourceExpectation> = {};
+  for (const [id, e] of Object.entries(srcs)) {
+    if (!sourceIds.has(id)) c.fail(`${field}.sources.${id}`, `no source named "${id}" (sources: ${[...sourceIds].join(', ')})`);
+    sources[id] = parseExpectation(c, e, `${field}.sources.${id}`);
+    const exp = sources[id];
+    if (exp.kind === 'reaches-source' && !sourceIds.has(exp.source)) c.fail(`${field}.sources.${id}.reachesSourceOf`, `no source named "${exp.source}"`);
+  }
+  for (const id of sourceIds) if (!(id in sources)) c.fail(`${field}.sources`, `no expectation for source "${id}"`);
+  return {
+    verdict: o.verdict,
+    onlineCpus: o.onlineCpus === undefined ? null : c.int(o.onlineCpus, `${field}.onlineCpus`, 1, 32768),
+    bootLog: bootLog as string[],
+    sources,
+  };
+}
+
+function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
+  const o = c.obj(raw, field);
+  c.only(o, ['os', 'quirks'], field);
+  if (o.os !== 'linux' && o.os !== 'windows') c.fail(`${field}.os`, `must be linux or windows, got ${JSON.stringify(o.os)}`);
+  const guest: GuestSpec = { os: o.os };
+  if (o.quirks !== undefined) {
+    const q = c.obj(o.quirks, `${field}.quirks`);
+    for (const [k, v] of Object.entries(q)) if (typeof v !== 'boolean') c.fail(`${field}.quirks.${k}`, `must be true or false, got ${JSON.stringify(v)}`);
+    guest.quirks = q as Record<string, boolean>;
+  }
+  return guest;
+}
+
+/** Parse and validate one scenario document; returns the base scenario followed by its variants. */
+export function parseScenario(text: string, file: string): Scenario[] {
+  const c: Checker = new Checker(file);
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    if (e instanceof YAMLParseError) c.fail('', `YAML syntax error: ${e.message}`);
+    throw e;
+  }
+  const o = c.obj(doc, '(document)');
+  c.only(o, ['title', 'story', 'facts', 'machine', 'guest', 'sources', 'expect', 'variants'], '');
+  const id = basename(file).replace(/\.ya?ml$/, '');
+  const title = c.str(o.title, 'title');
+  const story = o.story === undefined ? '' : c.str(o.story, 'story');
+  const facts = o.facts === undefined ? [] : o.facts;
+  if (!Array.isArray(facts) || facts.some((f) => typeof f !== 'string')) c.fail('facts', 'must be a list of strings');
+  const machine = c.obj(o.machine, 'machine') as unknown as MachineConfig;
+  const guest = parseGuest(c, o.guest);
+  if (!Array.isArray(o.sources) || o.sources.length === 0) c.fail('sources', 'must be a non-empty list');
+  const sources = o.sources.map((s, i) => parseSource(c, s, i));
+  const ids = new Set<string>();
+  sources.forEach((s, i) => {
+    if (ids.has(s.id)) c.fail(`sources[${i}].id`, `"${s.id}" is used twice`);
+    ids.add(s.id);
+  });
+  const expect = parseExpect(c, o.expect, ids);
+  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, guest, sources, expect };
+  const out = [base];
+
+  if (o.variants !== undefined) {
+    if (!Array.isArray(o.variants)) c.fail('variants', 'must be a list');
+    o.variants.forEach((raw, i) => {
+      const field = `variants[${i}]`;
+      const v = c.obj(raw, field);
+      c.only(v, ['name', 'title', 'machine', 'guest', 'expect'], field);
+      const name = c.str(v.name, `${field}.name`);
+      if (!/^[\w-]+$/.test(name)) c.fail(`${field}.name`, 'must be a single word (letters, digits, - and _)');
+      const machineV = v.machine === undefined ? machine : deepMerge(machine, c.obj(v.machine, `${field}.machine`));
+      const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
+      const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
+      out.push({
+        id,
+        variant: name,
+        title: v.title === undefined ? `${title} (${name})` : c.str(v.title, `${field}.title`),
+        story,
+        sources_of_truth: facts as string[],
+        machine: machineV,
+        guest: guestV,
+        sources,
+        expect: parseExpect(c, expectRaw, ids, `${field}.expect`),
+      });
+    });
+  }
+  return out;
+}
+
+export function loadScenarioFile(path: string): Scenario[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ScenarioError(path, '', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parseScenario(text, path);
+}
