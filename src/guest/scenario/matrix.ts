@@ -110,8 +110,11 @@ function failureMode(r: ScenarioResult, cpus: number): string {
   const offline = r.onlineCpus < cpus;
   if (bad.length === 0) return offline ? `${cpus - r.onlineCpus} CPUs offline` : 'ok';
   const reasons = new Set(bad.map((s) => sourceFailure(s)));
+  // Falling back from an offline CPU is the consequence of the CPUs being offline, not a second failure.
+  if (offline) reasons.delete('CPU offline → fallback');
   const text = [...reasons].join(', ');
-  return offline ? `CPUs>${r.onlineCpus - 1} offline; ${text}` : text;
+  if (!offline) return text;
+  return text ? `CPUs>${r.onlineCpus - 1} offline; ${text}` : `CPUs>${r.onlineCpus - 1} offline`;
 }
 
 function sourceFailure(s: SourceResult): string {
@@ -181,7 +184,11 @@ export function renderMatrix(cells: MatrixCell[], color = false): string {
     if (!list) rows.set(key, (list = []));
     list.push(c);
   }
-  const width = Math.max(12, ...cells.map((c) => c.mode.length + 2));
+  const label = (c: MatrixCell): string => {
+    const tag = scenarioForCell(c);
+    return (c.ok ? 'ok' : c.mode) + (tag ? ` [${tag.split(' ')[0]}]` : '');
+  };
+  const width = Math.max(10, ...cells.map((c) => label(c).length));
   const paint = (ok: boolean, s: string) => (color ? (ok ? '\x1b[32m' : '\x1b[31m') + s + '\x1b[0m' : s);
   const header = `${'guest'.padEnd(7)} ${'cpu'.padEnd(5)} ${'iommu'.padEnd(10)} ${'hv-ext'.padEnd(8)} ${'wa'.padEnd(6)} | ${cpuCounts.map((n) => `${n} vCPUs`.padEnd(width)).join(' | ')}`;
   const lines = [header, '-'.repeat(header.length)];
@@ -189,9 +196,7 @@ export function renderMatrix(cells: MatrixCell[], color = false): string {
     const cellsText = cpuCounts.map((n) => {
       const c = list.find((x) => x.cpus === n);
       if (!c) return ''.padEnd(width);
-      const tag = scenarioForCell(c);
-      const text = (c.ok ? 'ok' : c.mode) + (tag ? ` [${tag.split(' ')[0]}]` : '');
-      return paint(c.ok, text.padEnd(width));
+      return paint(c.ok, label(c).padEnd(width));
     });
     lines.push(`${key} | ${cellsText.join(' | ')}`);
   }

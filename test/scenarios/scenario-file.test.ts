@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { parseScenario, ScenarioError } from '../../src/guest/scenario/scenario-file.ts';
+
+const BASE = `
+title: t
+machine: { cpus: 4, devices: [{ bdf: '00:03.0', msix: { entries: 2 } }] }
+guest: { os: linux }
+sources:
+  - { id: a, kind: msix, device: '00:03.0', vector: 0, cpu: 1 }
+  - { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2 }
+expect:
+  verdict: fixed
+  sources: { a: intended, p: intended }
+`;
+
+function errorOf(text: string): ScenarioError {
+  try {
+    parseScenario(text, 'x.yaml');
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  throw new Error('accepted');
+}
+
+describe('scenario files', () => {
+  it('parse with defaults: MSI sources are signalled once, level pins raise/ack/lower/eoi', () => {
+    const [s] = parseScenario(BASE, 'x.yaml');
+    expect(s.id).toBe('x');
+    expect(s.sources[0].steps).toEqual(['signal']);
+    expect(s.sources[1].steps).toEqual(['raise', 'ack', 'lower', 'eoi']);
+    expect(s.expect.sources.a).toEqual({ kind: 'intended', times: 1 });
+  });
+
+  it('expand variants by merging machine, guest and expectations over the base', () => {
+    const text = BASE + `variants:\n  - { name: ext, machine: { hypervisor: { extDestId: true } }, expect: { verdict: reproduced } }\n`;
+    const [base, v] = parseScenario(text, 'x.yaml');
+    expect(base.machine.hypervisor).toBeUndefined();
+    expect(v.variant).toBe('ext');
+    expect(v.machine.hypervisor).toEqual({ extDestId: true });
+    expect(v.machine.cpus).toBe(4);
+    expect(v.expect.verdict).toBe('reproduced');
+    expect(v.expect.sources.p).toEqual({ kind: 'intended', times: 1 });
+  });
+
+  it.each([
+    ['title: [', '', 'YAML syntax error'],
+    [BASE.replace('kind: msix', 'kind: msx'), 'sources[0].kind', 'must be msi, msix or ioapic'],
+    [BASE.replace('cpu: 1 }', 'cpu: 1, pin: 2 }'), 'sources[0].pin', 'has a device, not a pin'],
+    [BASE.replace('trigger: level', 'trigger: sideways'), 'sources[1].trigger', 'edge or level'],
+    [BASE.replace('a: intended', 'a: intended, b: intended'), 'expect.sources.b', 'no source named "b"'],
+    [BASE.replace('a: intended, ', ''), 'expect.sources', 'no expectation for source "a"'],
+    [BASE.replace('verdict: fixed', 'verdict: works'), 'expect.verdict', 'reproduced'],
+    [BASE.replace('a: intended', 'a: { fault: { unit: intel, code: 0x25 } }'), 'expect.sources.a.fault.unit', 'intel-vtd, amd-vi or hypervisor'],
+    [BASE.replace('a: intended', 'a: { reachesSourceOf: q }'), 'expect.sources.a.reachesSourceOf', 'no source named "q"'],
+    [BASE.replace('guest: { os: linux }', 'guest: { os: bsd }'), 'guest.os', 'linux or windows'],
+    [BASE + 'extra: 1\n', 'extra', 'unknown field'],
+  ])('reject bad input with the field and the reason (%#)', (text, field, reason) => {
+    const e = errorOf(text);
+    expect(e.field).toBe(field);
+    expect(e.message).toContain(reason);
+    expect(e.message.startsWith('x.yaml:')).toBe(true);
+  });
+});
