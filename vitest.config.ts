@@ -9,6 +9,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // The scenario suite builds 300- and 1024-vCPU machines; give slow CI machines headroom.
     testTimeout: 30_000,
+    // The suites share no mutable module state (every test builds its own machine), so test files can reuse one
+    // module graph per worker: this cuts the suite from ~35 s of repeated imports to a few seconds on 2 cores.
+    isolate: false,
     reporters: report ? ['default', 'json'] : ['default'],
     outputFile: report ? { json: report } : undefined,
   },
