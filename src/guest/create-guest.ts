@@ -9,7 +9,6 @@
  */
 import { UsageError } from '../machine/errors.ts';
 import type { Machine } from '../machine/machine.ts';
-import type { GuestOs } from './guest-os.ts';
 import { LinuxGuest } from './linux/linux-guest.ts';
 import { resolveWindowsQuirks, WINDOWS_QUIRK_NAMES, type WindowsQuirks } from './windows/quirks.ts';
 import { WindowsGuest } from './windows/windows-guest.ts';
@@ -36,9 +35,4 @@ export function createGuest(machine: Machine, options: GuestOptions): LinuxGuest
   }
   if (options.os === 'windows') return new WindowsGuest(machine, resolveWindowsQuirks(options.quirks));
   throw new UsageError(`createGuest: os must be "linux" or "windows", got ${JSON.stringify((options as { os?: unknown }).os)}`);
-}
-
-/** The same, typed as the contract. */
-export function createGuestOs(machine: Machine, options: GuestOptions): GuestOs {
-  return createGuest(machine, options);
 }

@@ -11,7 +11,8 @@ import type { Machine } from '../machine/machine.ts';
 import { BootLog } from './boot-log.ts';
 import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest-os.ts';
 import { GuestPageAllocator } from './guest-memory.ts';
-import { ioapicEoi, ioapicVersion, ioapicWriteRte } from './ioapic-access.ts';
+import { ioapicEoi, ioapicReadRte, ioapicVersion, ioapicWriteRte } from './ioapic-access.ts';
+import { RTE_MASK, RTE_TRIGGER } from '../msi/formats/ioapic-rte.ts';
 import { lapicEoi } from './lapic-eoi.ts';
 import {
   clearMsixFunctionMask,
@@ -50,8 +51,9 @@ export abstract class GuestBase implements GuestOs {
   protected booted = false;
   /** Per CPU, the vectors whose handler ran (in order). */
   private readonly handled = new Map<number, number[]>();
-  /** Per CPU and vector, the value the OS writes to the I/O APIC EOI register after the local EOI. */
-  private readonly ioapicEoiValue = new Map<number, Map<number, number>>();
+  /** Per CPU and vector, the pin and RTE vector field the OS EOIs at the I/O APIC after the local EOI. */
+  private readonly ioapicEoiValue = new Map<number, Map<number, { pin: number; rteVector: number }>>();
+  private ioapicVer = -1;
   /** Per CPU and vector, an OS-internal handler (IOMMU fault / event-log interrupt). */
   private readonly systemHandlers = new Map<number, Map<number, () => void>>();
   protected readonly ioapicBase: number;
@@ -117,13 +119,29 @@ export abstract class GuestBase implements GuestOs {
     this.systemHandlers.get(cpu)?.get(vector)?.();
     lapicEoi(c);
     const eoi = this.ioapicEoiValue.get(cpu)?.get(vector);
-    if (eoi !== undefined) ioapicEoi(c, this.ioapicBase, eoi);
+    if (eoi !== undefined) this.eoiIoapicPin(eoi.pin, eoi.rteVector);
   }
 
-  protected registerIoapicEoi(cpu: number, vector: number, value: number): void {
+  /**
+   * Linux `__eoi_ioapic_pin`: the EOI register (version ≥ 0x20) with the RTE's vector field; on an older I/O APIC,
+   * mask the entry and make it edge-triggered (which clears Remote IRR), then restore it.
+   */
+  private eoiIoapicPin(pin: number, rteVector: number): void {
+    const cpu = this.bsp;
+    if (this.ioapicVer < 0) this.ioapicVer = ioapicVersion(cpu, this.ioapicBase).version;
+    if (this.ioapicVer >= 0x20) {
+      ioapicEoi(cpu, this.ioapicBase, rteVector);
+      return;
+    }
+    const entry = ioapicReadRte(cpu, this.ioapicBase, pin);
+    ioapicWriteRte(cpu, this.ioapicBase, pin, (entry | BigInt(RTE_MASK)) & ~BigInt(RTE_TRIGGER));
+    ioapicWriteRte(cpu, this.ioapicBase, pin, entry);
+  }
+
+  protected registerIoapicEoi(cpu: number, vector: number, pin: number, rteVector: number): void {
     let m = this.ioapicEoiValue.get(cpu);
     if (m === undefined) this.ioapicEoiValue.set(cpu, (m = new Map()));
-    m.set(vector, value);
+    m.set(vector, { pin, rteVector });
   }
 
   protected registerSystemHandler(cpu: number, vector: number, handler: () => void): void {

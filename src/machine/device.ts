@@ -30,8 +30,7 @@ export class Device {
 
   /** Raise MSI or MSI-X vector n (honouring enables, masks, pending bits and bus-master enable). */
   signal(n: number): void {
-    if (this.events.active) this.events.beginFlow();
-    this.fn.signal(n);
+    this.fn.signal(n); // the function opens the interrupt's trace flow itself
   }
 
   /** A 32-bit DMA write with this device's requester ID. 0xFEEx_xxxx goes to the translation core; the rest is memory. */

@@ -72,6 +72,14 @@ export interface InterruptLostEvent {
   reason: string;
 }
 
+/** An IOMMU raised its own interrupt (fault event, invalidation completion, event log); it has a flow of its own. */
+export interface IommuInterruptEvent {
+  flow: number;
+  unit: 'intel-vtd' | 'amd-vi';
+  dest: number;
+  vector: number;
+}
+
 export type MachineEvents = {
   hop: (hop: TraceHop) => void;
   apic_accept: (event: ApicAcceptEvent) => void;
@@ -79,6 +87,7 @@ export type MachineEvents = {
   memory_write: (event: MemoryWriteEvent) => void;
   xen_pirq: (event: PirqEvent) => void;
   interrupt_lost: (event: InterruptLostEvent) => void;
+  iommu_interrupt: (event: IommuInterruptEvent) => void;
 };
 
 type Emitter = TypedEmitter<MachineEvents>;
@@ -131,6 +140,25 @@ export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
   /** Emit a hop for the current flow. Call only when {@link active} is true. */
   hop(name: string, args: [string, TraceValue][]): void {
     this.emit('hop', { flow: this.currentFlow, name, args });
+  }
+
+  /**
+   * Run `fn` as an interrupt flow of its own — an IOMMU's own interrupt raised while it handles another — and then
+   * return to the flow that was current. Returns the nested flow's id.
+   */
+  nestedFlow(fn: (flow: number) => void): number {
+    const savedFlow = this.currentFlow;
+    const savedOpen = this.flowOpen;
+    const flow = ++this.flowCounter;
+    this.currentFlow = flow;
+    this.flowOpen = false;
+    try {
+      fn(flow);
+    } finally {
+      this.currentFlow = savedFlow;
+      this.flowOpen = savedOpen;
+    }
+    return flow;
   }
 
   addRecorder(): void {

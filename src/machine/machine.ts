@@ -72,9 +72,7 @@ export class Machine {
       routes: this.core,
       hypervisor: resolved.hypervisor,
       sendOwnMsi: (addrHi, addrLo, data) => this.sendOwnMsi(addrHi, addrLo, data),
-      deliverToApicBus: (msg) => {
-        this.apicBus.deliver(msg);
-      },
+      deliverToApicBus: (msg) => this.deliverOwnInterrupt(msg),
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
     if (resolved.iommu?.kind === 'intel') {
@@ -144,8 +142,20 @@ export class Machine {
       msg.dest = (msg.dest | (addrHi & 0xffffff00)) >>> 0;
       msg.destWidth = 32;
     }
-    if (this.events.active) this.events.hop('iommu_own_interrupt', [['addr', addrHi * 0x1_0000_0000 + addrLo], ['data', data]]);
-    this.apicBus.deliver(msg);
+    this.deliverOwnInterrupt(msg, addrHi * 0x1_0000_0000 + addrLo, data);
+  }
+
+  /** Deliver an IOMMU's own interrupt as an interrupt flow of its own (not part of the request that caused it). */
+  private deliverOwnInterrupt(msg: ApicMessage, addr?: number, data?: number): void {
+    const events = this.events;
+    const unit = this.iommu?.kind ?? 'intel-vtd';
+    events.nestedFlow((flow) => {
+      if (events.active) {
+        events.hop('iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', addr], ['data', data ?? 0]]);
+        events.emit('iommu_interrupt', { flow, unit, dest: msg.dest >>> 0, vector: msg.vector });
+      }
+      this.apicBus.deliver(msg);
+    });
   }
 
   get cpuCount(): number {

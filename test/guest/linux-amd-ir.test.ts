@@ -85,3 +85,20 @@ describe('Linux with an AMD IOMMU without GASup (32-bit IRTEs)', () => {
     expect(c.accepted).toEqual([{ cpu: 7, apicId: 7, vector: p.vector }]);
   });
 });
+
+describe('Linux AMD-Vi event-log interrupt (XT mode)', () => {
+  it('an interrupt hitting an IRTE without RemapEn is logged, signalled to CPU 0, and printed by Linux\'s handler', () => {
+    const m = machineWith(4, { cpuVendor: 'amd', iommu: { kind: 'amd' } });
+    const g = createGuest(m, { os: 'linux' });
+    g.boot();
+    g.setupInterrupt({ id: 'q', kind: 'msix', device: MSIX_DEV, vector: 0, cpu: 1 }); // creates 00:03.0's table
+    const c = capture(m);
+    m.device(MSIX_DEV).dmaWrite(0xfee00000, 5); // index 5 was never written: RemapEn = 0
+    expect(c.faults).toHaveLength(1);
+    const vector = g.log.decisions.amdViEventVector as number;
+    expect(c.accepted).toEqual([{ cpu: 0, apicId: 0, vector }]);
+    expect(g.handleInterrupt(0)).toBe(vector);
+    expect(g.log.lines.at(-1)).toBe(c.faults[0].linuxLog);
+    expect(g.log.lines.at(-1)).toMatch(/^AMD-Vi: Event logged \[IO_PAGE_FAULT device=0000:00:03\.0/);
+  });
+});

@@ -124,3 +124,23 @@ describe('Linux with an Intel IR unit without EIM', () => {
     expect(lo).toBe((BigInt(200 << 8) << 32n) | (BigInt(p.vector) << 16n) | 0b1001n);
   });
 });
+
+describe('Linux with Intel IR and an 82093AA-style I/O APIC (version 0x11, no EOI register)', () => {
+  const m = machineWith(4, { iommu: { kind: 'intel', dmaTranslation: false }, ioapic: { version: 0x11 } });
+  const g = createGuest(m, { os: 'linux' });
+  g.boot();
+
+  it('EOIs a remapped level pin by masking it edge-triggered and restoring it, which clears Remote IRR', () => {
+    const c = capture(m);
+    const p = g.setupInterrupt({ id: 'lvl', kind: 'ioapic', pin: 11, cpu: 3, trigger: 'level' });
+    m.ioapic.assert(11);
+    const rte = () => ioapicReadRte(m.cpu(0), 0xfec00000, 11);
+    expect((rte() >> 14n) & 1n).toBe(1n);
+    m.ioapic.deassert(11);
+    expect(g.handleInterrupt(3)).toBe(p.vector);
+    expect((rte() >> 14n) & 1n).toBe(0n);
+    expect(rte()).toBe(p.rte); // restored: level, unmasked
+    m.ioapic.assert(11);
+    expect(c.accepted).toHaveLength(2);
+  });
+});

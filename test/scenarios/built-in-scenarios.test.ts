@@ -11,9 +11,9 @@ import { expectVerdict } from '../../src/testing.ts';
 const scenarios = loadScenarios(builtInScenarioFiles());
 
 describe('built-in scenarios', () => {
-  it('include the ten the project promises', () => {
+  it('include the ten the project promises, plus the ath11k device-assignment bug', () => {
     const ids = new Set(scenarios.map((s) => s.id.slice(0, 2)));
-    expect([...ids].sort()).toEqual(['01', '02', '03', '04', '05', '06', '07', '08', '09', '10']);
+    expect([...ids].sort()).toEqual(['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11']);
   });
 
   for (const s of scenarios) {
@@ -55,6 +55,17 @@ describe('what the scenarios show, checked against the seeds', () => {
   it('07: the MSI for APIC 299 lands in RAM at 0x00000001_FEE2B000 (dest 31:8 = 1 in addr 55:32, dest 7:0 = 0x2B)', () => {
     const src = byId('07').sources.find((x) => x.source.id === 'nvme-q1')!;
     expect(src.observed.memoryWrites[0].addr).toBe(0x1_fee2_b000n);
+  });
+
+  it('11: the host kernel prints the two lines of the seed thread\'s dmesg, and the IOMMU fault event is not counted as the device\'s interrupt', () => {
+    const r = byId('11');
+    expect(r.runtimeLog).toEqual([
+      'DMAR: DRHD: handling fault status reg 2',
+      'DMAR: [INTR-REMAP] Request device [02:00.0] fault index 0x0 [fault reason 0x25] Blocked a compatibility format interrupt request',
+    ]);
+    const src = r.sources[0].observed;
+    expect(src.deliveries).toEqual([]);
+    expect(src.iommuInterrupts).toHaveLength(1);
   });
 
   it('10: the shared level line is delivered once per assertion, and its Remote IRR is clear afterwards', () => {

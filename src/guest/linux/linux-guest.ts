@@ -255,7 +255,7 @@ export class LinuxGuest extends GuestBase {
       const rte = rteIntelRemappable(index, req.pin, req.pinSetup);
       this.writeRte(req.pin, rte);
       // ioapic_ir_ack_level: "Intr-remapping uses pin number as the virtual vector in the RTE".
-      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, req.pin & 0xff);
+      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, req.pin, req.pin & 0xff);
       return this.result(req, cpu, vector, note, { message: rteToMessage(rte), rte, irteIndex: index, encoding: 'intel-remappable' });
     }
     const sid = req.device!.requesterId;
@@ -293,7 +293,7 @@ export class LinuxGuest extends GuestBase {
       drv.writeIrte(devid, index, fields);
       const rte = rteFromMessage(composeAmdRemappable(index, drv.twoKMode), req.pinSetup);
       this.writeRte(req.pin, rte);
-      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, index & 0xff);
+      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(cpu, vector, req.pin, index & 0xff);
       return this.result(req, cpu, vector, note, { message: rteToMessage(rte), rte, irteIndex: index, encoding: 'amd-remappable' });
     }
     const devid = req.device!.requesterId;

@@ -98,6 +98,7 @@ export function cellScenario(c: Omit<MatrixCell, 'ok' | 'mode' | 'delivered' | '
       verdict: 'fixed',
       onlineCpus: c.cpus,
       bootLog: [],
+      faultLog: [],
       sources: Object.fromEntries(sources.map((s) => [s.id, { kind: 'intended', times: 1 } as const])),
     },
   };

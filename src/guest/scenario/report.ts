@@ -72,9 +72,14 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
   }
   const faults = [...new Set(r.faultLog)];
   if (faults.length) {
-    lines.push('   fault log (as the guest kernel would print it):');
+    lines.push('   IOMMU fault records (in Linux\'s log format):');
     for (const f of faults.slice(0, 8)) lines.push(`     ${f}`);
     if (faults.length > 8) lines.push(`     … ${faults.length - 8} more`);
+  }
+  if (r.runtimeLog.length) {
+    lines.push('   guest kernel log after boot:');
+    for (const l of r.runtimeLog.slice(0, 8)) lines.push(`     ${l}`);
+    if (r.runtimeLog.length > 8) lines.push(`     … ${r.runtimeLog.length - 8} more`);
   }
   return lines.join('\n');
 }
@@ -103,6 +108,7 @@ export function resultsToJson(results: ScenarioResult[]): unknown {
       onlineCpus: r.onlineCpus,
       decisions: r.decisions,
       bootLog: r.bootLog,
+      runtimeLog: r.runtimeLog,
       checks: r.checks,
       sources: r.sources.map((s) => ({
         id: s.source.id,

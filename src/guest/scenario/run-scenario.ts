@@ -20,6 +20,8 @@ export interface Delivery {
 
 export interface SourceObservation {
   deliveries: Delivery[];
+  /** The IOMMU's own interrupts (fault events) raised while this source was exercised, and where they went. */
+  iommuInterrupts: Delivery[];
   faults: IommuFaultEvent[];
   lost: string[];
   memoryWrites: { addr: bigint; data: number }[];
@@ -51,6 +53,8 @@ export interface ScenarioResult {
   machine: string;
   guest: string;
   bootLog: string[];
+  /** What the guest kernel printed after boot (its fault handlers, for instance). */
+  runtimeLog: string[];
   decisions: Record<string, string | number | boolean>;
   onlineCpus: number;
   checks: Check[];
@@ -91,7 +95,7 @@ export function describeMachine(m: Machine): string {
 }
 
 function emptyObservation(): SourceObservation {
-  return { deliveries: [], faults: [], lost: [], memoryWrites: [], pirqs: [] };
+  return { deliveries: [], iommuInterrupts: [], faults: [], lost: [], memoryWrites: [], pirqs: [] };
 }
 
 function describeObservation(o: SourceObservation, m: Machine): string {
@@ -105,6 +109,7 @@ function describeObservation(o: SourceObservation, m: Machine): string {
   for (const f of o.faults) parts.push(`${f.recorded ? 'fault' : 'suppressed fault'} ${f.unit} ${hex(f.code)} (${f.name})`);
   for (const w of o.memoryWrites) parts.push(`memory write of ${hex(w.data)} at ${hex(w.addr)}`);
   for (const p of o.pirqs) parts.push(`Xen PIRQ ${p}`);
+  for (const d of o.iommuInterrupts) parts.push(`IOMMU fault event → CPU ${d.cpu} vector ${hex(d.vector)}`);
   if (parts.length === 0 && o.lost.length) parts.push(`lost: ${o.lost[0]}`);
   if (parts.length === 0) parts.push('nothing arrived');
   void m;
@@ -170,6 +175,7 @@ class Stimulus {
     private readonly m: Machine,
     private readonly guest: GuestOs,
     private readonly src: ScenarioSource,
+    private readonly programmed: ProgrammedInterrupt,
     private readonly obs: SourceObservation,
   ) {}
 
@@ -185,9 +191,18 @@ class Stimulus {
     const [verb, name = this.src.id] = step.split(' ');
     const pin = this.src.pin ?? 0;
     switch (verb) {
-      case 'signal':
-        this.m.device(this.src.device!).signal(this.src.vector ?? 0);
+      case 'signal': {
+        const device = this.m.device(this.src.device!);
+        const embedded = this.src.embeddedMessage;
+        if (embedded === undefined) {
+          device.signal(this.src.vector ?? 0);
+        } else {
+          // The device's embedded controller writes the message it was given, bypassing its MSI capability.
+          const msg = embedded === 'from-msi-capability' ? this.programmed.message : embedded;
+          if (msg) device.dmaWrite(msg.addr, msg.data);
+        }
         return;
+      }
       case 'pulse':
         this.m.ioapic.pulse(pin);
         return;
@@ -218,9 +233,9 @@ class Stimulus {
     }
   }
 
-  /** Let the guest take whatever is still pending on the CPUs this source reached. */
+  /** Let the guest take whatever is still pending on the CPUs this source (or the IOMMU's fault event) reached. */
   drain(): void {
-    const cpus = new Set(this.obs.deliveries.map((d) => d.cpu));
+    const cpus = new Set([...this.obs.deliveries, ...this.obs.iommuInterrupts].map((d) => d.cpu));
     for (const cpu of cpus) {
       for (let i = 0; i < STORM_LIMIT; i++) if (this.guest.handleInterrupt(cpu) === null) break;
     }
@@ -240,6 +255,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     machine: '',
     guest: `${scenario.guest.os}${scenario.guest.quirks ? ' ' + JSON.stringify(scenario.guest.quirks) : ''}`,
     bootLog: [],
+    runtimeLog: [],
     decisions: {},
     onlineCpus: 0,
     checks: [],
@@ -255,7 +271,13 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
 
     let current: SourceObservation = emptyObservation();
     let currentTrace: string[] | null = null;
-    m.events.on('apic_accept', (e) => current.deliveries.push({ cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode }));
+    const iommuFlows = new Set<number>();
+    m.events.on('iommu_interrupt', (e) => iommuFlows.add(e.flow));
+    m.events.on('apic_accept', (e) => {
+      const d = { cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode };
+      if (iommuFlows.has(e.flow)) current.iommuInterrupts.push(d);
+      else current.deliveries.push(d);
+    });
     m.events.on('iommu_fault', (e) => {
       current.faults.push(e);
       result.faultLog.push(e.linuxLog);
@@ -280,8 +302,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       current = obs;
       const trace: string[] = [];
       currentTrace = options.trace ? trace : null;
-      const stimulus = new Stimulus(m, guest, src, obs);
       const p = programmed.get(src.id)!;
+      const stimulus = new Stimulus(m, guest, src, p, obs);
       if (p.status === 'programmed') {
         for (const step of src.steps) stimulus.run(step);
         stimulus.drain();
@@ -291,9 +313,14 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs, m), trace });
     }
     currentTrace = null;
+    result.runtimeLog = guest.log.lines.slice(result.bootLog.length);
 
     if (scenario.expect.onlineCpus !== null) {
       result.checks.push({ what: 'CPUs online', ok: result.onlineCpus === scenario.expect.onlineCpus, detail: `expected ${scenario.expect.onlineCpus}, got ${result.onlineCpus}` });
+    }
+    for (const line of scenario.expect.faultLog) {
+      const found = result.faultLog.includes(line) || result.runtimeLog.includes(line);
+      result.checks.push({ what: `fault log shows "${line}"`, ok: found, detail: found ? 'present' : 'missing' });
     }
     for (const fragment of scenario.expect.bootLog) {
       result.checks.push({ what: `boot log shows "${fragment}"`, ok: guest.log.has(fragment), detail: guest.log.has(fragment) ? 'present' : 'missing' });

@@ -42,6 +42,13 @@ export type SourceExpectation =
 export interface ScenarioSource extends InterruptRequest {
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
   steps: string[];
+  /**
+   * For devices whose driver copies an MSI message into the device's own registers (an embedded interrupt
+   * controller, like ath11k/ath12k): the device signals by a plain DMA write of this message instead of through
+   * its MSI capability. 'from-msi-capability' copies what the OS programmed into the capability; an explicit
+   * message is what the driver was given instead (e.g. the guest-physical message under vfio-pci, seed 003).
+   */
+  embeddedMessage?: 'from-msi-capability' | { addr: bigint; data: number };
 }
 
 export interface ScenarioExpect {
@@ -50,6 +57,8 @@ export interface ScenarioExpect {
   onlineCpus: number | null;
   /** Fragments that must appear in the guest's boot log. */
   bootLog: string[];
+  /** Lines that must appear in the IOMMU fault log, as Linux prints them (e.g. copied from a real host's dmesg). */
+  faultLog: string[];
   sources: Record<string, SourceExpectation>;
 }
 
@@ -163,7 +172,7 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
 function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps'], field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
   if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic') c.fail(`${field}.kind`, `must be msi, msix or ioapic, got ${JSON.stringify(kind)}`);
@@ -175,6 +184,17 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
     src.device = c.str(o.device, `${field}.device`);
     src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
     if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+  }
+  if (o.embeddedMessage !== undefined) {
+    if (kind !== 'msi' && kind !== 'msix') c.fail(`${field}.embeddedMessage`, 'only a PCI device (msi or msix source) can have an embedded interrupt controller');
+    if (o.embeddedMessage === 'from-msi-capability') src.embeddedMessage = 'from-msi-capability';
+    else {
+      const m = c.obj(o.embeddedMessage, `${field}.embeddedMessage`);
+      c.only(m, ['addr', 'data'], `${field}.embeddedMessage`);
+      const addrText = typeof m.addr === 'number' ? '0x' + m.addr.toString(16) : m.addr;
+      if (typeof addrText !== 'string' || !/^0x[0-9a-f]{1,16}$/i.test(addrText)) c.fail(`${field}.embeddedMessage.addr`, `must be a 64-bit hex address like 0xfee00000, got ${JSON.stringify(m.addr)}`);
+      src.embeddedMessage = { addr: BigInt(addrText), data: c.int(m.data, `${field}.embeddedMessage.data`, 0, 0xffffffff) };
+    }
   }
   if (o.trigger !== undefined) {
     if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
@@ -200,10 +220,12 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
 
 function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect'): ScenarioExpect {
   const o = c.obj(raw, field);
-  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'sources'], field);
+  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources'], field);
   if (o.verdict !== 'reproduced' && o.verdict !== 'fixed') c.fail(`${field}.verdict`, `must be reproduced (the run shows the failure) or fixed (the path works), got ${JSON.stringify(o.verdict)}`);
   const bootLog = o.bootLog === undefined ? [] : o.bootLog;
   if (!Array.isArray(bootLog) || bootLog.some((l) => typeof l !== 'string')) c.fail(`${field}.bootLog`, 'must be a list of strings');
+  const faultLog = o.faultLog === undefined ? [] : o.faultLog;
+  if (!Array.isArray(faultLog) || faultLog.some((l) => typeof l !== 'string')) c.fail(`${field}.faultLog`, 'must be a list of strings');
   const srcs = c.obj(o.sources ?? {}, `${field}.sources`);
   const sources: Record<string, SourceExpectation> = {};
   for (const [id, e] of Object.entries(srcs)) {
@@ -217,6 +239,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
     verdict: o.verdict,
     onlineCpus: o.onlineCpus === undefined ? null : c.int(o.onlineCpus, `${field}.onlineCpus`, 1, 32768),
     bootLog: bootLog as string[],
+    faultLog: faultLog as string[],
     sources,
   };
 }
@@ -269,21 +292,31 @@ export function parseScenario(text: string, file: string): Scenario[] {
     o.variants.forEach((raw, i) => {
       const field = `variants[${i}]`;
       const v = c.obj(raw, field);
-      c.only(v, ['name', 'title', 'machine', 'guest', 'expect'], field);
+      c.only(v, ['name', 'title', 'story', 'machine', 'guest', 'sources', 'expect'], field);
       const name = c.str(v.name, `${field}.name`);
       if (!/^[\w-]+$/.test(name)) c.fail(`${field}.name`, 'must be a single word (letters, digits, - and _)');
       const machineV = v.machine === undefined ? machine : deepMerge(machine, c.obj(v.machine, `${field}.machine`));
       const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
       const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
+      // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
+      let sourcesV = sources;
+      if (v.sources !== undefined) {
+        const over = c.obj(v.sources, `${field}.sources`);
+        for (const id of Object.keys(over)) if (!ids.has(id)) c.fail(`${field}.sources.${id}`, `no source named "${id}"`);
+        sourcesV = (o.sources as unknown[]).map((raw, j) => {
+          const id = (raw as Record<string, unknown>).id as string;
+          return id in over ? parseSource(c, deepMerge(raw, c.obj(over[id], `${field}.sources.${id}`)), j) : sources[j];
+        });
+      }
       out.push({
         id,
         variant: name,
         title: v.title === undefined ? `${title} (${name})` : c.str(v.title, `${field}.title`),
-        story,
+        story: v.story === undefined ? story : String(v.story),
         sources_of_truth: facts as string[],
         machine: machineV,
         guest: guestV,
-        sources,
+        sources: sourcesV,
         expect: parseExpect(c, expectRaw, ids, `${field}.expect`),
       });
     });

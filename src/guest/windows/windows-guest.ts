@@ -180,7 +180,7 @@ export class WindowsGuest extends GuestBase {
       drv.writeIrte(index, this.intelIrte(out.cpu, out.vector, level));
       const rte = this.amdStyleRte(index, req);
       this.writeRte(req.pin, rte);
-      if (level) this.registerIoapicEoi(out.cpu, out.vector, index & 0xff);
+      if (level) this.registerIoapicEoi(out.cpu, out.vector, req.pin, index & 0xff);
       return { ...out, message: rteToMessage(rte), rte, irteIndex: index, encoding: 'amd-remappable' };
     }
     // PCI: an AMD-style per-device index, and no IRTE written anywhere.
@@ -258,7 +258,7 @@ export class WindowsGuest extends GuestBase {
       drv.writeIrte(devid, index, fields);
       const rte = this.amdStyleRte(index, req);
       this.writeRte(req.pin, rte);
-      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(out.cpu, out.vector, index & 0xff);
+      if (req.pinSetup.trigger === 'level') this.registerIoapicEoi(out.cpu, out.vector, req.pin, index & 0xff);
       return { ...out, message: rteToMessage(rte), rte, irteIndex: index, encoding: 'amd-remappable' };
     }
     const devid = req.device!.requesterId;
