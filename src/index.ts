@@ -3,7 +3,7 @@ export { createMachine, Machine } from './machine/machine.ts';
 export type { MachineConfig, HypervisorOptions, IntelIommuOptions, AmdIommuOptions, DeviceOptions, IoapicOptions, MsiOptions, MsixOptions } from './machine/config-types.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './machine/errors.ts';
 export type { MachineEvents, TraceHop, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent } from './machine/events.ts';
-export { formatHop, mermaidForFlow, TraceRecorder } from './machine/trace.ts';
+export { formatHop, mermaidForFlow, perfettoTrace, TraceRecorder } from './machine/trace.ts';
 export type { MachineSnapshot } from './machine/snapshot.ts';
 export { parseBdf, formatBdf } from './machine/bdf.ts';
 export { TranslationCore } from './msi/translate.ts';

@@ -2,7 +2,9 @@
  * `irqpath run [scenario…|all] [--json] [--trace]`: run scenario files and print a readable report (or JSON).
  * Exit code 0 when every run REPRODUCED or FIXED what it states, 1 when any is UNEXPECTED, 2 for bad input.
  */
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
 import { runScenario } from '../guest/scenario/run-scenario.ts';
 import { loadScenarios, selectScenarioFiles } from '../guest/scenario/scenario-library.ts';
 import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
@@ -17,8 +19,10 @@ export function registerRunCommand(program: Command): void {
     .argument('[scenarios...]', 'scenario names, prefixes, "all", or .yaml paths', [])
     .option('--json', 'print one JSON array of results instead of the text report')
     .option('--trace', 'print every hop of every interrupt, named after QEMU trace events')
+    .option('--mermaid', 'print each interrupt source as a Mermaid sequence diagram (renders in GitHub issues)')
+    .option('--perfetto <file>', 'write every hop of the run as Chrome/Perfetto trace JSON (open in ui.perfetto.dev)')
     .option('--no-color', 'plain text even on a terminal')
-    .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; color: boolean }) {
+    .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; color: boolean }) {
       let scenarios;
       try {
         scenarios = loadScenarios(selectScenarioFiles(selectors));
@@ -26,7 +30,20 @@ export function registerRunCommand(program: Command): void {
         if (e instanceof ScenarioError) throw new UsageError(e.message);
         throw e;
       }
-      const results = scenarios.map((s) => runScenario(s, { trace: opts.trace === true }));
+      const traced = opts.trace === true || opts.mermaid === true || opts.perfetto !== undefined;
+      const results = scenarios.map((s) => runScenario(s, { trace: traced }));
+      if (opts.perfetto !== undefined) {
+        const hops = results.flatMap((r) => r.sources.flatMap((src) => src.hops));
+        writeFileSync(opts.perfetto, JSON.stringify(perfettoTrace(hops)));
+      }
+      if (opts.mermaid) {
+        for (const r of results) {
+          for (const src of r.sources) {
+            writeOut(this, `%% ${r.scenario.id}${r.scenario.variant ? ` [${r.scenario.variant}]` : ''} — ${src.source.id}: ${src.actual}\n\`\`\`mermaid\n${mermaidForFlow(src.hops)}\n\`\`\`\n\n`);
+          }
+        }
+        return;
+      }
       if (opts.json) {
         writeOut(this, JSON.stringify(resultsToJson(results), null, 2) + '\n');
       } else {

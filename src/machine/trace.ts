@@ -1,7 +1,9 @@
 /**
- * Recording and rendering the hop stream. The golden format is QEMU's log backend line without the pid/timestamp
- * prefix — `vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1 sid 0xff00 do_fault 1` — so a trace can be put next to
- * `qemu --trace "vtd_ir_*" --trace "apic_*"` output. Mermaid renders one interrupt as a sequence diagram.
+ * Recording and rendering the hop stream, in three forms (design note "Events and traces"):
+ * - QEMU's log-backend line without the pid/timestamp prefix — `vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1
+ *   sid 0xff00 do_fault 1` — the golden format, to put next to `qemu --trace "vtd_ir_*" --trace "apic_*"` output;
+ * - a Mermaid sequence diagram of one interrupt (renders in GitHub issues);
+ * - Chrome / Perfetto trace JSON for many interrupts over time, with one flow arrow per interrupt.
  */
 import type { EventHub, TraceHop, TraceValue } from './events.ts';
 
@@ -70,9 +72,12 @@ function participantOf(name: string): string {
   if (name.startsWith('amdvi_')) return 'AMDVi';
   if (name.startsWith('ioapic_')) return 'IOAPIC';
   if (name.startsWith('apic_')) return 'LAPIC';
-  if (name.startsWith('msi') || name.startsWith('pci_')) return 'Device';
+  if (name.startsWith('msi_notify') || name.startsWith('msix_') || name.startsWith('pci_')) return 'Device';
   return 'Bus';
 }
+
+/** Left-to-right order of the path; a hop that goes "back" (a line de-asserting after delivery) is drawn as a note. */
+const PATH_ORDER: Record<string, number> = { Device: 0, IOAPIC: 0, Bus: 1, VTd: 2, AMDVi: 2, LAPIC: 3 };
 
 /** A Mermaid sequence diagram of one interrupt flow (renders natively in GitHub issues). */
 export function mermaidForFlow(hops: TraceHop[]): string {
@@ -85,9 +90,41 @@ export function mermaidForFlow(hops: TraceHop[]): string {
     const to = participantOf(hop.name);
     // Mermaid treats "end" and ";" specially inside labels; the hop text contains neither keyword on its own.
     const label = formatHop(hop).replace(/;/g, ',');
-    if (to === previous) out.push(`  Note over ${to}: ${label}`);
+    if (to === previous || PATH_ORDER[to] <= PATH_ORDER[previous]) out.push(`  Note over ${to}: ${label}`);
     else out.push(`  ${previous}->>${to}: ${label}`);
     previous = to;
   }
   return out.join('\n');
+}
+
+const PERFETTO_PROCESS: Record<string, number> = { Device: 1, IOAPIC: 2, Bus: 3, VTd: 4, AMDVi: 4, LAPIC: 5 };
+const PERFETTO_NAMES: Record<number, string> = { 1: 'PCI devices', 2: 'I/O APIC', 3: 'machine bus', 4: 'IOMMU', 5: 'local APICs' };
+
+function jsonValue(v: TraceValue): string | number | boolean {
+  return typeof v === 'bigint' ? '0x' + v.toString(16) : v;
+}
+
+/**
+ * Chrome trace-event JSON (loads in ui.perfetto.dev and chrome://tracing): each hop is a 1 µs slice on its
+ * component's track, on a virtual clock (one tick per hop), and the hops of one interrupt are joined by a flow arrow.
+ */
+export function perfettoTrace(hops: TraceHop[]): { traceEvents: Record<string, unknown>[] } {
+  const events: Record<string, unknown>[] = Object.entries(PERFETTO_NAMES).map(([pid, name]) => ({ ph: 'M', name: 'process_name', pid: Number(pid), tid: 0, args: { name } }));
+  const flowSeen = new Map<number, number>();
+  const lastOfFlow = new Map<number, number>();
+  hops.forEach((hop, i) => {
+    if (hop.flow > 0) lastOfFlow.set(hop.flow, i);
+  });
+  hops.forEach((hop, ts) => {
+    const pid = PERFETTO_PROCESS[participantOf(hop.name)] ?? 3;
+    const args = Object.fromEntries(hop.args.map(([k, v]) => [k, jsonValue(v)]));
+    events.push({ ph: 'X', name: hop.name, cat: 'irqpath', pid, tid: 0, ts, dur: 1, args: { flow: hop.flow, ...args } });
+    if (hop.flow > 0) {
+      const seen = flowSeen.get(hop.flow) ?? 0;
+      const ph = seen === 0 ? 's' : lastOfFlow.get(hop.flow) === ts ? 'f' : 't';
+      events.push({ ph, name: 'interrupt', cat: 'irqpath', id: hop.flow, pid, tid: 0, ts, ...(ph === 'f' ? { bp: 'e' } : {}) });
+      flowSeen.set(hop.flow, seen + 1);
+    }
+  });
+  return { traceEvents: events };
 }

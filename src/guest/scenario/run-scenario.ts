@@ -36,6 +36,9 @@ export interface SourceResult {
   ok: boolean;
   expected: string;
   actual: string;
+  /** Every hop of this source's interrupts (empty unless the run was traced). */
+  hops: TraceHop[];
+  /** The hops as QEMU-style trace lines. */
   trace: string[];
 }
 
@@ -270,7 +273,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     const guest = createGuest(m, scenario.guest);
 
     let current: SourceObservation = emptyObservation();
-    let currentTrace: string[] | null = null;
+    let currentTrace: TraceHop[] | null = null;
     const iommuFlows = new Set<number>();
     m.events.on('iommu_interrupt', (e) => iommuFlows.add(e.flow));
     m.events.on('apic_accept', (e) => {
@@ -285,7 +288,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
     m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
     m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
-    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(formatHop(h)));
+    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
 
     guest.boot();
     result.bootLog = [...guest.log.lines];
@@ -300,8 +303,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     for (const src of scenario.sources) {
       const obs = emptyObservation();
       current = obs;
-      const trace: string[] = [];
-      currentTrace = options.trace ? trace : null;
+      const hops: TraceHop[] = [];
+      currentTrace = options.trace ? hops : null;
       const p = programmed.get(src.id)!;
       const stimulus = new Stimulus(m, guest, src, p, obs);
       if (p.status === 'programmed') {
@@ -310,7 +313,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       }
       const exp = scenario.expect.sources[src.id];
       const verdict = judge(exp, p, obs, programmed);
-      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs, m), trace });
+      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs, m), hops, trace: hops.map(formatHop) });
     }
     currentTrace = null;
     result.runtimeLog = guest.log.lines.slice(result.bootLog.length);

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { formatHop, mermaidForFlow, perfettoTrace } from '../../src/machine/trace.ts';
+import type { TraceHop } from '../../src/machine/events.ts';
+
+// One interrupt as the VT-d path emits it (names and argument order from QEMU's hw/i386/trace-events).
+const HOPS: TraceHop[] = [
+  { flow: 7, name: 'msix_notify', args: [['bdf', '00:03.0'], ['vector', 0], ['addr', 0xfee00018n], ['data', 0]] },
+  { flow: 7, name: 'vtd_ir_remap_msi_req', args: [['addr', 0xfee00018], ['data', 0], ['sid', 0x18], ['do_fault', true]] },
+  { flow: 7, name: 'vtd_ir_remap', args: [['index', 0], ['trigger', 0], ['vector', 33], ['deliver', 0], ['dest', 0x2], ['dest_mode', 1]] },
+  { flow: 7, name: 'apic_deliver_irq', args: [['dest', 0x2], ['dest_mode', 1], ['delivery_mode', 0], ['vector', 33], ['trigger_mode', 0]] },
+];
+
+describe('trace sinks', () => {
+  it('QEMU log lines print addresses, data and SIDs in hex and vectors and indices in decimal, as QEMU does', () => {
+    expect(formatHop(HOPS[1])).toBe('vtd_ir_remap_msi_req addr 0xfee00018 data 0x0 sid 0x18 do_fault 1');
+    expect(formatHop(HOPS[2])).toBe('vtd_ir_remap index 0 trigger 0 vector 33 deliver 0 dest 0x2 dest_mode 1');
+  });
+
+  it('Mermaid draws the path left to right: device, IOMMU, LAPIC', () => {
+    const text = mermaidForFlow(HOPS);
+    expect(text.split('\n').slice(0, 2)).toEqual(['sequenceDiagram', '  autonumber']);
+    expect(text).toContain('  Device->>VTd: vtd_ir_remap_msi_req addr 0xfee00018 data 0x0 sid 0x18 do_fault 1');
+    expect(text).toContain('  Note over VTd: vtd_ir_remap index 0');
+    expect(text).toContain('  VTd->>LAPIC: apic_deliver_irq dest 0x2');
+  });
+
+  it('Perfetto JSON has one slice per hop and one flow arrow (start, steps, finish) per interrupt', () => {
+    const t = perfettoTrace(HOPS).traceEvents;
+    expect(t.filter((e) => e.ph === 'X').map((e) => e.name)).toEqual(HOPS.map((h) => h.name));
+    expect(t.filter((e) => ['s', 't', 'f'].includes(e.ph as string)).map((e) => e.ph)).toEqual(['s', 't', 't', 'f']);
+    expect(t.every((e) => e.ph === 'M' || (e as { id?: number }).id === 7 || e.ph === 'X')).toBe(true);
+    // bigints become hex strings: JSON has no bigint
+    expect(JSON.parse(JSON.stringify(t)).find((e: { name: string }) => e.name === 'msix_notify').args.addr).toBe('0xfee00018');
+  });
+});
