@@ -6,7 +6,14 @@
  * CMCI 0x82F since irqpath models no CMCI) and every unlisted MSR in 0x800–0xBFF raise #GP.
  */
 import { GeneralProtectionFault } from '../machine/errors.ts';
-import { ICR_X2APIC_RESERVED_LO } from './registers.ts';
+import {
+  ICR_X2APIC_RESERVED_LO,
+  LVT_DELIVERY_STATUS,
+  LVT_REMOTE_IRR,
+  LVT_WRITABLE,
+  SVR_WRITABLE,
+  TDCR_WRITABLE,
+} from './registers.ts';
 
 export const X2APIC_MSR_FIRST = 0x800;
 /** The MSRs the LAPIC decodes; the SDM reserves 0x800–0xBFF for the x2APIC. */
@@ -45,6 +52,25 @@ allow(0x839, 0x839, READ); // TMCCT
 allow(0x83e, 0x83e, READ | WRITE); // TDCR
 allow(0x83f, 0x83f, WRITE); // SELF IPI
 
+/**
+ * Bits of the low dword a WRMSR may set, per MSR - 0x800; anything else is reserved and #GPs (SDM 10.12.1.3
+ * "Reserved Bit Checking": "Non-zero writes (by WRMSR instruction) to reserved bits to these registers will raise a
+ * general protection fault exception while reads return zeros"). The field layouts are SDM Figures 10-8 (LVT),
+ * 10-10 (divide configuration), 10-18 (TPR) and 10-23 (SVR). LVT delivery status (12) and LINT remote IRR (14) are
+ * defined read-only fields, not reserved bits: writing them is ignored, not a fault. KVM (kvm_lapic_reg_write) does
+ * not check these bits and masks them instead; irqpath follows the SDM. EOI, ESR, SELF IPI and ICR have their own
+ * rules below. Registers absent here (0) accept any low dword.
+ */
+const WRITABLE_LOW = new Uint32Array(0x100);
+WRITABLE_LOW[0x808 - X2APIC_MSR_FIRST] = 0xff; // TPR: 31:8 reserved
+WRITABLE_LOW[0x80f - X2APIC_MSR_FIRST] = SVR_WRITABLE; // SVR: 31:13, 11:10 reserved (bit 12: LVR bit 24 is set)
+for (let i = 0; i < LVT_WRITABLE.length; i++) {
+  const lint = i === 3 || i === 4; // LINT0, LINT1 carry remote IRR
+  WRITABLE_LOW[0x832 + i - X2APIC_MSR_FIRST] = (LVT_WRITABLE[i] | LVT_DELIVERY_STATUS | (lint ? LVT_REMOTE_IRR : 0)) >>> 0;
+}
+WRITABLE_LOW[0x838 - X2APIC_MSR_FIRST] = 0xffffffff; // TMICT: 32-bit count
+WRITABLE_LOW[0x83e - X2APIC_MSR_FIRST] = TDCR_WRITABLE; // TDCR: bits 0, 1, 3
+
 /** The xAPIC MMIO offset of an x2APIC MSR. */
 export function x2apicMsrToOffset(msr: number): number {
   return (msr - X2APIC_MSR_FIRST) << 4;
@@ -69,8 +95,9 @@ export function checkX2apicRead(msr: number): void {
 
 /**
  * WRMSR of an x2APIC MSR in x2APIC mode: #GP if the register is absent or read-only, if reserved bits 63:32 are set
- * (every MSR but ICR), if ICR reserved bits 31:20, 17:16 or 13 are set, if EOI or ESR get a non-zero value, or if
- * SELF IPI has a bit above 7 set. Other reserved bits in the low dword are ignored, as KVM does.
+ * (every MSR but ICR), if ICR reserved bits 31:20, 17:16 or 13 are set, if EOI or ESR get a non-zero value, if
+ * SELF IPI has a bit above 7 set, or if a reserved bit of TPR, SVR, an LVT entry or TDCR is set (SDM 10.12.1.3; see
+ * {@link WRITABLE_LOW}).
  */
 export function checkX2apicWrite(msr: number, value: bigint): void {
   const r = rights(msr);
@@ -91,5 +118,12 @@ export function checkX2apicWrite(msr: number, value: bigint): void {
   if (msr === MSR_X2APIC_ESR && value !== 0n) throw new GeneralProtectionFault('WRMSR ESR: only 0 may be written');
   if (msr === MSR_X2APIC_SELF_IPI && value > 0xffn) {
     throw new GeneralProtectionFault('WRMSR SELF IPI: bits 31:8 are reserved');
+  }
+  const writable = WRITABLE_LOW[msr - X2APIC_MSR_FIRST];
+  if (writable !== 0) {
+    const reserved = (Number(value) & ~writable) >>> 0;
+    if (reserved !== 0) {
+      throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits set (0x${reserved.toString(16)})`);
+    }
   }
 }

@@ -70,7 +70,10 @@ export function dteInterruptReservedBits(d5: number, d6: number, d7: number): nu
   return (d5 & DTE_D5_RESERVED) | d6 | (d7 & DTE_D7_RESERVED);
 }
 
-/** Why an IV = 1 entry is illegal for interrupts, or null when it is well formed (reference §4, §5 step 4). */
+/**
+ * Why an IV = 1 entry would be illegal for a fixed/arbitrated request that it remaps, or null (reference §4, §5 steps
+ * 4 and 6). Only the reserved-bit case applies to every request; remapping checks IntCtl / IntTabLen where it uses them.
+ */
 export function dteInterruptIllegality(d4: number, d5: number, d6: number, d7: number): 'reserved-bits' | 'int-tab-len' | 'int-ctl' | null {
   if (dteInterruptReservedBits(d5, d6, d7) !== 0) return 'reserved-bits';
   if (dteIntTabLen(d4) > INT_TAB_LEN_MAX) return 'int-tab-len';

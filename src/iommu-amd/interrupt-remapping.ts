@@ -8,8 +8,11 @@
  *     IO_PAGE_FAULT causes. DomainID is 0 because there is no entry to take it from.)
  *  2. Read DTE[D] (cached); a read outside the physical address space → DEV_TAB_HARDWARE_ERROR + target abort.
  *  3. IV = 0 → forwarded unchanged. V is ignored for interrupts (QEMU/VBox; Linux's HATDis path relies on it).
- *  4. IV = 1: reserved bits in qwords 2–3 → ILLEGAL_DEV_TABLE_ENTRY (I = 1, RZ = 1); IntTabLen ≥ 12 or IntCtl = 11b
- *     (reserved encodings, RZ = 0 as VBox does for encoding errors) → ILLEGAL_DEV_TABLE_ENTRY; target abort.
+ *  4. IV = 1: reserved bits in qwords 2–3 → ILLEGAL_DEV_TABLE_ENTRY (I = 1, RZ = 1) + target abort.
+ *     The reserved encodings IntCtl = 11b and IntTabLen ≥ 12 matter only where they are used, for fixed/arbitrated
+ *     requests (step 6 table of the notes; VirtualBox iommuAmdIntrTableLookup): an NMI with NMIPass = 1 from a
+ *     device whose IntCtl is 11b is still passed. IntCtl = 11b → ILLEGAL_DEV_TABLE_ENTRY with RZ = 1, IntTabLen ≥ 12
+ *     (checked when IntCtl = 10b) → ILLEGAL_DEV_TABLE_ENTRY with RZ = 0, as VirtualBox reports them.
  *  5. The address is in the interrupt window: the translation core only calls remap() for such writes.
  *  6. Message type = X[10:8]:
  *       000/001 Fixed/Arbitrated: IntCtl 00 → INVALID_DEVICE_REQUEST type 101b + target abort (this event rests on
@@ -18,6 +21,9 @@
  *       010 SMI: forwarded unchanged, as VirtualBox does (no SMI filter is advertised; QEMU rejects SMI; the
  *                hardware behaviour is UNCONFIRMED in the notes).
  *       100 NMI / 101 INIT / 111 ExtINT: forwarded unchanged iff NMIPass / InitPass / EIntPass, else target abort.
+ *       Types other than 000/001 are passed only with address DM (bit 2) = 0, else target abort: QEMU
+ *       amdvi_int_remap_msi (notes step 6) and VirtualBox, which cites the note below the spec's Table 19
+ *       ("IOMMU Controls and Actions for Upstream Interrupts").
  *       011, 110 reserved: target abort (VBox).
  *     A target abort without an event is still a visible 'fault' result (recorded = false, code 0).
  *  7. Index = X[10:0]. Only types 000/001 get here, so X[10:9] = 0 and the index is X[8:0] (0–511).
@@ -63,8 +69,9 @@ import {
   dteIntCtl,
   dteIntTabLen,
   dteIntTableRoot,
-  dteInterruptIllegality,
+  dteInterruptReservedBits,
   dteIv,
+  INT_TAB_LEN_MAX,
 } from './device-table-entry.ts';
 import {
   type AmdEvent,
@@ -98,7 +105,8 @@ const L_dteIg = dteIg;
 const L_dteIntCtl = dteIntCtl;
 const L_dteIntTabLen = dteIntTabLen;
 const L_dteIntTableRoot = dteIntTableRoot;
-const L_dteInterruptIllegality = dteInterruptIllegality;
+const L_dteInterruptReservedBits = dteInterruptReservedBits;
+const L_INT_TAB_LEN_MAX = INT_TAB_LEN_MAX;
 const L_dteIv = dteIv;
 const L_irte128Dest32 = irte128Dest32;
 const L_irte128Vector = irte128Vector;
@@ -179,16 +187,10 @@ export class AmdInterruptRemapping {
       return false;
     }
 
-    // Step 4.
-    const illegal = L_dteInterruptIllegality(d4, d5, dte[6], dte[7]);
-    if (illegal !== null) {
-      const why =
-        illegal === 'reserved-bits' ? 'has reserved bits set in its interrupt half'
-        : illegal === 'int-tab-len' ? `has reserved IntTabLen ${L_dteIntTabLen(d4)} (at most 11)`
-        : 'has reserved IntCtl 11b';
-      return this.fail(out, deliverNow, sourceId, -1,
-        illegalDevTableEntryEvent(deviceId, msiAddress(addrHi, addrLo), illegal === 'reserved-bits'), null,
-        'ILLEGAL_DEV_TABLE_ENTRY', `the DTE of ${formatBdf(deviceId)} ${why}`, () => ({ dte: decodeDte(dte) }));
+    // Step 4: reserved bits only. The reserved IntCtl / IntTabLen encodings are checked in step 6, where they are
+    // used (fixed/arbitrated interrupts only).
+    if (L_dteInterruptReservedBits(d5, dte[6], dte[7]) !== 0) {
+      return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, true, 'has reserved bits set in its interrupt half');
     }
 
     // Step 6: message type (not read in 2K mode with DM = 1, where X[10:8] are index bits).
@@ -205,18 +207,29 @@ export class AmdInterruptRemapping {
           return this.fail(out, deliverNow, sourceId, -1, intCtlAbortEvent(deviceId, msiAddress(addrHi, addrLo)), null,
             'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`);
         }
+        if (intCtl === L_IntCtl.Reserved) {
+          return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, true, 'has reserved IntCtl 11b');
+        }
+        if (L_dteIntTabLen(d4) > L_INT_TAB_LEN_MAX) {
+          return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, false,
+            `has reserved IntTabLen ${L_dteIntTabLen(d4)} (at most ${L_INT_TAB_LEN_MAX})`);
+        }
         break; // L_IntCtl.Remap
       case L_DeliveryMode.SMI:
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'SMI with destination mode logical (address bit 2) is not passed');
         return false;
       case L_DeliveryMode.NMI:
-        if ((d5 & L_DTE_D5_NMI_PASS) !== 0) return false;
-        return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0');
+        if ((d5 & L_DTE_D5_NMI_PASS) === 0) return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'NMI with destination mode logical (address bit 2) is not passed');
+        return false;
       case L_DeliveryMode.INIT:
-        if ((d5 & L_DTE_D5_INIT_PASS) !== 0) return false;
-        return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0');
+        if ((d5 & L_DTE_D5_INIT_PASS) === 0) return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'INIT with destination mode logical (address bit 2) is not passed');
+        return false;
       case L_DeliveryMode.ExtINT:
-        if ((d5 & L_DTE_D5_EINT_PASS) !== 0) return false;
-        return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0');
+        if ((d5 & L_DTE_D5_EINT_PASS) === 0) return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'ExtINT with destination mode logical (address bit 2) is not passed');
+        return false;
       default:
         return this.abort(out, sourceId, `reserved message type ${type.toString(2).padStart(3, '0')}b in data bits 10:8`);
     }
@@ -291,6 +304,9 @@ export class AmdInterruptRemapping {
     out.format = 'amd-irte';
     out.fault = null;
     out.cookie = L_amdCookie(deviceId, index);
+    // With IRTCacheDis the IOMMU reads the IRTE on every request and software skips INVALIDATE_INTERRUPT_TABLE, so
+    // no route built from it may be cached by the translation core either.
+    out.uncacheable = ctl.irtCacheDis;
     if (hub.active) {
       hub.hop('amdvi_ir_remap_msi', [
         ['devid', deviceId], ['index', index], ['dest', msg.dest], ['dest_width', msg.destWidth], ['dm', msg.destMode],
@@ -298,6 +314,16 @@ export class AmdInterruptRemapping {
       ]);
     }
     return true;
+  }
+
+  /** ILLEGAL_DEV_TABLE_ENTRY for an interrupt request (I = 1, RZ as given) + target abort. */
+  private illegalDte(
+    out: TranslationResult, deliverNow: boolean, sourceId: number, deviceId: number, addrHi: number, addrLo: number,
+    reservedBits: boolean, why: string,
+  ): true {
+    const dte = this.dte;
+    return this.fail(out, deliverNow, sourceId, -1, illegalDevTableEntryEvent(deviceId, msiAddress(addrHi, addrLo), reservedBits), null,
+      'ILLEGAL_DEV_TABLE_ENTRY', `the DTE of ${formatBdf(deviceId)} ${why}`, () => ({ dte: decodeDte(dte) }));
   }
 
   /** The IRTE just read, decoded for a fault report (allocates; fault paths only). */

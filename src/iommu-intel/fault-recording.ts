@@ -8,9 +8,11 @@
  * ("compression"); we record it, because the spec gives the recording registers to each fault and tests of a driver's
  * handler want to see them — noted as a deliberate difference.
  *
- * PPF and FRI are derived: PPF = OR of all F bits; FRI = the oldest pending record, i.e. the first full register
- * walking forward from the internal index (records are contiguous in round-robin order), which is where Linux's
- * `dmar_fault` loop starts.
+ * PPF is derived: the OR of all F bits. FRI is latched: "the index (from base) of the fault recording register to which
+ * the first pending fault was recorded when the PPF field was Set by hardware" (VT-d spec FSTS_REG.FRI; PPF: "The FRI
+ * field is updated by hardware whenever the PPF field is Set by hardware"), so it is set when a record makes PPF go
+ * from 0 to 1 and does not move while PPF stays 1, even if software clears that record first (QEMU does the same).
+ * It is where Linux's `dmar_fault` loop starts.
  *
  * Event policy (where QEMU and VBox differ). We follow the Intel wording of FECTL.IP (2nd-gen Core datasheet vol. 2
  * §2.21.9 FECTL_REG, same text in the Xeon E7 v2 datasheet): "Hardware sets the IP field when it detects an interrupt
@@ -55,6 +57,8 @@ export class FaultRecorder {
   readonly full: Uint8Array;
   /** Internal index of the register the next fault goes into. */
   next = 0;
+  /** FSTS.FRI: the register the first pending fault went into when PPF was last set (valid while PPF = 1). */
+  fri = 0;
   /** FSTS bits other than PPF/FRI (PFO, IQE, ICE, ITE; AFO/APF never set: no advanced fault logging). */
   status = 0;
   fectl = ECTL_IM;
@@ -85,6 +89,7 @@ export class FaultRecorder {
       return RECORD_DROPPED_OVERFLOW;
     }
     const before = this.fsts();
+    if (!(before & FSTS_PPF)) this.fri = slot;
     this.index[slot] = index;
     this.sourceId[slot] = sourceId;
     this.reason[slot] = reason;
@@ -127,13 +132,7 @@ export class FaultRecorder {
   /** FSTS with PPF and FRI derived from the records. */
   fsts(): number {
     let value = this.status;
-    for (let k = 0; k < this.count; k++) {
-      const i = (this.next + k) % this.count;
-      if (this.full[i]) {
-        value |= FSTS_PPF | (i << FSTS_FRI_SHIFT);
-        break;
-      }
-    }
+    if (this.pendingRecords()) value |= FSTS_PPF | (this.fri << FSTS_FRI_SHIFT);
     return value >>> 0;
   }
 
@@ -190,5 +189,14 @@ export class FaultRecorder {
 
   hasPendingRecords(): boolean {
     return this.pendingRecords();
+  }
+
+  /** FRI for a snapshot that predates the latched field: the oldest pending record, walking forward from `next`. */
+  oldestPendingRecord(): number {
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.next + k) % this.count;
+      if (this.full[i]) return i;
+    }
+    return 0;
   }
 }

@@ -156,7 +156,9 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     if (!(this.gsts & R.GSTS_IRES)) return false;
 
     if (!(addrLo & MSI_ADDR_IF)) {
-      if (addrHi !== 0) return false;
+      // A compatibility-format request with address bits 63:32 set reaches the unit only when a hypervisor ABI
+      // (KVM's x2APIC API, the Windows high-bits workaround) claimed it as an interrupt: it is then blocked or passed
+      // by the same CFIS/EIME rule as any other compatibility-format request.
       if (this.host.hypervisor.intelIrAcceptsAmdFormat) {
         // Hypervisor hack, not hardware (seed 000): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
         // the AMD format, with the IRTE index where the vector would be.
@@ -224,7 +226,9 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
         : `IRTE ${index} has reserved bits set (${eime ? 'x2APIC' : 'xAPIC'} mode)`;
       return this.fault(out, sourceId, FaultReason.IrteReserved, index, index, deliverNow, fpd, why);
     }
-    if (!cached) iec.fill(index, w0, w1, w2, w3);
+    // Only a real request fills the cache: a lookup with deliverNow = false (route precomputation, inspection) is not
+    // a hardware access and must not make a later interrupt see this copy instead of the one in memory then.
+    if (!cached && deliverNow) iec.fill(index, w0, w1, w2, w3);
     if (!sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
       const why = `requester ${hexNum(sourceId)} fails SVT=${irteSvt(w2)} SQ=${irteSq(w2)} SID=${hexNum(irteSid(w2))} of IRTE ${index}`;
       return this.fault(out, sourceId, FaultReason.SourceIdFailure, index, index, deliverNow, fpd, why);
@@ -567,7 +571,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       iotlb: hex64(this.iotlbHi, 0),
       irta: hex64(this.irta.hi, this.irta.lo),
       irtaLatched: hex64(this.irta.latchedHi(), this.irta.latchedLo()),
-      fault: { status: f.status, fectl: f.fectl >>> 0, fedata: f.fedata, feaddr: f.feaddr, feuaddr: f.feuaddr, next: f.next, records },
+      fault: { status: f.status, fectl: f.fectl >>> 0, fedata: f.fedata, feaddr: f.feaddr, feuaddr: f.feuaddr, next: f.next, fri: f.fri, records },
       queue: {
         iqa: hex64(q.iqaHi, q.iqaLo),
         head: q.head,
@@ -614,6 +618,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       f.reason[i] = r.reason;
       f.index[i] = r.index;
     });
+    f.fri = s.fault.fri ?? f.oldestPendingRecord();
     const q = this.queue;
     [q.iqaHi, q.iqaLo] = splitHex64(s.queue.iqa);
     q.head = s.queue.head;

@@ -3,8 +3,9 @@
  * the invalidation-wait completion (ICS.IWC, IECTL/IEDATA/IEADDR/IEUADDR) and queue errors (FSTS.IQE + IQERCD).
  *
  * Descriptors are processed synchronously when the tail is written (and when QIE turns on with work queued: QEMU
- * notes Windows programs the tail before enabling). 128-bit descriptors only: 256-bit ones need ECAP.SMTS, which
- * this unit does not offer, so IQA.DW is reserved.
+ * notes Windows programs the tail before enabling). 128-bit descriptors only: 256-bit ones need ECAP.SMTS or ADMS,
+ * which this unit does not offer, so IQA.DW = 1 is a queue error (IQEI 5) when the unit next fetches; the bit itself
+ * reads back as written (spec IQA_REG: "hardware treats a value of 1 in this field as an Invalidation Queue Error").
  *
  * Queue errors. On a bad tail, a fetch error, an unknown type or a reserved bit, hardware sets FSTS.IQE (a fault
  * event condition), records the reason in IQERCD.IQEI, and leaves IQH at the offending descriptor. "No new
@@ -14,7 +15,7 @@
  */
 import type { EventHub } from '../machine/events.ts';
 import type { SparseMemory } from '../machine/memory.ts';
-import { ECTL_IM, ECTL_IP, EADDR_MASK, EDATA_MASK, ICS_IWC, IQ_PTR_MASK, IQA_ADDR_LO_MASK, IQA_QS_MASK } from './registers.ts';
+import { ECTL_IM, ECTL_IP, EADDR_MASK, EDATA_MASK, ICS_IWC, IQ_PTR_MASK, IQA_ADDR_LO_MASK, IQA_DW, IQA_QS_MASK } from './registers.ts';
 
 /** IQERCD.IQEI codes (V-h). */
 export const IqeReason = {
@@ -22,6 +23,7 @@ export const IqeReason = {
   FetchError: 2,
   InvalidType: 3,
   ReservedField: 4,
+  InvalidDescriptorWidth: 5,
 } as const;
 
 /** Descriptor types (type = qw0[3:0] | qw0[11:9] << 4). */
@@ -100,7 +102,7 @@ export class InvalidationQueue {
   }
 
   writeIqaLo(value: number): void {
-    this.iqaLo = (value & (IQA_ADDR_LO_MASK | IQA_QS_MASK)) >>> 0;
+    this.iqaLo = (value & (IQA_ADDR_LO_MASK | IQA_DW | IQA_QS_MASK)) >>> 0;
   }
 
   writeIqaHi(value: number): void {
@@ -150,6 +152,7 @@ export class InvalidationQueue {
   /** Fetch and execute descriptors from IQH to IQT, stopping at the first error. */
   process(): void {
     if (!this.enabled || this.sink.queueErrorPending()) return;
+    if (this.iqaLo & IQA_DW && this.head !== this.tail) return this.error(IqeReason.InvalidDescriptorWidth);
     const size = this.entries * DESCRIPTOR_SIZE;
     if (this.tail >= size) return this.error(IqeReason.InvalidTail);
     if (this.head >= size) this.head = 0; // IQA shrank under a running queue: start over

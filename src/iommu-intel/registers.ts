@@ -96,7 +96,13 @@ export const IRTA_ADDR_LO_MASK = 0xfffff000;
 // ---- Invalidation queue (§9) -------------------------------------------------------------------------------------
 export const IQA_ADDR_LO_MASK = 0xfffff000;
 export const IQA_QS_MASK = 0x7;
-/** IQH / IQT: 18:4 (128-bit descriptors; 256-bit descriptors need ECAP.SMTS, which this unit does not offer). */
+/**
+ * IQA.DW (bit 11): 256-bit descriptors. RW (reads return what was last programmed), but "when both SMTS and ADMS are
+ * not supported, hardware treats a value of 1 in this field as an Invalidation Queue Error" (IQEI 5) — VT-d spec
+ * IQA_REG / IQERCD_REG field descriptions; reference §9 (VBox: IQE "invalid descriptor width", QEMU wmask …F807).
+ */
+export const IQA_DW = 1 << 11;
+/** IQH / IQT: 18:4 (128-bit descriptors; 256-bit descriptors need ECAP.SMTS or ADMS, which this unit does not offer). */
 export const IQ_PTR_MASK = 0x7fff0;
 export const ICS_IWC = 1 << 0;
 

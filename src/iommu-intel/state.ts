@@ -26,7 +26,8 @@ export interface IntelIommuState {
   iotlb: string;
   irta: string;
   irtaLatched: string;
-  fault: { status: number; fectl: number; fedata: number; feaddr: number; feuaddr: number; next: number; records: FaultRecordState[] };
+  /** `fri`: the latched FSTS.FRI; optional so that snapshots taken before it was saved still restore. */
+  fault: { status: number; fectl: number; fedata: number; feaddr: number; feuaddr: number; next: number; fri?: number; records: FaultRecordState[] };
   queue: { iqa: string; head: number; tail: number; ics: number; iectl: number; iedata: number; ieaddr: number; ieuaddr: number; iqercd: number };
   /** Interrupt entry cache contents: IRTE as 32 hex digits (bits 127:0). */
   iec: { index: number; irte: string }[];
@@ -115,6 +116,7 @@ export function validateIntelIommuState(input: unknown, limits: StateLimits): Va
     feaddr: u32(f.feaddr, 'fault.feaddr', R.EADDR_MASK),
     feuaddr: limits.eim ? u32(f.feuaddr, 'fault.feuaddr') : u32(f.feuaddr, 'fault.feuaddr', 0),
     next: uint(f.next, 'fault.next', limits.faultRecords - 1),
+    fri: f.fri === undefined ? undefined : uint(f.fri, 'fault.fri', limits.faultRecords - 1),
     records,
   };
 

@@ -160,7 +160,7 @@ export class TranslationCore implements RouteInvalidator {
   route(sourceId: number, addrHi: number, addrLo: number, data: number, slot: RouteSlot): TranslationResult {
     if (this.routeCaching && slot.matches(sourceId, addrHi, addrLo, data)) return slot.result;
     const result = this.translate(sourceId, addrHi, addrLo, data, true, slot.result);
-    if (result.kind === 'deliver' || result.kind === 'pirq' || result.kind === 'memory') {
+    if ((result.kind === 'deliver' || result.kind === 'pirq' || result.kind === 'memory') && !result.uncacheable) {
       slot.valid = true;
       slot.sourceId = sourceId;
       slot.addrHi = addrHi;

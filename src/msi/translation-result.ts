@@ -62,6 +62,11 @@ export class TranslationResult {
   postedNotify = false;
   /** Remapping entry this result depended on ({@link NO_COOKIE} when none). */
   cookie = NO_COOKIE;
+  /**
+   * Set by a remapper whose hardware re-reads its table on every request (AMD Control.IRTCacheDis): software then
+   * issues no invalidation after changing an entry, so the translation core must not keep the route either.
+   */
+  uncacheable = false;
 
   reset(): this {
     this.kind = 'deliver';
@@ -74,6 +79,7 @@ export class TranslationResult {
     this.postedDescriptor = 0;
     this.postedNotify = false;
     this.cookie = NO_COOKIE;
+    this.uncacheable = false;
     return this;
   }
 
@@ -103,6 +109,7 @@ export class TranslationResult {
     this.postedDescriptor = other.postedDescriptor;
     this.postedNotify = other.postedNotify;
     this.cookie = other.cookie;
+    this.uncacheable = other.uncacheable;
     return this;
   }
 

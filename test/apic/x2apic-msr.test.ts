@@ -110,9 +110,50 @@ describe('writes', () => {
     expect(cpusWithIrr(bus, 0x41)).toEqual([1]);
   });
 
-  test('TPR bits 31:8 are ignored', () => {
+  // SDM 10.12.1.3 "Reserved Bit Checking": in x2APIC mode a WRMSR that sets a reserved bit raises #GP (reads return
+  // zeros there). KVM masks these bits instead; irqpath models the SDM. Reserved bits per SDM figures: TPR 31:8
+  // (Fig. 10-18); SVR 11:10 and 31:13 (Fig. 10-23); LVT timer 11:8, 13, 14, 15, 31:19, LVT error the same plus
+  // 18:17, LVT thermal 13..15 and 31:17, LINT0 31:17 (Fig. 10-8); divide configuration bit 2 and 31:4 (Fig. 10-10).
+  const reservedWrites: [string, number, bigint][] = [
+    ['TPR bit 8', 0x808, 0x134n],
+    ['SVR bit 10', 0x80f, 0x5ffn],
+    ['SVR bit 13', 0x80f, 0x21ffn],
+    ['LVT timer delivery mode (bits 10:8 do not exist)', 0x832, 0x10400n],
+    ['LVT timer bit 19', 0x832, 0x90000n],
+    ['LVT thermal polarity (bit 13 exists only on LINT0/1)', 0x833, 0x12000n],
+    ['LVT LINT0 bit 17', 0x835, 0x30000n],
+    ['LVT error timer-mode bit 17', 0x837, 0x30000n],
+    ['TDCR bit 2', 0x83e, 0x4n],
+    ['TDCR bit 4', 0x83e, 0x10n],
+  ];
+  for (const [name, msr, value] of reservedWrites) {
+    test(`reserved bit: ${name} raises #GP and changes nothing`, () => {
+      const l = x2apicBus().lapics[1];
+      const before = l.rdmsr(msr);
+      expect(() => l.wrmsr(msr, value)).toThrow(GeneralProtectionFault);
+      expect(l.rdmsr(msr)).toBe(before);
+    });
+  }
+
+  test('defined fields are accepted: TPR 0xFF, SVR 0x13FF, LINT0 0x1A7FF, TDCR 0xB, TMICT 0xFFFFFFFF', () => {
     const l = x2apicBus().lapics[1];
-    l.wrmsr(0x808, 0x1234n);
-    expect(l.rdmsr(0x808)).toBe(0x34n);
+    l.wrmsr(0x808, 0xffn);
+    expect(l.rdmsr(0x808)).toBe(0xffn);
+    l.wrmsr(0x80f, 0x13ffn);
+    expect(l.rdmsr(0x80f)).toBe(0x13ffn);
+    l.wrmsr(0x835, 0x1a7ffn); // vector, delivery mode, polarity, trigger, mask (Fig. 10-8)
+    expect(l.rdmsr(0x835)).toBe(0x1a7ffn);
+    l.wrmsr(0x83e, 0xbn);
+    expect(l.rdmsr(0x83e)).toBe(0xbn);
+    l.wrmsr(0x838, 0xffffffffn);
+    expect(l.rdmsr(0x838)).toBe(0xffffffffn);
+  });
+
+  test('LVT delivery status and LINT remote IRR are read-only fields, not reserved: written 1s are ignored', () => {
+    const l = x2apicBus().lapics[1];
+    l.wrmsr(0x835, 0x5030n); // LINT0: vector 0x30, delivery status (12) and remote IRR (14) written as 1
+    expect(l.rdmsr(0x835)).toBe(0x30n);
+    l.wrmsr(0x837, 0x1031n); // error: vector 0x31, delivery status written as 1
+    expect(l.rdmsr(0x837)).toBe(0x31n);
   });
 });

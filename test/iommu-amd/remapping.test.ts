@@ -140,6 +140,20 @@ describe('pass-through', () => {
     }
   });
 
+  it('a passed type (SMI/NMI/INIT/ExtINT) with address DM = 1 is aborted even when its pass bit is set', () => {
+    // QEMU amdvi_int_remap_msi (notes §5 step 6) and VirtualBox (note below the spec's Table 19): only physical
+    // destination mode is passed for types other than fixed/arbitrated. No event is defined for it.
+    const d = booted();
+    d.attachTable(DEV_A, { passBits: (1n << 56n) | (1n << 57n) | (1n << 58n) });
+    for (const data of [0x200, 0x400, 0x500, 0x700]) {
+      expect(d.passesThrough(DEV_A, data), `type ${data >> 8} DM = 0`).toBe(true);
+      const r = d.msi(DEV_A, data, MSI_ADDR | 4);
+      expect(r.kind, `type ${data >> 8} DM = 1`).toBe('fault');
+      expect(r.fault!.recorded).toBe(false);
+    }
+    expect(d.eventEntries()).toEqual([]);
+  });
+
   it('a pass bit does not forward other types', () => {
     const d = booted();
     d.attachTable(DEV_A, { passBits: 1n << 58n }); // NMIPass only
@@ -180,13 +194,22 @@ describe('IntCtl', () => {
     expect(d.msi(DEV_A, 0x21).msg.vector).toBe(0x60);
   });
 
-  it('IntCtl = 11 is an illegal DTE: ILLEGAL_DEV_TABLE_ENTRY with I = 1 and the MSI address', () => {
+  it('IntCtl = 11 is an illegal DTE: ILLEGAL_DEV_TABLE_ENTRY with I = 1, RZ = 1 and the MSI address', () => {
     const d = booted();
     d.attachTable(DEV_A, { intCtl: 3n });
     const r = d.msi(DEV_A, 0x21);
     expect(r.fault).toMatchObject({ code: 1, name: 'ILLEGAL_DEV_TABLE_ENTRY', recorded: true });
-    // flags I = 0x008 → dword1 = 0x008 << 16 | 1 << 28 = 0x10080000.
-    expect(d.eventEntries()).toEqual([[DEV_A, 0x10080000, 0xfee00000, 0]]);
+    // VirtualBox iommuAmdIntrTableLookup raises the reserved-IntCtl illegal DTE with fRsvdNotZero = true:
+    // flags I | RZ = 0x008 | 0x080 (notes §6) → dword1 = 0x088 << 16 | 1 << 28 = 0x10880000.
+    expect(d.eventEntries()).toEqual([[DEV_A, 0x10880000, 0xfee00000, 0]]);
+  });
+
+  it('IntCtl governs only fixed/arbitrated requests: with IntCtl = 11 an NMI is still passed by NMIPass', () => {
+    // Notes §5 step 6 table: the IntCtl column applies to types 000/001; NMI is "forward unchanged iff NMIPass = 1".
+    const d = booted();
+    d.attachTable(DEV_A, { intCtl: 3n, passBits: 1n << 58n });
+    expect(d.passesThrough(DEV_A, 0x400)).toBe(true);
+    expect(d.eventEntries()).toEqual([]);
   });
 });
 
@@ -207,6 +230,14 @@ describe('illegal device table entries', () => {
     const r = d.msi(DEV_A, 0);
     expect(r.fault!.name).toBe('ILLEGAL_DEV_TABLE_ENTRY');
     expect(d.eventEntries()[0][1]).toBe(0x10080000);
+  });
+
+  it('a reserved IntTabLen does not matter when the DTE forwards (IntCtl = 01): the table is not used', () => {
+    // VirtualBox checks IntTabLen only when IntCtl = 10b (it is the length of the table being indexed).
+    const d = booted({}, { intTabLen: 12 });
+    d.attachTable(DEV_A, { intCtl: 1n });
+    expect(d.passesThrough(DEV_A, 0x21)).toBe(true);
+    expect(d.eventEntries()).toEqual([]);
   });
 
   it('a DeviceID beyond the device table size faults with IO_PAGE_FAULT', () => {

@@ -58,11 +58,34 @@ describe('fault recording registers', () => {
     unit.write(FRO + 12, 4, 0x80000000n);
     expect(faultFrom(unit, 10).fault?.recorded).toBe(false);
     expect(host.faults[9].suppressedBy).toBe('FSTS.PFO already set');
-    // Linux clears the rest and writes PFO|PPF|PRO: everything clear, and the next fault is recorded at FRCD 0.
-    expect(driver.faultHandler()).toHaveLength(1 + 7); // status line + FRCD 1..7 (FRCD 0 already cleared)
-    expect(r32(unit, FSTS)).toBe(0);
+    // Linux's loop starts at FRI = 0 (latched when PPF was set: spec FSTS_REG.FRI), whose F was already cleared out of
+    // band, so it stops at once and only writes PFO|PPF|PRO: PFO clears, records 1..7 stay pending.
+    expect(driver.faultHandler()).toEqual(['DMAR: DRHD: handling fault status reg 3']);
+    expect(r32(unit, FSTS)).toBe(PPF);
+    // Recording resumes round-robin at the free FRCD 0 (PPF already set: FRI stays 0), and the next handler run
+    // walks 0..7 and clears everything.
     expect(faultFrom(unit, 11).fault?.recorded).toBe(true);
     expect(r32(unit, FRO + 4)).toBe(11 << 16);
+    expect(driver.faultHandler()).toHaveLength(1 + 8);
+    expect(r32(unit, FSTS)).toBe(0);
+  });
+
+  it('FRI is latched when PPF goes 0 → 1 and does not move while PPF stays set', () => {
+    // VT-d spec FSTS_REG.FRI: "the index (from base) of the fault recording register to which the first pending fault
+    // was recorded when the PPF field was Set by hardware"; PPF: "The FRI field is updated by hardware whenever the PPF
+    // field is Set by hardware". Records 0, 1, 2 → FRI 0. Clearing record 0 leaves PPF = 1 (records 1, 2), so FRI
+    // stays 0; a fourth fault (record 3) does not set PPF anew, so FRI is still 0.
+    const { unit } = linuxReadyUnit();
+    for (let n = 1; n <= 3; n++) faultFrom(unit, n);
+    unit.write(FRO + 12, 4, 0x80000000n);
+    expect(r32(unit, FSTS)).toBe(PPF); // FRI 0 (15:8), PPF
+    faultFrom(unit, 4);
+    expect(r32(unit, FSTS)).toBe(PPF);
+    // Service everything: PPF = 0. The next fault goes to record 4 and sets PPF again → FRI = 4.
+    for (let i = 1; i <= 3; i++) unit.write(FRO + 16 * i + 12, 4, 0x80000000n);
+    expect(r32(unit, FSTS)).toBe(0);
+    faultFrom(unit, 5);
+    expect(r32(unit, FSTS)).toBe((4 << 8) | PPF);
   });
 
   it('F can be cleared with a qword write at +8 as well as a dword write at +12', () => {

@@ -53,6 +53,18 @@ describe('interrupt entry cache', () => {
     expect(vectorOf(unit, 3)).toBe(0x44);
   });
 
+  it('a lookup with deliverNow = false does not fill the cache: the first real request reads memory', () => {
+    // The IEC holds entries the hardware fetched for interrupt requests; a route precomputation / inspection is not a
+    // request, so it must leave the cache as it was (otherwise it would pin an IRTE the hardware never read).
+    const { unit, host } = linuxReadyUnit();
+    writeIrte(host.memory, TABLE_BASE, 6, remappedIrte({ vector: 0x41, dest: 1, x2apic: true }));
+    expect(remap(unit, DEV, remappableAddress(6, true), 0, 0, false).out.msg.vector).toBe(0x41);
+    expect(unit.iec.has(6)).toBe(false);
+    writeIrte(host.memory, TABLE_BASE, 6, remappedIrte({ vector: 0x46, dest: 1, x2apic: true }));
+    expect(vectorOf(unit, 6)).toBe(0x46);
+    expect(unit.iec.has(6)).toBe(true);
+  });
+
   it('not-present entries are not cached (CAP.CM = 0): fixing one needs no invalidation', () => {
     const { unit, host } = linuxReadyUnit();
     expect(remap(unit, DEV, remappableAddress(4, true), 0).out.fault?.code).toBe(0x22);
@@ -188,6 +200,27 @@ describe('queue errors', () => {
     driver.writel(driver.gcmd, 0x18);
     unit.write(0x88, 4, 0x10n);
     expect(Number(unit.read(0xb0, 8) & 0xfn)).toBe(2);
+  });
+
+  it('IQA.DW = 1 (256-bit descriptors) without SMTS/ADMS → IQEI 5 and nothing is fetched', () => {
+    // VT-d spec IQA_REG.DW: "When both scalable mode translation and abort-dma mode are not supported (SMTS = 0 and
+    // ADMS = 0), hardware treats a value of 1 in this field as an Invalidation Queue Error"; IQERCD.IQEI 5 = "invalid
+    // descriptor width programmed in IQA_REG" (reference §9 IQEI table). This unit's ECAP has neither bit.
+    const { unit, host, driver } = linuxReadyUnit();
+    expect(Number((unit.read(0x10, 8) >> 43n) & 1n)).toBe(0); // ECAP.SMTS
+    expect(Number((unit.read(0x10, 8) >> 52n) & 1n)).toBe(0); // ECAP.ADMS
+    driver.gcmd &= ~(1 << 26);
+    driver.writel(driver.gcmd, 0x18); // QI off: IQH = 0
+    unit.write(0x88, 8, 0n);
+    unit.write(0x90, 8, BigInt(QUEUE_BASE) | (1n << 11n)); // DW = 1, QS = 0
+    driver.gcmd |= 1 << 26;
+    driver.writel(driver.gcmd, 0x18);
+    host.memory.write128(QUEUE_BASE, 5n | (1n << 5n) | (3n << 32n), BigInt(STATUS_BASE + 0xc0));
+    unit.write(0x88, 4, 0x10n);
+    expect(r32(unit, FSTS)).toBe(IQE);
+    expect(Number(unit.read(0xb0, 8) & 0xfn)).toBe(5);
+    expect(r32(unit, 0x80)).toBe(0);
+    expect(host.memory.read32(STATUS_BASE + 0xc0)).toBe(0);
   });
 
   it('a tail written before QIE is set is processed when the queue is enabled (Windows order)', () => {

@@ -143,12 +143,14 @@ describe('register masks', () => {
     expect(r32(unit, 0x34)).toBe(0);
   });
 
-  it('IQT keeps bits 18:4 only; IQA keeps 63:12 and QS', () => {
+  it('IQT keeps bits 18:4 only; IQA keeps 63:12, DW (11) and QS (2:0)', () => {
     const { unit } = makeUnit();
     w32(unit, 0x88, 0xffffffff);
     expect(r32(unit, 0x88)).toBe(0x7fff0);
+    // IQA_REG: 63:12 IQA, 11 DW, 10:3 reserved, 2:0 QS (reference §9). DW is RW even without SMTS/ADMS ("reads of this
+    // field return the value last programmed"; a 1 there is a queue error at fetch time, not a write-ignored bit).
     unit.write(0x90, 8, 0x1234_5678_9fffn);
-    expect(unit.read(0x90, 8)).toBe(0x1234_5678_9007n);
+    expect(unit.read(0x90, 8)).toBe(0x1234_5678_9807n);
   });
 
   it('register-based CCMD and IOTLB invalidations complete at once with actual = requested granularity', () => {

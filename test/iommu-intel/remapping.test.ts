@@ -314,10 +314,14 @@ describe('compatibility-format requests', () => {
     expect(out.fault?.detail).toContain('EIME');
   });
 
-  it('with address bits 63:32 set are not interrupt requests: passed back to the bus', () => {
+  it('with address bits 63:32 set (reaching the unit only when a hypervisor ABI claimed them) follow the same CFIS/EIME rule', () => {
+    // The translation core sends unclaimed high-bit writes to memory before any remapper sees them; a claimed one is
+    // an interrupt request, and under EIME = 1 every compatibility-format request is blocked with 0x25.
     const { unit, host } = linuxReadyUnit();
-    expect(remap(unit, DEV, 0xfee01000, 0x41, 0x1).handled).toBe(false);
-    expect(host.faults).toEqual([]);
+    const { handled, out } = remap(unit, DEV, 0xfee01000, 0x41, 0x1);
+    expect(handled).toBe(true);
+    expect(out.fault?.code).toBe(0x25);
+    expect(host.faults.map((f) => f.code)).toEqual([0x25]);
   });
 });
 

@@ -64,6 +64,23 @@ describe('save / restore', () => {
     }
   });
 
+  it('the latched FSTS.FRI survives a round trip', () => {
+    // Records 0 and 1 pending (FRI 0); software clears record 0: PPF stays set, FRI stays 0 (spec FSTS_REG.FRI is
+    // latched when PPF is set), although the oldest pending record is now 1.
+    const { unit } = busyUnit(); // fault 0x22 in FRCD 0
+    remap(unit, DEV, remappableAddress(10, true), 0); // FRCD 1
+    unit.write(0x600 + 12, 4, 0x80000000n);
+    expect(Number(unit.read(0x34, 4))).toBe(0x2);
+    const copy = new IntelIommu({ kind: 'intel' }, makeHost());
+    copy.restore(JSON.parse(JSON.stringify(unit.save())));
+    expect(Number(copy.read(0x34, 4))).toBe(0x2);
+    // A snapshot without the field (older format) restores FRI as the oldest pending record.
+    const old = JSON.parse(JSON.stringify(unit.save()));
+    delete old.fault.fri;
+    copy.restore(old);
+    expect(Number(copy.read(0x34, 4))).toBe(0x102);
+  });
+
   it('restore refuses a snapshot taken with a different number of fault records', () => {
     const { unit } = busyUnit();
     const other = new IntelIommu({ kind: 'intel', faultRecords: 4 }, makeHost());
