@@ -86,16 +86,7 @@ export class IrteCache {
       readIrte(memory, root, index, entryBytes, out);
       return;
     }
-    let block = this.blocks.get(deviceId);
-    if (block === undefined) {
-      block = new DeviceIrtBlock();
-      this.blocks.set(deviceId, block);
-    }
-    if (block.root !== root || block.entryBytes !== entryBytes) {
-      block.valid.fill(0);
-      block.root = root;
-      block.entryBytes = entryBytes;
-    }
+    const block = this.blockFor(deviceId, root, entryBytes);
     const at = index * 4;
     if (block.valid[index] === 0) {
       readIrte(memory, root, index, entryBytes, out);
@@ -140,6 +131,16 @@ export class IrteCache {
   }
 
   load(deviceId: number, root: number, entryBytes: 4 | 16, index: number, words: readonly number[]): void {
+    const block = this.blockFor(deviceId, root, entryBytes);
+    block.words.set(words, index * 4);
+    block.valid[index] = 1;
+  }
+
+  /**
+   * The cache block of `deviceId`'s table, created on first use. A block caches one table: when the DTE now points
+   * at another root, or the IRTE size changed (GAEn), the entries it holds describe nothing and are dropped.
+   */
+  private blockFor(deviceId: number, root: number, entryBytes: 4 | 16): DeviceIrtBlock {
     let block = this.blocks.get(deviceId);
     if (block === undefined) {
       block = new DeviceIrtBlock();
@@ -150,8 +151,7 @@ export class IrteCache {
       block.root = root;
       block.entryBytes = entryBytes;
     }
-    block.words.set(words, index * 4);
-    block.valid[index] = 1;
+    return block;
   }
 }
 
