@@ -101,7 +101,7 @@ function emptyObservation(): SourceObservation {
   return { deliveries: [], iommuInterrupts: [], faults: [], lost: [], memoryWrites: [], pirqs: [] };
 }
 
-function describeObservation(o: SourceObservation, m: Machine): string {
+function describeObservation(o: SourceObservation): string {
   const parts: string[] = [];
   const byTarget = new Map<string, number>();
   for (const d of o.deliveries) {
@@ -115,7 +115,6 @@ function describeObservation(o: SourceObservation, m: Machine): string {
   for (const d of o.iommuInterrupts) parts.push(`IOMMU fault event → CPU ${d.cpu} vector ${hex(d.vector)}`);
   if (parts.length === 0 && o.lost.length) parts.push(`lost: ${o.lost[0]}`);
   if (parts.length === 0) parts.push('nothing arrived');
-  void m;
   return parts.join('; ');
 }
 
@@ -313,7 +312,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       }
       const exp = scenario.expect.sources[src.id];
       const verdict = judge(exp, p, obs, programmed);
-      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs, m), hops, trace: hops.map(formatHop) });
+      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs), hops, trace: hops.map(formatHop) });
     }
     currentTrace = null;
     result.runtimeLog = guest.log.lines.slice(result.bootLog.length);
