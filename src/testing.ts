@@ -8,7 +8,7 @@
  *   expectDelivered(run, 'nvme-q1', { cpu: 299 });
  */
 import { createMachine, type Machine } from './machine/machine.ts';
-import type { MachineConfig } from './machine/config-types.ts';
+import type { MachineConfig } from './core/config-types.ts';
 import { createGuest } from './guest/create-guest.ts';
 import type { GuestOs } from './guest/guest-os.ts';
 import { runScenario, type ScenarioResult, type SourceResult, type Verdict } from './guest/scenario/run-scenario.ts';

@@ -7,7 +7,7 @@
  *   12..MAXPHYADDR-1  APIC base (physical page)
  *   everything else reserved: #GP if set
  */
-import { GeneralProtectionFault } from '../machine/errors.ts';
+import { GeneralProtectionFault } from '../core/errors.ts';
 
 export const MSR_IA32_APIC_BASE = 0x1b;
 

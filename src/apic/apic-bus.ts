@@ -30,8 +30,8 @@
  * buffer per nesting level (an EOI broadcast or a listener may deliver again) holds the addressed CPUs.
  */
 import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
-import { ConfigError, UsageError } from '../machine/errors.ts';
-import type { EventHub } from '../machine/events.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
 import { DestinationIndex } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
 import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';

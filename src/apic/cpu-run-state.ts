@@ -3,7 +3,7 @@
  * latches (SDM 8.4 MP initialisation, 10.4.7.3 "wait-for-SIPI", 6.7.1 NMI handling). The CPU itself is not
  * modelled; a scenario or test consumes the latches with the take* methods.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 export type RunState = 'running' | 'wait-for-sipi';
 

@@ -2,10 +2,9 @@
  * The JSON-serialisable snapshot of one LAPIC and its validating restore (all-or-nothing: everything is checked
  * before anything is written). 32-bit registers are plain numbers; IA32_APIC_BASE is a hex string (64-bit).
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { APIC_BASE_BSP, APIC_BASE_RESERVED, apicBaseMode } from './apic-base.ts';
 import { CpuRunState, isIntInRange, type CpuRunStateSnapshot } from './cpu-run-state.ts';
-import type { Lapic } from './lapic.ts';
 import {
   APIC_BITMAP_WORDS,
   APIC_LVT_COUNT,
@@ -20,6 +19,34 @@ import {
 } from './registers.ts';
 
 export const LAPIC_STATE_VERSION = 1;
+
+/**
+ * The register file a state is saved from and applied to. `Lapic` implements it; naming the fields here (instead
+ * of importing the class) keeps the import graph one-way: lapic.ts uses this module, never the reverse.
+ */
+export interface LapicRegisterFile {
+  readonly cpu: number;
+  readonly initialApicId: number;
+  apicBase: bigint;
+  mode: 'disabled' | 'xapic' | 'x2apic';
+  id: number;
+  tpr: number;
+  ldr: number;
+  dfr: number;
+  svr: number;
+  icrLo: number;
+  icrHi: number;
+  tmict: number;
+  tdcr: number;
+  esr: number;
+  esrPending: number;
+  errorInterruptArmed: boolean;
+  readonly lvt: Uint32Array;
+  readonly irr: Uint32Array;
+  readonly isr: Uint32Array;
+  readonly tmr: Uint32Array;
+  readonly run: CpuRunState;
+}
 
 export interface LapicState {
   version: number;
@@ -47,7 +74,7 @@ export interface LapicState {
   run: CpuRunStateSnapshot;
 }
 
-export function saveLapicRegisters(lapic: Lapic): LapicState {
+export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
   return {
     version: LAPIC_STATE_VERSION,
     cpu: lapic.cpu,
@@ -75,14 +102,14 @@ export function saveLapicRegisters(lapic: Lapic): LapicState {
 
 /** A state that passed validation for one particular LAPIC. */
 export interface ValidatedLapicState {
-  readonly lapic: Lapic;
+  readonly lapic: LapicRegisterFile;
   readonly state: LapicState;
   readonly mode: 'disabled' | 'xapic' | 'x2apic';
   readonly apicBase: bigint;
 }
 
 /** Check every field of `state` against `lapic`; throws {@link UsageError} naming the first bad field. */
-export function validateLapicState(lapic: Lapic, state: unknown): ValidatedLapicState {
+export function validateLapicState(lapic: LapicRegisterFile, state: unknown): ValidatedLapicState {
   const where = `lapic${lapic.cpu} state`;
   if (typeof state !== 'object' || state === null) throw new UsageError(`${where}: expected an object`);
   const s = state as Record<string, unknown>;

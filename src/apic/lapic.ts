@@ -10,8 +10,8 @@
  * the arbitration priority register (APR reads 0) and remote read (RRD reads 0), as in KVM and QEMU.
  */
 import { DeliveryMode, DestMode, newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
-import { GeneralProtectionFault, UsageError } from '../machine/errors.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import { GeneralProtectionFault, UsageError } from '../core/errors.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import {
   APIC_BASE_ADDRESS_MASK,
   APIC_BASE_BSP,

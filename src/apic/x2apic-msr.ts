@@ -5,7 +5,7 @@
  * MSR = 0x800 + (offset >> 4). Registers missing in x2APIC mode (APR 0x809, RRD 0x80C, DFR 0x80E, ICR high 0x831,
  * CMCI 0x82F since irqpath models no CMCI) and every unlisted MSR in 0x800–0xBFF raise #GP.
  */
-import { GeneralProtectionFault } from '../machine/errors.ts';
+import { GeneralProtectionFault } from '../core/errors.ts';
 import {
   ICR_X2APIC_RESERVED_LO,
   LVT_DELIVERY_STATUS,

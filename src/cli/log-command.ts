@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { linuxFaultLine } from '../iommu-intel/linux-log.ts';
 import { formatRawEventEntry } from '../iommu-amd/linux-log.ts';
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { writeOut } from './output.ts';
 
 function parseHex(text: string, what: string, bits: 32 | 64): bigint {

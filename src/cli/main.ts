@@ -11,7 +11,7 @@ import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { ConfigError, UsageError } from '../machine/errors.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
 import { registerDecodeCommand } from './decode-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerMatrixCommand } from './matrix-command.ts';

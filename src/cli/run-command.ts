@@ -9,7 +9,7 @@ import { runScenario } from '../guest/scenario/run-scenario.ts';
 import { loadScenarios, selectScenarioFiles } from '../guest/scenario/scenario-library.ts';
 import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
 import { ScenarioError } from '../guest/scenario/scenario-file.ts';
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { writeOut } from './output.ts';
 
 export function registerRunCommand(program: Command): void {

@@ -7,7 +7,7 @@
  *
  * Options are validated here; a bad value is a UsageError that names it.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { LinuxGuest } from './linux/linux-guest.ts';
 import { resolveWindowsQuirks, WINDOWS_QUIRK_NAMES, type WindowsQuirks } from './windows/quirks.ts';

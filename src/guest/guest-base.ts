@@ -6,7 +6,7 @@
  */
 import type { Cpu } from '../machine/cpu.ts';
 import type { Device } from '../machine/device.ts';
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { BootLog } from './boot-log.ts';
 import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest-os.ts';

@@ -4,7 +4,7 @@
  * Allocations start at 16 MiB (clear of the real-mode area and the SIPI trampoline) and stay far below the PCI MMIO
  * window at 0xC0000000.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 const ARENA_START = 0x0100_0000;
 const ARENA_END = 0xc000_0000;

@@ -13,7 +13,7 @@
  */
 import type { Cpu } from '../machine/cpu.ts';
 import type { Device } from '../machine/device.ts';
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { PCI_CAP_ID, PCI_CAP_NEXT, PCI_CAPABILITY_LIST, PCI_STATUS, PCI_STATUS_CAP_LIST } from '../pci/config-space.ts';
 import {
   MSI_ADDRESS_HI,

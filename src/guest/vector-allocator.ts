@@ -6,7 +6,7 @@
  * Linux's device range is FIRST_EXTERNAL_VECTOR + 1 (0x21; 0x20 was IRQ_MOVE_CLEANUP_VECTOR) up to
  * FIRST_SYSTEM_VECTOR − 1 (0xEB; 0xEC is LOCAL_TIMER_VECTOR). Other OS models pass their own range.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 export const LINUX_FIRST_DEVICE_VECTOR = 0x21;
 export const LINUX_LAST_DEVICE_VECTOR = 0xeb;

@@ -2,7 +2,7 @@
  * The I/O APIC's snapshot: a plain, JSON-serialisable object (numbers and hex strings) with a version, and the
  * validation that `Ioapic.restore` runs before it changes anything.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { RTE_DELIVS } from '../msi/formats/ioapic-rte.ts';
 
 export const IOAPIC_STATE_VERSION = 1;

@@ -10,10 +10,10 @@
  * Register map (reference §3.1/§3.2): IOREGSEL at 0x00 selects an indirect register, IOWIN at 0x10 reads/writes it,
  * EOI at 0x40. Indirect: 0x00 ID, 0x01 version, 0x02 arbitration ID, 0x10+2n / 0x11+2n RTE n low / high dword.
  */
-import type { DmaPort } from '../machine/dma-port.ts';
-import { ConfigError, UsageError } from '../machine/errors.ts';
-import type { EventHub } from '../machine/events.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import type { DmaPort } from '../msi/dma-port.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import {
   RTE_DELIVS,
   RTE_MASK,

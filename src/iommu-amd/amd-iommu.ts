@@ -30,11 +30,11 @@
  *   pointing at it, logs ILLEGAL_COMMAND_ERROR (Address = its SPA) and clears CmdBufRun until software restarts the
  *   buffer (clear CmdBufEn, reset head/tail, set CmdBufEn), as VBox does and Linux expects (QEMU keeps going).
  */
-import { formatBdf } from '../machine/bdf.ts';
-import type { AmdIommuOptions } from '../machine/config-types.ts';
-import { UsageError } from '../machine/errors.ts';
-import type { IommuHost } from '../machine/iommu-host.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import { formatBdf } from '../core/bdf.ts';
+import type { AmdIommuOptions } from '../core/config-types.ts';
+import { UsageError } from '../core/errors.ts';
+import type { IommuHost } from '../msi/iommu-host.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { cookieIsAmdDevice } from '../msi/cookie.ts';
 import { newApicMessage } from '../msi/interrupt.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';

@@ -9,7 +9,7 @@
  * blocks are tagged with the table root and entry size they were filled from, so a DTE that points the device at a
  * different table (after its own invalidation) never serves entries of the old table.
  */
-import type { SparseMemory } from '../machine/memory.ts';
+import type { SparseMemory } from '../core/memory.ts';
 import { DTE_BYTES as ENTRY_BYTES, DTE_DWORDS as ENTRY_DWORDS } from './device-table-entry.ts';
 
 // Local copies: the hot path must not pay for imported-binding getters some loaders generate (tsx does).

@@ -9,7 +9,7 @@
  * Ring mechanics: the IOMMU writes at Tail and advances it by 16 modulo the buffer size; software consumes from Head.
  * Full when (Tail + 16) mod size == Head, so at most N − 1 entries are held (QEMU get_next_eventlog_entry, OVMM).
  */
-import type { SparseMemory } from '../machine/memory.ts';
+import type { SparseMemory } from '../core/memory.ts';
 import {
   EventCode,
   EventFlag,

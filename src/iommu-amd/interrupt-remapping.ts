@@ -49,9 +49,9 @@
  * Hot path (warm caches, successful remap): no allocation — typed-array scratch buffers, numbers only; trace hops
  * are built only while the event hub is active. Faults allocate (their record is a new object each time).
  */
-import type { EventHub } from '../machine/events.ts';
-import { formatBdf } from '../machine/bdf.ts';
-import type { SparseMemory } from '../machine/memory.ts';
+import type { EventHub } from '../core/events.ts';
+import { formatBdf } from '../core/bdf.ts';
+import type { SparseMemory } from '../core/memory.ts';
 import { amdCookie } from '../msi/cookie.ts';
 import { DELIVERY_MODE_NAMES, DeliveryMode } from '../msi/interrupt.ts';
 import type { TranslationResult } from '../msi/translation-result.ts';

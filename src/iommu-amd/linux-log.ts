@@ -13,7 +13,7 @@
  */
 import { decodeEvent, type AmdEvent } from './event-log.ts';
 import { EventCode } from './event-codes.ts';
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 export interface LinuxLogOptions {
   style?: 'current' | 'pre-segment';

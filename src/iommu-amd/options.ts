@@ -2,9 +2,9 @@
  * The `iommu: { kind: 'amd', ... }` configuration: defaults and validation. Field paths in errors are relative to
  * the machine config ("iommu.base"), so a user sees exactly which value to fix.
  */
-import { parseBdf } from '../machine/bdf.ts';
-import type { AmdIommuOptions } from '../machine/config-types.ts';
-import { ConfigError } from '../machine/errors.ts';
+import { parseBdf } from '../core/bdf.ts';
+import type { AmdIommuOptions } from '../core/config-types.ts';
+import { ConfigError } from '../core/errors.ts';
 import { MMIO_SIZE } from './registers.ts';
 
 export interface ResolvedAmdOptions {

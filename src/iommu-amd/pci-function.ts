@@ -12,7 +12,7 @@
  * unit; Linux would otherwise switch to strict flushing "due to virtualization"). Not modelled: QEMU's extra
  * HyperTransport capability.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { PciConfigSpace } from '../pci/config-space.ts';
 import { PCI_COMMAND, initType0Header } from '../pci/type0-header.ts';
 

@@ -11,12 +11,12 @@
  * width or alignment is ignored and reads as 0. Reserved bits read as 0 and ignore writes; read-only registers
  * ignore writes; GCMD is write-only and reads as 0.
  */
-import type { IntelIommuOptions } from '../machine/config-types.ts';
-import { UsageError } from '../machine/errors.ts';
-import type { IommuFaultEvent } from '../machine/events.ts';
-import type { IommuHost } from '../machine/iommu-host.ts';
-import { MAX_PHYS_ADDR_BITS } from '../machine/memory.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import type { IntelIommuOptions } from '../core/config-types.ts';
+import { UsageError } from '../core/errors.ts';
+import type { IommuFaultEvent } from '../core/events.ts';
+import type { IommuHost } from '../msi/iommu-host.ts';
+import { MAX_PHYS_ADDR_BITS } from '../core/memory.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { cookieInIntelRange, intelCookie, NO_COOKIE } from '../msi/cookie.ts';
 import { MSI_ADDR_IF } from '../msi/formats/compat.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';

@@ -13,8 +13,8 @@
  * resumes fetching at IQH (Linux recovers by overwriting the bad descriptor with its wait descriptor and clearing
  * IQE, without touching IQT). A later IQT write also resumes. QEMU instead waits for an IQT write ("FIXME").
  */
-import type { EventHub } from '../machine/events.ts';
-import type { SparseMemory } from '../machine/memory.ts';
+import type { EventHub } from '../core/events.ts';
+import type { SparseMemory } from '../core/memory.ts';
 import { ECTL_IM, ECTL_IP, EADDR_MASK, EDATA_MASK, ICS_IWC, IQ_PTR_MASK, IQA_ADDR_LO_MASK, IQA_DW, IQA_QS_MASK } from './registers.ts';
 
 /** IQERCD.IQEI codes (V-h). */

@@ -3,7 +3,7 @@
  * `dmar_fault_do_one`, format of Sep 2021 onwards: no "0x" before bus/device, reason in hex). The "DMAR: " prefix is
  * Linux's pr_fmt. Users compare these lines with a real guest's dmesg.
  */
-import { formatBdf } from '../machine/bdf.ts';
+import { formatBdf } from '../core/bdf.ts';
 import { linuxReasonString } from './fault-reasons.ts';
 
 function hex2(v: number): string {

@@ -2,8 +2,8 @@
  * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked. A bad value throws ConfigError naming
  * the field path (`iommu.faultRecords`), so a user sees exactly what to fix.
  */
-import type { IntelIommuOptions } from '../machine/config-types.ts';
-import { ConfigError } from '../machine/errors.ts';
+import type { IntelIommuOptions } from '../core/config-types.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export interface ResolvedIntelOptions {
   kind: 'intel';

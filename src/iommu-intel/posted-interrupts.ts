@@ -17,7 +17,7 @@
  * set), set ON and send the notification event — NV to NDST, physical, fixed, edge. A reserved bit set in the
  * descriptor is fault 0x28; a descriptor the unit cannot access is fault 0x27.
  */
-import type { SparseMemory } from '../machine/memory.ts';
+import type { SparseMemory } from '../core/memory.ts';
 import { DeliveryMode } from '../msi/interrupt.ts';
 import type { ApicMessage } from '../msi/interrupt.ts';
 import { FaultReason } from './fault-reasons.ts';

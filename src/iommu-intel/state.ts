@@ -2,7 +2,7 @@
  * The VT-d unit's snapshot: plain JSON (numbers for 32-bit registers, hex strings for 64-bit ones and IRTEs) with a
  * version, and the validation restore() runs before touching anything.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { IEC_ENTRIES } from './interrupt-entry-cache.ts';
 import * as R from './registers.ts';
 

@@ -3,7 +3,7 @@
  * windows first (I/O APIC, IOMMU, enabled PCI BARs), RAM everywhere else. The local APIC page is per CPU and is
  * decoded by the CPU itself (cpu.ts) before it gets here.
  */
-import type { MmioDevice, MmioRegion } from './mmio.ts';
+import type { MmioDevice, MmioRegion } from '../core/mmio.ts';
 
 export class AddressSpace {
   private readonly regions: MmioRegion[] = [];

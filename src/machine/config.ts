@@ -2,9 +2,9 @@
  * Validation of the public machine configuration. Every problem names the field path and the reason, and an
  * unknown field is an error too (a typo such as `hypervisor.extDestID` must not silently mean "off").
  */
-import { ConfigError } from './errors.ts';
-import { formatBdf, parseBdf } from './bdf.ts';
-import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from './config-types.ts';
+import { ConfigError } from '../core/errors.ts';
+import { formatBdf, parseBdf } from '../core/bdf.ts';
+import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from '../core/config-types.ts';
 
 export const MAX_CPUS = 32768;
 /** IOREGSEL is 8 bits and RTEs start at 0x10, two registers each: 0x10 + 2·119 + 1 = 0xFF. */

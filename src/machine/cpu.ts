@@ -5,9 +5,9 @@
  */
 import type { Lapic } from '../apic/lapic.ts';
 import type { AddressSpace } from './address-space.ts';
-import { GeneralProtectionFault, UsageError } from './errors.ts';
-import type { SparseMemory } from './memory.ts';
-import type { AccessSize } from './mmio.ts';
+import { GeneralProtectionFault, UsageError } from '../core/errors.ts';
+import type { SparseMemory } from '../core/memory.ts';
+import type { AccessSize } from '../core/mmio.ts';
 
 const LAPIC_PAGE = 0x1000;
 const IA32_APIC_BASE = 0x1b;

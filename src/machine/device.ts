@@ -3,10 +3,10 @@
  * issue a DMA write) and to reach its config space. The device's own behaviour lives in src/pci.
  */
 import type { PciFunction } from '../pci/pci-function.ts';
-import { formatBdf } from './bdf.ts';
+import { formatBdf } from '../core/bdf.ts';
 import { toPhysical, type Address } from './cpu.ts';
-import { UsageError } from './errors.ts';
-import type { EventHub } from './events.ts';
+import { UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
 
 const TWO_32 = 0x1_0000_0000;
 

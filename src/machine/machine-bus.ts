@@ -12,10 +12,10 @@ import { isInterruptWindow } from '../msi/formats/compat.ts';
 import type { RouteSlot } from '../msi/route-slot.ts';
 import type { TranslationCore } from '../msi/translate.ts';
 import { TranslationResult } from '../msi/translation-result.ts';
-import { formatBdf } from './bdf.ts';
-import type { DmaPort } from './dma-port.ts';
-import type { EventHub } from './events.ts';
-import { MAX_PHYS_ADDR_BITS, type SparseMemory } from './memory.ts';
+import { formatBdf } from '../core/bdf.ts';
+import type { DmaPort } from '../msi/dma-port.ts';
+import type { EventHub } from '../core/events.ts';
+import { MAX_PHYS_ADDR_BITS, type SparseMemory } from '../core/memory.ts';
 
 /** Anything that accepts a decoded interrupt: the APIC bus. */
 export interface InterruptSink {

@@ -4,9 +4,9 @@
  * back if a device refuses its part, so a bad snapshot never leaves the machine half-restored.
  */
 import { freeze } from 'immer';
-import type { Machine } from './machine.ts';
-import { PAGE_SIZE } from './memory.ts';
-import { UsageError } from './errors.ts';
+import type { SparseMemory } from '../core/memory.ts';
+import { PAGE_SIZE } from '../core/memory.ts';
+import { UsageError } from '../core/errors.ts';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -24,8 +24,29 @@ export interface MachineSnapshot {
   };
 }
 
+/** One device's plain state: saved as JSON, restored (validated) from it. */
+interface SavedDevice {
+  save(): unknown;
+  restore(state: never): void;
+}
+
+/**
+ * The parts of a machine a snapshot reads and writes. `Machine` passes itself; naming them here instead of importing
+ * the class keeps machine.ts → snapshot.ts one-way.
+ */
+export interface SnapshotSubject {
+  readonly config: unknown;
+  readonly cpuCount: number;
+  readonly apicBus: { readonly lapics: readonly SavedDevice[]; rebuildMaps?(): void };
+  readonly ioapic: SavedDevice;
+  readonly pci: SavedDevice;
+  readonly iommu: SavedDevice | null;
+  readonly memory: SparseMemory;
+  readonly core: { invalidateAllRoutes(): void };
+}
+
 export class MachineSnapshots {
-  constructor(private readonly m: Machine) {}
+  constructor(private readonly m: SnapshotSubject) {}
 
   take(): MachineSnapshot {
     const m = this.m;

@@ -5,7 +5,7 @@
  * - a Mermaid sequence diagram of one interrupt (renders in GitHub issues);
  * - Chrome / Perfetto trace JSON for many interrupts over time, with one flow arrow per interrupt.
  */
-import type { EventHub, TraceHop, TraceValue } from './events.ts';
+import type { EventHub, TraceHop, TraceValue } from '../core/events.ts';
 
 /** Argument names QEMU prints in hex. Everything else numeric is decimal (QEMU prints vectors and indices that way). */
 const HEX_ARGS = new Set([

@@ -39,7 +39,7 @@ import {
 import type { InterruptRemapper, RouteInvalidator } from './remapper.ts';
 import type { RouteSlot } from './route-slot.ts';
 import { TranslationResult } from './translation-result.ts';
-import type { HypervisorOptions } from '../machine/config-types.ts';
+import type { HypervisorOptions } from '../core/config-types.ts';
 
 /** DeviceID index meaning "the device table entry itself" in an AMD pass-through cookie. */
 const AMD_DTE_ONLY_INDEX = 0xffff;

@@ -7,8 +7,8 @@
  * Bits 3:0 of the low dword: bit 0 = 0 (memory space), bits 2:1 = 00 (32-bit) or 10 (64-bit), bit 3 = prefetchable.
  * A 64-bit BAR uses the next BAR slot for address bits 63:32.
  */
-import { ConfigError } from '../machine/errors.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import type { PciConfigSpace } from './config-space.ts';
 import { PCI_BASE_ADDRESS_0 } from './type0-header.ts';
 

@@ -8,7 +8,7 @@
  *
  * Reused by every PCI function model, including an IOMMU's own PCI function.
  */
-import { UsageError } from '../machine/errors.ts';
+import { UsageError } from '../core/errors.ts';
 
 export const PCI_CONFIG_SPACE_SIZE = 256;
 /** Status register offset and its Capabilities List bit. */

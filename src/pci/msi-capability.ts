@@ -11,8 +11,8 @@
  * With 2^MME messages allocated, message k is sent with the low MME bits of the data replaced by k
  * (QEMU msi_prepare_message). The write carries the 16-bit data zero-extended to 32 bits.
  */
-import { ConfigError, UsageError } from '../machine/errors.ts';
-import type { EventHub } from '../machine/events.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
 import type { PciConfigSpace } from './config-space.ts';
 import type { InterruptMessageReport, InterruptMessageSink } from './interrupt-sink.ts';

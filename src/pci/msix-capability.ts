@@ -12,9 +12,9 @@
  * vector sets its PBA bit; any masked→unmasked change with the PBA bit set clears it and sends the message with the
  * entry's current contents (QEMU msix_handle_mask_update).
  */
-import { ConfigError, UsageError } from '../machine/errors.ts';
-import type { EventHub } from '../machine/events.ts';
-import type { AccessSize, MmioDevice } from '../machine/mmio.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
+import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
 import type { PciConfigSpace } from './config-space.ts';
 import type { InterruptMessageReport, InterruptMessageSink } from './interrupt-sink.ts';

@@ -3,8 +3,8 @@
  * that does not exist completes with all ones (the master abort software uses to probe: vendor ID 0xFFFF), and a
  * write to it is dropped.
  */
-import { formatBdf, parseBdf } from '../machine/bdf.ts';
-import { UsageError } from '../machine/errors.ts';
+import { formatBdf, parseBdf } from '../core/bdf.ts';
+import { UsageError } from '../core/errors.ts';
 import { checkConfigAccess } from './config-space.ts';
 
 /** What the bus needs from a function: a PciFunction, or another function model (e.g. an IOMMU's own). */

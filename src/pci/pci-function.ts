@@ -11,11 +11,11 @@
  * only: a masked vector still pends while bus mastering is off, and a pending vector unmasked while bus mastering is
  * off is cleared and dropped.
  */
-import { formatBdf, parseBdf } from '../machine/bdf.ts';
-import type { DeviceOptions } from '../machine/config-types.ts';
-import type { DmaPort } from '../machine/dma-port.ts';
-import { ConfigError, UsageError } from '../machine/errors.ts';
-import type { EventHub } from '../machine/events.ts';
+import { formatBdf, parseBdf } from '../core/bdf.ts';
+import type { DeviceOptions } from '../core/config-types.ts';
+import type { DmaPort } from '../msi/dma-port.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import type { EventHub } from '../core/events.ts';
 import type { RouteSlot } from '../msi/route-slot.ts';
 import { type BarOptions, PciBar } from './bar.ts';
 import { PCI_CONFIG_SPACE_SIZE, PciConfigSpace, checkConfigAccess } from './config-space.ts';

@@ -3,7 +3,7 @@
  * (reference §1.3; kvm-unit-tests test_enable_x2apic / test_apicbase).
  */
 import { describe, expect, test } from 'vitest';
-import { GeneralProtectionFault } from '../../src/machine/errors.ts';
+import { GeneralProtectionFault } from '../../src/core/errors.ts';
 import { APIC_BASE_MSR, BSP, DEFAULT_BASE, EN, EXTD, makeBus, mmioRead } from './helpers.ts';
 
 const DISABLED = DEFAULT_BASE;

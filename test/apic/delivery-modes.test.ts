@@ -1,6 +1,6 @@
 /** Delivery modes and the CPU run-state latches (reference §1.2, §2.3; SDM 8.4, 10.4.7.3, 10.6.1). */
 import { describe, expect, test } from 'vitest';
-import type { ApicAcceptEvent, TraceHop } from '../../src/machine/events.ts';
+import type { ApicAcceptEvent, TraceHop } from '../../src/core/events.ts';
 import { DeliveryMode, DestMode } from '../../src/msi/interrupt.ts';
 import { cpusWithIrr, enableAll, enterX2apic, hasVector, makeBus, message, mmioRead, mmioWrite } from './helpers.ts';
 

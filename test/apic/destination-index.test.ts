@@ -5,7 +5,7 @@
 import { test as fcTest, fc } from '@fast-check/vitest';
 import { describe, expect, test } from 'vitest';
 import { ApicBus } from '../../src/apic/apic-bus.ts';
-import { EventHub } from '../../src/machine/events.ts';
+import { EventHub } from '../../src/core/events.ts';
 import type { ApicMessage } from '../../src/msi/interrupt.ts';
 import { cpusWithIrr, enterX2apic, message, mmioWrite, softwareEnable } from './helpers.ts';
 

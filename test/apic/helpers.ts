@@ -2,7 +2,7 @@
 import { ApicBus } from '../../src/apic/apic-bus.ts';
 import type { Lapic } from '../../src/apic/lapic.ts';
 import type { LowestPriorityPolicy } from '../../src/apic/lowest-priority.ts';
-import { EventHub } from '../../src/machine/events.ts';
+import { EventHub } from '../../src/core/events.ts';
 import { newApicMessage, type ApicMessage } from '../../src/msi/interrupt.ts';
 
 export const APIC_BASE_MSR = 0x1b;

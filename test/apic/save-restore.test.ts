@@ -1,6 +1,6 @@
 /** LAPIC / APIC bus snapshots: JSON round trip, validation, all-or-nothing restore. */
 import { describe, expect, test } from 'vitest';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 import { DeliveryMode } from '../../src/msi/interrupt.ts';
 import { cpusWithIrr, enableAll, enterX2apic, makeBus, message, mmioRead, mmioWrite } from './helpers.ts';
 

@@ -1,6 +1,6 @@
 /** x2APIC MSR access rules (reference §1.1 "Further rules"; SDM Table 10-6; KVM kvm_lapic_msr_read/write). */
 import { describe, expect, test } from 'vitest';
-import { GeneralProtectionFault, UsageError } from '../../src/machine/errors.ts';
+import { GeneralProtectionFault, UsageError } from '../../src/core/errors.ts';
 import { cpusWithIrr, enterX2apic, hasVector, makeBus, softwareEnable } from './helpers.ts';
 
 function x2apicBus() {

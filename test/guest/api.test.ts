@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createGuest } from '../../src/guest/create-guest.ts';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 import { VectorAllocator } from '../../src/guest/vector-allocator.ts';
 import { composeAmdRemappable, composeApicMessage, composeIntelRemappable, rteFromMessage, rteIntelRemappable } from '../../src/guest/linux/msi-compose.ts';
 import { DEFAULT_WINDOWS_QUIRKS, resolveWindowsQuirks } from '../../src/guest/windows/quirks.ts';

@@ -1,6 +1,6 @@
 /** Shared helpers for the guest-model tests: a machine with two PCI devices, and event capture. */
 import { createMachine, type Machine } from '../../src/machine/machine.ts';
-import type { MachineConfig } from '../../src/machine/config-types.ts';
+import type { MachineConfig } from '../../src/core/config-types.ts';
 
 export const MSIX_DEV = '00:03.0';
 /** 00:03.0 as a requester ID: bus 0, device 3, function 0 → 3 << 3. */

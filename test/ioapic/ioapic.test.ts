@@ -6,8 +6,8 @@
  * data = vector | delivery mode << 8 | trigger << 15.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, UsageError } from '../../src/machine/errors.ts';
-import { EventHub, type InterruptLostEvent, type TraceHop } from '../../src/machine/events.ts';
+import { ConfigError, UsageError } from '../../src/core/errors.ts';
+import { EventHub, type InterruptLostEvent, type TraceHop } from '../../src/core/events.ts';
 import { IOAPIC_EOI, IOREGSEL, IOWIN, Ioapic } from '../../src/ioapic/ioapic.ts';
 import { RecordingDma } from './recording-dma.ts';
 

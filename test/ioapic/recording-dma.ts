@@ -1,5 +1,5 @@
 /** A fake machine bus for device tests: records every write a bus master puts on it, in order. */
-import type { DmaPort } from '../../src/machine/dma-port.ts';
+import type { DmaPort } from '../../src/msi/dma-port.ts';
 import type { RouteSlot } from '../../src/msi/route-slot.ts';
 
 export interface RecordedWrite {

@@ -6,10 +6,10 @@
  */
 import { AmdIommu } from '../../src/iommu-amd/amd-iommu.ts';
 import { buildCommand } from '../../src/iommu-amd/command-buffer.ts';
-import type { AmdIommuOptions } from '../../src/machine/config-types.ts';
-import { EventHub, type IommuFaultEvent, type TraceHop } from '../../src/machine/events.ts';
-import type { IommuHost } from '../../src/machine/iommu-host.ts';
-import { SparseMemory } from '../../src/machine/memory.ts';
+import type { AmdIommuOptions } from '../../src/core/config-types.ts';
+import { EventHub, type IommuFaultEvent, type TraceHop } from '../../src/core/events.ts';
+import type { IommuHost } from '../../src/msi/iommu-host.ts';
+import { SparseMemory } from '../../src/core/memory.ts';
 import { amdCookie } from '../../src/msi/cookie.ts';
 import { type ApicMessage, copyApicMessage, newApicMessage } from '../../src/msi/interrupt.ts';
 import { TranslationResult } from '../../src/msi/translation-result.ts';

@@ -1,7 +1,7 @@
 /** Register file, features, PCI function, options and snapshots (reference §1–§3, §8). */
 import { describe, expect, it } from 'vitest';
 import { AmdIommu, resolveAmdOptions } from '../../src/iommu-amd/amd-iommu.ts';
-import { ConfigError, UsageError } from '../../src/machine/errors.ts';
+import { ConfigError, UsageError } from '../../src/core/errors.ts';
 import { CMD_BUF, CTRL, FakeHost, LinuxAmdDriver, MMIO, STATUS } from './helpers.ts';
 
 const DEV_A = 0x0018;

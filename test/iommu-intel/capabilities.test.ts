@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/machine/errors.ts';
+import { ConfigError } from '../../src/core/errors.ts';
 import { resolveIntelOptions } from '../../src/iommu-intel/intel-iommu.ts';
 import { makeUnit } from './helpers.ts';
 

@@ -3,10 +3,10 @@
  * the spec layout (reference §5), and a small Linux-style driver that programs the unit only through MMIO writes and
  * memory, the way drivers/iommu/intel/{dmar,irq_remapping}.c do.
  */
-import type { HypervisorOptions, IntelIommuOptions } from '../../src/machine/config-types.ts';
-import { EventHub, type IommuFaultEvent, type TraceHop } from '../../src/machine/events.ts';
-import type { IommuHost } from '../../src/machine/iommu-host.ts';
-import { SparseMemory } from '../../src/machine/memory.ts';
+import type { HypervisorOptions, IntelIommuOptions } from '../../src/core/config-types.ts';
+import { EventHub, type IommuFaultEvent, type TraceHop } from '../../src/core/events.ts';
+import type { IommuHost } from '../../src/msi/iommu-host.ts';
+import { SparseMemory } from '../../src/core/memory.ts';
 import { IntelIommu } from '../../src/iommu-intel/intel-iommu.ts';
 import { linuxFaultLine, linuxFaultStatusLine } from '../../src/iommu-intel/linux-log.ts';
 import { TranslationResult } from '../../src/msi/translation-result.ts';

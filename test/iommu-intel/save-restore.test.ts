@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 import { IntelIommu } from '../../src/iommu-intel/intel-iommu.ts';
 import { linuxReadyUnit, makeHost, remap, remappableAddress, remappedIrte, TABLE_BASE, writeIrte } from './helpers.ts';
 

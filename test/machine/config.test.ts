@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/machine/config.ts';
-import { ConfigError } from '../../src/machine/errors.ts';
-import type { MachineConfig } from '../../src/machine/config-types.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+import type { MachineConfig } from '../../src/core/config-types.ts';
 
 function errorOf(config: unknown): ConfigError {
   try {

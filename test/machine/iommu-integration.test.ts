@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../src/machine/machine.ts';
-import type { IommuFaultEvent } from '../../src/machine/events.ts';
+import type { IommuFaultEvent } from '../../src/core/events.ts';
 import * as amdvi from '../../src/iommu-amd/registers.ts';
 import { enableLapic, programAmdIrte, programIntelIrte, programMsix } from '../../bench/program.ts';
 

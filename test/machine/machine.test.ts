@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from '../../src/machine/machine.ts';
-import { ConfigError, GeneralProtectionFault, UsageError } from '../../src/machine/errors.ts';
-import type { MemoryWriteEvent, ApicAcceptEvent } from '../../src/machine/events.ts';
+import { ConfigError, GeneralProtectionFault, UsageError } from '../../src/core/errors.ts';
+import type { MemoryWriteEvent, ApicAcceptEvent } from '../../src/core/events.ts';
 import { enableLapic, programMsix } from '../../bench/program.ts';
 
 const NVME = { bdf: '00:03.0', msix: { entries: 4 } };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SparseMemory, PhysicalAddressError } from '../../src/machine/memory.ts';
+import { SparseMemory, PhysicalAddressError } from '../../src/core/memory.ts';
 
 describe('sparse guest memory', () => {
   it('reads zero where nothing was written, and allocates nothing for reads', () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bootGuest } from '../../src/testing.ts';
-import type { TraceHop } from '../../src/machine/events.ts';
+import type { TraceHop } from '../../src/core/events.ts';
 import { formatHop } from '../../src/machine/trace.ts';
 
 function traceOf(run: () => void, events: { on(e: 'hop', f: (h: TraceHop) => void): unknown; off(e: 'hop', f: (h: TraceHop) => void): unknown }): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatHop, mermaidForFlow, perfettoTrace } from '../../src/machine/trace.ts';
-import type { TraceHop } from '../../src/machine/events.ts';
+import type { TraceHop } from '../../src/core/events.ts';
 
 // One interrupt as the VT-d path emits it (names and argument order from QEMU's hw/i386/trace-events).
 const HOPS: TraceHop[] = [

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { test as fcTest, fc } from '@fast-check/vitest';
 import { explain, isInterruptAddress } from '../../src/msi/explain.ts';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 
 describe('explain', () => {
   test('a compatibility message in the window is an interrupt, read as compatibility format', () => {

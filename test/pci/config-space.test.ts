@@ -1,6 +1,6 @@
 /** Type-0 header, write masks, RW1C, capability list, BAR sizing and config access validation (PCI 3.0 §6.1–6.7). */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, UsageError } from '../../src/machine/errors.ts';
+import { ConfigError, UsageError } from '../../src/core/errors.ts';
 import { PCI_STATUS, PciConfigSpace } from '../../src/pci/config-space.ts';
 import { COMMAND, rig } from './helpers.ts';
 

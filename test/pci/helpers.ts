@@ -1,5 +1,5 @@
 /** Shared setup for PCI tests: a function on a recording bus, and a driver's view of its config space. */
-import { EventHub, type InterruptLostEvent, type TraceHop } from '../../src/machine/events.ts';
+import { EventHub, type InterruptLostEvent, type TraceHop } from '../../src/core/events.ts';
 import { PciFunction, type PciFunctionOptions } from '../../src/pci/pci-function.ts';
 import { RecordingDma } from '../ioapic/recording-dma.ts';
 

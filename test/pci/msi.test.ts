@@ -3,7 +3,7 @@
  * sits at 0x40: control +2, address +4/+8, data +0xC, mask +0x10, pending +0x14.
  */
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 import { COMMAND, MASTER, RID, rig, sent } from './helpers.ts';
 
 const CAP = 0x40;

@@ -3,7 +3,7 @@
  * table +4, PBA +8); BAR0 holds the table at 0 (16 bytes per entry) and the PBA at 0x1000.
  */
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/machine/errors.ts';
+import { UsageError } from '../../src/core/errors.ts';
 import { COMMAND, MASTER, rig, sent } from './helpers.ts';
 
 const CTRL = 0x42;

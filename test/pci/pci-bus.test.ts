@@ -1,7 +1,7 @@
 /** Config access by BDF, absent functions, and save/restore of functions and the bus. */
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/machine/errors.ts';
-import { EventHub } from '../../src/machine/events.ts';
+import { UsageError } from '../../src/core/errors.ts';
+import { EventHub } from '../../src/core/events.ts';
 import { PciBus } from '../../src/pci/pci-bus.ts';
 import { PciFunction } from '../../src/pci/pci-function.ts';
 import { RecordingDma } from '../ioapic/recording-dma.ts';

@@ -19,7 +19,7 @@
  * PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the
  * emulated I/O APIC).
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';

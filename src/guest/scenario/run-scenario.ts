@@ -5,7 +5,7 @@
  */
 import { testVector } from '../../apic/lapic.ts';
 import { createMachine, type Machine } from '../../machine/machine.ts';
-import type { IommuFaultEvent, TraceHop } from '../../machine/events.ts';
+import type { IommuFaultEvent, TraceHop } from '../../core/events.ts';
 import { formatHop } from '../../machine/trace.ts';
 import { createGuest } from '../create-guest.ts';
 import type { GuestOs, ProgrammedInterrupt } from '../guest-os.ts';

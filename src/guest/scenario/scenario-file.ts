@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { MachineConfig } from '../../machine/config-types.ts';
+import type { MachineConfig } from '../../core/config-types.ts';
 import type { InterruptRequest } from '../guest-os.ts';
 
 export class ScenarioError extends Error {

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { loadScenarioFile, type Scenario } from './scenario-file.ts';
 
 export const SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../scenarios');

@@ -3,7 +3,7 @@
  * peers-and-style §2 items 1–2). Each is a named boolean, on by default ("the Windows that ships"); switching one off
  * gives the "fixed Windows" that programs what the hardware in front of it expects.
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 
 export interface WindowsQuirks {
   /**

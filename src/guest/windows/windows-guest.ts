@@ -19,7 +19,7 @@
  * - The register sequence that enables remapping is Linux's (intel-ir.ts / amd-ir.ts); Windows' own order is not
  *   public.
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { encodeRteRemappable, rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { encodeWindowsHighBits } from '../../msi/formats/windows-high-bits.ts';

@@ -8,7 +8,7 @@
  * The first half of this file holds the non-allocating readers the translation core uses on every interrupt; the
  * second half the rich encoder/decoder (`encodeCompat`, `decodeCompat`) used by tools, which reports reserved bits.
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { DELIVERY_MODE_NAMES } from '../interrupt.ts';
 import type { ApicMessage } from '../interrupt.ts';
 import { addrHi, addrLo, bitNote, bits32, checkBit, checkField, checkMessage } from './field-check.ts';

@@ -6,7 +6,7 @@
  * the format, the field and the allowed range; bits a decoder cannot map to a field are reported as notes, never
  * dropped silently.
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { hex } from '../interrupt.ts';
 
 const U64_MAX = (1n << 64n) - 1n;

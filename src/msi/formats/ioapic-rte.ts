@@ -23,7 +23,7 @@
  * The first half of this file is the non-allocating hot-path conversion; the second half the rich encoders,
  * decoders and RTE ⇄ message conversion used by tools and tests.
  */
-import { UsageError } from '../../machine/errors.ts';
+import { UsageError } from '../../core/errors.ts';
 import { DELIVERY_MODE_NAMES } from '../interrupt.ts';
 import { isMsiDeliveryMode, MSI_ADDR_BASE, MSI_ADDR_DM, MSI_ADDR_RH } from './compat.ts';
 import { addrHi, addrLo, bitNote, bits64, checkBit, checkField, checkMessage, checkU64 } from './field-check.ts';

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { test as fcTest, fc } from '@fast-check/vitest';
 import { decodeCompat, decodeCompatInto, encodeCompat } from '../../../src/msi/formats/compat.ts';
 import { newApicMessage } from '../../../src/msi/interrupt.ts';
-import { UsageError } from '../../../src/machine/errors.ts';
+import { UsageError } from '../../../src/core/errors.ts';
 import { bit, u8, validDeliveryMode, reencodesWhenNothingIsReported } from './bit-flips.ts';
 
 const compatFields = fc.record({

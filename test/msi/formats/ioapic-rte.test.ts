@@ -13,7 +13,7 @@ import {
 import { decodeCompat } from '../../../src/msi/formats/compat.ts';
 import { decodeExtDestId } from '../../../src/msi/formats/ext-dest-id.ts';
 import { decodeIntelRemappable } from '../../../src/msi/formats/intel-remappable.ts';
-import { UsageError } from '../../../src/machine/errors.ts';
+import { UsageError } from '../../../src/core/errors.ts';
 import { bit, u8, validDeliveryMode } from './bit-flips.ts';
 
 describe('I/O APIC RTE layouts', () => {

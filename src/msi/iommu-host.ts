@@ -2,11 +2,11 @@
  * What the machine hands an IOMMU model: guest memory (tables, queues, logs live there), the event stream, the
  * translation core's route invalidation, the hypervisor options, and a way to send the IOMMU's own interrupts.
  */
-import type { ApicMessage } from '../msi/interrupt.ts';
-import type { RouteInvalidator } from '../msi/remapper.ts';
-import type { HypervisorOptions } from './config-types.ts';
-import type { EventHub } from './events.ts';
-import type { SparseMemory } from './memory.ts';
+import type { ApicMessage } from './interrupt.ts';
+import type { RouteInvalidator } from './remapper.ts';
+import type { HypervisorOptions } from '../core/config-types.ts';
+import type { EventHub } from '../core/events.ts';
+import type { SparseMemory } from '../core/memory.ts';
 
 export interface IommuHost {
   readonly memory: SparseMemory;

@@ -3,7 +3,7 @@
  * means: 0xFEEx_xxxx (low dword) goes to the translation core, anything else is memory (through DMA remapping when
  * a unit translates). Nothing else in the code base decides what an address means.
  */
-import type { RouteSlot } from '../msi/route-slot.ts';
+import type { RouteSlot } from './route-slot.ts';
 
 export interface DmaPort {
   /** A posted 32-bit write by the requester `sourceId` (BDF or the I/O APIC's source-id). */
