@@ -4,8 +4,9 @@
  * `src/cli/<name>-command.ts` exporting `register<Name>Command(program)`. To add one (run, matrix, log, ...), import
  * it and add one call in {@link buildProgram}.
  *
- * Exit codes: 0 success (and --help / --version), 2 a command line irqpath cannot use (bad number, missing or unknown
- * option, a UsageError/ConfigError from the library), 1 anything else.
+ * Exit codes: 0 success (and --help / --version); 1 a run whose outcome is not what its scenario states (UNEXPECTED),
+ * or an internal error; 2 input irqpath cannot use (bad number, missing or unknown option, a scenario file that does
+ * not validate, a UsageError/ConfigError from the library).
  */
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import { registerRunCommand } from './run-command.ts';
 import { registerMatrixCommand } from './matrix-command.ts';
 import { registerLogCommand } from './log-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
+import { exitCodeOf } from './output.ts';
 
 export interface ProgramOptions {
   /** Where normal output goes (default process.stdout). Subcommands write through commander's output configuration. */
@@ -52,7 +54,7 @@ export async function runCli(argv: string[] = process.argv, options: Omit<Progra
   const program = buildProgram({ ...options, exitOverride: true });
   try {
     await program.parseAsync(argv);
-    return 0;
+    return exitCodeOf(program);
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander has already printed its message; 0 for help/version, and every usage error becomes 2.

@@ -15,3 +15,26 @@ export function writeErr(command: Command, text: string): void {
   if (write) write(text);
   else process.stderr.write(text);
 }
+
+/**
+ * A command's verdict, kept per program rather than in `process.exitCode`: `runCli` returns it, so an embedder or a
+ * test running several programs in one process sees each program's own exit code.
+ */
+const exitCodes = new WeakMap<Command, number>();
+
+function rootOf(command: Command): Command {
+  let root = command;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+/** Record that the program should exit with `code` (the highest code recorded wins). */
+export function setExitCode(command: Command, code: number): void {
+  const root = rootOf(command);
+  exitCodes.set(root, Math.max(exitCodes.get(root) ?? 0, code));
+}
+
+/** The exit code the program's commands recorded (0 when none did). */
+export function exitCodeOf(program: Command): number {
+  return exitCodes.get(rootOf(program)) ?? 0;
+}

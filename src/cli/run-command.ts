@@ -10,7 +10,10 @@ import { loadScenarios, selectScenarioFiles } from '../guest/scenario/scenario-l
 import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
 import { ScenarioError } from '../guest/scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
-import { writeOut } from './output.ts';
+import { setExitCode, writeOut } from './output.ts';
+
+/** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
+export const UNEXPECTED_EXIT_CODE = 1;
 
 export function registerRunCommand(program: Command): void {
   program
@@ -36,6 +39,8 @@ export function registerRunCommand(program: Command): void {
         const hops = results.flatMap((r) => r.sources.flatMap((src) => src.hops));
         writeFileSync(opts.perfetto, JSON.stringify(perfettoTrace(hops)));
       }
+      // Exit 1 when any run did not show what its file states, whatever the output format (CI reads this code).
+      if (results.some((r) => r.verdict === 'UNEXPECTED')) setExitCode(this, UNEXPECTED_EXIT_CODE);
       if (opts.mermaid) {
         for (const r of results) {
           for (const src of r.sources) {
@@ -50,6 +55,5 @@ export function registerRunCommand(program: Command): void {
         const style = { color: opts.color && process.stdout.isTTY === true, trace: opts.trace === true };
         writeOut(this, results.map((r) => renderScenario(r, style)).join('\n\n') + '\n\n' + renderSummary(results, style) + '\n');
       }
-      if (results.some((r) => r.verdict === 'UNEXPECTED')) process.exitCode = 1;
     });
 }

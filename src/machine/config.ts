@@ -5,6 +5,8 @@
 import { ConfigError } from '../core/errors.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from '../core/config-types.ts';
+import { resolveIntelOptions } from '../iommu-intel/options.ts';
+import { resolveAmdOptions } from '../iommu-amd/options.ts';
 
 export const MAX_CPUS = 32768;
 /** IOREGSEL is 8 bits and RTEs start at 0x10, two registers each: 0x10 + 2·119 + 1 = 0xFF. */
@@ -118,7 +120,9 @@ function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
   if (!isObject(raw)) throw new ConfigError('iommu', 'must be an object with kind "intel" or "amd"');
   if (raw.kind === 'intel') {
     rejectUnknown(raw, ['kind', 'base', 'awBits', 'dmaTranslation', 'interruptRemapping', 'eim', 'faultRecords', 'postedInterrupts', 'ioapicSourceId'], 'iommu');
-    // Field-level validation and defaults belong to the Intel model (resolveIntelOptions).
+    // Field-level validation and defaults belong to the Intel model; run it here too, so that resolveConfig alone
+    // (a scenario file being loaded) rejects everything createMachine would.
+    resolveIntelOptions(raw as unknown as IommuOptions & { kind: 'intel' });
     return raw as unknown as IommuOptions;
   }
   if (raw.kind === 'amd') {
@@ -128,6 +132,7 @@ function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
     if (owner !== undefined) throw new ConfigError('iommu.bdf', `${formatBdf(own)} is already used by ${owner}`);
     const ioapic = bdfField(raw.ioapicDeviceId ?? '00:14.0', 'iommu.ioapicDeviceId');
     if (ioapic === own) throw new ConfigError('iommu.ioapicDeviceId', `must differ from the IOMMU's own function ${formatBdf(own)}`);
+    resolveAmdOptions(raw as unknown as IommuOptions & { kind: 'amd' });
     return raw as unknown as IommuOptions;
   }
   throw new ConfigError('iommu.kind', `must be "intel" or "amd", got ${JSON.stringify(raw.kind)}`);

@@ -11,11 +11,18 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { MachineConfig } from '../../core/config-types.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { parseBdf } from '../../core/bdf.ts';
+import { resolveConfig, type ResolvedConfig } from '../../machine/config.ts';
 import type { InterruptRequest } from '../guest-os.ts';
 
+/**
+ * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
+ * `variant` names the variant whose merged content is wrong, or is null for the base scenario.
+ */
 export class ScenarioError extends Error {
-  constructor(readonly file: string, readonly field: string, readonly reason: string) {
-    super(`${file}: ${field ? field + ': ' : ''}${reason}`);
+  constructor(readonly file: string, readonly field: string, readonly reason: string, readonly variant: string | null = null) {
+    super(`${file}${variant === null ? '' : ` (variant ${variant})`}: ${field ? field + ': ' : ''}${reason}`);
     this.name = 'ScenarioError';
   }
 }
@@ -95,10 +102,13 @@ export function deepMerge<T>(base: T, over: unknown): T {
 }
 
 class Checker {
+  /** The variant being checked, named in every error; null while checking the base scenario. */
+  variant: string | null = null;
+
   constructor(readonly file: string) {}
 
   fail(field: string, reason: string): never {
-    throw new ScenarioError(this.file, field, reason);
+    throw new ScenarioError(this.file, field, reason, this.variant);
   }
 
   obj(v: unknown, field: string): Record<string, unknown> {
@@ -218,6 +228,66 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   return src;
 }
 
+/** The machine block, through the same validation createMachine applies (src/machine/config.ts). */
+function parseMachine(c: Checker, raw: unknown, field = 'machine'): { config: MachineConfig; resolved: ResolvedConfig } {
+  const config = c.obj(raw, field) as unknown as MachineConfig;
+  try {
+    return { config, resolved: resolveConfig(config) };
+  } catch (e) {
+    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    throw e;
+  }
+}
+
+function range(count: number): string {
+  return count === 1 ? '0' : `0–${count - 1}`;
+}
+
+/**
+ * What a source asks of the machine must exist in it: the CPU, the I/O APIC pin, the device, its MSI or MSI-X
+ * capability and the vector within it. Without this check a typo would only surface as an UNEXPECTED run.
+ */
+function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machine: ResolvedConfig): void {
+  sources.forEach((src, i) => {
+    const field = `sources[${i}]`;
+    if (src.cpu >= machine.cpus) c.fail(`${field}.cpu`, `CPU ${src.cpu} does not exist: the machine has ${machine.cpus} CPUs (${range(machine.cpus)})`);
+    if (src.kind === 'ioapic') {
+      const pin = src.pin ?? 0;
+      if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
+      return;
+    }
+    let rid: number;
+    try {
+      rid = parseBdf(src.device!);
+    } catch (e) {
+      return c.fail(`${field}.device`, (e as Error).message);
+    }
+    const device = machine.devices.find((d) => d.requesterId === rid);
+    if (!device) {
+      const present = machine.devices.map((d) => d.bdf).join(', ') || 'none';
+      return c.fail(`${field}.device`, `no device ${src.device} in machine.devices (devices: ${present})`);
+    }
+    const vector = src.vector ?? 0;
+    if (src.kind === 'msi') {
+      if (!device.msi) c.fail(`${field}.kind`, `device ${device.bdf} has no MSI capability${device.msix ? ' (it has MSI-X: kind: msix)' : ''}`);
+      if (vector >= device.msi.vectors) c.fail(`${field}.vector`, `MSI vector ${vector} does not exist: device ${device.bdf} requests ${device.msi.vectors} (${range(device.msi.vectors)})`);
+    } else {
+      if (!device.msix) c.fail(`${field}.kind`, `device ${device.bdf} has no MSI-X capability${device.msi ? ' (it has MSI: kind: msi)' : ''}`);
+      if (vector >= device.msix.entries) c.fail(`${field}.vector`, `MSI-X vector ${vector} does not exist: device ${device.bdf} has ${device.msix.entries} table entries (${range(device.msix.entries)})`);
+    }
+  });
+}
+
+/** Expected CPUs must exist too (a `reaches: { cpu: 9 }` on a 4-CPU machine could never be met). */
+function checkExpectAgainstMachine(c: Checker, expect: ScenarioExpect, machine: ResolvedConfig, field: string): void {
+  if (expect.onlineCpus !== null && expect.onlineCpus > machine.cpus) {
+    c.fail(`${field}.onlineCpus`, `${expect.onlineCpus} is more than the machine's ${machine.cpus} CPUs`);
+  }
+  for (const [id, e] of Object.entries(expect.sources)) {
+    if (e.kind === 'reaches' && e.cpu >= machine.cpus) c.fail(`${field}.sources.${id}.reaches.cpu`, `CPU ${e.cpu} does not exist: the machine has ${machine.cpus} CPUs (${range(machine.cpus)})`);
+  }
+}
+
 function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect'): ScenarioExpect {
   const o = c.obj(raw, field);
   c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources'], field);
@@ -274,7 +344,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
   const story = o.story === undefined ? '' : c.str(o.story, 'story');
   const facts = o.facts === undefined ? [] : o.facts;
   if (!Array.isArray(facts) || facts.some((f) => typeof f !== 'string')) c.fail('facts', 'must be a list of strings');
-  const machine = c.obj(o.machine, 'machine') as unknown as MachineConfig;
+  const { config: machine, resolved } = parseMachine(c, o.machine);
   const guest = parseGuest(c, o.guest);
   if (!Array.isArray(o.sources) || o.sources.length === 0) c.fail('sources', 'must be a non-empty list');
   const sources = o.sources.map((s, i) => parseSource(c, s, i));
@@ -283,7 +353,9 @@ export function parseScenario(text: string, file: string): Scenario[] {
     if (ids.has(s.id)) c.fail(`sources[${i}].id`, `"${s.id}" is used twice`);
     ids.add(s.id);
   });
+  checkSourcesAgainstMachine(c, sources, resolved);
   const expect = parseExpect(c, o.expect, ids);
+  checkExpectAgainstMachine(c, expect, resolved, 'expect');
   const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, guest, sources, expect };
   const out = [base];
 
@@ -295,7 +367,9 @@ export function parseScenario(text: string, file: string): Scenario[] {
       c.only(v, ['name', 'title', 'story', 'machine', 'guest', 'sources', 'expect'], field);
       const name = c.str(v.name, `${field}.name`);
       if (!/^[\w-]+$/.test(name)) c.fail(`${field}.name`, 'must be a single word (letters, digits, - and _)');
-      const machineV = v.machine === undefined ? machine : deepMerge(machine, c.obj(v.machine, `${field}.machine`));
+      // From here on, every error is about this variant's merged content: name it.
+      c.variant = name;
+      const machineV = v.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, c.obj(v.machine, `${field}.machine`)));
       const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
       const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
       // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
@@ -308,17 +382,21 @@ export function parseScenario(text: string, file: string): Scenario[] {
           return id in over ? parseSource(c, deepMerge(raw, c.obj(over[id], `${field}.sources.${id}`)), j) : sources[j];
         });
       }
+      checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
+      const expectV = parseExpect(c, expectRaw, ids, `${field}.expect`);
+      checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
       out.push({
         id,
         variant: name,
         title: v.title === undefined ? `${title} (${name})` : c.str(v.title, `${field}.title`),
         story: v.story === undefined ? story : String(v.story),
         sources_of_truth: facts as string[],
-        machine: machineV,
+        machine: machineV.config,
         guest: guestV,
         sources: sourcesV,
-        expect: parseExpect(c, expectRaw, ids, `${field}.expect`),
+        expect: expectV,
       });
+      c.variant = null;
     });
   }
   return out;
