@@ -52,6 +52,7 @@ import {
   DFR_RESET,
   ESR_RECEIVE_ILLEGAL_VECTOR,
   ESR_ILLEGAL_REGISTER_ADDRESS,
+  ESR_REDIRECTABLE_IPI,
   ESR_SEND_ILLEGAL_VECTOR,
   FIRST_LEGAL_VECTOR,
   ICR_DELIVERY_MODE_SHIFT,
@@ -457,12 +458,22 @@ export class Lapic implements MmioDevice {
       this.recordError(ESR_SEND_ILLEGAL_VECTOR);
       return;
     }
+    if (deliveryMode === DeliveryMode.LowestPriority && this.mode === 'x2apic') {
+      // SDM Vol 3A 10.6.2/10.6.3 and the x2APIC chapter: sending a lowest-priority IPI is model-specific and not
+      // supported in x2APIC mode; the IPI is not processed and ESR bit 4 "Redirectable IPI" (10.5.3) is set.
+      this.recordError(ESR_REDIRECTABLE_IPI);
+      return;
+    }
     const msg = this.ipi;
     msg.vector = vector;
     msg.deliveryMode = deliveryMode;
     msg.destMode = (lo & ICR_DEST_LOGICAL) !== 0 ? DestMode.Logical : DestMode.Physical;
-    msg.level = (lo & ICR_LEVEL_ASSERT) !== 0 ? 1 : 0;
-    msg.trigger = (lo & ICR_TRIGGER_LEVEL) !== 0 ? 1 : 0;
+    // SDM Vol 3A 10.6.1: the Level and Trigger Mode flags only mean something for INIT level de-assert (INIT,
+    // level 0, trigger level); for every other delivery mode they are ignored and the IPI goes out as an asserted
+    // edge — so an IPI never sets the receiver's TMR and its EOI is never broadcast to the I/O APICs.
+    const initDeassert = deliveryMode === DeliveryMode.INIT && (lo & ICR_LEVEL_ASSERT) === 0 && (lo & ICR_TRIGGER_LEVEL) !== 0;
+    msg.level = initDeassert ? 0 : 1;
+    msg.trigger = initDeassert ? 1 : 0;
     msg.redirectionHint = 0;
     if (this.mode === 'x2apic') {
       msg.dest = this.icrHi >>> 0;

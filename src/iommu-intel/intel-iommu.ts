@@ -166,7 +166,9 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       }
       if (this.gsts & R.GSTS_CFIS && !this.irta.eime) return false;
       const why = this.irta.eime ? 'IRTA.EIME = 1 (x2APIC mode) blocks compatibility-format interrupts' : 'GSTS.CFIS = 0 blocks compatibility-format interrupts';
-      return this.fault(out, sourceId, FaultReason.CompatBlocked, -1, 0, deliverNow, false, why);
+      // The fault record's index is the interrupt_index hardware computes from the address whatever the format
+      // (VT-d "Interrupt Remapping Fault Conditions"; a real 0x25 for 0xfee2c000 is logged as `fault index 0x1600`).
+      return this.fault(out, sourceId, FaultReason.CompatBlocked, -1, interruptHandle(addrLo), deliverNow, false, why);
     }
 
     if (addrHi !== 0) {
@@ -175,7 +177,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     if (data >>> 16 !== 0) {
       return this.fault(out, sourceId, FaultReason.RequestReserved, -1, 0, deliverNow, false, `data bits 31:16 are 0x${(data >>> 16).toString(16)}, reserved in a remappable request`);
     }
-    const handle = ((addrLo >>> 5) & 0x7fff) | (((addrLo >>> 2) & 1) << 15);
+    const handle = interruptHandle(addrLo);
     const index = addrLo & MSI_ADDR_SHV ? (handle + (data & 0xffff)) & 0xffff : handle;
     return this.remapIndex(sourceId, index, addrLo, 'intel-irte', deliverNow, out);
   }
@@ -641,4 +643,9 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
 
 function hexNum(v: number): string {
   return '0x' + (v >>> 0).toString(16);
+}
+
+/** The 16-bit interrupt handle in an MSI address: bits 19:5 → handle 14:0, bit 2 → handle 15 (VT-d 5.1.2.2). */
+function interruptHandle(addrLo: number): number {
+  return ((addrLo >>> 5) & 0x7fff) | (((addrLo >>> 2) & 1) << 15);
 }

@@ -194,3 +194,51 @@ describe('events', () => {
     expect(accepts.map((a) => [a.cpu, a.apicId, a.vector, a.flow])).toEqual([[1, 1, 0x33, flow], [2, 2, 0x33, flow]]);
   });
 });
+
+describe('IPIs are edge-triggered (SDM Vol 3A 10.6.1) and lowest priority is refused in x2APIC mode', () => {
+  test('an ICR Fixed IPI with the trigger-mode bit set is delivered as edge: no TMR bit, no EOI broadcast', () => {
+    const { bus, eois: broadcasts } = makeBus([0, 1]);
+    enableAll(bus);
+    // 0xC000 | 0x61: level assert (bit 14) + trigger level (bit 15), Fixed, vector 0x61. SDM 10.6.1: Trigger Mode
+    // "is ignored for all other delivery modes" than INIT level de-assert → the receiver latches it as edge.
+    icrSend(bus, 1, 0xc000 | 0x61);
+    const ap = bus.lapics[1];
+    expect(hasVector(ap.irr, 0x61)).toBe(true);
+    expect(hasVector(ap.tmr, 0x61)).toBe(false);
+    expect(ap.acknowledge()).toBe(0x61);
+    mmioWrite(ap, 0xb0, 0);
+    expect(broadcasts).toEqual([]);
+  });
+
+  test('a Fixed IPI with level 0 and trigger level is not a de-assert: it is delivered (Level is ignored too)', () => {
+    const { bus } = makeBus([0, 1]);
+    enableAll(bus);
+    icrSend(bus, 1, 0x8000 | 0x62);
+    expect(cpusWithIrr(bus, 0x62)).toEqual([1]);
+    expect(hasVector(bus.lapics[1].tmr, 0x62)).toBe(false);
+  });
+
+  test('INIT level de-assert keeps its meaning: the AP is not reset', () => {
+    const { bus } = makeBus([0, 1]);
+    icrSend(bus, 1, 0x8500);
+    expect(bus.lapics[1].run.initReceived).toBe(0);
+  });
+
+  test('an x2APIC lowest-priority IPI is not sent and sets ESR bit 4 (Redirectable IPI)', () => {
+    const { bus } = makeBus([0, 1]);
+    for (const l of bus.lapics) enterX2apic(l);
+    enableAll(bus);
+    // ICR: lowest priority (delivery mode 001b → bits 10:8 = 0x100), physical, vector 0x70, to x2APIC ID 1.
+    bus.lapics[0].wrmsr(0x830, (1n << 32n) | 0x4170n);
+    expect(cpusWithIrr(bus, 0x70)).toEqual([]);
+    bus.lapics[0].wrmsr(0x828, 0n); // an ESR write latches the errors detected since the last one (SDM 10.5.3)
+    expect(bus.lapics[0].rdmsr(0x828)).toBe(0x10n);
+  });
+
+  test('an xAPIC lowest-priority IPI is still sent', () => {
+    const { bus } = makeBus([0, 1]);
+    enableAll(bus);
+    icrSend(bus, 1, 0x4100 | 0x71);
+    expect(cpusWithIrr(bus, 0x71)).toEqual([1]);
+  });
+});

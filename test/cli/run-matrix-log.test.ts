@@ -14,7 +14,7 @@ describe('irqpath run', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('05-windows-amd-cpu-intel-ir-only  REPRODUCED');
     expect(r.out).toContain('programmed: CPU 5 (APIC 0x5) vector 0x51 — amd-remappable, addr 0xfee00004 data 0x0');
-    expect(r.out).toContain('DMAR: [INTR-REMAP] Request device [ff:00.0] fault index 0x0 [fault reason 0x25] Blocked a compatibility format interrupt request');
+    expect(r.out).toContain('DMAR: [INTR-REMAP] Request device [ff:00.0] fault index 0x8000 [fault reason 0x25] Blocked a compatibility format interrupt request');
     expect(r.out).toMatch(/2 scenario runs: 1 reproduced, 1 fixed, 0 unexpected/);
   });
 

@@ -192,14 +192,22 @@ describe('fault reasons: the request, the record, the event', () => {
     expect(out.fault?.detail).toContain('CAP.PI');
   });
 
-  it('0x25: a compatibility-format request while CFIS = 0 (recorded with index 0)', () => {
+  it('0x25: a compatibility-format request while CFIS = 0 (recorded with the index its address encodes)', () => {
     const { unit, host } = linuxReadyUnit({}, false);
     const { out } = remap(unit, DEV, 0xfee01000, 0x41);
     expect(out.fault).toMatchObject({ code: 0x25, index: -1, recorded: true });
-    expect(frcd(unit, 0)).toEqual({ f: 1, reason: 0x25, sid: DEV, index: 0 });
+    // 0xfee01000: bits 19:5 = 0x01000 >> 5 = 0x80, bit 2 = 0 → interrupt_index 0x80 in FRCD.FI.
+    expect(frcd(unit, 0)).toEqual({ f: 1, reason: 0x25, sid: DEV, index: 0x80 });
     expect(host.faults[0].linuxLog).toBe(
-      'DMAR: [INTR-REMAP] Request device [03:03.0] fault index 0x0 [fault reason 0x25] Blocked a compatibility format interrupt request',
+      'DMAR: [INTR-REMAP] Request device [03:03.0] fault index 0x80 [fault reason 0x25] Blocked a compatibility format interrupt request',
     );
+  });
+
+  it('0x25 records address bits 19:5 as index 14:0 and address bit 2 as index bit 15', () => {
+    const { unit } = linuxReadyUnit({}, false);
+    // 0xfee2c004: bits 19:5 = 0x2c000 >> 5 = 0x1600; bit 2 (destination mode in compatibility format) = 1 → 0x9600.
+    remap(unit, DEV, 0xfee2c004, 0x41);
+    expect(frcd(unit, 0)).toMatchObject({ reason: 0x25, index: 0x9600 });
   });
 
   it('0x26: source-id verification failure', () => {
