@@ -14,5 +14,7 @@ export { explain } from './msi/explain.ts';
 export { createGuest } from './guest/create-guest.ts';
 export type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest/guest-os.ts';
 export { runScenario } from './guest/scenario/run-scenario.ts';
-export { parseScenario, loadScenarioFile } from './guest/scenario/scenario-file.ts';
+export { parseScenario, ScenarioError } from './guest/scenario/scenario-file.ts';
+export type { Scenario } from './guest/scenario/scenario-file.ts';
+export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './guest/scenario/scenario-library.ts';
 export { runMatrix, renderMatrix } from './guest/scenario/matrix.ts';

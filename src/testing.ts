@@ -13,13 +13,14 @@ import { createGuest } from './guest/create-guest.ts';
 import type { GuestOs } from './guest/guest-os.ts';
 import { runScenario, type ScenarioResult, type SourceResult, type Verdict } from './guest/scenario/run-scenario.ts';
 import { parseScenario, type GuestSpec } from './guest/scenario/scenario-file.ts';
-import { loadScenarios, selectScenarioFiles } from './guest/scenario/scenario-library.ts';
+// The one Node-side import: runScenarios accepts paths to .yaml files, as the CLI does.
+import { loadSelectedScenarios } from './cli/scenario-files.ts';
 
 export type { ScenarioResult, SourceResult, Verdict };
 
 /** Run built-in scenarios by name or prefix ("05"), or scenario files by path. Returns one result per variant. */
 export function runScenarios(...selectors: string[]): ScenarioResult[] {
-  return loadScenarios(selectScenarioFiles(selectors)).map((s) => runScenario(s));
+  return loadSelectedScenarios(selectors).map((s) => runScenario(s));
 }
 
 /** Run a scenario written inline as YAML (same format as scenarios/*.yaml). */

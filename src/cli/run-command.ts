@@ -6,11 +6,11 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
 import { runScenario } from '../guest/scenario/run-scenario.ts';
-import { loadScenarios, selectScenarioFiles } from '../guest/scenario/scenario-library.ts';
 import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
 import { ScenarioError } from '../guest/scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
 import { setExitCode, writeOut } from './output.ts';
+import { loadSelectedScenarios } from './scenario-files.ts';
 
 /** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
 export const UNEXPECTED_EXIT_CODE = 1;
@@ -28,7 +28,7 @@ export function registerRunCommand(program: Command): void {
     .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; color: boolean }) {
       let scenarios;
       try {
-        scenarios = loadScenarios(selectScenarioFiles(selectors));
+        scenarios = loadSelectedScenarios(selectors);
       } catch (e) {
         if (e instanceof ScenarioError) throw new UsageError(e.message);
         throw e;

@@ -5,9 +5,11 @@
  * decoded payload.
  *
  * Emission is off the hot path when nobody listens: producers test {@link EventHub.active} before building a payload.
+ *
+ * The emitter is eventemitter3 (typed by {@link MachineEvents}, and the same in Node and in a browser), not
+ * node:events: the library below src/cli runs in a web page.
  */
-import { EventEmitter } from 'node:events';
-import type TypedEmitter from 'typed-emitter';
+import { EventEmitter } from 'eventemitter3';
 
 export type TraceValue = number | bigint | string | boolean;
 
@@ -90,31 +92,52 @@ export type MachineEvents = {
   iommu_interrupt: (event: IommuInterruptEvent) => void;
 };
 
-type Emitter = TypedEmitter<MachineEvents>;
+type EventName = keyof MachineEvents;
+type Listener<T extends EventName> = EventEmitter.EventListener<MachineEvents, T>;
 
-export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
+export class EventHub extends EventEmitter<MachineEvents> {
   /** True while anybody listens or records: producers build payloads only then. */
   active = false;
-  private listenerTotal = 0;
   private recorders = 0;
   private flowCounter = 0;
   /** Flow id of the interrupt being processed now (set by the source that started it). */
   currentFlow = 0;
 
-  constructor() {
-    super();
-    const self = this as unknown as EventEmitter;
-    const counted = (event: string | symbol) => event !== 'newListener' && event !== 'removeListener';
-    self.on('newListener', (event: string | symbol) => {
-      if (!counted(event)) return;
-      this.listenerTotal++;
-      this.active = true;
-    });
-    self.on('removeListener', (event: string | symbol) => {
-      if (!counted(event)) return;
-      this.listenerTotal--;
-      this.active = this.listenerTotal > 0 || this.recorders > 0;
-    });
+  // eventemitter3 has no 'newListener'/'removeListener' events, so every way in or out of the listener list goes
+  // through these overrides and recomputes `active`. `off` and `addListener` are separate properties in
+  // eventemitter3 (aliases assigned on its prototype), hence overridden too; a `once` listener that fires is removed
+  // through `removeListener`.
+  override on<T extends EventName>(event: T, fn: Listener<T>, context?: unknown): this {
+    super.on(event, fn, context);
+    return this.recount();
+  }
+
+  override addListener<T extends EventName>(event: T, fn: Listener<T>, context?: unknown): this {
+    return this.on(event, fn, context);
+  }
+
+  override once<T extends EventName>(event: T, fn: Listener<T>, context?: unknown): this {
+    super.once(event, fn, context);
+    return this.recount();
+  }
+
+  override removeListener<T extends EventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
+    super.removeListener(event, fn, context, once);
+    return this.recount();
+  }
+
+  override off<T extends EventName>(event: T, fn?: Listener<T>, context?: unknown, once?: boolean): this {
+    return this.removeListener(event, fn, context, once);
+  }
+
+  override removeAllListeners(event?: EventName): this {
+    super.removeAllListeners(event);
+    return this.recount();
+  }
+
+  private recount(): this {
+    this.active = this.recorders > 0 || this.eventNames().length > 0;
+    return this;
   }
 
   /** A flow begun by a source (a device signal, a pin change) that the bus should continue rather than replace. */
@@ -168,6 +191,6 @@ export class EventHub extends (EventEmitter as unknown as new () => Emitter) {
 
   removeRecorder(): void {
     this.recorders = Math.max(0, this.recorders - 1);
-    this.active = this.listenerTotal > 0 || this.recorders > 0;
+    this.recount();
   }
 }

@@ -7,6 +7,7 @@ import { freeze } from 'immer';
 import type { SparseMemory } from '../core/memory.ts';
 import { PAGE_SIZE } from '../core/memory.ts';
 import { UsageError } from '../core/errors.ts';
+import { base64ToBytes, bytesToBase64 } from '../core/byte-text.ts';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -51,7 +52,7 @@ export class MachineSnapshots {
   take(): MachineSnapshot {
     const m = this.m;
     const memory: Record<string, string> = {};
-    for (const page of m.memory.touchedPages()) memory[page.toString(16)] = Buffer.from(m.memory.pageBytes(page)!).toString('base64');
+    for (const page of m.memory.touchedPages()) memory[page.toString(16)] = bytesToBase64(m.memory.pageBytes(page)!);
     const snapshot: MachineSnapshot = {
       version: SNAPSHOT_VERSION,
       config: JSON.stringify(m.config),
@@ -76,8 +77,8 @@ export class MachineSnapshots {
     if ((d.iommu === null) !== (m.iommu === null)) throw new UsageError('snapshot: IOMMU state does not match this machine');
     const pages = new Map<number, Uint8Array>();
     for (const [pfn, b64] of Object.entries(d.memory ?? {})) {
-      const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
-      if (!/^[0-9a-f]+$/.test(pfn) || bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: memory page "${pfn}" is malformed`);
+      const bytes = typeof b64 === 'string' ? base64ToBytes(b64) : null;
+      if (!/^[0-9a-f]+$/.test(pfn) || bytes === null || bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: memory page "${pfn}" is malformed`);
       pages.set(parseInt(pfn, 16), bytes);
     }
 
@@ -85,7 +86,7 @@ export class MachineSnapshots {
     try {
       this.apply(d, pages);
     } catch (e) {
-      this.apply(rollback.devices, new Map(Object.entries(rollback.devices.memory).map(([k, v]) => [parseInt(k, 16), new Uint8Array(Buffer.from(v, 'base64'))])));
+      this.apply(rollback.devices, new Map(Object.entries(rollback.devices.memory).map(([k, v]) => [parseInt(k, 16), base64ToBytes(v)!])));
       throw e;
     }
   }

@@ -16,6 +16,7 @@ import type { DeviceOptions } from '../core/config-types.ts';
 import type { DmaPort } from '../msi/dma-port.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
+import { bytesToHex, hexToBytes } from '../core/byte-text.ts';
 import type { RouteSlot } from '../msi/route-slot.ts';
 import { type BarOptions, PciBar } from './bar.ts';
 import { PCI_CONFIG_SPACE_SIZE, PciConfigSpace, checkConfigAccess } from './config-space.ts';
@@ -216,7 +217,7 @@ export class PciFunction implements InterruptMessageSink {
     return {
       version: PCI_FUNCTION_STATE_VERSION,
       bdf: this.bdf,
-      config: Buffer.from(this.config.bytes).toString('hex'),
+      config: bytesToHex(this.config.bytes),
       msix: this.msix ? this.msix.saveTable() : null,
     };
   }
@@ -244,7 +245,7 @@ export class PciFunction implements InterruptMessageSink {
     if (s.version !== PCI_FUNCTION_STATE_VERSION) bad(`version must be ${PCI_FUNCTION_STATE_VERSION}, got ${String(s.version)}`);
     if (s.bdf !== this.bdf) bad(`it belongs to ${String(s.bdf)}`);
     if (typeof s.config !== 'string' || !HEX_CONFIG_RE.test(s.config)) bad(`config must be ${2 * PCI_CONFIG_SPACE_SIZE} hex digits`);
-    const config = new Uint8Array(Buffer.from(s.config as string, 'hex'));
+    const config = hexToBytes(s.config as string)!;
     const { bytes, writeMask, w1cMask, deviceOwned } = this.config;
     for (let i = 0; i < PCI_CONFIG_SPACE_SIZE; i++) {
       const fixed = ~(writeMask[i] | w1cMask[i] | deviceOwned[i]) & 0xff;

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../../src/guest/scenario/run-scenario.ts';
-import { builtInScenarioFiles, loadScenarios } from '../../src/guest/scenario/scenario-library.ts';
+import { builtInScenarios } from '../../src/guest/scenario/scenario-library.ts';
 import { expectVerdict } from '../../src/testing.ts';
 
-const scenarios = loadScenarios(builtInScenarioFiles());
+const scenarios = builtInScenarios();
 
 describe('built-in scenarios', () => {
   it('include the ten the project promises, plus the ath11k device-assignment bug', () => {

@@ -7,8 +7,6 @@
  * "reaches CPU 0", "reaches the same CPU and vector as source pin-0", "blocked with Intel fault 0x25", "lands in
  * memory above 4 GiB" — the CPU, vector, index and address all come from running the guest model on the machine.
  */
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { MachineConfig } from '../../core/config-types.ts';
 import { ConfigError } from '../../core/errors.ts';
@@ -327,6 +325,11 @@ function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
   return guest;
 }
 
+/** A scenario's id: its file name without directory and extension ("scenarios/05-x.yaml" → "05-x"). */
+export function scenarioFileId(file: string): string {
+  return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.ya?ml$/, '');
+}
+
 /** Parse and validate one scenario document; returns the base scenario followed by its variants. */
 export function parseScenario(text: string, file: string): Scenario[] {
   const c: Checker = new Checker(file);
@@ -339,7 +342,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
   }
   const o = c.obj(doc, '(document)');
   c.only(o, ['title', 'story', 'facts', 'machine', 'guest', 'sources', 'expect', 'variants'], '');
-  const id = basename(file).replace(/\.ya?ml$/, '');
+  const id = scenarioFileId(file);
   const title = c.str(o.title, 'title');
   const story = o.story === undefined ? '' : c.str(o.story, 'story');
   const facts = o.facts === undefined ? [] : o.facts;
@@ -400,14 +403,4 @@ export function parseScenario(text: string, file: string): Scenario[] {
     });
   }
   return out;
-}
-
-export function loadScenarioFile(path: string): Scenario[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ScenarioError(path, '', `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseScenario(text, path);
 }

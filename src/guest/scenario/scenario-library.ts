@@ -1,45 +1,58 @@
 /**
- * Finding scenarios: the built-in library in `scenarios/` at the package root, selected by file name prefix
- * ("05", "05-windows-amd-cpu-intel-iommu"), by "all", or by a path to any YAML file.
+ * Finding scenarios: the built-in library (scenarios/*.yaml, embedded in built-in-scenario-files.ts so it needs no
+ * file system), selected by file name prefix ("05", "05-windows-amd-cpu-intel-ir-only"), by "all", or by a path to
+ * any YAML file, which the caller reads (the CLI with node:fs; a web page has no paths).
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../core/errors.ts';
-import { loadScenarioFile, type Scenario } from './scenario-file.ts';
+import { BUILT_IN_SCENARIO_FILES } from './built-in-scenario-files.ts';
+import { parseScenario, scenarioFileId, type Scenario } from './scenario-file.ts';
 
-export const SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../scenarios');
-
-export function builtInScenarioFiles(dir = SCENARIO_DIR): string[] {
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => join(dir, f));
+/** One scenario file's text and the name errors call it by ("scenarios/05-….yaml", or the path the user gave). */
+export interface ScenarioText {
+  name: string;
+  text: string;
 }
 
-/** Resolve command-line selectors to scenario files. Throws UsageError naming a selector that matches nothing. */
-export function selectScenarioFiles(selectors: string[], dir = SCENARIO_DIR): string[] {
-  const all = builtInScenarioFiles(dir);
+const YAML_RE = /\.ya?ml$/;
+
+/** The built-in scenario files, in name order. */
+export function builtInScenarioTexts(): ScenarioText[] {
+  return BUILT_IN_SCENARIO_FILES.map((f) => ({ name: `scenarios/${f.name}`, text: f.text }));
+}
+
+/**
+ * Resolve selectors to scenario texts. A selector ending in .yaml/.yml is first offered to `readFile` (which returns
+ * null when there is no such file); anything else names built-in scenarios by name or prefix. Throws a UsageError
+ * naming a selector that matches nothing.
+ */
+export function selectScenarioTexts(selectors: string[], readFile?: (path: string) => string | null): ScenarioText[] {
+  const all = builtInScenarioTexts();
   if (selectors.length === 0 || selectors.includes('all')) return all;
-  const out: string[] = [];
+  const out: ScenarioText[] = [];
   for (const sel of selectors) {
-    if (/\.ya?ml$/.test(sel) && existsSync(sel)) {
-      out.push(resolve(sel));
+    const text = YAML_RE.test(sel) && readFile ? readFile(sel) : null;
+    if (text !== null) {
+      out.push({ name: sel, text });
       continue;
     }
     const matches = all.filter((f) => {
-      const name = f.slice(f.lastIndexOf('/') + 1).replace(/\.ya?ml$/, '');
-      return name === sel || name.startsWith(sel + '-') || name.startsWith(sel);
+      const id = scenarioFileId(f.name);
+      return id === sel || id.startsWith(sel);
     });
     if (matches.length === 0) {
-      const names = all.map((f) => f.slice(f.lastIndexOf('/') + 1).replace(/\.ya?ml$/, ''));
-      throw new UsageError(`no scenario matches "${sel}" (built-in: ${names.join(', ')}; or give a path to a .yaml file)`);
+      throw new UsageError(`no scenario matches "${sel}" (built-in: ${all.map((f) => scenarioFileId(f.name)).join(', ')}; or give a path to a .yaml file)`);
     }
     out.push(...matches);
   }
   return [...new Set(out)];
 }
 
-export function loadScenarios(files: string[]): Scenario[] {
-  return files.flatMap((f) => loadScenarioFile(f));
+/** Parse and validate scenario texts: each file's base scenario followed by its variants. */
+export function loadScenarios(texts: ScenarioText[]): Scenario[] {
+  return texts.flatMap((t) => parseScenario(t.text, t.name));
+}
+
+/** Every built-in scenario and variant, parsed. */
+export function builtInScenarios(): Scenario[] {
+  return loadScenarios(builtInScenarioTexts());
 }
