@@ -4,11 +4,14 @@
  *
  *   irqpath log dmar --frcd <hi> <lo>        an Intel fault recording register (two 64-bit halves, hex)
  *   irqpath log amdvi --entry <d0> <d1> <d2> <d3>  an AMD event-log entry (four 32-bit dwords, hex)
+ *
+ * `--kernel <version>` picks the format that kernel prints (default: DEFAULT_LINUX_VERSION).
  */
 import type { Command } from 'commander';
 import { linuxFaultLine } from '../iommu-intel/linux-log.ts';
 import { formatRawEventEntry } from '../iommu-amd/linux-log.ts';
-import { UsageError } from '../core/errors.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import { amdViDeviceStyle, DEFAULT_LINUX_VERSION, dmarFaultStyle, parseLinuxVersion, type LinuxVersion } from '../core/linux-version.ts';
 import { writeOut } from './output.ts';
 
 function parseHex(text: string, what: string, bits: 32 | 64): bigint {
@@ -19,12 +22,21 @@ function parseHex(text: string, what: string, bits: 32 | 64): bigint {
 }
 
 /** Decode a VT-d FRCD (high qword: F 63, T 62, FR 39:32, SID 15:0; low qword: FI, the IRTE index in 63:48). */
-export function frcdToLinuxLine(hi: bigint, lo: bigint): string {
+export function frcdToLinuxLine(hi: bigint, lo: bigint, kernel: LinuxVersion = parseLinuxVersion(DEFAULT_LINUX_VERSION, 'kernel')): string {
   const sid = Number(hi & 0xffffn);
   const reason = Number((hi >> 32n) & 0xffn);
   const index = Number(lo >> 48n);
   const pending = (hi >> 63n) & 1n ? '' : '  (F = 0: this record is not pending)';
-  return linuxFaultLine(sid, reason, index) + pending;
+  return linuxFaultLine(sid, reason, index, dmarFaultStyle(kernel)) + pending;
+}
+
+function kernelOption(text: string): LinuxVersion {
+  try {
+    return parseLinuxVersion(text, '--kernel');
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`--kernel: ${e.reason}`);
+    throw e;
+  }
 }
 
 export function registerLogCommand(program: Command): void {
@@ -33,17 +45,21 @@ export function registerLogCommand(program: Command): void {
     .command('dmar')
     .description('an Intel VT-d fault recording register, as "DMAR: [INTR-REMAP] Request device [...] ..."')
     .requiredOption('--frcd <qwords...>', 'the record as two 64-bit hex values: high qword (offset +8) then low qword (+0)')
-    .action(function (this: Command, opts: { frcd: string[] }) {
+    .option('--kernel <version>', `the Linux version whose format to print (<= 5.13, 5.14, >= 5.15)`, DEFAULT_LINUX_VERSION)
+    .action(function (this: Command, opts: { frcd: string[]; kernel: string }) {
       if (opts.frcd.length !== 2) throw new UsageError(`--frcd takes two 64-bit values (high, low), got ${opts.frcd.length}`);
-      writeOut(this, frcdToLinuxLine(parseHex(opts.frcd[0], '--frcd high qword', 64), parseHex(opts.frcd[1], '--frcd low qword', 64)) + '\n');
+      const kernel = kernelOption(opts.kernel);
+      writeOut(this, frcdToLinuxLine(parseHex(opts.frcd[0], '--frcd high qword', 64), parseHex(opts.frcd[1], '--frcd low qword', 64), kernel) + '\n');
     });
   log
     .command('amdvi')
     .description('an AMD-Vi event-log entry, as "AMD-Vi: Event logged [...]"')
     .requiredOption('--entry <dwords...>', 'the 128-bit entry as four 32-bit hex dwords, lowest address first')
-    .action(function (this: Command, opts: { entry: string[] }) {
+    .option('--kernel <version>', 'the Linux version whose format to print (< 6.0 without the PCI segment)', DEFAULT_LINUX_VERSION)
+    .action(function (this: Command, opts: { entry: string[]; kernel: string }) {
       if (opts.entry.length !== 4) throw new UsageError(`--entry takes four 32-bit dwords, got ${opts.entry.length}`);
+      const kernel = kernelOption(opts.kernel);
       const words = opts.entry.map((w, i) => Number(parseHex(w, `--entry dword ${i}`, 32)));
-      writeOut(this, formatRawEventEntry(words) + '\n');
+      writeOut(this, formatRawEventEntry(words, { style: amdViDeviceStyle(kernel) }) + '\n');
     });
 }

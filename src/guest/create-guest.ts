@@ -7,7 +7,8 @@
  *
  * Options are validated here; a bad value is a UsageError that names it.
  */
-import { UsageError } from '../core/errors.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from '../core/linux-version.ts';
 import type { Machine } from '../machine/machine.ts';
 import { LinuxGuest } from './linux/linux-guest.ts';
 import { resolveWindowsQuirks, WINDOWS_QUIRK_NAMES, type WindowsQuirks } from './windows/quirks.ts';
@@ -15,6 +16,8 @@ import { WindowsGuest } from './windows/windows-guest.ts';
 
 export interface GuestOptions {
   os: 'linux' | 'windows';
+  /** Linux only: the kernel version whose behaviour and log formats to model (default DEFAULT_LINUX_VERSION). */
+  version?: string;
   /** Windows only: override the default-on quirks (see windows/quirks.ts). */
   quirks?: Partial<WindowsQuirks>;
 }
@@ -25,14 +28,26 @@ export { WINDOWS_QUIRK_NAMES, LinuxGuest, WindowsGuest };
 export function createGuest(machine: Machine, options: GuestOptions): LinuxGuest | WindowsGuest {
   if (typeof options !== 'object' || options === null) throw new UsageError('createGuest: options must be an object like { os: "linux" }');
   for (const key of Object.keys(options)) {
-    if (key !== 'os' && key !== 'quirks') throw new UsageError(`createGuest: unknown option "${key}" (allowed: os, quirks)`);
+    if (key !== 'os' && key !== 'quirks' && key !== 'version') throw new UsageError(`createGuest: unknown option "${key}" (allowed: os, quirks, version)`);
   }
   if (options.os === 'linux') {
     if (options.quirks !== undefined && Object.keys(options.quirks).length > 0) {
       throw new UsageError(`createGuest: quirks are Windows behaviours (${WINDOWS_QUIRK_NAMES.join(', ')}); the linux model has none`);
     }
-    return new LinuxGuest(machine);
+    return new LinuxGuest(machine, linuxVersion(options.version));
   }
-  if (options.os === 'windows') return new WindowsGuest(machine, resolveWindowsQuirks(options.quirks));
+  if (options.os === 'windows') {
+    if (options.version !== undefined) throw new UsageError('createGuest: version selects a Linux kernel; the windows model has none');
+    return new WindowsGuest(machine, resolveWindowsQuirks(options.quirks));
+  }
   throw new UsageError(`createGuest: os must be "linux" or "windows", got ${JSON.stringify((options as { os?: unknown }).os)}`);
+}
+
+function linuxVersion(text: string | undefined): LinuxVersion {
+  try {
+    return parseLinuxVersion(text ?? DEFAULT_LINUX_VERSION, 'guest.version');
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`createGuest: ${e.field}: ${e.reason}`);
+    throw e;
+  }
 }

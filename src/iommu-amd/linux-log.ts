@@ -9,7 +9,8 @@
  * - Unknown codes (including EVENT_COUNTER_ZERO and the SNP RMP events, which Linux formats from other fields)
  *   print the UNKNOWN line, which in Linux lacks the closing bracket.
  *
- * Style 'pre-segment' gives the format of kernels before multi-segment support ("device=%02x:%02x.%x").
+ * Style 'pre-segment' gives the format of kernels before multi-segment support ("device=%02x:%02x.%x", before
+ * Linux 6.0: `amdViDeviceStyle` in core/linux-version.ts picks the style for a kernel version).
  */
 import { decodeEvent, type AmdEvent } from './event-log.ts';
 import { EventCode } from './event-codes.ts';

@@ -1,9 +1,12 @@
 /**
  * Fault records formatted exactly as Linux's DMAR fault handler prints them (drivers/iommu/intel/dmar.c
- * `dmar_fault_do_one`, format of Sep 2021 onwards: no "0x" before bus/device, reason in hex). The "DMAR: " prefix is
- * Linux's pr_fmt. Users compare these lines with a real guest's dmesg.
+ * `dmar_fault_do_one`), in the three formats kernels have used (core/linux-version.ts `dmarFaultStyle`):
+ * up to 5.13 index and address without 0x and the reason in decimal; 5.14 everything with 0x, bus and device too;
+ * 5.15 onwards (the default) bus and device without 0x again. The "DMAR: " prefix is Linux's pr_fmt. Users compare
+ * these lines with a real host's or guest's dmesg.
  */
 import { formatBdf } from '../core/bdf.ts';
+import type { DmarFaultStyle } from '../core/linux-version.ts';
 import { linuxReasonString } from './fault-reasons.ts';
 
 function hex2(v: number): string {
@@ -15,13 +18,26 @@ function hex2(v: number): string {
  * Reasons Linux does not know as INTR-REMAP (0x27, 0x28) fall through to its DMA line with the FI field as the
  * address, T = 0 ("DMA Write") and no PASID, and the reason "Unknown" — what a real kernel prints for them.
  */
-export function linuxFaultLine(sourceId: number, reason: number, index: number): string {
+export function linuxFaultLine(sourceId: number, reason: number, index: number, style: DmarFaultStyle = 'current'): string {
   const { text, intrRemap } = linuxReasonString(reason);
-  if (intrRemap) {
-    return `DMAR: [INTR-REMAP] Request device [${formatBdf(sourceId)}] fault index 0x${index.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
-  }
   const addr = BigInt(index & 0xffff) << 48n;
-  return `DMAR: [DMA Write NO_PASID] Request device [${formatBdf(sourceId)}] fault addr 0x${addr.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
+  if (style === 'decimal') {
+    // "%llx" and "%02d": no 0x, reason in decimal (0x25 prints as 37). These kernels print the DMA line with
+    // "PASID %x" and INVALID_IOASID (0xffffffff) when the record has no PASID.
+    const reasonDec = reason.toString(10).padStart(2, '0');
+    if (intrRemap) return `DMAR: [INTR-REMAP] Request device [${formatBdf(sourceId)}] fault index ${index.toString(16)} [fault reason ${reasonDec}] ${text}`;
+    return `DMAR: [DMA Write] Request device [${formatBdf(sourceId)}] PASID ffffffff fault addr ${addr.toString(16)} [fault reason ${reasonDec}] ${text}`;
+  }
+  const device = style === 'hex-bdf' ? linuxHexBdf(sourceId) : formatBdf(sourceId);
+  if (intrRemap) {
+    return `DMAR: [INTR-REMAP] Request device [${device}] fault index 0x${index.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
+  }
+  return `DMAR: [DMA Write NO_PASID] Request device [${device}] fault addr 0x${addr.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
+}
+
+/** Linux 5.14's "[0x%02x:0x%02x.%d]": bus and device with 0x, function plain. */
+export function linuxHexBdf(sourceId: number): string {
+  return `0x${hex2((sourceId >> 8) & 0xff)}:0x${hex2((sourceId >> 3) & 0x1f)}.${sourceId & 7}`;
 }
 
 /** The line Linux prints once per fault interrupt before walking the records (`dmar_fault`). */

@@ -106,6 +106,8 @@ export class AmdIrDriver {
     private readonly machine: Machine,
     private readonly mem: GuestPageAllocator,
     private readonly log: BootLog,
+    /** How the kernel being modelled prints a device in event lines (core/linux-version.ts amdViDeviceStyle). */
+    private readonly deviceStyle: 'current' | 'pre-segment' = 'current',
   ) {
     const ivrs = machine.firmware.ivrs;
     if (ivrs === null) throw new Error('AmdIrDriver needs an IVRS table');
@@ -343,7 +345,7 @@ export class AmdIrDriver {
     while (head !== tail) {
       const at = this.evtLog + head;
       const entry = [this.cpu.read32(at), this.cpu.read32(at + 4), this.cpu.read32(at + 8), this.cpu.read32(at + 12)];
-      this.log.print(formatRawEventEntry(entry));
+      this.log.print(formatRawEventEntry(entry, { style: this.deviceStyle }));
       head = (head + 16) % RING_BYTES;
       this.w64(R.EVT_LOG_HEAD, BigInt(head));
     }

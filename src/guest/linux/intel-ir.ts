@@ -12,6 +12,7 @@
  * Windows reuses this class for the register sequence: how Windows orders these writes is not public, and any
  * working driver must do the same steps in substance.
  */
+import type { DmarFaultStyle } from '../../core/linux-version.ts';
 import type { Cpu } from '../../machine/cpu.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { CAP_PI, CAP_SAGAW_SHIFT, ECAP_EIM, ECAP_IR, ECAP_QI } from '../../iommu-intel/capabilities.ts';
@@ -83,6 +84,8 @@ export class IntelIrDriver {
     private readonly machine: Machine,
     private readonly mem: GuestPageAllocator,
     private readonly log: BootLog,
+    /** The fault-line format of the kernel being modelled (core/linux-version.ts dmarFaultStyle). */
+    private readonly faultStyle: DmarFaultStyle = 'current',
   ) {
     const dmar = machine.firmware.dmar;
     if (dmar === null) throw new Error('IntelIrDriver needs a DMAR table');
@@ -307,7 +310,7 @@ export class IntelIrDriver {
         const reason = hiDword & 0xff;
         const sid = this.r32(at + 8) & 0xffff;
         const fi = this.r64(at);
-        this.log.print(linuxFaultLine(sid, reason, Number(fi >> 48n)));
+        this.log.print(linuxFaultLine(sid, reason, Number(fi >> 48n), this.faultStyle));
         this.w32(at + 12, R.FRCD_HI_F);
         index = (index + 1) % nfr;
       }

@@ -20,6 +20,7 @@
  * emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
+import { amdViDeviceStyle, apicIdRejection, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
@@ -71,8 +72,12 @@ export class LinuxGuest extends GuestBase {
   /** Multi-MSI IRTE blocks under remapping, per device. */
   private readonly msiBlocks = new Map<number, MsiBlock>();
 
-  constructor(machine: Machine) {
+  /** The kernel version modelled (guest: { os: linux, version }). */
+  readonly version: LinuxVersion;
+
+  constructor(machine: Machine, version: LinuxVersion = parseLinuxVersion(DEFAULT_LINUX_VERSION, 'guest.version')) {
     super(machine);
+    this.version = version;
     this.vectors = new VectorAllocator(machine.cpuCount);
     this.logicalId = new Uint32Array(machine.cpuCount);
   }
@@ -89,13 +94,15 @@ export class LinuxGuest extends GuestBase {
     this.prepareRemapping();
     this.decideX2apic(handoff.x2apicByFirmware);
 
-    // MADT: processors above the limit are never registered.
+    // MADT: processors above the limit are either never registered (6.9 on) or registered and refused at bring-up
+    // (core/linux-version.ts apicIdRejection).
+    const rejection = apicIdRejection(this.version);
     const present: number[] = [];
     fw.madt.apicIds.forEach((id, cpu) => {
-      if (id > this.apicLimit) log.print('ACPI: x2apic entry ignored');
+      if (id > this.apicLimit && rejection.at === 'madt') log.print('ACPI: x2apic entry ignored');
       else present.push(cpu);
     });
-    log.print(`smpboot: Allowing ${present.length} present CPUs plus 0 hotplug CPUs`);
+    log.print(`${cpuEnumerationPrefix(this.version)}Allowing ${present.length} present CPUs plus 0 hotplug CPUs`);
     log.decide('presentCpus', present.length);
     log.decide('ignoredCpus', fw.madt.apicIds.length - present.length);
 
@@ -104,6 +111,11 @@ export class LinuxGuest extends GuestBase {
     log.print('smp: Bringing up secondary CPUs ...');
     for (const cpu of present) {
       if (cpu === 0) continue;
+      if (rejection.at === 'bringup' && this.apicIdOf(cpu) > this.apicLimit) {
+        // native_cpu_up / native_kick_ap: !apic_id_valid(apicid) → "%s: bad cpu %d" (smpboot.c), CPU stays offline.
+        log.print(`smpboot: ${rejection.fn}: bad cpu ${cpu}`);
+        continue;
+      }
       const ap = m.cpu(cpu);
       sendInitSipiSipi(this.bsp, this.apicIdOf(cpu));
       if (ap.runState !== 'running') {
@@ -127,7 +139,7 @@ export class LinuxGuest extends GuestBase {
     const fw = this.machine.firmware;
     const log = this.log;
     if (fw.dmar !== null) {
-      const drv = new IntelIrDriver(this.machine, this.mem, log);
+      const drv = new IntelIrDriver(this.machine, this.mem, log, dmarFaultStyle(this.version));
       const p = drv.probe(fw.madt.ioapic.id);
       log.decide('dmaTranslation', p.sagaw !== 0 ? 'available (not modelled)' : 'none (SAGAW = 0)');
       if (p.ir && drv.enable(p.eim)) {
@@ -135,7 +147,7 @@ export class LinuxGuest extends GuestBase {
         this.remap = p.eim ? 'x2apic' : 'xapic';
       }
     } else if (fw.ivrs !== null) {
-      const drv = new AmdIrDriver(this.machine, this.mem, log);
+      const drv = new AmdIrDriver(this.machine, this.mem, log, amdViDeviceStyle(this.version));
       const p = drv.probe();
       log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available (not modelled)');
       const xt = p.xtSup && p.gaSup;
@@ -156,7 +168,8 @@ export class LinuxGuest extends GuestBase {
     } else {
       // In a VM x2apic_available() is true, so Linux keeps x2APIC without IR and limits the APIC IDs instead of
       // printing "x2apic: IRQ remapping doesn't support X2APIC mode".
-      this.extDestId = this.machine.firmware.cpuid.msiExtDestId;
+      // The 15-bit extended destination ID is read from the hypervisor's CPUID from 5.10 on.
+      this.extDestId = this.machine.firmware.cpuid.msiExtDestId && supportsExtDestId(this.version);
       this.apicLimit = this.extDestId ? LIMIT_15BIT : LIMIT_8BIT;
     }
     if (!byFirmware) log.print('x2apic enabled');

@@ -255,7 +255,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     scenario,
     verdict: 'UNEXPECTED',
     machine: '',
-    guest: `${scenario.guest.os}${scenario.guest.quirks ? ' ' + JSON.stringify(scenario.guest.quirks) : ''}`,
+    guest: `${scenario.guest.os}${scenario.guest.version ? ' ' + scenario.guest.version : ''}${scenario.guest.quirks ? ' ' + JSON.stringify(scenario.guest.quirks) : ''}`,
     bootLog: [],
     runtimeLog: [],
     decisions: {},

@@ -12,6 +12,7 @@ import type { MachineConfig } from '../../core/config-types.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBdf } from '../../core/bdf.ts';
 import { resolveConfig, type ResolvedConfig } from '../../machine/config.ts';
+import { parseLinuxVersion } from '../../core/linux-version.ts';
 import type { InterruptRequest } from '../guest-os.ts';
 
 /**
@@ -70,6 +71,8 @@ export interface ScenarioExpect {
 export interface GuestSpec {
   os: 'linux' | 'windows';
   quirks?: Record<string, boolean>;
+  /** Linux kernel version ('5.10', '6.1.55'); default DEFAULT_LINUX_VERSION. */
+  version?: string;
 }
 
 export interface Scenario {
@@ -314,9 +317,18 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
 
 function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
   const o = c.obj(raw, field);
-  c.only(o, ['os', 'quirks'], field);
+  c.only(o, ['os', 'quirks', 'version'], field);
   if (o.os !== 'linux' && o.os !== 'windows') c.fail(`${field}.os`, `must be linux or windows, got ${JSON.stringify(o.os)}`);
   const guest: GuestSpec = { os: o.os };
+  if (o.version !== undefined) {
+    if (o.os !== 'linux') c.fail(`${field}.version`, 'selects a Linux kernel version; only os: linux has one');
+    try {
+      guest.version = parseLinuxVersion(o.version, `${field}.version`).text;
+    } catch (e) {
+      if (e instanceof ConfigError) c.fail(e.field, e.reason);
+      throw e;
+    }
+  }
   if (o.quirks !== undefined) {
     const q = c.obj(o.quirks, `${field}.quirks`);
     for (const [k, v] of Object.entries(q)) if (typeof v !== 'boolean') c.fail(`${field}.quirks.${k}`, `must be true or false, got ${JSON.stringify(v)}`);
