@@ -304,7 +304,10 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       this.irtes.invalidateAll();
     }
     if ((changed & (R.CTRL_GA_EN | R.CTRL_IRT_CACHE_DIS)) !== 0n) this.irtes.invalidateAll();
-    if ((changed & (R.CTRL_IOMMU_EN | R.CTRL_GA_EN | R.CTRL_XT_EN | R.CTRL_NUM_INT_REMAP_MASK)) !== 0n) {
+    // Routes built from cached IRTEs are copies of them too: IRTCacheDis must evict them along with the IRTE cache
+    // (software stops invalidating once the bit is set), and while it is set the core caches no route (see remap).
+    const routeState = R.CTRL_IOMMU_EN | R.CTRL_GA_EN | R.CTRL_XT_EN | R.CTRL_NUM_INT_REMAP_MASK | R.CTRL_IRT_CACHE_DIS;
+    if ((changed & routeState) !== 0n) {
       this.host.routes.invalidateAllRoutes();
     }
 

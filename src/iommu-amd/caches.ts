@@ -25,16 +25,20 @@ export class DteCache {
   private readonly words = new Uint32Array(DEVICE_IDS * DTE_DWORDS);
 
   /**
-   * Copy the DTE of `deviceId` into `out` (8 dwords), reading it from `tableBase` on a miss. Throws the memory's
-   * PhysicalAddressError when the entry lies outside the physical address space (the caller turns that into
-   * DEV_TAB_HARDWARE_ERROR).
+   * Copy the DTE of `deviceId` into `out` (8 dwords), reading it from `tableBase` on a miss and keeping it when
+   * `fill` is set. Throws the memory's error when the entry lies outside the physical address space (the caller
+   * turns that into DEV_TAB_HARDWARE_ERROR).
    */
-  read(memory: SparseMemory, tableBase: number, deviceId: number, out: Uint32Array): void {
+  read(memory: SparseMemory, tableBase: number, deviceId: number, fill: boolean, out: Uint32Array): void {
     const at = deviceId * DTE_DWORDS;
     if (this.valid[deviceId] === 0) {
       const addr = tableBase + deviceId * DTE_BYTES;
-      for (let i = 0; i < DTE_DWORDS; i++) this.words[at + i] = memory.read32(addr + 4 * i);
-      this.valid[deviceId] = 1;
+      for (let i = 0; i < DTE_DWORDS; i++) out[i] = memory.read32(addr + 4 * i);
+      if (fill) {
+        for (let i = 0; i < DTE_DWORDS; i++) this.words[at + i] = out[i];
+        this.valid[deviceId] = 1;
+      }
+      return;
     }
     for (let i = 0; i < DTE_DWORDS; i++) out[i] = this.words[at + i];
   }
@@ -79,17 +83,19 @@ export class IrteCache {
 
   /**
    * Copy IRTE `index` of `deviceId`'s table at `root` into `out` (4 dwords; a 32-bit entry fills out[0] and zeros
-   * the rest). With `cached` false (Control.IRTCacheDis) the entry always comes from memory and nothing is kept.
+   * the rest). With `cached` false (Control.IRTCacheDis) the entry always comes from memory and nothing is kept;
+   * with `fill` false (an inspection, not a hardware request) a cached copy is used but a miss is not kept.
    */
-  read(memory: SparseMemory, deviceId: number, root: number, index: number, entryBytes: 4 | 16, cached: boolean, out: Uint32Array): void {
+  read(memory: SparseMemory, deviceId: number, root: number, index: number, entryBytes: 4 | 16, cached: boolean, fill: boolean, out: Uint32Array): void {
     if (!cached) {
       readIrte(memory, root, index, entryBytes, out);
       return;
     }
-    const block = this.blockFor(deviceId, root, entryBytes);
+    const block = fill ? this.blockFor(deviceId, root, entryBytes) : this.blocks.get(deviceId);
     const at = index * 4;
-    if (block.valid[index] === 0) {
+    if (block === undefined || block.root !== root || block.entryBytes !== entryBytes || block.valid[index] === 0) {
       readIrte(memory, root, index, entryBytes, out);
+      if (!fill || block === undefined) return;
       block.words[at] = out[0];
       block.words[at + 1] = out[1];
       block.words[at + 2] = out[2];

@@ -172,7 +172,9 @@ export class AmdInterruptRemapping {
     }
     const dte = this.dte;
     try {
-      this.dteCache.read(this.memory, ctl.devTabBase, deviceId, dte);
+      // Only a real request fills the caches: an inspection (deliverNow = false) must not make a later interrupt see
+      // the entry as it was then instead of what memory holds when that interrupt arrives (as IntelIommu.remap).
+      this.dteCache.read(this.memory, ctl.devTabBase, deviceId, deliverNow, dte);
     } catch {
       const at = ctl.devTabBase + deviceId * 32;
       return this.fail(out, deliverNow, sourceId, -1, devTabHardwareErrorEvent(deviceId, at, true), null,
@@ -251,7 +253,7 @@ export class AmdInterruptRemapping {
     const irte = this.irte;
     const entryBytes = wide ? 16 : 4;
     try {
-      this.irteCache.read(this.memory, deviceId, root, index, entryBytes, !ctl.irtCacheDis, irte);
+      this.irteCache.read(this.memory, deviceId, root, index, entryBytes, !ctl.irtCacheDis, deliverNow, irte);
     } catch {
       const at = root + index * entryBytes;
       return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, at, true), null,
