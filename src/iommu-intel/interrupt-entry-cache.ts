@@ -4,17 +4,22 @@
  * that, exactly as on hardware — the bug class "forgot the IEC flush after modify_irte" must be reproducible.
  *
  * Storage is flat typed arrays over the whole 16-bit index space (1 MiB + 64 KiB), so a hit is four array reads and
- * never allocates.
+ * never allocates. The valid indices are also kept in a dense list (with each index's position in it), so that an
+ * invalidation costs what the cache holds or what the range covers, whichever is smaller: an index-selective
+ * descriptor may name 2^IM = 65536 entries, and a queue of 32768 of them must not walk 2^31 slots.
  */
 export const IEC_ENTRIES = 0x10000;
 
 export class InterruptEntryCache {
-  private readonly valid = new Uint8Array(IEC_ENTRIES);
   private readonly words = new Uint32Array(IEC_ENTRIES * 4);
+  /** Position of each valid index in `list`, -1 when the index is not cached. */
+  private readonly position = new Int32Array(IEC_ENTRIES).fill(-1);
+  /** The valid indices, densely packed in list[0 .. count). */
+  private readonly list = new Uint16Array(IEC_ENTRIES);
   private count = 0;
 
   has(index: number): boolean {
-    return this.valid[index] === 1;
+    return this.position[index] >= 0;
   }
 
   /** Dword `i` (0..3) of the cached IRTE at `index`. */
@@ -28,39 +33,49 @@ export class InterruptEntryCache {
     this.words[at + 1] = w1;
     this.words[at + 2] = w2;
     this.words[at + 3] = w3;
-    if (this.valid[index] === 0) {
-      this.valid[index] = 1;
-      this.count++;
+    if (this.position[index] < 0) {
+      this.position[index] = this.count;
+      this.list[this.count++] = index;
     }
   }
 
   invalidateAll(): void {
-    if (this.count === 0) return;
-    this.valid.fill(0);
+    for (let k = 0; k < this.count; k++) this.position[this.list[k]] = -1;
     this.count = 0;
   }
 
   /** Drop entries [first, first + count) (clipped to the index space). */
   invalidateRange(first: number, count: number): void {
+    const start = Math.max(0, first);
     const end = Math.min(IEC_ENTRIES, first + count);
-    for (let i = Math.max(0, first); i < end; i++) {
-      if (this.valid[i] === 1) {
-        this.valid[i] = 0;
-        this.count--;
-      }
+    if (end - start <= this.count) {
+      for (let i = start; i < end; i++) this.remove(i);
+      return;
     }
+    // Fewer cached entries than indices in the range: walk the cache instead (backwards, as remove() moves the last
+    // entry into the freed position).
+    for (let k = this.count - 1; k >= 0; k--) {
+      const index = this.list[k];
+      if (index >= start && index < end) this.remove(index);
+    }
+  }
+
+  private remove(index: number): void {
+    const at = this.position[index];
+    if (at < 0) return;
+    const last = this.list[--this.count];
+    this.list[at] = last;
+    this.position[last] = at;
+    this.position[index] = -1;
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** Valid entries as [index, w0, w1, w2, w3] (save()). */
+  /** Valid entries as [index, w0, w1, w2, w3], in index order so that a snapshot is canonical (save()). */
   entries(): number[][] {
-    const out: number[][] = [];
-    for (let i = 0; i < IEC_ENTRIES && out.length < this.count; i++) {
-      if (this.valid[i] === 1) out.push([i, this.word(i, 0), this.word(i, 1), this.word(i, 2), this.word(i, 3)]);
-    }
-    return out;
+    const indices = Array.from(this.list.subarray(0, this.count)).sort((a, b) => a - b);
+    return indices.map((i) => [i, this.word(i, 0), this.word(i, 1), this.word(i, 2), this.word(i, 3)]);
   }
 }
