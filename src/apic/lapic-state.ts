@@ -160,16 +160,21 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
   if ((dfr & DFR_RESERVED_ONES) !== DFR_RESERVED_ONES) fail('dfr', 'bits 27:0 read as ones');
   u32('svr', SVR_WRITABLE);
   u32('icrLo', ICR_LO_WRITABLE);
-  u32('icrHi', mode === 'x2apic' ? 0xffffffff : ICR_HI_XAPIC_MASK);
+  // A disabled APIC keeps the ICR it had: after x2APIC → disabled that is a 32-bit destination (the bits are cut
+  // to the xAPIC field only on disabled → xAPIC), so only xAPIC mode limits ICR high to bits 31:24.
+  u32('icrHi', mode === 'xapic' ? ICR_HI_XAPIC_MASK : 0xffffffff);
   u32('tmict');
   u32('tdcr', TDCR_WRITABLE);
   u32('esr', 0xff);
   u32('esrPending', 0xff);
   if (typeof s.errorInterruptArmed !== 'boolean') fail('errorInterruptArmed', 'expected a boolean');
   words('lvt', APIC_LVT_COUNT, (i) => LVT_WRITABLE[i] | LVT_REMOTE_IRR);
-  words('irr', APIC_BITMAP_WORDS, () => 0xffffffff);
-  words('isr', APIC_BITMAP_WORDS, () => 0xffffffff);
-  words('tmr', APIC_BITMAP_WORDS, () => 0xffffffff);
+  // SDM Vol. 3A Figure 10-20: in IRR, ISR and TMR the bits of vectors 0–15 are reserved (such a vector is refused
+  // with "receive illegal vector" and never reaches these registers).
+  const vectorBits = (i: number): number => (i === 0 ? 0xffff0000 : 0xffffffff);
+  words('irr', APIC_BITMAP_WORDS, vectorBits);
+  words('isr', APIC_BITMAP_WORDS, vectorBits);
+  words('tmr', APIC_BITMAP_WORDS, vectorBits);
   CpuRunState.validate(s.run, `${where}.run`);
   return { lapic, state: s as unknown as LapicState, mode: mode as ValidatedLapicState['mode'], apicBase };
 }

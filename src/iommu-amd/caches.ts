@@ -123,10 +123,10 @@ export class IrteCache {
     for (const block of this.blocks.values()) block.valid.fill(0);
   }
 
-  /** Cached entries per device (for save()). */
+  /** Cached entries per device, in DeviceID order so that a snapshot does not depend on first use (save()). */
   entries(): { deviceId: number; root: number; entryBytes: number; irtes: [number, number[]][] }[] {
     const list = [];
-    for (const [deviceId, block] of this.blocks) {
+    for (const [deviceId, block] of [...this.blocks].sort((a, b) => a[0] - b[0])) {
       const irtes: [number, number[]][] = [];
       for (let i = 0; i < MAX_IRTES; i++) {
         if (block.valid[i] === 1) irtes.push([i, Array.from(block.words.subarray(i * 4, i * 4 + 4))]);

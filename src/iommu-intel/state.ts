@@ -86,6 +86,23 @@ function hex(v: unknown, path: string, re: RegExp): string {
   return v;
 }
 
+/**
+ * IRTA_REG as the unit can hold it (reference §4): 63:12 table base below the host address width, 11 EIME only with
+ * ECAP.EIM, 10:4 reserved, 3:0 S. The register's write mask drops everything else, so a snapshot cannot hold it.
+ */
+function irtaValue(v: unknown, path: string, limits: StateLimits): string {
+  const text = hex(v, path, HEX64);
+  const value = BigInt(text);
+  const addressBits = ((1n << BigInt(limits.awBits)) - 1n) & ~0xfffn;
+  const allowed = addressBits | BigInt(R.IRTA_S_MASK) | (limits.eim ? BigInt(R.IRTA_EIME) : 0n);
+  const bad = value & ~allowed;
+  if (bad !== 0n) {
+    const why = (bad & BigInt(R.IRTA_EIME)) !== 0n ? 'EIME (bit 11) set on a unit without ECAP.EIM' : 'reserved bits set';
+    fail(path, `has ${why} (0x${bad.toString(16)})`);
+  }
+  return text;
+}
+
 export function validateIntelIommuState(input: unknown, limits: StateLimits): ValidIntelIommuState {
   const s = object(input, 'state');
   if (s.version !== INTEL_IOMMU_STATE_VERSION) fail('version', `must be ${INTEL_IOMMU_STATE_VERSION}, got ${JSON.stringify(s.version)}`);
@@ -123,10 +140,12 @@ export function validateIntelIommuState(input: unknown, limits: StateLimits): Va
   const q = object(s.queue, 'queue');
   const iqa = hex(q.iqa, 'queue.iqa', HEX64);
   const iqaLo = Number(BigInt(iqa) & 0xffffffffn);
-  const queueBytes = 2 ** ((iqaLo & R.IQA_QS_MASK) + 8) * 16;
+  // IQH may lie past the end of the queue IQA now describes: IQH is read-only and changes only when the unit
+  // fetches a descriptor or when QIE is cleared (VT-d 11.4.9.1 IQH_REG: reset to 0 when queued invalidation is
+  // disabled; reference §9), so rewriting IQA.QS smaller leaves it where it was. Any QH value (bits 18:4) is legal.
   const queue = {
     iqa,
-    head: uint(q.head, 'queue.head', queueBytes - 16, R.IQ_PTR_MASK),
+    head: u32(q.head, 'queue.head', R.IQ_PTR_MASK),
     tail: u32(q.tail, 'queue.tail', R.IQ_PTR_MASK),
     ics: u32(q.ics, 'queue.ics', R.ICS_IWC),
     iectl: u32(q.iectl, 'queue.iectl', (R.ECTL_IM | R.ECTL_IP) >>> 0),
@@ -158,8 +177,8 @@ export function validateIntelIommuState(input: unknown, limits: StateLimits): Va
     ccmd: hex(s.ccmd, 'ccmd', HEX64),
     iva: hex(s.iva, 'iva', HEX64),
     iotlb: hex(s.iotlb, 'iotlb', HEX64),
-    irta: hex(s.irta, 'irta', HEX64),
-    irtaLatched: hex(s.irtaLatched, 'irtaLatched', HEX64),
+    irta: irtaValue(s.irta, 'irta', limits),
+    irtaLatched: irtaValue(s.irtaLatched, 'irtaLatched', limits),
     fault,
     queue,
     iec,

@@ -5,7 +5,7 @@
  */
 import { freeze } from 'immer';
 import type { SparseMemory } from '../core/memory.ts';
-import { PAGE_SIZE } from '../core/memory.ts';
+import { MAX_PHYS_ADDR_BITS, PAGE_SIZE } from '../core/memory.ts';
 import { UsageError } from '../core/errors.ts';
 import { base64ToBytes, bytesToBase64 } from '../core/byte-text.ts';
 
@@ -73,21 +73,19 @@ export class MachineSnapshots {
     if (snapshot.version !== SNAPSHOT_VERSION) throw new UsageError(`snapshot: version ${String(snapshot.version)} is not supported (expected ${SNAPSHOT_VERSION})`);
     if (snapshot.config !== JSON.stringify(m.config)) throw new UsageError('snapshot: it was taken on a machine with a different configuration');
     const d = snapshot.devices;
-    if (!d || !Array.isArray(d.cpus) || d.cpus.length !== m.cpuCount) throw new UsageError(`snapshot: devices.cpus must hold ${m.cpuCount} CPU states`);
-    if ((d.iommu === null) !== (m.iommu === null)) throw new UsageError('snapshot: IOMMU state does not match this machine');
-    const pages = new Map<number, Uint8Array>();
-    for (const [pfn, b64] of Object.entries(d.memory ?? {})) {
-      const bytes = typeof b64 === 'string' ? base64ToBytes(b64) : null;
-      if (!/^[0-9a-f]+$/.test(pfn) || bytes === null || bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: memory page "${pfn}" is malformed`);
-      pages.set(parseInt(pfn, 16), bytes);
-    }
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new UsageError('snapshot: devices must be an object');
+    if (!Array.isArray(d.cpus) || d.cpus.length !== m.cpuCount) throw new UsageError(`snapshot: devices.cpus must hold ${m.cpuCount} CPU states`);
+    if (d.iommu === undefined || (d.iommu === null) !== (m.iommu === null)) throw new UsageError('snapshot: devices.iommu does not match this machine');
+    const pages = validatePages(d.memory);
 
     const rollback = this.take();
     try {
       this.apply(d, pages);
     } catch (e) {
-      this.apply(rollback.devices, new Map(Object.entries(rollback.devices.memory).map(([k, v]) => [parseInt(k, 16), base64ToBytes(v)!])));
-      throw e;
+      this.apply(rollback.devices, validatePages(rollback.devices.memory));
+      // Each device validates its own part; anything else it throws on malformed input is still bad input.
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`snapshot: malformed device state (${e instanceof Error ? e.message : String(e)})`);
     }
   }
 
@@ -103,4 +101,30 @@ export class MachineSnapshots {
     // Cached routes describe the old state.
     m.core.invalidateAllRoutes();
   }
+}
+
+/** Page frames of the 52-bit physical address space: 2^(52 − 12). */
+const PAGE_FRAMES = 2 ** (MAX_PHYS_ADDR_BITS - 12);
+
+/**
+ * `devices.memory` as page frame → bytes. It is required: a snapshot lists every touched page, so a missing map
+ * would mean "RAM is all zero" and silently wipe the machine's memory.
+ */
+function validatePages(memory: unknown): Map<number, Uint8Array> {
+  if (typeof memory !== 'object' || memory === null || Array.isArray(memory)) {
+    throw new UsageError('snapshot: devices.memory must be an object of page frame (hex) → base64 page (an empty object when no RAM was touched)');
+  }
+  const pages = new Map<number, Uint8Array>();
+  for (const [pfn, b64] of Object.entries(memory)) {
+    if (!/^[0-9a-f]{1,11}$/.test(pfn)) throw new UsageError(`snapshot: devices.memory page "${pfn}" is not a page frame number in lower-case hex`);
+    const frame = parseInt(pfn, 16);
+    if (frame >= PAGE_FRAMES) {
+      throw new UsageError(`snapshot: devices.memory page "${pfn}" (address 0x${(frame * PAGE_SIZE).toString(16)}) is outside the ${MAX_PHYS_ADDR_BITS}-bit physical address space`);
+    }
+    const bytes = typeof b64 === 'string' ? base64ToBytes(b64) : null;
+    if (bytes === null) throw new UsageError(`snapshot: devices.memory page "${pfn}" must be a base64 string`);
+    if (bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: devices.memory page "${pfn}" holds ${bytes.length} bytes, not ${PAGE_SIZE}`);
+    pages.set(frame, bytes);
+  }
+  return pages;
 }

@@ -45,7 +45,7 @@ describe('save / restore', () => {
       ['gsts', (s) => (s.gsts = 1)],
       ['fault.records', (s) => ((s.fault as { records: unknown[] }).records = [])],
       ['fault.records[0].reason', (s) => ((s.fault as { records: { reason: number }[] }).records[0].reason = 300)],
-      ['queue.head', (s) => ((s.queue as { head: number }).head = 0x10000)],
+      ['queue.head', (s) => ((s.queue as { head: number }).head = 0x80000)], // QH is bits 18:4 of IQH
       ['iec[0].irte', (s) => ((s.iec as { irte: string }[])[0].irte = 'zz')],
       ['irta', (s) => (s.irta = 12)],
     ];
