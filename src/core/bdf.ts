@@ -1,10 +1,11 @@
 /** PCI bus/device/function ⇄ 16-bit requester ID ("source-id" on Intel, "DeviceID" on AMD). */
-import { UsageError } from './errors.ts';
+import { showValue, UsageError } from './errors.ts';
 
 const BDF_RE = /^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$/;
 
 /** Parse "bb:dd.f" (or "ssss:bb:dd.f" with segment 0) into a requester ID. Throws UsageError naming the input. */
 export function parseBdf(text: string): number {
+  if (typeof text !== 'string') throw new UsageError(`${showValue(text)} is not a PCI address: expected a string "bb:dd.f" (e.g. "00:03.0")`);
   const m = BDF_RE.exec(text.trim());
   if (!m) throw new UsageError(`"${text}" is not a PCI address of the form bb:dd.f (e.g. 00:03.0)`);
   if (m[1] !== undefined && parseInt(m[1], 16) !== 0) throw new UsageError(`"${text}": only PCI segment 0 exists`);
@@ -23,5 +24,5 @@ export function formatBdf(requesterId: number): string {
 }
 
 export function isBdf(text: string): boolean {
-  return BDF_RE.test(text.trim());
+  return typeof text === 'string' && BDF_RE.test(text.trim());
 }

@@ -23,3 +23,18 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * A user-supplied value as an error message should show it: JSON for plain data, but NaN, ±Infinity, bigint,
+ * undefined and functions by name (JSON.stringify would say "null" for NaN or throw on a bigint).
+ */
+export function showValue(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return String(value);
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? `${v}n` : v));
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,22 +1,35 @@
 /**
  * Sparse guest RAM covering the whole physical address space (52-bit). Pages are created on first write, so a stray
  * MSI that misses the APIC visibly scribbles memory at whatever 64-bit address it carried, while untouched memory
- * reads as zero and costs nothing. Addresses are plain numbers (exact up to 2^53); values are little-endian.
+ * reads as zero and costs nothing. Addresses are numbers (exact up to 2^53) or bigints, like the CPU accessors take;
+ * values are little-endian. A bad address or value is a {@link UsageError} (the public `machine.memory` is this
+ * class); the IOMMU models call it with addresses they have range-checked or whose failure they turn into a fault.
  */
+import { showValue, UsageError } from './errors.ts';
+
 export const PAGE_SIZE = 4096;
 export const MAX_PHYS_ADDR_BITS = 52;
 const MAX_ADDR = 2 ** MAX_PHYS_ADDR_BITS;
 
-export class PhysicalAddressError extends Error {}
+/** A physical address as the API takes it. */
+export type PhysicalAddress = number | bigint;
 
 export class SparseMemory {
   private readonly pages = new Map<number, Uint8Array>();
   private readonly views = new Map<number, DataView>();
 
-  private check(addr: number, size: number): void {
-    if (!Number.isInteger(addr) || addr < 0 || addr + size > MAX_ADDR) {
-      throw new PhysicalAddressError(`physical address ${addr} is outside the ${MAX_PHYS_ADDR_BITS}-bit address space`);
+  /** The address as a number, after checking that [addr, addr + size) lies in the 52-bit physical space. */
+  private check(addr: PhysicalAddress, size: number): number {
+    if (typeof addr === 'number') {
+      if (Number.isInteger(addr) && addr >= 0 && addr + size <= MAX_ADDR) return addr;
+      const shown = Number.isInteger(addr) && addr >= 0 ? `0x${addr.toString(16)}` : showValue(addr);
+      throw new UsageError(`physical address ${shown} (${size} bytes) is outside the ${MAX_PHYS_ADDR_BITS}-bit physical address space`);
     }
+    if (typeof addr === 'bigint') {
+      if (addr >= 0n && addr + BigInt(size) <= BigInt(MAX_ADDR)) return Number(addr);
+      throw new UsageError(`physical address 0x${addr.toString(16)} (${size} bytes) is outside the ${MAX_PHYS_ADDR_BITS}-bit physical address space`);
+    }
+    throw new UsageError(`physical address ${showValue(addr)} must be a number or a bigint`);
   }
 
   private view(page: number, create: boolean): DataView | undefined {
@@ -30,56 +43,63 @@ export class SparseMemory {
     return v;
   }
 
-  read8(addr: number): number {
-    this.check(addr, 1);
+  read8(address: PhysicalAddress): number {
+    const addr = this.check(address, 1);
     const v = this.view(Math.floor(addr / PAGE_SIZE), false);
     return v === undefined ? 0 : v.getUint8(addr % PAGE_SIZE);
   }
 
-  write8(addr: number, value: number): void {
-    this.check(addr, 1);
+  write8(address: PhysicalAddress, value: number): void {
+    const addr = this.check(address, 1);
+    checkValue(value, 8);
     this.view(Math.floor(addr / PAGE_SIZE), true)!.setUint8(addr % PAGE_SIZE, value & 0xff);
   }
 
-  read32(addr: number): number {
-    this.check(addr, 4);
+  read32(address: PhysicalAddress): number {
+    const addr = this.check(address, 4);
     const off = addr % PAGE_SIZE;
     if (off > PAGE_SIZE - 4) return Number(this.readSplit(addr, 4));
     const v = this.view(Math.floor(addr / PAGE_SIZE), false);
     return v === undefined ? 0 : v.getUint32(off, true);
   }
 
-  write32(addr: number, value: number): void {
-    this.check(addr, 4);
+  write32(address: PhysicalAddress, value: number): void {
+    const addr = this.check(address, 4);
+    checkValue(value, 32);
     const off = addr % PAGE_SIZE;
     if (off > PAGE_SIZE - 4) return this.writeSplit(addr, 4, BigInt(value >>> 0));
     this.view(Math.floor(addr / PAGE_SIZE), true)!.setUint32(off, value >>> 0, true);
   }
 
-  read64(addr: number): bigint {
-    this.check(addr, 8);
+  read64(address: PhysicalAddress): bigint {
+    const addr = this.check(address, 8);
     const off = addr % PAGE_SIZE;
     if (off > PAGE_SIZE - 8) return this.readSplit(addr, 8);
     const v = this.view(Math.floor(addr / PAGE_SIZE), false);
     return v === undefined ? 0n : v.getBigUint64(off, true);
   }
 
-  write64(addr: number, value: bigint): void {
-    this.check(addr, 8);
+  /** Stores a 64-bit value, given as a bigint or as a non-negative safe integer (as Cpu.write64 takes it). */
+  write64(address: PhysicalAddress, value: bigint | number): void {
+    const addr = this.check(address, 8);
+    const v64 = qwordValue(value);
     const off = addr % PAGE_SIZE;
-    const v64 = BigInt.asUintN(64, value);
     if (off > PAGE_SIZE - 8) return this.writeSplit(addr, 8, v64);
     this.view(Math.floor(addr / PAGE_SIZE), true)!.setBigUint64(off, v64, true);
   }
 
   /** Read a little-endian 128-bit value as [low qword, high qword]. */
-  read128(addr: number): [bigint, bigint] {
+  read128(address: PhysicalAddress): [bigint, bigint] {
+    const addr = this.check(address, 16);
     return [this.read64(addr), this.read64(addr + 8)];
   }
 
-  write128(addr: number, lo: bigint, hi: bigint): void {
-    this.write64(addr, lo);
-    this.write64(addr + 8, hi);
+  write128(address: PhysicalAddress, lo: bigint | number, hi: bigint | number): void {
+    const addr = this.check(address, 16);
+    const l = qwordValue(lo);
+    const h = qwordValue(hi);
+    this.write64(addr, l);
+    this.write64(addr + 8, h);
   }
 
   /** An access that straddles a page boundary, byte by byte. */
@@ -99,8 +119,8 @@ export class SparseMemory {
   }
 
   /** True when any byte of the page holding `addr` was ever written. */
-  isTouched(addr: number): boolean {
-    return this.pages.has(Math.floor(addr / PAGE_SIZE));
+  isTouched(address: PhysicalAddress): boolean {
+    return this.pages.has(Math.floor(this.check(address, 1) / PAGE_SIZE));
   }
 
   pageBytes(page: number): Uint8Array | undefined {
@@ -113,9 +133,29 @@ export class SparseMemory {
   }
 
   loadPage(page: number, bytes: Uint8Array): void {
-    if (bytes.length !== PAGE_SIZE) throw new PhysicalAddressError(`page ${page} must be ${PAGE_SIZE} bytes, got ${bytes.length}`);
+    if (bytes.length !== PAGE_SIZE) throw new UsageError(`page ${page} must be ${PAGE_SIZE} bytes, got ${bytes.length}`);
     const copy = new Uint8Array(bytes);
     this.pages.set(page, copy);
     this.views.set(page, new DataView(copy.buffer));
   }
+}
+
+/**
+ * A value for an 8- or 32-bit store: an integer that fits the width, unsigned or as the signed view of the same
+ * bits (bit operations in JavaScript give signed 32-bit results, so -1 stores 0xFFFFFFFF as it does in C).
+ */
+function checkValue(value: number, bits: 8 | 32): void {
+  const limit = 2 ** bits;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < -(limit / 2) || value >= limit) {
+    throw new UsageError(`value ${showValue(value)} does not fit in ${bits} bits`);
+  }
+}
+
+function qwordValue(value: bigint | number): bigint {
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value < 1n << 64n) return value;
+  } else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    return BigInt(value);
+  }
+  throw new UsageError(`value ${showValue(value)} does not fit in 64 bits (give a bigint from 0 to 2^64 − 1, or a non-negative safe integer)`);
 }

@@ -2,7 +2,7 @@
  * Validation of the public machine configuration. Every problem names the field path and the reason, and an
  * unknown field is an error too (a typo such as `hypervisor.extDestID` must not silently mean "off").
  */
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, showValue } from '../core/errors.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from '../core/config-types.ts';
 import { resolveIntelOptions } from '../iommu-intel/options.ts';
@@ -50,14 +50,14 @@ function rejectUnknown(obj: Record<string, unknown>, allowed: readonly string[],
 }
 
 function intIn(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(field, `must be an integer, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigError(field, `must be an integer, got ${showValue(value)}`);
   if (value < min || value > max) throw new ConfigError(field, `must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
 function optionalBool(value: unknown, field: string): boolean {
   if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${showValue(value)}`);
   return value;
 }
 
@@ -66,7 +66,7 @@ function isPowerOfTwo(n: number): boolean {
 }
 
 function bdfField(value: unknown, field: string): number {
-  if (typeof value !== 'string') throw new ConfigError(field, `must be a PCI address string like "00:03.0", got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') throw new ConfigError(field, `must be a PCI address string like "00:03.0", got ${showValue(value)}`);
   try {
     return parseBdf(value);
   } catch (e) {

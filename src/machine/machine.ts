@@ -27,6 +27,7 @@ import { SparseMemory } from '../core/memory.ts';
 import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
 import { diffStates, type StateChange } from './state-diff.ts';
 import { TraceRecorder } from './trace.ts';
+import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './register-windows.ts';
 
 const IOAPIC_WINDOW = 0x1000;
 /** Where firmware places device BARs: a 32-bit MMIO window below the I/O APIC, as PC firmware does. */
@@ -113,6 +114,7 @@ export class Machine {
       this.devicesByRid.set(fn.requesterId, new Device(fn, this.events));
     }
 
+    this.checkRegisterWindows();
     this.cpus = this.apicBus.lapics.map((lapic, i) => new Cpu(i, lapic, this.addressSpace, this.memory));
     this.snapshots = new MachineSnapshots(this);
   }
@@ -132,6 +134,17 @@ export class Machine {
     }
     fn.enableMemoryDecode();
     return next;
+  }
+
+  /** Refuse a configuration whose register windows overlap (the IOMMU base is the one a user places). */
+  private checkRegisterWindows(): void {
+    const windows: RegisterWindow[] = [INTERRUPT_WINDOW, { what: 'the I/O APIC', field: null, base: IOAPIC_BASE, size: IOAPIC_WINDOW }];
+    if (this.iommu) windows.push({ what: `the ${this.iommu.kind === 'intel-vtd' ? 'VT-d' : 'AMD IOMMU'} register window`, field: 'iommu.base', base: this.iommu.base, size: this.iommu.size });
+    this.config.devices.forEach((d, i) => {
+      const fn = this.devicesByRid.get(d.requesterId)!.fn;
+      for (const bar of fn.bars) windows.push({ what: `devices[${i}] (${formatBdf(d.requesterId)}) BAR${bar.index}`, field: null, base: bar.base, size: bar.size });
+    });
+    checkNoOverlap(windows);
   }
 
   /** An IOMMU's own interrupt (Intel FEADDR/FEUADDR layout): straight to the APIC bus, never remapped. */

@@ -1,0 +1,113 @@
+/**
+ * Stress-campaign findings 5, 6 and 9 (issue 10): what the public API accepts and what it throws.
+ * 5. Register windows that would overlap are refused when the machine is created, naming both.
+ * 6. Only the documented, exported error classes escape (ConfigError, UsageError, GeneralProtectionFault); memory
+ *    takes `number | bigint` addresses like the CPU accessors do.
+ * 9. A non-finite number in the config is reported as what it is.
+ */
+import { describe, expect, it } from 'vitest';
+import * as api from '../../src/index.ts';
+import { ConfigError, UsageError, createMachine } from '../../src/index.ts';
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('finding 5: overlapping register windows are refused at createMachine', () => {
+  it('an Intel IOMMU on the I/O APIC window (0xFEC00000, 4 KiB)', () => {
+    const e = configError(() => createMachine({ cpus: 1, iommu: { kind: 'intel', base: 0xfec00000 } }));
+    expect(e.field).toBe('iommu.base');
+    expect(e.message).toMatch(/I\/O APIC/);
+  });
+
+  it('an Intel IOMMU on the interrupt window 0xFEE00000–0xFEEFFFFF', () => {
+    const e = configError(() => createMachine({ cpus: 1, iommu: { kind: 'intel', base: 0xfeef0000 } }));
+    expect(e.field).toBe('iommu.base');
+    expect(e.message).toMatch(/interrupt window/);
+  });
+
+  it('an AMD IOMMU (16 KiB window) whose window covers the I/O APIC', () => {
+    const e = configError(() => createMachine({ cpus: 1, iommu: { kind: 'amd', base: 0xfec00000 } }));
+    expect(e.field).toBe('iommu.base');
+    expect(e.message).toMatch(/I\/O APIC/);
+  });
+
+  it('an IOMMU on a device BAR names the device and the BAR', () => {
+    // Firmware places BARs from 0xC0000000 upwards (machine.ts); the first MSI-X BAR of 00:03.0 starts there.
+    const e = configError(() => createMachine({ cpus: 1, devices: [{ bdf: '00:03.0', msix: { entries: 4 } }], iommu: { kind: 'intel', base: 0xc0000000 } }));
+    expect(e.field).toBe('iommu.base');
+    expect(e.message).toMatch(/devices\[0\] \(00:03\.0\) BAR0/);
+  });
+
+  it('windows that only touch are fine', () => {
+    expect(() => createMachine({ cpus: 1, iommu: { kind: 'intel', base: 0xfec01000 } })).not.toThrow();
+    expect(() => createMachine({ cpus: 1, iommu: { kind: 'amd', base: 0xfebfc000 } })).not.toThrow();
+  });
+});
+
+describe('finding 6: only documented error classes escape; memory takes number | bigint', () => {
+  it('exports every error class the API throws', () => {
+    expect(Object.keys(api)).toEqual(expect.arrayContaining(['ConfigError', 'UsageError', 'GeneralProtectionFault']));
+  });
+
+  it('memory beyond 2^52 is a UsageError naming the 52-bit space', () => {
+    const m = createMachine({ cpus: 1 });
+    expect(() => m.memory.read32(2 ** 52)).toThrow(UsageError);
+    expect(() => m.memory.read32(2 ** 52)).toThrow(/52-bit/);
+    expect(() => m.memory.write8(-1, 0)).toThrow(UsageError);
+    expect(() => m.memory.read64(1.5)).toThrow(UsageError);
+  });
+
+  it('a bad value is a UsageError, not a TypeError', () => {
+    const m = createMachine({ cpus: 1 });
+    expect(() => m.memory.write32(0x5000, 2 ** 32)).toThrow(UsageError);
+    expect(() => m.memory.write32(0x5000, 1.5)).toThrow(UsageError);
+    expect(() => m.memory.write64(0x5000, -1n)).toThrow(UsageError);
+    expect(() => m.memory.write64(0x5000, 'x' as unknown as bigint)).toThrow(UsageError);
+  });
+
+  it('write64 takes a number like the CPU accessors do', () => {
+    const m = createMachine({ cpus: 1 });
+    m.memory.write64(0x5000, 5);
+    expect(m.memory.read64(0x5000)).toBe(5n);
+  });
+
+  it('bigint addresses work, and an out-of-range bigint says so', () => {
+    const m = createMachine({ cpus: 1 });
+    m.memory.write32(0x1_2345_6000n, 0xabcd);
+    expect(m.memory.read32(0x1_2345_6000n)).toBe(0xabcd);
+    expect(m.memory.read32(0x1_2345_6000)).toBe(0xabcd);
+    m.memory.write64(0x7000n, 9n);
+    expect(m.memory.read64(0x7000n)).toBe(9n);
+    expect(() => m.memory.read32(1n << 52n)).toThrow(/0x10000000000000 .*is outside the 52-bit/);
+  });
+
+  it('m.device() with a non-string is a UsageError', () => {
+    const m = createMachine({ cpus: 1, devices: [{ bdf: '00:03.0', msi: { vectors: 1 } }] });
+    expect(() => m.device(3 as unknown as string)).toThrow(UsageError);
+    expect(() => m.device(3 as unknown as string)).toThrow(/"00:03\.0"/);
+  });
+});
+
+describe('finding 9: non-finite numbers in the config are named as such', () => {
+  for (const [value, text] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+    it(`cpus: ${text}`, () => {
+      const e = configError(() => createMachine({ cpus: value }));
+      expect(e.field).toBe('cpus');
+      expect(e.message).toMatch(new RegExp(`got ${text}`));
+      expect(e.message).not.toMatch(/null/);
+    });
+  }
+
+  it('a non-finite number deeper in the config too', () => {
+    const e = configError(() => createMachine({ cpus: 1, devices: [{ bdf: '00:03.0', msi: { vectors: NaN } }] }));
+    expect(e.field).toBe('devices[0].msi.vectors');
+    expect(e.message).toMatch(/got NaN/);
+  });
+});
