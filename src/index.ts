@@ -1,5 +1,10 @@
 /** The public API of irqpath. See README.md for a tour. */
 export { createMachine, Machine } from './machine/machine.ts';
+export { createSystem } from './guest/create-system.ts';
+export { System } from './vmm/system.ts';
+export type { SystemConfig, VmmConfig, GuestMachineConfig, AssignedDeviceConfig } from './vmm/system-config.ts';
+export type { VmmCounters, VmmRouteReport } from './vmm/vmm.ts';
+export { VMM_PROFILES, VMM_PROFILE_NAMES } from './vmm/profiles.ts';
 export type { MachineConfig, HypervisorOptions, IntelIommuOptions, AmdIommuOptions, DeviceOptions, IoapicOptions, MsiOptions, MsixOptions } from './core/config-types.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './core/errors.ts';
 export type { MachineEvents, TraceHop, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent } from './core/events.ts';

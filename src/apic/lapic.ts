@@ -545,8 +545,17 @@ export class Lapic implements MmioDevice {
       return false;
     }
     this.setRequest(vector, trigger);
+    if (this.interruptEntry !== null) this.interruptEntry(vector);
     return true;
   }
+
+  /**
+   * The CPU's interrupt entry for software that services interrupts as soon as they arrive (a host kernel running a
+   * VMM: vfio-pci's handler, KVM's posted-interrupt vectors). Called after a Fixed/LowestPriority vector was set in
+   * IRR; the callee acknowledges and EOIs what it takes. null (the default): interrupts wait in IRR until software
+   * acknowledges them.
+   */
+  interruptEntry: ((vector: number) => void) | null = null;
 
   private setRequest(vector: number, trigger: number): void {
     setVector(this.irr, vector);

@@ -14,7 +14,8 @@ import { newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
 import { TranslationCore } from '../msi/translate.ts';
 import { AddressSpace, MovableRegion } from './address-space.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
-import { resolveConfig, DEFAULT_IOAPIC_SOURCE_ID, type ResolvedConfig } from './config.ts';
+import { resolveConfig, DEFAULT_IOAPIC_SOURCE_ID, type ResolvedConfig, type ResolvedDevice } from './config.ts';
+import type { DmaPort } from '../msi/dma-port.ts';
 import type { MachineConfig } from '../core/config-types.ts';
 import { Cpu } from './cpu.ts';
 import { Device } from './device.ts';
@@ -36,6 +37,15 @@ const PCI_MMIO_WINDOW_END = 0xfe00_0000;
 
 export type Iommu = IntelIommu | AmdIommu;
 
+/**
+ * How a caller above the machine (the VMM) takes part in assembling it. `functionFor` may build the PCI function for
+ * a configured device itself — an assigned device's stand-in whose config space and MSI-X table the VMM traps —
+ * or return null for the ordinary model.
+ */
+export interface MachineAssembly {
+  functionFor?: (device: ResolvedDevice, dma: DmaPort, events: EventHub) => PciFunction | null;
+}
+
 export class Machine {
   readonly config: Readonly<ResolvedConfig>;
   readonly memory = new SparseMemory();
@@ -52,7 +62,7 @@ export class Machine {
   private readonly devicesByRid = new Map<number, Device>();
   private readonly snapshots: MachineSnapshots;
 
-  constructor(config: MachineConfig) {
+  constructor(config: MachineConfig, assembly: MachineAssembly = {}) {
     const resolved = resolveConfig(config);
     this.config = resolved;
     this.core = new TranslationCore(resolved.hypervisor);
@@ -108,7 +118,7 @@ export class Machine {
     if (this.iommu instanceof AmdIommu) this.pci.add(this.iommu.pciFunction);
     let nextBar = PCI_MMIO_WINDOW_BASE;
     for (const d of resolved.devices) {
-      const fn = new PciFunction(d, this.bus, this.events);
+      const fn = assembly.functionFor?.(d, this.bus, this.events) ?? new PciFunction(d, this.bus, this.events);
       this.pci.add(fn);
       nextBar = this.assignBars(fn, nextBar);
       this.devicesByRid.set(fn.requesterId, new Device(fn, this.events));

@@ -161,19 +161,37 @@ export class TranslationCore implements RouteInvalidator {
     if (this.routeCaching && slot.matches(sourceId, addrHi, addrLo, data)) return slot.result;
     const result = this.translate(sourceId, addrHi, addrLo, data, true, slot.result);
     if ((result.kind === 'deliver' || result.kind === 'pirq' || result.kind === 'memory') && !result.uncacheable) {
-      slot.valid = true;
-      slot.sourceId = sourceId;
-      slot.addrHi = addrHi;
-      slot.addrLo = addrLo;
-      slot.data = data;
-      if (slot.registryIndex < 0) {
-        slot.registryIndex = this.slots.length;
-        this.slots.push(slot);
-      }
+      this.fillSlot(slot, sourceId, addrHi, addrLo, data);
     } else {
       slot.valid = false;
     }
     return result;
+  }
+
+  /**
+   * Precompute a route for a source without raising anything (deliverNow = false: no fault is recorded, no IEC is
+   * filled): the VMM's step when a guest programs an assigned device's MSI (seed 000: "this function should be
+   * called with deliver_now==false. If the translation succeeds, yay! It should be put into the KVM routing
+   * table"). A cacheable delivery fills and registers the slot, so the unit's invalidations evict it by cookie; any
+   * other outcome leaves the slot invalid, and the next {@link route} translates again with deliverNow = true.
+   */
+  prepareRoute(sourceId: number, addrHi: number, addrLo: number, data: number, slot: RouteSlot): TranslationResult {
+    const result = this.translate(sourceId, addrHi, addrLo, data, false, slot.result);
+    if (result.kind === 'deliver' && !result.uncacheable) this.fillSlot(slot, sourceId, addrHi, addrLo, data);
+    else slot.valid = false;
+    return result;
+  }
+
+  private fillSlot(slot: RouteSlot, sourceId: number, addrHi: number, addrLo: number, data: number): void {
+    slot.valid = true;
+    slot.sourceId = sourceId;
+    slot.addrHi = addrHi;
+    slot.addrLo = addrLo;
+    slot.data = data;
+    if (slot.registryIndex < 0) {
+      slot.registryIndex = this.slots.length;
+      this.slots.push(slot);
+    }
   }
 
   invalidateRoutes(match: (cookie: number) => boolean): void {

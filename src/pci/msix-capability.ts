@@ -228,7 +228,14 @@ export class MsixCapability implements MmioDevice {
     this.table[index] = stored >>> 0;
     const n = index >>> 2;
     if (this.isPending(n) && !this.isMasked(n)) this.deliverPending(n);
+    if (this.entryWritten !== null) this.entryWritten(n);
   }
+
+  /**
+   * Told after every write to table entry n. A VMM's virtual MSI-X table uses it to trap the guest's programming
+   * (QEMU's msix_handle_mask_update / vector notifiers); a physical device has none.
+   */
+  entryWritten: ((n: number) => void) | null = null;
 
   // ---- Sending ------------------------------------------------------------------------------------------------------
 

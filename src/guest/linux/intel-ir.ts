@@ -281,6 +281,22 @@ export class IntelIrDriver {
     return e;
   }
 
+  /**
+   * intel_ir_set_vcpu_affinity: rewrite IRTE `index` in posted format (VT-d 9.11; Linux struct irte's posted
+   * fields): P, IM = 1, URG, the guest vector, PDA_L (63:38 = descriptor 31:6) and PDA_H (127:96 = descriptor
+   * 63:32), keeping the source-id check. Then flush the entry from the interrupt entry cache.
+   */
+  writePostedIrte(index: number, f: { vector: number; descriptor: number; urgent: boolean; sid: number; sq: number; svt: number }): void {
+    const pdaLow = BigInt(f.descriptor % 2 ** 32) & 0xffffffc0n;
+    const pdaHigh = BigInt(Math.floor(f.descriptor / 2 ** 32));
+    const lo = 1n | (BigInt(f.urgent ? 1 : 0) << 14n) | (1n << 15n) | (BigInt(f.vector & 0xff) << 16n) | (pdaLow << 32n);
+    const hi = BigInt(f.sid & 0xffff) | (BigInt(f.sq & 3) << 16n) | (BigInt(f.svt & 3) << 18n) | (pdaHigh << 32n);
+    const at = this.irtBase + index * 16;
+    this.cpu.write64(at, lo);
+    this.cpu.write64(at + 8, hi);
+    this.flushIec(index, 0);
+  }
+
   // ---- Fault reporting -------------------------------------------------------------------------------------------
 
   /**

@@ -254,6 +254,26 @@ export class LinuxGuest extends GuestBase {
     return this.result(req, cpu, 0, note ? `${note}; ${why}` : why, { message: msg, pirq, encoding: 'xen-pirq' });
   }
 
+  /**
+   * The host kernel's side of posting (irq_set_vcpu_affinity → intel_ir_set_vcpu_affinity): IRTE `index`, which
+   * this kernel set up for device `sid`, now posts `vector` into the descriptor at `descriptor`.
+   */
+  postIrte(index: number, sid: number, target: { descriptor: number; vector: number; urgent: boolean }): void {
+    if (this.intel === null) throw new UsageError('postIrte: this kernel has no Intel interrupt remapping');
+    this.intel.writePostedIrte(index, { ...target, sid, sq: 0, svt: SVT_VERIFY_SID });
+  }
+
+  /** irq_set_vcpu_affinity(NULL): IRTE `index` back to remapped delivery of `vector` on `cpu`. */
+  remapIrte(index: number, sid: number, cpu: number, vector: number): void {
+    if (this.intel === null) throw new UsageError('remapIrte: this kernel has no Intel interrupt remapping');
+    this.intel.writeIrte(index, this.irteFor(cpu, vector, sid));
+  }
+
+  /** Which IOMMU's interrupt remapping this kernel enabled at boot, if any. */
+  get interruptRemapping(): 'intel' | 'amd' | null {
+    return this.intel !== null && this.remap !== null ? 'intel' : this.amd !== null && this.remap !== null ? 'amd' : null;
+  }
+
   private irteFor(cpu: number, vector: number, sid: number): IntelIrteFields {
     // prepare_irte: Fixed, edge (the RTE carries the real trigger), redirection hint set, driver's DM.
     return { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0, redirectionHint: 1, trigger: 0, deliveryMode: 0, sid, sq: 0, svt: SVT_VERIFY_SID };

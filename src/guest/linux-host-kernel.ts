@@ -1,0 +1,77 @@
+/**
+ * The Linux model as the host kernel of a two-machine system: it boots on the host machine (interrupt remapping as
+ * the host's firmware tables allow) and does vfio-pci's part of device assignment.
+ *
+ * - A vector vfio-pci requests (VFIO_DEVICE_SET_IRQS → pci_alloc_irq_vectors + request_irq) goes to the online
+ *   host CPU with the fewest vfio vectors so far, lowest index first: the spreading kernel/irq/matrix.c
+ *   `matrix_find_best_cpu` does (it picks the CPU with the most free vectors), counted over this kernel's
+ *   assignments only.
+ * - Interrupt entry for the vectors it owns (vfio's and KVM's posted-interrupt vectors): INTA, EOI — Linux acks an
+ *   edge MSI before running the handler (handle_edge_irq → apic_ack_irq) — then the handler. Any other vector is
+ *   left pending in IRR for whoever services the host CPU (the fault interrupt of the host IOMMU, for instance).
+ */
+import { UsageError } from '../core/errors.ts';
+import type { Machine } from '../machine/machine.ts';
+import type { Lapic } from '../apic/lapic.ts';
+import type { HostKernel, HostVector, PostedTarget } from '../vmm/host-kernel.ts';
+import { LinuxGuest } from './linux/linux-guest.ts';
+
+export class LinuxHostKernel implements HostKernel {
+  readonly linux: LinuxGuest;
+  private readonly handlers: ((() => void) | undefined)[];
+  private readonly lapics: Lapic[];
+  private readonly perCpu: number[];
+
+  constructor(private readonly host: Machine) {
+    this.linux = new LinuxGuest(host);
+    this.linux.boot();
+    this.handlers = new Array(host.cpuCount * 256);
+    this.lapics = Array.from({ length: host.cpuCount }, (_, i) => host.cpu(i).lapic);
+    this.perCpu = new Array(host.cpuCount).fill(0);
+  }
+
+  get remapping(): 'intel' | 'amd' | null {
+    return this.linux.interruptRemapping;
+  }
+
+  get log(): readonly string[] {
+    return this.linux.log.lines;
+  }
+
+  enableVector(hostBdf: string, kind: 'msi' | 'msix', index: number, handler: () => void): HostVector | string {
+    const online = this.linux.onlineCpus();
+    let cpu = online[0];
+    for (const c of online) if (this.perCpu[c] < this.perCpu[cpu]) cpu = c;
+    const p = this.linux.setupInterrupt({ id: `vfio-msi${kind === 'msix' ? 'x' : ''}-${index}(${hostBdf})`, kind, device: hostBdf, vector: index, cpu });
+    if (p.status !== 'programmed' || p.message === undefined) return p.note ?? 'refused';
+    this.perCpu[p.cpu]++;
+    this.handlers[p.cpu * 256 + p.vector] = handler;
+    return { cpu: p.cpu, apicId: p.apicId, vector: p.vector, irteIndex: p.irteIndex ?? null, message: p.message };
+  }
+
+  postVector(hostBdf: string, host: HostVector, target: PostedTarget): void {
+    if (host.irteIndex === null) throw new UsageError(`postVector: ${hostBdf}'s vector has no IRTE to post through`);
+    this.linux.postIrte(host.irteIndex, this.host.device(hostBdf).requesterId, target);
+  }
+
+  unpostVector(hostBdf: string, host: HostVector): void {
+    if (host.irteIndex === null) return;
+    this.linux.remapIrte(host.irteIndex, this.host.device(hostBdf).requesterId, host.cpu, host.vector);
+  }
+
+  requestSystemVector(cpu: number, vector: number, handler: () => void): void {
+    this.handlers[cpu * 256 + vector] = handler;
+  }
+
+  interrupt(cpu: number, vector: number): boolean {
+    const handlers = this.handlers;
+    if (handlers[cpu * 256 + vector] === undefined) return false;
+    const lapic = this.lapics[cpu];
+    const taken = lapic.acknowledge();
+    if (taken === null) return false;
+    lapic.eoi();
+    const h = handlers[cpu * 256 + taken];
+    if (h !== undefined) h();
+    return true;
+  }
+}

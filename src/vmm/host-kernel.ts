@@ -1,0 +1,46 @@
+/**
+ * What the VMM needs from the host kernel: vfio-pci's side of device assignment. The VMM never programs the host
+ * IOMMU or the physical MSI capability itself — the host kernel does, exactly as vfio-pci + the kernel's MSI and
+ * interrupt-remapping layers would. An implementation is supplied from above (the Linux model in src/guest), so
+ * this layer stays below the OS models.
+ */
+
+/** A host interrupt vfio-pci requested for one vector of an assigned device. */
+export interface HostVector {
+  /** Host CPU index and APIC ID the kernel bound the interrupt to, and its vector there. */
+  cpu: number;
+  apicId: number;
+  vector: number;
+  /** The host IRTE the kernel filled (null without interrupt remapping). */
+  irteIndex: number | null;
+  /** The message the kernel wrote into the physical MSI capability / MSI-X table. */
+  message: { addr: bigint; data: number };
+}
+
+/** Where a posted host IRTE points: the posted-interrupt descriptor of a vCPU, and the guest vector. */
+export interface PostedTarget {
+  descriptor: number;
+  vector: number;
+  urgent: boolean;
+}
+
+export interface HostKernel {
+  /** The host's interrupt remapping, as the kernel enabled it at boot. */
+  readonly remapping: 'intel' | 'amd' | null;
+  /**
+   * VFIO_DEVICE_SET_IRQS for vector `index` of the physical function: allocate a host vector (and IRTE), write the
+   * physical MSI/MSI-X message, and register `handler` as the interrupt's handler (vfio_msihandler). Returns a
+   * sentence when the kernel refuses.
+   */
+  enableVector(hostBdf: string, kind: 'msi' | 'msix', index: number, handler: () => void): HostVector | string;
+  /** irq_set_vcpu_affinity(): rewrite the vector's IRTE in posted format (intel_ir_set_vcpu_affinity). */
+  postVector(hostBdf: string, host: HostVector, target: PostedTarget): void;
+  /** irq_set_vcpu_affinity(NULL): back to the remapped IRTE for the host vector. */
+  unpostVector(hostBdf: string, host: HostVector): void;
+  /** A host CPU took `vector`: run the kernel's interrupt entry if it owns it. True when it handled it. */
+  interrupt(cpu: number, vector: number): boolean;
+  /** Register a handler for a system vector on a host CPU (KVM's posted-interrupt and wake-up vectors). */
+  requestSystemVector(cpu: number, vector: number, handler: () => void): void;
+  /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
+  readonly log: readonly string[];
+}

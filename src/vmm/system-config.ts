@@ -1,0 +1,196 @@
+/**
+ * The configuration of a two-machine system — a host, a guest and the VMM joining them — and its validation, in the
+ * style of `createMachine`: every problem is a ConfigError naming the field path (`guest.assigned[0].host`,
+ * `vmm.profile`), unknown fields are errors, and everything is checked before anything is built.
+ */
+import { parseBdf, formatBdf } from '../core/bdf.ts';
+import type { DeviceOptions, MachineConfig } from '../core/config-types.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
+import { resolveConfig, type ResolvedConfig } from '../machine/config.ts';
+import { resolveIntelOptions } from '../iommu-intel/options.ts';
+import { resolveAmdOptions } from '../iommu-amd/options.ts';
+import { VMM_PROFILE_NAMES, type VmmProfileName } from './profiles.ts';
+
+/** One assigned device: the host's physical function `host` appears in the guest at `bdf`. */
+export interface AssignedDeviceConfig {
+  /** Guest PCI address of the stand-in, "bb:dd.f". */
+  bdf: string;
+  /** Host PCI address of the physical function (one of `host.devices`). */
+  host: string;
+}
+
+export interface GuestMachineConfig extends MachineConfig {
+  assigned?: AssignedDeviceConfig[];
+}
+
+/**
+ * Device quirks a VMM can apply to an assigned device.
+ * - `ath-bar0`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (seed 003, `vfio_probe_ath_bar0_quirk`):
+ *   trap guest writes into the BAR0 window the driver uses for the device's embedded interrupt controller and
+ *   substitute the host's physical MSI address and data (+ the multi-message offset).
+ */
+export const VMM_QUIRK_NAMES = ['ath-bar0'] as const;
+export type VmmQuirkName = (typeof VMM_QUIRK_NAMES)[number];
+
+export interface VmmConfig {
+  /** Which VMM's behaviours to model: 'hardware' (none: the VMM is invisible), 'qemu', 'qemu-amd-hack'. */
+  profile: VmmProfileName;
+  /**
+   * Posted interrupts for assigned devices (KVM's `enable_apicv` with an IOMMU that can post): the host IRTE
+   * points at the target vCPU's posted-interrupt descriptor (Intel VT-d PI) instead of a host vector. Needs a host
+   * Intel IOMMU with `postedInterrupts: true`.
+   */
+  postedInterrupts?: boolean;
+  /**
+   * VFIO_DEVICE_FEATURE_PCI_MSI_NOVIRT as the issue frames the fix: the guest reads the host's physical MSI address
+   * and data from the assigned device's MSI capability (writes are still trapped to build routes).
+   */
+  msiNoVirt?: boolean;
+  quirks?: VmmQuirkName[];
+}
+
+export interface SystemConfig {
+  host: MachineConfig;
+  guest: GuestMachineConfig;
+  vmm: VmmConfig;
+}
+
+export interface ResolvedAssignment {
+  guestBdf: string;
+  guestRid: number;
+  hostBdf: string;
+  hostRid: number;
+  /** The host device's options: the stand-in copies its identity and capability layout. */
+  device: DeviceOptions;
+}
+
+export interface ResolvedSystemConfig {
+  host: MachineConfig;
+  /** The guest machine's config with a stand-in device added for every assignment. */
+  guest: MachineConfig;
+  hostResolved: ResolvedConfig;
+  guestResolved: ResolvedConfig;
+  assigned: ResolvedAssignment[];
+  vmm: Required<VmmConfig>;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function rejectUnknown(o: Record<string, unknown>, allowed: readonly string[], path: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ConfigError(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
+}
+
+function optionalBool(v: unknown, field: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validate one machine's config (including its IOMMU options), naming fields below `prefix`. */
+function resolveMachine(config: MachineConfig, prefix: string): ResolvedConfig {
+  try {
+    const resolved = resolveConfig(config);
+    if (resolved.iommu?.kind === 'intel') resolveIntelOptions(resolved.iommu);
+    else if (resolved.iommu?.kind === 'amd') resolveAmdOptions(resolved.iommu);
+    return resolved;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${prefix}.${e.field}`, e.reason);
+    throw e;
+  }
+}
+
+function bdfField(v: unknown, field: string): number {
+  if (typeof v !== 'string') throw new ConfigError(field, `must be a PCI address "bb:dd.f", got ${JSON.stringify(v)}`);
+  try {
+    return parseBdf(v);
+  } catch (e) {
+    if (e instanceof UsageError) throw new ConfigError(field, e.message);
+    throw e;
+  }
+}
+
+export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig {
+  const raw = config as unknown;
+  if (!isObject(raw)) throw new ConfigError('system', 'must be an object { host, guest, vmm }');
+  for (const k of Object.keys(raw)) if (!['host', 'guest', 'vmm'].includes(k)) throw new ConfigError(k, 'unknown field (allowed: host, guest, vmm)');
+  if (!isObject(raw.host)) throw new ConfigError('host', 'must be a machine config object');
+  if (!isObject(raw.guest)) throw new ConfigError('guest', 'must be a machine config object with an `assigned` list');
+  if (!isObject(raw.vmm)) throw new ConfigError('vmm', 'must be an object { profile, ... }');
+
+  const host = raw.host as unknown as MachineConfig;
+  const hostResolved = resolveMachine(host, 'host');
+
+  // --- vmm
+  const vmmRaw = raw.vmm;
+  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks'], 'vmm');
+  const profile = vmmRaw.profile;
+  if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
+    throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
+  }
+  const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
+  const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
+  const quirks: VmmQuirkName[] = [];
+  if (vmmRaw.quirks !== undefined) {
+    if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', `must be a list of quirk names (${VMM_QUIRK_NAMES.join(', ')})`);
+    vmmRaw.quirks.forEach((q, i) => {
+      if (typeof q !== 'string' || !(VMM_QUIRK_NAMES as readonly string[]).includes(q)) {
+        throw new ConfigError(`vmm.quirks[${i}]`, `unknown quirk ${JSON.stringify(q)} (known: ${VMM_QUIRK_NAMES.join(', ')})`);
+      }
+      if (quirks.includes(q as VmmQuirkName)) throw new ConfigError(`vmm.quirks[${i}]`, `"${q}" is listed twice`);
+      quirks.push(q as VmmQuirkName);
+    });
+  }
+  if (postedInterrupts) {
+    const iommu = hostResolved.iommu;
+    // KVM posts assigned-device interrupts only when the host IOMMU can (irq_remapping_cap(IRQ_POSTING_CAP)).
+    if (iommu?.kind === 'amd') {
+      throw new ConfigError('vmm.postedInterrupts', 'AMD guest virtual APIC posting (GA mode IRTEs, the GA log) is not modelled by the AMD IOMMU model; use a host Intel IOMMU with postedInterrupts: true');
+    }
+    if (iommu?.kind !== 'intel' || iommu.postedInterrupts !== true) {
+      throw new ConfigError('vmm.postedInterrupts', 'needs a host Intel IOMMU with postedInterrupts: true (KVM posts only when the host IOMMU has IRQ_POSTING_CAP)');
+    }
+  }
+
+  // --- guest and its assignments
+  const guestRaw = raw.guest;
+  const { assigned: assignedRaw, ...guestMachineRaw } = guestRaw;
+  const guestBase = guestMachineRaw as unknown as MachineConfig;
+  resolveMachine(guestBase, 'guest');
+  if (assignedRaw !== undefined && !Array.isArray(assignedRaw)) throw new ConfigError('guest.assigned', "must be a list like [{ bdf: '00:05.0', host: '02:00.0' }]");
+  const hostDevices = new Map(hostResolved.devices.map((d) => [d.requesterId, d]));
+  const guestTaken = new Set((guestBase.devices ?? []).map((d) => parseBdf(d.bdf)));
+  const hostTaken = new Map<number, string>();
+  const assigned: ResolvedAssignment[] = ((assignedRaw as unknown[] | undefined) ?? []).map((a, i) => {
+    const path = `guest.assigned[${i}]`;
+    if (!isObject(a)) throw new ConfigError(path, "must be an object { bdf: '00:05.0', host: '02:00.0' }");
+    rejectUnknown(a, ['bdf', 'host'], path);
+    const guestRid = bdfField(a.bdf, `${path}.bdf`);
+    const hostRid = bdfField(a.host, `${path}.host`);
+    if (guestTaken.has(guestRid)) throw new ConfigError(`${path}.bdf`, `${formatBdf(guestRid)} is already used by another guest device`);
+    guestTaken.add(guestRid);
+    const device = hostDevices.get(hostRid);
+    if (device === undefined) {
+      const known = [...hostDevices.keys()].map(formatBdf).join(', ') || 'none';
+      throw new ConfigError(`${path}.host`, `the host has no device at ${formatBdf(hostRid)} (host devices: ${known})`);
+    }
+    const twice = hostTaken.get(hostRid);
+    if (twice !== undefined) throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} is already assigned by ${twice}`);
+    hostTaken.set(hostRid, path);
+    if (device.msi === undefined && device.msix === undefined) {
+      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has neither MSI nor MSI-X: nothing for the VMM to route (INTx is not modelled)`);
+    }
+    const { requesterId: _rid, ...options } = device;
+    return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
+  });
+
+  // The guest sees each assigned function with the host function's identity and capability layout (vfio-pci
+  // exposes the physical config space, virtualising the MSI/MSI-X capabilities).
+  const guest: MachineConfig = {
+    ...guestBase,
+    devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
+  };
+  const guestResolved = resolveMachine(guest, 'guest');
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks } };
+}

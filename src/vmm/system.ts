@@ -1,0 +1,67 @@
+/**
+ * A two-machine system: a host machine (physical CPUs, the physical IOMMU, the real PCI devices), a guest machine
+ * (vCPUs, optionally a vIOMMU) whose assigned devices are stand-ins, and the VMM joining them. `sys.host` and
+ * `sys.guest` are ordinary Machines; only the VMM sees both.
+ *
+ * The host kernel (vfio-pci and the kernel's MSI / interrupt-remapping code) is supplied by the caller: the public
+ * `createSystem` (src/guest/create-system.ts) boots the Linux model on the host for it.
+ */
+import { ConfigError } from '../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
+import { Machine } from '../machine/machine.ts';
+import { AssignedFunction } from './assigned-function.ts';
+import type { HostKernel } from './host-kernel.ts';
+import { VMM_PROFILES } from './profiles.ts';
+import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
+import type { Vcpu } from './vcpu.ts';
+import { Vmm } from './vmm.ts';
+import { applyProfile } from './profile-hooks.ts';
+
+export class System {
+  readonly config: ResolvedSystemConfig;
+  readonly host: Machine;
+  readonly guest: Machine;
+  readonly vmm: Vmm;
+  readonly hostKernel: HostKernel;
+
+  constructor(config: SystemConfig, bootHostKernel: (host: Machine) => HostKernel) {
+    const resolved = resolveSystemConfig(config);
+    this.config = resolved;
+    this.host = new Machine(resolved.host);
+    this.hostKernel = bootHostKernel(this.host);
+    const profile = VMM_PROFILES[resolved.vmm.profile];
+    const vmm = new Vmm(resolved, profile, this.host, this.hostKernel);
+    this.vmm = vmm;
+    const byRid = new Map(resolved.assigned.map((a) => [a.guestRid, a]));
+    const host = this.host;
+    this.guest = new Machine(resolved.guest, {
+      functionFor: (d, dma, events) => {
+        const a = byRid.get(d.requesterId);
+        if (a === undefined) return null;
+        const physical = host.device(a.hostBdf);
+        const physicalConfigRead = resolved.vmm.msiNoVirt ? (offset: number, size: number) => physical.configRead(offset, size as 1 | 2 | 4) : null;
+        return new AssignedFunction({ ...d, physicalConfigRead }, dma, events, vmm);
+      },
+    });
+    applyProfile(profile, this.guest);
+    vmm.attach(this.guest);
+    for (let c = 0; c < this.host.cpuCount; c++) {
+      const kernel = this.hostKernel;
+      this.host.cpu(c).lapic.interruptEntry = (vector) => {
+        kernel.interrupt(c, vector);
+      };
+    }
+  }
+
+  /** Guest vCPU i (its scheduling state and, with posting, its descriptor). */
+  vcpu(i: number): Vcpu {
+    const v = this.vmm.vcpus[i];
+    if (v === undefined) throw new UsageError(`vcpu(${i}): the guest has vCPUs 0..${this.vmm.vcpus.length - 1}`);
+    return v;
+  }
+}
+
+export function buildSystem(config: SystemConfig, bootHostKernel: (host: Machine) => HostKernel): System {
+  if (typeof bootHostKernel !== 'function') throw new ConfigError('hostKernel', 'a system needs a host kernel');
+  return new System(config, bootHostKernel);
+}
