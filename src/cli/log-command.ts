@@ -2,9 +2,10 @@
  * `irqpath log`: turn raw IOMMU fault records into the lines Linux prints, so a user can compare a register dump or
  * an event-log dump from a failing host with a real guest's dmesg.
  *
- *   irqpath log dmar --frcd <hi> <lo>        an Intel fault recording register (two 64-bit halves, hex)
- *   irqpath log amdvi --entry <d0> <d1> <d2> <d3>  an AMD event-log entry (four 32-bit dwords, hex)
+ *   irqpath log dmar --frcd <hi> <lo>        an Intel fault recording register (two 64-bit halves)
+ *   irqpath log amdvi --entry <d0> <d1> <d2> <d3>  an AMD event-log entry (four 32-bit dwords)
  *
+ * Values are read like every other number on the command line (parse-number.ts): 0x… is hex, anything else decimal.
  * `--kernel <version>` picks the format that kernel prints (default: DEFAULT_LINUX_VERSION).
  */
 import type { Command } from 'commander';
@@ -12,13 +13,16 @@ import { linuxFaultLine } from '../iommu-intel/linux-log.ts';
 import { formatRawEventEntry } from '../iommu-amd/linux-log.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
 import { amdViDeviceStyle, DEFAULT_LINUX_VERSION, dmarFaultStyle, parseLinuxVersion, type LinuxVersion } from '../core/linux-version.ts';
+import { parseUnsigned } from './parse-number.ts';
 import { writeOut } from './output.ts';
 
-function parseHex(text: string, what: string, bits: 32 | 64): bigint {
-  if (!/^(0x)?[0-9a-f_]+$/i.test(text)) throw new UsageError(`${what}: "${text}" is not a hexadecimal number`);
-  const v = BigInt('0x' + text.replace(/^0x/i, '').replace(/_/g, ''));
-  if (v >> BigInt(bits) !== 0n) throw new UsageError(`${what}: "${text}" does not fit in ${bits} bits`);
-  return v;
+/** One value of a variadic option, through the shared number parser; the error names which value is wrong. */
+function parseValue(text: string, what: string, bits: 32 | 64): bigint {
+  try {
+    return parseUnsigned(text, bits);
+  } catch (e) {
+    throw new UsageError(`${what}: ${(e as Error).message}`);
+  }
 }
 
 /** Decode a VT-d FRCD (high qword: F 63, T 62, FR 39:32, SID 15:0; low qword: FI, the IRTE index in 63:48). */
@@ -44,22 +48,22 @@ export function registerLogCommand(program: Command): void {
   log
     .command('dmar')
     .description('an Intel VT-d fault recording register, as "DMAR: [INTR-REMAP] Request device [...] ..."')
-    .requiredOption('--frcd <qwords...>', 'the record as two 64-bit hex values: high qword (offset +8) then low qword (+0)')
+    .requiredOption('--frcd <qwords...>', 'the record as two 64-bit values (hex 0x… or decimal): high qword (offset +8) then low qword (+0)')
     .option('--kernel <version>', `the Linux version whose format to print (<= 5.13, 5.14, >= 5.15)`, DEFAULT_LINUX_VERSION)
     .action(function (this: Command, opts: { frcd: string[]; kernel: string }) {
       if (opts.frcd.length !== 2) throw new UsageError(`--frcd takes two 64-bit values (high, low), got ${opts.frcd.length}`);
       const kernel = kernelOption(opts.kernel);
-      writeOut(this, frcdToLinuxLine(parseHex(opts.frcd[0], '--frcd high qword', 64), parseHex(opts.frcd[1], '--frcd low qword', 64), kernel) + '\n');
+      writeOut(this, frcdToLinuxLine(parseValue(opts.frcd[0], '--frcd high qword', 64), parseValue(opts.frcd[1], '--frcd low qword', 64), kernel) + '\n');
     });
   log
     .command('amdvi')
     .description('an AMD-Vi event-log entry, as "AMD-Vi: Event logged [...]"')
-    .requiredOption('--entry <dwords...>', 'the 128-bit entry as four 32-bit hex dwords, lowest address first')
+    .requiredOption('--entry <dwords...>', 'the 128-bit entry as four 32-bit dwords (hex 0x… or decimal), lowest address first')
     .option('--kernel <version>', 'the Linux version whose format to print (< 6.0 without the PCI segment)', DEFAULT_LINUX_VERSION)
     .action(function (this: Command, opts: { entry: string[]; kernel: string }) {
       if (opts.entry.length !== 4) throw new UsageError(`--entry takes four 32-bit dwords, got ${opts.entry.length}`);
       const kernel = kernelOption(opts.kernel);
-      const words = opts.entry.map((w, i) => Number(parseHex(w, `--entry dword ${i}`, 32)));
+      const words = opts.entry.map((w, i) => Number(parseValue(w, `--entry dword ${i}`, 32)));
       writeOut(this, formatRawEventEntry(words, { style: amdViDeviceStyle(kernel) }) + '\n');
     });
 }

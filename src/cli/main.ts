@@ -79,5 +79,11 @@ function isMainModule(): boolean {
 }
 
 if (isMainModule()) {
+  // A reader that goes away (`irqpath run all | head`) is not an error; any other failure to write the output is
+  // reported as one, with the usage exit code, instead of an unhandled 'error' event and its stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') process.stderr.write(`irqpath: cannot write the output (${err.code ?? err.message})\n`);
+    process.exit(err.code === 'EPIPE' ? (process.exitCode ?? 0) : USAGE_EXIT_CODE);
+  });
   process.exitCode = await runCli();
 }

@@ -3,7 +3,7 @@
  * Exit code 0 when every run REPRODUCED or FIXED what it states, 1 when any is UNEXPECTED, 2 for bad input.
  */
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
 import { runScenario } from '../guest/scenario/run-scenario.ts';
 import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
@@ -11,6 +11,17 @@ import { ScenarioError } from '../guest/scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
 import { setExitCode, writeOut } from './output.ts';
 import { loadSelectedScenarios } from './scenario-files.ts';
+import { painter, shouldColor } from './color.ts';
+
+/** Write an output file; a path that cannot be written is a usage error naming the option, not a stack trace. */
+function writeFile(path: string, text: string, option: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${option} ${path}: cannot write the file (${code ?? (e as Error).message})`);
+  }
+}
 
 /** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
 export const UNEXPECTED_EXIT_CODE = 1;
@@ -22,7 +33,7 @@ export function registerRunCommand(program: Command): void {
     .argument('[scenarios...]', 'scenario names, prefixes, "all", or .yaml paths', [])
     .option('--json', 'print one JSON array of results instead of the text report')
     .option('--trace', 'print every hop of every interrupt, named after QEMU trace events')
-    .option('--mermaid', 'print each interrupt source as a Mermaid sequence diagram (renders in GitHub issues)')
+    .addOption(new Option('--mermaid', 'print each interrupt source as a Mermaid sequence diagram (renders in GitHub issues)').conflicts('json'))
     .option('--perfetto <file>', 'write every hop of the run as Chrome/Perfetto trace JSON (open in ui.perfetto.dev)')
     .option('--no-color', 'plain text even on a terminal')
     .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; color: boolean }) {
@@ -35,16 +46,17 @@ export function registerRunCommand(program: Command): void {
       }
       const traced = opts.trace === true || opts.mermaid === true || opts.perfetto !== undefined;
       const results = scenarios.map((s) => runScenario(s, { trace: traced }));
-      if (opts.perfetto !== undefined) {
-        const hops = results.flatMap((r) => r.sources.flatMap((src) => src.hops));
-        writeFileSync(opts.perfetto, JSON.stringify(perfettoTrace(hops)));
-      }
       // Exit 1 when any run did not show what its file states, whatever the output format (CI reads this code).
       if (results.some((r) => r.verdict === 'UNEXPECTED')) setExitCode(this, UNEXPECTED_EXIT_CODE);
+      if (opts.perfetto !== undefined) {
+        // One run per scenario run: perfettoTrace numbers the flows of all of them uniquely.
+        writeFile(opts.perfetto, JSON.stringify(perfettoTrace(...results.map((r) => r.sources.flatMap((src) => src.hops)))), '--perfetto');
+      }
       if (opts.mermaid) {
         for (const r of results) {
           for (const src of r.sources) {
-            writeOut(this, `%% ${r.scenario.id}${r.scenario.variant ? ` [${r.scenario.variant}]` : ''} — ${src.source.id}: ${src.actual}\n\`\`\`mermaid\n${mermaidForFlow(src.hops)}\n\`\`\`\n\n`);
+            const caption = `${r.scenario.id}${r.scenario.variant ? ` [${r.scenario.variant}]` : ''} — ${src.source.id}: ${src.actual}`;
+            writeOut(this, `\`\`\`mermaid\n${mermaidForFlow(src.hops, caption)}\n\`\`\`\n\n`);
           }
         }
         return;
@@ -52,7 +64,7 @@ export function registerRunCommand(program: Command): void {
       if (opts.json) {
         writeOut(this, JSON.stringify(resultsToJson(results), null, 2) + '\n');
       } else {
-        const style = { color: opts.color && process.stdout.isTTY === true, trace: opts.trace === true };
+        const style = { paint: painter(shouldColor(process.stdout, opts.color)), trace: opts.trace === true };
         writeOut(this, results.map((r) => renderScenario(r, style)).join('\n\n') + '\n\n' + renderSummary(results, style) + '\n');
       }
     });

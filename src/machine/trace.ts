@@ -79,9 +79,15 @@ function participantOf(name: string): string {
 /** Left-to-right order of the path; a hop that goes "back" (a line de-asserting after delivery) is drawn as a note. */
 const PATH_ORDER: Record<string, number> = { Device: 0, IOAPIC: 0, Bus: 1, VTd: 2, AMDVi: 2, LAPIC: 3 };
 
-/** A Mermaid sequence diagram of one interrupt flow (renders natively in GitHub issues). */
-export function mermaidForFlow(hops: TraceHop[]): string {
-  const out = ['sequenceDiagram', '  autonumber'];
+/**
+ * A Mermaid sequence diagram of one interrupt flow (renders natively in GitHub issues). A `caption` becomes a `%%`
+ * comment line inside the diagram, so it travels with the diagram into a fenced block instead of showing up as stray
+ * text in the Markdown around it.
+ */
+export function mermaidForFlow(hops: readonly TraceHop[], caption?: string): string {
+  const out = ['sequenceDiagram'];
+  if (caption !== undefined) out.push(`  %% ${caption.replace(/[\r\n]+/g, ' ')}`);
+  out.push('  autonumber');
   const order = ['Device', 'IOAPIC', 'Bus', 'VTd', 'AMDVi', 'LAPIC'];
   const used = new Set(hops.map((h) => participantOf(h.name)));
   for (const p of order) if (used.has(p)) out.push(`  participant ${p}`);
@@ -106,24 +112,37 @@ function jsonValue(v: TraceValue): string | number | boolean {
 
 /**
  * Chrome trace-event JSON (loads in ui.perfetto.dev and chrome://tracing): each hop is a 1 µs slice on its
- * component's track, on a virtual clock (one tick per hop), and the hops of one interrupt are joined by a flow arrow.
+ * component's track, on a virtual clock (one tick per hop), and the hops of one interrupt are joined by a flow arrow
+ * (`s` on its first hop, `t` on each middle hop, `f` on its last).
+ *
+ * Each argument is one run (the hops of one machine). Machines number their flows from 1, so flow ids are assigned
+ * here, unique across all runs: otherwise the trace viewer joins interrupts of different runs into one arrow. A flow
+ * of a single hop (an interrupt that stopped at its first component) has nothing to connect and gets no arrow, so every
+ * arrow that starts also ends.
  */
-export function perfettoTrace(hops: TraceHop[]): { traceEvents: Record<string, unknown>[] } {
+export function perfettoTrace(...runs: readonly (readonly TraceHop[])[]): { traceEvents: Record<string, unknown>[] } {
   const events: Record<string, unknown>[] = Object.entries(PERFETTO_NAMES).map(([pid, name]) => ({ ph: 'M', name: 'process_name', pid: Number(pid), tid: 0, args: { name } }));
-  const flowSeen = new Map<number, number>();
-  const lastOfFlow = new Map<number, number>();
-  hops.forEach((hop, i) => {
-    if (hop.flow > 0) lastOfFlow.set(hop.flow, i);
-  });
-  hops.forEach((hop, ts) => {
-    const pid = PERFETTO_PROCESS[participantOf(hop.name)] ?? 3;
-    const args = Object.fromEntries(hop.args.map(([k, v]) => [k, jsonValue(v)]));
-    events.push({ ph: 'X', name: hop.name, cat: 'irqpath', pid, tid: 0, ts, dur: 1, args: { flow: hop.flow, ...args } });
-    if (hop.flow > 0) {
-      const seen = flowSeen.get(hop.flow) ?? 0;
-      const ph = seen === 0 ? 's' : lastOfFlow.get(hop.flow) === ts ? 'f' : 't';
-      events.push({ ph, name: 'interrupt', cat: 'irqpath', id: hop.flow, pid, tid: 0, ts, ...(ph === 'f' ? { bp: 'e' } : {}) });
-      flowSeen.set(hop.flow, seen + 1);
+  let ts = 0;
+  let nextId = 1;
+  runs.forEach((hops, run) => {
+    const length = new Map<number, number>();
+    for (const hop of hops) if (hop.flow > 0) length.set(hop.flow, (length.get(hop.flow) ?? 0) + 1);
+    const ids = new Map<number, number>();
+    const seen = new Map<number, number>();
+    for (const hop of hops) {
+      const pid = PERFETTO_PROCESS[participantOf(hop.name)] ?? 3;
+      const args = Object.fromEntries(hop.args.map(([k, v]) => [k, jsonValue(v)]));
+      events.push({ ph: 'X', name: hop.name, cat: 'irqpath', pid, tid: 0, ts, dur: 1, args: { run, flow: hop.flow, ...args } });
+      const hopsInFlow = length.get(hop.flow) ?? 0;
+      if (hop.flow > 0 && hopsInFlow > 1) {
+        let id = ids.get(hop.flow);
+        if (id === undefined) ids.set(hop.flow, (id = nextId++));
+        const nth = (seen.get(hop.flow) ?? 0) + 1;
+        seen.set(hop.flow, nth);
+        const ph = nth === 1 ? 's' : nth === hopsInFlow ? 'f' : 't';
+        events.push({ ph, name: 'interrupt', cat: 'irqpath', id, pid, tid: 0, ts, ...(ph === 'f' ? { bp: 'e' } : {}) });
+      }
+      ts++;
     }
   });
   return { traceEvents: events };

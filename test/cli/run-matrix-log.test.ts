@@ -69,6 +69,6 @@ describe('irqpath log', () => {
   it('names a malformed value and exits 2', async () => {
     const r = await cli('log', 'dmar', '--frcd', 'zz', '1');
     expect(r.code).toBe(2);
-    expect(r.err).toContain('--frcd high qword: "zz" is not a hexadecimal number');
+    expect(r.err).toContain("--frcd high qword: 'zz' is not an unsigned number: use hex (0x...) or decimal");
   });
 });

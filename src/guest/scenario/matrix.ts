@@ -7,6 +7,7 @@
 import type { MachineConfig } from '../../core/config-types.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { Scenario, ScenarioSource } from './scenario-file.ts';
+import { plain, type Painter } from './report.ts';
 
 export type MatrixIommu = 'none' | 'intel-ir' | 'intel-full' | 'amd';
 export type MatrixGuest = 'linux' | 'windows';
@@ -176,7 +177,7 @@ export function scenarioForCell(c: Pick<MatrixCell, 'guest' | 'vendor' | 'iommu'
   return known[key] ?? null;
 }
 
-export function renderMatrix(cells: MatrixCell[], color = false): string {
+export function renderMatrix(cells: MatrixCell[], paint: Painter = plain): string {
   const cpuCounts = [...new Set(cells.map((c) => c.cpus))].sort((a, b) => a - b);
   const rows = new Map<string, MatrixCell[]>();
   for (const c of cells) {
@@ -190,14 +191,13 @@ export function renderMatrix(cells: MatrixCell[], color = false): string {
     return (c.ok ? 'ok' : c.mode) + (tag ? ` [${tag.split(' ')[0]}]` : '');
   };
   const width = Math.max(10, ...cells.map((c) => label(c).length));
-  const paint = (ok: boolean, s: string) => (color ? (ok ? '\x1b[32m' : '\x1b[31m') + s + '\x1b[0m' : s);
   const header = `${'guest'.padEnd(7)} ${'cpu'.padEnd(5)} ${'iommu'.padEnd(10)} ${'hv-ext'.padEnd(8)} ${'wa'.padEnd(6)} | ${cpuCounts.map((n) => `${n} vCPUs`.padEnd(width)).join(' | ')}`;
   const lines = [header, '-'.repeat(header.length)];
   for (const [key, list] of rows) {
     const cellsText = cpuCounts.map((n) => {
       const c = list.find((x) => x.cpus === n);
       if (!c) return ''.padEnd(width);
-      return paint(c.ok, label(c).padEnd(width));
+      return paint(c.ok ? 'green' : 'red', label(c).padEnd(width));
     });
     lines.push(`${key} | ${cellsText.join(' | ')}`);
   }

@@ -4,15 +4,20 @@
  */
 import type { ScenarioResult, SourceResult } from './run-scenario.ts';
 
+/** The text styles the reports use. What they look like is the caller's choice (terminal colours, HTML, nothing). */
+export type TextStyle = 'bold' | 'dim' | 'red' | 'green' | 'yellow' | 'cyan';
+/** Applies a style to a piece of text; the CLI passes one built on `util.styleText` when colour is wanted. */
+export type Painter = (style: TextStyle, text: string) => string;
+/** No styling at all. */
+export const plain: Painter = (_style, text) => text;
+
 export interface ReportStyle {
-  color: boolean;
+  paint: Painter;
   trace: boolean;
 }
 
-const ANSI = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' };
-
-function paint(style: ReportStyle, code: keyof typeof ANSI, text: string): string {
-  return style.color ? ANSI[code] + text + ANSI.reset : text;
+function paint(style: ReportStyle, code: TextStyle, text: string): string {
+  return style.paint(code, text);
 }
 
 function verdictLabel(r: ScenarioResult, style: ReportStyle): string {
