@@ -26,13 +26,13 @@
  * - Shorthands: self / all including self / all excluding self ignore the destination; LowestPriority with a
  *   shorthand arbitrates among the addressed CPUs.
  *
- * Hot path: deliver() allocates nothing. Physical destinations are resolved in O(1) in the CPU count; a scratch
- * buffer per nesting level (an EOI broadcast or a listener may deliver again) holds the addressed CPUs.
+ * Hot path: deliver() allocates nothing. Physical destinations are resolved in O(1) in the CPU count; an addressing
+ * change on one CPU updates the index for that CPU only (destination-index.ts); a scratch buffer per nesting level (an EOI broadcast or a listener may deliver again) holds the addressed CPUs.
  */
 import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
-import { DestinationIndex } from './destination-index.ts';
+import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
 import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
 import { Lapic, type LapicSinks } from './lapic.ts';
@@ -86,7 +86,7 @@ export class ApicBus {
         this.dispatch(msg, shorthand, source);
       },
       eoiBroadcast: (vector) => this.eoiBroadcastSink(vector),
-      addressingChanged: () => this.index.invalidate(),
+      addressingChanged: (lapic) => this.index.update(lapic.cpu),
     };
     const lapics = new Array<Lapic>(apicIds.length);
     for (let cpu = 0; cpu < apicIds.length; cpu++) lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks);
@@ -129,6 +129,11 @@ export class ApicBus {
     this.index.invalidate();
   }
 
+  /** How often the destination index ran each of its O(CPUs) rebuilds (a diagnostic; see destination-index.ts). */
+  get indexRebuilds(): IndexRebuilds {
+    return { ...this.index.rebuilds };
+  }
+
   /** True when physical lookups use a dense table (IDs compact enough); a Map is used for sparse 32-bit IDs. */
   get physicalIndexIsDense(): boolean {
     return this.index.physicalIsDense;
@@ -156,7 +161,8 @@ export class ApicBus {
 
     const depth = this.depth;
     const targets = (this.scratch[depth] ??= new Int32Array(this.lapics.length));
-    const count = shorthand === Shorthand.None ? this.index.resolve(msg, targets) : this.resolveShorthand(shorthand, source, targets);
+    const count =
+      shorthand === Shorthand.None ? this.index.resolve(msg, targets) : this.index.resolveShorthand(shorthand, source === null ? -1 : source.cpu, targets);
     if (count === 0) return this.lost(msg, 'no LAPIC matches the destination');
 
     this.depth = depth + 1;
@@ -186,15 +192,6 @@ export class ApicBus {
       return (msg.dest >>> 0) !== (msg.destWidth === 8 ? 0xff : 0xffffffff);
     }
     return true;
-  }
-
-  private resolveShorthand(shorthand: number, source: Lapic | null, out: Int32Array): number {
-    const lapics = this.lapics;
-    let count = 0;
-    for (let cpu = 0; cpu < lapics.length; cpu++) {
-      if (matchesWithShorthand(lapics[cpu], EMPTY_MESSAGE, shorthand, source)) out[count++] = cpu;
-    }
-    return count;
   }
 
   private acceptOn(lapic: Lapic, msg: ApicMessage): boolean {
@@ -271,6 +268,3 @@ export class ApicBus {
     this.index.invalidate();
   }
 }
-
-/** Shorthand resolution ignores the destination; this placeholder is never read for it. */
-const EMPTY_MESSAGE: ApicMessage = { dest: 0, destWidth: 8, destMode: 0, deliveryMode: 0, vector: 0, trigger: 0, level: 1, redirectionHint: 0 };

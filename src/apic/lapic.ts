@@ -84,8 +84,8 @@ export interface LapicSinks {
   sendIpi(source: Lapic, msg: ApicMessage, shorthand: number): void;
   /** A local EOI of a level-triggered vector without EOI-broadcast suppression: tell every I/O APIC. */
   eoiBroadcast(vector: number): void;
-  /** An APIC ID, LDR, DFR, software enable or mode changed: destination maps must be rebuilt. */
-  addressingChanged(): void;
+  /** This LAPIC's APIC ID, LDR, DFR or mode may have changed: the bus updates its destination index for it. */
+  addressingChanged(lapic: Lapic): void;
 }
 
 /** x2APIC logical ID: cluster (id >> 4) in 31:16, one bit (id & 0xF) in 15:0 (SDM 10.12.10.2). */
@@ -377,31 +377,29 @@ export class Lapic implements MmioDevice {
     const id = (value & 0xff000000) >>> 0;
     if (id === this.id) return;
     this.id = id;
-    this.sinks.addressingChanged();
+    this.sinks.addressingChanged(this);
   }
 
   private writeXapicLdr(value: number): void {
     const ldr = (value & LDR_XAPIC_MASK) >>> 0;
     if (ldr === this.ldr) return;
     this.ldr = ldr;
-    this.sinks.addressingChanged();
+    this.sinks.addressingChanged(this);
   }
 
   private writeDfr(value: number): void {
     const dfr = (value | DFR_RESERVED_ONES) >>> 0;
     if (dfr === this.dfr) return;
     this.dfr = dfr;
-    this.sinks.addressingChanged();
+    this.sinks.addressingChanged(this);
   }
 
   private writeSvr(value: number): void {
     const wasEnabled = this.softwareEnabled;
     this.svr = value & SVR_WRITABLE;
-    if (wasEnabled !== this.softwareEnabled) {
-      // SDM 10.4.7.2: software-disabling sets every LVT mask bit.
-      if (!this.softwareEnabled) this.maskAllLvts();
-      this.sinks.addressingChanged();
-    }
+    // SDM 10.4.7.2: software-disabling sets every LVT mask bit. Software enable decides acceptance, not which
+    // destinations this APIC answers to, so the bus's destination index is not told.
+    if (wasEnabled && !this.softwareEnabled) this.maskAllLvts();
   }
 
   private writeLvt(index: number, value: number): void {
@@ -442,7 +440,7 @@ export class Lapic implements MmioDevice {
       this.dfr = DFR_RESET;
       this.icrHi = (this.icrHi & ICR_HI_XAPIC_MASK) >>> 0;
     }
-    this.sinks.addressingChanged();
+    this.sinks.addressingChanged(this);
   }
 
   // --- Sending ---------------------------------------------------------------------------------------------------
@@ -602,6 +600,7 @@ export class Lapic implements MmioDevice {
    * x2APIC mode, so its LDR stays the one derived from the ID).
    */
   private initReset(): void {
+    const addressing = (this.mode !== 'x2apic' && this.ldr !== 0) || this.dfr !== DFR_RESET;
     this.tpr = 0;
     if (this.mode !== 'x2apic') this.ldr = 0;
     this.dfr = DFR_RESET;
@@ -617,7 +616,8 @@ export class Lapic implements MmioDevice {
     this.irr.fill(0);
     this.isr.fill(0);
     this.tmr.fill(0);
-    this.sinks.addressingChanged();
+    // The ID and mode survive INIT; only an LDR or DFR that was not at its reset value changes addressing.
+    if (addressing) this.sinks.addressingChanged(this);
   }
 
   // --- The CPU side: INTA and EOI ---------------------------------------------------------------------------------
@@ -656,6 +656,6 @@ export class Lapic implements MmioDevice {
   /** Validate `state` completely, then apply it; throws {@link UsageError} and changes nothing on bad input. */
   restore(state: unknown): void {
     applyLapicState(validateLapicState(this, state));
-    this.sinks.addressingChanged();
+    this.sinks.addressingChanged(this);
   }
 }
