@@ -35,7 +35,7 @@ import type { EventHub } from '../core/events.ts';
 import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
 import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
-import { Lapic, type LapicSinks } from './lapic.ts';
+import { LAPIC_REGISTER_WORDS, Lapic, type LapicSinks } from './lapic.ts';
 import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
 import { Shorthand } from './registers.ts';
 
@@ -89,7 +89,11 @@ export class ApicBus {
       addressingChanged: (lapic) => this.index.update(lapic.cpu),
     };
     const lapics = new Array<Lapic>(apicIds.length);
-    for (let cpu = 0; cpu < apicIds.length; cpu++) lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks);
+    const registers = new Uint32Array(apicIds.length * LAPIC_REGISTER_WORDS);
+    for (let cpu = 0; cpu < apicIds.length; cpu++) {
+      const slice = registers.subarray(cpu * LAPIC_REGISTER_WORDS, (cpu + 1) * LAPIC_REGISTER_WORDS);
+      lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks, slice);
+    }
     this.lapics = lapics;
     this.index = new DestinationIndex(lapics);
   }

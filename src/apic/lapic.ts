@@ -116,6 +116,9 @@ function clearVector(bitmap: Uint32Array, vector: number): void {
 
 const NO_REGISTER = -1;
 
+/** Words of register storage a LAPIC needs: the LVT entries, then IRR, ISR and TMR (8 words each). */
+export const LAPIC_REGISTER_WORDS = APIC_LVT_COUNT + 3 * APIC_BITMAP_WORDS;
+
 export class Lapic implements MmioDevice {
   readonly name: string;
   readonly run: CpuRunState;
@@ -140,13 +143,13 @@ export class Lapic implements MmioDevice {
   esrPending = 0;
   /** The error interrupt fires once until an ESR write re-arms it (SDM 10.5.3). */
   errorInterruptArmed = true;
-  readonly lvt = new Uint32Array(APIC_LVT_COUNT);
-  readonly irr = new Uint32Array(APIC_BITMAP_WORDS);
-  readonly isr = new Uint32Array(APIC_BITMAP_WORDS);
-  readonly tmr = new Uint32Array(APIC_BITMAP_WORDS);
+  readonly lvt: Uint32Array;
+  readonly irr: Uint32Array;
+  readonly isr: Uint32Array;
+  readonly tmr: Uint32Array;
 
-  /** Reused message for IPIs this LAPIC sends (no allocation per IPI). */
-  private readonly ipi: ApicMessage = newApicMessage();
+  /** Reused message for IPIs this LAPIC sends (no allocation per IPI; made on the first IPI). */
+  private ipiMessage: ApicMessage | null = null;
 
   constructor(
     /** CPU index on the bus (0 is the BSP). */
@@ -154,10 +157,23 @@ export class Lapic implements MmioDevice {
     /** The hardware-assigned (initial) APIC ID; the x2APIC ID is always this value. */
     readonly initialApicId: number,
     private readonly sinks: LapicSinks,
+    /**
+     * Storage for LVT, IRR, ISR and TMR ({@link LAPIC_REGISTER_WORDS} words, zero). A bus of thousands of LAPICs
+     * hands each a slice of one buffer: one allocation instead of four per CPU, which keeps creating a
+     * 32768-CPU machine from being mostly garbage-collector work.
+     */
+    registers: Uint32Array = new Uint32Array(LAPIC_REGISTER_WORDS),
   ) {
     if (!Number.isInteger(initialApicId) || initialApicId < 0 || initialApicId > 0xfffffffe) {
       throw new UsageError(`APIC ID ${initialApicId} of CPU ${cpu} is out of range 0..0xFFFFFFFE`);
     }
+    if (registers.length !== LAPIC_REGISTER_WORDS) {
+      throw new UsageError(`LAPIC ${cpu}: register storage must be ${LAPIC_REGISTER_WORDS} words, got ${registers.length}`);
+    }
+    this.lvt = registers.subarray(0, APIC_LVT_COUNT);
+    this.irr = registers.subarray(APIC_LVT_COUNT, APIC_LVT_COUNT + APIC_BITMAP_WORDS);
+    this.isr = registers.subarray(APIC_LVT_COUNT + APIC_BITMAP_WORDS, APIC_LVT_COUNT + 2 * APIC_BITMAP_WORDS);
+    this.tmr = registers.subarray(APIC_LVT_COUNT + 2 * APIC_BITMAP_WORDS, LAPIC_REGISTER_WORDS);
     this.name = `lapic${cpu}`;
     const isBsp = cpu === 0;
     this.run = new CpuRunState(isBsp);
@@ -462,7 +478,7 @@ export class Lapic implements MmioDevice {
       this.recordError(ESR_REDIRECTABLE_IPI);
       return;
     }
-    const msg = this.ipi;
+    const msg = (this.ipiMessage ??= newApicMessage());
     msg.vector = vector;
     msg.deliveryMode = deliveryMode;
     msg.destMode = (lo & ICR_DEST_LOGICAL) !== 0 ? DestMode.Logical : DestMode.Physical;
@@ -489,7 +505,7 @@ export class Lapic implements MmioDevice {
       this.recordError(ESR_SEND_ILLEGAL_VECTOR);
       return;
     }
-    const msg = this.ipi;
+    const msg = (this.ipiMessage ??= newApicMessage());
     msg.vector = vector;
     msg.deliveryMode = DeliveryMode.Fixed;
     msg.destMode = DestMode.Physical;
