@@ -303,7 +303,7 @@ export class AmdIrDriver {
   }
 
   /** irte_prepare + modify_irte(_ga): RemapEn, IntType Fixed, DM, destination, vector; then flush + wait. */
-  writeIrte(devid: number, index: number, f: AmdIrteFields): bigint[] {
+  writeIrte(devid: number, index: number, f: AmdIrteFields, flush = true): bigint[] {
     const t = this.table(devid);
     const dest = f.dest >>> 0;
     let words: bigint[];
@@ -319,8 +319,20 @@ export class AmdIrDriver {
       this.cpu.write32(t.base + index * 4, w);
       words = [BigInt(w)];
     }
-    this.flushIrt(devid);
+    if (flush) this.flushIrt(devid);
     return words;
+  }
+
+  /** free_irte → clear_irte: zero the entry (RemapEn = 0), then INVALIDATE_INTERRUPT_TABLE for the device. */
+  clearIrte(devid: number, index: number): void {
+    const t = this.table(devid);
+    if (this.ga) {
+      this.cpu.write64(t.base + index * 16, 0n);
+      this.cpu.write64(t.base + index * 16 + 8, 0n);
+    } else {
+      this.cpu.write32(t.base + index * 4, 0);
+    }
+    this.flushIrt(devid);
   }
 
   // ---- The IOMMU's own interrupt -------------------------------------------------------------------------------

@@ -271,13 +271,16 @@ export class IntelIrDriver {
     return { lo, hi };
   }
 
-  /** modify_irte: store low then high, then flush this entry from the interrupt entry cache. */
-  writeIrte(index: number, f: IntelIrteFields): { lo: bigint; hi: bigint } {
+  /**
+   * modify_irte: store low then high, then flush this entry from the interrupt entry cache. `flush = false` leaves
+   * the cache alone (a driver bug the scenarios reproduce: hardware keeps using the cached entry).
+   */
+  writeIrte(index: number, f: IntelIrteFields, flush = true): { lo: bigint; hi: bigint } {
     const e = this.encodeIrte(f);
     const at = this.irtBase + index * 16;
     this.cpu.write64(at, e.lo);
     this.cpu.write64(at + 8, e.hi);
-    this.flushIec(index, 0);
+    if (flush) this.flushIec(index, 0);
     return e;
   }
 
@@ -294,6 +297,14 @@ export class IntelIrDriver {
     const at = this.irtBase + index * 16;
     this.cpu.write64(at, lo);
     this.cpu.write64(at + 8, hi);
+    this.flushIec(index, 0);
+  }
+
+  /** free_irte → clear_entries: zero the entry (P = 0), then flush it from the interrupt entry cache. */
+  clearIrte(index: number): void {
+    const at = this.irtBase + index * 16;
+    this.cpu.write64(at, 0n);
+    this.cpu.write64(at + 8, 0n);
     this.flushIec(index, 0);
   }
 

@@ -269,6 +269,45 @@ export class LinuxGuest extends GuestBase {
     this.intel.writeIrte(index, this.irteFor(cpu, vector, sid));
   }
 
+  /**
+   * irq_set_affinity for a remapped MSI/MSI-X source: a new vector on `cpu`, written into the source's IRTE
+   * (intel_ir_set_affinity / amd_ir_set_affinity → modify_irte), then the IOMMU's cache of that entry is invalidated
+   * (qi_flush_iec / INVALIDATE_INTERRUPT_TABLE). `invalidate: false` skips the invalidation — the device keeps
+   * sending the same message, so only the cached entry decides where it goes. Returns the source as now programmed.
+   */
+  retargetInterrupt(p: ProgrammedInterrupt, cpu: number, options: { invalidate?: boolean } = {}): ProgrammedInterrupt {
+    this.requireBooted('retargetInterrupt');
+    const flush = options.invalidate !== false;
+    const req = p.request;
+    if (p.status !== 'programmed' || p.irteIndex === undefined || req.kind === 'ioapic' || req.device === undefined) {
+      throw new UsageError(`retargetInterrupt(${req.id}): only a programmed, remapped MSI/MSI-X source has an IRTE to rewrite`);
+    }
+    if (!this.online.includes(cpu)) throw new UsageError(`retargetInterrupt(${req.id}): CPU ${cpu} is not online`);
+    const vector = this.vectors.allocate(cpu);
+    if (vector === null) throw new UsageError(`retargetInterrupt(${req.id}): no free vector on CPU ${cpu}`);
+    const sid = this.machine.device(req.device).requesterId;
+    if (this.intel !== null) this.intel.writeIrte(p.irteIndex, this.irteFor(cpu, vector, sid), flush);
+    else if (this.amd !== null) this.amd.writeIrte(sid, p.irteIndex, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 }, flush);
+    else throw new UsageError(`retargetInterrupt(${req.id}): interrupt remapping is off`);
+    this.log.print(`irq ${req.id}: affinity set to CPU ${cpu}, vector 0x${vector.toString(16)}${flush ? '' : ' (interrupt entry cache NOT invalidated)'}`);
+    return { ...p, cpu, apicId: this.apicIdOf(cpu), vector };
+  }
+
+  /**
+   * free_irte for a remapped MSI/MSI-X source (what pci_free_irq_vectors does to its IRTE): the entry is cleared and
+   * invalidated. The device is left programmed, so a later interrupt from it meets a non-present entry.
+   */
+  releaseIrte(p: ProgrammedInterrupt): void {
+    this.requireBooted('releaseIrte');
+    const req = p.request;
+    if (p.status !== 'programmed' || p.irteIndex === undefined || req.device === undefined) {
+      throw new UsageError(`releaseIrte(${req.id}): only a programmed, remapped MSI/MSI-X source has an IRTE`);
+    }
+    if (this.intel !== null) this.intel.clearIrte(p.irteIndex);
+    else if (this.amd !== null) this.amd.clearIrte(this.machine.device(req.device).requesterId, p.irteIndex);
+    else throw new UsageError(`releaseIrte(${req.id}): interrupt remapping is off`);
+  }
+
   /** Which IOMMU's interrupt remapping this kernel enabled at boot, if any. */
   get interruptRemapping(): 'intel' | 'amd' | null {
     return this.intel !== null && this.remap !== null ? 'intel' : this.amd !== null && this.remap !== null ? 'amd' : null;
