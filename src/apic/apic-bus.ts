@@ -146,7 +146,9 @@ export class ApicBus {
   private dispatch(msg: ApicMessage, shorthand: number, source: Lapic | null): number {
     const hub = this.events;
     if (hub.active) {
-      hub.hop('apic_deliver_irq', [
+      // QEMU traces apic_deliver_irq for messages (apic_send_msi); an IPI from the ICR goes through apic_deliver,
+      // which QEMU does not trace, so irqpath names that hop irqpath_apic_ipi.
+      hub.hop(source ? 'irqpath_apic_ipi' : 'apic_deliver_irq', [
         ['dest', msg.dest >>> 0],
         ['dest_mode', msg.destMode],
         ['delivery_mode', msg.deliveryMode],

@@ -336,7 +336,7 @@ export class Ioapic implements MmioDevice {
    */
   private edgeLost(pin: number): void {
     if (!this.events.active) return;
-    this.events.hop('ioapic_masked_edge_lost', [['n', pin], ['vector', this.rteLo[pin] & RTE_VECTOR_MASK]]);
+    this.events.hop('irqpath_ioapic_masked_edge_lost', [['n', pin], ['vector', this.rteLo[pin] & RTE_VECTOR_MASK]]);
     this.events.emit('interrupt_lost', {
       flow: this.events.currentFlow,
       source: `ioapic pin ${pin}`,

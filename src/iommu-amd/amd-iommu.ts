@@ -171,7 +171,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     if (!this.validAccess(offset, size)) return;
     const reg = offset & ~7;
     const v = BigInt.asUintN(size * 8, value);
-    if (this.host.events.active) this.host.events.hop('amdvi_mmio_write', [['addr', offset], ['size', size], ['val', v]]);
+    if (this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_write', [['addr', offset], ['size', size], ['val', v]]);
     if (size === 8) {
       this.latchedLow.delete(reg);
       this.writeRegister(reg, v, ALL_BITS);
@@ -192,7 +192,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
 
   private validAccess(offset: number, size: number): boolean {
     const ok = (size === 4 || size === 8) && Number.isInteger(offset) && offset >= 0 && offset % size === 0 && offset + size <= R.MMIO_SIZE;
-    if (!ok && this.host.events.active) this.host.events.hop('amdvi_mmio_invalid', [['addr', offset], ['size', size]]);
+    if (!ok && this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_invalid', [['addr', offset], ['size', size]]);
     return ok;
   }
 
@@ -340,7 +340,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
         }
         const command = decodeCommand(words, { iaSup: true });
         if (command.op === 'ILLEGAL') {
-          if (this.host.events.active) this.host.events.hop('amdvi_invalid_command', [['addr', at], ['reason', command.reason]]);
+          if (this.host.events.active) this.host.events.hop('irqpath_amdvi_invalid_command', [['addr', at], ['reason', command.reason]]);
           this.stopCommands(illegalCommandEvent(at));
           return;
         }
@@ -384,7 +384,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
         const id = command.deviceId;
         this.dtes.invalidate(id);
         routes.invalidateRoutes((cookie) => cookieIsAmdDevice(cookie, id));
-        if (hub.active) hub.hop('amdvi_devtab_inval', [['devid', formatBdf(id)]]);
+        if (hub.active) hub.hop('amdvi_devtab_inval', [['bus', id >>> 8], ['slot', (id >>> 3) & 0x1f], ['func', id & 7]]);
         return true;
       }
       case 'INVALIDATE_INTERRUPT_TABLE': {
@@ -396,7 +396,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       }
       case 'INVALIDATE_IOMMU_PAGES':
         // No DMA translation is modelled, so there is no IOTLB to flush.
-        if (hub.active) hub.hop('amdvi_pages_inval', [['addr', command.address], ['domid', command.domainId]]);
+        if (hub.active) hub.hop('amdvi_pages_inval', [['domid', command.domainId], ['addr', command.address]]);
         return true;
       case 'INVALIDATE_IOMMU_ALL':
         this.dtes.invalidateAll();
@@ -440,7 +440,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const hub = this.host.events;
     if (hub.active) {
       const linuxLog = formatLinuxEvent(ev);
-      hub.hop('amdvi_event_log', [['type', eventCodeName(ev.code)], ['devid', ev.deviceId], ['recorded', recorded], ['line', linuxLog]]);
+      hub.hop('irqpath_amdvi_event_log', [['type', eventCodeName(ev.code)], ['devid', ev.deviceId], ['recorded', recorded], ['line', linuxLog]]);
       hub.emit('iommu_fault', {
         unit: 'amd-vi',
         sourceId,
@@ -471,20 +471,20 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     if (this.options.xt && (this.control & R.CTRL_INTCAPXT_EN) !== 0n) {
       const reg = this.xtIntrCtrl[0];
       if (reg === 0n) {
-        if (hub.active) hub.hop('amdvi_intcapxt_masked', [['reg', R.XT_GEN_INTR_CTRL]]);
+        if (hub.active) hub.hop('irqpath_amdvi_intcapxt_masked', [['reg', R.XT_GEN_INTR_CTRL]]);
         return;
       }
       const msg = decodeXtInterruptControl(R.lo32(reg), R.hi32(reg), this.ownMessage);
-      if (hub.active) hub.hop('amdvi_intcapxt_interrupt', [['dest', msg.dest], ['dm', msg.destMode], ['vector', msg.vector]]);
+      if (hub.active) hub.hop('irqpath_amdvi_intcapxt_interrupt', [['dest', msg.dest], ['dm', msg.destMode], ['vector', msg.vector]]);
       this.host.deliverToApicBus(msg);
       return;
     }
     const pci = this.pciFunction;
     if (!pci.msiEnabled) {
-      if (hub.active) hub.hop('amdvi_msi_disabled', []);
+      if (hub.active) hub.hop('irqpath_amdvi_msi_disabled', []);
       return;
     }
-    if (hub.active) hub.hop('amdvi_generate_msi_interrupt', [['addr_hi', pci.msiAddrHi], ['addr_lo', pci.msiAddrLo], ['data', pci.msiData]]);
+    if (hub.active) hub.hop('irqpath_amdvi_generate_msi_interrupt', [['addr_hi', pci.msiAddrHi], ['addr_lo', pci.msiAddrLo], ['data', pci.msiData]]);
     this.host.sendOwnMsi(pci.msiAddrHi, pci.msiAddrLo, pci.msiData);
   }
 

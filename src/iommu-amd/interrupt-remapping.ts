@@ -53,7 +53,8 @@ import type { EventHub } from '../core/events.ts';
 import { formatBdf } from '../core/bdf.ts';
 import type { SparseMemory } from '../core/memory.ts';
 import { amdCookie } from '../msi/cookie.ts';
-import { DELIVERY_MODE_NAMES, DeliveryMode } from '../msi/interrupt.ts';
+import { DeliveryMode } from '../msi/interrupt.ts';
+import { qemuRemappedMessage } from '../msi/qemu-irq-message.ts';
 import type { TranslationResult } from '../msi/translation-result.ts';
 import type { DteCache, IrteCache } from './caches.ts';
 import {
@@ -62,7 +63,6 @@ import {
   DTE_D5_NMI_PASS,
   DTE_DWORDS,
   IntCtl,
-  INT_CTL_NAMES,
   decodeDte,
   dteDomainId,
   dteIg,
@@ -118,9 +118,13 @@ const L_irteIntType = irteIntType;
 const L_irteRemapEn = irteRemapEn;
 const L_irteSupIopf = irteSupIopf;
 const L_amdCookie = amdCookie;
-const L_DELIVERY_MODE_NAMES = DELIVERY_MODE_NAMES;
 const L_DeliveryMode = DeliveryMode;
 const L_IntCtl = IntCtl;
+
+/** The `amdvi_ir_delivery_mode` texts of QEMU amdvi_int_remap_msi, by message type (data 10:8). */
+const QEMU_DELIVERY_MODE_NAMES: readonly (string | undefined)[] = [
+  'fixed/arbitrated', 'fixed/arbitrated', undefined, 'unsupported delivery_mode', 'nmi', 'init', 'unsupported delivery_mode', 'eint',
+];
 
 /** Global state the algorithm reads; the register file keeps it current (plain fields, read on every request). */
 export interface RemapControl {
@@ -160,10 +164,12 @@ export class AmdInterruptRemapping {
 
   remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
     const ctl = this.control;
-    if (!ctl.iommuEn) return false;
     const hub = this.hub;
     const deviceId = sourceId & 0xffff;
-    if (hub.active) hub.hop('amdvi_ir_remap_msi_req', [['addr', msiAddress(addrHi, addrLo)], ['data', data >>> 0], ['devid', deviceId]]);
+    // QEMU amdvi_int_remap_msi: every request is traced first (QEMU's devid argument is uint8_t, so it prints
+    // DeviceID 7:0), and every request let through ends with `amdvi_ir_remap_msi (request) -> (result)`.
+    if (hub.active) hub.hop('amdvi_ir_remap_msi_req', [['addr', msiAddress(addrHi, addrLo)], ['data', data >>> 0], ['devid', deviceId & 0xff]]);
+    if (!ctl.iommuEn) return this.passed(addrHi, addrLo, data);
 
     // Step 1b/2: the device table entry.
     if (deviceId >= ctl.devTabEntries) {
@@ -184,10 +190,7 @@ export class AmdInterruptRemapping {
     const d5 = dte[5];
 
     // Step 3.
-    if (!L_dteIv(d4)) {
-      if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['iv', 0], ['action', 'forward (DTE.IV = 0)']]);
-      return false;
-    }
+    if (!L_dteIv(d4)) return this.passed(addrHi, addrLo, data);
 
     // Step 4: reserved bits only. The reserved IntCtl / IntTabLen encodings are checked in step 6, where they are
     // used (fixed/arbitrated interrupts only).
@@ -199,15 +202,17 @@ export class AmdInterruptRemapping {
     const wideIndex = ctl.intRemap2k && (addrLo & 4) !== 0;
     const type = wideIndex ? L_DeliveryMode.Fixed : (data >>> 8) & 7;
     const intCtl = L_dteIntCtl(d5);
-    if (hub.active) hub.hop('amdvi_ir_delivery_mode', [['mode', wideIndex ? 'index (2K, DM = 1)' : L_DELIVERY_MODE_NAMES[type]]]);
+    // QEMU's names for the message types it handles; SMI it refuses without a trace line.
+    const qemuMode = QEMU_DELIVERY_MODE_NAMES[type];
+    if (hub.active && qemuMode !== undefined) hub.hop('amdvi_ir_delivery_mode', [['str', qemuMode]]);
     switch (type) {
       case L_DeliveryMode.Fixed:
       case L_DeliveryMode.LowestPriority:
-        if (hub.active) hub.hop('amdvi_ir_intctl', [['devid', deviceId], ['intctl', INT_CTL_NAMES[intCtl]]]);
-        if (intCtl === L_IntCtl.ForwardUnmapped) return false;
+        if (hub.active) hub.hop('amdvi_ir_intctl', [['val', intCtl]]);
+        if (intCtl === L_IntCtl.ForwardUnmapped) return this.passed(addrHi, addrLo, data);
         if (intCtl === L_IntCtl.TargetAbort) {
           return this.fail(out, deliverNow, sourceId, -1, intCtlAbortEvent(deviceId, msiAddress(addrHi, addrLo)), null,
-            'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`);
+            'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`, undefined, 'int_ctl abort');
         }
         if (intCtl === L_IntCtl.Reserved) {
           return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, true, 'has reserved IntCtl 11b');
@@ -219,19 +224,19 @@ export class AmdInterruptRemapping {
         break; // L_IntCtl.Remap
       case L_DeliveryMode.SMI:
         if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'SMI with destination mode logical (address bit 2) is not passed');
-        return false;
+        return this.passed(addrHi, addrLo, data);
       case L_DeliveryMode.NMI:
-        if ((d5 & L_DTE_D5_NMI_PASS) === 0) return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0');
-        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'NMI with destination mode logical (address bit 2) is not passed');
-        return false;
+        if ((d5 & L_DTE_D5_NMI_PASS) === 0) return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0', 'passthrough is not enabled');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'NMI with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
+        return this.passed(addrHi, addrLo, data);
       case L_DeliveryMode.INIT:
-        if ((d5 & L_DTE_D5_INIT_PASS) === 0) return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0');
-        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'INIT with destination mode logical (address bit 2) is not passed');
-        return false;
+        if ((d5 & L_DTE_D5_INIT_PASS) === 0) return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0', 'passthrough is not enabled');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'INIT with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
+        return this.passed(addrHi, addrLo, data);
       case L_DeliveryMode.ExtINT:
-        if ((d5 & L_DTE_D5_EINT_PASS) === 0) return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0');
-        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'ExtINT with destination mode logical (address bit 2) is not passed');
-        return false;
+        if ((d5 & L_DTE_D5_EINT_PASS) === 0) return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0', 'passthrough is not enabled');
+        if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'ExtINT with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
+        return this.passed(addrHi, addrLo, data);
       default:
         return this.abort(out, sourceId, `reserved message type ${type.toString(2).padStart(3, '0')}b in data bits 10:8`);
     }
@@ -271,7 +276,7 @@ export class AmdInterruptRemapping {
     if (!L_irteRemapEn(w0)) {
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress ?? supIopf,
-        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, () => this.decodeEntry(wide));
+        'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, () => this.decodeEntry(wide), 'RemapEn is disabled');
     }
 
     // Step 10.
@@ -310,12 +315,21 @@ export class AmdInterruptRemapping {
     // no route built from it may be cached by the translation core either.
     out.uncacheable = ctl.irtCacheDis;
     if (hub.active) {
-      hub.hop('amdvi_ir_remap_msi', [
-        ['devid', deviceId], ['index', index], ['dest', msg.dest], ['dest_width', msg.destWidth], ['dm', msg.destMode],
-        ['vector', msg.vector], ['delivery', L_DELIVERY_MODE_NAMES[msg.deliveryMode]], ['trigger', msg.trigger],
-      ]);
+      // The remapped message in the form QEMU hands to the APIC (x86_iommu_irq_to_msi_message). QEMU's AMD model
+      // never sets the trigger mode (its line always shows edge); irqpath keeps the request's, as hardware does.
+      const remapped = qemuRemappedMessage(msg, addrLo);
+      hub.hop('amdvi_ir_remap_msi', [['addr', msiAddress(addrHi, addrLo)], ['data', data >>> 0], ['addr2', remapped.addr], ['data2', remapped.data]]);
     }
     return true;
+  }
+
+  /** A request let through unchanged (IOMMU off, DTE.IV = 0, IntCtl forward, a passed NMI/INIT/ExtINT/SMI). */
+  private passed(addrHi: number, addrLo: number, data: number): false {
+    if (this.hub.active) {
+      const addr = msiAddress(addrHi, addrLo);
+      this.hub.hop('amdvi_ir_remap_msi', [['addr', addr], ['data', data >>> 0], ['addr2', addr], ['data2', data >>> 0]]);
+    }
+    return false;
   }
 
   /** ILLEGAL_DEV_TABLE_ENTRY for an interrupt request (I = 1, RZ as given) + target abort. */
@@ -337,11 +351,12 @@ export class AmdInterruptRemapping {
   /** An event-backed target abort: report the event (when delivering now) and fill a 'fault' result. */
   private fail(
     out: TranslationResult, deliverNow: boolean, sourceId: number, index: number, ev: AmdEvent, suppressedBy: string | null,
-    name: string, detail: string, extra?: () => Record<string, unknown>,
+    name: string, detail: string, extra?: () => Record<string, unknown>, qemuText?: string,
   ): true {
     const recorded = deliverNow ? this.sink.report(ev, sourceId, index, suppressedBy) : false;
     if (this.hub.active) {
-      const args: [string, string | number][] = [['reason', detail]];
+      // QEMU's own text where QEMU aborts for the same reason; irqpath's detail for conditions QEMU does not check.
+      const args: [string, string | number][] = [['str', qemuText ?? detail]];
       if (extra !== undefined) args.push(['entry', JSON.stringify(extra())]);
       this.hub.hop('amdvi_ir_target_abort', args);
     }
@@ -350,9 +365,12 @@ export class AmdInterruptRemapping {
     return true;
   }
 
-  /** A target abort for which no event is defined (pass bit clear, reserved message type). */
-  private abort(out: TranslationResult, sourceId: number, detail: string): true {
-    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', detail]]);
+  /**
+   * A target abort for which no event is defined (pass bit clear, reserved message type). Where QEMU refuses the same
+   * request it traces `amdvi_ir_err` with its own text; irqpath then prints that line.
+   */
+  private abort(out: TranslationResult, sourceId: number, detail: string, qemuErr?: string): true {
+    if (this.hub.active) this.hub.hop(qemuErr ? 'amdvi_ir_err' : 'amdvi_ir_target_abort', [['str', qemuErr ?? detail]]);
     out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'target abort', detail, index: -1, recorded: false });
     out.cookie = L_amdCookie(sourceId, 0xffff);
     return true;
@@ -361,7 +379,7 @@ export class AmdInterruptRemapping {
   private vapicNotModelled(out: TranslationResult, sourceId: number, deviceId: number, index: number, decodeEntry: () => Record<string, unknown>): true {
     const entry = decodeEntry();
     const detail = `IRTE ${index} of ${formatBdf(deviceId)} is a guest-mode (vAPIC) entry: ${JSON.stringify(entry.irte)}`;
-    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['reason', 'guest-mode IRTE (vAPIC posting not modelled)'], ['entry', JSON.stringify(entry)]]);
+    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['str', 'guest-mode IRTE (vAPIC posting not modelled)'], ['entry', JSON.stringify(entry)]]);
     out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'guest-mode IRTE (vAPIC posting not modelled)', detail, index, recorded: false });
     out.cookie = L_amdCookie(sourceId, index);
     return true;

@@ -19,6 +19,8 @@ import { MAX_PHYS_ADDR_BITS } from '../core/memory.ts';
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { cookieInIntelRange, intelCookie, NO_COOKIE } from '../msi/cookie.ts';
 import { MSI_ADDR_IF } from '../msi/formats/compat.ts';
+import type { ApicMessage } from '../msi/interrupt.ts';
+import { qemuRemappedMessage } from '../msi/qemu-irq-message.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';
 import type { DeliveryFormat, TranslationResult } from '../msi/translation-result.ts';
 import { capabilityValue, ECAP_EIM, ECAP_IR, extendedCapabilityValue, sagawFor, VTD_VERSION } from './capabilities.ts';
@@ -149,11 +151,13 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
    */
   remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
     const events = this.host.events;
-    if (events.active) {
-      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-      events.hop('vtd_ir_remap_msi_req', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)], ['sid', hexNum(sourceId)], ['do_fault', deliverNow]]);
+    // QEMU vtd_interrupt_remap_msi traces every request first, and `vtd_ir_remap_msi (request) -> (result)` at the
+    // end of every request it lets through (passed or remapped); a request it faults ends with no line.
+    if (events.active) events.hop('vtd_ir_remap_msi_req', [['addr', requestAddress(addrHi, addrLo)], ['data', data >>> 0]]);
+    if (!(this.gsts & R.GSTS_IRES)) {
+      if (events.active) this.tracePassed(addrHi, addrLo, data);
+      return false;
     }
-    if (!(this.gsts & R.GSTS_IRES)) return false;
 
     if (!(addrLo & MSI_ADDR_IF)) {
       // A compatibility-format request with address bits 63:32 set reaches the unit only when a hypervisor ABI
@@ -162,9 +166,12 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       if (this.host.hypervisor.intelIrAcceptsAmdFormat) {
         // Hypervisor hack, not hardware (seed 000): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
         // the AMD format, with the IRTE index where the vector would be.
-        return this.remapIndex(sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, 'intel-irte-amd-style', deliverNow, out);
+        return this.remapIndex(sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, data, 'intel-irte-amd-style', deliverNow, out);
       }
-      if (this.gsts & R.GSTS_CFIS && !this.irta.eime) return false;
+      if (this.gsts & R.GSTS_CFIS && !this.irta.eime) {
+        if (events.active) this.tracePassed(addrHi, addrLo, data);
+        return false;
+      }
       const why = this.irta.eime ? 'IRTA.EIME = 1 (x2APIC mode) blocks compatibility-format interrupts' : 'GSTS.CFIS = 0 blocks compatibility-format interrupts';
       // The fault record's index is the interrupt_index hardware computes from the address whatever the format
       // (VT-d "Interrupt Remapping Fault Conditions"; a real 0x25 for 0xfee2c000 is logged as `fault index 0x1600`).
@@ -179,10 +186,16 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     }
     const handle = interruptHandle(addrLo);
     const index = addrLo & MSI_ADDR_SHV ? (handle + (data & 0xffff)) & 0xffff : handle;
-    return this.remapIndex(sourceId, index, addrLo, 'intel-irte', deliverNow, out);
+    return this.remapIndex(sourceId, index, addrLo, data, 'intel-irte', deliverNow, out);
   }
 
-  private remapIndex(sourceId: number, index: number, addrLo: number, format: DeliveryFormat, deliverNow: boolean, out: TranslationResult): boolean {
+  /** QEMU's closing line for a request passed through unchanged (IR disabled, or compatibility format). */
+  private tracePassed(addrHi: number, addrLo: number, data: number): void {
+    const addr = requestAddress(addrHi, addrLo);
+    this.host.events.hop('vtd_ir_remap_msi', [['addr', addr], ['data', data >>> 0], ['addr2', addr], ['data2', data >>> 0]]);
+  }
+
+  private remapIndex(sourceId: number, index: number, addrLo: number, data: number, format: DeliveryFormat, deliverNow: boolean, out: TranslationResult): boolean {
     const irta = this.irta;
     if (index >= irta.entries) {
       return this.fault(out, sourceId, FaultReason.IndexTooLarge, index, index, deliverNow, false, `index ${index} is beyond the table's ${irta.entries} entries`);
@@ -214,7 +227,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     }
     const events = this.host.events;
     if (events.active) {
-      events.hop('vtd_ir_irte_get', [['index', index], ['lo', '0x' + ((BigInt(w1) << 32n) | BigInt(w0)).toString(16)], ['hi', '0x' + ((BigInt(w3) << 32n) | BigInt(w2)).toString(16)]]);
+      // QEMU prints the upper qword (127:64) as "low" and the lower one as "high" (it passes data[1], data[0]).
+      events.hop('vtd_ir_irte_get', [['index', index], ['low', (BigInt(w3 >>> 0) << 32n) | BigInt(w2 >>> 0)], ['high', (BigInt(w1 >>> 0) << 32n) | BigInt(w0 >>> 0)]]);
     }
 
     const fpd = irteFpd(w0) === 1;
@@ -250,13 +264,32 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     msg.trigger = irteTrigger(w0);
     msg.level = 1;
     msg.redirectionHint = irteRedirectionHint(w0);
-    if (events.active) {
-      events.hop('vtd_ir_remap', [['index', index], ['trigger', msg.trigger], ['vector', msg.vector], ['deliver', msg.deliveryMode], ['dest', hexNum(msg.dest)], ['dest_mode', msg.destMode]]);
-      // QEMU's classification: SHV = 0 is how the I/O APIC sends (its RTE has no sub-handle bit).
-      const type = format === 'intel-irte-amd-style' ? 'AMD-style' : addrLo & MSI_ADDR_SHV ? 'MSI' : 'IOAPIC';
-      events.hop('vtd_ir_remap_type', [['type', type]]);
-    }
+    if (events.active) this.traceRemapped(sourceId, index, addrLo, data, format, msg);
     return true;
+  }
+
+  /**
+   * QEMU's lines for a remapped request, in QEMU's order (vtd_remap_irq_get, then vtd_interrupt_remap_msi): the IRTE's
+   * fields, the request type (SHV = 0 is how an I/O APIC sends: its RTE has no sub-handle bit), for an I/O APIC request
+   * the two consistency warnings of VT-d 5.1.5.1 (the RTE's vector and trigger mode must equal the IRTE's; hardware
+   * uses the IRTE's and QEMU only warns), and the message handed to the APIC.
+   */
+  private traceRemapped(sourceId: number, index: number, addrLo: number, data: number, format: DeliveryFormat, msg: ApicMessage): void {
+    const events = this.host.events;
+    events.hop('vtd_ir_remap', [['index', index], ['trigger', msg.trigger], ['vector', msg.vector], ['deliver', msg.deliveryMode], ['dest', msg.dest >>> 0], ['mode', msg.destMode]]);
+    if (format === 'intel-irte-amd-style') {
+      events.hop('irqpath_vtd_ir_amd_style', [['index', index]]);
+    } else if (addrLo & MSI_ADDR_SHV) {
+      events.hop('vtd_ir_remap_type', [['type', 'MSI']]);
+    } else {
+      events.hop('vtd_ir_remap_type', [['type', 'IOAPIC']]);
+      const vector = data & 0xff;
+      const trigger = (data >>> 15) & 1;
+      if (vector !== msg.vector) events.hop('vtd_warn_ir_vector', [['sid', sourceId], ['index', index], ['vec', vector], ['target', msg.vector]]);
+      if (trigger !== msg.trigger) events.hop('vtd_warn_ir_trigger', [['sid', sourceId], ['index', index], ['trig', trigger], ['target', msg.trigger]]);
+    }
+    const remapped = qemuRemappedMessage(msg, addrLo);
+    events.hop('vtd_ir_remap_msi', [['addr', BigInt(addrLo >>> 0)], ['data', data >>> 0], ['addr2', remapped.addr], ['data2', remapped.data]]);
   }
 
   private post(sourceId: number, index: number, w0: number, w1: number, w3: number, deliverNow: boolean, fpd: boolean, out: TranslationResult): boolean {
@@ -279,7 +312,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     else readNotificationEvent(memory, pda, eime, out.msg);
     const events = this.host.events;
     if (events.active) {
-      events.hop('vtd_ir_post', [['index', index], ['vector', irteVector(w0)], ['pda', '0x' + pda.toString(16)], ['notify', out.postedNotify], ['nv', out.msg.vector], ['ndst', hexNum(out.msg.dest)]]);
+      events.hop('irqpath_vtd_ir_post', [['index', index], ['vector', irteVector(w0)], ['pda', '0x' + pda.toString(16)], ['notify', out.postedNotify], ['nv', out.msg.vector], ['ndst', hexNum(out.msg.dest)]]);
     }
     return true;
   }
@@ -504,7 +537,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // This unit also drops its IEC on SIRTP (CAP.ESIRTPS stays 0, so software must not rely on it).
       this.iec.invalidateAll();
       this.host.routes.invalidateAllRoutes();
-      if (events.active) events.hop('vtd_ir_table_latch', [['base', '0x' + this.irta.base.toString(16)], ['entries', this.irta.entries], ['eime', this.irta.eime]]);
+      // QEMU vtd_interrupt_remap_table_setup: the table base and its entry count (EIME is not in QEMU's line).
+      if (events.active) events.hop('vtd_reg_ir_root', [['addr', this.irta.base], ['size', this.irta.entries]]);
     }
     if (changed & R.GCMD_IRE && this.irSupported) {
       this.gsts ^= R.GSTS_IRES;
@@ -648,4 +682,9 @@ function hexNum(v: number): string {
 /** The 16-bit interrupt handle in an MSI address: bits 19:5 → handle 14:0, bit 2 → handle 15 (VT-d 5.1.2.2). */
 function interruptHandle(addrLo: number): number {
   return ((addrLo >>> 5) & 0x7fff) | (((addrLo >>> 2) & 1) << 15);
+}
+
+/** The 64-bit request address as one value (traces only). */
+function requestAddress(addrHi: number, addrLo: number): bigint {
+  return (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
 }

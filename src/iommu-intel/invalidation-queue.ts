@@ -167,7 +167,7 @@ export class InvalidationQueue {
 
   private error(iqei: number): void {
     this.iqercd = iqei;
-    if (this.events.active) this.events.hop('vtd_inv_qi_error', [['iqei', iqei], ['head', this.head], ['tail', this.tail]]);
+    if (this.events.active) this.events.hop('irqpath_vtd_inv_qi_error', [['iqei', iqei], ['head', this.head], ['tail', this.tail]]);
     this.sink.raiseQueueError();
   }
 

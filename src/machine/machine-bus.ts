@@ -59,7 +59,7 @@ export class MachineBus implements DmaPort {
     const events = this.events;
     if (events.active) {
       events.continueFlow();
-      events.hop('msi_route', [['sid', sourceId], ['addr', addrHi * TWO_32 + addrLo], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
+      events.hop('irqpath_msi_route', [['sid', sourceId], ['addr', addrHi * TWO_32 + addrLo], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
     }
     this.dispatch(sourceId, this.core.route(sourceId, addrHi, addrLo, data, slot));
   }
@@ -98,7 +98,7 @@ export class MachineBus implements DmaPort {
         this.stats.pirq++;
         this.pirqDeliveries.set(result.pirq, (this.pirqDeliveries.get(result.pirq) ?? 0) + 1);
         if (events.active) {
-          events.hop('xen_evtchn_deliver_pirq_msi', [['pirq', result.pirq]]);
+          events.hop('irqpath_xen_pirq', [['pirq', result.pirq]]);
           events.emit('xen_pirq', { flow: events.currentFlow, sourceId, pirq: result.pirq });
         }
         return;
@@ -125,7 +125,7 @@ export class MachineBus implements DmaPort {
     this.memory.write32(addr, data);
     this.stats.memoryWrites++;
     if (events.active) {
-      events.hop('dma_memory_write', [['sid', sourceId], ['addr', BigInt(addr)], ['data', data]]);
+      events.hop('irqpath_dma_memory_write', [['sid', sourceId], ['addr', BigInt(addr)], ['data', data]]);
       events.emit('memory_write', { flow: events.currentFlow, sourceId, addr: BigInt(addr), data: data >>> 0, reason });
     }
   }

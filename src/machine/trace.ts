@@ -1,13 +1,14 @@
 /**
  * Recording and rendering the hop stream, in three forms (design note "Events and traces"):
- * - QEMU's log-backend line without the pid/timestamp prefix — `vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1
- *   sid 0xff00 do_fault 1` — the golden format, to put next to `qemu --trace "vtd_ir_*" --trace "apic_*"` output;
+ * - QEMU's log-backend line without the pid/timestamp prefix — `vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1` — in
+ *   QEMU's own format for every event QEMU defines, to diff against `qemu -trace "vtd_ir_*" -trace "apic_*"` output;
  * - a Mermaid sequence diagram of one interrupt (renders in GitHub issues);
  * - Chrome / Perfetto trace JSON for many interrupts over time, with one flow arrow per interrupt.
  */
 import type { EventHub, TraceHop, TraceValue } from '../core/events.ts';
+import { formatHopArgs, isQemuTraceEvent } from './qemu-trace-formats.ts';
 
-/** Argument names QEMU prints in hex. Everything else numeric is decimal (QEMU prints vectors and indices that way). */
+/** For `irqpath_*` hops: argument names printed in hex; everything else numeric is decimal. */
 const HEX_ARGS = new Set([
   'addr', 'addr2', 'data', 'data2', 'sid', 'devid', 'lo', 'hi', 'low', 'high', 'val', 'value', 'regsel', 'dest',
   'address', 'rte', 'irte', 'irte_lo', 'irte_hi', 'fsts', 'fectl', 'status', 'control', 'pda', 'iqa', 'iqh', 'iqt',
@@ -24,11 +25,13 @@ export function formatTraceValue(key: string, value: TraceValue): string {
   return value;
 }
 
-/** One QEMU-style line: "name key value key value". */
+/**
+ * One line as QEMU's log backend prints it (without the `pid@time:` prefix): `name ` + QEMU's format string for an
+ * event QEMU defines (qemu-trace-formats.ts), `name key value key value` for an `irqpath_*` hop.
+ */
 export function formatHop(hop: TraceHop): string {
-  let line = hop.name;
-  for (const [key, value] of hop.args) line += ` ${key} ${formatTraceValue(key, value)}`;
-  return line;
+  if (isQemuTraceEvent(hop.name)) return `${hop.name} ${formatHopArgs(hop, formatTraceValue)}`;
+  return hop.args.length ? `${hop.name} ${formatHopArgs(hop, formatTraceValue)}` : hop.name;
 }
 
 export class TraceRecorder {
@@ -67,12 +70,13 @@ export class TraceRecorder {
 }
 
 /** Which component a hop belongs to, for diagrams. */
-function participantOf(name: string): string {
+function participantOf(hopName: string): string {
+  const name = hopName.startsWith('irqpath_') ? hopName.slice('irqpath_'.length) : hopName;
   if (name.startsWith('vtd_')) return 'VTd';
   if (name.startsWith('amdvi_')) return 'AMDVi';
   if (name.startsWith('ioapic_')) return 'IOAPIC';
   if (name.startsWith('apic_')) return 'LAPIC';
-  if (name.startsWith('msi_notify') || name.startsWith('msix_') || name.startsWith('pci_')) return 'Device';
+  if (name.startsWith('msi_') || name.startsWith('msix_') || name.startsWith('pci_')) return 'Device';
   return 'Bus';
 }
 

@@ -129,7 +129,7 @@ export class MsiCapability {
     const k = n & (this.allocated() - 1);
     if (this.isMasked(k)) {
       this.space.set32(this.pendingOffset, (this.space.get32(this.pendingOffset) | (1 << k)) >>> 0);
-      if (this.events.active) this.events.hop('msi_masked_pending', [['bdf', this.label], ['vector', k]]);
+      if (this.events.active) this.events.hop('irqpath_msi_masked_pending', [['bdf', this.label], ['vector', k]]);
       return true;
     }
     this.send(k);
@@ -212,7 +212,7 @@ export class MsiCapability {
     const addrLo = this.space.get32(this.offset + MSI_ADDRESS_LO);
     const data = this.composeData(k);
     if (this.events.active) {
-      this.events.hop('msi_notify', [['bdf', this.label], ['vector', k], ['addr', (BigInt(addrHi) << 32n) | BigInt(addrLo)], ['data', data]]);
+      this.events.hop('irqpath_msi_notify', [['bdf', this.label], ['vector', k], ['addr', (BigInt(addrHi) << 32n) | BigInt(addrLo)], ['data', data]]);
     }
     this.sink.sendInterrupt('msi', k, addrHi, addrLo, data, this.slots[k]);
   }

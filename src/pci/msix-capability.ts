@@ -156,7 +156,7 @@ export class MsixCapability implements MmioDevice {
     if (!this.enabled()) return false;
     if (this.isMasked(n)) {
       this.pba[n >>> 5] |= 1 << (n & 31);
-      if (this.events.active) this.events.hop('msix_masked_pending', [['bdf', this.label], ['vector', n]]);
+      if (this.events.active) this.events.hop('irqpath_msix_masked_pending', [['bdf', this.label], ['vector', n]]);
       return true;
     }
     this.send(n);
@@ -203,7 +203,7 @@ export class MsixCapability implements MmioDevice {
    */
   private validAccess(offset: number, size: number): boolean {
     if ((size === 4 || size === 8) && offset % size === 0) return true;
-    if (this.events.active) this.events.hop('msix_bad_access', [['bdf', this.label], ['offset', offset], ['size', size]]);
+    if (this.events.active) this.events.hop('irqpath_msix_bad_access', [['bdf', this.label], ['offset', offset], ['size', size]]);
     return false;
   }
 
@@ -251,7 +251,7 @@ export class MsixCapability implements MmioDevice {
     const addrHi = this.table[i + 1];
     const data = this.table[i + 2];
     if (this.events.active) {
-      this.events.hop('msix_notify', [['bdf', this.label], ['vector', n], ['addr', (BigInt(addrHi) << 32n) | BigInt(addrLo)], ['data', data]]);
+      this.events.hop('irqpath_msix_notify', [['bdf', this.label], ['vector', n], ['addr', (BigInt(addrHi) << 32n) | BigInt(addrLo)], ['data', data]]);
     }
     this.sink.sendInterrupt('msix', n, addrHi, addrLo, data, this.slots[n]);
   }

@@ -104,8 +104,14 @@ export class PciFunction implements InterruptMessageSink {
 
   configRead(offset: number, size: number): number {
     const value = this.config.read(offset, size);
-    if (this.events.active) this.events.hop('pci_cfg_read', [['bdf', this.bdf], ['offset', offset], ['size', size], ['val', value]]);
+    if (this.events.active) this.traceConfig('pci_cfg_read', offset, value);
     return value;
+  }
+
+  /** QEMU pci_host_config_{read,write}_common: device name, bus, slot, function, offset, value (no size). */
+  private traceConfig(name: 'pci_cfg_read' | 'pci_cfg_write', offset: number, value: number): void {
+    const rid = this.requesterId;
+    this.events.hop(name, [['dev', this.label], ['bus', rid >>> 8], ['slot', (rid >>> 3) & 0x1f], ['func', rid & 7], ['offs', offset], ['val', value >>> 0]]);
   }
 
   configWrite(offset: number, size: number, value: number): void {
@@ -113,7 +119,7 @@ export class PciFunction implements InterruptMessageSink {
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
       throw new UsageError(`${this.bdf} config write at 0x${offset.toString(16)}: value ${value} does not fit in ${size} byte${size === 1 ? '' : 's'}`);
     }
-    if (this.events.active) this.events.hop('pci_cfg_write', [['bdf', this.bdf], ['offset', offset], ['size', size], ['val', value]]);
+    if (this.events.active) this.traceConfig('pci_cfg_write', offset, value);
     this.config.write(offset, size, value);
     this.msi?.handleConfigWrite(offset, size);
     this.msix?.handleConfigWrite(offset, size);

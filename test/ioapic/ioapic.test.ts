@@ -168,7 +168,7 @@ describe('edge-triggered pins', () => {
     hub.on('interrupt_lost', (e) => lost.push(e));
     setRte(2, 0x50 | MASK);
     io.pulse(2);
-    expect(hops).toContain('ioapic_masked_edge_lost');
+    expect(hops).toContain('irqpath_ioapic_masked_edge_lost');
     expect(lost.map((e) => e.source)).toEqual(['ioapic pin 2']);
   });
 

@@ -146,11 +146,15 @@ describe('trace hops', () => {
     d.flushIrt(DEV_A);
     const names = new Set(rec.hops.map((h) => h.name));
     for (const n of ['amdvi_ir_remap_msi_req', 'amdvi_ir_intctl', 'amdvi_ir_delivery_mode', 'amdvi_ir_irte', 'amdvi_ir_irte_ga_val',
-      'amdvi_ir_remap_msi', 'amdvi_ir_target_abort', 'amdvi_event_log', 'amdvi_intr_inval', 'amdvi_completion_wait']) {
+      'amdvi_ir_remap_msi', 'amdvi_ir_target_abort', 'irqpath_amdvi_event_log', 'amdvi_intr_inval', 'amdvi_completion_wait']) {
       expect(names.has(n), n).toBe(true);
     }
     const remapped = rec.hops.find((h) => h.name === 'amdvi_ir_remap_msi')!;
-    expect(remapped.args).toContainEqual(['dest', 300]);
+    // QEMU's form of the remapped message (x86_iommu_irq_to_msi_message): dest 300 = 0x12C → 0x2C in address 19:12,
+    // 0x1 (dest 31:8) in address 63:40.
+    const addr2 = remapped.args.find(([k]) => k === 'addr2')![1] as bigint;
+    expect((addr2 >> 12n) & 0xffn).toBe(0x2cn);
+    expect(addr2 >> 40n).toBe(1n);
     expect(rec.faults.map((f) => f.name)).toEqual(['IO_PAGE_FAULT', 'ILLEGAL_DEV_TABLE_ENTRY']);
   });
 });

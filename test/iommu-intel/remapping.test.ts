@@ -96,7 +96,7 @@ describe('remapped delivery', () => {
     const { unit, host } = linuxReadyUnit();
     writeIrte(host.memory, TABLE_BASE, 1, remappedIrte({ vector: 0x41, dest: 1, x2apic: true }));
     remap(unit, DEV, remappableAddress(1, true), 0);
-    expect(host.hops.map((h) => h.name)).toEqual(['vtd_ir_remap_msi_req', 'vtd_ir_irte_get', 'vtd_ir_remap', 'vtd_ir_remap_type']);
+    expect(host.hops.map((h) => h.name)).toEqual(['vtd_ir_remap_msi_req', 'vtd_ir_irte_get', 'vtd_ir_remap', 'vtd_ir_remap_type', 'vtd_ir_remap_msi']);
     expect(host.hops[3].args).toEqual([['type', 'MSI']]);
   });
 

@@ -129,9 +129,9 @@ describe('trace', () => {
     m.device('00:03.0').signal(0);
     rec.stop();
     const names = rec.hops.map((h) => h.name);
-    expect(names).toContain('msix_notify');
+    expect(names).toContain('irqpath_msix_notify');
     expect(names).toContain('apic_deliver_irq');
-    expect(rec.lines().find((l) => l.startsWith('apic_deliver_irq'))).toBe('apic_deliver_irq dest 0x1 dest_mode 0 delivery_mode 0 vector 65 trigger_mode 0');
+    expect(rec.lines().find((l) => l.startsWith('apic_deliver_irq'))).toBe('apic_deliver_irq dest 1 dest_mode 0 delivery_mode 0 vector 65 trigger_mode 0');
     expect([...rec.flows().keys()]).toHaveLength(2);
   });
 });

@@ -179,22 +179,22 @@ describe('MSI delivery conditions', () => {
     expect(() => fn.signal(4)).toThrow(/out of range/);
   });
 
-  it('reports msi_notify with bdf, vector, address and data', () => {
+  it('reports irqpath_msi_notify (QEMU has no event for it) with bdf, vector, address and data', () => {
     const { fn, hops } = msiRig(4, true, true);
     fn.configWrite(DATA, 2, 0x40);
     fn.configWrite(CTRL, 2, ENABLE | mme(2));
     hops.length = 0;
     fn.signal(3);
     expect(hops.map((h) => [h.name, Object.fromEntries(h.args)])).toEqual([
-      ['msi_notify', { bdf: '00:03.0', vector: 3, addr: 0xfee01000n, data: 0x43 }],
+      ['irqpath_msi_notify', { bdf: '00:03.0', vector: 3, addr: 0xfee01000n, data: 0x43 }],
     ]);
   });
 
-  it('reports pci_cfg_write for software config writes', () => {
+  it('reports pci_cfg_write with QEMU\'s arguments (device, bus, slot, function, offset, value) for software config writes', () => {
     const { fn, hops } = rig({}, true);
     fn.configWrite(COMMAND, 2, MASTER);
     expect(hops.map((h) => [h.name, Object.fromEntries(h.args)])).toEqual([
-      ['pci_cfg_write', { bdf: '00:03.0', offset: 4, size: 2, val: 4 }],
+      ['pci_cfg_write', { dev: '00:03.0', bus: 0, slot: 3, func: 0, offs: 4, val: 4 }],
     ]);
   });
 });

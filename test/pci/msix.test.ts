@@ -174,7 +174,7 @@ describe('MSI-X delivery', () => {
     expect(() => fn.signal(8)).toThrow(/00:03\.0.*8 entries/);
   });
 
-  it('reports msix_masked_pending and msix_notify', () => {
+  it('reports irqpath_msix_masked_pending and irqpath_msix_notify', () => {
     const { fn, hops, program } = msixRig(true);
     program(1, 0xfee00000, 0x41, true);
     fn.configWrite(CTRL, 2, ENABLE);
@@ -182,8 +182,8 @@ describe('MSI-X delivery', () => {
     fn.signal(1);
     fn.msix!.write(entry(1) + 12, 4, 0n);
     expect(hops.map((h) => [h.name, Object.fromEntries(h.args)])).toEqual([
-      ['msix_masked_pending', { bdf: '00:03.0', vector: 1 }],
-      ['msix_notify', { bdf: '00:03.0', vector: 1, addr: 0xfee00000n, data: 0x41 }],
+      ['irqpath_msix_masked_pending', { bdf: '00:03.0', vector: 1 }],
+      ['irqpath_msix_notify', { bdf: '00:03.0', vector: 1, addr: 0xfee00000n, data: 0x41 }],
     ]);
   });
 });
