@@ -108,7 +108,12 @@ export class MachineBus implements DmaPort {
     }
   }
 
-  private memoryWrite(sourceId: number, addrHi: number, addrLo: number, data: number, reason: string): void {
+  /** A write by an IOMMU itself (its interrupt message aimed outside the interrupt window): memory, untranslated. */
+  ownMemoryWrite(sourceId: number, addrHi: number, addrLo: number, data: number, reason: string): void {
+    this.memoryWrite(sourceId, addrHi, addrLo, data, reason, false);
+  }
+
+  private memoryWrite(sourceId: number, addrHi: number, addrLo: number, data: number, reason: string, translate = true): void {
     const events = this.events;
     let addr = addrHi * TWO_32 + addrLo;
     if (addr + 4 > ADDR_LIMIT) {
@@ -117,7 +122,7 @@ export class MachineBus implements DmaPort {
       }
       return;
     }
-    if (this.dmaTranslator !== null) {
+    if (translate && this.dmaTranslator !== null) {
       const translated = this.dmaTranslator(sourceId, addr);
       if (translated === null) return; // the IOMMU refused it and recorded the DMA fault
       addr = translated;

@@ -9,7 +9,7 @@ import { IntelIommu, resolveIntelOptions } from '../iommu-intel/intel-iommu.ts';
 import { AmdIommu, resolveAmdOptions } from '../iommu-amd/amd-iommu.ts';
 import { PciBus } from '../pci/pci-bus.ts';
 import { PciFunction } from '../pci/pci-function.ts';
-import { decodeCompatInto } from '../msi/formats/compat.ts';
+import { decodeCompatInto, isInterruptWindow } from '../msi/formats/compat.ts';
 import { newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
 import { TranslationCore } from '../msi/translate.ts';
 import { AddressSpace, MovableRegion } from './address-space.ts';
@@ -160,6 +160,14 @@ export class Machine {
   /** An IOMMU's own interrupt (Intel FEADDR/FEUADDR layout): straight to the APIC bus, never remapped. */
   private readonly ownMsi: ApicMessage = newApicMessage();
   private sendOwnMsi(addrHi: number, addrLo: number, data: number): void {
+    // The message is a DMA write like any other: only 0xFEEx_xxxx is an interrupt (SDM 10.11.1; VT-d FEADDR_REG and
+    // IEADDR_REG "Message Address"). Anything else lands in memory — never translated, as the IOMMU's own writes
+    // are not remapped. The VT-d unit has no requester ID of its own; it sits in the root complex (00:00.0).
+    if (!isInterruptWindow(addrLo)) {
+      const sourceId = this.iommu instanceof AmdIommu ? this.iommu.requesterId : 0;
+      this.events.nestedFlow(() => this.bus.ownMemoryWrite(sourceId, addrHi, addrLo, data, `${this.iommu?.kind ?? 'IOMMU'} interrupt message outside the interrupt window`));
+      return;
+    }
     const msg = decodeCompatInto(addrLo, data, this.ownMsi);
     if (addrHi !== 0) {
       msg.dest = (msg.dest | (addrHi & 0xffffff00)) >>> 0;
