@@ -4,6 +4,7 @@
  * (INTA, handler, local APIC EOI, plus the I/O APIC EOI register where the OS uses it). The OS-specific decisions
  * (x2APIC, limits, remapping, message formats) live in the subclasses.
  */
+import { HandledInterrupts } from './handled-interrupts.ts';
 import type { Cpu } from '../machine/cpu.ts';
 import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
@@ -49,8 +50,8 @@ export abstract class GuestBase implements GuestOs {
   protected readonly online: number[] = [];
   protected readonly isOnline: Uint8Array;
   protected booted = false;
-  /** Per CPU, the vectors whose handler ran (in order). */
-  private readonly handled = new Map<number, number[]>();
+  /** Per CPU, the vectors whose handler ran: counts and the most recent ones (bounded). */
+  private readonly handled = new HandledInterrupts();
   /** Per CPU and vector, the pin and RTE vector field the OS EOIs at the I/O APIC after the local EOI. */
   private readonly ioapicEoiValue = new Map<number, Map<number, { pin: number; rteVector: number }>>();
   private ioapicVer = -1;
@@ -71,9 +72,14 @@ export abstract class GuestBase implements GuestOs {
     return [...this.online];
   }
 
-  /** The vectors this OS's interrupt entry took on `cpu`, in order (for tests and reports). */
+  /** The most recent vectors (at most HANDLED_HISTORY = 64) this OS's interrupt entry took on `cpu`, in order. */
   handledVectors(cpu: number): number[] {
-    return [...(this.handled.get(cpu) ?? [])];
+    return this.handled.recent(cpu);
+  }
+
+  /** How many interrupts this OS's interrupt entry took on `cpu` (all, or only `vector`). */
+  handledCount(cpu: number, vector?: number): number {
+    return this.handled.count(cpu, vector);
   }
 
   protected get bsp(): Cpu {
@@ -113,9 +119,7 @@ export abstract class GuestBase implements GuestOs {
   endOfInterrupt(cpu: number, vector: number): void {
     this.requireBooted('endOfInterrupt');
     const c = this.machine.cpu(cpu);
-    let list = this.handled.get(cpu);
-    if (list === undefined) this.handled.set(cpu, (list = []));
-    list.push(vector);
+    this.handled.record(cpu, vector);
     this.systemHandlers.get(cpu)?.get(vector)?.();
     lapicEoi(c);
     const eoi = this.ioapicEoiValue.get(cpu)?.get(vector);
