@@ -66,8 +66,8 @@ export interface IntelIommuOptions {
   kind: 'intel';
   /** Register base (default 0xFED90000). */
   base?: number;
-  /** Host address width in bits: 39 or 48 (default 48); sets MGAW and the SAGAW bits. */
-  awBits?: 39 | 48;
+  /** Host address width in bits: 39 or 48 (default 48); sets MGAW and the SAGAW bits. With a raw `cap`, MGAW + 1. */
+  awBits?: number;
   /** Advertise DMA translation (default true). false: SAGAW = 0 and TE writes are ineffective (QEMU dma-translation=off). */
   dmaTranslation?: boolean;
   /** ECAP.IR (default true). */
@@ -80,6 +80,23 @@ export interface IntelIommuOptions {
   postedInterrupts?: boolean;
   /** The I/O APIC's source-id on this unit (default 0xFF00, as QEMU's DMAR table describes it). */
   ioapicSourceId?: number;
+  /**
+   * Raw register values, as Linux prints them (`cap d2008c40660462 ecap f050da`): a hex string or a bigint. The unit
+   * then reports exactly these and follows them (NFR/FRO, SAGAW/MGAW, PI; IR, EIM, QI, IRO). A friendly option
+   * that contradicts them is an error.
+   */
+  cap?: bigint | string;
+  ecap?: bigint | string;
+  /** VER as Linux prints it ("1:0", the default). */
+  ver?: string;
+  /** DRHD flag INCLUDE_PCI_ALL (default true): every PCI device not listed under another unit is under this one. */
+  includePciAll?: boolean;
+  /** DRHD device scope (PCI endpoints "bb:dd.f") for a unit with includePciAll: false. */
+  devices?: string[];
+  /** The I/O APIC is in this unit's device scope (default true). false: no DRHD covers it. */
+  ioapicScope?: boolean;
+  /** An HPET in this unit's device scope (DMAR scope type MSI-capable HPET): its number and source-id. */
+  hpet?: { id: number; sourceId: number };
 }
 
 export interface AmdIommuOptions {
@@ -98,6 +115,16 @@ export interface AmdIommuOptions {
   ioapicDeviceId?: string;
   /** The IOMMU's own PCI function (default '00:02.0'). */
   bdf?: string;
+  /**
+   * Raw Extended Feature Registers, as Linux prints EFR (`AMD-Vi: Extended features (0x...)`): a hex string or a
+   * bigint. The unit reports exactly these; XTSup, GASup, IASup, HATS and NumIntRemapSup govern its behaviour.
+   */
+  efr?: bigint | string;
+  efr2?: bigint | string;
+  /** IVRS lists the I/O APIC (IVHD special device, variety IOAPIC) at ioapicDeviceId (default true). */
+  ioapicInIvrs?: boolean;
+  /** An HPET listed in IVRS as a special device: its number and DeviceID ("00:14.0"). */
+  hpet?: { id: number; deviceId: string };
 }
 
 export type IommuOptions = IntelIommuOptions | AmdIommuOptions;

@@ -44,7 +44,6 @@ import { type Command, CommandRing, decodeCommand } from './command-buffer.ts';
 import { DTE_BYTES } from './device-table-entry.ts';
 import { eventCodeName } from './event-codes.ts';
 import { type AmdEvent, EventLogRing, commandHardwareErrorEvent, eventRecord, illegalCommandEvent } from './event-log.ts';
-import { extendedFeatures, extendedFeatures2 } from './extended-features.ts';
 import { AmdInterruptRemapping, type AmdEventSink, type RemapControl } from './interrupt-remapping.ts';
 import { formatLinuxEvent } from './linux-log.ts';
 import { resolveAmdOptions, type ResolvedAmdOptions } from './options.ts';
@@ -128,8 +127,8 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.base = this.options.base;
     this.requesterId = this.options.requesterId;
     this.ioapicDeviceId = this.options.ioapicRequesterId;
-    this.efr = extendedFeatures(this.options);
-    this.efr2 = extendedFeatures2(this.options);
+    this.efr = this.options.efr;
+    this.efr2 = this.options.efr2;
     this.pciFunction = new AmdIommuPciFunction(this.requesterId, this.base);
     this.evt = new EventLogRing(host.memory);
     let writable = R.CTRL_IOMMU_EN | R.CTRL_EVENT_LOG_EN | R.CTRL_EVENT_INT_EN | R.CTRL_COM_WAIT_INT_EN | R.CTRL_PLAIN_BITS |
@@ -338,7 +337,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
           this.stopCommands(commandHardwareErrorEvent(at));
           return;
         }
-        const command = decodeCommand(words, { iaSup: true });
+        const command = decodeCommand(words, { iaSup: this.options.iaSup });
         if (command.op === 'ILLEGAL') {
           if (this.host.events.active) this.host.events.hop('irqpath_amdvi_invalid_command', [['addr', at], ['reason', command.reason]]);
           this.stopCommands(illegalCommandEvent(at));

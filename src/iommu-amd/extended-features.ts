@@ -1,11 +1,11 @@
 /**
- * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only, built from the options (reference §3).
+ * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (reference §3).
  *
- * Only what this model implements is advertised: XTSup, IASup, GASup, HATS, and EFR2.NumIntRemapSup. No PPR,
- * guest translation, guest vAPIC (GAMSup = 0: Linux then runs 128-bit IRTEs in "legacy GA" mode), performance
- * counters or MSI-capability MMIO mirror.
+ * Built from the friendly options, only what this model implements is advertised: XTSup, IASup, GASup, HATS, and
+ * EFR2.NumIntRemapSup. No PPR, guest translation, guest vAPIC (GAMSup = 0: Linux then runs 128-bit IRTEs in
+ * "legacy GA" mode), performance counters or MSI-capability MMIO mirror. A unit given a raw `efr`/`efr2` reports
+ * exactly that (options.ts); features this model does not implement are then reported but not modelled.
  */
-import type { ResolvedAmdOptions } from './options.ts';
 
 export const EFR_PREF_SUP = 1n << 0n;
 export const EFR_PPR_SUP = 1n << 1n;
@@ -27,7 +27,18 @@ export const EFR2_NUM_INT_REMAP_SUP_SHIFT = 8n;
 /** EFR2[9:8] = 01b: 2048 IRTEs per function (Linux FEATURE_NUM_INT_REMAP_SUP, FreeBSD AMDIOMMU_EFR2_NUMINTRREMAP). */
 export const NUM_INT_REMAP_SUP_2K = 1n;
 
-export function extendedFeatures(opts: ResolvedAmdOptions): bigint {
+/** GAMSup (23:21) ≠ 0: guest virtual APIC mode (Linux FEATURE_GAM_VAPIC tests bit 21). */
+export const EFR_GAM_SUP_MASK = 7n << 21n;
+export const EFR2_NUM_INT_REMAP_SUP_MASK = 3n << 8n;
+
+interface FeatureInputs {
+  xt: boolean;
+  ga: boolean;
+  intRemap2k: boolean;
+  dmaTranslation: boolean;
+}
+
+export function extendedFeatures(opts: FeatureInputs): bigint {
   let efr = EFR_IA_SUP;
   if (opts.xt) efr |= EFR_XT_SUP;
   if (opts.ga) efr |= EFR_GA_SUP;
@@ -35,6 +46,6 @@ export function extendedFeatures(opts: ResolvedAmdOptions): bigint {
   return efr;
 }
 
-export function extendedFeatures2(opts: ResolvedAmdOptions): bigint {
+export function extendedFeatures2(opts: FeatureInputs): bigint {
   return opts.intRemap2k ? NUM_INT_REMAP_SUP_2K << EFR2_NUM_INT_REMAP_SUP_SHIFT : 0n;
 }

@@ -5,6 +5,19 @@
 import { parseBdf } from '../core/bdf.ts';
 import type { AmdIommuOptions } from '../core/config-types.ts';
 import { ConfigError } from '../core/errors.ts';
+import { parseRegisterValue } from '../core/register-value.ts';
+import {
+  EFR_GA_SUP,
+  EFR_HATS_SHIFT,
+  EFR_IA_SUP,
+  EFR_XT_SUP,
+  EFR2_NUM_INT_REMAP_SUP_MASK,
+  EFR2_NUM_INT_REMAP_SUP_SHIFT,
+  extendedFeatures,
+  extendedFeatures2,
+  HATS_NONE,
+  NUM_INT_REMAP_SUP_2K,
+} from './extended-features.ts';
 import { MMIO_SIZE } from './registers.ts';
 
 export interface ResolvedAmdOptions {
@@ -19,23 +32,41 @@ export interface ResolvedAmdOptions {
   ioapicRequesterId: number;
   bdf: string;
   requesterId: number;
+  /** The EFR / EFR2 values the unit reports (raw, or built from the friendly options). */
+  efr: bigint;
+  efr2: bigint;
+  /** EFR.IASup: INVALIDATE_IOMMU_ALL accepted. */
+  iaSup: boolean;
+  /** IVRS: the I/O APIC appears as an IVHD special device (default true). */
+  ioapicInIvrs: boolean;
+  /** IVRS: an HPET special device (its number and DeviceID), or null. */
+  hpet: { id: number; deviceId: number } | null;
 }
 
 export const AMD_IOMMU_DEFAULT_BASE = 0xfed80000;
 
-const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'ioapicDeviceId', 'bdf']);
+const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'ioapicDeviceId', 'bdf', 'efr', 'efr2', 'ioapicInIvrs', 'hpet']);
 /** Keys a resolved object adds; accepted (and re-derived) so resolving twice is harmless. */
-const RESOLVED_KEYS = new Set(['ioapicRequesterId', 'requesterId']);
+const RESOLVED_KEYS = new Set(['ioapicRequesterId', 'requesterId', 'iaSup']);
 
-function bool(opts: AmdIommuOptions, key: 'xt' | 'ga' | 'intRemap2k' | 'dmaTranslation', fallback: boolean, path: string): boolean {
-  const v = opts[key];
+export const AMD_OPTION_KEYS: readonly string[] = [...KNOWN_KEYS];
+
+/** A friendly option given next to the raw register it describes must agree with it. */
+function agree(given: boolean | undefined, fromRaw: boolean, field: string, rawField: string, what: string): void {
+  if (given !== undefined && given !== fromRaw) {
+    throw new ConfigError(field, `${given} contradicts ${rawField}, whose ${what} says ${fromRaw} (drop one of ${field} and ${rawField})`);
+  }
+}
+
+function bool(opts: object, key: string, fallback: boolean, path: string): boolean {
+  const v = (opts as Record<string, unknown>)[key];
   if (v === undefined) return fallback;
   if (typeof v !== 'boolean') throw new ConfigError(`${path}.${key}`, `must be true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
-function bdf(opts: AmdIommuOptions, key: 'ioapicDeviceId' | 'bdf', fallback: string, path: string): [string, number] {
-  const v = opts[key] ?? fallback;
+function bdf(opts: object, key: string, fallback: string | undefined, path: string): [string, number] {
+  const v = (opts as Record<string, unknown>)[key] ?? fallback;
   if (typeof v !== 'string') throw new ConfigError(`${path}.${key}`, `must be a PCI address "bb:dd.f", got ${JSON.stringify(v)}`);
   try {
     return [v, parseBdf(v)];
@@ -70,16 +101,56 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
   if (ioapicRequesterId === requesterId) {
     throw new ConfigError(`${path}.ioapicDeviceId`, `must differ from ${path}.bdf (${ownBdf}): the IOMMU never translates its own requests`);
   }
+  const given = {
+    xt: opts.xt === undefined ? undefined : bool(opts, 'xt', true, path),
+    ga: opts.ga === undefined ? undefined : bool(opts, 'ga', true, path),
+    intRemap2k: opts.intRemap2k === undefined ? undefined : bool(opts, 'intRemap2k', false, path),
+    dmaTranslation: opts.dmaTranslation === undefined ? undefined : bool(opts, 'dmaTranslation', true, path),
+  };
+  const friendly = { xt: given.xt ?? true, ga: given.ga ?? true, intRemap2k: given.intRemap2k ?? false, dmaTranslation: given.dmaTranslation ?? true };
+  const rawEfr = opts.efr === undefined ? undefined : parseRegisterValue(opts.efr, `${path}.efr`, 64);
+  const rawEfr2 = opts.efr2 === undefined ? undefined : parseRegisterValue(opts.efr2, `${path}.efr2`, 64);
+  const efr = rawEfr ?? extendedFeatures(friendly);
+  const efr2 = rawEfr2 ?? extendedFeatures2(friendly);
+  const xt = (efr & EFR_XT_SUP) !== 0n;
+  const ga = (efr & EFR_GA_SUP) !== 0n;
+  const dmaTranslation = ((efr >> EFR_HATS_SHIFT) & 3n) !== HATS_NONE;
+  const numIntRemap = (efr2 & EFR2_NUM_INT_REMAP_SUP_MASK) >> EFR2_NUM_INT_REMAP_SUP_SHIFT;
+  if (rawEfr !== undefined) {
+    agree(given.xt, xt, `${path}.xt`, `${path}.efr`, 'XTSup (bit 2)');
+    agree(given.ga, ga, `${path}.ga`, `${path}.efr`, 'GASup (bit 7)');
+    agree(given.dmaTranslation, dmaTranslation, `${path}.dmaTranslation`, `${path}.efr`, 'HATS (bits 11:10) ≠ 11b');
+    // No check of GAMSup against GASup: real units report GAMSup = 1 with GASup = 0 (EFR 0x58f77ef22294a5a, Linux
+    // prints "PPR NX GT IA PC GA_vAPIC"); Linux then simply does not use guest vAPIC mode.
+  }
+  if (rawEfr2 !== undefined) {
+    // EFR2.NumIntRemapSup: 00b 512 entries, 01b 2048; 10b and 11b are reserved.
+    if (numIntRemap > NUM_INT_REMAP_SUP_2K) throw new ConfigError(`${path}.efr2`, `NumIntRemapSup (bits 9:8) = ${numIntRemap} is reserved (0: 512 IRTEs, 1: 2048)`);
+    agree(given.intRemap2k, numIntRemap === NUM_INT_REMAP_SUP_2K, `${path}.intRemap2k`, `${path}.efr2`, 'NumIntRemapSup (bits 9:8) = 01b');
+  }
+  let hpet: ResolvedAmdOptions['hpet'] = null;
+  if (opts.hpet !== undefined && opts.hpet !== null) {
+    const h = opts.hpet as { id?: unknown; deviceId?: unknown };
+    if (!Number.isInteger(h.id) || (h.id as number) < 0 || (h.id as number) > 255) throw new ConfigError(`${path}.hpet.id`, `must be an HPET number 0..255, got ${JSON.stringify(h.id)}`);
+    const [, deviceId] = bdf(h, 'deviceId', undefined, `${path}.hpet`);
+    hpet = { id: h.id as number, deviceId };
+  }
+  const ioapicInIvrs = bool(opts, 'ioapicInIvrs', true, path);
   return {
     kind: 'amd',
     base,
-    xt: bool(opts, 'xt', true, path),
-    ga: bool(opts, 'ga', true, path),
-    intRemap2k: bool(opts, 'intRemap2k', false, path),
-    dmaTranslation: bool(opts, 'dmaTranslation', true, path),
+    xt,
+    ga,
+    intRemap2k: numIntRemap === NUM_INT_REMAP_SUP_2K,
+    dmaTranslation,
     ioapicDeviceId,
     ioapicRequesterId,
     bdf: ownBdf,
     requesterId,
+    efr,
+    efr2,
+    iaSup: (efr & EFR_IA_SUP) !== 0n,
+    ioapicInIvrs,
+    hpet,
   };
 }

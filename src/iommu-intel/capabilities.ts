@@ -1,10 +1,20 @@
 /**
- * VER, CAP and ECAP as implied by the options (reference §2). Values are 64-bit, built as bigint once at construction.
+ * VER, CAP and ECAP (VT-d spec 11.4.1–11.4.3; reference §2): the field layout, and the values a unit reports when
+ * it is configured with friendly options instead of raw `cap`/`ecap`. Values are 64-bit bigints.
  * Fixed fields follow QEMU's model where the options say nothing (ND, PSI, MAMV, DWD/DRD, SLLPS, PT), so a decoded
  * dump looks like a QEMU guest's `cap ... ecap ...` line except where this unit differs on purpose (FRO/NFR/IRO, PI).
  */
 import { FRO_UNITS, IRO_UNITS } from './registers.ts';
-import type { ResolvedIntelOptions } from './options.ts';
+
+/** The friendly options the default CAP/ECAP values are built from. */
+export interface CapabilityInputs {
+  awBits: number;
+  dmaTranslation: boolean;
+  interruptRemapping: boolean;
+  eim: boolean;
+  faultRecords: number;
+  postedInterrupts: boolean;
+}
 
 /** VT-d 1.0, as QEMU reports (bits 7:4 major, 3:0 minor). */
 export const VTD_VERSION = 0x10;
@@ -21,6 +31,10 @@ export const CAP_MAMV_SHIFT = 48n;
 export const CAP_DWD = 1n << 54n;
 export const CAP_DRD = 1n << 55n;
 export const CAP_PI = 1n << 59n;
+/** CAP.ESIRTPS (62): SIRTP also invalidates the interrupt entry cache. */
+export const CAP_ESIRTPS = 1n << 62n;
+/** Reserved CAP bits (VT-d 11.4.2): 15:13 between SAGAW and MGAW, 38 between SLLPS and PSI. */
+export const CAP_RESERVED = (0x7n << 13n) | (1n << 38n);
 /** SAGAW bit 1 (value 0x02): 39-bit, 3-level; bit 2 (0x04): 48-bit, 4-level (F DMAR_CAP_SAGAW_3LVL/4LVL). */
 export const SAGAW_39 = 0x02;
 export const SAGAW_48 = 0x04;
@@ -34,13 +48,20 @@ export const ECAP_IRO_SHIFT = 8n;
 export const ECAP_MHMV_SHIFT = 20n;
 /** Largest IM an IEC descriptor may use; Linux refuses larger IRTE blocks. */
 export const MHMV = 15;
+/** Reserved ECAP bits (VT-d 11.4.3): 19:18 between IRO and MHMV. */
+export const ECAP_RESERVED = 0x3n << 18n;
 
-export function sagawFor(opts: ResolvedIntelOptions): number {
+/** A CAP/ECAP field as a number. */
+export function capField(value: bigint, shift: bigint, bits: number): number {
+  return Number((value >> shift) & ((1n << BigInt(bits)) - 1n));
+}
+
+export function sagawFor(opts: Pick<CapabilityInputs, 'dmaTranslation' | 'awBits'>): number {
   if (!opts.dmaTranslation) return 0; // the "IR only" trick: no page-table format advertised (reference §11, seed 000)
   return opts.awBits >= 48 ? SAGAW_39 | SAGAW_48 : SAGAW_39;
 }
 
-export function capabilityValue(opts: ResolvedIntelOptions): bigint {
+export function capabilityValue(opts: CapabilityInputs): bigint {
   let cap = 6n << CAP_ND_SHIFT; // 64K domains, as QEMU
   cap |= BigInt(sagawFor(opts)) << CAP_SAGAW_SHIFT;
   cap |= BigInt(opts.awBits - 1) << CAP_MGAW_SHIFT;
@@ -56,7 +77,7 @@ export function capabilityValue(opts: ResolvedIntelOptions): bigint {
   return cap;
 }
 
-export function extendedCapabilityValue(opts: ResolvedIntelOptions): bigint {
+export function extendedCapabilityValue(opts: CapabilityInputs): bigint {
   let ecap = ECAP_QI | ECAP_PT;
   if (opts.interruptRemapping) ecap |= ECAP_IR | (BigInt(MHMV) << ECAP_MHMV_SHIFT);
   if (opts.eim) ecap |= ECAP_EIM;

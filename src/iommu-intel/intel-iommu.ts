@@ -23,7 +23,6 @@ import type { ApicMessage } from '../msi/interrupt.ts';
 import { qemuRemappedMessage } from '../msi/qemu-irq-message.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';
 import type { DeliveryFormat, TranslationResult } from '../msi/translation-result.ts';
-import { capabilityValue, ECAP_EIM, ECAP_IR, extendedCapabilityValue, sagawFor, VTD_VERSION } from './capabilities.ts';
 import { FaultReason, faultReasonName, isQualifiedFault } from './fault-reasons.ts';
 import { FaultRecorder, RECORD_DROPPED_PFO_PENDING } from './fault-recording.ts';
 import { InterruptEntryCache } from './interrupt-entry-cache.ts';
@@ -104,20 +103,27 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   private readonly hawLimit: number;
   private readonly hawHiMask: number;
 
-  constructor(opts: IntelIommuOptions, private readonly host: IommuHost) {
+  /** CAP.FRO × 16, the first fault recording register; ECAP.IRO × 16, IVA (IOTLB at +8). */
+  private readonly frcdBase: number;
+  private readonly ivaReg: number;
+
+  constructor(opts: IntelIommuOptions | ResolvedIntelOptions, private readonly host: IommuHost) {
     const o = resolveIntelOptions(opts);
     this.options = o;
     this.base = o.base;
     this.ioapicSourceId = o.ioapicSourceId;
-    this.size = Math.ceil((R.FRCD_BASE + R.FRCD_SIZE * o.faultRecords) / 0x1000) * 0x1000;
-    this.capability = capabilityValue(o);
-    this.extendedCapability = extendedCapabilityValue(o);
+    this.frcdBase = o.frcdOffset;
+    this.ivaReg = o.ivaOffset;
+    // The window covers the last register CAP/ECAP place, rounded up to whole pages.
+    this.size = Math.ceil(Math.max(o.frcdOffset + R.FRCD_SIZE * o.faultRecords, o.ivaOffset + 16) / 0x1000) * 0x1000;
+    this.capability = o.cap;
+    this.extendedCapability = o.ecap;
     this.capLo = Number(this.capability & 0xffffffffn);
     this.capHi = Number(this.capability >> 32n);
     this.ecapLo = Number(this.extendedCapability & 0xffffffffn);
     this.ecapHi = Number(this.extendedCapability >> 32n);
-    this.irSupported = (this.extendedCapability & ECAP_IR) !== 0n;
-    this.eimSupported = (this.extendedCapability & ECAP_EIM) !== 0n;
+    this.irSupported = o.interruptRemapping;
+    this.eimSupported = o.eim;
     this.hawLimit = 2 ** o.awBits;
     this.hawHiMask = (2 ** (o.awBits - 32) - 1) >>> 0;
     this.irta = new InterruptRemapTableAddress(o.awBits, this.eimSupported);
@@ -399,7 +405,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
    */
   translateDma(sourceId: number, addr: number): number | null {
     void sourceId;
-    if (sagawFor(this.options) === 0 || !(this.gsts & R.GSTS_TES)) return addr;
+    if (!this.options.dmaTranslation || !(this.gsts & R.GSTS_TES)) return addr;
     // TODO(vtd-dma): legacy-mode second-level walk (root/context tables at the SRTP-latched RTADDR, 3/4-level page
     // tables) with DMA fault records. Until then TE = 1 passes DMA through unchanged.
     return addr;
@@ -427,12 +433,20 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   }
 
   private readDword(off: number): number {
-    if (off >= R.FRCD_BASE) {
-      const i = (off - R.FRCD_BASE) >>> 4;
-      return i < this.faults.count ? this.faults.readRecordDword(i, (off >>> 2) & 3) : 0;
+    if (off >= this.frcdBase) {
+      const i = (off - this.frcdBase) >>> 4;
+      if (i < this.faults.count) return this.faults.readRecordDword(i, (off >>> 2) & 3);
+    }
+    if (off >= this.ivaReg && off < this.ivaReg + 16) {
+      switch (off - this.ivaReg) {
+        case 0: return this.ivaLo;
+        case 4: return this.ivaHi;
+        case 12: return this.iotlbHi >>> 0;
+        default: return 0;
+      }
     }
     switch (off) {
-      case R.VER_REG: return VTD_VERSION;
+      case R.VER_REG: return this.options.verRegister;
       case R.CAP_REG: return this.capLo;
       case R.CAP_REG + 4: return this.capHi;
       case R.ECAP_REG: return this.ecapLo;
@@ -459,18 +473,22 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       case R.IQERCD_REG: return this.queue.iqercd;
       case R.IRTA_REG: return this.irta.lo;
       case R.IRTA_REG + 4: return this.irta.hi;
-      case R.IVA_REG: return this.ivaLo;
-      case R.IVA_REG + 4: return this.ivaHi;
-      case R.IOTLB_REG + 4: return this.iotlbHi >>> 0;
       default: return 0; // GCMD (write-only), reserved and unimplemented registers (AFLOG, PMEN, MTRRs, ...)
     }
   }
 
   private writeDword(off: number, value: number): void {
-    if (off >= R.FRCD_BASE) {
-      const i = (off - R.FRCD_BASE) >>> 4;
-      if (i < this.faults.count) this.faults.writeRecordDword(i, (off >>> 2) & 3, value);
+    if (off >= this.frcdBase && (off - this.frcdBase) >>> 4 < this.faults.count) {
+      this.faults.writeRecordDword((off - this.frcdBase) >>> 4, (off >>> 2) & 3, value);
       return;
+    }
+    if (off >= this.ivaReg && off < this.ivaReg + 16) {
+      switch (off - this.ivaReg) {
+        case 0: this.ivaLo = (value & R.IVA_LO_WMASK) >>> 0; return;
+        case 4: this.ivaHi = (value & this.hawHiMask) >>> 0; return;
+        case 12: return this.writeIotlbHi(value >>> 0);
+        default: return;
+      }
     }
     switch (off) {
       case R.GCMD_REG: return this.writeGcmd(value >>> 0);
@@ -493,9 +511,6 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       case R.IEUADDR_REG: return this.queue.writeIeuaddr(value);
       case R.IRTA_REG: return this.irta.writeLo(value);
       case R.IRTA_REG + 4: return this.irta.writeHi(value);
-      case R.IVA_REG: this.ivaLo = (value & R.IVA_LO_WMASK) >>> 0; return;
-      case R.IVA_REG + 4: this.ivaHi = (value & this.hawHiMask) >>> 0; return;
-      case R.IOTLB_REG + 4: return this.writeIotlbHi(value >>> 0);
       default: return; // read-only, reserved, unimplemented
     }
   }
@@ -522,7 +537,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     if (changed & R.GCMD_TE && this.options.dmaTranslation) {
       this.gsts ^= R.GSTS_TES; // with dmaTranslation false TE is ineffective, as QEMU's dma-translation=off
     }
-    if (changed & R.GCMD_QIE) {
+    // GCMD.QIE "is valid only for implementations that support queued invalidations" (ECAP.QI; VT-d 11.4.4).
+    if (changed & R.GCMD_QIE && this.options.queuedInvalidation) {
       if (value & R.GCMD_QIE) {
         this.gsts |= R.GSTS_QIES;
         this.queue.enable();

@@ -1,24 +1,87 @@
 /**
  * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked. A bad value throws ConfigError naming
  * the field path (`iommu.faultRecords`), so a user sees exactly what to fix.
+ *
+ * A unit is described either by friendly options (awBits, eim, faultRecords, ...) or by the raw register values a
+ * real unit reports (`cap`, `ecap`, `ver`, as Linux prints them in `DMAR: dmar0: reg_base_addr fed90000 ver 1:0
+ * cap d2008c40660462 ecap f050da`). Raw values win: the unit then reports exactly them, and everything they govern
+ * (fault-recording count and offset, IOTLB register offset, SAGAW/MGAW, EIM, IR, QI, PI) follows them. A friendly
+ * option that contradicts a raw value is an error naming both.
  */
 import type { IntelIommuOptions } from '../core/config-types.ts';
+import { parseBdf } from '../core/bdf.ts';
 import { ConfigError } from '../core/errors.ts';
+import { parseRegisterValue } from '../core/register-value.ts';
+import {
+  CAP_ESIRTPS,
+  CAP_FRO_SHIFT,
+  CAP_MGAW_SHIFT,
+  CAP_NFR_SHIFT,
+  CAP_PI,
+  CAP_RESERVED,
+  CAP_SAGAW_SHIFT,
+  capabilityValue,
+  capField,
+  ECAP_EIM,
+  ECAP_IR,
+  ECAP_IRO_SHIFT,
+  ECAP_QI,
+  ECAP_RESERVED,
+  extendedCapabilityValue,
+  VTD_VERSION,
+} from './capabilities.ts';
 
 export interface ResolvedIntelOptions {
   kind: 'intel';
   base: number;
-  awBits: 39 | 48;
+  /** MGAW + 1: the host address width the unit's address registers honour. */
+  awBits: number;
+  /** SAGAW ≠ 0. */
   dmaTranslation: boolean;
+  /** ECAP.IR. */
   interruptRemapping: boolean;
+  /** ECAP.EIM. */
   eim: boolean;
+  /** CAP.NFR + 1. */
   faultRecords: number;
+  /** CAP.PI. */
   postedInterrupts: boolean;
+  /** ECAP.QI. */
+  queuedInvalidation: boolean;
+  /** CAP.ESIRTPS. */
+  esirtps: boolean;
   ioapicSourceId: number;
+  /** The register values the unit reports. */
+  cap: bigint;
+  ecap: bigint;
+  /** VER as Linux prints it ("1:0") and as the register reads (0x10). */
+  ver: string;
+  verRegister: number;
+  /** Byte offsets: the first fault recording register (CAP.FRO × 16) and IVA (ECAP.IRO × 16; IOTLB at +8). */
+  frcdOffset: number;
+  ivaOffset: number;
+  /** Firmware (DMAR DRHD) facts about this unit's scope. */
+  includePciAll: boolean;
+  scopeDevices: number[];
+  ioapicScope: boolean;
+  hpet: { id: number; sourceId: number } | null;
 }
 
 export const INTEL_IOMMU_DEFAULT_BASE = 0xfed90000;
 export const INTEL_IOAPIC_DEFAULT_SOURCE_ID = 0xff00;
+/** The model implements the architectural registers in 0x000–0x0FF; FRCDs and IVA/IOTLB must lie above them. */
+const ARCH_REGS_END = 0x100;
+/** The unit's register window is at most 64 KiB here (16 pages; DRHD "Size" field, ACPI DMAR rev. ≥ 3). */
+const MAX_WINDOW = 0x10000;
+
+const KNOWN = [
+  'kind', 'base', 'awBits', 'dmaTranslation', 'interruptRemapping', 'eim', 'faultRecords', 'postedInterrupts', 'ioapicSourceId',
+  'cap', 'ecap', 'ver', 'includePciAll', 'devices', 'ioapicScope', 'hpet',
+];
+/** Keys a resolved object adds; accepted (and re-derived) so resolving twice is harmless. */
+const RESOLVED = ['queuedInvalidation', 'esirtps', 'frcdOffset', 'ivaOffset', 'scopeDevices', 'verRegister'];
+
+export const INTEL_OPTION_KEYS: readonly string[] = KNOWN;
 
 function optionalBoolean(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
@@ -26,41 +89,185 @@ function optionalBoolean(value: unknown, field: string, fallback: boolean): bool
   return value;
 }
 
-export function resolveIntelOptions(opts: IntelIommuOptions): ResolvedIntelOptions {
-  if (opts === null || typeof opts !== 'object') throw new ConfigError('iommu', 'must be an object');
-  if (opts.kind !== 'intel') throw new ConfigError('iommu.kind', `must be 'intel' for the VT-d unit, got ${JSON.stringify(opts.kind)}`);
+/** A friendly option given next to the raw register value it describes must agree with it. */
+function agree<T>(given: T | undefined, fromRaw: T, field: string, rawField: string, what: string): void {
+  if (given !== undefined && given !== fromRaw) {
+    throw new ConfigError(field, `${JSON.stringify(given)} contradicts ${rawField}, whose ${what} says ${JSON.stringify(fromRaw)} (drop one of ${field} and ${rawField})`);
+  }
+}
+
+function parseVer(value: unknown, field: string): number {
+  if (value === undefined) return VTD_VERSION;
+  // As Linux prints it ("ver %d:%d", major:minor).
+  const m = typeof value === 'string' ? /^(\d+):(\d+)$/.exec(value.trim()) : null;
+  if (m === null) throw new ConfigError(field, `must be "major:minor" as Linux prints it (e.g. "1:0"), got ${JSON.stringify(value)}`);
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  if (major < 1 || major > 15 || minor > 15) throw new ConfigError(field, `VER holds major 7:4 and minor 3:0 (1..15, 0..15), got ${major}:${minor}`);
+  return (major << 4) | minor;
+}
+
+/** Resolve `opts` (already resolved options are returned as they are). */
+export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptions, path = 'iommu'): ResolvedIntelOptions {
+  if (opts === null || typeof opts !== 'object') throw new ConfigError(path, 'must be an object');
+  if (isResolved(opts)) return opts;
+  if (opts.kind !== 'intel') throw new ConfigError(`${path}.kind`, `must be 'intel' for the VT-d unit, got ${JSON.stringify(opts.kind)}`);
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN.includes(key) && !RESOLVED.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown field (allowed: ${KNOWN.join(', ')})`);
+  }
 
   const base = opts.base ?? INTEL_IOMMU_DEFAULT_BASE;
   if (!Number.isInteger(base) || base < 0 || base >= 2 ** 52) {
-    throw new ConfigError('iommu.base', `must be a physical address below 2^52, got ${String(opts.base)}`);
+    throw new ConfigError(`${path}.base`, `must be a physical address below 2^52, got ${String(opts.base)}`);
   }
   // A DRHD register set is 4 KiB aligned (ACPI DMAR: "Register Base Address ... aligned to 4 KB").
-  if (base % 0x1000 !== 0) throw new ConfigError('iommu.base', `must be 4 KiB aligned, got 0x${base.toString(16)}`);
+  if (base % 0x1000 !== 0) throw new ConfigError(`${path}.base`, `must be 4 KiB aligned, got 0x${base.toString(16)}`);
 
-  const awBits = opts.awBits ?? 48;
-  // Legacy (non-scalable) mode allows only 39- and 48-bit widths (QEMU aw-bits, reference §11).
-  if (awBits !== 39 && awBits !== 48) throw new ConfigError('iommu.awBits', `must be 39 or 48, got ${String(opts.awBits)}`);
-
-  const dmaTranslation = optionalBoolean(opts.dmaTranslation, 'iommu.dmaTranslation', true);
-  const interruptRemapping = optionalBoolean(opts.interruptRemapping, 'iommu.interruptRemapping', true);
-  // EIM only makes sense with IR (QEMU: "eim=on cannot be selected without intremap=on"); the default follows IR.
-  const eim = optionalBoolean(opts.eim, 'iommu.eim', interruptRemapping);
-  if (eim && !interruptRemapping) throw new ConfigError('iommu.eim', 'extended interrupt mode needs interruptRemapping: true');
-  const postedInterrupts = optionalBoolean(opts.postedInterrupts, 'iommu.postedInterrupts', false);
-  if (postedInterrupts && !interruptRemapping) {
-    throw new ConfigError('iommu.postedInterrupts', 'posted interrupts are a form of interrupt remapping: needs interruptRemapping: true');
+  const given = {
+    awBits: opts.awBits as number | undefined,
+    dmaTranslation: opts.dmaTranslation === undefined ? undefined : optionalBoolean(opts.dmaTranslation, `${path}.dmaTranslation`, true),
+    interruptRemapping: opts.interruptRemapping === undefined ? undefined : optionalBoolean(opts.interruptRemapping, `${path}.interruptRemapping`, true),
+    eim: opts.eim === undefined ? undefined : optionalBoolean(opts.eim, `${path}.eim`, true),
+    postedInterrupts: opts.postedInterrupts === undefined ? undefined : optionalBoolean(opts.postedInterrupts, `${path}.postedInterrupts`, false),
+    faultRecords: opts.faultRecords as number | undefined,
+  };
+  if (given.faultRecords !== undefined && (!Number.isInteger(given.faultRecords) || given.faultRecords < 1 || given.faultRecords > 256)) {
+    // CAP.NFR is 8 bits holding count - 1.
+    throw new ConfigError(`${path}.faultRecords`, `must be an integer from 1 to 256, got ${String(opts.faultRecords)}`);
+  }
+  const rawCap = opts.cap === undefined ? undefined : parseRegisterValue(opts.cap, `${path}.cap`, 64);
+  const rawEcap = opts.ecap === undefined ? undefined : parseRegisterValue(opts.ecap, `${path}.ecap`, 64);
+  if (rawCap === undefined && given.awBits !== undefined && given.awBits !== 39 && given.awBits !== 48) {
+    // Legacy (non-scalable) mode allows only 39- and 48-bit widths (QEMU aw-bits, reference §11); other widths come
+    // with a raw cap.
+    throw new ConfigError(`${path}.awBits`, `must be 39 or 48, got ${String(opts.awBits)}`);
   }
 
-  const faultRecords = opts.faultRecords ?? 8;
-  // CAP.NFR is 8 bits holding count - 1.
-  if (!Number.isInteger(faultRecords) || faultRecords < 1 || faultRecords > 256) {
-    throw new ConfigError('iommu.faultRecords', `must be an integer from 1 to 256, got ${String(opts.faultRecords)}`);
+  // Friendly values, for the registers not given raw. EIM follows IR when not given (QEMU: "eim=on cannot be
+  // selected without intremap=on").
+  const irFriendly = given.interruptRemapping ?? true;
+  const friendly = {
+    awBits: given.awBits ?? 48,
+    dmaTranslation: given.dmaTranslation ?? true,
+    interruptRemapping: irFriendly,
+    eim: given.eim ?? irFriendly,
+    faultRecords: given.faultRecords ?? 8,
+    postedInterrupts: given.postedInterrupts ?? false,
+  };
+  if (rawEcap === undefined && friendly.eim && !friendly.interruptRemapping) throw new ConfigError(`${path}.eim`, 'extended interrupt mode needs interruptRemapping: true');
+  if (rawEcap === undefined && rawCap === undefined && friendly.postedInterrupts && !friendly.interruptRemapping) {
+    throw new ConfigError(`${path}.postedInterrupts`, 'posted interrupts are a form of interrupt remapping: needs interruptRemapping: true');
   }
+
+  const cap = rawCap ?? capabilityValue(friendly);
+  const ecap = rawEcap ?? extendedCapabilityValue(friendly);
+  const capF = rawCap === undefined ? path + '.awBits' : path + '.cap';
+  const ecapF = rawEcap === undefined ? path + '.interruptRemapping' : path + '.ecap';
+
+  // ---- What the registers say --------------------------------------------------------------------------------
+  const awBits = capField(cap, CAP_MGAW_SHIFT, 6) + 1;
+  const sagaw = capField(cap, CAP_SAGAW_SHIFT, 5);
+  const faultRecords = capField(cap, CAP_NFR_SHIFT, 8) + 1;
+  const frcdOffset = capField(cap, CAP_FRO_SHIFT, 10) * 16;
+  const postedInterrupts = (cap & CAP_PI) !== 0n;
+  const interruptRemapping = (ecap & ECAP_IR) !== 0n;
+  const eim = (ecap & ECAP_EIM) !== 0n;
+  const queuedInvalidation = (ecap & ECAP_QI) !== 0n;
+  const ivaOffset = capField(ecap, ECAP_IRO_SHIFT, 10) * 16;
+
+  if (rawCap !== undefined) {
+    agree(given.awBits, awBits, `${path}.awBits`, `${path}.cap`, 'MGAW (bits 21:16) + 1');
+    agree(given.faultRecords, faultRecords, `${path}.faultRecords`, `${path}.cap`, 'NFR (bits 47:40) + 1');
+    agree(given.postedInterrupts, postedInterrupts, `${path}.postedInterrupts`, `${path}.cap`, 'PI (bit 59)');
+    agree(given.dmaTranslation, sagaw !== 0, `${path}.dmaTranslation`, `${path}.cap`, 'SAGAW (bits 12:8) ≠ 0');
+  }
+  if (rawEcap !== undefined) {
+    agree(given.interruptRemapping, interruptRemapping, `${path}.interruptRemapping`, `${path}.ecap`, 'IR (bit 3)');
+    agree(given.eim, eim, `${path}.eim`, `${path}.ecap`, 'EIM (bit 4)');
+  }
+
+  // ---- Validity (VT-d spec 11.4.2 CAP_REG, 11.4.3 ECAP_REG) -----------------------------------------------------
+  if ((cap & CAP_RESERVED) !== 0n) throw new ConfigError(capF, `reserved bits set (0x${(cap & CAP_RESERVED).toString(16)}: CAP bits 15:13 and 38 are reserved)`);
+  if ((cap & 7n) === 7n) throw new ConfigError(capF, 'ND = 7 is reserved (number of domains: 0..6)');
+  if ((ecap & ECAP_RESERVED) !== 0n) throw new ConfigError(ecapF, `reserved bits set (0x${(ecap & ECAP_RESERVED).toString(16)}: ECAP bits 19:18 are reserved)`);
+  if (awBits < 32) throw new ConfigError(capF, `MGAW says a ${awBits}-bit address width; this model needs at least 32 bits`);
+  // 11.4.3 IR: "Hardware implementations reporting this field as Set must also support Queued Invalidation (QI)".
+  if (interruptRemapping && !queuedInvalidation) throw new ConfigError(ecapF, 'IR (bit 3) is set without QI (bit 1): the VT-d spec requires queued invalidation with interrupt remapping');
+  // 11.4.3 EIM: "This field is valid only when IR field is reported as Set".
+  if (eim && !interruptRemapping) throw new ConfigError(ecapF, 'EIM (bit 4) is set without IR (bit 3): EIM is only defined for a unit with interrupt remapping');
+  // 11.4.2 PI: posted interrupts are a mode of interrupt remapping.
+  if (postedInterrupts && !interruptRemapping) throw new ConfigError(rawCap !== undefined ? `${path}.cap` : `${path}.postedInterrupts`, `PI (CAP bit 59) is set but ${path}.ecap has no IR (bit 3): posted interrupts need interrupt remapping`);
+  const frcdEnd = frcdOffset + 16 * faultRecords;
+  if (frcdOffset < ARCH_REGS_END || frcdEnd > MAX_WINDOW) {
+    throw new ConfigError(capF, `FRO puts the ${faultRecords} fault recording registers at 0x${frcdOffset.toString(16)}–0x${(frcdEnd - 1).toString(16)}, outside 0x100–0xFFFF`);
+  }
+  if (ivaOffset < ARCH_REGS_END || ivaOffset + 16 > MAX_WINDOW) {
+    throw new ConfigError(ecapF, `IRO puts IVA/IOTLB at 0x${ivaOffset.toString(16)}, outside 0x100–0xFFFF`);
+  }
+  if (ivaOffset < frcdEnd && frcdOffset < ivaOffset + 16) {
+    throw new ConfigError(`${path}.cap`, `the fault recording registers (0x${frcdOffset.toString(16)}–0x${(frcdEnd - 1).toString(16)}, CAP.FRO/NFR) overlap IVA/IOTLB at 0x${ivaOffset.toString(16)} (${path}.ecap IRO)`);
+  }
+
+  const verRegister = parseVer(opts.ver, `${path}.ver`);
 
   const ioapicSourceId = opts.ioapicSourceId ?? INTEL_IOAPIC_DEFAULT_SOURCE_ID;
   if (!Number.isInteger(ioapicSourceId) || ioapicSourceId < 0 || ioapicSourceId > 0xffff) {
-    throw new ConfigError('iommu.ioapicSourceId', `must be a 16-bit requester ID (0..0xffff), got ${String(opts.ioapicSourceId)}`);
+    throw new ConfigError(`${path}.ioapicSourceId`, `must be a 16-bit requester ID (0..0xffff), got ${String(opts.ioapicSourceId)}`);
   }
 
-  return { kind: 'intel', base, awBits, dmaTranslation, interruptRemapping, eim, faultRecords, postedInterrupts, ioapicSourceId };
+  // ---- DRHD scope --------------------------------------------------------------------------------------------
+  const includePciAll = optionalBoolean(opts.includePciAll, `${path}.includePciAll`, true);
+  const ioapicScope = optionalBoolean(opts.ioapicScope, `${path}.ioapicScope`, true);
+  let scopeDevices: number[] = [];
+  if (opts.devices !== undefined) {
+    if (!Array.isArray(opts.devices)) throw new ConfigError(`${path}.devices`, 'must be a list of PCI addresses ("00:02.0")');
+    if (includePciAll && opts.devices.length > 0) {
+      throw new ConfigError(`${path}.devices`, `a device scope lists devices for a unit without INCLUDE_PCI_ALL; set ${path}.includePciAll: false`);
+    }
+    scopeDevices = opts.devices.map((d, i) => {
+      if (typeof d !== 'string') throw new ConfigError(`${path}.devices[${i}]`, `must be a PCI address string, got ${JSON.stringify(d)}`);
+      try {
+        return parseBdf(d);
+      } catch (e) {
+        throw new ConfigError(`${path}.devices[${i}]`, (e as Error).message);
+      }
+    });
+  }
+  let hpet: ResolvedIntelOptions['hpet'] = null;
+  if (opts.hpet !== undefined) {
+    const h = opts.hpet as unknown;
+    if (h === null || typeof h !== 'object') throw new ConfigError(`${path}.hpet`, 'must be { id, sourceId }');
+    const { id, sourceId } = h as { id?: unknown; sourceId?: unknown };
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 255) throw new ConfigError(`${path}.hpet.id`, `must be an HPET number 0..255, got ${JSON.stringify(id)}`);
+    if (!Number.isInteger(sourceId) || (sourceId as number) < 0 || (sourceId as number) > 0xffff) throw new ConfigError(`${path}.hpet.sourceId`, `must be a 16-bit source-id, got ${JSON.stringify(sourceId)}`);
+    hpet = { id: id as number, sourceId: sourceId as number };
+  }
+
+  return {
+    kind: 'intel',
+    base,
+    awBits,
+    dmaTranslation: sagaw !== 0,
+    interruptRemapping,
+    eim,
+    faultRecords,
+    postedInterrupts,
+    queuedInvalidation,
+    esirtps: (cap & CAP_ESIRTPS) !== 0n,
+    ioapicSourceId,
+    cap,
+    ecap,
+    ver: `${verRegister >> 4}:${verRegister & 0xf}`,
+    verRegister,
+    frcdOffset,
+    ivaOffset,
+    includePciAll,
+    scopeDevices,
+    ioapicScope,
+    hpet,
+  };
+}
+
+function isResolved(opts: IntelIommuOptions | ResolvedIntelOptions): opts is ResolvedIntelOptions {
+  return 'verRegister' in opts && typeof opts.verRegister === 'number' && typeof opts.cap === 'bigint' && typeof opts.ecap === 'bigint';
 }

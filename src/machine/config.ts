@@ -5,8 +5,8 @@
 import { ConfigError, showValue } from '../core/errors.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from '../core/config-types.ts';
-import { resolveIntelOptions } from '../iommu-intel/options.ts';
-import { resolveAmdOptions } from '../iommu-amd/options.ts';
+import { INTEL_OPTION_KEYS, resolveIntelOptions } from '../iommu-intel/options.ts';
+import { AMD_OPTION_KEYS, resolveAmdOptions } from '../iommu-amd/options.ts';
 
 export const MAX_CPUS = 32768;
 /** IOREGSEL is 8 bits and RTEs start at 0x10, two registers each: 0x10 + 2·119 + 1 = 0xFF. */
@@ -119,14 +119,14 @@ function validateDevice(raw: unknown, i: number, taken: Map<number, string>): Re
 function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
   if (!isObject(raw)) throw new ConfigError('iommu', 'must be an object with kind "intel" or "amd"');
   if (raw.kind === 'intel') {
-    rejectUnknown(raw, ['kind', 'base', 'awBits', 'dmaTranslation', 'interruptRemapping', 'eim', 'faultRecords', 'postedInterrupts', 'ioapicSourceId'], 'iommu');
+    rejectUnknown(raw, INTEL_OPTION_KEYS, 'iommu');
     // Field-level validation and defaults belong to the Intel model; run it here too, so that resolveConfig alone
     // (a scenario file being loaded) rejects everything createMachine would.
     resolveIntelOptions(raw as unknown as IommuOptions & { kind: 'intel' });
     return raw as unknown as IommuOptions;
   }
   if (raw.kind === 'amd') {
-    rejectUnknown(raw, ['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'ioapicDeviceId', 'bdf'], 'iommu');
+    rejectUnknown(raw, AMD_OPTION_KEYS, 'iommu');
     const own = bdfField(raw.bdf ?? '00:02.0', 'iommu.bdf');
     const owner = taken.get(own);
     if (owner !== undefined) throw new ConfigError('iommu.bdf', `${formatBdf(own)} is already used by ${owner}`);

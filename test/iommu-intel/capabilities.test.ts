@@ -7,7 +7,7 @@ const field = (v: bigint, shift: number, bits: number): number => Number((v >> B
 
 describe('resolveIntelOptions', () => {
   it('fills the documented defaults', () => {
-    expect(resolveIntelOptions({ kind: 'intel' })).toEqual({
+    expect(resolveIntelOptions({ kind: 'intel' })).toMatchObject({
       kind: 'intel',
       base: 0xfed90000,
       awBits: 48,
@@ -16,7 +16,14 @@ describe('resolveIntelOptions', () => {
       eim: true,
       faultRecords: 8,
       postedInterrupts: false,
+      queuedInvalidation: true,
       ioapicSourceId: 0xff00,
+      ver: '1:0',
+      // FRO 0x60 → 0x600, IRO 0x50 → 0x500 (registers.ts).
+      frcdOffset: 0x600,
+      ivaOffset: 0x500,
+      includePciAll: true,
+      ioapicScope: true,
     });
   });
 
