@@ -155,6 +155,17 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
    *  5. From here the faults are qualified (FPD suppresses them): P = 0 → 0x22; reserved bits (incl. IM = 1 without
    *     CAP.PI and the xAPIC-mode DST bits) → 0x24; source-id → 0x26; posted descriptor → 0x27 / 0x28.
    */
+  /**
+   * A requester ID whose requests skip the IRTE's source-id check. Hardware has none (-1). A VMM profile sets it to
+   * QEMU's X86_IOMMU_SID_INVALID (0xFFFF), which `vtd_irte_get` exempts: KVM routes built without a device carry it.
+   */
+  uncheckedSourceId = -1;
+
+  /** GSTS.IRES: interrupt remapping is enabled. */
+  get remappingEnabled(): boolean {
+    return (this.gsts & R.GSTS_IRES) !== 0;
+  }
+
   remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
     const events = this.host.events;
     // QEMU vtd_interrupt_remap_msi traces every request first, and `vtd_ir_remap_msi (request) -> (result)` at the
@@ -251,7 +262,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     // Only a real request fills the cache: a lookup with deliverNow = false (route precomputation, inspection) is not
     // a hardware access and must not make a later interrupt see this copy instead of the one in memory then.
     if (!cached && deliverNow) iec.fill(index, w0, w1, w2, w3);
-    if (!sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
+    if (sourceId !== this.uncheckedSourceId && !sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
       const why = `requester ${hexNum(sourceId)} fails SVT=${irteSvt(w2)} SQ=${irteSq(w2)} SID=${hexNum(irteSid(w2))} of IRTE ${index}`;
       return this.fault(out, sourceId, FaultReason.SourceIdFailure, index, index, deliverNow, fpd, why);
     }

@@ -9,7 +9,7 @@ import { ConfigError, UsageError } from '../core/errors.ts';
 import { resolveConfig, type ResolvedConfig } from '../machine/config.ts';
 import { resolveIntelOptions } from '../iommu-intel/options.ts';
 import { resolveAmdOptions } from '../iommu-amd/options.ts';
-import { VMM_PROFILE_NAMES, type VmmProfileName } from './profiles.ts';
+import { VMM_PROFILE_NAMES, VMM_PROFILES, type VmmProfileName } from './profiles.ts';
 
 /** One assigned device: the host's physical function `host` appears in the guest at `bdf`. */
 export interface AssignedDeviceConfig {
@@ -185,10 +185,17 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
+  // The seed 000 hack lives inside the Intel vIOMMU model (its `intelIrAcceptsAmdFormat` option).
+  let hypervisor = guestBase.hypervisor;
+  if (VMM_PROFILES[profile as VmmProfileName].intelReadsAmdFormat) {
+    if (guestBase.iommu?.kind !== 'intel') throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
+    hypervisor = { ...hypervisor, intelIrAcceptsAmdFormat: true };
+  }
   // The guest sees each assigned function with the host function's identity and capability layout (vfio-pci
   // exposes the physical config space, virtualising the MSI/MSI-X capabilities).
   const guest: MachineConfig = {
     ...guestBase,
+    ...(hypervisor === undefined ? {} : { hypervisor }),
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
