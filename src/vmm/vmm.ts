@@ -61,6 +61,13 @@ export interface VmmRouteReport {
   /** What the last translation decided ("deliver", or the fault it met). */
   lastOutcome: string;
   host: { bdf: string; cpu: number; apicId: number; vector: number; irte: number | null; message: { addr: string; data: string } } | null;
+  /**
+   * The KVM MSI routing entry the VMM installs for the route (kvm_irq_routing_msi after kvm_arch_fixup_msi_route):
+   * KVM's x2APIC format (address_hi = destination 31:8) for what the vIOMMU remapped, or — for a compatibility
+   * message — the 15-bit extension swizzled into that format when the profile does (kvm_swizzle_msi_ext_dest_id),
+   * else the guest's message as it stands. null while the route is not valid.
+   */
+  kvm: { addressHi: string; addressLo: string; data: string } | null;
   /** When the host IRTE is posted: the vCPU and its descriptor's host address. */
   posted: { vcpu: number; descriptor: string } | null;
   translations: number;
@@ -397,6 +404,24 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return undefined;
   }
 
+  private kvmRoute(r: AssignedRoute, res: TranslationResult): VmmRouteReport['kvm'] {
+    const compat = res.format === 'compat' || res.format === 'ext-dest-id';
+    if (compat) {
+      if (!this.profile.kvmX2apicSwizzle) return { addressHi: hex(r.addrHi), addressLo: hex(r.addrLo), data: hex(r.data) };
+      // kvm_swizzle_msi_ext_dest_id: address bits 11:5 (destination 14:8) move to address bits 46:40, i.e.
+      // address_hi bits 14:8; the data is kept.
+      const ext = r.addrLo & 0xfe0;
+      return { addressHi: hex((r.addrHi | (ext << 3)) >>> 0), addressLo: hex((r.addrLo & ~ext) >>> 0), data: hex(r.data) };
+    }
+    // Remapped by the vIOMMU: vtd_generate_msi_message / amdvi's equivalent compose the KVM x2APIC format.
+    const m = res.msg;
+    const dest = m.dest >>> 0;
+    // The compatibility layout with destination 7:0 in address 19:12 and 31:8 in address_hi (KVM_X2APIC_API).
+    const lo = (0xfee00000 | ((dest & 0xff) << 12) | (m.redirectionHint << 3) | (m.destMode << 2)) >>> 0;
+    const data = (m.vector | (m.deliveryMode << 8) | (m.level << 14) | (m.trigger << 15)) >>> 0;
+    return { addressHi: hex(m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0), addressLo: hex(lo), data: hex(data) };
+  }
+
   private report(r: AssignedRoute): VmmRouteReport {
     const res = r.slot.result;
     const valid = r.enabled && r.slot.valid;
@@ -408,6 +433,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       target,
       cookie: valid ? formatCookie(res.cookie) : 'none',
       lastOutcome: r.lastOutcome,
+      kvm: target === null ? null : this.kvmRoute(r, res),
       host: h === null ? null : { bdf: r.assignment.hostBdf, cpu: h.cpu, apicId: h.apicId, vector: h.vector, irte: h.irteIndex, message: { addr: hex(h.message.addr), data: hex(h.message.data) } },
       posted: r.postedTo === null ? null : { vcpu: r.postedTo, descriptor: hex(this.vcpus[r.postedTo].descriptor!.address) },
       translations: r.translations,

@@ -113,3 +113,25 @@ describe('profile validation', () => {
     ).toThrow(/vmm\.profile/);
   });
 });
+
+describe('KVM routing entries (kvm_arch_fixup_msi_route)', () => {
+  it.each([
+    // 15-bit extension (seed 000): APIC ID 0x123 = 0x23 in address 19:12 and 0x1 in address 11:5 (bit 5).
+    // qemu swizzles it into KVM's x2APIC format: address_hi = 0x1 << 8, address 11:5 cleared; data unchanged.
+    ['qemu', { addressHi: '0x100', addressLo: '0xfee23000', data: '0x21' }],
+    // hardware has no KVM conversion: the guest's message as written.
+    ['hardware', { addressHi: '0x0', addressLo: '0xfee23020', data: '0x21' }],
+  ] as const)('%s', (profile, kvm) => {
+    const sys = createSystem({
+      host: { cpus: 2, iommu: { kind: 'intel' }, devices: [{ bdf: '02:00.0', msi: { vectors: 1 } }] },
+      guest: { cpus: 2, apicIds: [0, 0x123], hypervisor: { extDestId: true }, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
+      vmm: { profile },
+    });
+    const guest = createGuest(sys.guest, { os: 'linux' });
+    guest.boot();
+    const p = guest.setupInterrupt({ id: 'm', kind: 'msi', device: '00:05.0', cpu: 1 });
+    expect(p.encoding).toBe('ext-dest-id');
+    expect(p.vector).toBe(0x21);
+    expect(sys.vmm.route('00:05.0', 'msi', 0)!.kvm).toEqual(kvm);
+  });
+});
