@@ -17,6 +17,7 @@ import { registerDecodeCommand } from './decode-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerMatrixCommand } from './matrix-command.ts';
 import { registerLogCommand } from './log-command.ts';
+import { registerReplayCommand } from './replay-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
 import { exitCodeOf } from './output.ts';
 
@@ -46,6 +47,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerRunCommand(program);
   registerMatrixCommand(program);
   registerLogCommand(program);
+  registerReplayCommand(program);
   return program;
 }
 

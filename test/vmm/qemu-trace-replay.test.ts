@@ -1,0 +1,143 @@
+/**
+ * `irqpath replay` on the published QEMU traces of the Windows seed case (test/fixtures/qemu-trace/README.md says
+ * where they were published and what each proves), and the trace-log reader on the shapes real logs take.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseQemuTraceLog } from '../../src/machine/qemu-trace-log.ts';
+import { replayQemuTrace } from '../../src/vmm/qemu-trace-replay.ts';
+import { runCli } from '../../src/cli/main.ts';
+
+const fixture = (name: string) => new URL(`../fixtures/qemu-trace/${name}`, import.meta.url);
+const INTEL_HOST = readFileSync(fixture('windows-intel-host.log'), 'utf8');
+const AMD_HOST = readFileSync(fixture('windows-amd-host.log'), 'utf8');
+
+/** The published vtd_* lines of the log, in upstream QEMU's format (the patched QEMU's `sid`/`do_fault` cut off). */
+function publishedVtdLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith('vtd_ir_') && !l.startsWith('vtd_ir_enable')).map((l) => l.replace(/ sid 0x[0-9a-f]+ do_fault \d$/, ''));
+}
+
+describe('replay of the published Intel-host trace (Windows boots)', () => {
+  const report = replayQemuTrace(INTEL_HOST);
+
+  it('finds both I/O APIC pin 2 requests and reads the IRTE QEMU printed', () => {
+    expect(report.requests).toHaveLength(2);
+    const r = report.requests[0];
+    expect(r.addr).toBe(0xfee00010n);
+    expect(r.data).toBe(0xd1);
+    expect(r.format).toBe('remappable');
+    expect(r.irte).toEqual({ index: 0, low: 0n, high: 0x100d10005n });
+  });
+
+  it('irqpath prints exactly the lines QEMU printed for each request (golden: the published trace)', () => {
+    const published = publishedVtdLines(INTEL_HOST);
+    expect(report.requests.flatMap((r) => r.trace.irqpath)).toEqual(published);
+  });
+
+  it('hardware agrees with QEMU: x2APIC logical destination 1, vector 0xd1, fixed, edge (IRTE 0x100d10005 with EIME = 1)', () => {
+    // IRTE bits: P (0) = 1, DM (2) = 1, vector 15:8 = 0xd1, destination 63:32 = 1 → EIME = 1 uses all 32 bits.
+    expect(report.machine.eime).toBe(true);
+    for (const r of report.requests) {
+      expect(r.divergences).toEqual([]);
+      expect(r.hardware.delivery).toEqual({ dest: 1, destMode: 'logical', vector: 0xd1, deliveryMode: 'Fixed', trigger: 'edge' });
+      expect(r.qemu.message).toEqual({ addr: 0xfee01004n, data: 0x40d1 });
+    }
+  });
+
+  it('counts what it skipped: QEMU warnings and kvm_irqchip_* events', () => {
+    expect(report.skipped).toEqual({ kvm_irqchip_add_msi_route: 24, kvm_irqchip_commit_routes: 8, kvm_irqchip_update_msi_route: 2 });
+    expect(report.otherLines).toBe(6); // five qemu-system-x86_64 warnings and the empty last line
+  });
+});
+
+describe('replay of the published AMD-host trace (Windows hangs)', () => {
+  const report = replayQemuTrace(AMD_HOST);
+
+  it('QEMU passed the AMD-style RTE message through; hardware with EIME = 1 blocks it with fault 0x25, index 0x8000', () => {
+    expect(report.requests).toHaveLength(1);
+    const r = report.requests[0];
+    expect(r.format).toBe('compatibility');
+    expect(r.qemu.kind).toBe('passed');
+    expect(r.hardware.kind).toBe('blocked');
+    // 0xfee00004: bits 19:5 = 0, bit 2 = 1 → interrupt_index 0x8000; the I/O APIC's source-id ff:00.0.
+    expect(r.hardware.fault).toMatchObject({ code: 0x25, index: 0x8000, recorded: true });
+    expect(r.hardware.fault!.linuxLog).toBe('DMAR: [INTR-REMAP] Request device [ff:00.0] fault index 0x8000 [fault reason 0x25] Blocked a compatibility format interrupt request');
+    expect(r.divergences).toEqual(['QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25']);
+  });
+
+  it('with CFIS = 1 and EIME = 0 hardware would pass it too: no divergence', () => {
+    const r = replayQemuTrace(AMD_HOST, { eime: false, cfis: true }).requests[0];
+    expect(r.hardware.kind).toBe('passed');
+    expect(r.divergences).toEqual([]);
+  });
+
+  it('with EIME = 0 and CFIS = 0 the divergence names CFIS', () => {
+    const r = replayQemuTrace(AMD_HOST, { eime: false }).requests[0];
+    expect(r.divergences).toEqual(['QEMU passed a compatibility-format request through; hardware with CFIS=0 blocks it with fault 0x25']);
+  });
+});
+
+describe('QEMU trace log reader', () => {
+  it('reads lines with the pid@time: prefix, keeps a patched QEMU\'s extra arguments and counts unknown events', () => {
+    const log = parseQemuTraceLog([
+      '12345@1720683990.123456:vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1 sid 0xffff do_fault 0',
+      '12345@1720683990.123460:vtd_ir_irte_get index 0 low 0x0 high 0x100d10005',
+      'kvm_irqchip_commit_routes ',
+      'vtd_ir_remap index zero trigger 0 vector 209 deliver 0 dest 0x1 mode 1',
+      'qemu-system-x86_64: warning: something',
+    ].join('\n'));
+    expect(log.events.map((e) => e.name)).toEqual(['vtd_ir_remap_msi_req', 'vtd_ir_irte_get']);
+    expect(log.events[0]).toMatchObject({ pid: 12345, time: '1720683990.123456', values: { addr: 0xfee00010n, data: 0xd1n }, extra: { sid: '0xffff', do_fault: '0' } });
+    expect(log.events[1].values).toEqual({ index: 0n, low: 0n, high: 0x100d10005n });
+    expect(log.skipped).toEqual({ kvm_irqchip_commit_routes: 1 });
+    expect(log.malformed).toEqual([{ line: 4, text: 'vtd_ir_remap index zero trigger 0 vector 209 deliver 0 dest 0x1 mode 1' }]);
+    expect(log.otherLines).toBe(1);
+  });
+
+  it('a request QEMU refused (no closing vtd_ir_remap_msi) is reported as dropped by QEMU', () => {
+    // IRTE 5 not present (P = 0): QEMU reads it, reports the fault and prints no vtd_ir_remap_msi line.
+    const text = [
+      'vtd_ir_enable enable 1',
+      'vtd_ir_remap_msi_req addr 0xfee000b8 data 0x0',
+      'vtd_ir_irte_get index 5 low 0x0 high 0x100d10004',
+    ].join('\n');
+    const r = replayQemuTrace(text).requests[0];
+    expect(r.qemu.kind).toBe('blocked');
+    expect(r.hardware.fault).toMatchObject({ code: 0x22, index: 5 });
+    expect(r.divergences).toEqual([]);
+  });
+
+  it('a log without any trace event is a usage error', () => {
+    expect(() => replayQemuTrace('hello\nworld\n')).toThrow(/no QEMU trace events/);
+  });
+});
+
+describe('irqpath replay (CLI)', () => {
+  async function cli(...args: string[]) {
+    let out = '';
+    let err = '';
+    const code = await runCli(['node', 'irqpath', ...args], { writeOut: (t) => (out += t), writeErr: (t) => (err += t) });
+    return { code, out, err };
+  }
+
+  it('prints QEMU next to hardware and marks the divergence', async () => {
+    const r = await cli('replay', fixture('windows-amd-host.log').pathname);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('QEMU:      passed through unchanged (compatibility format)');
+    expect(r.out).toContain('hardware:  blocked: fault 0x25');
+    expect(r.out).toContain('✗ QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25');
+  });
+
+  it('--json gives the same report', async () => {
+    const r = await cli('replay', fixture('windows-intel-host.log').pathname, '--json');
+    const json = JSON.parse(r.out);
+    expect(json.requests).toHaveLength(2);
+    expect(json.requests[0].qemu.message).toEqual({ addr: '0xfee01004', data: 0x40d1 });
+    expect(json.requests[0].divergences).toEqual([]);
+  });
+
+  it('a missing file and a bad --eim are usage errors (exit 2)', async () => {
+    expect((await cli('replay', '/nonexistent/trace.log')).code).toBe(2);
+    expect((await cli('replay', fixture('windows-intel-host.log').pathname, '--eim', 'maybe')).code).toBe(2);
+  });
+});
