@@ -22,4 +22,5 @@ export { runScenario } from './guest/scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './guest/scenario/scenario-file.ts';
 export type { Scenario } from './guest/scenario/scenario-file.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './guest/scenario/scenario-library.ts';
-export { runMatrix, renderMatrix } from './guest/scenario/matrix.ts';
+export { runMatrix, runMatrixCells, matrixCells, renderMatrix } from './guest/scenario/matrix.ts';
+export type { MatrixAxes, MatrixCell, MatrixCellSpec } from './guest/scenario/matrix.ts';

@@ -3,11 +3,12 @@
  * interrupt correctly, with the failure mode in each failing cell.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_AXES, renderMatrix, runMatrix, type MatrixAxes, type MatrixCell, type MatrixIommu } from '../guest/scenario/matrix.ts';
+import { DEFAULT_AXES, matrixCells, renderMatrix, type MatrixAxes, type MatrixCell, type MatrixIommu } from '../guest/scenario/matrix.ts';
 import { toJson } from '../guest/scenario/report.ts';
 import { writeErr, writeOut } from './output.ts';
 import { parseUnsigned, USAGE_EXIT_CODE } from './parse-number.ts';
 import { painter, shouldColor } from './color.ts';
+import { runMatrixParallel } from './matrix-parallel.ts';
 
 function usage(message: string): InvalidArgumentError {
   const error = new InvalidArgumentError(message);
@@ -45,6 +46,18 @@ const cpuList = axisList((s): number => {
   return Number(n);
 });
 
+/** Worker threads for the matrix: 1 or more (1 runs every cell in the CLI's own thread). */
+function jobCount(value: string): number {
+  let n: bigint;
+  try {
+    n = parseUnsigned(value.trim(), 16);
+  } catch (e) {
+    throw usage(`--jobs ${(e as Error).message}`);
+  }
+  if (n < 1n || n > 256n) throw usage(`--jobs "${value}" must be from 1 to 256`);
+  return Number(n);
+}
+
 /** One status line, rewritten in place: "[ 37/256] windows amd intel-ir ext-dest vmm-wa 1024 vCPUs". */
 export function progressLine(done: number, total: number, cell: Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>): string {
   const count = `${String(done).padStart(String(total).length)}/${total}`;
@@ -64,9 +77,10 @@ export function registerMatrixCommand(program: Command): void {
     .option('--ext <list>', '15-bit extension: on,off', boolList)
     .option('--workarounds <list>', 'VMM workarounds: on,off', boolList)
     .option('--cpus <list>', 'vCPU counts, e.g. 64,255,300,1024', cpuList)
+    .option('--jobs <n>', 'worker threads to run cells on (default: one per core from 4 cores up, else 1: this thread only)', jobCount)
     .option('--json', 'print the cells as JSON')
     .option('--no-color', 'plain text even on a terminal')
-    .action(function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; json?: boolean; color: boolean }) {
+    .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; color: boolean }) {
       const axes: MatrixAxes = {
         guests: opts.guest ?? DEFAULT_AXES.guests,
         vendors: opts.vendor ?? DEFAULT_AXES.vendors,
@@ -76,10 +90,14 @@ export function registerMatrixCommand(program: Command): void {
         cpus: opts.cpus ?? DEFAULT_AXES.cpus,
       };
       // A progress line only for a person watching a terminal: never in a pipe, a log file or CI output.
-      const total = axes.guests.length * axes.vendors.length * axes.iommus.length * axes.extension.length * axes.workarounds.length * axes.cpus.length;
+      const specs = matrixCells(axes);
+      const total = specs.length;
       const progress = process.stderr.isTTY === true;
       let done = 0;
-      const cells = runMatrix(axes, progress ? (cell) => writeErr(this, REWRITE(progressLine(++done, total, cell))) : undefined);
+      const { cells } = await runMatrixParallel(specs, {
+        jobs: opts.jobs,
+        onCell: progress ? (cell) => writeErr(this, REWRITE(progressLine(++done, total, cell))) : undefined,
+      });
       if (progress) writeErr(this, REWRITE(''));
       if (opts.json) {
         writeOut(this, JSON.stringify(toJson(cells.map(({ result, ...c }) => ({ ...c, sources: result.sources.map((s) => ({ id: s.source.id, ok: s.ok, expected: s.expected, actual: s.actual })) }))), null, 2) + '\n');

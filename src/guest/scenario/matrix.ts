@@ -68,7 +68,7 @@ function workload(cpus: number): ScenarioSource[] {
   ];
 }
 
-export function cellScenario(c: Omit<MatrixCell, 'ok' | 'mode' | 'delivered' | 'total' | 'onlineCpus' | 'result'>): Scenario {
+export function cellScenario(c: MatrixCellSpec): Scenario {
   const sources = workload(c.cpus);
   const hypervisor: NonNullable<MachineConfig['hypervisor']> = { extDestId: c.extension };
   if (c.workarounds) {
@@ -137,30 +137,49 @@ function sourceFailure(s: SourceResult): string {
   return 'failed';
 }
 
-export function runMatrixCell(c: Omit<MatrixCell, 'ok' | 'mode' | 'delivered' | 'total' | 'onlineCpus' | 'result'>): MatrixCell {
+/** Where a cell sits in the grid: its machine and guest, before it has run. */
+export type MatrixCellSpec = Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>;
+
+export function runMatrixCell(c: MatrixCellSpec): MatrixCell {
   const result = runScenario(cellScenario(c));
   const delivered = result.sources.filter((s) => s.ok).length;
   const mode = failureMode(result, c.cpus);
   return { ...c, ok: mode === 'ok', mode, delivered, total: result.sources.length, onlineCpus: result.onlineCpus, result };
 }
 
-export function runMatrix(axes: MatrixAxes = DEFAULT_AXES, onCell?: (cell: MatrixCell) => void): MatrixCell[] {
-  const cells: MatrixCell[] = [];
+/** The cells of the grid `axes` spans, in the order {@link runMatrix} runs and reports them. */
+export function matrixCells(axes: MatrixAxes = DEFAULT_AXES): MatrixCellSpec[] {
+  const specs: MatrixCellSpec[] = [];
   for (const guest of axes.guests)
     for (const vendor of axes.vendors)
       for (const iommu of axes.iommus)
         for (const extension of axes.extension)
           for (const workarounds of axes.workarounds)
-            for (const cpus of axes.cpus) {
-              const cell = runMatrixCell({ guest, vendor, iommu, extension, workarounds, cpus });
-              cells.push(cell);
-              onCell?.(cell);
-            }
+            for (const cpus of axes.cpus) specs.push({ guest, vendor, iommu, extension, workarounds, cpus });
+  return specs;
+}
+
+/**
+ * Run some cells of a grid (any subset of {@link matrixCells}, in any order), one after another; the results come
+ * back in the order given. Cells are independent (each boots its own machine), so callers may split a grid across
+ * threads or processes and run each part with this — the CLI does so with worker threads.
+ */
+export function runMatrixCells(specs: readonly MatrixCellSpec[], onCell?: (cell: MatrixCell) => void): MatrixCell[] {
+  const cells: MatrixCell[] = [];
+  for (const spec of specs) {
+    const cell = runMatrixCell(spec);
+    cells.push(cell);
+    onCell?.(cell);
+  }
   return cells;
 }
 
+export function runMatrix(axes: MatrixAxes = DEFAULT_AXES, onCell?: (cell: MatrixCell) => void): MatrixCell[] {
+  return runMatrixCells(matrixCells(axes), onCell);
+}
+
 /** Which built-in scenario each well-known cell corresponds to. */
-export function scenarioForCell(c: Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>): string | null {
+export function scenarioForCell(c: MatrixCellSpec): string | null {
   if (c.cpus !== 300) return null;
   const key = `${c.guest}/${c.vendor}/${c.iommu}/${c.extension ? 'ext' : '-'}/${c.workarounds ? 'wa' : '-'}`;
   const known: Record<string, string> = {

@@ -1,0 +1,135 @@
+/**
+ * Run matrix cells on several cores with worker threads (Node only, hence here in src/cli and not in the library,
+ * which stays browser-safe and offers runMatrixCells for any subset of a grid).
+ *
+ * Cells are handed out one at a time from a queue ordered by vCPU count, largest first (a boot costs about its vCPU
+ * count), to whichever worker is idle, so the threads finish close together. Results come back in grid order.
+ *
+ * A worker that cannot start (it could not load its module: TypeScript sources run without a TypeScript loader, as
+ * inside a test runner) takes no cells; if none starts, the cells run in this thread. An error after a worker
+ * started is a real failure and rejects the run.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { runMatrixCells, type MatrixCell, type MatrixCellSpec } from '../guest/scenario/matrix.ts';
+
+export type WorkerRequest = { index: number; spec: MatrixCellSpec };
+export type WorkerReply = { type: 'ready' } | { type: 'cell'; index: number; cell: MatrixCell };
+
+export interface ParallelOptions {
+  /** Worker threads to use; 1 runs every cell in this thread. Default: {@link defaultJobs}. */
+  jobs?: number;
+  /** Called as each cell finishes (in finishing order, not grid order). */
+  onCell?: (cell: MatrixCell) => void;
+}
+
+export interface ParallelRun {
+  /** The cells, in the order of the specs given. */
+  cells: MatrixCell[];
+  /** How many worker threads ran cells (0: all ran in this thread). */
+  workers: number;
+}
+
+/** Below this many cells, starting threads (each loads the whole library) costs more than it saves. */
+const MIN_CELLS_FOR_WORKERS = 8;
+
+/**
+ * One thread per core from 4 cores up; 1 (this thread only) below. Each worker loads the library and warms its JIT
+ * from cold, about 0.4 s of CPU: measured on 2 cores, the 256-cell matrix took 1.1–1.3 s of CPU in one thread and
+ * 1.9 s in two workers, so two threads barely beat one even on an idle machine and lose on a busy one.
+ */
+export function defaultJobs(): number {
+  const cores = availableParallelism();
+  return cores >= 4 ? cores : 1;
+}
+
+/**
+ * Start one worker on the module next to this one. Compiled, that is matrix-worker.js, loaded as is. From the
+ * TypeScript sources (tsx, a test runner) it is matrix-worker.ts, and Node 20 does not pass the loader hooks of this
+ * thread on to a worker, so the worker first registers tsx's loader itself; where that is not possible, the worker
+ * fails to start and its cells run here.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./matrix-worker.js', import.meta.url));
+  const source = new URL('./matrix-worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+export async function runMatrixParallel(specs: readonly MatrixCellSpec[], options: ParallelOptions = {}): Promise<ParallelRun> {
+  const jobs = Math.min(options.jobs ?? defaultJobs(), specs.length);
+  if (jobs <= 1 || specs.length < MIN_CELLS_FOR_WORKERS) return { cells: runMatrixCells(specs, options.onCell), workers: 0 };
+
+  const results = new Array<MatrixCell | undefined>(specs.length);
+  // Largest boots first; ties keep grid order.
+  const queue = specs.map((_, i) => i).sort((a, b) => specs[b].cpus - specs[a].cpus || a - b);
+  let next = 0;
+  let finished = 0;
+  let started = 0;
+  let failedToStart = 0;
+
+  return new Promise<ParallelRun>((resolve, reject) => {
+    const workers: Worker[] = [];
+    let settled = false;
+    const settle = (error: Error | null) => {
+      if (settled) return;
+      settled = true;
+      for (const w of workers) void w.terminate();
+      if (error) reject(error);
+      else resolve({ cells: results as MatrixCell[], workers: started });
+    };
+    const feed = (worker: Worker) => {
+      if (next < queue.length) {
+        const index = queue[next++];
+        worker.postMessage({ index, spec: specs[index] } satisfies WorkerRequest);
+      }
+    };
+    const runRestHere = () => {
+      try {
+        while (next < queue.length) {
+          const index = queue[next++];
+          const [cell] = runMatrixCells([specs[index]], options.onCell);
+          results[index] = cell;
+          finished++;
+        }
+        settle(null);
+      } catch (e) {
+        settle(e as Error);
+      }
+    };
+
+    for (let j = 0; j < jobs; j++) {
+      const worker = startWorker();
+      workers.push(worker);
+      let ready = false;
+      let failed = false;
+      const failedToLoad = () => {
+        if (failed) return;
+        failed = true;
+        if (++failedToStart === jobs) runRestHere();
+      };
+      worker.on('message', (reply: WorkerReply) => {
+        if (reply.type === 'ready') {
+          ready = true;
+          started++;
+          feed(worker);
+          return;
+        }
+        results[reply.index] = reply.cell;
+        finished++;
+        options.onCell?.(reply.cell);
+        if (finished === specs.length) settle(null);
+        else feed(worker);
+      });
+      worker.on('error', (error) => {
+        if (ready) settle(error);
+        else failedToLoad();
+      });
+      worker.on('exit', (code) => {
+        if (settled) return;
+        if (ready) settle(new Error(`a matrix worker thread stopped (exit code ${code}) before the matrix was done`));
+        else failedToLoad();
+      });
+    }
+  });
+}
