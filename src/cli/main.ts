@@ -18,6 +18,7 @@ import { registerRunCommand } from './run-command.ts';
 import { registerMatrixCommand } from './matrix-command.ts';
 import { registerLogCommand } from './log-command.ts';
 import { registerReplayCommand } from './replay-command.ts';
+import { registerServeCommand } from './serve-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
 import { exitCodeOf } from './output.ts';
 
@@ -48,6 +49,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerMatrixCommand(program);
   registerLogCommand(program);
   registerReplayCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

@@ -69,8 +69,8 @@ export class TraceRecorder {
   }
 }
 
-/** Which component a hop belongs to, for diagrams. */
-function participantOf(hopName: string): string {
+/** Which component a hop belongs to, for diagrams (Mermaid, Perfetto tracks, the web page's sequence view). */
+export function participantOf(hopName: string): string {
   const name = hopName.startsWith('irqpath_') ? hopName.slice('irqpath_'.length) : hopName;
   if (name.startsWith('vtd_')) return 'VTd';
   if (name.startsWith('amdvi_')) return 'AMDVi';
@@ -81,7 +81,7 @@ function participantOf(hopName: string): string {
 }
 
 /** Left-to-right order of the path; a hop that goes "back" (a line de-asserting after delivery) is drawn as a note. */
-const PATH_ORDER: Record<string, number> = { Device: 0, IOAPIC: 0, Bus: 1, VTd: 2, AMDVi: 2, LAPIC: 3 };
+export const PATH_ORDER: Record<string, number> = { Device: 0, IOAPIC: 0, Bus: 1, VTd: 2, AMDVi: 2, LAPIC: 3 };
 
 /**
  * A Mermaid sequence diagram of one interrupt flow (renders natively in GitHub issues). A `caption` becomes a `%%`

@@ -1,0 +1,68 @@
+/**
+ * One scenario run on the page: verdict, machine, the checks, each source's expected and actual outcome with its
+ * hops as a sequence diagram, the fault log as the guest kernel prints it, and the Perfetto trace to download. The
+ * scenario view shows one of these per variant, side by side; a matrix cell shows the run behind it.
+ */
+import type { ScenarioResult } from '../guest/scenario/run-scenario.ts';
+import { perfettoTrace } from '../machine/trace.ts';
+import { h } from './dom.ts';
+import { renderSequence } from './sequence-diagram.ts';
+
+export function runTitle(r: ScenarioResult): string {
+  return r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id;
+}
+
+function downloadPerfetto(r: ScenarioResult): void {
+  const hops = r.sources.flatMap((s) => s.hops);
+  const blob = new Blob([JSON.stringify(perfettoTrace(hops))], { type: 'application/json' });
+  const a = h('a', { href: URL.createObjectURL(blob), download: `irqpath-${runTitle(r).replace(/[^\w-]+/g, '_')}.perfetto.json` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+export function renderRun(r: ScenarioResult): HTMLElement {
+  const verdictClass = `verdict verdict-${r.verdict.toLowerCase()}`;
+  const faultLines = [...r.faultLog, ...r.runtimeLog.filter((l) => !r.faultLog.includes(l))];
+  return h(
+    'article',
+    { class: 'run', 'aria-label': `run ${runTitle(r)}` },
+    h('header', {}, h('h3', {}, runTitle(r)), h('p', { class: verdictClass, 'data-verdict': r.verdict }, r.verdict)),
+    h('p', { class: 'run-title' }, r.scenario.title),
+    r.error ? h('p', { class: 'error', role: 'alert' }, r.error) : null,
+    h(
+      'dl',
+      { class: 'facts' },
+      h('dt', {}, 'machine'),
+      h('dd', {}, r.machine || '—'),
+      h('dt', {}, 'guest'),
+      h('dd', {}, r.guest),
+      h('dt', {}, 'CPUs online'),
+      h('dd', {}, String(r.onlineCpus)),
+      h('dt', {}, 'run time'),
+      h('dd', {}, `${r.durationMs.toFixed(0)} ms`),
+    ),
+    r.checks.length
+      ? h('ul', { class: 'checks' }, r.checks.map((c) => h('li', { class: c.ok ? 'ok' : 'bad' }, h('b', {}, c.ok ? 'PASS ' : 'FAIL '), `${c.what}: ${c.detail}`)))
+      : null,
+    h(
+      'table',
+      { class: 'sources' },
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, 'as stated?'))),
+      h(
+        'tbody',
+        {},
+        r.sources.map((s) =>
+          h('tr', { class: s.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, s.source.id), h('td', {}, s.expected), h('td', {}, s.actual), h('td', {}, s.ok ? 'yes' : 'NO')),
+        ),
+      ),
+    ),
+    h('h4', {}, 'Fault log, as the kernel prints it'),
+    h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, faultLines.length ? faultLines.join('\n') : '(no faults)'),
+    h('h4', {}, 'Each source, hop by hop'),
+    r.sources.map((s) => renderSequence(s.hops, `${s.source.id} (${s.source.kind}${s.source.device ? ' ' + s.source.device : ''}${s.source.pin !== undefined ? ' pin ' + s.source.pin : ''}) → ${s.actual}`)),
+    h('p', {}, h('button', { type: 'button', class: 'perfetto', onclick: () => downloadPerfetto(r) }, 'Download Perfetto trace'), ' ', h('span', { class: 'muted' }, 'open it in ui.perfetto.dev')),
+    h('details', {}, h('summary', {}, `Boot log (${r.bootLog.length} lines)`), h('pre', {}, r.bootLog.join('\n'))),
+  );
+}
