@@ -101,7 +101,12 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
     field('hypervisor', select('ext', [['0', 'no extension'], ['1', '15-bit extended destination ID']], p.get('ext') ?? '0'), 'ext', errors),
     field('guest booted first', select('os', [['', 'none (firmware state)'], ['linux', 'Linux'], ['windows', 'Windows']], p.get('os') ?? ''), 'os', errors),
   );
-  machineSel.addEventListener('change', () => (custom.hidden = machineSel.value !== 'custom'));
+  const fromField = field('written by device (BDF)', from, 'from', errors);
+  fromField.hidden = machine === '';
+  machineSel.addEventListener('change', () => {
+    custom.hidden = machineSel.value !== 'custom';
+    fromField.hidden = machineSel.value === '';
+  });
   const isMsi = kind === 'msi';
   append(form, [
     field('What is it?', kindSel, 'kind', errors),
@@ -109,7 +114,7 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
     isMsi ? field('Data', data, 'data', errors, 'hex, 32 bits') : null,
     kind === 'amd-irte' ? field('IRTE size', width, 'width', errors) : null,
     isMsi ? field('Where does it go on…', machineSel, 'machine', errors) : null,
-    isMsi ? field('written by device (BDF)', from, 'from', errors) : null,
+    isMsi ? fromField : null,
     isMsi ? custom : null,
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Explain')),
   ]);
@@ -196,7 +201,8 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
       const data = kind === 'msi' ? Number(parseHex('Data', p.get('data') ?? '0', 32)) : 0;
       const width = p.get('width') === '32' ? 32 : 128;
       const e = explainValue(kind, value, data, width);
-      out.push(...renderExplanation(e));
+      const [banner, ...readings] = renderExplanation(e);
+      out.push(banner);
       if (kind === 'msi') {
         const m = machineSetup(p);
         if (m) {
@@ -215,6 +221,7 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
           );
         }
       }
+      out.push(...readings);
     } catch (err) {
       if (err instanceof InputError) errors.set(err.field === 'Address' ? 'addr' : err.field === 'Value' ? 'value' : err.field === 'Data' ? 'data' : err.field, err.message);
       else errors.set(valueField, err instanceof Error ? err.message : String(err));

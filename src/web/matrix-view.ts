@@ -185,11 +185,13 @@ export function renderMatrixView(p: URLSearchParams): HTMLElement {
     await nextFrame();
     const run = runScenario(cellScenario(key), { trace: true });
     const tag = scenarioForCell(key);
+    const cell = cells.find((c) => cellId(c) === selected);
+    const mode = cell ? cell.mode : run.verdict;
     detail.replaceChildren();
     append(detail, [
       h('h2', { id: 'cell-h' }, `Cell ${selected.replace(/\./g, ' · ')}`),
       tag ? h('p', {}, `Built-in scenario ${tag} reproduces this cell: `, h('a', { href: `#/scenario?id=${tag.slice(0, 2)}` }, `run scenario ${tag.slice(0, 2)}`), '.') : null,
-      renderRun(run),
+      renderRun(run, { text: `${mode === 'ok' ? '✓' : '✗'} ${mode}`, cls: modeClass(mode) }),
     ]);
     document.querySelector<HTMLButtonElement>(`button[data-cell="${CSS.escape(selected)}"]`)?.focus({ preventScroll: true });
     detail.scrollIntoView({ block: 'start' });

@@ -22,13 +22,22 @@ function downloadPerfetto(r: ScenarioResult): void {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-export function renderRun(r: ScenarioResult): HTMLElement {
-  const verdictClass = `verdict verdict-${r.verdict.toLowerCase()}`;
+/**
+ * A matrix cell's run states no expectation of its own (the cell asks "did everything arrive where the driver
+ * asked?"), so it is badged with the cell's failure mode instead of a scenario verdict.
+ */
+export interface RunBadge {
+  text: string;
+  cls: string;
+}
+
+export function renderRun(r: ScenarioResult, badge?: RunBadge): HTMLElement {
+  const verdictClass = badge ? `verdict ${badge.cls}` : `verdict verdict-${r.verdict.toLowerCase()}`;
   const faultLines = [...r.faultLog, ...r.runtimeLog.filter((l) => !r.faultLog.includes(l))];
   return h(
     'article',
     { class: 'run', 'aria-label': `run ${runTitle(r)}` },
-    h('header', {}, h('h3', {}, runTitle(r)), h('p', { class: verdictClass, 'data-verdict': r.verdict }, r.verdict)),
+    h('header', {}, h('h3', {}, runTitle(r)), h('p', { class: verdictClass, 'data-verdict': r.verdict }, badge ? badge.text : r.verdict)),
     h('p', { class: 'run-title' }, r.scenario.title),
     r.error ? h('p', { class: 'error', role: 'alert' }, r.error) : null,
     h(
@@ -49,7 +58,7 @@ export function renderRun(r: ScenarioResult): HTMLElement {
     h(
       'table',
       { class: 'sources' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, 'as stated?'))),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, badge ? 'as the driver asked?' : 'as stated?'))),
       h(
         'tbody',
         {},

@@ -45,7 +45,7 @@ function renderForm(id: string, yaml: string): HTMLElement {
     'form',
     { class: 'scenario-form', 'aria-label': 'scenario to run' },
     h('div', { class: 'field' }, h('label', { for: 'scenario' }, 'Built-in scenario'), pick),
-    h('div', { class: 'field field-wide' }, h('label', { for: 'yaml' }, 'Scenario YAML (edit or paste; same format as scenarios/*.yaml)'), area),
+    h('details', { class: 'field-wide yaml-box', open: id === '' }, h('summary', {}, id ? 'Show or edit its YAML' : 'Scenario YAML'), h('div', { class: 'field field-wide' }, h('label', { for: 'yaml' }, 'Scenario YAML (edit or paste; same format as scenarios/*.yaml)'), area)),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Run')),
   );
   pick.addEventListener('change', () => go('scenario', { id: pick.value || undefined }));
