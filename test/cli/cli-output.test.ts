@@ -146,8 +146,25 @@ describe('matrix progress', () => {
     expect(progressLine(7, 256, { guest: 'windows', vendor: 'amd', iommu: 'intel-ir', extension: true, workarounds: false, cpus: 1024 })).toBe('[  7/256] windows amd intel-ir ext-dest 1024 vCPUs');
   });
 
+  async function matrixWithStderr(isTTY: boolean) {
+    const saved = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
+    try {
+      return await cli('matrix', '--guest', 'linux', '--vendor', 'intel', '--iommu', 'none', '--workarounds', 'off', '--cpus', '64', '--no-color');
+    } finally {
+      if (saved) Object.defineProperty(process.stderr, 'isTTY', saved);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  }
+
+  it('is rewritten in place on a terminal, once per cell, and erased at the end', async () => {
+    const r = await matrixWithStderr(true);
+    // 2 cells (--ext off,on); each line starts with CR and ends with "erase to end of line".
+    expect(r.err).toBe('\r[1/2] linux intel none 64 vCPUs\x1b[K\r[2/2] linux intel none ext-dest 64 vCPUs\x1b[K\r\x1b[K');
+    expect(r.out).toContain('2 of 2 cells');
+  });
+
   it('is not written when stderr is not a terminal', async () => {
-    const r = await cli('matrix', '--guest', 'linux', '--vendor', 'intel', '--iommu', 'none', '--workarounds', 'off', '--cpus', '64');
-    expect(r.err).toBe('');
+    expect((await matrixWithStderr(false)).err).toBe('');
   });
 });
