@@ -22,25 +22,34 @@ function iecDescriptor(index: number, im: number): bigint {
   return 4n | (1n << 4n) | (BigInt(im) << 27n) | (BigInt(index) << 32n);
 }
 
+/** Publish a full 32768-descriptor queue of IEC descriptors with mask `im` in one IQT write; returns its milliseconds. */
+function timeFullQueue(im: number): number {
+  const { unit, host } = makeUnit();
+  // QS = 7: 2^(7+8) = 32768 descriptors of 16 bytes. The queue holds at most size - 1 descriptors (head = tail
+  // means empty), so the tail goes at the last slot.
+  const entries = 2 ** 15;
+  unit.write(IQA, 8, BigInt(QUEUE) | 7n);
+  unit.write(IQT, 8, 0n);
+  unit.write(GCMD, 4, BigInt(QIE));
+  expect(Number(unit.read(GSTS, 4)) & QIE).toBe(QIE);
+  for (let i = 0; i < entries - 1; i++) host.memory.write128(QUEUE + 16 * i, iecDescriptor((i * 7) & 0xffff, im), 0n);
+  const start = performance.now();
+  unit.write(IQT, 4, BigInt((entries - 1) * 16));
+  const elapsed = performance.now() - start;
+  expect(Number(unit.read(FSTS, 4)) & 0x10).toBe(0); // no IQE: every descriptor was valid
+  expect(Number(unit.read(IQH, 4))).toBe((entries - 1) * 16);
+  return elapsed;
+}
+
 describe('finding 2: IEC invalidation cost follows the cache, not 2^IM', () => {
   for (const im of [15, 16, 31]) {
-    it(`a full 32768-descriptor queue of IM = ${im} descriptors is processed by one IQT write in well under a second`, () => {
-      const { unit, host } = makeUnit();
-      // QS = 7: 2^(7+8) = 32768 descriptors of 16 bytes. The queue holds at most size - 1 descriptors (head = tail
-      // means empty), so the tail goes at the last slot.
-      const entries = 2 ** 15;
-      unit.write(IQA, 8, BigInt(QUEUE) | 7n);
-      unit.write(IQT, 8, 0n);
-      unit.write(GCMD, 4, BigInt(QIE));
-      expect(Number(unit.read(GSTS, 4)) & QIE).toBe(QIE);
-      for (let i = 0; i < entries - 1; i++) host.memory.write128(QUEUE + 16 * i, iecDescriptor((i * 7) & 0xffff, im), 0n);
-      const start = performance.now();
-      unit.write(IQT, 4, BigInt((entries - 1) * 16));
-      const elapsed = performance.now() - start;
-      expect(Number(unit.read(FSTS, 4)) & 0x10).toBe(0); // no IQE: every descriptor was valid
-      expect(Number(unit.read(IQH, 4))).toBe((entries - 1) * 16);
-      // Tens of milliseconds after the fix (1.4–3.3 s per queue before it here; up to 27 s in the campaign); the bound leaves room for a loaded CI machine.
-      expect(elapsed).toBeLessThan(750);
+    it(`a full queue of IM = ${im} descriptors costs about what a queue of IM = 0 descriptors costs`, () => {
+      // Compared with the same queue of single-entry invalidations, timed in the same test, so the bound holds on a
+      // loaded machine too. Before the fix each IM >= 15 descriptor walked 2^15..2^16 indices: thousands of times
+      // the IM = 0 queue (1.4–3.3 s per queue here, up to 27 s in the campaign); after it the two cost the same.
+      const baseline = Math.max(timeFullQueue(0), 5);
+      const masked = timeFullQueue(im);
+      expect(masked / baseline).toBeLessThan(8);
     });
   }
 });
