@@ -89,11 +89,9 @@ export class ApicBus {
       addressingChanged: (lapic) => this.index.update(lapic.cpu),
     };
     const lapics = new Array<Lapic>(apicIds.length);
+    // One buffer for every LAPIC's LVT/IRR/ISR/TMR words (see Lapic's storage parameter).
     const registers = new Uint32Array(apicIds.length * LAPIC_REGISTER_WORDS);
-    for (let cpu = 0; cpu < apicIds.length; cpu++) {
-      const slice = registers.subarray(cpu * LAPIC_REGISTER_WORDS, (cpu + 1) * LAPIC_REGISTER_WORDS);
-      lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks, slice);
-    }
+    for (let cpu = 0; cpu < apicIds.length; cpu++) lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks, registers, cpu * LAPIC_REGISTER_WORDS);
     this.lapics = lapics;
     this.index = new DestinationIndex(lapics);
   }

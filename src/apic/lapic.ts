@@ -95,29 +95,47 @@ export function x2apicLdr(x2apicId: number): number {
 
 /** Vector of the highest set bit in an 8×32-bit vector bitmap, or -1. */
 export function highestVector(bitmap: Uint32Array): number {
+  return highestAt(bitmap, 0);
+}
+
+/** Whether `vector` is set in the 8-word bitmap at bitmap[base..base + 8). */
+export function testVector(bitmap: Uint32Array, vector: number, base = 0): boolean {
+  return ((bitmap[base + (vector >>> 5)] >>> (vector & 31)) & 1) !== 0;
+}
+
+/** Vector of the highest set bit of the 8-word bitmap at words[base..base + 8), or -1. */
+function highestAt(words: Uint32Array, base: number): number {
   for (let word = APIC_BITMAP_WORDS - 1; word >= 0; word--) {
-    const bits = bitmap[word];
+    const bits = words[base + word];
     if (bits !== 0) return (word << 5) + 31 - Math.clz32(bits);
   }
   return -1;
 }
 
-export function testVector(bitmap: Uint32Array, vector: number): boolean {
-  return ((bitmap[vector >>> 5] >>> (vector & 31)) & 1) !== 0;
+function setVector(words: Uint32Array, base: number, vector: number): void {
+  words[base + (vector >>> 5)] |= 1 << (vector & 31);
 }
 
-function setVector(bitmap: Uint32Array, vector: number): void {
-  bitmap[vector >>> 5] |= 1 << (vector & 31);
-}
-
-function clearVector(bitmap: Uint32Array, vector: number): void {
-  bitmap[vector >>> 5] &= ~(1 << (vector & 31));
+function clearVector(words: Uint32Array, base: number, vector: number): void {
+  words[base + (vector >>> 5)] &= ~(1 << (vector & 31));
 }
 
 const NO_REGISTER = -1;
 
 /** Words of register storage a LAPIC needs: the LVT entries, then IRR, ISR and TMR (8 words each). */
 export const LAPIC_REGISTER_WORDS = APIC_LVT_COUNT + 3 * APIC_BITMAP_WORDS;
+const LVT_AT = 0;
+const IRR_AT = APIC_LVT_COUNT;
+const ISR_AT = IRR_AT + APIC_BITMAP_WORDS;
+const TMR_AT = ISR_AT + APIC_BITMAP_WORDS;
+
+/** Typed-array views of one LAPIC's LVT, IRR, ISR and TMR words. */
+interface RegisterViews {
+  lvt: Uint32Array;
+  irr: Uint32Array;
+  isr: Uint32Array;
+  tmr: Uint32Array;
+}
 
 export class Lapic implements MmioDevice {
   readonly name: string;
@@ -143,10 +161,15 @@ export class Lapic implements MmioDevice {
   esrPending = 0;
   /** The error interrupt fires once until an ESR write re-arms it (SDM 10.5.3). */
   errorInterruptArmed = true;
-  readonly lvt: Uint32Array;
-  readonly irr: Uint32Array;
-  readonly isr: Uint32Array;
-  readonly tmr: Uint32Array;
+  /**
+   * LVT, IRR, ISR and TMR live in `words` from index `at` (LAPIC_REGISTER_WORDS words). The LAPIC itself indexes
+   * them directly; the typed-array views {@link lvt}, {@link irr}, {@link isr} and {@link tmr} are made on first
+   * use. Four views cost about 400 bytes, half of a LAPIC: on a 32768-CPU machine where most CPUs never see an
+   * interrupt, not making them keeps machine creation and boot from being mostly garbage-collector work.
+   */
+  private readonly words: Uint32Array;
+  private readonly at: number;
+  private views: RegisterViews | null = null;
 
   /** Reused message for IPIs this LAPIC sends (no allocation per IPI; made on the first IPI). */
   private ipiMessage: ApicMessage | null = null;
@@ -158,28 +181,60 @@ export class Lapic implements MmioDevice {
     readonly initialApicId: number,
     private readonly sinks: LapicSinks,
     /**
-     * Storage for LVT, IRR, ISR and TMR ({@link LAPIC_REGISTER_WORDS} words, zero). A bus of thousands of LAPICs
-     * hands each a slice of one buffer: one allocation instead of four per CPU, which keeps creating a
-     * 32768-CPU machine from being mostly garbage-collector work.
+     * Storage for LVT, IRR, ISR and TMR: {@link LAPIC_REGISTER_WORDS} zero words from `offset`. A bus of thousands
+     * of LAPICs hands each a part of one buffer (one allocation instead of four typed arrays per CPU).
      */
-    registers: Uint32Array = new Uint32Array(LAPIC_REGISTER_WORDS),
+    storage: Uint32Array = new Uint32Array(LAPIC_REGISTER_WORDS),
+    offset = 0,
   ) {
     if (!Number.isInteger(initialApicId) || initialApicId < 0 || initialApicId > 0xfffffffe) {
       throw new UsageError(`APIC ID ${initialApicId} of CPU ${cpu} is out of range 0..0xFFFFFFFE`);
     }
-    if (registers.length !== LAPIC_REGISTER_WORDS) {
-      throw new UsageError(`LAPIC ${cpu}: register storage must be ${LAPIC_REGISTER_WORDS} words, got ${registers.length}`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + LAPIC_REGISTER_WORDS > storage.length) {
+      throw new UsageError(`LAPIC ${cpu}: register storage needs ${LAPIC_REGISTER_WORDS} words from offset ${offset}, the buffer has ${storage.length}`);
     }
-    this.lvt = registers.subarray(0, APIC_LVT_COUNT);
-    this.irr = registers.subarray(APIC_LVT_COUNT, APIC_LVT_COUNT + APIC_BITMAP_WORDS);
-    this.isr = registers.subarray(APIC_LVT_COUNT + APIC_BITMAP_WORDS, APIC_LVT_COUNT + 2 * APIC_BITMAP_WORDS);
-    this.tmr = registers.subarray(APIC_LVT_COUNT + 2 * APIC_BITMAP_WORDS, LAPIC_REGISTER_WORDS);
+    this.words = storage;
+    this.at = offset;
     this.name = `lapic${cpu}`;
     const isBsp = cpu === 0;
     this.run = new CpuRunState(isBsp);
     this.apicBase = resetApicBase(isBsp);
     this.id = this.xapicView();
-    this.lvt.fill(LVT_RESET);
+    storage.fill(LVT_RESET, offset + LVT_AT, offset + LVT_AT + APIC_LVT_COUNT);
+  }
+
+  // --- Register views (made on first use) -------------------------------------------------------------------
+
+  private registerViews(): RegisterViews {
+    if (this.views !== null) return this.views;
+    const { words, at } = this;
+    const view = (from: number, length: number) => new Uint32Array(words.buffer, words.byteOffset + (at + from) * 4, length);
+    return (this.views = {
+      lvt: view(LVT_AT, APIC_LVT_COUNT),
+      irr: view(IRR_AT, APIC_BITMAP_WORDS),
+      isr: view(ISR_AT, APIC_BITMAP_WORDS),
+      tmr: view(TMR_AT, APIC_BITMAP_WORDS),
+    });
+  }
+
+  /** The LVT entries (timer, thermal, PMC, LINT0, LINT1, error), as stored. */
+  get lvt(): Uint32Array {
+    return this.registerViews().lvt;
+  }
+
+  /** Interrupt request register: 256 bits in 8 words. */
+  get irr(): Uint32Array {
+    return this.registerViews().irr;
+  }
+
+  /** In-service register: 256 bits in 8 words. */
+  get isr(): Uint32Array {
+    return this.registerViews().isr;
+  }
+
+  /** Trigger mode register: 256 bits in 8 words (1 = level). */
+  get tmr(): Uint32Array {
+    return this.registerViews().tmr;
   }
 
   // --- Derived views -----------------------------------------------------------------------------------------
@@ -218,7 +273,7 @@ export class Lapic implements MmioDevice {
 
   /** Processor priority (SDM 10.8.3.1): TPR if its class is ≥ the in-service class, else the in-service class. */
   get ppr(): number {
-    const isrv = Math.max(highestVector(this.isr), 0);
+    const isrv = Math.max(highestAt(this.words, this.at + ISR_AT), 0);
     return (this.tpr & 0xf0) >= (isrv & 0xf0) ? this.tpr & 0xff : isrv & 0xf0;
   }
 
@@ -289,10 +344,11 @@ export class Lapic implements MmioDevice {
 
   /** Value of the register at `offset`, or NO_REGISTER for a reserved offset. x2APIC reads are pre-checked. */
   private readRegister(offset: number, x2apic: boolean): number {
-    if (offset >= APIC_ISR && offset < APIC_ISR + 0x80) return this.isr[(offset - APIC_ISR) >>> 4];
-    if (offset >= APIC_TMR && offset < APIC_TMR + 0x80) return this.tmr[(offset - APIC_TMR) >>> 4];
-    if (offset >= APIC_IRR && offset < APIC_IRR + 0x80) return this.irr[(offset - APIC_IRR) >>> 4];
-    if (offset >= APIC_LVT_TIMER && offset <= APIC_LVT_ERROR) return this.lvt[(offset - APIC_LVT_TIMER) >>> 4];
+    const { words, at } = this;
+    if (offset >= APIC_ISR && offset < APIC_ISR + 0x80) return words[at + ISR_AT + ((offset - APIC_ISR) >>> 4)];
+    if (offset >= APIC_TMR && offset < APIC_TMR + 0x80) return words[at + TMR_AT + ((offset - APIC_TMR) >>> 4)];
+    if (offset >= APIC_IRR && offset < APIC_IRR + 0x80) return words[at + IRR_AT + ((offset - APIC_IRR) >>> 4)];
+    if (offset >= APIC_LVT_TIMER && offset <= APIC_LVT_ERROR) return words[at + LVT_AT + ((offset - APIC_LVT_TIMER) >>> 4)];
     switch (offset) {
       case APIC_ID:
         return this.id;
@@ -419,14 +475,16 @@ export class Lapic implements MmioDevice {
   }
 
   private writeLvt(index: number, value: number): void {
-    let entry = (value & LVT_WRITABLE[index]) | (this.lvt[index] & LVT_REMOTE_IRR);
+    const word = this.at + LVT_AT + index;
+    let entry = (value & LVT_WRITABLE[index]) | (this.words[word] & LVT_REMOTE_IRR);
     // SDM 10.4.7.2: while software-disabled, the mask bits stay set and attempts to clear them are ignored.
     if (!this.softwareEnabled) entry |= LVT_MASKED;
-    this.lvt[index] = entry >>> 0;
+    this.words[word] = entry >>> 0;
   }
 
   private maskAllLvts(): void {
-    for (let i = 0; i < APIC_LVT_COUNT; i++) this.lvt[i] = (this.lvt[i] | LVT_MASKED) >>> 0;
+    const { words, at } = this;
+    for (let i = at + LVT_AT; i < at + LVT_AT + APIC_LVT_COUNT; i++) words[i] = (words[i] | LVT_MASKED) >>> 0;
   }
 
   // --- IA32_APIC_BASE ------------------------------------------------------------------------------------------
@@ -529,7 +587,7 @@ export class Lapic implements MmioDevice {
    */
   recordError(bit: number): void {
     this.esrPending |= bit;
-    const entry = this.lvt[LVT_INDEX_ERROR];
+    const entry = this.words[this.at + LVT_AT + LVT_INDEX_ERROR];
     if ((entry & LVT_MASKED) !== 0 || !this.errorInterruptArmed) return;
     this.errorInterruptArmed = false;
     const vector = entry & 0xff;
@@ -572,9 +630,10 @@ export class Lapic implements MmioDevice {
   interruptEntry: ((vector: number) => void) | null = null;
 
   private setRequest(vector: number, trigger: number): void {
-    setVector(this.irr, vector);
-    if (trigger) setVector(this.tmr, vector);
-    else clearVector(this.tmr, vector);
+    const { words, at } = this;
+    setVector(words, at + IRR_AT, vector);
+    if (trigger) setVector(words, at + TMR_AT, vector);
+    else clearVector(words, at + TMR_AT, vector);
   }
 
   acceptNmi(): boolean {
@@ -628,10 +687,9 @@ export class Lapic implements MmioDevice {
     this.esr = 0;
     this.esrPending = 0;
     this.errorInterruptArmed = true;
-    this.lvt.fill(LVT_RESET);
-    this.irr.fill(0);
-    this.isr.fill(0);
-    this.tmr.fill(0);
+    const { words, at } = this;
+    words.fill(LVT_RESET, at + LVT_AT, at + LVT_AT + APIC_LVT_COUNT);
+    words.fill(0, at + IRR_AT, at + TMR_AT + APIC_BITMAP_WORDS); // IRR, ISR, TMR
     // The ID and mode survive INIT; only an LDR or DFR that was not at its reset value changes addressing.
     if (addressing) this.sinks.addressingChanged(this);
   }
@@ -643,10 +701,11 @@ export class Lapic implements MmioDevice {
    * nothing is deliverable (hardware would then return the spurious vector if it had already raised INTR).
    */
   acknowledge(): number | null {
-    const vector = highestVector(this.irr);
+    const { words, at } = this;
+    const vector = highestAt(words, at + IRR_AT);
     if (vector < 0 || (vector & 0xf0) <= this.ppr) return null;
-    clearVector(this.irr, vector);
-    setVector(this.isr, vector);
+    clearVector(words, at + IRR_AT, vector);
+    setVector(words, at + ISR_AT, vector);
     return vector;
   }
 
@@ -655,10 +714,11 @@ export class Lapic implements MmioDevice {
    * bit 12 (EOI-broadcast suppression) is set (§2.5). An EOI with nothing in service does nothing.
    */
   eoi(): void {
-    const vector = highestVector(this.isr);
+    const { words, at } = this;
+    const vector = highestAt(words, at + ISR_AT);
     if (vector < 0) return;
-    clearVector(this.isr, vector);
-    if (testVector(this.tmr, vector) && (this.svr & SVR_EOI_BROADCAST_SUPPRESSION) === 0) {
+    clearVector(words, at + ISR_AT, vector);
+    if (testVector(words, vector, at + TMR_AT) && (this.svr & SVR_EOI_BROADCAST_SUPPRESSION) === 0) {
       this.sinks.eoiBroadcast(vector);
     }
   }
