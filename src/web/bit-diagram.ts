@@ -27,15 +27,16 @@ export function renderWord(w: DrawnWord): HTMLElement {
       const segLo = Math.max(field.lo, rowLo);
       const first = segHi === field.hi;
       const width = field.hi - field.lo + 1;
-      const cls = ['bf', field.reserved ? 'bf-rsvd' : '', fv.flagged ? 'bf-flag' : '', segHi - segLo < 3 ? 'bf-narrow' : ''].filter(Boolean).join(' ');
-      const tip = `${field.name} [${range(field.hi, field.lo)}] = ${hexValue(fv.value, width)}${field.reserved ? ` (${field.reserved})` : ''}${fv.flagged ? ' — SET' : ''}`;
+      const ignoredSet = fv.flagged && field.reserved === 'ignored';
+      const cls = ['bf', field.reserved ? 'bf-rsvd' : '', fv.flagged ? (ignoredSet ? 'bf-ign' : 'bf-flag') : '', segHi - segLo < 3 ? 'bf-narrow' : ''].filter(Boolean).join(' ');
+      const tip = `${field.name} [${range(field.hi, field.lo)}] = ${hexValue(fv.value, width)}${field.reserved ? ` (${field.reserved})` : ''}${fv.flagged ? (ignoredSet ? ' — set, but ignored' : field.reserved ? ' — SET' : ' — not the value this format needs') : ''}`;
       cells.push(
         h(
           'div',
           { class: cls, style: `grid-column: span ${segHi - segLo + 1}`, title: tip },
           h('span', { class: 'bf-name' }, first ? field.name : `${field.name} (cont.)`),
           h('span', { class: 'bf-bits' }, range(segHi, segLo)),
-          first ? h('span', { class: 'bf-val' }, hexValue(fv.value, width), fv.flagged ? ' SET' : '') : null,
+          first ? h('span', { class: 'bf-val' }, hexValue(fv.value, width), fv.flagged ? (ignoredSet ? ' set, ignored' : field.reserved ? ' SET' : ' WRONG') : '') : null,
         ),
       );
     }
@@ -55,7 +56,7 @@ export function renderWord(w: DrawnWord): HTMLElement {
           h('td', {}, fv.field.name),
           h('td', {}, range(fv.field.hi, fv.field.lo)),
           h('td', { class: 'mono' }, hexValue(fv.value, fv.field.hi - fv.field.lo + 1)),
-          h('td', {}, fv.flagged ? (fv.field.reserved ? `${fv.field.reserved} but SET` : `must be ${hexValue(BigInt(fv.field.fixed ?? 0), fv.field.hi - fv.field.lo + 1)}`) : fv.field.reserved ?? ''),
+          h('td', {}, fv.flagged ? (fv.field.reserved ? `${fv.field.reserved} but set` : `must be ${hexValue(BigInt(fv.field.fixed ?? 0), fv.field.hi - fv.field.lo + 1)}`) : fv.field.reserved ?? ''),
         ),
       ),
     ),

@@ -3,13 +3,13 @@
  * a column per vCPU count, each cell coloured by its failure mode and labelled in words (so it reads without colour).
  * A cell is a button: it opens the scenario-like run behind it, traced, below the grid; the URL names the cell.
  */
-import { cellScenario, DEFAULT_AXES, runMatrixCell, scenarioForCell, type MatrixAxes, type MatrixCell } from '../guest/scenario/matrix.ts';
+import { cellScenario, DEFAULT_AXES, matrixCells, runMatrixCell, scenarioForCell, type MatrixAxes, type MatrixCell, type MatrixCellSpec } from '../guest/scenario/matrix.ts';
 import { runScenario } from '../guest/scenario/run-scenario.ts';
 import { append, h, nextFrame } from './dom.ts';
 import { renderRun } from './scenario-run.ts';
 import { go } from './url-state.ts';
 
-type CellKey = Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>;
+type CellKey = MatrixCellSpec;
 
 export function cellId(c: CellKey): string {
   return `${c.guest}.${c.vendor}.${c.iommu}.${c.extension ? 'ext' : '-'}.${c.workarounds ? 'wa' : '-'}.${c.cpus}`;
@@ -76,18 +76,11 @@ function axesParams(a: MatrixAxes): Record<string, string | undefined> {
 /** Cells of the last grid computed, so opening a cell does not run the whole grid again. */
 let cache: { key: string; cells: MatrixCell[] } | null = null;
 
-function cellsOf(a: MatrixAxes): CellKey[] {
-  const out: CellKey[] = [];
-  // The order runMatrix uses.
-  for (const guest of a.guests) for (const vendor of a.vendors) for (const iommu of a.iommus) for (const extension of a.extension) for (const workarounds of a.workarounds) for (const cpus of a.cpus) out.push({ guest, vendor, iommu, extension, workarounds, cpus });
-  return out;
-}
-
 async function computeGrid(a: MatrixAxes, progress: HTMLElement): Promise<MatrixCell[]> {
   const key = JSON.stringify(a);
   if (cache?.key === key) return cache.cells;
   const cells: MatrixCell[] = [];
-  const all = cellsOf(a);
+  const all = matrixCells(a);
   let last = performance.now();
   for (const c of all) {
     cells.push(runMatrixCell(c));
@@ -168,7 +161,7 @@ function renderFilters(a: MatrixAxes): HTMLElement {
 export function renderMatrixView(p: URLSearchParams): HTMLElement {
   const a = axesFrom(p);
   const selected = p.get('cell') ?? '';
-  const progress = h('p', { class: 'muted', role: 'status' }, `Running ${cellsOf(a).length} cells…`);
+  const progress = h('p', { class: 'muted', role: 'status' }, `Running ${matrixCells(a).length} cells…`);
   const gridBox = h('div', { class: 'result', 'aria-live': 'polite' }, progress);
   const detail = h('div', { class: 'cell-detail' });
   const legend = h('ul', { class: 'legend', 'aria-label': 'colour legend' }, LEGEND.map(([cls, text]) => h('li', {}, h('span', { class: `swatch ${cls}`, 'aria-hidden': 'true' }), text)));
