@@ -25,7 +25,7 @@ function scenarioFile(text: string): string {
 
 /** Run the CLI from source in a child process, as `npx irqpath` would (tsx as an in-process loader). */
 function spawnCli(...args: string[]): { code: number | null; out: string; err: string } {
-  const env = { ...process.env, NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.FORCE_COLOR;
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env });
   return { code: r.status, out: r.stdout, err: r.stderr };
