@@ -60,6 +60,20 @@ export interface DeviceOptions {
   msix?: MsixOptions;
   /** A short label for reports ("nvme", "virtio-net"). */
   name?: string;
+  /**
+   * An embedded interrupt controller in a memory BAR (ath11k/ath12k, seed 003): the driver writes an MSI address
+   * at each `registers[k]` and its data 8 bytes above, and the device raises source k by a DMA write of them.
+   */
+  embeddedMsi?: EmbeddedMsiOptions;
+}
+
+export interface EmbeddedMsiOptions {
+  /** BAR slot (default 0). */
+  bar?: number;
+  /** BAR size in bytes, a power of two (default 0x200000, 2 MiB as on ath11k). */
+  barSize?: number;
+  /** BAR offsets of the sources' address registers, 4-byte aligned. */
+  registers: number[];
 }
 
 export interface IntelIommuOptions {

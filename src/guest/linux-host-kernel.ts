@@ -63,6 +63,13 @@ export class LinuxHostKernel implements HostKernel {
     this.handlers[cpu * 256 + vector] = handler;
   }
 
+  servicePending(): void {
+    for (const cpu of this.linux.onlineCpus()) {
+      // Bounded like the scenario runner's drain: a level source that never goes away must not spin forever.
+      for (let n = 0; n < 64; n++) if (this.linux.handleInterrupt(cpu) === null) break;
+    }
+  }
+
   interrupt(cpu: number, vector: number): boolean {
     const handlers = this.handlers;
     if (handlers[cpu * 256 + vector] === undefined) return false;

@@ -77,7 +77,7 @@ function bdfField(value: unknown, field: string): number {
 function validateDevice(raw: unknown, i: number, taken: Map<number, string>): ResolvedDevice {
   const path = `devices[${i}]`;
   if (!isObject(raw)) throw new ConfigError(path, 'must be an object');
-  rejectUnknown(raw, ['bdf', 'vendorId', 'deviceId', 'classCode', 'msi', 'msix', 'name'], path);
+  rejectUnknown(raw, ['bdf', 'vendorId', 'deviceId', 'classCode', 'msi', 'msix', 'name', 'embeddedMsi'], path);
   const requesterId = bdfField(raw.bdf, `${path}.bdf`);
   const owner = taken.get(requesterId);
   if (owner !== undefined) throw new ConfigError(`${path}.bdf`, `${formatBdf(requesterId)} is already used by ${owner}`);
@@ -113,7 +113,22 @@ function validateDevice(raw: unknown, i: number, taken: Map<number, string>): Re
       }
     }
   }
+  if (raw.embeddedMsi !== undefined) validateEmbeddedMsi(raw.embeddedMsi, `${path}.embeddedMsi`, raw.msix);
   return { ...(raw as unknown as DeviceOptions), requesterId };
+}
+
+function validateEmbeddedMsi(e: unknown, path: string, msix: unknown): void {
+  if (!isObject(e)) throw new ConfigError(path, 'must be an object { registers: [...] }');
+  rejectUnknown(e, ['bar', 'barSize', 'registers'], path);
+  const bar = e.bar === undefined ? 0 : intIn(e.bar, `${path}.bar`, 0, 5);
+  if (isObject(msix) && (msix.bar ?? 0) === bar) throw new ConfigError(`${path}.bar`, `BAR${bar} already holds the MSI-X table`);
+  const size = e.barSize === undefined ? 0x200000 : intIn(e.barSize, `${path}.barSize`, 16, 2 ** 30);
+  if (!isPowerOfTwo(size)) throw new ConfigError(`${path}.barSize`, `must be a power of two, got ${size}`);
+  if (!Array.isArray(e.registers) || e.registers.length === 0) throw new ConfigError(`${path}.registers`, 'must be a non-empty list of BAR offsets');
+  e.registers.forEach((r, i) => {
+    const off = intIn(r, `${path}.registers[${i}]`, 0, size - 12);
+    if (off % 4 !== 0) throw new ConfigError(`${path}.registers[${i}]`, `must be 4-byte aligned, got 0x${off.toString(16)}`);
+  });
 }
 
 function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {

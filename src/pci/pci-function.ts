@@ -22,6 +22,7 @@ import { type BarOptions, PciBar } from './bar.ts';
 import { PCI_CONFIG_SPACE_SIZE, PciConfigSpace, checkConfigAccess } from './config-space.ts';
 import type { InterruptMessageReport, InterruptMessageSink, MessageKind } from './interrupt-sink.ts';
 import { MsiCapability } from './msi-capability.ts';
+import { EmbeddedMsiController } from './embedded-msi-controller.ts';
 import { MsixCapability, type MsixTableState } from './msix-capability.ts';
 import {
   DEFAULT_CLASS_CODE,
@@ -67,6 +68,8 @@ export class PciFunction implements InterruptMessageSink {
   readonly bars: PciBar[] = [];
   readonly msi: MsiCapability | null;
   readonly msix: MsixCapability | null;
+  /** The device's own interrupt controller in a BAR (ath11k-style), if it has one. */
+  readonly embedded: EmbeddedMsiController | null;
 
   constructor(opts: PciFunctionOptions, private readonly dma: DmaPort, private readonly events: EventHub) {
     this.requesterId = opts.requesterId ?? parseBdf(opts.bdf);
@@ -88,6 +91,9 @@ export class PciFunction implements InterruptMessageSink {
 
     const barOptions: BarOptions[] = [...(opts.bars ?? [])];
     if (this.msix) barOptions.push({ index: this.msix.bar, size: this.msix.barSize, mmio: this.msix });
+    const e = opts.embeddedMsi;
+    this.embedded = e ? new EmbeddedMsiController(this.bdf, e.barSize ?? 0x200000, e.registers, (hi, lo, data) => this.dmaWrite(hi, lo, data)) : null;
+    if (this.embedded) barOptions.push({ index: e!.bar ?? 0, size: this.embedded.size, mmio: this.embedded });
     const taken = new Set<number>();
     barOptions.forEach((b, i) => {
       const bar = new PciBar(this.config, b, `${path}.bars[${i}]`);

@@ -41,6 +41,11 @@ export interface HostKernel {
   interrupt(cpu: number, vector: number): boolean;
   /** Register a handler for a system vector on a host CPU (KVM's posted-interrupt and wake-up vectors). */
   requestSystemVector(cpu: number, vector: number, handler: () => void): void;
+  /**
+   * Let the host kernel take every interrupt still pending on its CPUs — its own, such as the host IOMMU's fault
+   * event, whose handler prints the DMAR / AMD-Vi lines of the host's dmesg.
+   */
+  servicePending(): void;
   /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
   readonly log: readonly string[];
 }

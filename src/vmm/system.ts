@@ -10,6 +10,7 @@ import { ConfigError } from '../core/errors.ts';
 import { UsageError } from '../core/errors.ts';
 import { Machine } from '../machine/machine.ts';
 import { AssignedFunction } from './assigned-function.ts';
+import { AssignedBar, athQuirkWindow } from './ath-bar0-quirk.ts';
 import type { HostKernel } from './host-kernel.ts';
 import { VMM_PROFILES } from './profiles.ts';
 import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
@@ -40,7 +41,21 @@ export class System {
         if (a === undefined) return null;
         const physical = host.device(a.hostBdf);
         const physicalConfigRead = resolved.vmm.msiNoVirt ? (offset: number, size: number) => physical.configRead(offset, size as 1 | 2 | 4) : null;
-        return new AssignedFunction({ ...d, physicalConfigRead }, dma, events, vmm);
+        // The physical function's memory BARs are mapped into the guest (vfio-pci region mmap), through a quirk
+        // where one applies; the MSI-X table BAR stays virtual (the stand-in's own).
+        const { embeddedMsi, ...identity } = d;
+        const bars = [];
+        let fn: AssignedFunction | null = null;
+        if (embeddedMsi !== undefined) {
+          const index = embeddedMsi.bar ?? 0;
+          const bar = physical.fn.bars.find((b) => b.index === index)!;
+          const quirk = resolved.vmm.quirks.includes('ath-bar0') ? athQuirkWindow(d.vendorId, d.deviceId) : null;
+          const mmio = new AssignedBar(bar.mmio, quirk, () => ({ virtual: fn!, physical: physical.fn }));
+          vmm.assignedBars.set(a.guestBdf, mmio);
+          bars.push({ index, size: bar.size, mmio });
+        }
+        fn = new AssignedFunction({ ...identity, bars, physicalConfigRead }, dma, events, vmm);
+        return fn;
       },
     });
     applyProfile(profile, this.guest);

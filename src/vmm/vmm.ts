@@ -22,6 +22,7 @@ import { RouteSlot } from '../msi/route-slot.ts';
 import type { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
+import type { AssignedBar } from './ath-bar0-quirk.ts';
 import type { HostKernel, HostVector } from './host-kernel.ts';
 import { POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, PostedDescriptor } from './posted-descriptor.ts';
 import type { VmmProfile } from './profiles.ts';
@@ -118,6 +119,8 @@ export class AssignedRoute {
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0 };
   readonly vcpus: Vcpu[] = [];
+  /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
+  readonly assignedBars = new Map<string, AssignedBar>();
   private guestMachine: Machine | null = null;
   private readonly routeMap = new Map<string, AssignedRoute>();
   private readonly byGuestRid: Map<number, ResolvedAssignment>;

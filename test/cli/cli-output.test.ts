@@ -78,9 +78,9 @@ describe('irqpath run output', () => {
       f.runs.add(runAt.get(e.ts)!);
       flows.set(e.id!, f);
     }
-    // 16 runs (11 files and their variants), each with at least one multi-hop interrupt.
-    expect(new Set(runAt.values()).size).toBe(16);
-    expect(flows.size).toBeGreaterThan(16);
+    // 26 runs (15 files and their variants), each with at least one multi-hop interrupt.
+    expect(new Set(runAt.values()).size).toBe(26);
+    expect(flows.size).toBeGreaterThan(26);
     for (const [id, f] of flows) {
       expect(f.phases[0], `flow ${id}`).toBe('s');
       expect(f.phases.at(-1), `flow ${id}`).toBe('f');

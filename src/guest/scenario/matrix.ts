@@ -93,9 +93,11 @@ export function cellScenario(c: MatrixCellSpec): Scenario {
     story: '',
     sources_of_truth: [],
     machine,
+    system: null,
     guest: { os: c.guest },
     sources,
     expect: {
+      vmm: {},
       verdict: 'fixed',
       onlineCpus: c.cpus,
       bootLog: [],

@@ -10,6 +10,13 @@ import { formatHop } from '../../machine/trace.ts';
 import { createGuest } from '../create-guest.ts';
 import type { GuestOs, ProgrammedInterrupt } from '../guest-os.ts';
 import type { Scenario, ScenarioSource, SourceExpectation } from './scenario-file.ts';
+import type { Device } from '../../machine/device.ts';
+import { UsageError } from '../../core/errors.ts';
+import type { System } from '../../vmm/system.ts';
+import type { VmmCounters, VmmRouteReport } from '../../vmm/vmm.ts';
+import { createSystem } from '../create-system.ts';
+import { LinuxGuest } from '../linux/linux-guest.ts';
+import { copyMsiToEmbeddedController } from '../drivers/embedded-msi.ts';
 
 export interface Delivery {
   cpu: number;
@@ -64,6 +71,10 @@ export interface ScenarioResult {
   sources: SourceResult[];
   /** Linux-format log lines of every fault the IOMMU recorded or suppressed during the run. */
   faultLog: string[];
+  /** Two-machine scenarios: the VMM's route table and counters at the end, and the host kernel's log. */
+  vmmRoutes?: VmmRouteReport[];
+  vmmCounters?: VmmCounters;
+  hostLog?: string[];
   /** Set when the run itself failed (bad machine config, a guest model error). */
   error: string | null;
   durationMs: number;
@@ -78,6 +89,14 @@ const STORM_LIMIT = 64;
 
 function hex(n: number | bigint): string {
   return '0x' + n.toString(16);
+}
+
+/** One line for a two-machine system: host, guest, and the VMM's profile and options. */
+export function describeSystem(sys: System): string {
+  const v = sys.config.vmm;
+  const opts = [v.postedInterrupts ? 'posted interrupts' : null, v.msiNoVirt ? 'MSI_NOVIRT' : null, ...v.quirks.map((q) => `quirk ${q}`)].filter((x) => x !== null);
+  const assigned = sys.config.assigned.map((a) => `${a.hostBdf} → guest ${a.guestBdf}`).join(', ');
+  return `host: ${describeMachine(sys.host)} ‖ guest: ${describeMachine(sys.guest)} ‖ VMM: profile ${v.profile}${opts.length ? ', ' + opts.join(', ') : ''}; assigned ${assigned}`;
 }
 
 export function describeMachine(m: Machine): string {
@@ -123,6 +142,7 @@ function judge(
   p: ProgrammedInterrupt,
   o: SourceObservation,
   all: Map<string, ProgrammedInterrupt>,
+  previous: ProgrammedInterrupt | null = null,
 ): { ok: boolean; expected: string } {
   const delivered = o.deliveries.length;
   const recordedFaults = o.faults.filter((f) => f.recorded);
@@ -165,6 +185,13 @@ function judge(
     }
     case 'refused':
       return { ok: p.status === 'refused', expected: 'the guest refuses to program it' };
+    case 'lost':
+      return { ok: p.status === 'programmed' && delivered === 0 && recordedFaults.length === 0, expected: 'no delivery and no recorded fault (lost)' };
+    case 'stale': {
+      if (previous === null) return { ok: false, expected: 'the target before a retarget step (the source has none)' };
+      const ok = delivered >= 1 && o.deliveries.every((d) => d.cpu === previous.cpu && d.vector === previous.vector);
+      return { ok, expected: `CPU ${previous.cpu} vector ${hex(previous.vector)}, its target before the retarget (stale)` };
+    }
   }
 }
 
@@ -173,13 +200,28 @@ class Stimulus {
   private readonly raised = new Set<string>();
   private readonly acked: { cpu: number; vector: number }[] = [];
 
+  /** The source's target before its last retarget step, for a `stale` expectation. */
+  previous: ProgrammedInterrupt | null = null;
+
   constructor(
     private readonly m: Machine,
     private readonly guest: GuestOs,
     private readonly src: ScenarioSource,
-    private readonly programmed: ProgrammedInterrupt,
+    public programmed: ProgrammedInterrupt,
     private readonly obs: SourceObservation,
+    private readonly sys: System | null = null,
   ) {}
+
+  /** The physical device behind an assigned guest device, or null when the source's device is the guest's own. */
+  private hostDevice(): Device | null {
+    const a = this.sys?.config.assigned.find((x) => x.guestBdf === this.m.device(this.src.device!).bdf);
+    return a === undefined ? null : this.sys!.host.device(a.hostBdf);
+  }
+
+  private linux(step: string): LinuxGuest {
+    if (!(this.guest instanceof LinuxGuest)) throw new UsageError(`step "${step}": only the linux guest model can rewrite an IRTE`);
+    return this.guest;
+  }
 
   private takenCpu(): number | null {
     for (let i = this.obs.deliveries.length - 1; i >= 0; i--) {
@@ -194,6 +236,17 @@ class Stimulus {
     const pin = this.src.pin ?? 0;
     switch (verb) {
       case 'signal': {
+        const physical = this.hostDevice();
+        if (physical !== null) {
+          // The physical device raises the interrupt on the host; the VMM carries it to the guest.
+          if (this.src.embedded) {
+            this.sys!.host.events.beginFlow();
+            physical.fn.embedded!.fire(this.src.vector ?? 0);
+          } else {
+            physical.signal(this.src.vector ?? 0);
+          }
+          return;
+        }
         const device = this.m.device(this.src.device!);
         const embedded = this.src.embeddedMessage;
         if (embedded === undefined) {
@@ -232,6 +285,21 @@ class Stimulus {
         this.run('ack');
         this.run('eoi');
         return;
+      case 'retarget':
+      case 'retarget-stale': {
+        const cpu = Number(name);
+        this.previous = this.programmed;
+        this.programmed = this.linux(step).retargetInterrupt(this.programmed, cpu, { invalidate: verb === 'retarget' });
+        return;
+      }
+      case 'release':
+        this.linux(step).releaseIrte(this.programmed);
+        return;
+      case 'deschedule':
+      case 'resume':
+        if (this.sys === null) throw new UsageError(`step "${step}" needs a two-machine scenario`);
+        this.sys.vcpu(this.programmed.cpu).running = verb === 'resume';
+        return;
     }
   }
 
@@ -267,8 +335,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     durationMs: 0,
   };
   try {
-    const m = createMachine(scenario.machine);
-    result.machine = describeMachine(m);
+    // A two-machine scenario: the guest OS boots on the guest machine; the host runs the Linux model as its kernel.
+    const sys = scenario.system === null ? null : createSystem(scenario.system);
+    const m = sys === null ? createMachine(scenario.machine) : sys.guest;
+    result.machine = sys === null ? describeMachine(m) : describeSystem(sys);
     const guest = createGuest(m, scenario.guest);
 
     let current: SourceObservation = emptyObservation();
@@ -288,6 +358,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
     m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
     if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+    if (sys !== null) {
+      // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of seed 003) and its hops.
+      sys.host.events.on('iommu_fault', (e) => {
+        current.faults.push(e);
+        result.faultLog.push(e.linuxLog);
+      });
+      sys.host.events.on('interrupt_lost', (e) => current.lost.push(`host: ${e.reason}`));
+      if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+    }
 
     guest.boot();
     result.bootLog = [...guest.log.lines];
@@ -295,7 +374,16 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     result.onlineCpus = guest.onlineCpus().length;
 
     const programmed = new Map<string, ProgrammedInterrupt>();
-    for (const src of scenario.sources) programmed.set(src.id, guest.setupInterrupt(src));
+    for (const src of scenario.sources) {
+      const p = guest.setupInterrupt(src);
+      programmed.set(src.id, p);
+      if (src.embedded && p.status === 'programmed') {
+        // The driver knows its chip's register layout: the device's embeddedMsi options.
+        const device = m.device(src.device!);
+        const controller = m.config.devices.find((d) => d.requesterId === device.requesterId)?.embeddedMsi;
+        if (controller) copyMsiToEmbeddedController(m.cpu(0), device, controller, src.vector ?? 0);
+      }
+    }
     // Anything the machine did while the guest programmed it (e.g. boot-time faults) is not part of any source.
     current = emptyObservation();
 
@@ -305,14 +393,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       const hops: TraceHop[] = [];
       currentTrace = options.trace ? hops : null;
       const p = programmed.get(src.id)!;
-      const stimulus = new Stimulus(m, guest, src, p, obs);
+      const stimulus = new Stimulus(m, guest, src, p, obs, sys);
       if (p.status === 'programmed') {
         for (const step of src.steps) stimulus.run(step);
         stimulus.drain();
+        sys?.hostKernel.servicePending();
       }
       const exp = scenario.expect.sources[src.id];
-      const verdict = judge(exp, p, obs, programmed);
-      result.sources.push({ source: src, programmed: p, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs), hops, trace: hops.map(formatHop) });
+      const verdict = judge(exp, stimulus.programmed, obs, programmed, stimulus.previous);
+      result.sources.push({ source: src, programmed: stimulus.programmed, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs), hops, trace: hops.map(formatHop) });
     }
     currentTrace = null;
     result.runtimeLog = guest.log.lines.slice(result.bootLog.length);
@@ -321,8 +410,18 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       result.checks.push({ what: 'CPUs online', ok: result.onlineCpus === scenario.expect.onlineCpus, detail: `expected ${scenario.expect.onlineCpus}, got ${result.onlineCpus}` });
     }
     for (const line of scenario.expect.faultLog) {
-      const found = result.faultLog.includes(line) || result.runtimeLog.includes(line);
+      const found = result.faultLog.includes(line) || result.runtimeLog.includes(line) || (sys?.hostKernel.log.includes(line) ?? false);
       result.checks.push({ what: `fault log shows "${line}"`, ok: found, detail: found ? 'present' : 'missing' });
+    }
+    if (sys !== null) {
+      const counters = sys.vmm.counters;
+      for (const [name, want] of Object.entries(scenario.expect.vmm)) {
+        const got = counters[name as keyof typeof counters];
+        result.checks.push({ what: `VMM ${name}`, ok: got === want, detail: `expected ${want}, got ${got}` });
+      }
+      result.vmmRoutes = sys.vmm.routes();
+      result.vmmCounters = { ...counters };
+      result.hostLog = [...sys.hostKernel.log];
     }
     for (const fragment of scenario.expect.bootLog) {
       result.checks.push({ what: `boot log shows "${fragment}"`, ok: guest.log.has(fragment), detail: guest.log.has(fragment) ? 'present' : 'missing' });

@@ -12,6 +12,7 @@ import type { MachineConfig } from '../../core/config-types.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBdf } from '../../core/bdf.ts';
 import { resolveConfig, type ResolvedConfig } from '../../machine/config.ts';
+import { resolveSystemConfig, type SystemConfig } from '../../vmm/system-config.ts';
 import { parseLinuxVersion } from '../../core/linux-version.ts';
 import type { InterruptRequest } from '../guest-os.ts';
 
@@ -43,7 +44,11 @@ export type SourceExpectation =
   /** Routed to the Xen PIRQ the guest bound. */
   | { kind: 'pirq' }
   /** The guest could not program the source at all. */
-  | { kind: 'refused' };
+  | { kind: 'refused' }
+  /** Delivered to the CPU and vector the source had before its last `retarget` step (a stale route or cache). */
+  | { kind: 'stale' }
+  /** Accepted by no CPU and refused by nobody: the message went nowhere (an illegal vector, no such destination). */
+  | { kind: 'lost' };
 
 export interface ScenarioSource extends InterruptRequest {
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
@@ -55,6 +60,22 @@ export interface ScenarioSource extends InterruptRequest {
    * message is what the driver was given instead (e.g. the guest-physical message under vfio-pci, seed 003).
    */
   embeddedMessage?: 'from-msi-capability' | { addr: bigint; data: number };
+  /**
+   * Two-machine scenarios: the guest's driver copies the MSI message it reads from the device's MSI capability
+   * (message k for source vector k) into the device's embedded interrupt controller (`embeddedMsi` on the host
+   * device), and the physical device signals through that controller — ath11k's behaviour in seed 003.
+   */
+  embedded?: boolean;
+}
+
+/** VMM counters a two-machine scenario checks after its run (each optional). */
+export interface VmmCounterExpectations {
+  translations?: number;
+  evictions?: number;
+  injections?: number;
+  posted?: number;
+  wakeups?: number;
+  faults?: number;
 }
 
 export interface ScenarioExpect {
@@ -66,6 +87,8 @@ export interface ScenarioExpect {
   /** Lines that must appear in the IOMMU fault log, as Linux prints them (e.g. copied from a real host's dmesg). */
   faultLog: string[];
   sources: Record<string, SourceExpectation>;
+  /** Two-machine scenarios: VMM counters at the end of the run. */
+  vmm: VmmCounterExpectations;
 }
 
 export interface GuestSpec {
@@ -84,7 +107,10 @@ export interface Scenario {
   story: string;
   /** Where the facts come from (seed, reference section). */
   sources_of_truth: string[];
+  /** The machine the guest OS boots on (for a two-machine scenario: the guest machine, stand-ins included). */
   machine: MachineConfig;
+  /** A two-machine scenario: host, guest and VMM (createSystem's config); null for a single machine. */
+  system: SystemConfig | null;
   guest: GuestSpec;
   sources: ScenarioSource[];
   expect: ScenarioExpect;
@@ -133,13 +159,18 @@ class Checker {
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?)$/;
+const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+/** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
+const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
 
 function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
   if (raw === 'intended') return { kind: 'intended', times: 1 };
   if (raw === 'pirq') return { kind: 'pirq' };
   if (raw === 'refused') return { kind: 'refused' };
   if (raw === 'wrong-vector') return { kind: 'wrong-vector' };
+  if (raw === 'stale') return { kind: 'stale' };
+  if (raw === 'lost') return { kind: 'lost' };
   const o = c.obj(raw, field);
   const keys = Object.keys(o);
   if (keys.length !== 1) c.fail(field, `must have exactly one of intended, reaches, reachesSourceOf, fault, memoryWrite (got ${keys.join(', ') || 'nothing'})`);
@@ -176,14 +207,14 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
       return { kind: 'memory-write', above4G: p.above4G === true };
     }
     default:
-      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused or wrong-vector)');
+      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused, wrong-vector, stale or lost)');
   }
 }
 
 function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage'], field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
   if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic') c.fail(`${field}.kind`, `must be msi, msix or ioapic, got ${JSON.stringify(kind)}`);
@@ -207,6 +238,12 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
       src.embeddedMessage = { addr: BigInt(addrText), data: c.int(m.data, `${field}.embeddedMessage.data`, 0, 0xffffffff) };
     }
   }
+  if (o.embedded !== undefined) {
+    if (typeof o.embedded !== 'boolean') c.fail(`${field}.embedded`, `must be true or false, got ${JSON.stringify(o.embedded)}`);
+    if (o.embedded && kind !== 'msi') c.fail(`${field}.embedded`, 'the driver copies an MSI capability\'s message: only an msi source can signal through an embedded controller');
+    if (o.embedded && o.embeddedMessage !== undefined) c.fail(`${field}.embedded`, 'use embedded (two machines) or embeddedMessage (one machine), not both');
+    src.embedded = o.embedded;
+  }
   if (o.trigger !== undefined) {
     if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
@@ -222,7 +259,8 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
       if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle)`);
-      if (kind !== 'ioapic' && s !== 'signal' && s !== 'ack' && s !== 'eoi' && s !== 'handle') c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
+      if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
+      if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && s !== 'deschedule' && s !== 'resume') c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
     });
   }
@@ -234,6 +272,21 @@ function parseMachine(c: Checker, raw: unknown, field = 'machine'): { config: Ma
   const config = c.obj(raw, field) as unknown as MachineConfig;
   try {
     return { config, resolved: resolveConfig(config) };
+  } catch (e) {
+    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    throw e;
+  }
+}
+
+/**
+ * The system block of a two-machine scenario, through createSystem's validation (src/vmm/system-config.ts). The
+ * guest OS boots on the guest machine, so sources are checked against it (assigned stand-ins included).
+ */
+function parseSystem(c: Checker, raw: unknown, field = 'system'): { config: SystemConfig; machine: MachineConfig; resolved: ResolvedConfig } {
+  const config = c.obj(raw, field) as unknown as SystemConfig;
+  try {
+    const r = resolveSystemConfig(config);
+    return { config, machine: r.guest, resolved: r.guestResolved };
   } catch (e) {
     if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
     throw e;
@@ -279,6 +332,26 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
   });
 }
 
+/** Two-machine fields need a system: `embedded` needs an assigned device with an embedded controller. */
+function checkSystemSources(c: Checker, sources: ScenarioSource[], system: SystemConfig | null): void {
+  sources.forEach((src, i) => {
+    const field = `sources[${i}]`;
+    const systemStep = src.steps.findIndex((s) => SYSTEM_STEP_RE.test(s));
+    if (system === null) {
+      if (src.embedded) c.fail(`${field}.embedded`, 'needs a two-machine scenario (system:); a single machine uses embeddedMessage');
+      if (systemStep >= 0) c.fail(`${field}.steps[${systemStep}]`, `"${src.steps[systemStep]}" needs a two-machine scenario (system:)`);
+      return;
+    }
+    if (src.embeddedMessage !== undefined) c.fail(`${field}.embeddedMessage`, 'is the single-machine shortcut; in a system scenario the driver copies the message itself (embedded: true)');
+    if (!src.embedded) return;
+    const a = system.guest.assigned?.find((x) => x.bdf === src.device);
+    if (a === undefined) return c.fail(`${field}.embedded`, `${src.device} is not an assigned device (system.guest.assigned)`);
+    const hostDevice = system.host.devices?.find((d) => d.bdf === a.host);
+    if (hostDevice?.embeddedMsi === undefined) return c.fail(`${field}.embedded`, `host device ${a.host} has no embeddedMsi controller`);
+    if ((src.vector ?? 0) >= hostDevice.embeddedMsi.registers.length) c.fail(`${field}.vector`, `the embedded controller of ${a.host} has ${hostDevice.embeddedMsi.registers.length} source(s)`);
+  });
+}
+
 /** Expected CPUs must exist too (a `reaches: { cpu: 9 }` on a 4-CPU machine could never be met). */
 function checkExpectAgainstMachine(c: Checker, expect: ScenarioExpect, machine: ResolvedConfig, field: string): void {
   if (expect.onlineCpus !== null && expect.onlineCpus > machine.cpus) {
@@ -291,7 +364,7 @@ function checkExpectAgainstMachine(c: Checker, expect: ScenarioExpect, machine: 
 
 function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect'): ScenarioExpect {
   const o = c.obj(raw, field);
-  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources'], field);
+  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources', 'vmm'], field);
   if (o.verdict !== 'reproduced' && o.verdict !== 'fixed') c.fail(`${field}.verdict`, `must be reproduced (the run shows the failure) or fixed (the path works), got ${JSON.stringify(o.verdict)}`);
   const bootLog = o.bootLog === undefined ? [] : o.bootLog;
   if (!Array.isArray(bootLog) || bootLog.some((l) => typeof l !== 'string')) c.fail(`${field}.bootLog`, 'must be a list of strings');
@@ -306,7 +379,15 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
     if (exp.kind === 'reaches-source' && !sourceIds.has(exp.source)) c.fail(`${field}.sources.${id}.reachesSourceOf`, `no source named "${exp.source}"`);
   }
   for (const id of sourceIds) if (!(id in sources)) c.fail(`${field}.sources`, `no expectation for source "${id}"`);
+  const vmm: VmmCounterExpectations = {};
+  if (o.vmm !== undefined) {
+    const v = c.obj(o.vmm, `${field}.vmm`);
+    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults'] as const;
+    c.only(v, [...names], `${field}.vmm`);
+    for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
+  }
   return {
+    vmm,
     verdict: o.verdict,
     onlineCpus: o.onlineCpus === undefined ? null : c.int(o.onlineCpus, `${field}.onlineCpus`, 1, 32768),
     bootLog: bootLog as string[],
@@ -353,13 +434,19 @@ export function parseScenario(text: string, file: string): Scenario[] {
     throw e;
   }
   const o = c.obj(doc, '(document)');
-  c.only(o, ['title', 'story', 'facts', 'machine', 'guest', 'sources', 'expect', 'variants'], '');
+  c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'expect', 'variants'], '');
+  if ((o.machine === undefined) === (o.system === undefined)) c.fail(o.machine === undefined ? 'machine' : 'system', 'a scenario has either a machine or a system (host, guest and VMM), exactly one of them');
   const id = scenarioFileId(file);
   const title = c.str(o.title, 'title');
   const story = o.story === undefined ? '' : c.str(o.story, 'story');
   const facts = o.facts === undefined ? [] : o.facts;
   if (!Array.isArray(facts) || facts.some((f) => typeof f !== 'string')) c.fail('facts', 'must be a list of strings');
-  const { config: machine, resolved } = parseMachine(c, o.machine);
+  const single = o.system === undefined;
+  const top = single ? { ...parseMachine(c, o.machine), system: null } : (() => {
+    const sys = parseSystem(c, o.system);
+    return { config: sys.machine, resolved: sys.resolved, system: sys.config };
+  })();
+  const { config: machine, resolved, system } = top;
   const guest = parseGuest(c, o.guest);
   if (!Array.isArray(o.sources) || o.sources.length === 0) c.fail('sources', 'must be a non-empty list');
   const sources = o.sources.map((s, i) => parseSource(c, s, i));
@@ -369,9 +456,10 @@ export function parseScenario(text: string, file: string): Scenario[] {
     ids.add(s.id);
   });
   checkSourcesAgainstMachine(c, sources, resolved);
+  checkSystemSources(c, sources, system);
   const expect = parseExpect(c, o.expect, ids);
   checkExpectAgainstMachine(c, expect, resolved, 'expect');
-  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, guest, sources, expect };
+  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, system, guest, sources, expect };
   const out = [base];
 
   if (o.variants !== undefined) {
@@ -379,12 +467,22 @@ export function parseScenario(text: string, file: string): Scenario[] {
     o.variants.forEach((raw, i) => {
       const field = `variants[${i}]`;
       const v = c.obj(raw, field);
-      c.only(v, ['name', 'title', 'story', 'machine', 'guest', 'sources', 'expect'], field);
+      c.only(v, ['name', 'title', 'story', 'machine', 'system', 'guest', 'sources', 'expect'], field);
       const name = c.str(v.name, `${field}.name`);
       if (!/^[\w-]+$/.test(name)) c.fail(`${field}.name`, 'must be a single word (letters, digits, - and _)');
       // From here on, every error is about this variant's merged content: name it.
       c.variant = name;
-      const machineV = v.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, c.obj(v.machine, `${field}.machine`)));
+      if (v.machine !== undefined && !single) c.fail(`${field}.machine`, 'this scenario has a system: override system.host, system.guest or system.vmm instead');
+      if (v.system !== undefined && single) c.fail(`${field}.system`, 'this scenario has a single machine: override machine instead');
+      let machineV: { config: MachineConfig; resolved: ResolvedConfig };
+      let systemV = system;
+      if (v.system !== undefined) {
+        const sys = parseSystem(c, deepMerge(system, c.obj(v.system, `${field}.system`)), `${field}.system`);
+        machineV = { config: sys.machine, resolved: sys.resolved };
+        systemV = sys.config;
+      } else {
+        machineV = v.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, c.obj(v.machine, `${field}.machine`)));
+      }
       const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
       const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
       // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
@@ -398,6 +496,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
         });
       }
       checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
+      checkSystemSources(c, sourcesV, systemV);
       const expectV = parseExpect(c, expectRaw, ids, `${field}.expect`);
       checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
       out.push({
@@ -407,6 +506,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
         story: v.story === undefined ? story : String(v.story),
         sources_of_truth: facts as string[],
         machine: machineV.config,
+        system: systemV,
         guest: guestV,
         sources: sourcesV,
         expect: expectV,
