@@ -143,9 +143,26 @@ export interface AmdIommuOptions {
 
 export type IommuOptions = IntelIommuOptions | AmdIommuOptions;
 
+/** ACPI DMAR header fields a guest reads (an Intel IOMMU machine). */
+export interface DmarTableOptions {
+  /** "Host Address Width" (default: the unit's MGAW + 1). Linux prints it as "DMAR: Host address width N". */
+  hostAddressWidth?: number;
+  /** Flags bit 0, INTR_REMAP: the platform supports interrupt remapping (default true). */
+  intrRemap?: boolean;
+  /** Flags bit 1, X2APIC_OPT_OUT: firmware asks the OS not to use x2APIC mode (default false). */
+  x2apicOptOut?: boolean;
+}
+
 export interface MachineConfig {
   /** Number of CPUs, 1..32768. */
   cpus: number;
+  /**
+   * A physical machine: CPUID.1:ECX[31] (hypervisor present) reads 0, and no hypervisor CPUID leaves exist, so the
+   * hypervisor options are unavailable. Default false: a virtual machine.
+   */
+  bareMetal?: boolean;
+  /** DMAR flags and host address width (with an Intel IOMMU). */
+  dmar?: DmarTableOptions;
   /** APIC ID of each CPU (default: CPU i has APIC ID i). Unique, 0..0xFFFFFFFE. */
   apicIds?: number[];
   cpuVendor?: 'intel' | 'amd';
@@ -153,6 +170,12 @@ export interface MachineConfig {
   hypervisor?: HypervisorOptions;
   devices?: DeviceOptions[];
   iommu?: IommuOptions;
+  /**
+   * Several VT-d remapping units (one DRHD each), instead of `iommu`. A request goes to the unit whose device scope
+   * lists its requester (the I/O APIC: the unit with ioapicScope; the HPET: the unit with hpet), else to the
+   * INCLUDE_PCI_ALL unit, else it is not remapped at all.
+   */
+  iommus?: IntelIommuOptions[];
   /**
    * How a lowest-priority interrupt picks its CPU among the matching, software-enabled APICs:
    * 'priority' (default, hardware-like: a focus processor — one already holding the vector in IRR or ISR — wins,

@@ -98,3 +98,11 @@ export function apicIdRejection(v: LinuxVersion): { at: 'bringup'; fn: 'native_c
 export function supportsExtDestId(v: LinuxVersion): boolean {
   return atLeast(v, 5, 10);
 }
+
+/**
+ * The APIC driver announcement: "APIC: Switched APIC routing to: physical x2apic" from 6.6 (the x86 APIC driver
+ * rework moved it into apic_install_driver with pr_fmt "APIC: "), "Switched APIC routing to physical x2apic." before.
+ */
+export function apicRoutingLine(v: LinuxVersion, driver: string): string {
+  return atLeast(v, 6, 6) ? `APIC: Switched APIC routing to: ${driver}` : `Switched APIC routing to ${driver}.`;
+}

@@ -25,8 +25,12 @@ export interface ResolvedConfig {
   ioapic: { pins: number; version: 0x11 | 0x20; id: number };
   hypervisor: Required<HypervisorOptions>;
   devices: ResolvedDevice[];
+  /** The first (or only) IOMMU; `iommus` lists every unit (one entry for an `iommu:` config). */
   iommu: IommuOptions | null;
+  iommus: IommuOptions[];
   lowestPriority: 'priority' | 'vector-hash' | 'first';
+  bareMetal: boolean;
+  dmar: { hostAddressWidth: number | null; intrRemap: boolean; x2apicOptOut: boolean };
 }
 
 const HYPERVISOR_KEYS: (keyof HypervisorOptions)[] = [
@@ -131,13 +135,21 @@ function validateEmbeddedMsi(e: unknown, path: string, msix: unknown): void {
   });
 }
 
-function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
-  if (!isObject(raw)) throw new ConfigError('iommu', 'must be an object with kind "intel" or "amd"');
+/** Raw register values may be bigints; the resolved config holds them as hex text so it stays JSON (snapshots). */
+function registersAsText(raw: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...raw };
+  for (const k of ['cap', 'ecap', 'efr', 'efr2']) if (typeof out[k] === 'bigint') out[k] = (out[k] as bigint).toString(16);
+  return out;
+}
+
+function validateIommu(rawIn: unknown, taken: Map<number, string>, path = 'iommu'): IommuOptions {
+  if (!isObject(rawIn)) throw new ConfigError(path, 'must be an object with kind "intel" or "amd"');
+  const raw = registersAsText(rawIn);
   if (raw.kind === 'intel') {
-    rejectUnknown(raw, INTEL_OPTION_KEYS, 'iommu');
+    rejectUnknown(raw, INTEL_OPTION_KEYS, path);
     // Field-level validation and defaults belong to the Intel model; run it here too, so that resolveConfig alone
     // (a scenario file being loaded) rejects everything createMachine would.
-    resolveIntelOptions(raw as unknown as IommuOptions & { kind: 'intel' });
+    resolveIntelOptions(raw as unknown as IommuOptions & { kind: 'intel' }, path);
     return raw as unknown as IommuOptions;
   }
   if (raw.kind === 'amd') {
@@ -153,11 +165,48 @@ function validateIommu(raw: unknown, taken: Map<number, string>): IommuOptions {
   throw new ConfigError('iommu.kind', `must be "intel" or "amd", got ${JSON.stringify(raw.kind)}`);
 }
 
+/**
+ * `iommus: [...]`: several VT-d units (DRHDs) on one segment. Each is an ordinary Intel unit; across units the
+ * DMAR rules hold: at most one INCLUDE_PCI_ALL unit, a device in at most one scope, the I/O APIC under at most one
+ * unit (by default the INCLUDE_PCI_ALL one), distinct register bases. Several AMD units are not modelled.
+ */
+function validateIntelUnits(raw: unknown, taken: Map<number, string>): IommuOptions[] {
+  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError('iommus', 'must be a non-empty list of Intel units');
+  const units = raw.map((u, i) => {
+    const path = `iommus[${i}]`;
+    if (!isObject(u)) throw new ConfigError(path, 'must be an object with kind "intel"');
+    if (u.kind !== 'intel') throw new ConfigError(`${path}.kind`, `several units are modelled for Intel VT-d only (kind "intel"), got ${JSON.stringify(u.kind)}`);
+    // In a multi-unit table the I/O APIC belongs to the INCLUDE_PCI_ALL unit unless a unit says otherwise.
+    const withDefaults = u.ioapicScope === undefined ? { ...u, ioapicScope: u.includePciAll !== false } : u;
+    return validateIommu(withDefaults, taken, path);
+  });
+  const resolved = units.map((u, i) => resolveIntelOptions(u as IommuOptions & { kind: 'intel' }, `iommus[${i}]`));
+  const catchAll = resolved.map((r, i) => (r.includePciAll ? i : -1)).filter((i) => i >= 0);
+  if (catchAll.length > 1) throw new ConfigError(`iommus[${catchAll[1]}].includePciAll`, `iommus[${catchAll[0]}] already has INCLUDE_PCI_ALL; a segment has at most one such DRHD (VT-d 8.3)`);
+  const ioapicUnits = resolved.map((r, i) => (r.ioapicScope ? i : -1)).filter((i) => i >= 0);
+  if (ioapicUnits.length > 1) throw new ConfigError(`iommus[${ioapicUnits[1]}].ioapicScope`, `the I/O APIC is already in the scope of iommus[${ioapicUnits[0]}]`);
+  const owner = new Map<number, number>();
+  resolved.forEach((r, i) => {
+    for (const [j, rid] of r.scopeDevices.entries()) {
+      const first = owner.get(rid);
+      if (first !== undefined) throw new ConfigError(`iommus[${i}].devices[${j}]`, `${formatBdf(rid)} is already in the scope of iommus[${first}]`);
+      owner.set(rid, i);
+    }
+  });
+  const bases = new Map<number, number>();
+  resolved.forEach((r, i) => {
+    const first = bases.get(r.base);
+    if (first !== undefined) throw new ConfigError(`iommus[${i}].base`, `0x${r.base.toString(16)} is already the base of iommus[${first}]`);
+    bases.set(r.base, i);
+  });
+  return units;
+}
+
 /** Validate a machine configuration and fill its defaults. Throws ConfigError naming the first bad field. */
 export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const raw = config as unknown;
   if (!isObject(raw)) throw new ConfigError('config', 'must be an object');
-  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority'], '');
+  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority', 'bareMetal', 'dmar', 'iommus'], '');
   const cpus = intIn(raw.cpus, 'cpus', 1, MAX_CPUS);
 
   let apicIds: number[];
@@ -201,7 +250,15 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
 
   const taken = new Map<number, string>();
   let iommu: IommuOptions | null = null;
-  if (raw.iommu !== undefined) iommu = validateIommu(raw.iommu, taken);
+  let iommus: IommuOptions[] = [];
+  if (raw.iommu !== undefined && raw.iommus !== undefined) throw new ConfigError('iommus', 'give either iommu (one unit) or iommus (several), not both');
+  if (raw.iommu !== undefined) {
+    iommu = validateIommu(raw.iommu, taken);
+    iommus = [iommu];
+  } else if (raw.iommus !== undefined) {
+    iommus = validateIntelUnits(raw.iommus, taken);
+    iommu = iommus[0] ?? null;
+  }
   if (iommu?.kind === 'amd') taken.set(parseBdf(iommu.bdf ?? '00:02.0'), 'the AMD IOMMU (iommu.bdf)');
   if (hypervisor.intelIrAcceptsAmdFormat && iommu?.kind !== 'intel') {
     throw new ConfigError('hypervisor.intelIrAcceptsAmdFormat', 'is a hack inside the Intel IOMMU and needs iommu.kind "intel"');
@@ -215,6 +272,26 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     throw new ConfigError('lowestPriority', `must be "priority", "vector-hash" or "first", got ${JSON.stringify(lowestPriority)}`);
   }
 
+  const bareMetal = optionalBool(raw.bareMetal, 'bareMetal');
+  if (bareMetal) {
+    // Every hypervisor option is a hypervisor's CPUID leaf or message convention; a physical machine has none.
+    const on = HYPERVISOR_KEYS.find((k) => hypervisor[k] && k !== 'intelIrAcceptsAmdFormat');
+    if (on !== undefined) throw new ConfigError(`hypervisor.${on}`, 'is a hypervisor feature; a bareMetal machine has no hypervisor');
+  }
+
+  let dmar: ResolvedConfig['dmar'] = { hostAddressWidth: null, intrRemap: true, x2apicOptOut: false };
+  if (raw.dmar !== undefined) {
+    if (!isObject(raw.dmar)) throw new ConfigError('dmar', 'must be an object');
+    if (iommu?.kind !== 'intel') throw new ConfigError('dmar', 'describes the ACPI DMAR table, which only a machine with iommu.kind "intel" has');
+    rejectUnknown(raw.dmar, ['hostAddressWidth', 'intrRemap', 'x2apicOptOut'], 'dmar');
+    dmar = {
+      // DMAR "Host Address Width" holds width - 1 in a byte; real tables say 36..52.
+      hostAddressWidth: raw.dmar.hostAddressWidth === undefined ? null : intIn(raw.dmar.hostAddressWidth, 'dmar.hostAddressWidth', 32, 64),
+      intrRemap: raw.dmar.intrRemap === undefined ? true : optionalBool(raw.dmar.intrRemap, 'dmar.intrRemap'),
+      x2apicOptOut: optionalBool(raw.dmar.x2apicOptOut, 'dmar.x2apicOptOut'),
+    };
+  }
+
   return {
     cpus,
     apicIds,
@@ -223,6 +300,9 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     hypervisor,
     devices,
     iommu,
+    iommus,
     lowestPriority,
+    bareMetal,
+    dmar,
   };
 }

@@ -2,16 +2,41 @@
  * What a guest can discover without programming anything: the firmware tables and CPUID bits a real guest reads at
  * boot (MADT, DMAR or IVRS, the hypervisor's CPUID leaves). Guest-OS models read this, then program the machine
  * only through registers, memory and config space.
+ *
+ * DMAR (Intel VT-d spec chapter 8): the header's Host Address Width and flags (bit 0 INTR_REMAP, bit 1
+ * X2APIC_OPT_OUT), then one DRHD per remapping unit with its flags (bit 0 INCLUDE_PCI_ALL) and device scopes:
+ * PCI endpoints, I/O APICs (scope type 3, enumeration ID = the I/O APIC's ID) and MSI-capable HPETs (type 4).
+ * IVRS (AMD IOMMU spec, IVHD): the unit's register base and DeviceID, and IVHD special devices (variety I/O APIC or
+ * HPET, handle = its ID) that tell the OS which DeviceID an I/O APIC's or HPET's interrupts carry.
  */
 import type { ResolvedConfig } from './config.ts';
+
+export interface DrhdUnit {
+  registerBase: number;
+  /** DRHD flag INCLUDE_PCI_ALL. */
+  includePciAll: boolean;
+  /** PCI endpoint scopes (requester IDs). */
+  devices: number[];
+  /** I/O APIC scopes: the I/O APIC's ID (MADT) and the source-id its interrupts carry. */
+  ioapics: { id: number; sourceId: number }[];
+  /** HPET scopes. */
+  hpets: { id: number; sourceId: number }[];
+}
+
+export interface IvrsSpecialDevice {
+  variety: 'ioapic' | 'hpet';
+  /** The I/O APIC ID or HPET number. */
+  handle: number;
+  deviceId: number;
+}
 
 export interface FirmwareTables {
   cpuid: {
     vendor: 'GenuineIntel' | 'AuthenticAMD';
     /** CPUID.1:ECX[21]: every CPU of this machine supports x2APIC. */
     x2apic: true;
-    /** CPUID.1:ECX[31]: the machine is a virtual machine (irqpath machines always are). */
-    hypervisorPresent: true;
+    /** CPUID.1:ECX[31]: the machine is a virtual machine (false for a `bareMetal` machine). */
+    hypervisorPresent: boolean;
     /** KVM_FEATURE_MSI_EXT_DEST_ID (CPUID 0x40000001 EAX bit 15) or its Xen/Hyper-V equivalents. */
     msiExtDestId: boolean;
     /** The hypervisor is Xen and offers PIRQ-over-MSI (XENFEAT / HVM PIRQs). */
@@ -19,29 +44,83 @@ export interface FirmwareTables {
   };
   /** MADT: one local APIC entry per CPU, in CPU order (x2APIC entries for IDs ≥ 255). */
   madt: { apicIds: number[]; ioapic: { id: number; address: number; gsiBase: 0 } };
-  /** ACPI DMAR: present with an Intel IOMMU. */
-  dmar: { registerBase: number; ioapicSourceId: number; hostAddressWidth: number } | null;
-  /** ACPI IVRS: present with an AMD IOMMU. */
-  ivrs: { registerBase: number; iommuDeviceId: number; ioapicDeviceId: number } | null;
+  /**
+   * ACPI DMAR: present with an Intel IOMMU. `registerBase` and `ioapicSourceId` describe the first unit (the one
+   * covering the I/O APIC), kept for single-unit callers; `units` lists every DRHD in table order.
+   */
+  dmar: {
+    registerBase: number;
+    ioapicSourceId: number;
+    hostAddressWidth: number;
+    flags: { intrRemap: boolean; x2apicOptOut: boolean };
+    units: DrhdUnit[];
+  } | null;
+  /** ACPI IVRS: present with an AMD IOMMU. `ioapicDeviceId` is the unit's view of the I/O APIC (null if unlisted). */
+  ivrs: { registerBase: number; iommuDeviceId: number; ioapicDeviceId: number; specialDevices: IvrsSpecialDevice[] } | null;
 }
 
 export const IOAPIC_BASE = 0xfec00000;
 export const LAPIC_DEFAULT_BASE = 0xfee00000;
 
-export function buildFirmwareTables(
-  config: ResolvedConfig,
-  iommu: { kind: 'intel'; base: number; ioapicSourceId: number; awBits: number } | { kind: 'amd'; base: number; requesterId: number; ioapicDeviceId: number } | null,
-): FirmwareTables {
+/** What firmware knows about one Intel unit (from its resolved options). */
+export interface IntelUnitFacts {
+  kind: 'intel';
+  base: number;
+  awBits: number;
+  ioapicSourceId: number;
+  includePciAll: boolean;
+  scopeDevices: number[];
+  ioapicScope: boolean;
+  hpet: { id: number; sourceId: number } | null;
+}
+
+export interface AmdUnitFacts {
+  kind: 'amd';
+  base: number;
+  requesterId: number;
+  ioapicDeviceId: number;
+  ioapicInIvrs: boolean;
+  hpet: { id: number; deviceId: number } | null;
+}
+
+export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFacts[] | AmdUnitFacts | null): FirmwareTables {
+  const ioapicId = config.ioapic.id;
+  let dmar: FirmwareTables['dmar'] = null;
+  let ivrs: FirmwareTables['ivrs'] = null;
+  if (Array.isArray(units) && units.length > 0) {
+    // DMAR 8.3: an INCLUDE_PCI_ALL DRHD must be the last one of its segment.
+    const ordered = [...units].sort((a, b) => Number(a.includePciAll) - Number(b.includePciAll));
+    const drhds: DrhdUnit[] = ordered.map((u) => ({
+      registerBase: u.base,
+      includePciAll: u.includePciAll,
+      devices: [...u.scopeDevices],
+      ioapics: u.ioapicScope ? [{ id: ioapicId, sourceId: u.ioapicSourceId }] : [],
+      hpets: u.hpet ? [{ ...u.hpet }] : [],
+    }));
+    const first = ordered.find((u) => u.ioapicScope) ?? ordered[0];
+    dmar = {
+      registerBase: first.base,
+      ioapicSourceId: first.ioapicSourceId,
+      hostAddressWidth: config.dmar.hostAddressWidth ?? first.awBits,
+      flags: { intrRemap: config.dmar.intrRemap, x2apicOptOut: config.dmar.x2apicOptOut },
+      units: drhds,
+    };
+  } else if (units !== null && !Array.isArray(units)) {
+    const special: IvrsSpecialDevice[] = [];
+    if (units.ioapicInIvrs) special.push({ variety: 'ioapic', handle: ioapicId, deviceId: units.ioapicDeviceId });
+    if (units.hpet) special.push({ variety: 'hpet', handle: units.hpet.id, deviceId: units.hpet.deviceId });
+    ivrs = { registerBase: units.base, iommuDeviceId: units.requesterId, ioapicDeviceId: units.ioapicDeviceId, specialDevices: special };
+  }
   return {
     cpuid: {
       vendor: config.cpuVendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
       x2apic: true,
-      hypervisorPresent: true,
+      hypervisorPresent: !config.bareMetal,
       msiExtDestId: config.hypervisor.extDestId,
       xenPirq: config.hypervisor.xenPirq,
     },
-    madt: { apicIds: [...config.apicIds], ioapic: { id: config.ioapic.id, address: IOAPIC_BASE, gsiBase: 0 } },
-    dmar: iommu?.kind === 'intel' ? { registerBase: iommu.base, ioapicSourceId: iommu.ioapicSourceId, hostAddressWidth: iommu.awBits } : null,
-    ivrs: iommu?.kind === 'amd' ? { registerBase: iommu.base, iommuDeviceId: iommu.requesterId, ioapicDeviceId: iommu.ioapicDeviceId } : null,
+    madt: { apicIds: [...config.apicIds], ioapic: { id: ioapicId, address: IOAPIC_BASE, gsiBase: 0 } },
+    dmar,
+    ivrs,
   };
 }

@@ -16,7 +16,7 @@ import { AddressSpace, MovableRegion } from './address-space.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import { resolveConfig, DEFAULT_IOAPIC_SOURCE_ID, type ResolvedConfig, type ResolvedDevice } from './config.ts';
 import type { DmaPort } from '../msi/dma-port.ts';
-import type { MachineConfig } from '../core/config-types.ts';
+import type { IntelIommuOptions, MachineConfig } from '../core/config-types.ts';
 import { Cpu } from './cpu.ts';
 import { Device } from './device.ts';
 import { UsageError } from '../core/errors.ts';
@@ -24,6 +24,7 @@ import { EventHub } from '../core/events.ts';
 import { buildFirmwareTables, IOAPIC_BASE, type FirmwareTables } from './firmware.ts';
 import type { IommuHost } from '../msi/iommu-host.ts';
 import { MachineBus } from './machine-bus.ts';
+import { ScopedRemapper } from './scoped-remapper.ts';
 import { SparseMemory } from '../core/memory.ts';
 import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
 import { diffStates, type StateChange } from './state-diff.ts';
@@ -55,7 +56,10 @@ export class Machine {
   readonly apicBus: ApicBus;
   readonly ioapic: Ioapic;
   readonly pci: PciBus;
+  /** The IOMMU (the first one when there are several). */
   readonly iommu: Iommu | null;
+  /** Every IOMMU unit, in configuration order (`iommus:`), or the one `iommu:` unit. */
+  readonly iommus: readonly Iommu[];
   readonly firmware: FirmwareTables;
   readonly addressSpace = new AddressSpace();
   private readonly cpus: Cpu[];
@@ -86,28 +90,48 @@ export class Machine {
       deliverToApicBus: (msg) => this.deliverOwnInterrupt(msg),
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
+    const units: Iommu[] = [];
     if (resolved.iommu?.kind === 'intel') {
-      const opts = resolveIntelOptions(resolved.iommu);
-      const unit = new IntelIommu(opts, host);
-      this.iommu = unit;
-      ioapicSourceId = opts.ioapicSourceId;
-      this.firmware = buildFirmwareTables(resolved, { kind: 'intel', base: unit.base, ioapicSourceId, awBits: opts.awBits });
+      const opts = resolved.iommus.map((u, i) => resolveIntelOptions(u as IntelIommuOptions, resolved.iommus.length > 1 ? `iommus[${i}]` : 'iommu'));
+      const intel = opts.map((o) => new IntelIommu(o, host));
+      units.push(...intel);
+      ioapicSourceId = (opts.find((o) => o.ioapicScope) ?? opts[0]).ioapicSourceId;
+      this.firmware = buildFirmwareTables(resolved, opts);
+      if (intel.length === 1 && opts[0].includePciAll) {
+        // One unit covering everything: it is the remapper itself (no scope lookup on the hot path).
+        this.core.remapper = intel[0];
+        this.bus.dmaTranslator = (sid, addr) => intel[0].translateDma(sid, addr);
+      } else {
+        const scoped = new ScopedRemapper(
+          opts.map((o, i) => ({
+            unit: intel[i],
+            includePciAll: o.includePciAll,
+            sourceIds: [...o.scopeDevices, ...(o.ioapicScope ? [o.ioapicSourceId] : []), ...(o.hpet ? [o.hpet.sourceId] : [])],
+          })),
+        );
+        this.core.remapper = scoped;
+        this.bus.dmaTranslator = (sid, addr) => scoped.unitFor(sid)?.translateDma(sid, addr) ?? addr;
+      }
     } else if (resolved.iommu?.kind === 'amd') {
       const opts = resolveAmdOptions(resolved.iommu);
       const unit = new AmdIommu(opts, host);
-      this.iommu = unit;
+      units.push(unit);
       ioapicSourceId = unit.ioapicDeviceId;
-      this.firmware = buildFirmwareTables(resolved, { kind: 'amd', base: unit.base, requesterId: unit.requesterId, ioapicDeviceId: unit.ioapicDeviceId });
+      this.core.remapper = unit;
+      this.firmware = buildFirmwareTables(resolved, {
+        kind: 'amd',
+        base: unit.base,
+        requesterId: unit.requesterId,
+        ioapicDeviceId: unit.ioapicDeviceId,
+        ioapicInIvrs: opts.ioapicInIvrs,
+        hpet: opts.hpet,
+      });
     } else {
-      this.iommu = null;
       this.firmware = buildFirmwareTables(resolved, null);
     }
-    if (this.iommu) {
-      this.core.remapper = this.iommu;
-      const unit = this.iommu;
-      if (unit instanceof IntelIommu) this.bus.dmaTranslator = (sid, addr) => unit.translateDma(sid, addr);
-      this.addressSpace.add({ base: unit.base, size: unit.size, device: unit });
-    }
+    this.iommus = units;
+    this.iommu = units[0] ?? null;
+    units.forEach((unit) => this.addressSpace.add({ base: unit.base, size: unit.size, device: unit }));
 
     ioapic = new Ioapic({ ...resolved.ioapic, sourceId: ioapicSourceId }, this.bus, this.events);
     this.ioapic = ioapic;
@@ -149,7 +173,10 @@ export class Machine {
   /** Refuse a configuration whose register windows overlap (the IOMMU base is the one a user places). */
   private checkRegisterWindows(): void {
     const windows: RegisterWindow[] = [INTERRUPT_WINDOW, { what: 'the I/O APIC', field: null, base: IOAPIC_BASE, size: IOAPIC_WINDOW }];
-    if (this.iommu) windows.push({ what: `the ${this.iommu.kind === 'intel-vtd' ? 'VT-d' : 'AMD IOMMU'} register window`, field: 'iommu.base', base: this.iommu.base, size: this.iommu.size });
+    const several = this.iommus.length > 1;
+    this.iommus.forEach((u, i) => {
+      windows.push({ what: `the ${u.kind === 'intel-vtd' ? 'VT-d' : 'AMD IOMMU'} register window${several ? ` of iommus[${i}]` : ''}`, field: several ? `iommus[${i}].base` : 'iommu.base', base: u.base, size: u.size });
+    });
     this.config.devices.forEach((d, i) => {
       const fn = this.devicesByRid.get(d.requesterId)!.fn;
       for (const bar of fn.bars) windows.push({ what: `devices[${i}] (${formatBdf(d.requesterId)}) BAR${bar.index}`, field: null, base: bar.base, size: bar.size });

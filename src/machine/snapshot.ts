@@ -20,6 +20,8 @@ export interface MachineSnapshot {
     ioapic: unknown;
     pci: unknown;
     iommu: unknown | null;
+    /** Units after the first on a machine with several (`iommus:`); absent otherwise. */
+    moreIommus?: unknown[];
     /** Touched RAM pages by page-frame number (hex), base64-encoded. */
     memory: Record<string, string>;
   };
@@ -42,6 +44,7 @@ export interface SnapshotSubject {
   readonly ioapic: SavedDevice;
   readonly pci: SavedDevice;
   readonly iommu: SavedDevice | null;
+  readonly iommus: readonly SavedDevice[];
   readonly memory: SparseMemory;
   readonly core: { invalidateAllRoutes(): void };
 }
@@ -61,6 +64,7 @@ export class MachineSnapshots {
         ioapic: m.ioapic.save(),
         pci: m.pci.save(),
         iommu: m.iommu ? m.iommu.save() : null,
+        ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
         memory,
       },
     };
@@ -76,6 +80,9 @@ export class MachineSnapshots {
     if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new UsageError('snapshot: devices must be an object');
     if (!Array.isArray(d.cpus) || d.cpus.length !== m.cpuCount) throw new UsageError(`snapshot: devices.cpus must hold ${m.cpuCount} CPU states`);
     if (d.iommu === undefined || (d.iommu === null) !== (m.iommu === null)) throw new UsageError('snapshot: devices.iommu does not match this machine');
+    if (m.iommus.length > 1 && (!Array.isArray(d.moreIommus) || d.moreIommus.length !== m.iommus.length - 1)) {
+      throw new UsageError(`snapshot: devices.moreIommus must hold ${m.iommus.length - 1} unit states`);
+    }
     const pages = validatePages(d.memory);
 
     const rollback = this.take();
@@ -96,6 +103,7 @@ export class MachineSnapshots {
     m.ioapic.restore(d.ioapic as never);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
+    m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));
     m.memory.clear();
     for (const [pfn, bytes] of pages) m.memory.loadPage(pfn, bytes);
     // Cached routes describe the old state.

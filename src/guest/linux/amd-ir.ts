@@ -81,9 +81,12 @@ interface IrqTable {
   used: Uint8Array;
 }
 
-/** C's "%#llx": 0 prints as "0", anything else with a 0x prefix. */
+/**
+ * The kernel's "%#llx": always with the 0x prefix, 0 included (lib/vsprintf.c number() adds the prefix for SPECIAL
+ * without glibc's zero exception; real logs show "Extended features (0x206d73ef22254ade, 0x0)").
+ */
 function altHex(v: bigint): string {
-  return v === 0n ? '0' : `0x${v.toString(16)}`;
+  return `0x${v.toString(16)}`;
 }
 
 export class AmdIrDriver {

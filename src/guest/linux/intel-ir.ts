@@ -67,6 +67,8 @@ function hex(v: bigint | number): string {
 
 export class IntelIrDriver {
   readonly base: number;
+  /** DRHD index in table order (Linux's iommu->seq_id, "dmar<index>"). */
+  readonly index: number;
   private readonly cpu: Cpu;
   /** Linux's shadow of the persistent GCMD bits (TE, QIE, IRE, CFI...). */
   private gcmd = 0;
@@ -86,10 +88,13 @@ export class IntelIrDriver {
     private readonly log: BootLog,
     /** The fault-line format of the kernel being modelled (core/linux-version.ts dmarFaultStyle). */
     private readonly faultStyle: DmarFaultStyle = 'current',
+    /** Which DRHD (table order) this driver runs; Linux names it dmar<index>. Default: the unit with the I/O APIC. */
+    unitIndex?: number,
   ) {
     const dmar = machine.firmware.dmar;
     if (dmar === null) throw new Error('IntelIrDriver needs a DMAR table');
-    this.base = dmar.registerBase;
+    this.base = unitIndex === undefined ? dmar.registerBase : dmar.units[unitIndex].registerBase;
+    this.index = unitIndex ?? Math.max(0, dmar.units.findIndex((u) => u.registerBase === this.base));
     this.cpu = machine.cpu(0);
   }
 
@@ -107,6 +112,18 @@ export class IntelIrDriver {
 
   private r64(off: number): bigint {
     return this.cpu.read64(this.base + off);
+  }
+
+  /** alloc_iommu: read VER/CAP/ECAP; the "dmarN: reg_base_addr" line (and the no-SAGAW line) go to the log. */
+  readUnit(): IntelProbe {
+    const ver = this.r32(R.VER_REG);
+    this.cap = this.r64(R.CAP_REG);
+    this.ecap = this.r64(R.ECAP_REG);
+    const name = `dmar${this.index}`;
+    this.log.print(`DMAR: ${name}: reg_base_addr ${hex(this.base)} ver ${(ver >>> 4) & 0xf}:${ver & 0xf} cap ${hex(this.cap)} ecap ${hex(this.ecap)}`);
+    const sagaw = Number((this.cap >> CAP_SAGAW_SHIFT) & 0x1fn);
+    if (sagaw === 0) this.log.print(`DMAR: ${name}: No supported address widths. Not attempting DMA translation.`);
+    return { ir: (this.ecap & ECAP_IR) !== 0n, eim: (this.ecap & ECAP_EIM) !== 0n, qi: (this.ecap & ECAP_QI) !== 0n, sagaw, cap: this.cap, ecap: this.ecap };
   }
 
   /** Parse the DMAR unit the way dmar.c's alloc_iommu does and print its lines. */
@@ -140,14 +157,17 @@ export class IntelIrDriver {
     return false;
   }
 
-  /** The full enable sequence; returns false (and logs Linux's failure line) when a step never completes. */
-  enable(eime: boolean): boolean {
+  /**
+   * The full enable sequence; returns false (and logs Linux's failure line) when a step never completes. With
+   * `announce` false the caller prints the table-wide lines (several units, one "Enabled IRQ remapping" line).
+   */
+  enable(eime: boolean, announce = true): boolean {
     this.eime = eime;
     if ((this.ecap & ECAP_QI) === 0n) {
       this.log.print('DMAR-IR: Failed to enable irq remapping. You are vulnerable to irq-injection attacks.');
       return false;
     }
-    this.log.print('DMAR-IR: Queued invalidation will be enabled to support x2apic and Intr-remapping.');
+    if (announce && eime) this.log.print('DMAR-IR: Queued invalidation will be enabled to support x2apic and Intr-remapping.');
     // dmar_enable_qi: one 4 KiB page = 256 descriptors (QS = 0), tail 0 before enabling.
     this.queueBase = this.mem.alloc(QI_LENGTH * QI_DESC_BYTES);
     this.statusBase = this.mem.alloc(QI_LENGTH * 4);
@@ -179,7 +199,7 @@ export class IntelIrDriver {
       this.log.print('DMAR-IR: Compatibility-format IRQs enabled despite intr remapping; you are vulnerable to IRQ injection.');
     }
     this.enabled = true;
-    this.log.print(`DMAR-IR: Enabled IRQ remapping in ${eime ? 'x2apic' : 'xapic'} mode`);
+    if (announce) this.log.print(`DMAR-IR: Enabled IRQ remapping in ${eime ? 'x2apic' : 'xapic'} mode`);
     return true;
   }
 

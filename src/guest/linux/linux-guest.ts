@@ -20,7 +20,7 @@
  * emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
-import { amdViDeviceStyle, apicIdRejection, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
+import { amdViDeviceStyle, apicIdRejection, apicRoutingLine, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
@@ -30,6 +30,9 @@ import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
 import { AmdIrDriver } from './amd-ir.ts';
 import { IntelIrDriver, type IntelIrteFields } from './intel-ir.ts';
+import { driverFor, prepareIntelRemapping, type IntelRemapping } from './intel-ir-prepare.ts';
+import { EFR_GAM_SUP_SHIFT } from '../../iommu-amd/extended-features.ts';
+import { XAPIC_MAX_ID } from '../firmware-handoff.ts';
 import {
   composeAmdRemappable,
   composeApicMessage,
@@ -48,6 +51,8 @@ const LIMIT_15BIT = 32767;
 export const XEN_FIRST_PIRQ = 4160;
 /** SVT = 01b (verify the requester ID), SQ = 00b (all 16 bits): what Linux programs for MSI and I/O APIC IRTEs. */
 const SVT_VERIFY_SID = 1;
+/** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): "SB IOAPIC is always on this device in AMD systems", 00:14.0. */
+const IOAPIC_SB_DEVID = 0x00a0;
 
 type RemapMode = 'x2apic' | 'xapic' | null;
 
@@ -62,6 +67,10 @@ export class LinuxGuest extends GuestBase {
   private intel: IntelIrDriver | null = null;
   private amd: AmdIrDriver | null = null;
   private remap: RemapMode = null;
+  /** Every Intel unit's driver when Intel remapping is on (several DRHDs: one each). */
+  private intelRemapping: IntelRemapping | null = null;
+  /** x2APIC mode (false only on bare metal without x2APIC-capable remapping). */
+  private x2apic = true;
   private apicLimit = LIMIT_8BIT;
   private extDestId = false;
   private cluster = false;
@@ -106,7 +115,7 @@ export class LinuxGuest extends GuestBase {
     log.decide('presentCpus', present.length);
     log.decide('ignoredCpus', fw.madt.apicIds.length - present.length);
 
-    this.logicalId[0] = setupLocalApic(this.bsp, true);
+    this.logicalId[0] = setupLocalApic(this.bsp, this.x2apic);
     this.markOnline(0);
     log.print('smp: Bringing up secondary CPUs ...');
     for (const cpu of present) {
@@ -122,7 +131,7 @@ export class LinuxGuest extends GuestBase {
         log.print(`smpboot: do_boot_cpu failed(-1) to wakeup CPU#${cpu}`);
         continue;
       }
-      this.logicalId[cpu] = setupLocalApic(ap, true);
+      this.logicalId[cpu] = setupLocalApic(ap, this.x2apic);
       this.markOnline(cpu);
     }
     log.print(`smp: Brought up 1 node, ${this.online.length} CPUs`);
@@ -134,48 +143,82 @@ export class LinuxGuest extends GuestBase {
     this.setupIommuInterrupt();
   }
 
-  /** irq_remapping_prepare + enable: pick the unit and its mode. */
+  /** irq_remapping_prepare + enable: pick the unit(s) and the mode. */
   private prepareRemapping(): void {
     const fw = this.machine.firmware;
     const log = this.log;
     if (fw.dmar !== null) {
-      const drv = new IntelIrDriver(this.machine, this.mem, log, dmarFaultStyle(this.version));
-      const p = drv.probe(fw.madt.ioapic.id);
-      log.decide('dmaTranslation', p.sagaw !== 0 ? 'available (not modelled)' : 'none (SAGAW = 0)');
-      if (p.ir && drv.enable(p.eim)) {
-        this.intel = drv;
-        this.remap = p.eim ? 'x2apic' : 'xapic';
+      const r = prepareIntelRemapping(this.machine, this.mem, log, dmarFaultStyle(this.version));
+      if (r !== null) {
+        this.intelRemapping = r;
+        // The unit that remaps the I/O APIC is the one the model's single-unit paths (faults, posting) use.
+        this.intel = driverFor(this.machine, r, fw.dmar.ioapicSourceId, -1) ?? r.drivers[0];
+        this.remap = r.eim ? 'x2apic' : 'xapic';
       }
     } else if (fw.ivrs !== null) {
       const drv = new AmdIrDriver(this.machine, this.mem, log, amdViDeviceStyle(this.version));
       const p = drv.probe();
       log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available (not modelled)');
-      const xt = p.xtSup && p.gaSup;
-      if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
-        this.amd = drv;
-        this.remap = xt ? 'x2apic' : 'xapic';
+      // amd_iommu_prepare → check_ioapic_information (drivers/iommu/amd/init.c): every MADT I/O APIC must be an IVRS
+      // special device, and one of them the southbridge I/O APIC at 00:14.0 (IOAPIC_SB_DEVID), else no remapping.
+      if (this.amdIoapicsListed()) {
+        // XT mode needs XTSup and GA (128-bit IRTEs): amd_iommu_xt_mode is only set with FEATURE_GA.
+        const xt = p.xtSup && p.gaSup;
+        if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
+          this.amd = drv;
+          this.remap = xt ? 'x2apic' : 'xapic';
+          // AMD_IOMMU_GUEST_IR_VAPIC stays the guest-IR mode only with GASup and GAMSup's vAPIC bit (FEATURE_GAM_VAPIC).
+          if (p.gaSup && (p.efr & (1n << EFR_GAM_SUP_SHIFT)) !== 0n) log.print('AMD-Vi: Virtual APIC enabled');
+        }
       }
     }
     log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : 'off');
   }
 
+  /** check_ioapic_information: the lines and the verdict for the machine's one I/O APIC. */
+  private amdIoapicsListed(): boolean {
+    const fw = this.machine.firmware;
+    const id = fw.madt.ioapic.id;
+    const entry = fw.ivrs!.specialDevices.find((d) => d.variety === 'ioapic' && d.handle === id);
+    const southbridge = entry !== undefined && entry.deviceId === IOAPIC_SB_DEVID;
+    // pr_fmt "AMD-Vi: " + "%s: ..." with fw_bug = FW_BUG ("[Firmware Bug]: "): hence the ": :" real logs show.
+    if (entry === undefined) this.log.print(`AMD-Vi: [Firmware Bug]: : IOAPIC[${id}] not in IVRS table`);
+    if (!southbridge) {
+      this.log.print('AMD-Vi: [Firmware Bug]: : No southbridge IOAPIC found');
+      this.log.print('AMD-Vi: Disabling interrupt remapping');
+    }
+    this.log.decide('amdSouthbridgeIoapic', southbridge);
+    return southbridge;
+  }
+
   /** try_to_enable_x2apic and the APIC driver choice. */
   private decideX2apic(byFirmware: boolean): void {
     const log = this.log;
+    const hypervisor = this.machine.firmware.cpuid.hypervisorPresent;
+    let x2apic = true;
     if (this.remap === 'x2apic') {
       this.apicLimit = X2APIC_MAX_ID;
       this.cluster = true;
+    } else if (!hypervisor && !byFirmware) {
+      // Bare metal: "Using X2APIC without IR is not architecturally supported on bare metal" — x2apic_available()
+      // is false without a hypervisor, so Linux stays in xAPIC mode (try_to_enable_x2apic, arch/x86/kernel/apic/apic.c).
+      log.print("x2apic: IRQ remapping doesn't support X2APIC mode");
+      x2apic = false;
+      this.apicLimit = XAPIC_MAX_ID;
     } else {
       // In a VM x2apic_available() is true, so Linux keeps x2APIC without IR and limits the APIC IDs instead of
-      // printing "x2apic: IRQ remapping doesn't support X2APIC mode".
+      // printing "x2apic: IRQ remapping doesn't support X2APIC mode". (Bare metal with x2APIC already on from the
+      // firmware — APIC IDs above 254 — is not modelled: Linux would try to disable x2APIC; the model keeps it.)
       // The 15-bit extended destination ID is read from the hypervisor's CPUID from 5.10 on.
       this.extDestId = this.machine.firmware.cpuid.msiExtDestId && supportsExtDestId(this.version);
       this.apicLimit = this.extDestId ? LIMIT_15BIT : LIMIT_8BIT;
     }
-    if (!byFirmware) log.print('x2apic enabled');
-    log.print(`APIC: Switched APIC routing to: ${this.cluster ? 'cluster' : 'physical'} x2apic`);
-    log.decide('x2apic', true);
-    log.decide('apicRouting', this.cluster ? 'cluster x2apic' : 'physical x2apic');
+    this.x2apic = x2apic;
+    const routing = !x2apic ? 'physical flat' : this.cluster ? 'cluster x2apic' : 'physical x2apic';
+    if (x2apic && !byFirmware) log.print('x2apic enabled');
+    log.print(apicRoutingLine(this.version, routing));
+    log.decide('x2apic', x2apic);
+    log.decide('apicRouting', routing);
     log.decide('apicLimit', this.apicLimit);
     log.decide('extDestId', this.extDestId);
   }
@@ -319,7 +362,14 @@ export class LinuxGuest extends GuestBase {
   }
 
   private programIntel(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
-    const drv = this.intel!;
+    let drv = this.intel!;
+    if (req.kind !== 'ioapic' && this.intelRemapping !== null && this.intelRemapping.drivers.length > 1) {
+      // Several DRHDs: the device's own unit (dmar_find_matched_drhd_unit). A device under no unit is not remapped
+      // and gets the ordinary PCI-MSI domain's compatibility-format message.
+      const own = driverFor(this.machine, this.intelRemapping, req.device!.requesterId, this.machine.firmware.dmar!.ioapicSourceId);
+      if (own === null) return this.programDirect(req, cpu, vector, note);
+      drv = own;
+    }
     if (req.kind === 'ioapic') {
       const index = drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
