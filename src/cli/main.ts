@@ -17,6 +17,7 @@ import { registerDecodeCommand } from './decode-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerMatrixCommand } from './matrix-command.ts';
 import { registerLogCommand } from './log-command.ts';
+import { registerFromDmesgCommand } from './from-dmesg-command.ts';
 import { registerReplayCommand } from './replay-command.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
@@ -48,6 +49,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerRunCommand(program);
   registerMatrixCommand(program);
   registerLogCommand(program);
+  registerFromDmesgCommand(program);
   registerReplayCommand(program);
   registerServeCommand(program);
   return program;

@@ -1,0 +1,71 @@
+/**
+ * The round trip behind `irqpath from-dmesg --check`: boot the Linux model on the machine a log implies and compare
+ * the interrupt-remapping lines it prints with the log's own. Only lines the model produces are compared: the DMAR
+ * table and unit lines, every `DMAR-IR:` line, the x2APIC refusal, and the AMD-Vi feature, remapping, X2APIC,
+ * vAPIC and I/O APIC firmware-bug lines (RMRR, ATSR, ANDD, IVHD dumps, IOMMU groups are outside the model).
+ */
+import { DEFAULT_LINUX_VERSION, parseLinuxVersion } from '../core/linux-version.ts';
+import { ConfigError } from '../core/errors.ts';
+import { createMachine } from '../machine/machine.ts';
+import type { DmesgMachine } from '../machine/from-dmesg.ts';
+import { createGuest } from './create-guest.ts';
+
+const COVERED = [
+  /^DMAR: Host address width /,
+  /^DMAR: DRHD base: /,
+  /^DMAR: dmar\d+: reg_base_addr /,
+  /^DMAR-IR: /,
+  /^x2apic: IRQ remapping doesn't support X2APIC mode/,
+  /^AMD-Vi: Extended features \(0x[0-9a-f]+, 0x[0-9a-f]+\):/,
+  /^AMD-Vi: Interrupt remapping enabled/,
+  /^AMD-Vi: X2APIC enabled/,
+  /^AMD-Vi: Virtual APIC enabled/,
+  /^AMD-Vi: \[Firmware Bug\]: : (IOAPIC\[\d+\] not in IVRS table|No southbridge IOAPIC found)/,
+  /^AMD-Vi: Disabling interrupt remapping/,
+];
+
+/** Is this (prefix-free) line one the Linux model reproduces? */
+export function isModelledRemappingLine(line: string): boolean {
+  return COVERED.some((re) => re.test(line));
+}
+
+export interface RemappingCheck {
+  /** The kernel version the model ran ("6.15" from the log, else the default). */
+  kernel: string;
+  /** The log's modelled lines the model printed too. */
+  matched: string[];
+  /** The log's modelled lines the model did not print. */
+  missing: string[];
+  /** Modelled lines the model printed that the log does not have, for the kinds of line the log shows at all. */
+  extra: string[];
+  /** Everything the model printed at boot. */
+  modelLines: string[];
+}
+
+/** Boot the Linux model on `d.machine` and compare its remapping lines with the log's (as sets of lines). */
+export function checkRemappingLines(d: DmesgMachine): RemappingCheck {
+  let kernel = DEFAULT_LINUX_VERSION;
+  if (d.kernel !== null) {
+    try {
+      kernel = parseLinuxVersion(d.kernel, 'kernel').text;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+  }
+  const m = createMachine(d.machine);
+  const g = createGuest(m, { os: 'linux', version: kernel });
+  g.boot();
+  const modelLines = [...g.log.lines];
+  const logLines = d.lines.filter(isModelledRemappingLine);
+  const printed = new Set(modelLines);
+  const inLog = new Set(logLines);
+  return {
+    kernel,
+    matched: logLines.filter((l) => printed.has(l)),
+    missing: logLines.filter((l) => !printed.has(l)),
+    // A log excerpt may lack a whole kind of line (cut, or a kernel that prints it differently): only kinds the log
+    // has are held against the model.
+    extra: modelLines.filter((l) => !inLog.has(l) && COVERED.some((re) => re.test(l) && logLines.some((x) => re.test(x)))),
+    modelLines,
+  };
+}
