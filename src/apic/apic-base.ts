@@ -33,8 +33,11 @@ export function apicBaseMode(value: bigint): ApicMode | 'invalid' {
 
 /** Power-up value: EN=1, base 0xFEE00000, BSP on the bootstrap processor (SDM 10.12.5.1). */
 export function resetApicBase(isBsp: boolean): bigint {
-  return APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_EN | (isBsp ? APIC_BASE_BSP : 0n);
+  return isBsp ? RESET_BSP : RESET_AP;
 }
+// BigInts are immutable: every LAPIC of a machine can share these two (one fewer heap object per CPU).
+const RESET_AP = APIC_BASE_DEFAULT_ADDRESS | APIC_BASE_EN;
+const RESET_BSP = RESET_AP | APIC_BASE_BSP;
 
 /**
  * Check a WRMSR to IA32_APIC_BASE and return the mode it selects. Throws {@link GeneralProtectionFault} for reserved

@@ -138,7 +138,6 @@ interface RegisterViews {
 }
 
 export class Lapic implements MmioDevice {
-  readonly name: string;
   readonly run: CpuRunState;
 
   // --- Architectural state (public for the bus, scenarios and save/restore; mutate through the methods). ---
@@ -195,7 +194,6 @@ export class Lapic implements MmioDevice {
     }
     this.words = storage;
     this.at = offset;
-    this.name = `lapic${cpu}`;
     const isBsp = cpu === 0;
     this.run = new CpuRunState(isBsp);
     this.apicBase = resetApicBase(isBsp);
@@ -238,6 +236,11 @@ export class Lapic implements MmioDevice {
   }
 
   // --- Derived views -----------------------------------------------------------------------------------------
+
+  /** "lapic<cpu>", as save/restore and diagnostics name it. */
+  get name(): string {
+    return `lapic${this.cpu}`;
+  }
 
   /** The CPU's run state (INIT/SIPI), see {@link CpuRunState}. */
   get runState(): 'running' | 'wait-for-sipi' {
