@@ -26,7 +26,7 @@ export interface ParallelOptions {
 export interface ParallelRun {
   /** The cells, in the order of the specs given. */
   cells: MatrixCell[];
-  /** How many worker threads ran cells (0: all ran in this thread). */
+  /** How many worker threads ran at least one cell (0: all ran in this thread). */
   workers: number;
 }
 
@@ -65,18 +65,18 @@ export async function runMatrixParallel(specs: readonly MatrixCellSpec[], option
   const queue = specs.map((_, i) => i).sort((a, b) => specs[b].cpus - specs[a].cpus || a - b);
   let next = 0;
   let finished = 0;
-  let started = 0;
   let failedToStart = 0;
 
   return new Promise<ParallelRun>((resolve, reject) => {
     const workers: Worker[] = [];
+    const working = new Set<Worker>();
     let settled = false;
     const settle = (error: Error | null) => {
       if (settled) return;
       settled = true;
       for (const w of workers) void w.terminate();
       if (error) reject(error);
-      else resolve({ cells: results as MatrixCell[], workers: started });
+      else resolve({ cells: results as MatrixCell[], workers: working.size });
     };
     const feed = (worker: Worker) => {
       if (next < queue.length) {
@@ -111,11 +111,11 @@ export async function runMatrixParallel(specs: readonly MatrixCellSpec[], option
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
           ready = true;
-          started++;
           feed(worker);
           return;
         }
         results[reply.index] = reply.cell;
+        working.add(worker);
         finished++;
         options.onCell?.(reply.cell);
         if (finished === specs.length) settle(null);
