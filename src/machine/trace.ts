@@ -76,6 +76,8 @@ export function participantOf(hopName: string): string {
   if (name.startsWith('amdvi_')) return 'AMDVi';
   if (name.startsWith('ioapic_')) return 'IOAPIC';
   if (name.startsWith('apic_')) return 'LAPIC';
+  // The bus hands every message to the translation core: irqpath_msi_route is the bus's hop, not the device's.
+  if (name === 'msi_route') return 'Bus';
   if (name.startsWith('msi_') || name.startsWith('msix_') || name.startsWith('pci_')) return 'Device';
   return 'Bus';
 }

@@ -6,7 +6,7 @@
  */
 import type { MachineConfig } from '../core/config-types.ts';
 import { explainValue, type ValueExplanation, type ValueKind } from '../machine/explain-value.ts';
-import { routeMessage, type MessageRouteSetup } from '../guest/message-route.ts';
+import { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from '../guest/message-route.ts';
 import { builtInScenarios } from '../guest/scenario/scenario-library.ts';
 import type { GuestSpec, Scenario } from '../guest/scenario/scenario-file.ts';
 import { renderWord } from './bit-diagram.ts';
@@ -32,6 +32,7 @@ const EXAMPLES: [string, Record<string, string>][] = [
   ['VT-d fault 0x25 record', { kind: 'vtd-fault', value: '0x80000025000000181600000000000000' }],
   ['AMD-Vi IO_PAGE_FAULT for an interrupt', { kind: 'amd-event', value: '00000020 20080000 fee00000 00000000' }],
   ['RTE with the remappable format bit', { kind: 'rte', value: '0x000b000000000004' }],
+  ['a compatibility RTE on scenario 03\'s machine', { kind: 'rte', value: '0x0100000000000031', machine: 'scenario:03', pin: '4' }],
 ];
 
 const BITS: Record<ValueKind, number> = { msi: 64, rte: 64, 'intel-irte': 128, 'amd-irte': 128, 'vtd-fault': 128, 'amd-event': 128 };
@@ -91,6 +92,7 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
   const width = select('width', [['128', '128-bit (GAEn = 1)'], ['32', '32-bit (GAEn = 0)']], p.get('width') ?? '128');
   const machineSel = select('machine', [['', 'none (decode only)'], ...scenarios.map((s): [string, string] => [`scenario:${s.id.slice(0, 2)}`, `scenario ${s.id}`]), ['custom', 'custom machine…']], machine);
   const from = h('input', { id: 'from', name: 'from', value: p.get('from') ?? '', placeholder: 'first device', class: 'mono' });
+  const pin = h('input', { id: 'pin', name: 'pin', type: 'number', min: 0, max: 119, value: p.get('pin') ?? '0' });
   const custom = h(
     'fieldset',
     { class: 'custom', hidden: machine !== 'custom' },
@@ -101,7 +103,8 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
     field('hypervisor', select('ext', [['0', 'no extension'], ['1', '15-bit extended destination ID']], p.get('ext') ?? '0'), 'ext', errors),
     field('guest booted first', select('os', [['', 'none (firmware state)'], ['linux', 'Linux'], ['windows', 'Windows']], p.get('os') ?? ''), 'os', errors),
   );
-  const fromField = field('written by device (BDF)', from, 'from', errors);
+  const isRte = kind === 'rte';
+  const fromField = isRte ? field('programmed into I/O APIC pin', pin, 'pin', errors) : field('written by device (BDF)', from, 'from', errors);
   fromField.hidden = machine === '';
   machineSel.addEventListener('change', () => {
     custom.hidden = machineSel.value !== 'custom';
@@ -113,9 +116,9 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
     field(isMsi ? 'Address' : 'Value', addr, isMsi ? 'addr' : 'value', errors, isMsi ? 'hex, up to 64 bits (0x1000_fee4_6000)' : 'hex; 128-bit values also as four dwords, lowest first'),
     isMsi ? field('Data', data, 'data', errors, 'hex, 32 bits') : null,
     kind === 'amd-irte' ? field('IRTE size', width, 'width', errors) : null,
-    isMsi ? field('Where does it go on…', machineSel, 'machine', errors) : null,
-    isMsi ? fromField : null,
-    isMsi ? custom : null,
+    isMsi || isRte ? field('Where does it go on…', machineSel, 'machine', errors) : null,
+    isMsi || isRte ? fromField : null,
+    isMsi || isRte ? custom : null,
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Explain')),
   ]);
   kindSel.addEventListener('change', () => go('explain', { kind: kindSel.value }));
@@ -130,7 +133,8 @@ function renderForm(p: URLSearchParams, errors: Map<string, string>): HTMLElemen
       data: isMsi ? get('data') : undefined,
       width: kind === 'amd-irte' ? get('width') : undefined,
       machine: m,
-      from: m ? get('from') : undefined,
+      from: m && isMsi ? get('from') : undefined,
+      pin: m && isRte ? get('pin') : undefined,
       ...(m === 'custom' ? { cpus: get('cpus'), vendor: get('vendor'), iommu: get('iommu'), ext: get('ext'), os: get('os') } : {}),
     });
   });
@@ -203,23 +207,43 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
       const e = explainValue(kind, value, data, width);
       const [banner, ...readings] = renderExplanation(e);
       out.push(banner);
-      if (kind === 'msi') {
-        const m = machineSetup(p);
-        if (m) {
+      const m = kind === 'msi' || kind === 'rte' ? machineSetup(p) : null;
+      if (m) {
+        let route: MessageRoute;
+        let what: string;
+        if (kind === 'rte') {
+          const pinText = p.get('pin') ?? '0';
+          const pinNo = /^\d+$/.test(pinText) ? Number(pinText) : NaN;
+          if (Number.isNaN(pinNo)) throw new InputError('pin', `programmed into I/O APIC pin: "${pinText}" is not a pin number`);
+          try {
+            route = routeRte(m.setup, pinNo, value);
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new InputError(message.startsWith('pin ') ? 'pin' : 'machine', message);
+          }
+          what = `RTE 0x${value.toString(16)} on I/O APIC pin ${pinNo}`;
+        } else {
           const from = p.get('from') || m.setup.machine.devices?.[0]?.bdf;
           if (!from) throw new InputError('from', 'written by device: this machine has no PCI device to write the message');
-          const route = routeMessage(m.setup, from, value, data);
-          out.push(
-            h(
-              'section',
-              { class: 'route', 'aria-labelledby': 'route-h' },
-              h('h2', { id: 'route-h' }, `Where it goes: written by ${from} on ${m.label}`),
-              h('ul', { class: 'outcomes' }, route.outcomes.map((o) => h('li', {}, o))),
-              renderSequence(route.hops, `addr 0x${value.toString(16)} data 0x${data.toString(16)} from ${from}`),
-              route.faultLog.length ? h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, route.faultLog.join('\n')) : null,
-            ),
-          );
+          try {
+            route = routeMessage(m.setup, from, value, data);
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new InputError(message.startsWith('requester ') ? 'from' : 'machine', message);
+          }
+          what = `addr 0x${value.toString(16)} data 0x${data.toString(16)} written by ${from}`;
         }
+        out.push(
+          h(
+            'section',
+            { class: 'route', 'aria-labelledby': 'route-h' },
+            h('h2', { id: 'route-h' }, `Where it goes: ${what}, on ${m.label}`),
+            h('ul', { class: 'outcomes' }, route.outcomes.map((o) => h('li', {}, o))),
+            renderSequence(route.hops.filter((x) => !route.iommuFlows.includes(x.flow)), what),
+            route.iommuFlows.map((f) => renderSequence(route.hops.filter((x) => x.flow === f), 'the IOMMU\'s own fault-event interrupt, raised while it handled the message')),
+            route.faultLog.length ? h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, route.faultLog.join('\n')) : null,
+          ),
+        );
       }
       out.push(...readings);
     } catch (err) {

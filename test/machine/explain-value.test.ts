@@ -8,7 +8,7 @@ import { MSI_LAYOUTS, RTE_LAYOUTS } from '../../src/msi/formats/layouts.ts';
 import { FRCD_LAYOUT, INTEL_IRTE_LAYOUTS } from '../../src/iommu-intel/layouts.ts';
 import { AMD_EVENT_LAYOUT, AMD_IRTE_LAYOUTS } from '../../src/iommu-amd/layouts.ts';
 import { explainValue } from '../../src/machine/explain-value.ts';
-import { routeMessage } from '../../src/guest/message-route.ts';
+import { routeMessage, routeRte } from '../../src/guest/message-route.ts';
 
 const field = (e: ReturnType<typeof explainValue>, reading: number, name: string) =>
   e.readings[reading].words.flatMap((w) => w.fields).find((f) => f.field.name === name);
@@ -79,5 +79,17 @@ describe('routeMessage', () => {
   it('before any OS enabled them, the local APICs refuse it (SVR.APIC-enable is 0 at reset, SDM 10.4.7.2)', () => {
     const r = routeMessage({ machine: { cpus: 4, devices: [{ bdf: '00:03.0', msix: { entries: 1 } }] } }, '00:03.0', 0xfee02000n, 0x31);
     expect(r.outcomes.every((o) => o.startsWith('lost:'))).toBe(true);
+  });
+
+  it('a compatibility-format RTE on a Linux-booted VT-d machine (EIME set) is blocked with 0x25 from the I/O APIC\'s source-id', () => {
+    // RTE: dest 1 (63:56), vector 0x31, fixed, edge, unmasked. VT-d §5.1.4: with EIME = 1 a compatibility-format
+    // request is blocked (fault 0x25); the I/O APIC requests with source-id 0xFF00 (QEMU's DMAR default).
+    const r = routeRte({ machine: { cpus: 4, iommu: { kind: 'intel' } }, guest: { os: 'linux' } }, 4, 0x0100000000000031n);
+    expect(r.faultLog).toHaveLength(1);
+    expect(r.faultLog[0]).toMatch(/^DMAR: \[INTR-REMAP\] Request device \[ff:00\.0\] fault index 0x[0-9a-f]+ \[fault reason 0x25\]/);
+  });
+
+  it('refuses a pin the I/O APIC does not have, naming it', () => {
+    expect(() => routeRte({ machine: { cpus: 1 } }, 24, 0n)).toThrow(/pin 24 does not exist: this I\/O APIC has pins 0–23/);
   });
 });
