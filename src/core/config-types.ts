@@ -80,7 +80,10 @@ export interface IntelIommuOptions {
   kind: 'intel';
   /** Register base (default 0xFED90000). */
   base?: number;
-  /** Host address width in bits: 39 or 48 (default 48); sets MGAW and the SAGAW bits. With a raw `cap`, MGAW + 1. */
+  /**
+   * Guest address width in bits: 39, 48 or 57 (default 48); sets MGAW and the SAGAW bits (3/4/5-level second-level
+   * tables). With a raw `cap`, MGAW + 1.
+   */
   awBits?: number;
   /** Advertise DMA translation (default true). false: SAGAW = 0 and TE writes are ineffective (QEMU dma-translation=off). */
   dmaTranslation?: boolean;

@@ -152,8 +152,9 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
    * unchanged, whatever the DTE says — also with dmaTranslation = false (EFR.HATS = 11b), where nothing could be
    * translated anyway. Never null (null would be a DMA fault).
    */
-  translateDma(sourceId: number, addr: number): number | null {
+  translateDma(sourceId: number, addr: number, isWrite: boolean): number | null {
     void sourceId;
+    void isWrite;
     return addr;
   }
 

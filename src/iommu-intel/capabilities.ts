@@ -35,9 +35,19 @@ export const CAP_PI = 1n << 59n;
 export const CAP_ESIRTPS = 1n << 62n;
 /** Reserved CAP bits (VT-d 11.4.2): 15:13 between SAGAW and MGAW, 38 between SLLPS and PSI. */
 export const CAP_RESERVED = (0x7n << 13n) | (1n << 38n);
-/** SAGAW bit 1 (value 0x02): 39-bit, 3-level; bit 2 (0x04): 48-bit, 4-level (F DMAR_CAP_SAGAW_3LVL/4LVL). */
+/**
+ * SAGAW bit 1 (value 0x02): 39-bit, 3-level; bit 2 (0x04): 48-bit, 4-level; bit 3 (0x08): 57-bit, 5-level
+ * (F DMAR_CAP_SAGAW_3LVL/4LVL/5LVL). Bit n is the context entry's AW value n.
+ */
 export const SAGAW_39 = 0x02;
 export const SAGAW_48 = 0x04;
+export const SAGAW_57 = 0x08;
+/** CAP.SLLPS default: 2 MiB (bit 0) and 1 GiB (bit 1) second-level pages, as QEMU. */
+export const SLLPS = 0x3;
+/** CAP.MAMV default: the largest address mask of a page-selective IOTLB invalidation (2^18 pages), as QEMU. */
+export const MAMV = 18;
+/** ECAP.DT (bit 2): device-TLB support (context TT = 01b). */
+export const ECAP_DT = 1n << 2n;
 
 // ECAP fields
 export const ECAP_QI = 1n << 1n;
@@ -58,6 +68,8 @@ export function capField(value: bigint, shift: bigint, bits: number): number {
 
 export function sagawFor(opts: Pick<CapabilityInputs, 'dmaTranslation' | 'awBits'>): number {
   if (!opts.dmaTranslation) return 0; // the "IR only" trick: no page-table format advertised (reference §11, seed 000)
+  // Every width up to MGAW: a 57-bit unit walks 3-, 4- and 5-level tables (the context entry's AW picks one).
+  if (opts.awBits >= 57) return SAGAW_39 | SAGAW_48 | SAGAW_57;
   return opts.awBits >= 48 ? SAGAW_39 | SAGAW_48 : SAGAW_39;
 }
 
@@ -66,10 +78,10 @@ export function capabilityValue(opts: CapabilityInputs): bigint {
   cap |= BigInt(sagawFor(opts)) << CAP_SAGAW_SHIFT;
   cap |= BigInt(opts.awBits - 1) << CAP_MGAW_SHIFT;
   cap |= BigInt(FRO_UNITS) << CAP_FRO_SHIFT;
-  cap |= 0x3n << CAP_SLLPS_SHIFT; // 2 MiB and 1 GiB second-level pages
+  cap |= BigInt(SLLPS) << CAP_SLLPS_SHIFT; // 2 MiB and 1 GiB second-level pages
   cap |= CAP_PSI;
   cap |= BigInt(opts.faultRecords - 1) << CAP_NFR_SHIFT;
-  cap |= 18n << CAP_MAMV_SHIFT;
+  cap |= BigInt(MAMV) << CAP_MAMV_SHIFT;
   cap |= CAP_DWD | CAP_DRD;
   if (opts.postedInterrupts) cap |= CAP_PI;
   // CAP.ESIRTPS (62) stays 0: software must follow SIRTP with a global IEC flush (Linux does), even though this unit

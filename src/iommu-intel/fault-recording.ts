@@ -31,6 +31,7 @@ import {
   EADDR_MASK,
   EDATA_MASK,
   FRCD_HI_F,
+  FRCD_HI_T,
   FSTS_FRI_SHIFT,
   FSTS_ICE,
   FSTS_IQE,
@@ -50,8 +51,13 @@ export const RECORD_DROPPED_OVERFLOW = -2;
 
 export class FaultRecorder {
   readonly count: number;
-  /** Per record: interrupt index (FI 63:48), source-id, fault reason, F. */
+  /** Per record: interrupt index (FI 63:48 of an interrupt fault), source-id, fault reason, F. */
   readonly index: Uint16Array;
+  /** Per record: FI as two dwords (a DMA fault's page address 63:12; an interrupt fault's index << 48). */
+  readonly fiLo: Uint32Array;
+  readonly fiHi: Uint32Array;
+  /** Per record: T (bit 126): 1 = read request, 0 = write request (and every interrupt request). */
+  readonly read: Uint8Array;
   readonly sourceId: Uint16Array;
   readonly reason: Uint8Array;
   readonly full: Uint8Array;
@@ -76,12 +82,28 @@ export class FaultRecorder {
     this.sourceId = new Uint16Array(count);
     this.reason = new Uint8Array(count);
     this.full = new Uint8Array(count);
+    this.fiLo = new Uint32Array(count);
+    this.fiHi = new Uint32Array(count);
+    this.read = new Uint8Array(count);
   }
 
   // ---- recording ---------------------------------------------------------------------------------------------
 
   /** Record an interrupt-remapping fault. Returns the register used, or a RECORD_DROPPED_* code. */
   record(sourceId: number, reason: number, index: number): number {
+    return this.write(sourceId, reason, index & 0xffff, 0, ((index & 0xffff) << 16) >>> 0, false);
+  }
+
+  /**
+   * Record a DMA-remapping fault: FI = the faulting page address (bits 63:12 of the input address), T = 1 for a
+   * read (VT-d spec §10.4.14 FRCD_REG). Same recording and event rules as interrupt faults.
+   */
+  recordDma(sourceId: number, reason: number, addr: number, isRead: boolean): number {
+    const page = addr - (addr % 4096);
+    return this.write(sourceId, reason, 0, page % 0x1_0000_0000, Math.floor(page / 0x1_0000_0000), isRead);
+  }
+
+  private write(sourceId: number, reason: number, index: number, fiLo: number, fiHi: number, isRead: boolean): number {
     if (this.status & FSTS_PFO) return RECORD_DROPPED_PFO_PENDING;
     const slot = this.next;
     if (this.full[slot]) {
@@ -91,6 +113,9 @@ export class FaultRecorder {
     const before = this.fsts();
     if (!(before & FSTS_PPF)) this.fri = slot;
     this.index[slot] = index;
+    this.fiLo[slot] = fiLo;
+    this.fiHi[slot] = fiHi;
+    this.read[slot] = isRead ? 1 : 0;
     this.sourceId[slot] = sourceId;
     this.reason[slot] = reason;
     this.full[slot] = 1;
@@ -163,13 +188,13 @@ export class FaultRecorder {
   readRecordDword(i: number, dw: number): number {
     switch (dw) {
       case 0:
-        return 0; // FI 31:12 (0 for interrupt faults) and reserved 11:0
+        return this.fiLo[i]; // FI 31:12 (0 for interrupt faults) and reserved 11:0
       case 1:
-        return (this.index[i] << 16) >>> 0; // FI 63:48 = interrupt_index
+        return this.fiHi[i]; // FI 63:32 (interrupt faults: 63:48 = interrupt_index)
       case 2:
-        return this.sourceId[i]; // SID 79:64; T2/PRIV/EXE/PP stay 0 for interrupt requests
+        return this.sourceId[i]; // SID 79:64; T2/PRIV/EXE/PP stay 0 (no PASID, no ATS)
       default:
-        return ((this.full[i] ? FRCD_HI_F : 0) | this.reason[i]) >>> 0; // F 127, T 126 = 0, FR 103:96
+        return ((this.full[i] ? FRCD_HI_F : 0) | (this.read[i] ? FRCD_HI_T : 0) | this.reason[i]) >>> 0; // F 127, T 126, FR 103:96
     }
   }
 

@@ -23,7 +23,9 @@ import type { ApicMessage } from '../msi/interrupt.ts';
 import { qemuRemappedMessage } from '../msi/qemu-irq-message.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';
 import type { DeliveryFormat, TranslationResult } from '../msi/translation-result.ts';
-import { FaultReason, faultReasonName, isQualifiedFault } from './fault-reasons.ts';
+import { CAP_MAMV_SHIFT, CAP_SAGAW_SHIFT, CAP_SLLPS_SHIFT, capField, ECAP_DT, ECAP_PT } from './capabilities.ts';
+import { DmaRemapping } from './dma-remapping.ts';
+import { FaultReason, faultReasonName, isQualifiedDmaFault, isQualifiedFault, linuxReasonString } from './fault-reasons.ts';
 import { FaultRecorder, RECORD_DROPPED_PFO_PENDING } from './fault-recording.ts';
 import { InterruptEntryCache } from './interrupt-entry-cache.ts';
 import { InvalidationQueue } from './invalidation-queue.ts';
@@ -47,12 +49,12 @@ import {
   irteUrgent,
   irteVector,
 } from './irte.ts';
-import { linuxFaultLine } from './linux-log.ts';
+import { linuxDmaFaultLine, linuxFaultLine, linuxFrcdLine } from './linux-log.ts';
 import { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
 import { PID_SIZE, pidReservedFault, postInterrupt, readNotificationEvent } from './posted-interrupts.ts';
 import * as R from './registers.ts';
 import { sourceIdVerified } from './source-id.ts';
-import { hex64, INTEL_IOMMU_STATE_VERSION, type IntelIommuState, irteHex, splitHex64, validateIntelIommuState } from './state.ts';
+import { type FaultRecordState, hex64, INTEL_IOMMU_STATE_VERSION, type IntelIommuState, irteHex, splitHex64, validateDmaCacheState, validateIntelIommuState } from './state.ts';
 
 /** Remappable-format MSI address bit 3: sub-handle valid. */
 const MSI_ADDR_SHV = 1 << 3;
@@ -81,6 +83,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   readonly iec = new InterruptEntryCache();
   readonly faults: FaultRecorder;
   readonly queue: InvalidationQueue;
+  /** DMA remapping: root/context tables, second-level walk, context cache and IOTLB. */
+  readonly dma: DmaRemapping;
 
   private gsts = 0;
   private rtaddrLo = 0;
@@ -102,6 +106,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   private readonly eimSupported: boolean;
   private readonly hawLimit: number;
   private readonly hawHiMask: number;
+  /** CAP.MAMV: the largest address mask a page-selective IOTLB invalidation honours. */
+  private readonly mamv: number;
 
   /** CAP.FRO × 16, the first fault recording register; ECAP.IRO × 16, IVA (IOTLB at +8). */
   private readonly frcdBase: number;
@@ -124,11 +130,26 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     this.ecapHi = Number(this.extendedCapability >> 32n);
     this.irSupported = o.interruptRemapping;
     this.eimSupported = o.eim;
-    this.hawLimit = 2 ** o.awBits;
-    this.hawHiMask = (2 ** (o.awBits - 32) - 1) >>> 0;
-    this.irta = new InterruptRemapTableAddress(o.awBits, this.eimSupported);
+    // The host address width (what table pointers and page frames can hold) is the guest width capped by the
+    // machine's physical address space: a 57-bit MGAW unit still sits in a 52-bit machine.
+    const haw = Math.min(o.awBits, MAX_PHYS_ADDR_BITS);
+    this.hawLimit = 2 ** haw;
+    this.hawHiMask = (2 ** (haw - 32) - 1) >>> 0;
+    this.mamv = capField(o.cap, CAP_MAMV_SHIFT, 6);
+    this.irta = new InterruptRemapTableAddress(haw, this.eimSupported);
     this.faults = new FaultRecorder(o.faultRecords, this.eimSupported, (hi, lo, data) => this.sendOwnMsi(hi, lo, data));
-    this.queue = new InvalidationQueue(host.memory, host.events, o.awBits, this.eimSupported, {
+    // What the walk may use is what CAP/ECAP report (also for a unit configured with raw register values).
+    this.dma = new DmaRemapping(host.memory, {
+      sagaw: capField(o.cap, CAP_SAGAW_SHIFT, 5),
+      mgawBits: o.awBits,
+      hawBits: haw,
+      sllps: capField(o.cap, CAP_SLLPS_SHIFT, 4),
+      passThrough: (o.ecap & ECAP_PT) !== 0n,
+      deviceTlb: (o.ecap & ECAP_DT) !== 0n,
+    }, (a, n) => this.readable(a, n));
+    this.queue = new InvalidationQueue(host.memory, host.events, haw, this.eimSupported, {
+      invalidateContext: (g, did, sid, fm) => this.invalidateContextCache(g, did, sid, fm),
+      invalidateIotlb: (g, did, addr, am, ih) => this.invalidateIotlb(g, did, addr, am, ih),
       invalidateIecAll: () => this.invalidateIecAll(),
       invalidateIecRange: (first, count) => this.invalidateIecRange(first, count),
       raiseQueueError: () => this.faults.setErrorStatus(R.FSTS_IQE),
@@ -411,15 +432,99 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   // =============================================================================================================
 
   /**
-   * Translate a device's DMA address. With SAGAW = 0 (dmaTranslation: false) or TE clear the unit translates nothing
-   * and the address passes through. null would mean a DMA fault (none yet).
+   * Translate a device's DMA request (legacy mode, see dma-remapping.ts). TE clear (or never settable: SAGAW = 0,
+   * dmaTranslation false) → the address passes through. Returns the output address, or null when the request is
+   * blocked: the fault is then recorded (unless FPD suppresses a qualified one) exactly like an interrupt fault — the
+   * same fault recording registers, FSTS, and fault event. Requests to 0xFEEx_xxxx never get here: the bus hands
+   * them to interrupt remapping first (§3.14).
    */
-  translateDma(sourceId: number, addr: number): number | null {
-    void sourceId;
+  translateDma(sourceId: number, addr: number, isWrite: boolean): number | null {
     if (!this.options.dmaTranslation || !(this.gsts & R.GSTS_TES)) return addr;
-    // TODO(vtd-dma): legacy-mode second-level walk (root/context tables at the SRTP-latched RTADDR, 3/4-level page
-    // tables) with DMA fault records. Until then TE = 1 passes DMA through unchanged.
-    return addr;
+    const dma = this.dma;
+    const out = dma.translate(sourceId & 0xffff, addr, isWrite);
+    const events = this.host.events;
+    if (out >= 0) {
+      if (events.active) {
+        events.hop('vtd_dmar_translate', [['sid', hexNum(sourceId)], ['iova', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['page', dma.lastPageSize], ['write', isWrite]]);
+      }
+      return out;
+    }
+    this.dmaFault(sourceId & 0xffff, addr, isWrite);
+    return null;
+  }
+
+  private dmaFault(sourceId: number, addr: number, isWrite: boolean): void {
+    const f = this.dma.lastFault;
+    let recorded = false;
+    let suppressedBy: string | undefined;
+    let slot = -1;
+    if (f.fpd && isQualifiedDmaFault(f.reason)) {
+      suppressedBy = 'context entry FPD';
+    } else {
+      slot = this.faults.recordDma(sourceId, f.reason, addr, !isWrite);
+      recorded = slot >= 0;
+      if (!recorded) suppressedBy = slot === RECORD_DROPPED_PFO_PENDING ? 'FSTS.PFO already set' : 'fault recording registers full (PFO set)';
+    }
+    const events = this.host.events;
+    if (!events.active) return;
+    const page = addr - (addr % 4096);
+    let linuxLog = linuxDmaFaultLine(sourceId, f.reason, BigInt(page), !isWrite);
+    if (recorded) {
+      const [lo, hi] = this.faults.recordQwords(slot);
+      events.hop('vtd_frr_new', [['index', slot], ['hi', '0x' + hi.toString(16)], ['lo', '0x' + lo.toString(16)]]);
+      linuxLog = linuxFrcdLine(hi, lo);
+    }
+    events.hop('vtd_dmar_fault', [['sid', hexNum(sourceId)], ['fault', f.reason], ['addr', '0x' + addr.toString(16)], ['write', isWrite]]);
+    const event: IommuFaultEvent = {
+      unit: 'intel-vtd',
+      sourceId,
+      code: f.reason,
+      name: faultReasonName(f.reason),
+      index: -1,
+      recorded,
+      linuxLog,
+      record: { sid: hexNum(sourceId), fr: f.reason, fi: '0x' + page.toString(16), t: isWrite ? 0 : 1, frcd: slot, detail: f.detail, did: f.did },
+    };
+    if (suppressedBy !== undefined) event.suppressedBy = suppressedBy;
+    events.emit('iommu_fault', event);
+  }
+
+  /** Context-cache invalidation (CCMD register or descriptor): granularity 1 global, 2 domain, 3 device. */
+  private invalidateContextCache(granularity: number, did: number, sid: number, fm: number): void {
+    const cc = this.dma.contexts;
+    if (granularity === 2) cc.invalidateDomain(did);
+    else if (granularity === 3) cc.invalidateDevice(sid, fm);
+    else cc.invalidateAll();
+    const events = this.host.events;
+    if (events.active) {
+      const name = granularity === 2 ? 'vtd_inv_desc_cc_domain' : granularity === 3 ? 'vtd_inv_desc_cc_device' : 'vtd_inv_desc_cc_global';
+      events.hop(name, [['did', did], ['sid', hexNum(sid)], ['fm', fm]]);
+    }
+  }
+
+  /**
+   * IOTLB invalidation (IOTLB register or descriptor): granularity 1 global, 2 domain-selective, 3 page-selective
+   * (2^AM pages at ADDR with its low AM page bits ignored, §6.5.1.2). Returns the granularity performed: an AM beyond
+   * CAP.MAMV is done domain-selective (invalidating more than asked is always allowed; IAIG reports it).
+   */
+  private invalidateIotlb(granularity: number, did: number, addr: number, am: number, ih: boolean): number {
+    const tlb = this.dma.iotlb;
+    const events = this.host.events;
+    if (granularity === 3 && am <= this.mamv) {
+      const length = 2 ** (12 + am);
+      const base = addr - (addr % length);
+      tlb.invalidateRange(did, base, length);
+      if (events.active) events.hop('vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
+      return 3;
+    }
+    if (granularity === 2 || granularity === 3) {
+      tlb.invalidateDomain(did);
+      if (events.active) events.hop('vtd_inv_desc_iotlb_domain', [['did', did]]);
+      return 2;
+    }
+    tlb.invalidateAll();
+    if (events.active) events.hop('vtd_inv_desc_iotlb_global', []);
+    return 1;
   }
 
   // =============================================================================================================
@@ -542,11 +647,16 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     if (value & R.GCMD_SRTP) {
       this.rtaddrActiveLo = this.rtaddrLo;
       this.rtaddrActiveHi = this.rtaddrHi;
+      // The caches are not flushed: CAP.ESRTPS = 0, so software must follow SRTP with global context-cache and IOTLB
+      // invalidations (VT-d spec §6.5 / GCMD_REG.SRTP) — until it does, cached translations keep serving.
+      this.dma.rootTable = this.rtaddrActiveHi * 0x1_0000_0000 + (this.rtaddrActiveLo & 0xfffff000);
       this.gsts |= R.GSTS_RTPS;
+      if (events.active) events.hop('vtd_dmar_root_latch', [['rtaddr', '0x' + this.dma.rootTable.toString(16)]]);
     }
     // SFL needs CAP.AFL and WBF needs CAP.RWBF (both 0): nothing to do, and FLS/WBFS read 0 (= completed).
     if (changed & R.GCMD_TE && this.options.dmaTranslation) {
       this.gsts ^= R.GSTS_TES; // with dmaTranslation false TE is ineffective, as QEMU's dma-translation=off
+      if (events.active) events.hop('vtd_dmar_enable', [['en', (this.gsts & R.GSTS_TES) !== 0]]);
     }
     // GCMD.QIE "is valid only for implementations that support queued invalidations" (ECAP.QI; VT-d 11.4.4).
     if (changed & R.GCMD_QIE && this.options.queuedInvalidation) {
@@ -578,22 +688,36 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     }
   }
 
-  /** CCMD with ICC = 1: register-based context invalidation completes at once; CAIG reports the requested CIRG. */
+  /**
+   * CCMD with ICC = 1 (§10.4.7): register-based context-cache invalidation — CIRG 01b global, 10b domain (DID 15:0),
+   * 11b device (SID 31:16, FM 33:32) — completes at once: ICC clears and CAIG reports the granularity performed.
+   * CIRG 00b is reserved: nothing is invalidated and CAIG reads 00b ("request not performed"). Software must not use
+   * the registers while QI is enabled (§6.5.2); the unit still performs the invalidation (more than asked is safe).
+   */
   private writeCcmdHi(value: number): void {
     let hi = value & R.CCMD_HI_WMASK;
     if (hi & R.CCMD_HI_ICC) {
       const cirg = (hi >>> 29) & 3;
+      if (cirg !== 0) this.invalidateContextCache(cirg, this.ccmdLo & 0xffff, this.ccmdLo >>> 16, hi & 3);
       hi = (hi & ~R.CCMD_HI_ICC & ~(3 << 27)) | (cirg << 27);
     }
     this.ccmdHi = hi >>> 0;
   }
 
-  /** IOTLB with IVT = 1: completes at once; IAIG reports the requested IIRG. */
+  /**
+   * IOTLB_REG with IVT = 1 (§10.4.8.1): IIRG 01b global, 10b domain (DID 47:32), 11b page-selective (IVA_REG: ADDR
+   * 63:12, IH 6, AM 5:0); completes at once, IAIG reports the granularity performed (00b for the reserved IIRG 00b).
+   */
   private writeIotlbHi(value: number): void {
     let hi = value & R.IOTLB_HI_WMASK;
     if (hi & R.IOTLB_HI_IVT) {
       const iirg = (hi >>> 28) & 3;
-      hi = (hi & ~R.IOTLB_HI_IVT & ~(3 << 25)) | (iirg << 25);
+      let done = 0;
+      if (iirg !== 0) {
+        const addr = this.ivaHi * 0x1_0000_0000 + ((this.ivaLo & 0xfffff000) >>> 0);
+        done = this.invalidateIotlb(iirg, hi & 0xffff, addr, this.ivaLo & 0x3f, (this.ivaLo & 0x40) !== 0);
+      }
+      hi = (hi & ~R.IOTLB_HI_IVT & ~(3 << 25)) | (done << 25);
     }
     this.iotlbHi = hi >>> 0;
   }
@@ -622,7 +746,15 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const f = this.faults;
     const q = this.queue;
     const records = [];
-    for (let i = 0; i < f.count; i++) records.push({ fault: f.full[i] === 1, sourceId: f.sourceId[i], reason: f.reason[i], index: f.index[i] });
+    for (let i = 0; i < f.count; i++) {
+      const record: FaultRecordState = { fault: f.full[i] === 1, sourceId: f.sourceId[i], reason: f.reason[i], index: f.index[i] };
+      // A DMA fault's FI is a page address (T tells read from write); an interrupt fault's is its index << 48.
+      if (!linuxReasonString(f.reason[i]).intrRemap && (f.fiLo[i] !== 0 || f.fiHi[i] !== 0 || f.read[i] !== 0)) {
+        record.address = hex64(f.fiHi[i], f.fiLo[i]);
+        record.read = f.read[i] === 1;
+      }
+      records.push(record);
+    }
     return {
       version: INTEL_IOMMU_STATE_VERSION,
       faultRecords: f.count,
@@ -647,11 +779,21 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
         iqercd: q.iqercd,
       },
       iec: this.iec.entries().map(([index, w0, w1, w2, w3]) => ({ index, irte: irteHex(w0, w1, w2, w3) })),
+      dma: {
+        contexts: this.dma.contexts.cachedSourceIds().map((sid) => {
+          const r = this.dma.contexts.raw;
+          return { sourceId: sid, entry: irteHex(r[sid * 4], r[sid * 4 + 1], r[sid * 4 + 2], r[sid * 4 + 3]) };
+        }),
+        iotlb: this.dma.iotlb.entries().map(({ domain, entry: e }) => ({
+          did: domain, inBase: '0x' + e.inBase.toString(16), outBase: '0x' + e.outBase.toString(16), pageSize: '0x' + e.pageSize.toString(16), read: e.read, write: e.write,
+        })),
+      },
     };
   }
 
   /** Validate `state` completely, then apply it. Throws UsageError naming the bad field and changes nothing on error. */
   restore(state: unknown): void {
+    const dmaCaches = validateDmaCacheState((state as { dma?: unknown } | null)?.dma);
     const s = validateIntelIommuState(state, {
       faultRecords: this.faults.count,
       eim: this.eimSupported,
@@ -680,6 +822,14 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       f.sourceId[i] = r.sourceId;
       f.reason[i] = r.reason;
       f.index[i] = r.index;
+      if (r.address !== undefined) {
+        [f.fiHi[i], f.fiLo[i]] = splitHex64(r.address);
+        f.read[i] = r.read ? 1 : 0;
+      } else {
+        f.fiLo[i] = 0;
+        f.fiHi[i] = (r.index << 16) >>> 0;
+        f.read[i] = 0;
+      }
     });
     f.fri = s.fault.fri ?? f.oldestPendingRecord();
     const q = this.queue;
@@ -698,6 +848,15 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       const [w0, w1, w2, w3] = e.words;
       this.iec.fill(e.index, w0, w1, w2, w3);
     }
+    const dma = this.dma;
+    dma.rootTable = this.rtaddrActiveHi * 0x1_0000_0000 + (this.rtaddrActiveLo & 0xfffff000);
+    dma.contexts.invalidateAll();
+    dma.iotlb.invalidateAll();
+    for (const c of dmaCaches.contexts) {
+      const v = BigInt(c.entry);
+      dma.fillContext(c.sourceId, [0, 32, 64, 96].map((sh) => Number((v >> BigInt(sh)) & 0xffffffffn)));
+    }
+    for (const e of dmaCaches.iotlb) dma.iotlb.fill(e.did, Number(e.inBase), Number(e.outBase), Number(e.pageSize), e.read, e.write);
     this.host.routes.invalidateAllRoutes();
   }
 }

@@ -54,6 +54,10 @@ const IOTLB_W2_RSVD = 0x00000f80;
 
 /** What the queue acts on outside itself. */
 export interface InvalidationSink {
+  /** Context-cache invalidation: granularity 1 global, 2 domain (DID), 3 device (SID with function mask FM). */
+  invalidateContext(granularity: number, did: number, sid: number, fm: number): void;
+  /** IOTLB invalidation: granularity 1 global, 2 domain, 3 page-selective (2^AM pages at ADDR). */
+  invalidateIotlb(granularity: number, did: number, addr: number, am: number, ih: boolean): void;
   invalidateIecAll(): void;
   invalidateIecRange(first: number, count: number): void;
   /** Set FSTS.IQE (through the fault event logic). */
@@ -179,14 +183,22 @@ export class InvalidationQueue {
         return this.interruptEntryCache(w0, w1, w2, w3);
       case DescriptorType.InvalidationWait:
         return this.invalidationWait(w0, w1, w2, w3);
-      case DescriptorType.ContextCache:
-        // Accepted: there is no context cache to drop while DMA translation is pass-through.
-        if (w0 & CC_W0_RSVD || w1 & CC_W1_RSVD || w2 || w3 || ((w0 >>> 4) & 3) === 0) return IqeReason.ReservedField;
+      case DescriptorType.ContextCache: {
+        // §6.5.2.1: G 5:4 (00b reserved), DID 31:16, SID 47:32, FM 49:48.
+        const g = (w0 >>> 4) & 3;
+        if (w0 & CC_W0_RSVD || w1 & CC_W1_RSVD || w2 || w3 || g === 0) return IqeReason.ReservedField;
+        this.sink.invalidateContext(g, w0 >>> 16, w1 & 0xffff, (w1 >>> 16) & 3);
         return 0;
-      case DescriptorType.Iotlb:
-        // Accepted: no IOTLB to drop. Granularity 0 is reserved.
-        if (w0 & IOTLB_W0_RSVD || w1 || w2 & IOTLB_W2_RSVD || ((w0 >>> 4) & 3) === 0) return IqeReason.ReservedField;
+      }
+      case DescriptorType.Iotlb: {
+        // §6.5.2.3: G 5:4 (00b reserved), DW 6 / DR 7 (drain hints, nothing to drain here), DID 31:16;
+        // qw1 AM 5:0, IH 6, ADDR 63:12.
+        const g = (w0 >>> 4) & 3;
+        if (w0 & IOTLB_W0_RSVD || w1 || w2 & IOTLB_W2_RSVD || g === 0) return IqeReason.ReservedField;
+        const addr = (w3 >>> 0) * 0x1_0000_0000 + ((w2 & 0xfffff000) >>> 0);
+        this.sink.invalidateIotlb(g, w0 >>> 16, addr, w2 & 0x3f, (w2 & 0x40) !== 0);
         return 0;
+      }
       default:
         // Device-TLB needs ECAP.DT, the PASID/page-request types need scalable mode: none is offered here.
         return IqeReason.InvalidType;

@@ -40,6 +40,36 @@ export function linuxHexBdf(sourceId: number): string {
   return `0x${hex2((sourceId >> 8) & 0xff)}:0x${hex2((sourceId >> 3) & 0x1f)}.${sourceId & 7}`;
 }
 
+/**
+ * A DMA-remapping fault as the current kernel prints it (dmar_fault_do_one since the PASID-aware format, Helgaas
+ * 2021 hex style): `DMAR: [DMA Read NO_PASID] Request device [bb:dd.f] fault addr 0x... [fault reason 0x06] PTE Read
+ * access is not set`, or `[DMA Write PASID 0x..]` when the record has PP = 1. `addr` is the recorded page address
+ * (FI, bits 63:12).
+ */
+export function linuxDmaFaultLine(sourceId: number, reason: number, addr: bigint, isRead: boolean, pasid?: number): string {
+  const { text } = linuxReasonString(reason);
+  const kind = isRead ? 'DMA Read' : 'DMA Write';
+  const tag = pasid === undefined ? `${kind} NO_PASID` : `${kind} PASID 0x${pasid.toString(16)}`;
+  return `DMAR: [${tag}] Request device [${formatBdf(sourceId)}] fault addr 0x${addr.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
+}
+
+/**
+ * Any fault recording register (VT-d spec §10.4.14 FRCD_REG: high qword F 63, T 62, PV 59:40, FR 39:32, PP 31,
+ * SID 15:0; low qword FI 63:12) as Linux's `dmar_fault` loop decodes and prints it: interrupt reasons (0x20–0x26) as
+ * INTR-REMAP with the index FI >> 48, everything else as a DMA line with the request type from T, PASID from PP/PV
+ * and the page address from FI.
+ */
+export function linuxFrcdLine(hi: bigint, lo: bigint): string {
+  const sid = Number(hi & 0xffffn);
+  const reason = Number((hi >> 32n) & 0xffn);
+  const fi = lo & ~0xfffn & 0xffff_ffff_ffff_ffffn;
+  if (linuxReasonString(reason).intrRemap) return linuxFaultLine(sid, reason, Number(fi >> 48n));
+  const isRead = ((hi >> 62n) & 1n) === 1n;
+  const pasidPresent = ((hi >> 31n) & 1n) === 1n;
+  const pasid = Number((hi >> 40n) & 0xfffffn);
+  return linuxDmaFaultLine(sid, reason, fi, isRead, pasidPresent ? pasid : undefined);
+}
+
 /** The line Linux prints once per fault interrupt before walking the records (`dmar_fault`). */
 export function linuxFaultStatusLine(fsts: number): string {
   return `DMAR: DRHD: handling fault status reg ${(fsts >>> 0).toString(16)}`;

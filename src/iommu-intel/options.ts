@@ -137,10 +137,10 @@ export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptio
   }
   const rawCap = opts.cap === undefined ? undefined : parseRegisterValue(opts.cap, `${path}.cap`, 64);
   const rawEcap = opts.ecap === undefined ? undefined : parseRegisterValue(opts.ecap, `${path}.ecap`, 64);
-  if (rawCap === undefined && given.awBits !== undefined && given.awBits !== 39 && given.awBits !== 48) {
-    // Legacy (non-scalable) mode allows only 39- and 48-bit widths (QEMU aw-bits, reference §11); other widths come
-    // with a raw cap.
-    throw new ConfigError(`${path}.awBits`, `must be 39 or 48, got ${String(opts.awBits)}`);
+  if (rawCap === undefined && given.awBits !== undefined && given.awBits !== 39 && given.awBits !== 48 && given.awBits !== 57) {
+    // 39, 48 or 57 bits: MGAW and the SAGAW bits (3-, 4-, 5-level second-level tables). QEMU offers only 39/48 in
+    // legacy mode (reference §11); the spec's SAGAW bit 3 (5-level) is legacy mode too. Other widths come with a raw cap.
+    throw new ConfigError(`${path}.awBits`, `must be 39, 48 or 57, got ${String(opts.awBits)}`);
   }
 
   // Friendly values, for the registers not given raw. EIM follows IR when not given (QEMU: "eim=on cannot be

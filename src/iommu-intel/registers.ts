@@ -87,6 +87,8 @@ export const EADDR_MASK = 0xfffffffc;
 // ---- FRCD (§8), dword view ---------------------------------------------------------------------------------------
 /** Dword at +12: F (RW1C) in bit 31, T in bit 30, FR in bits 7:0. */
 export const FRCD_HI_F = 1 << 31;
+/** Dword at +12 bit 30: T (bit 126) — 1 read, 0 write. */
+export const FRCD_HI_T = 1 << 30;
 
 // ---- IRTA (§4) -------------------------------------------------------------------------------------------------
 export const IRTA_EIME = 1 << 11;
@@ -107,8 +109,11 @@ export const IQ_PTR_MASK = 0x7fff0;
 export const ICS_IWC = 1 << 0;
 
 // ---- RTADDR / CCMD / IOTLB (accepted, DMA translation side) -----------------------------------------------------
-/** RTADDR low dword: 31:12 RTA, 11:10 TTM. */
-export const RTADDR_LO_MASK = 0xfffffc00;
+/**
+ * RTADDR low dword: 31:12 RTA. TTM (11:10) selects scalable mode (01b, needs ECAP.SMTS) or abort-DMA mode (11b, needs
+ * ECAP.ADMS); this unit offers neither, so TTM is legacy (00b) and reads 0.
+ */
+export const RTADDR_LO_MASK = 0xfffff000;
 /** CCMD high dword: 63 ICC, 62:61 CIRG, 60:59 CAIG (RO), 33:32 FM. */
 export const CCMD_HI_ICC = 1 << 31;
 export const CCMD_HI_WMASK = 0xe0000003;

@@ -13,6 +13,15 @@ export interface FaultRecordState {
   sourceId: number;
   reason: number;
   index: number;
+  /** DMA faults: the recorded page address (FI 63:12) as hex, and T (true = read). Absent for interrupt faults. */
+  address?: string;
+  read?: boolean;
+}
+
+/** Cached DMA-remapping state: context entries (raw, 32 hex digits) by source-id, and IOTLB entries. */
+export interface DmaCacheState {
+  contexts: { sourceId: number; entry: string }[];
+  iotlb: { did: number; inBase: string; outBase: string; pageSize: string; read: boolean; write: boolean }[];
 }
 
 export interface IntelIommuState {
@@ -31,6 +40,8 @@ export interface IntelIommuState {
   queue: { iqa: string; head: number; tail: number; ics: number; iectl: number; iedata: number; ieaddr: number; ieuaddr: number; iqercd: number };
   /** Interrupt entry cache contents: IRTE as 32 hex digits (bits 127:0). */
   iec: { index: number; irte: string }[];
+  /** Context cache and IOTLB; optional so that snapshots taken before DMA remapping still restore (empty caches). */
+  dma?: DmaCacheState;
 }
 
 /** Validated state with the IEC entries already split into dwords. */
@@ -75,6 +86,44 @@ function uint(v: unknown, path: string, max: number, allowedMask?: number): numb
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) fail(path, `must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
   if (allowedMask !== undefined && (v & ~allowedMask) !== 0) fail(path, `has reserved bits set (0x${v.toString(16)}; allowed mask 0x${(allowedMask >>> 0).toString(16)})`);
   return v;
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== 'boolean') fail(path, `must be true or false, got ${JSON.stringify(v)}`);
+  return v as boolean;
+}
+
+/** A 4 KiB-aligned address below 2^64 as hex. */
+function pageAddress(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !HEX64.test(v)) fail(path, `must be a hex string of up to 64 bits, got ${JSON.stringify(v)}`);
+  if (BigInt(v as string) % 4096n !== 0n) fail(path, `must be 4 KiB aligned, got ${v as string}`);
+  return v as string;
+}
+
+/** Validate the DMA cache part of a snapshot (absent → empty). */
+export function validateDmaCacheState(v: unknown): DmaCacheState {
+  if (v === undefined) return { contexts: [], iotlb: [] };
+  const o = object(v, 'dma');
+  if (!Array.isArray(o.contexts)) fail('dma.contexts', 'must be an array');
+  if (!Array.isArray(o.iotlb)) fail('dma.iotlb', 'must be an array');
+  const contexts = (o.contexts as unknown[]).map((c, i) => {
+    const e = object(c, `dma.contexts[${i}]`);
+    const entry = e.entry;
+    if (typeof entry !== 'string' || !HEX128.test(entry)) fail(`dma.contexts[${i}].entry`, 'must be a hex string of up to 128 bits');
+    if ((BigInt(entry as string) & 1n) === 0n) fail(`dma.contexts[${i}].entry`, 'is not present (P = 0): the context cache never holds such an entry');
+    return { sourceId: uint(e.sourceId, `dma.contexts[${i}].sourceId`, 0xffff), entry: entry as string };
+  });
+  const iotlb = (o.iotlb as unknown[]).map((c, i) => {
+    const e = object(c, `dma.iotlb[${i}]`);
+    const pageSize = pageAddress(e.pageSize, `dma.iotlb[${i}].pageSize`);
+    const size = BigInt(pageSize);
+    if (size === 0n || (size & (size - 1n)) !== 0n) fail(`dma.iotlb[${i}].pageSize`, 'must be a power of two of at least 4 KiB');
+    const inBase = pageAddress(e.inBase, `dma.iotlb[${i}].inBase`);
+    const outBase = pageAddress(e.outBase, `dma.iotlb[${i}].outBase`);
+    if (BigInt(inBase) % size !== 0n || BigInt(outBase) % size !== 0n) fail(`dma.iotlb[${i}]`, 'inBase and outBase must be aligned to pageSize');
+    return { did: uint(e.did, `dma.iotlb[${i}].did`, 0xffff), inBase, outBase, pageSize, read: bool(e.read, `dma.iotlb[${i}].read`), write: bool(e.write, `dma.iotlb[${i}].write`) };
+  });
+  return { contexts, iotlb };
 }
 
 function u32(v: unknown, path: string, allowedMask?: number): number {
@@ -124,6 +173,8 @@ export function validateIntelIommuState(input: unknown, limits: StateLimits): Va
       sourceId: uint(o.sourceId, `fault.records[${i}].sourceId`, 0xffff),
       reason: uint(o.reason, `fault.records[${i}].reason`, 0xff),
       index: uint(o.index, `fault.records[${i}].index`, 0xffff),
+      ...(o.address === undefined ? {} : { address: pageAddress(o.address, `fault.records[${i}].address`) }),
+      ...(o.read === undefined ? {} : { read: bool(o.read, `fault.records[${i}].read`) }),
     };
   });
   const fault = {

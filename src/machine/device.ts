@@ -33,12 +33,27 @@ export class Device {
     this.fn.signal(n); // the function opens the interrupt's trace flow itself
   }
 
-  /** A 32-bit DMA write with this device's requester ID. 0xFEEx_xxxx goes to the translation core; the rest is memory. */
+  /**
+   * A 32-bit DMA write with this device's requester ID. 0xFEEx_xxxx (with address bits 63:32 clear) is an interrupt
+   * request and goes to the translation core whatever the IOMMU's page tables map there; the rest is memory, through
+   * the requester's DMA translation when an IOMMU translates.
+   */
   dmaWrite(addr: Address, value: number): void {
     const a = toPhysical(addr, 'DMA address');
     if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new UsageError(`DMA value ${value} does not fit in 32 bits`);
     if (this.events.active) this.events.beginFlow();
     this.fn.dmaWrite(Math.floor(a / TWO_32), a % TWO_32, value);
+  }
+
+  /**
+   * A 32-bit DMA read with this device's requester ID, through the requester's DMA translation. Returns the value
+   * read, or null when the read completes with an error (an IOMMU blocked it and recorded the fault, bus mastering
+   * is off, or the address is in the interrupt window, which is not memory).
+   */
+  dmaRead(addr: Address): number | null {
+    const a = toPhysical(addr, 'DMA address');
+    if (this.events.active) this.events.beginFlow();
+    return this.fn.dmaRead(Math.floor(a / TWO_32), a % TWO_32);
   }
 
   configRead(offset: number, size: 1 | 2 | 4): number {

@@ -22,8 +22,11 @@ export interface InterruptSink {
   deliver(msg: ApicMessage): number;
 }
 
-/** DMA address translation for ordinary memory writes (an IOMMU with TE set), or identity. */
-export type DmaTranslator = (sourceId: number, addr: number) => number | null;
+/**
+ * DMA address translation for ordinary memory requests (an IOMMU translating): the output address, or null when the
+ * IOMMU blocked the request (it has recorded / logged the fault itself).
+ */
+export type DmaTranslator = (sourceId: number, addr: number, isWrite: boolean) => number | null;
 
 const TWO_32 = 0x1_0000_0000;
 const ADDR_LIMIT = 2 ** MAX_PHYS_ADDR_BITS;
@@ -33,7 +36,7 @@ export class MachineBus implements DmaPort {
   /** Deliveries per Xen PIRQ number (Xen event channels are not modelled beyond this). */
   readonly pirqDeliveries = new Map<number, number>();
   /** Counters for reports: what became of every message. */
-  readonly stats = { delivered: 0, posted: 0, faulted: 0, pirq: 0, memoryWrites: 0, noDestination: 0 };
+  readonly stats = { delivered: 0, posted: 0, faulted: 0, pirq: 0, memoryWrites: 0, noDestination: 0, memoryReads: 0, dmaBlocked: 0 };
   dmaTranslator: DmaTranslator | null = null;
   /** Names a requester for reports ("00:03.0", "I/O APIC"). */
   nameOf: (sourceId: number) => string = formatBdf;
@@ -53,6 +56,35 @@ export class MachineBus implements DmaPort {
     } else {
       this.memoryWrite(sourceId, addrHi, addrLo, data, 'DMA write outside the interrupt window');
     }
+  }
+
+  /**
+   * A device's memory read. The interrupt window is decided first, as for writes: a read of 0xFEEx_xxxx is not a
+   * memory access and is never DMA-translated (VT-d spec §3.14; AMD "accesses to the interrupt address range ... go
+   * through the interrupt remapping portion of the IOMMU and not through address translation") — it completes as
+   * an unsupported request (null).
+   */
+  dmaRead32(sourceId: number, addrHi: number, addrLo: number): number | null {
+    const events = this.events;
+    if (events.active) events.continueFlow();
+    let addr = addrHi * TWO_32 + addrLo;
+    if (addrHi === 0 && isInterruptWindow(addrLo)) {
+      if (events.active) events.emit('interrupt_lost', { flow: events.currentFlow, source: this.nameOf(sourceId), reason: `DMA read of 0x${addr.toString(16)}: the interrupt window is not memory (unsupported request)` });
+      return null;
+    }
+    if (addr + 4 > ADDR_LIMIT) return null;
+    if (this.dmaTranslator !== null) {
+      const translated = this.dmaTranslator(sourceId, addr, false);
+      if (translated === null) {
+        this.stats.dmaBlocked++;
+        return null;
+      }
+      addr = translated;
+    }
+    const value = this.memory.read32(addr);
+    this.stats.memoryReads++;
+    if (events.active) events.hop('dma_memory_read', [['sid', sourceId], ['addr', BigInt(addr)], ['data', value]]);
+    return value;
   }
 
   sendMessage(sourceId: number, addrHi: number, addrLo: number, data: number, slot: RouteSlot): void {
@@ -123,8 +155,11 @@ export class MachineBus implements DmaPort {
       return;
     }
     if (translate && this.dmaTranslator !== null) {
-      const translated = this.dmaTranslator(sourceId, addr);
-      if (translated === null) return; // the IOMMU refused it and recorded the DMA fault
+      const translated = this.dmaTranslator(sourceId, addr, true);
+      if (translated === null) {
+        this.stats.dmaBlocked++; // the IOMMU refused it and recorded (or suppressed) the DMA fault: iommu_fault
+        return;
+      }
       addr = translated;
     }
     this.memory.write32(addr, data);

@@ -100,7 +100,7 @@ export class Machine {
       if (intel.length === 1 && opts[0].includePciAll) {
         // One unit covering everything: it is the remapper itself (no scope lookup on the hot path).
         this.core.remapper = intel[0];
-        this.bus.dmaTranslator = (sid, addr) => intel[0].translateDma(sid, addr);
+        this.bus.dmaTranslator = (sid, addr, isWrite) => intel[0].translateDma(sid, addr, isWrite);
       } else {
         const scoped = new ScopedRemapper(
           opts.map((o, i) => ({
@@ -110,7 +110,10 @@ export class Machine {
           })),
         );
         this.core.remapper = scoped;
-        this.bus.dmaTranslator = (sid, addr) => scoped.unitFor(sid)?.translateDma(sid, addr) ?? addr;
+        this.bus.dmaTranslator = (sid, addr, isWrite) => {
+          const unit = scoped.unitFor(sid);
+          return unit === null ? addr : unit.translateDma(sid, addr, isWrite);
+        };
       }
     } else if (resolved.iommu?.kind === 'amd') {
       const opts = resolveAmdOptions(resolved.iommu);
@@ -118,6 +121,7 @@ export class Machine {
       units.push(unit);
       ioapicSourceId = unit.ioapicDeviceId;
       this.core.remapper = unit;
+      this.bus.dmaTranslator = (sid, addr, isWrite) => unit.translateDma(sid, addr, isWrite);
       this.firmware = buildFirmwareTables(resolved, {
         kind: 'amd',
         base: unit.base,

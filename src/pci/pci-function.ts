@@ -198,6 +198,15 @@ export class PciFunction implements InterruptMessageSink {
     this.dma.dmaWrite32(this.requesterId, addrHi, addrLo, value);
   }
 
+  /** A 32-bit memory read by this function (null while Bus Master Enable is clear, or when the read fails). */
+  dmaRead(addrHi: number, addrLo: number): number | null {
+    if (!this.busMasterEnabled()) {
+      if (this.events.active) this.reportLost(`${this.bdf} DMA read`, 'bus master disabled');
+      return null;
+    }
+    return this.dma.dmaRead32(this.requesterId, addrHi, addrLo);
+  }
+
   /** Called by the MSI/MSI-X capability with a composed message. */
   sendInterrupt(kind: MessageKind, vector: number, addrHi: number, addrLo: number, data: number, slot: RouteSlot): void {
     if (!this.busMasterEnabled()) {

@@ -16,6 +16,10 @@ export class RecordingDma implements DmaPort {
   /** Called after each recorded interrupt message (lets a test play the CPU, e.g. EOI from inside delivery). */
   onMessage: ((write: RecordedWrite) => void) | null = null;
 
+  dmaRead32(): number | null {
+    return null;
+  }
+
   dmaWrite32(sourceId: number, addrHi: number, addrLo: number, data: number): void {
     this.writes.push({ kind: 'dma', sourceId, addrHi, addrLo, data, slot: null });
   }

@@ -31,7 +31,7 @@ describe('resolveIntelOptions', () => {
     [{ faultRecords: 0 }, 'iommu.faultRecords'],
     [{ faultRecords: 257 }, 'iommu.faultRecords'],
     [{ faultRecords: 2.5 }, 'iommu.faultRecords'],
-    [{ awBits: 57 }, 'iommu.awBits'],
+    [{ awBits: 52 }, 'iommu.awBits'],
     [{ base: 0xfed90010 }, 'iommu.base'],
     [{ ioapicSourceId: 0x10000 }, 'iommu.ioapicSourceId'],
     [{ interruptRemapping: false, eim: true }, 'iommu.eim'],

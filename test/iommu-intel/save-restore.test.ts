@@ -92,6 +92,6 @@ describe('DMA path', () => {
   it('passes DMA through with SAGAW = 0 even when software sets TE', () => {
     const { unit } = linuxReadyUnit({ dmaTranslation: false });
     unit.write(0x18, 4, BigInt((1 << 31) >>> 0));
-    expect(unit.translateDma(DEV, 0x1234_5000)).toBe(0x1234_5000);
+    expect(unit.translateDma(DEV, 0x1234_5000, true)).toBe(0x1234_5000);
   });
 });
