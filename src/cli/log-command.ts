@@ -9,7 +9,7 @@
  * `--kernel <version>` picks the format that kernel prints (default: DEFAULT_LINUX_VERSION).
  */
 import type { Command } from 'commander';
-import { linuxFaultLine } from '../iommu-intel/linux-log.ts';
+import { linuxFrcdLine } from '../iommu-intel/linux-log.ts';
 import { formatRawEventEntry } from '../iommu-amd/linux-log.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
 import { amdViDeviceStyle, DEFAULT_LINUX_VERSION, dmarFaultStyle, parseLinuxVersion, type LinuxVersion } from '../core/linux-version.ts';
@@ -25,13 +25,14 @@ function parseValue(text: string, what: string, bits: 32 | 64): bigint {
   }
 }
 
-/** Decode a VT-d FRCD (high qword: F 63, T 62, FR 39:32, SID 15:0; low qword: FI, the IRTE index in 63:48). */
+/**
+ * Decode a VT-d FRCD (high qword: F 63, T 62, PV 59:40, FR 39:32, PP 31, SID 15:0; low qword: FI) the way Linux's
+ * dmar_fault does: interrupt reasons print the IRTE index (FI 63:48), DMA reasons the request type from T, the PASID
+ * when PP = 1, and the faulting page address from FI 63:12 — in the format of `kernel`.
+ */
 export function frcdToLinuxLine(hi: bigint, lo: bigint, kernel: LinuxVersion = parseLinuxVersion(DEFAULT_LINUX_VERSION, 'kernel')): string {
-  const sid = Number(hi & 0xffffn);
-  const reason = Number((hi >> 32n) & 0xffn);
-  const index = Number(lo >> 48n);
   const pending = (hi >> 63n) & 1n ? '' : '  (F = 0: this record is not pending)';
-  return linuxFaultLine(sid, reason, index, dmarFaultStyle(kernel)) + pending;
+  return linuxFrcdLine(hi, lo, dmarFaultStyle(kernel)) + pending;
 }
 
 function kernelOption(text: string): LinuxVersion {
@@ -47,7 +48,7 @@ export function registerLogCommand(program: Command): void {
   const log = program.command('log').description('format raw IOMMU fault records the way Linux prints them');
   log
     .command('dmar')
-    .description('an Intel VT-d fault recording register, as "DMAR: [INTR-REMAP] Request device [...] ..."')
+    .description('an Intel VT-d fault recording register, as "DMAR: [INTR-REMAP] ..." or "DMAR: [DMA Read NO_PASID] ..."')
     .requiredOption('--frcd <qwords...>', 'the record as two 64-bit values (hex 0x… or decimal): high qword (offset +8) then low qword (+0)')
     .option('--kernel <version>', `the Linux version whose format to print (<= 5.13, 5.14, >= 5.15)`, DEFAULT_LINUX_VERSION)
     .action(function (this: Command, opts: { frcd: string[]; kernel: string }) {

@@ -41,16 +41,24 @@ export function linuxHexBdf(sourceId: number): string {
 }
 
 /**
- * A DMA-remapping fault as the current kernel prints it (dmar_fault_do_one since the PASID-aware format, Helgaas
- * 2021 hex style): `DMAR: [DMA Read NO_PASID] Request device [bb:dd.f] fault addr 0x... [fault reason 0x06] PTE Read
- * access is not set`, or `[DMA Write PASID 0x..]` when the record has PP = 1. `addr` is the recorded page address
- * (FI, bits 63:12).
+ * A DMA-remapping fault as `dmar_fault_do_one` prints it. `addr` is the recorded page address (FI, bits 63:12);
+ * `pasid` is given when the record has PP = 1.
+ * - 'current' (5.15 on): `DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x12345000 [fault reason 0x06]
+ *   PTE Read access is not set`, or `[DMA Write PASID 0x5]`;
+ * - 'hex-bdf' (5.14): the same with `[0x03:0x00.0]`;
+ * - 'decimal' (up to 5.13): `DMAR: [DMA Read] Request device [03:00.0] PASID ffffffff fault addr 12345000 [fault
+ *   reason 06] ...` — the PASID printed with %x, INVALID_IOASID (0xffffffff) when the record has none.
  */
-export function linuxDmaFaultLine(sourceId: number, reason: number, addr: bigint, isRead: boolean, pasid?: number): string {
+export function linuxDmaFaultLine(sourceId: number, reason: number, addr: bigint, isRead: boolean, pasid?: number, style: DmarFaultStyle = 'current'): string {
   const { text } = linuxReasonString(reason);
   const kind = isRead ? 'DMA Read' : 'DMA Write';
+  if (style === 'decimal') {
+    const reasonDec = reason.toString(10).padStart(2, '0');
+    return `DMAR: [${kind}] Request device [${formatBdf(sourceId)}] PASID ${(pasid ?? 0xffffffff).toString(16)} fault addr ${addr.toString(16)} [fault reason ${reasonDec}] ${text}`;
+  }
+  const device = style === 'hex-bdf' ? linuxHexBdf(sourceId) : formatBdf(sourceId);
   const tag = pasid === undefined ? `${kind} NO_PASID` : `${kind} PASID 0x${pasid.toString(16)}`;
-  return `DMAR: [${tag}] Request device [${formatBdf(sourceId)}] fault addr 0x${addr.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
+  return `DMAR: [${tag}] Request device [${device}] fault addr 0x${addr.toString(16)} [fault reason 0x${hex2(reason)}] ${text}`;
 }
 
 /**
@@ -59,15 +67,15 @@ export function linuxDmaFaultLine(sourceId: number, reason: number, addr: bigint
  * INTR-REMAP with the index FI >> 48, everything else as a DMA line with the request type from T, PASID from PP/PV
  * and the page address from FI.
  */
-export function linuxFrcdLine(hi: bigint, lo: bigint): string {
+export function linuxFrcdLine(hi: bigint, lo: bigint, style: DmarFaultStyle = 'current'): string {
   const sid = Number(hi & 0xffffn);
   const reason = Number((hi >> 32n) & 0xffn);
   const fi = lo & ~0xfffn & 0xffff_ffff_ffff_ffffn;
-  if (linuxReasonString(reason).intrRemap) return linuxFaultLine(sid, reason, Number(fi >> 48n));
+  if (linuxReasonString(reason).intrRemap) return linuxFaultLine(sid, reason, Number(fi >> 48n), style);
   const isRead = ((hi >> 62n) & 1n) === 1n;
   const pasidPresent = ((hi >> 31n) & 1n) === 1n;
   const pasid = Number((hi >> 40n) & 0xfffffn);
-  return linuxDmaFaultLine(sid, reason, fi, isRead, pasidPresent ? pasid : undefined);
+  return linuxDmaFaultLine(sid, reason, fi, isRead, pasidPresent ? pasid : undefined, style);
 }
 
 /** The line Linux prints once per fault interrupt before walking the records (`dmar_fault`). */

@@ -63,6 +63,16 @@ describe('irqpath log', () => {
     expect(r.out.trim()).toBe('DMAR: [INTR-REMAP] Request device [00:1c.1] fault index 0x20 [fault reason 0x26] Blocked an interrupt request due to source-id verification failure');
   });
 
+  it('decodes a DMA-remapping record: request type from T, PASID flag, fault address from the low qword', async () => {
+    // High qword: F (63), T = 1 read (62), FR 0x06 (39:32), SID 0x0300 = 03:00.0; low qword: FI = page 0x12345000
+    // with the low 12 bits reserved (ignored). The expected line is Linux's current dmar_fault_do_one format.
+    const r = await cli('log', 'dmar', '--frcd', '0xc000000600000300', '0x0000000012345abc');
+    expect(r.out.trim()).toBe('DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x12345000 [fault reason 0x06] PTE Read access is not set');
+    // T = 0 (write), PP = 1 (bit 31) with PV = 0x42 (59:40): the PASID form.
+    const w = await cli('log', 'dmar', '--frcd', '0x8000420580000300', '0x7000');
+    expect(w.out.trim()).toBe('DMAR: [DMA Write PASID 0x42] Request device [03:00.0] fault addr 0x7000 [fault reason 0x05] PTE Write access is not set');
+  });
+
   it('formats an AMD event-log entry like the real INVALID_DEVICE_REQUEST line in the reference notes', async () => {
     // dword1 = code 8 << 28 | flags 0xA00 << 16; address 0xFFFFFFFD_F8000000 in dwords 2-3.
     const r = await cli('log', 'amdvi', '--entry', '0x0', '0x8a000000', '0xf8000000', '0xfffffffd');

@@ -16,7 +16,7 @@ import type { DmarFaultStyle } from '../../core/linux-version.ts';
 import type { Cpu } from '../../machine/cpu.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { CAP_PI, CAP_SAGAW_SHIFT, ECAP_EIM, ECAP_IR, ECAP_QI } from '../../iommu-intel/capabilities.ts';
-import { linuxFaultLine, linuxFaultStatusLine } from '../../iommu-intel/linux-log.ts';
+import { linuxFaultStatusLine, linuxFrcdLine } from '../../iommu-intel/linux-log.ts';
 import * as R from '../../iommu-intel/registers.ts';
 import type { BootLog } from '../boot-log.ts';
 import type { GuestPageAllocator } from '../guest-memory.ts';
@@ -354,10 +354,10 @@ export class IntelIrDriver {
         const at = fro + index * 16;
         const hiDword = this.r32(at + 12);
         if ((hiDword & R.FRCD_HI_F) === 0) break;
-        const reason = hiDword & 0xff;
-        const sid = this.r32(at + 8) & 0xffff;
-        const fi = this.r64(at);
-        this.log.print(linuxFaultLine(sid, reason, Number(fi >> 48n), this.faultStyle));
+        // dmar_fault reads the record's dwords and prints it through dmar_fault_do_one: interrupt faults with the
+        // index, DMA faults with the request type (T), PASID and page address.
+        const hi = (BigInt(hiDword >>> 0) << 32n) | BigInt(this.r32(at + 8) >>> 0);
+        this.log.print(linuxFrcdLine(hi, this.r64(at), this.faultStyle));
         this.w32(at + 12, R.FRCD_HI_F);
         index = (index + 1) % nfr;
       }
