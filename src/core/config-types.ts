@@ -128,6 +128,8 @@ export interface AmdIommuOptions {
   intRemap2k?: boolean;
   /** Advertise DMA translation (default true); false sets EFR.HATS = 11b. */
   dmaTranslation?: boolean;
+  /** Host page-table levels the IOMMU walks, EFR.HATS: 4 (00b), 5 (01b) or 6 (10b, default, as QEMU). */
+  hostLevels?: 4 | 5 | 6;
   /** The I/O APIC's DeviceID (default '00:14.0'). */
   ioapicDeviceId?: string;
   /** The IOMMU's own PCI function (default '00:02.0'). */

@@ -45,6 +45,8 @@ import { DTE_BYTES } from './device-table-entry.ts';
 import { eventCodeName } from './event-codes.ts';
 import { type AmdEvent, EventLogRing, commandHardwareErrorEvent, eventRecord, illegalCommandEvent } from './event-log.ts';
 import { AmdInterruptRemapping, type AmdEventSink, type RemapControl } from './interrupt-remapping.ts';
+import { AmdDmaTranslation, type DmaControl } from './dma-translation.ts';
+import { Iotlb } from '../msi/iotlb.ts';
 import { formatLinuxEvent } from './linux-log.ts';
 import { resolveAmdOptions, type ResolvedAmdOptions } from './options.ts';
 import { AmdIommuPciFunction } from './pci-function.ts';
@@ -78,6 +80,17 @@ export interface AmdIommuState {
   dteCache: [number, number[]][];
   /** Cached IRTEs per DeviceID with the table they came from. */
   irteCache: { deviceId: number; root: number; entryBytes: number; irtes: [number, number[]][] }[];
+  /** IOTLB entries (optional: snapshots from before DMA translation restore with an empty IOTLB). */
+  iotlb?: IotlbEntryState[];
+}
+
+export interface IotlbEntryState {
+  domainId: number;
+  inBase: string;
+  outBase: string;
+  pageSize: string;
+  read: boolean;
+  write: boolean;
 }
 
 const LOW_DWORD = 0xffff_ffffn;
@@ -118,6 +131,10 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     iommuEn: false, gaEn: false, xtEn: false, intRemap2k: false, irtCacheDis: false, devTabBase: 0, devTabEntries: 128,
   };
   private readonly remapping: AmdInterruptRemapping;
+  /** Cached host-page-table translations by DomainID (INVALIDATE_IOMMU_PAGES / INVALIDATE_IOMMU_ALL). */
+  readonly iotlb = new Iotlb();
+  private readonly dmaControl: DmaControl;
+  private readonly dma: AmdDmaTranslation;
   private readonly ownMessage = newApicMessage();
   private readonly cmdWords = new Uint32Array(4);
   private processingCommands = false;
@@ -139,6 +156,8 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.controlWritable = writable;
     const sink: AmdEventSink = { report: (ev, sourceId, index, suppressedBy) => this.reportEvent(ev, sourceId, index, suppressedBy) };
     this.remapping = new AmdInterruptRemapping(this.remapControl, host.memory, host.events, this.dtes, this.irtes, sink);
+    this.dmaControl = { maxLevels: this.options.dmaTranslation ? this.options.hostLevels : 0, exclusionBase: 0, exclusionLimit: 0 };
+    this.dma = new AmdDmaTranslation(this.remapControl, this.dmaControl, host.memory, host.events, this.dtes, this.iotlb, sink);
   }
 
   // ---- InterruptRemapper -------------------------------------------------------------------------------------------
@@ -148,14 +167,16 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
   }
 
   /**
-   * DMA address translation is not modelled (the issue is interrupt remapping): ordinary DMA passes through
-   * unchanged, whatever the DTE says — also with dmaTranslation = false (EFR.HATS = 11b), where nothing could be
-   * translated anyway. Never null (null would be a DMA fault).
+   * Translate a device's DMA request through its DTE's host page tables (see dma-translation.ts). Returns the output
+   * address, or null when the request was aborted (the event was logged, or suppressed by SA / SE).
    */
   translateDma(sourceId: number, addr: number, isWrite: boolean): number | null {
-    void sourceId;
-    void isWrite;
-    return addr;
+    const dma = this.dma;
+    const out = dma.translate(sourceId, addr, isWrite);
+    if (out < 0) return null;
+    const hub = this.host.events;
+    if (hub.active) hub.hop('amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['write', isWrite]]);
+    return out;
   }
 
   // ---- MMIO dispatch -----------------------------------------------------------------------------------------------
@@ -227,8 +248,14 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       case R.CMD_BUF_BASE: return this.writeCmdBufBase(value);
       case R.EVT_LOG_BASE: return this.writeEvtLogBase(value);
       case R.CONTROL: return this.writeControl(merge(this.control));
-      case R.EXCL_BASE: this.exclBase = merge(this.exclBase) & R.EXCL_BASE_WRITABLE; return;
-      case R.EXCL_LIMIT: this.exclLimit = merge(this.exclLimit) & R.EXCL_LIMIT_WRITABLE; return;
+      case R.EXCL_BASE:
+        this.exclBase = merge(this.exclBase) & R.EXCL_BASE_WRITABLE;
+        this.dmaControl.exclusionBase = Number(this.exclBase);
+        return;
+      case R.EXCL_LIMIT:
+        this.exclLimit = merge(this.exclLimit) & R.EXCL_LIMIT_WRITABLE;
+        this.dmaControl.exclusionLimit = Number(this.exclLimit);
+        return;
       case R.XT_GEN_INTR_CTRL:
       case R.XT_PPR_INTR_CTRL:
       case R.XT_GALOG_INTR_CTRL: {
@@ -266,6 +293,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.remapControl.devTabEntries = ((Number(this.devTabBar & R.DEV_TAB_SIZE_MASK) + 1) * 4096) / DTE_BYTES;
     this.dtes.invalidateAll();
     this.irtes.invalidateAll();
+    this.dma.allDtesInvalidated();
     this.host.routes.invalidateAllRoutes();
   }
 
@@ -302,6 +330,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     if ((changed & R.CTRL_IOMMU_EN) !== 0n && c.iommuEn) {
       this.dtes.invalidateAll();
       this.irtes.invalidateAll();
+      this.dma.allDtesInvalidated();
     }
     if ((changed & (R.CTRL_GA_EN | R.CTRL_IRT_CACHE_DIS)) !== 0n) this.irtes.invalidateAll();
     // Routes built from cached IRTEs are copies of them too: IRTCacheDis must evict them along with the IRTE cache
@@ -383,6 +412,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       case 'INVALIDATE_DEVTAB_ENTRY': {
         const id = command.deviceId;
         this.dtes.invalidate(id);
+        this.dma.dteInvalidated(id);
         routes.invalidateRoutes((cookie) => cookieIsAmdDevice(cookie, id));
         if (hub.active) hub.hop('amdvi_devtab_inval', [['bus', id >>> 8], ['slot', (id >>> 3) & 0x1f], ['func', id & 7]]);
         return true;
@@ -394,13 +424,22 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
         if (hub.active) hub.hop('amdvi_intr_inval', [['devid', formatBdf(id)]]);
         return true;
       }
-      case 'INVALIDATE_IOMMU_PAGES':
-        // No DMA translation is modelled, so there is no IOTLB to flush.
+      case 'INVALIDATE_IOMMU_PAGES': {
+        // §2.4.3: S = 0 → the one 4 KiB page at Address; S = 1 → the naturally aligned range whose size is given by
+        // the run of 1s from Address bit 12 (2^(13 + n) bytes); all 1s up to bit 62 (Linux's
+        // CMD_INV_IOMMU_ALL_PAGES_ADDRESS) covers the whole domain. PDE = 1 also drops cached directory entries:
+        // this model caches leaves only, so it changes nothing more.
+        const [base, length] = invalidationRange(command.address, command.size);
+        if (length >= 2 ** 63) this.iotlb.invalidateDomain(command.domainId);
+        else this.iotlb.invalidateRange(command.domainId, base, length);
         if (hub.active) hub.hop('amdvi_pages_inval', [['domid', command.domainId], ['addr', command.address]]);
         return true;
+      }
       case 'INVALIDATE_IOMMU_ALL':
         this.dtes.invalidateAll();
         this.irtes.invalidateAll();
+        this.iotlb.invalidateAll();
+        this.dma.allDtesInvalidated();
         routes.invalidateAllRoutes();
         if (hub.active) hub.hop('amdvi_all_inval', []);
         return true;
@@ -509,6 +548,9 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       latchedLow: [...this.latchedLow.entries()],
       dteCache: this.dtes.entries(),
       irteCache: this.irtes.entries(),
+      iotlb: this.iotlb.entries().map(({ domain, entry: e }) => ({
+        domainId: domain, inBase: hex(BigInt(e.inBase)), outBase: hex(BigInt(e.outBase)), pageSize: hex(BigInt(e.pageSize)), read: e.read, write: e.write,
+      })),
     };
   }
 
@@ -521,6 +563,8 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.control = s.control;
     this.exclBase = s.exclBase;
     this.exclLimit = s.exclLimit;
+    this.dmaControl.exclusionBase = Number(s.exclBase);
+    this.dmaControl.exclusionLimit = Number(s.exclLimit);
     for (let i = 0; i < 3; i++) this.xtIntrCtrl[i] = s.xtIntrCtrl[i];
     this.status = s.status;
     this.cmd.head = s.cmdBufHead;
@@ -539,12 +583,25 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     c.irtCacheDis = (this.control & R.CTRL_IRT_CACHE_DIS) !== 0n;
     this.dtes.invalidateAll();
     this.irtes.invalidateAll();
+    this.iotlb.invalidateAll();
+    this.dma.allDtesInvalidated();
     for (const [id, words] of s.dteCache) this.dtes.load(id, words);
+    for (const e of s.iotlb) this.iotlb.fill(e.domainId, Number(e.inBase), Number(e.outBase), Number(e.pageSize), e.read, e.write);
     for (const block of s.irteCache) {
       for (const [index, words] of block.irtes) this.irtes.load(block.deviceId, block.root, block.entryBytes as 4 | 16, index, words);
     }
     this.host.routes.invalidateAllRoutes();
   }
+}
+
+/** [base, length] of an INVALIDATE_IOMMU_PAGES command (length ≥ 2^63 means the whole domain). */
+function invalidationRange(address: bigint, size: boolean): [number, number] {
+  const addr = address & ~0xfffn;
+  if (!size) return [Number(addr), 4096];
+  let n = 0n;
+  while (n < 52n && ((addr >> (12n + n)) & 1n) === 1n) n++;
+  const length = 1n << (13n + n);
+  return [Number(addr & ~(length - 1n)), Number(length)];
 }
 
 // ---- Snapshot validation -------------------------------------------------------------------------------------------
@@ -565,6 +622,7 @@ interface ValidState {
   latchedLow: [number, number][];
   dteCache: [number, number[]][];
   irteCache: { deviceId: number; root: number; entryBytes: number; irtes: [number, number[]][] }[];
+  iotlb: IotlbEntryState[];
 }
 
 function validateState(state: unknown, controlWritable: bigint, xt: boolean): ValidState {
@@ -636,9 +694,27 @@ function validateState(state: unknown, controlWritable: bigint, xt: boolean): Va
     });
     return { deviceId: int(`irteCache[${i}].deviceId`, block.deviceId, 0xffff), root: root as number, entryBytes: entryBytes as number, irtes };
   });
+  if (s.iotlb !== undefined && !Array.isArray(s.iotlb)) fail('iotlb', 'must be an array');
+  const iotlb = ((s.iotlb ?? []) as unknown[]).map((e, i): IotlbEntryState => {
+    if (e === null || typeof e !== 'object') return fail(`iotlb[${i}]`, 'must be an object');
+    const o = e as Record<string, unknown>;
+    const addr = (field: string): string => {
+      const v = o[field];
+      if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{1,16}$/.test(v) || BigInt(v) % 4096n !== 0n) return fail(`iotlb[${i}].${field}`, 'must be a 4 KiB-aligned hex address');
+      return v;
+    };
+    const pageSize = addr('pageSize');
+    const size = BigInt(pageSize);
+    if (size === 0n || (size & (size - 1n)) !== 0n) fail(`iotlb[${i}].pageSize`, 'must be a power of two');
+    const inBase = addr('inBase');
+    const outBase = addr('outBase');
+    if (BigInt(inBase) % size !== 0n || BigInt(outBase) % size !== 0n) fail(`iotlb[${i}]`, 'inBase and outBase must be aligned to pageSize');
+    if (typeof o.read !== 'boolean' || typeof o.write !== 'boolean') fail(`iotlb[${i}]`, 'read and write must be true or false');
+    return { domainId: int(`iotlb[${i}].domainId`, o.domainId, 0xffff), inBase, outBase, pageSize, read: o.read as boolean, write: o.write as boolean };
+  });
   return {
     devTabBase, cmdBufBase, evtLogBase, control, exclBase, exclLimit, xtIntrCtrl, status, cmdBufHead, cmdBufTail,
-    evtLogHead, evtLogTail, latchedLow, dteCache, irteCache,
+    evtLogHead, evtLogTail, latchedLow, dteCache, irteCache, iotlb,
   };
 }
 

@@ -14,6 +14,36 @@
  * The hot-path readers take the dwords as numbers; {@link decodeDte} builds a report object (allocates).
  */
 
+/*
+ * The DMA half (AMD IOMMU spec §2.2.2.1 Device Table Entry; reference §4): qword 0 (d0, d1) and qword 1 (d2, d3):
+ *
+ *   d0: [0] V, [1] TV, [6:2] reserved, [8:7] HAD, [11:9] Mode (host page-table levels; 0 = no translation),
+ *       [31:12] Host Page Table Root Pointer bits 31:12
+ *   d1: [19:0] root pointer bits 51:32, [20] PPR, [21] GPRP, [22] GIoV, [23] GV, [25:24] GLX, [28:26] GCR3 TRP,
+ *       [29] IR, [30] IW, [31] reserved
+ *   d2: [15:0] DomainID, [31:16] GCR3 TRP
+ *   d3: [0] I, [1] SE, [2] SA, [4:3] IoCtl, [5] Cache, [6] SD, [7] EX, [9:8] SysMgt, [31:11] GCR3 TRP
+ */
+export const DTE_D0_V = 1 << 0;
+export const DTE_D0_TV = 1 << 1;
+/** d0 bits 6:2 reserved (QEMU amdvi's DTE reserved check GENMASK64(6,2) | bit 63). */
+export const DTE_D0_RESERVED = 0x7c;
+export const DTE_D1_IR = 1 << 29;
+export const DTE_D1_IW = 1 << 30;
+export const DTE_D1_RESERVED = 1 << 31;
+export const DTE_D3_SE = 1 << 1;
+export const DTE_D3_SA = 1 << 2;
+export const DTE_D3_EX = 1 << 7;
+
+export function dteMode(d0: number): number {
+  return (d0 >>> 9) & 7;
+}
+
+/** Host page-table root (bits 51:12). */
+export function dtePageTableRoot(d0: number, d1: number): number {
+  return (d1 & 0xfffff) * 0x1_0000_0000 + ((d0 & 0xfffff000) >>> 0);
+}
+
 export const DTE_BYTES = 32;
 export const DTE_DWORDS = 8;
 

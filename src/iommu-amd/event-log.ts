@@ -59,6 +59,37 @@ export function interruptPageFaultEvent(deviceId: number, domainId: number, addr
   };
 }
 
+/**
+ * IO_PAGE_FAULT for a DMA request (AMD IOMMU spec §2.5.3 IO_PAGE_FAULT Event; reference §6): I = 0, RW = 1 for a
+ * write, PR = the entry that stopped the walk was present, PE = permission denied, RZ = reserved bits / invalid level
+ * encoding; DomainID from the DTE; Address = the request's input address.
+ */
+export function dmaPageFaultEvent(deviceId: number, domainId: number, address: number, write: boolean, flags: number): AmdEvent {
+  return { code: EventCode.IO_PAGE_FAULT, deviceId, pasid: domainId, flags: flags | (write ? EventFlag.RW : 0), address: BigInt(address) };
+}
+
+/** ILLEGAL_DEV_TABLE_ENTRY for a DMA request: RW for a write, RZ when reserved bits / encodings were the cause. */
+export function dmaIllegalDevTableEntryEvent(deviceId: number, address: number, write: boolean, reservedBits: boolean): AmdEvent {
+  return {
+    code: EventCode.ILLEGAL_DEV_TABLE_ENTRY,
+    deviceId,
+    pasid: 0,
+    flags: (write ? EventFlag.RW : 0) | (reservedBits ? EventFlag.RZ : 0),
+    address: BigInt(address) & ~3n,
+  };
+}
+
+/** PAGE_TAB_HARDWARE_ERROR for a DMA walk: Address = the page-table entry that could not be read. */
+export function dmaPageTabHardwareErrorEvent(deviceId: number, domainId: number, pteAddress: number, write: boolean): AmdEvent {
+  return {
+    code: EventCode.PAGE_TAB_HARDWARE_ERROR,
+    deviceId,
+    pasid: domainId,
+    flags: (write ? EventFlag.RW : 0) | (HwErrorType.TargetAbort << HW_ERROR_TYPE_SHIFT),
+    address: BigInt(pteAddress),
+  };
+}
+
 /** INVALID_DEVICE_REQUEST type 101b: posted write to the interrupt range from a device whose DTE has IntCtl = 00b. */
 export function intCtlAbortEvent(deviceId: number, address: bigint): AmdEvent {
   return {

@@ -17,7 +17,7 @@ export const EFR_GA_SUP = 1n << 7n;
 export const EFR_HE_SUP = 1n << 8n;
 export const EFR_PC_SUP = 1n << 9n;
 export const EFR_HATS_SHIFT = 10n;
-/** HATS = 10b (6-level host tables), the value QEMU advertises (QEMU-h AMDVI_DEFAULT_EXT_FEATURES). */
+/** HATS = 10b (6-level host tables), the default and the value QEMU advertises (QEMU-h AMDVI_DEFAULT_EXT_FEATURES). */
 export const HATS_6_LEVEL = 2n;
 /** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (QEMU-hat). */
 export const HATS_NONE = 3n;
@@ -36,13 +36,16 @@ interface FeatureInputs {
   ga: boolean;
   intRemap2k: boolean;
   dmaTranslation: boolean;
+  /** Host page-table levels (4, 5 or 6; default 6). */
+  hostLevels?: number;
 }
 
 export function extendedFeatures(opts: FeatureInputs): bigint {
   let efr = EFR_IA_SUP;
   if (opts.xt) efr |= EFR_XT_SUP;
   if (opts.ga) efr |= EFR_GA_SUP;
-  efr |= (opts.dmaTranslation ? HATS_6_LEVEL : HATS_NONE) << EFR_HATS_SHIFT;
+  // HATS 00b/01b/10b = 4/5/6 levels (FreeBSD AMDIOMMU_EFR_HATS_*); 11b when DMA translation is not offered.
+  efr |= (opts.dmaTranslation ? BigInt((opts.hostLevels ?? 6) - 4) : HATS_NONE) << EFR_HATS_SHIFT;
   return efr;
 }
 

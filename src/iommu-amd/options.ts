@@ -27,6 +27,8 @@ export interface ResolvedAmdOptions {
   ga: boolean;
   intRemap2k: boolean;
   dmaTranslation: boolean;
+  /** EFR.HATS as a level count: the deepest host page table (DTE.Mode) the IOMMU accepts; 0 when HATS = 11b. */
+  hostLevels: number;
   /** As given (canonical "bb:dd.f" text is not enforced), plus the parsed DeviceID. */
   ioapicDeviceId: string;
   ioapicRequesterId: number;
@@ -45,14 +47,14 @@ export interface ResolvedAmdOptions {
 
 export const AMD_IOMMU_DEFAULT_BASE = 0xfed80000;
 
-const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'ioapicDeviceId', 'bdf', 'efr', 'efr2', 'ioapicInIvrs', 'hpet']);
+const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'hostLevels', 'ioapicDeviceId', 'bdf', 'efr', 'efr2', 'ioapicInIvrs', 'hpet']);
 /** Keys a resolved object adds; accepted (and re-derived) so resolving twice is harmless. */
 const RESOLVED_KEYS = new Set(['ioapicRequesterId', 'requesterId', 'iaSup']);
 
 export const AMD_OPTION_KEYS: readonly string[] = [...KNOWN_KEYS];
 
 /** A friendly option given next to the raw register it describes must agree with it. */
-function agree(given: boolean | undefined, fromRaw: boolean, field: string, rawField: string, what: string): void {
+function agree<T extends boolean | number>(given: T | undefined, fromRaw: T, field: string, rawField: string, what: string): void {
   if (given !== undefined && given !== fromRaw) {
     throw new ConfigError(field, `${given} contradicts ${rawField}, whose ${what} says ${fromRaw} (drop one of ${field} and ${rawField})`);
   }
@@ -106,20 +108,30 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
     ga: opts.ga === undefined ? undefined : bool(opts, 'ga', true, path),
     intRemap2k: opts.intRemap2k === undefined ? undefined : bool(opts, 'intRemap2k', false, path),
     dmaTranslation: opts.dmaTranslation === undefined ? undefined : bool(opts, 'dmaTranslation', true, path),
+    hostLevels: opts.hostLevels,
   };
-  const friendly = { xt: given.xt ?? true, ga: given.ga ?? true, intRemap2k: given.intRemap2k ?? false, dmaTranslation: given.dmaTranslation ?? true };
+  if (given.hostLevels !== undefined && given.hostLevels !== 4 && given.hostLevels !== 5 && given.hostLevels !== 6) {
+    throw new ConfigError(`${path}.hostLevels`, `must be 4, 5 or 6 (EFR.HATS 00b/01b/10b), got ${JSON.stringify(opts.hostLevels)}`);
+  }
+  const friendly = {
+    xt: given.xt ?? true, ga: given.ga ?? true, intRemap2k: given.intRemap2k ?? false, dmaTranslation: given.dmaTranslation ?? true, hostLevels: given.hostLevels ?? 6,
+  };
   const rawEfr = opts.efr === undefined ? undefined : parseRegisterValue(opts.efr, `${path}.efr`, 64);
   const rawEfr2 = opts.efr2 === undefined ? undefined : parseRegisterValue(opts.efr2, `${path}.efr2`, 64);
   const efr = rawEfr ?? extendedFeatures(friendly);
   const efr2 = rawEfr2 ?? extendedFeatures2(friendly);
   const xt = (efr & EFR_XT_SUP) !== 0n;
   const ga = (efr & EFR_GA_SUP) !== 0n;
-  const dmaTranslation = ((efr >> EFR_HATS_SHIFT) & 3n) !== HATS_NONE;
+  const hats = (efr >> EFR_HATS_SHIFT) & 3n;
+  const dmaTranslation = hats !== HATS_NONE;
+  // HATS 00b/01b/10b: 4/5/6 levels (the deepest DTE Mode accepted); 11b: no host translation.
+  const hostLevels = dmaTranslation ? Number(hats) + 4 : 0;
   const numIntRemap = (efr2 & EFR2_NUM_INT_REMAP_SUP_MASK) >> EFR2_NUM_INT_REMAP_SUP_SHIFT;
   if (rawEfr !== undefined) {
     agree(given.xt, xt, `${path}.xt`, `${path}.efr`, 'XTSup (bit 2)');
     agree(given.ga, ga, `${path}.ga`, `${path}.efr`, 'GASup (bit 7)');
     agree(given.dmaTranslation, dmaTranslation, `${path}.dmaTranslation`, `${path}.efr`, 'HATS (bits 11:10) ≠ 11b');
+    if (dmaTranslation) agree(given.hostLevels, hostLevels, `${path}.hostLevels`, `${path}.efr`, 'HATS (bits 11:10) + 4');
     // No check of GAMSup against GASup: real units report GAMSup = 1 with GASup = 0 (EFR 0x58f77ef22294a5a, Linux
     // prints "PPR NX GT IA PC GA_vAPIC"); Linux then simply does not use guest vAPIC mode.
   }
@@ -143,6 +155,7 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
     ga,
     intRemap2k: numIntRemap === NUM_INT_REMAP_SUP_2K,
     dmaTranslation,
+    hostLevels,
     ioapicDeviceId,
     ioapicRequesterId,
     bdf: ownBdf,
