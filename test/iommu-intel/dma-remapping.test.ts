@@ -97,6 +97,10 @@ describe('VT-d DMA faults (reason codes of VT-d spec §7.1.3, records of §10.4.
     const [hi, lo] = frcd(unit, 0);
     expect((hi >> 62n) & 1n).toBe(1n);
     expect(linuxFrcdLine(hi, lo)).toBe('DMAR: [DMA Read NO_PASID] Request device [03:00.0] fault addr 0x77777000 [fault reason 0x06] PTE Read access is not set');
+    // The same record as 5.14 ("[0x%02x:0x%02x.%d]") and as 5.13 and older print it ("[%s] ... PASID %x fault addr
+    // %llx [fault reason %02d]", INVALID_IOASID when the record has no PASID) — core/linux-version.ts.
+    expect(linuxFrcdLine(hi, lo, 'hex-bdf')).toBe('DMAR: [DMA Read NO_PASID] Request device [0x03:0x00.0] fault addr 0x77777000 [fault reason 0x06] PTE Read access is not set');
+    expect(linuxFrcdLine(hi, lo, 'decimal')).toBe('DMAR: [DMA Read] Request device [03:00.0] PASID ffffffff fault addr 77777000 [fault reason 06] PTE Read access is not set');
   });
 
   it('root entry not present: 0x1, reported even with FPD = 1 (not qualified)', () => {
