@@ -175,7 +175,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const out = dma.translate(sourceId, addr, isWrite);
     if (out < 0) return null;
     const hub = this.host.events;
-    if (hub.active) hub.hop('amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['write', isWrite]]);
+    if (hub.active) hub.hop('irqpath_amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['write', isWrite]]);
     return out;
   }
 

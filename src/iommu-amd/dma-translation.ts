@@ -200,7 +200,7 @@ export class AmdDmaTranslation {
 
   private pageFault(deviceId: number, domain: number, addr: number, isWrite: boolean, flags: number, se: boolean, sa: boolean, detail: string): number {
     const hub = this.hub;
-    if (hub.active) hub.hop('amdvi_page_fault', [['devid', deviceId], ['addr', '0x' + addr.toString(16)], ['write', isWrite], ['why', detail]]);
+    if (hub.active) hub.hop('irqpath_amdvi_page_fault', [['devid', deviceId], ['addr', '0x' + addr.toString(16)], ['write', isWrite], ['why', detail]]);
     let suppressedBy: string | null = null;
     if (sa) suppressedBy = 'DTE.SA (suppress all I/O page faults)';
     else if (se && this.faultLogged[deviceId] === 1) suppressedBy = 'DTE.SE (a fault was already logged for this device)';
@@ -211,7 +211,7 @@ export class AmdDmaTranslation {
 
   private abort(ev: AmdEvent, deviceId: number, detail: string): number {
     const hub = this.hub;
-    if (hub.active) hub.hop('amdvi_dma_abort', [['devid', deviceId], ['why', detail]]);
+    if (hub.active) hub.hop('irqpath_amdvi_dma_abort', [['devid', deviceId], ['why', detail]]);
     this.sink.report(ev, deviceId, -1, null);
     return -1;
   }

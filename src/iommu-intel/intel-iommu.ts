@@ -445,7 +445,10 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const events = this.host.events;
     if (out >= 0) {
       if (events.active) {
-        events.hop('vtd_dmar_translate', [['sid', hexNum(sourceId)], ['iova', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['page', dma.lastPageSize], ['write', isWrite]]);
+        const sid = sourceId & 0xffff;
+        const mask = dma.lastPath === 'pass-through' ? 0xfff : dma.lastPageSize - 1;
+        events.hop('vtd_dmar_translate', [['bus', sid >>> 8], ['slot', (sid >>> 3) & 0x1f], ['func', sid & 7], ['iova', BigInt(addr)], ['gpa', BigInt(out)], ['mask', BigInt(mask)]]);
+        events.hop('irqpath_vtd_dmar_path', [['path', dma.lastPath], ['write', isWrite]]);
       }
       return out;
     }
@@ -474,7 +477,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       events.hop('vtd_frr_new', [['index', slot], ['hi', '0x' + hi.toString(16)], ['lo', '0x' + lo.toString(16)]]);
       linuxLog = linuxFrcdLine(hi, lo);
     }
-    events.hop('vtd_dmar_fault', [['sid', hexNum(sourceId)], ['fault', f.reason], ['addr', '0x' + addr.toString(16)], ['write', isWrite]]);
+    events.hop('vtd_dmar_fault', [['sid', sourceId], ['fault', f.reason], ['addr', BigInt(addr)], ['is_write', isWrite]]);
     const event: IommuFaultEvent = {
       unit: 'intel-vtd',
       sourceId,
@@ -497,7 +500,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     else cc.invalidateAll();
     const events = this.host.events;
     if (events.active) {
-      const name = granularity === 2 ? 'vtd_inv_desc_cc_domain' : granularity === 3 ? 'vtd_inv_desc_cc_device' : 'vtd_inv_desc_cc_global';
+      const name = granularity === 2 ? 'irqpath_vtd_inv_cc_domain' : granularity === 3 ? 'irqpath_vtd_inv_cc_device' : 'irqpath_vtd_inv_cc_global';
       events.hop(name, [['did', did], ['sid', hexNum(sid)], ['fm', fm]]);
     }
   }
@@ -514,16 +517,16 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       const length = 2 ** (12 + am);
       const base = addr - (addr % length);
       tlb.invalidateRange(did, base, length);
-      if (events.active) events.hop('vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
+      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
       return 3;
     }
     if (granularity === 2 || granularity === 3) {
       tlb.invalidateDomain(did);
-      if (events.active) events.hop('vtd_inv_desc_iotlb_domain', [['did', did]]);
+      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_domain', [['did', did]]);
       return 2;
     }
     tlb.invalidateAll();
-    if (events.active) events.hop('vtd_inv_desc_iotlb_global', []);
+    if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_global', []);
     return 1;
   }
 
@@ -651,7 +654,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // invalidations (VT-d spec §6.5 / GCMD_REG.SRTP) — until it does, cached translations keep serving.
       this.dma.rootTable = this.rtaddrActiveHi * 0x1_0000_0000 + (this.rtaddrActiveLo & 0xfffff000);
       this.gsts |= R.GSTS_RTPS;
-      if (events.active) events.hop('vtd_dmar_root_latch', [['rtaddr', '0x' + this.dma.rootTable.toString(16)]]);
+      if (events.active) events.hop('irqpath_vtd_dmar_root_latch', [['rtaddr', '0x' + this.dma.rootTable.toString(16)]]);
     }
     // SFL needs CAP.AFL and WBF needs CAP.RWBF (both 0): nothing to do, and FLS/WBFS read 0 (= completed).
     if (changed & R.GCMD_TE && this.options.dmaTranslation) {

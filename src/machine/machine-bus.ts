@@ -83,7 +83,7 @@ export class MachineBus implements DmaPort {
     }
     const value = this.memory.read32(addr);
     this.stats.memoryReads++;
-    if (events.active) events.hop('dma_memory_read', [['sid', sourceId], ['addr', BigInt(addr)], ['data', value]]);
+    if (events.active) events.hop('irqpath_dma_memory_read', [['sid', sourceId], ['addr', BigInt(addr)], ['data', value]]);
     return value;
   }
 

@@ -41,6 +41,9 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   vtd_inv_desc_wait_sw: ev('wait invalidate status write addr 0x%x data 0x%x', ['addr', 'data'], 'intel_iommu.c vtd_process_wait_desc'),
   vtd_fsts_ppf: ev('FSTS PPF bit set to %d', ['set'], 'intel_iommu.c vtd_update_fsts_ppf'),
   vtd_reg_write_gcmd: ev('status 0x%x value 0x%x', ['status', 'val'], 'intel_iommu.c vtd_handle_gcmd_write'),
+  vtd_dmar_translate: ev('dev %02x:%02x.%02x iova 0x%x -> gpa 0x%x mask 0x%x', ['bus', 'slot', 'func', 'iova', 'gpa', 'mask'], 'intel_iommu.c vtd_iommu_translate'),
+  vtd_dmar_enable: ev('enable %d', ['en'], 'intel_iommu.c vtd_handle_gcmd_te'),
+  vtd_dmar_fault: ev('sid 0x%x fault %d addr 0x%x write %d', ['sid', 'fault', 'addr', 'is_write'], 'intel_iommu.c vtd_report_fault'),
   // hw/i386/trace-events — amd_iommu.c
   // QEMU declares devid uint8_t, so it prints only DeviceID bits 7:0 (a request from 0x00a0 and one from 0x01a0 both
   // print "devid 0xa0"); irqpath prints what QEMU prints.
