@@ -108,8 +108,11 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
     ga: opts.ga === undefined ? undefined : bool(opts, 'ga', true, path),
     intRemap2k: opts.intRemap2k === undefined ? undefined : bool(opts, 'intRemap2k', false, path),
     dmaTranslation: opts.dmaTranslation === undefined ? undefined : bool(opts, 'dmaTranslation', true, path),
-    hostLevels: opts.hostLevels,
+    hostLevels: opts.hostLevels as number | undefined,
   };
+  // 0 is what a resolved config says when HATS = 11b (no host translation); resolving it again must accept it.
+  const noLevels = given.hostLevels === 0 && given.dmaTranslation === false;
+  if (noLevels) given.hostLevels = undefined;
   if (given.hostLevels !== undefined && given.hostLevels !== 4 && given.hostLevels !== 5 && given.hostLevels !== 6) {
     throw new ConfigError(`${path}.hostLevels`, `must be 4, 5 or 6 (EFR.HATS 00b/01b/10b), got ${JSON.stringify(opts.hostLevels)}`);
   }
