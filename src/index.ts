@@ -16,7 +16,7 @@ export { TranslationResult } from './msi/translation-result.ts';
 export type { ApicMessage } from './msi/interrupt.ts';
 export { DeliveryMode } from './msi/interrupt.ts';
 export { explain } from './msi/explain.ts';
-export { createGuest } from './guest/create-guest.ts';
+export { createGuest, LinuxGuest, WindowsGuest } from './guest/create-guest.ts';
 export type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest/guest-os.ts';
 export { runScenario } from './guest/scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './guest/scenario/scenario-file.ts';

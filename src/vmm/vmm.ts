@@ -122,6 +122,9 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();
   private guestMachine: Machine | null = null;
+  /** The guest's APIC bus and event hub, cached for the warm path. */
+  private apicBus: Machine['apicBus'] | null = null;
+  private quiet: { active: boolean } = { active: true };
   private readonly routeMap = new Map<string, AssignedRoute>();
   private readonly byGuestRid: Map<number, ResolvedAssignment>;
   private readonly vcpusByHostCpu: Vcpu[][];
@@ -150,6 +153,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   /** Second half of construction: the guest machine exists; create the vCPUs and the host-side vectors. */
   attach(guest: Machine): void {
     this.guestMachine = guest;
+    this.apicBus = guest.apicBus;
+    this.quiet = guest.events;
     const host = this.host;
     for (let i = 0; i < guest.cpuCount; i++) {
       const hostCpu = i % host.cpuCount;
@@ -255,7 +260,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.prepare(route);
     if (route.host === null) {
       const r = route;
-      const host = this.kernel.enableVector(a.hostBdf, kind, index, () => r.fire());
+      const host = this.kernel.enableVector(a.hostBdf, kind, index, () => this.deliver(r));
       if (typeof host === 'string') {
         route.lastOutcome = `host kernel refused the vector: ${host}`;
       } else {
@@ -287,8 +292,15 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       return;
     }
     const slot = route.slot;
-    const guest = this.guest;
     const warm = slot.valid;
+    if (warm && this.apicBus !== null && !this.quiet.active) {
+      // KVM's irqfd fast path (kvm_arch_set_irq_inatomic → kvm_set_msi_irq): the routing entry already holds the
+      // decoded interrupt, so it goes straight to the guest's APIC bus.
+      this.counters.injections++;
+      this.apicBus.deliver(slot.result.msg);
+      return;
+    }
+    const guest = this.guest;
     if (guest.events.active) {
       guest.events.beginFlow();
       guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
