@@ -14,7 +14,7 @@ const NAV: [ViewName, string][] = [
   ['matrix', 'Matrix'],
 ];
 
-function render(): void {
+function render(navigated = false): void {
   const state = readState();
   const nav = document.getElementById('nav')!;
   nav.replaceChildren(
@@ -29,7 +29,14 @@ function render(): void {
   }
   main.replaceChildren(content);
   document.title = `irqpath — ${NAV.find(([v]) => v === state.view)![1]}`;
+  // After a navigation, keyboard and screen-reader users continue at the new view's heading (a matrix cell focuses
+  // itself once the grid is drawn).
+  if (navigated && !state.params.has('cell')) {
+    const heading = main.querySelector('h2');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus({ preventScroll: true });
+  }
 }
 
-window.addEventListener('hashchange', render);
+window.addEventListener('hashchange', () => render(true));
 render();

@@ -106,12 +106,13 @@ function renderGrid(cells: MatrixCell[], a: MatrixAxes, selected: string): HTMLE
     'table',
     { class: 'matrix' },
     h('caption', {}, `${cells.filter((c) => c.ok).length} of ${cells.length} cells deliver every interrupt where the driver asked, with every CPU online. [nn] = the built-in scenario that reproduces the cell.`),
-    h('thead', {}, h('tr', {}, ['guest', 'CPU', 'IOMMU', 'hypervisor', 'VMM workarounds'].map((t) => h('th', { scope: 'col' }, t)), a.cpus.map((n) => h('th', { scope: 'col' }, `${n} vCPUs`)))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'guest · CPU · IOMMU · hypervisor · VMM workarounds'), a.cpus.map((n) => h('th', { scope: 'col' }, `${n} vCPUs`)))),
   );
   const body = h('tbody');
   for (const list of rows.values()) {
     const c0 = list[0];
-    const tr = h('tr', {}, h('th', { scope: 'row' }, c0.guest), h('td', {}, c0.vendor), h('td', {}, c0.iommu), h('td', {}, c0.extension ? 'ext-dest' : '–'), h('td', {}, c0.workarounds ? 'on' : '–'));
+    // One row header (not five columns) keeps the grid narrow enough for a phone.
+    const tr = h('tr', {}, h('th', { scope: 'row', class: 'row-key' }, [c0.guest, c0.vendor, c0.iommu, c0.extension ? 'ext-dest' : 'no ext', c0.workarounds ? 'workarounds' : 'no wa'].join(' · ')));
     for (const n of a.cpus) {
       const c = list.find((x) => x.cpus === n);
       if (!c) {
