@@ -11,7 +11,7 @@
  * EOI at 0x40. Indirect: 0x00 ID, 0x01 version, 0x02 arbitration ID, 0x10+2n / 0x11+2n RTE n low / high dword.
  */
 import type { DmaPort } from '../msi/dma-port.ts';
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import {
@@ -388,7 +388,7 @@ export class Ioapic implements MmioDevice {
 
   private checkPin(pin: number, what: string): void {
     if (!Number.isInteger(pin) || pin < 0 || pin >= this.pins) {
-      throw new UsageError(`ioapic.${what}: pin ${pin} does not exist (this I/O APIC has pins 0..${this.pins - 1})`);
+      throw new UsageError(`ioapic.${what}: pin ${showValue(pin)} does not exist (this I/O APIC has pins 0..${this.pins - 1})`);
     }
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { Lapic } from '../apic/lapic.ts';
 import type { AddressSpace } from './address-space.ts';
-import { GeneralProtectionFault, UsageError } from '../core/errors.ts';
+import { GeneralProtectionFault, showValue, UsageError } from '../core/errors.ts';
 import type { SparseMemory } from '../core/memory.ts';
 import type { AccessSize } from '../core/mmio.ts';
 
@@ -18,23 +18,36 @@ export type Address = bigint | number;
 
 export function toPhysical(addr: Address, what = 'address'): number {
   if (typeof addr === 'bigint') {
-    if (addr < 0n || addr >= 1n << 52n) throw new UsageError(`${what} 0x${addr.toString(16)} is outside the 52-bit physical address space`);
+    if (addr < 0n || addr >= 1n << 52n) throw new UsageError(`${what} ${showValue(addr)} is outside the 52-bit physical address space`);
     return Number(addr);
   }
-  if (!Number.isInteger(addr) || addr < 0 || addr >= 2 ** 52) throw new UsageError(`${what} ${addr} is not a physical address (an integer below 2^52)`);
+  if (typeof addr !== 'number' || !Number.isInteger(addr) || addr < 0 || addr >= 2 ** 52) {
+    throw new UsageError(`${what} ${showValue(addr)} is not a physical address (an integer or bigint below 2^52)`);
+  }
   return addr;
 }
 
+/** A register value given as a number (a non-negative safe integer) or a bigint, checked to fit `bits`. */
+function toUnsigned(value: number | bigint, bits: number, what: string): bigint {
+  let v: bigint | null = null;
+  if (typeof value === 'bigint') v = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) v = BigInt(value);
+  if (v === null || v < 0n || v >= 1n << BigInt(bits)) throw new UsageError(`${what} ${showValue(value)} does not fit in ${bits} bits`);
+  return v;
+}
+
 function toU32(value: number | bigint, what: string): number {
-  const v = typeof value === 'bigint' ? value : BigInt(value);
-  if (v < 0n || v > 0xffffffffn) throw new UsageError(`${what} 0x${v.toString(16)} does not fit in 32 bits`);
-  return Number(v);
+  return Number(toUnsigned(value, 32, what));
 }
 
 function toU64(value: number | bigint, what: string): bigint {
-  const v = typeof value === 'bigint' ? value : BigInt(value);
-  if (v < 0n || v > 0xffffffffffffffffn) throw new UsageError(`${what} 0x${v.toString(16)} does not fit in 64 bits`);
-  return v;
+  return toUnsigned(value, 64, what);
+}
+
+/** ECX of RDMSR/WRMSR: a 32-bit MSR index. */
+function msrIndex(msr: number, op: string): number {
+  if (typeof msr !== 'number' || !Number.isInteger(msr) || msr < 0 || msr > 0xffffffff) throw new UsageError(`${op}: MSR index ${showValue(msr)} is not a 32-bit integer`);
+  return msr;
 }
 
 export class Cpu {
@@ -115,16 +128,18 @@ export class Cpu {
   }
 
   write8(addr: Address, value: number): void {
-    this.access(toPhysical(addr), 1, true, BigInt(value & 0xff));
+    this.access(toPhysical(addr), 1, true, toUnsigned(value, 8, 'value'));
   }
 
   /** RDMSR. IA32_APIC_BASE and the x2APIC range go to the local APIC; any other MSR is not modelled and raises #GP. */
   rdmsr(msr: number): bigint {
+    msrIndex(msr, 'RDMSR');
     if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.rdmsr(msr);
     throw new GeneralProtectionFault(`RDMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
   }
 
   wrmsr(msr: number, value: number | bigint): void {
+    msrIndex(msr, 'WRMSR');
     const v = toU64(value, `WRMSR 0x${msr.toString(16)} value`);
     if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.wrmsr(msr, v);
     throw new GeneralProtectionFault(`WRMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);

@@ -19,7 +19,7 @@ import type { DmaPort } from '../msi/dma-port.ts';
 import type { IntelIommuOptions, MachineConfig } from '../core/config-types.ts';
 import { Cpu } from './cpu.ts';
 import { Device } from './device.ts';
-import { UsageError } from '../core/errors.ts';
+import { showValue, UsageError } from '../core/errors.ts';
 import { EventHub } from '../core/events.ts';
 import { buildFirmwareTables, IOAPIC_BASE, type FirmwareTables } from './firmware.ts';
 import type { IommuHost } from '../msi/iommu-host.ts';
@@ -227,7 +227,7 @@ export class Machine {
   /** The i-th CPU. */
   cpu(i: number): Cpu {
     const c = this.cpus[i];
-    if (c === undefined) throw new UsageError(`cpu(${i}): this machine has CPUs 0..${this.cpus.length - 1}`);
+    if (c === undefined) throw new UsageError(`cpu(${showValue(i)}): this machine has CPUs 0..${this.cpus.length - 1}`);
     return c;
   }
 
@@ -268,6 +268,9 @@ export class Machine {
 
   /** The register-level changes between two snapshots. */
   diff(before: MachineSnapshot, after: MachineSnapshot): StateChange[] {
+    for (const [name, s] of [['before', before], ['after', after]] as const) {
+      if (typeof s !== 'object' || s === null || typeof s.devices !== 'object' || s.devices === null) throw new UsageError(`diff: ${name} must be a snapshot from machine.snapshot()`);
+    }
     return diffStates(before.devices, after.devices);
   }
 

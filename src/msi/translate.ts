@@ -40,6 +40,7 @@ import type { InterruptRemapper, RouteInvalidator } from './remapper.ts';
 import type { RouteSlot } from './route-slot.ts';
 import { TranslationResult } from './translation-result.ts';
 import type { HypervisorOptions } from '../core/config-types.ts';
+import { showValue, UsageError } from '../core/errors.ts';
 
 /** DeviceID index meaning "the device table entry itself" in an AMD pass-through cookie. */
 const AMD_DTE_ONLY_INDEX = 0xffff;
@@ -147,10 +148,20 @@ export class TranslationCore implements RouteInvalidator {
 
   /** Convenience form for users and tests: allocates its result. */
   translateMessage(request: TranslateRequest, options: { deliverNow: boolean }): TranslationResult {
-    const addr = BigInt(request.addr);
-    const hi = Number((addr >> 32n) & 0xffffffffn);
-    const lo = Number(addr & 0xffffffffn);
-    return this.translate(request.sourceId & 0xffff, hi, lo, request.data >>> 0, options.deliverNow, new TranslationResult());
+    const bad = (why: string): never => {
+      throw new UsageError(`translateMessage: ${why}`);
+    };
+    if (typeof request !== 'object' || request === null) bad('expected a request { sourceId, addr, data }');
+    if (typeof options !== 'object' || options === null || typeof options.deliverNow !== 'boolean') bad('expected options { deliverNow: true | false }');
+    const { sourceId, data } = request;
+    if (typeof sourceId !== 'number' || !Number.isInteger(sourceId) || sourceId < 0 || sourceId > 0xffff) bad(`sourceId ${showValue(sourceId)} is not a 16-bit requester ID`);
+    if (typeof data !== 'number' || !Number.isInteger(data) || data < -0x8000_0000 || data > 0xffffffff) bad(`data ${showValue(data)} does not fit in 32 bits`);
+    const raw = request.addr;
+    const addr = typeof raw === 'bigint' ? raw : typeof raw === 'number' && Number.isSafeInteger(raw) ? BigInt(raw) : null;
+    if (addr === null || addr < 0n || addr >= 1n << 64n) bad(`addr ${showValue(raw)} is not a 64-bit address`);
+    const hi = Number((addr! >> 32n) & 0xffffffffn);
+    const lo = Number(addr! & 0xffffffffn);
+    return this.translate(sourceId, hi, lo, data >>> 0, options.deliverNow, new TranslationResult());
   }
 
   /**

@@ -8,7 +8,7 @@
  *
  * Reused by every PCI function model, including an IOMMU's own PCI function.
  */
-import { UsageError } from '../core/errors.ts';
+import { showValue, UsageError } from '../core/errors.ts';
 
 export const PCI_CONFIG_SPACE_SIZE = 256;
 /** Status register offset and its Capabilities List bit. */
@@ -35,10 +35,10 @@ export interface CapabilityRef {
  */
 export function checkConfigAccess(offset: number, size: number, who = 'PCI config access'): asserts size is ConfigAccessSize {
   if (size !== 1 && size !== 2 && size !== 4) {
-    throw new UsageError(`${who}: size ${size} is not 1, 2 or 4 bytes`);
+    throw new UsageError(`${who}: size ${showValue(size)} is not 1, 2 or 4 bytes`);
   }
   if (!Number.isInteger(offset) || offset < 0 || offset + size > PCI_CONFIG_SPACE_SIZE) {
-    throw new UsageError(`${who}: offset ${offset} is outside the ${PCI_CONFIG_SPACE_SIZE}-byte configuration space`);
+    throw new UsageError(`${who}: offset ${showValue(offset)} is outside the ${PCI_CONFIG_SPACE_SIZE}-byte configuration space`);
   }
   if (offset % size !== 0) {
     throw new UsageError(`${who}: offset 0x${offset.toString(16)} is not aligned to the ${size}-byte access size`);

@@ -11,7 +11,7 @@
  * With 2^MME messages allocated, message k is sent with the low MME bits of the data replaced by k
  * (QEMU msi_prepare_message). The write carries the 16-bit data zero-extended to 32 bits.
  */
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
 import type { PciConfigSpace } from './config-space.ts';
@@ -123,7 +123,7 @@ export class MsiCapability {
    */
   signal(n: number): boolean {
     if (!Number.isInteger(n) || n < 0 || n >= this.vectors) {
-      throw new UsageError(`${this.label}: MSI vector ${n} is out of range (the function has ${this.vectors} MSI vector${this.vectors === 1 ? '' : 's'})`);
+      throw new UsageError(`${this.label}: MSI vector ${showValue(n)} is out of range (the function has ${this.vectors} MSI vector${this.vectors === 1 ? '' : 's'})`);
     }
     if (!this.enabled()) return false;
     const k = n & (this.allocated() - 1);
@@ -172,7 +172,7 @@ export class MsiCapability {
   /** Message k of the allocated block as it would be sent now. */
   message(k: number): InterruptMessageReport {
     if (!Number.isInteger(k) || k < 0 || k >= this.vectors) {
-      throw new UsageError(`${this.label}: MSI message ${k} is out of range (the function has ${this.vectors} MSI vector${this.vectors === 1 ? '' : 's'})`);
+      throw new UsageError(`${this.label}: MSI message ${showValue(k)} is out of range (the function has ${this.vectors} MSI vector${this.vectors === 1 ? '' : 's'})`);
     }
     const addrHi = this.addr64 ? this.space.get32(this.offset + MSI_ADDRESS_HI) : 0;
     const addrLo = this.space.get32(this.offset + MSI_ADDRESS_LO);

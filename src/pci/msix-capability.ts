@@ -12,7 +12,7 @@
  * vector sets its PBA bit; any masked→unmasked change with the PBA bit set clears it and sends the message with the
  * entry's current contents (QEMU msix_handle_mask_update).
  */
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
@@ -151,7 +151,7 @@ export class MsixCapability implements MmioDevice {
   /** The function raises vector n. Returns false (nothing sent or pended) when MSI-X is disabled. */
   signal(n: number): boolean {
     if (!Number.isInteger(n) || n < 0 || n >= this.entries) {
-      throw new UsageError(`${this.label}: MSI-X vector ${n} is out of range (the table has ${this.entries} entr${this.entries === 1 ? 'y' : 'ies'})`);
+      throw new UsageError(`${this.label}: MSI-X vector ${showValue(n)} is out of range (the table has ${this.entries} entr${this.entries === 1 ? 'y' : 'ies'})`);
     }
     if (!this.enabled()) return false;
     if (this.isMasked(n)) {
@@ -260,7 +260,7 @@ export class MsixCapability implements MmioDevice {
 
   entry(n: number): InterruptMessageReport {
     if (!Number.isInteger(n) || n < 0 || n >= this.entries) {
-      throw new UsageError(`${this.label}: MSI-X entry ${n} is out of range (the table has ${this.entries} entries)`);
+      throw new UsageError(`${this.label}: MSI-X entry ${showValue(n)} is out of range (the table has ${this.entries} entries)`);
     }
     const i = n * 4;
     return {

@@ -14,7 +14,7 @@
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import type { DeviceOptions } from '../core/config-types.ts';
 import type { DmaPort } from '../msi/dma-port.ts';
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { bytesToHex, hexToBytes } from '../core/byte-text.ts';
 import type { RouteSlot } from '../msi/route-slot.ts';
@@ -123,7 +123,7 @@ export class PciFunction implements InterruptMessageSink {
   configWrite(offset: number, size: number, value: number): void {
     checkConfigAccess(offset, size, `${this.bdf} config write`);
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** (8 * size)) {
-      throw new UsageError(`${this.bdf} config write at 0x${offset.toString(16)}: value ${value} does not fit in ${size} byte${size === 1 ? '' : 's'}`);
+      throw new UsageError(`${this.bdf} config write at 0x${offset.toString(16)}: value ${showValue(value)} does not fit in ${size} byte${size === 1 ? '' : 's'}`);
     }
     if (this.events.active) this.traceConfig('pci_cfg_write', offset, value);
     this.config.write(offset, size, value);
@@ -182,8 +182,8 @@ export class PciFunction implements InterruptMessageSink {
     if (!Number.isInteger(n) || n < 0 || n >= limit) {
       throw new UsageError(
         limit === 0
-          ? `${this.bdf}: the device has neither MSI nor MSI-X, so it cannot signal vector ${n}`
-          : `${this.bdf}: vector ${n} is out of range (the device has ${limit} vector${limit === 1 ? '' : 's'})`,
+          ? `${this.bdf}: the device has neither MSI nor MSI-X, so it cannot signal vector ${showValue(n)}`
+          : `${this.bdf}: vector ${showValue(n)} is out of range (the device has ${limit} vector${limit === 1 ? '' : 's'})`,
       );
     }
     if (this.events.active) this.reportLost(`${this.bdf} vector ${n}`, 'MSI and MSI-X disabled');

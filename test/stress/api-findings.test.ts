@@ -95,6 +95,46 @@ describe('finding 6: only documented error classes escape; memory takes number |
   });
 });
 
+describe('finding 6: junk arguments anywhere in the public API raise only the exported error classes', () => {
+  it('CPU accessors and MSRs, devices, memory, I/O APIC, the translation core, machine lookups', () => {
+    const m = createMachine({ cpus: 2, iommu: { kind: 'intel' }, devices: [{ bdf: '00:03.0', msix: { entries: 2 } }, { bdf: '00:04.0', msi: { vectors: 2 } }] });
+    const junk: unknown[] = [undefined, null, 'x', '0x10', 1.5, -1, NaN, 2 ** 60, -1n, 1n << 70n, {}, [], true, Symbol('s')];
+    const calls: [string, (a: unknown, b: unknown) => unknown][] = [
+      ['cpu.read32', (a) => m.cpu(0).read32(a as number)],
+      ['cpu.write8', (a, b) => m.cpu(0).write8(a as number, b as number)],
+      ['cpu.write32', (a, b) => m.cpu(0).write32(0x5000, b as number) ?? m.cpu(0).write32(a as number, 0)],
+      ['cpu.write64', (a, b) => m.cpu(0).write64(0x5000, b as bigint) ?? m.cpu(0).write64(a as number, 0n)],
+      ['cpu.rdmsr', (a) => m.cpu(0).rdmsr(a as number)],
+      ['cpu.wrmsr', (a, b) => m.cpu(0).wrmsr(0x80f, b as bigint) ?? m.cpu(0).wrmsr(a as number, 0n)],
+      ['device.signal', (a) => m.device('00:03.0').signal(a as number)],
+      ['msi.signal', (a) => m.device('00:04.0').signal(a as number)],
+      ['device.dmaWrite', (a, b) => m.device('00:03.0').dmaWrite(a as number, b as number)],
+      ['device.configWrite', (a, b) => m.device('00:03.0').configWrite(a as number, 4, b as number)],
+      ['memory.write32', (a, b) => m.memory.write32(a as number, b as number)],
+      ['memory.write128', (a, b) => m.memory.write128(0x5000, a as bigint, b as bigint)],
+      ['ioapic.setLine', (a, b) => m.ioapic.setLine(a as number, b as boolean)],
+      ['core.translateMessage', (a, b) => m.core.translateMessage(a as never, b as never)],
+      ['core.translateMessage fields', (a, b) => m.core.translateMessage({ sourceId: a as number, addr: b as bigint, data: 0 }, { deliverNow: false })],
+      ['machine.cpu', (a) => m.cpu(a as number)],
+      ['machine.device', (a) => m.device(a as string)],
+      ['machine.diff', (a, b) => m.diff(a as never, b as never)],
+    ];
+    const escaped: string[] = [];
+    for (const [name, call] of calls) {
+      for (const a of junk) {
+        for (const b of [0, ...junk]) {
+          try {
+            call(a, b);
+          } catch (e) {
+            if (!(e instanceof UsageError || e instanceof api.ConfigError || e instanceof api.GeneralProtectionFault)) escaped.push(`${name}: ${(e as Error).name}: ${(e as Error).message}`);
+          }
+        }
+      }
+    }
+    expect([...new Set(escaped)]).toEqual([]);
+  });
+});
+
 describe('finding 9: non-finite numbers in the config are named as such', () => {
   for (const [value, text] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
     it(`cpus: ${text}`, () => {
