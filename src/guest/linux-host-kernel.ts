@@ -39,14 +39,29 @@ export class LinuxHostKernel implements HostKernel {
   }
 
   enableVector(hostBdf: string, kind: 'msi' | 'msix', index: number, handler: () => void): HostVector | string {
-    const online = this.linux.onlineCpus();
-    let cpu = online[0];
-    for (const c of online) if (this.perCpu[c] < this.perCpu[cpu]) cpu = c;
+    const cpu = this.leastLoadedCpu();
     const p = this.linux.setupInterrupt({ id: `vfio-msi${kind === 'msix' ? 'x' : ''}-${index}(${hostBdf})`, kind, device: hostBdf, vector: index, cpu });
     if (p.status !== 'programmed' || p.message === undefined) return p.note ?? 'refused';
     this.perCpu[p.cpu]++;
     this.handlers[p.cpu * 256 + p.vector] = handler;
     return { cpu: p.cpu, apicId: p.apicId, vector: p.vector, irteIndex: p.irteIndex ?? null, message: p.message };
+  }
+
+  enableImsVector(hostBdf: string, index: number, handler: () => void): HostVector | string {
+    const cpu = this.leastLoadedCpu();
+    const r = this.linux.composeDeviceMessage(hostBdf, cpu);
+    if (typeof r === 'string') return r;
+    void index;
+    this.perCpu[r.cpu]++;
+    this.handlers[r.cpu * 256 + r.vector] = handler;
+    return { cpu: r.cpu, apicId: r.apicId, vector: r.vector, irteIndex: r.irteIndex ?? null, message: r.message };
+  }
+
+  private leastLoadedCpu(): number {
+    const online = this.linux.onlineCpus();
+    let cpu = online[0];
+    for (const c of online) if (this.perCpu[c] < this.perCpu[cpu]) cpu = c;
+    return cpu;
   }
 
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void {

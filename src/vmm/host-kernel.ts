@@ -33,6 +33,11 @@ export interface HostKernel {
    * sentence when the kernel refuses.
    */
   enableVector(hostBdf: string, kind: 'msi' | 'msix', index: number, handler: () => void): HostVector | string;
+  /**
+   * A host interrupt for entry `index` of the device's IMS (device-specific storage): vector, IRTE and message from
+   * the kernel's irq domain, `handler` registered; the caller stores the message in the device (seed 001).
+   */
+  enableImsVector(hostBdf: string, index: number, handler: () => void): HostVector | string;
   /** irq_set_vcpu_affinity(): rewrite the vector's IRTE in posted format (intel_ir_set_vcpu_affinity). */
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void;
   /** irq_set_vcpu_affinity(NULL): back to the remapped IRTE for the host vector. */

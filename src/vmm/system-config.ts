@@ -28,8 +28,12 @@ export interface GuestMachineConfig extends MachineConfig {
  * - `ath-bar0`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (seed 003, `vfio_probe_ath_bar0_quirk`):
  *   trap guest writes into the BAR0 window the driver uses for the device's embedded interrupt controller and
  *   substitute the host's physical MSI address and data (+ the multi-message offset).
+ * - `ims-trap`: trap-and-translate for IMS (seed 001): the VMM knows the device's IMS table (its `embeddedMsi`
+ *   registers), traps the guest's stores to it, builds a route from each guest message and stores the host's
+ *   message in the physical entry — "trap and emulate the places in the device that program additional interrupt
+ *   sources and do a full MSI-like flow to set them up in the kernel" (seed 003, Jason Gunthorpe).
  */
-export const VMM_QUIRK_NAMES = ['ath-bar0'] as const;
+export const VMM_QUIRK_NAMES = ['ath-bar0', 'ims-trap'] as const;
 export type VmmQuirkName = (typeof VMM_QUIRK_NAMES)[number];
 
 export interface VmmConfig {
@@ -47,6 +51,8 @@ export interface VmmConfig {
    */
   msiNoVirt?: boolean;
   quirks?: VmmQuirkName[];
+  /** Offer the paravirtual compose-MSI call for IMS (seed 001): `sys.vmm.composeMsi(...)`. */
+  pvComposeMsi?: boolean;
 }
 
 export interface SystemConfig {
@@ -124,13 +130,14 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
 
   // --- vmm
   const vmmRaw = raw.vmm;
-  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks'], 'vmm');
+  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks', 'pvComposeMsi'], 'vmm');
   const profile = vmmRaw.profile;
   if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
     throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
   }
   const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
   const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
+  const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
   const quirks: VmmQuirkName[] = [];
   if (vmmRaw.quirks !== undefined) {
     if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', `must be a list of quirk names (${VMM_QUIRK_NAMES.join(', ')})`);
@@ -199,5 +206,5 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks, pvComposeMsi } };
 }

@@ -11,6 +11,7 @@ import { UsageError } from '../core/errors.ts';
 import { Machine } from '../machine/machine.ts';
 import { AssignedFunction } from './assigned-function.ts';
 import { AssignedBar, athQuirkWindow } from './ath-bar0-quirk.ts';
+import { ImsTrapBar } from './ims-trap.ts';
 import type { HostKernel } from './host-kernel.ts';
 import { VMM_PROFILES } from './profiles.ts';
 import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
@@ -44,15 +45,19 @@ export class System {
         // The physical function's memory BARs are mapped into the guest (vfio-pci region mmap), through a quirk
         // where one applies; the MSI-X table BAR stays virtual (the stand-in's own).
         const { embeddedMsi, ...identity } = d;
-        const bars = [];
+        const bars: { index: number; size: number; mmio: AssignedBar | ImsTrapBar }[] = [];
         let fn: AssignedFunction | null = null;
         if (embeddedMsi !== undefined) {
           const index = embeddedMsi.bar ?? 0;
           const bar = physical.fn.bars.find((b) => b.index === index)!;
-          const quirk = resolved.vmm.quirks.includes('ath-bar0') ? athQuirkWindow(d.vendorId, d.deviceId) : null;
-          const mmio = new AssignedBar(bar.mmio, quirk, () => ({ virtual: fn!, physical: physical.fn }));
-          vmm.assignedBars.set(a.guestBdf, mmio);
-          bars.push({ index, size: bar.size, mmio });
+          if (resolved.vmm.quirks.includes('ims-trap')) {
+            bars.push({ index, size: bar.size, mmio: new ImsTrapBar(bar.mmio, embeddedMsi.registers, a.guestBdf, vmm) });
+          } else {
+            const quirk = resolved.vmm.quirks.includes('ath-bar0') ? athQuirkWindow(d.vendorId, d.deviceId) : null;
+            const mmio = new AssignedBar(bar.mmio, quirk, () => ({ virtual: fn!, physical: physical.fn }));
+            vmm.assignedBars.set(a.guestBdf, mmio);
+            bars.push({ index, size: bar.size, mmio });
+          }
         }
         fn = new AssignedFunction({ ...identity, bars, physicalConfigRead }, dma, events, vmm);
         return fn;

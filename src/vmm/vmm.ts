@@ -14,11 +14,12 @@
  * Hot path (a warm route): host LAPIC → host kernel entry → {@link AssignedRoute.fire} → guest bus → guest core's
  * slot hit → guest APIC bus. No allocation, no scan of CPUs.
  */
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, UsageError } from '../core/errors.ts';
 import { formatBdf } from '../core/bdf.ts';
 import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
+import { PCI_COMMAND } from '../pci/type0-header.ts';
 import type { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
@@ -30,6 +31,9 @@ import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.t
 import { Vcpu, type VcpuScheduler } from './vcpu.ts';
 
 const TWO_32 = 0x1_0000_0000;
+
+/** What a route serves: MSI message k, MSI-X entry k, or entry k of the device's IMS (device-specific storage). */
+export type RouteKind = 'msi' | 'msix' | 'ims';
 /** Where the VMM keeps the vCPUs' posted-interrupt descriptors in host memory (64 bytes each, above 4 GiB). */
 export const POSTED_DESCRIPTOR_BASE = 0x3_0000_0000;
 const PID_STRIDE = 64;
@@ -53,7 +57,7 @@ export interface VmmCounters {
 
 /** A route as `sys.vmm.routes()` reports it. */
 export interface VmmRouteReport {
-  guest: { bdf: string; kind: 'msi' | 'msix'; index: number; addr: string; data: string };
+  guest: { bdf: string; kind: RouteKind; index: number; addr: string; data: string };
   state: 'valid' | 'evicted' | 'untranslated' | 'disabled';
   /** Where the route delivers: the guest vCPU(s) and vector; null until a translation succeeded. */
   target: { vcpus: number[]; dest: number; destMode: number; vector: number; deliveryMode: number } | null;
@@ -103,7 +107,7 @@ export class AssignedRoute {
 
   constructor(
     readonly assignment: ResolvedAssignment,
-    readonly kind: 'msi' | 'msix',
+    readonly kind: RouteKind,
     readonly index: number,
     private readonly vmm: Vmm,
   ) {
@@ -180,12 +184,23 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   configWritten(fn: AssignedFunction, offset: number, size: number): void {
     const a = this.byGuestRid.get(fn.requesterId);
     if (a === undefined) return;
+    if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) this.syncBusMaster(fn, a);
     const msi = fn.msi;
     if (msi !== null && offset < msi.offset + msi.length && offset + size > msi.offset) this.syncMsi(fn, a);
     const msix = fn.msix;
     if (msix !== null && offset < msix.offset + 12 && offset + size > msix.offset) {
       for (let n = 0; n < msix.entries; n++) this.syncMsix(fn, a, n);
     }
+  }
+
+  /**
+   * vfio-pci passes the guest's Bus Master Enable through to the physical function (vfio_pci_config's Command
+   * register permissions), so a device whose driver sends interrupts by DMA (IMS, embedded controllers) can.
+   */
+  private syncBusMaster(fn: AssignedFunction, a: ResolvedAssignment): void {
+    if (!fn.busMasterEnabled()) return; // clearing it is left to the host kernel, which also uses it for MSI
+    const physical = this.host.device(a.hostBdf);
+    if (!physical.fn.busMasterEnabled()) physical.fn.enableBusMaster();
   }
 
   msixEntryWritten(fn: AssignedFunction, n: number): void {
@@ -229,11 +244,11 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.program(a, 'msix', n, e.addr, e.data);
   }
 
-  private key(a: ResolvedAssignment, kind: 'msi' | 'msix', index: number): string {
+  private key(a: ResolvedAssignment, kind: RouteKind, index: number): string {
     return `${a.guestRid}:${kind}:${index}`;
   }
 
-  private disable(a: ResolvedAssignment, kind: 'msi' | 'msix', index: number): void {
+  private disable(a: ResolvedAssignment, kind: RouteKind, index: number): void {
     const route = this.routeMap.get(this.key(a, kind, index));
     if (route === undefined || !route.enabled) return;
     route.enabled = false;
@@ -242,7 +257,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /** A guest vector was enabled or rewritten: (re)build its route; an unchanged message keeps its route. */
-  private program(a: ResolvedAssignment, kind: 'msi' | 'msix', index: number, addr: bigint, data: number): void {
+  private program(a: ResolvedAssignment, kind: RouteKind, index: number, addr: bigint, data: number): void {
     const k = this.key(a, kind, index);
     let route = this.routeMap.get(k);
     if (route === undefined) {
@@ -260,7 +275,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.prepare(route);
     if (route.host === null) {
       const r = route;
-      const host = this.kernel.enableVector(a.hostBdf, kind, index, () => this.deliver(r));
+      const handler = () => this.deliver(r);
+      const host = kind === 'ims' ? this.kernel.enableImsVector(a.hostBdf, index, handler) : this.kernel.enableVector(a.hostBdf, kind, index, handler);
       if (typeof host === 'string') {
         route.lastOutcome = `host kernel refused the vector: ${host}`;
       } else {
@@ -281,6 +297,33 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
     const result = guest.core.prepareRoute(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, route.slot);
     route.lastOutcome = describeOutcome(result);
+  }
+
+  // ---- IMS (device-specific interrupt storage, seed 001) ---------------------------------------------------------
+
+  /**
+   * The guest stored a message in IMS entry k of an assigned device (trapped by a device quirk), or asked for one
+   * through the paravirtual compose call: build the route from the guest's message and return the host message the
+   * physical entry must hold (null when the host kernel refused a vector).
+   */
+  programIms(guestBdf: string, k: number, addr: bigint, data: number): { addr: bigint; data: number } | null {
+    const a = this.config.assigned.find((x) => x.guestBdf === guestBdf);
+    if (a === undefined) throw new UsageError(`IMS: ${guestBdf} is not an assigned device`);
+    this.program(a, 'ims', k, addr, data);
+    const host = this.routeMap.get(this.key(a, 'ims', k))!.host;
+    return host === null ? null : host.message;
+  }
+
+  /**
+   * The paravirtual "compose MSI" hypercall of seed 001 ("a hypercall interface to compose an MSI message on behalf
+   * of the guest, for IMS to use"): the guest passes the message it composed for itself for IMS entry k of an
+   * assigned device and gets back the message to write into the device. Needs `vmm.pvComposeMsi`.
+   */
+  composeMsi(guestBdf: string, k: number, message: { addr: bigint; data: number }): { addr: bigint; data: number } {
+    if (!this.config.vmm.pvComposeMsi) throw new UsageError('composeMsi: this VMM does not offer the paravirtual compose-MSI call (vmm.pvComposeMsi)');
+    const host = this.programIms(guestBdf, k, message.addr, message.data);
+    if (host === null) throw new UsageError(`composeMsi: the host kernel refused a vector for ${guestBdf} IMS entry ${k}`);
+    return host;
   }
 
   // ---- The interrupt path -----------------------------------------------------------------------------------
@@ -412,7 +455,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /** The route of one guest vector (MSI message k / MSI-X entry k of the guest device `bdf`). */
-  route(bdf: string, kind: 'msi' | 'msix', index: number): VmmRouteReport | undefined {
+  route(bdf: string, kind: RouteKind, index: number): VmmRouteReport | undefined {
     for (const r of this.routeMap.values()) {
       if (r.assignment.guestBdf === bdf && r.kind === kind && r.index === index) return this.report(r);
     }

@@ -78,9 +78,9 @@ describe('irqpath run output', () => {
       f.runs.add(runAt.get(e.ts)!);
       flows.set(e.id!, f);
     }
-    // 26 runs (15 files and their variants), each with at least one multi-hop interrupt.
-    expect(new Set(runAt.values()).size).toBe(26);
-    expect(flows.size).toBeGreaterThan(26);
+    // 29 runs (16 files and their variants), each with at least one multi-hop interrupt.
+    expect(new Set(runAt.values()).size).toBe(29);
+    expect(flows.size).toBeGreaterThan(29);
     for (const [id, f] of flows) {
       expect(f.phases[0], `flow ${id}`).toBe('s');
       expect(f.phases.at(-1), `flow ${id}`).toBe('f');

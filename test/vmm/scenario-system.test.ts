@@ -37,6 +37,10 @@ describe('two-machine scenario files', () => {
     expect(errorOf(`${head}${rest}\n`)).toBe(field);
   });
 
+  it('refuse an ims source on a device without an IMS table', () => {
+    expect(errorOf(`${SYSTEM}sources: [{ id: a, kind: ims, device: '00:05.0', cpu: 0 }]\nexpect: { verdict: fixed, sources: { a: intended } }\n`)).toBe('sources[0].kind');
+  });
+
   it('refuse a system step in a single-machine scenario', () => {
     const text = `machine: { cpus: 2, devices: [{ bdf: '00:05.0', msi: { vectors: 1 } }] }\nguest: { os: linux }\nsources: [{ id: a, kind: msi, device: '00:05.0', cpu: 0, steps: [deschedule, signal] }]\nexpect: { verdict: fixed, sources: { a: intended } }\n`;
     expect(errorOf(text)).toBe('sources[0].steps[0]');

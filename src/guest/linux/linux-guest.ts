@@ -351,6 +351,34 @@ export class LinuxGuest extends GuestBase {
     else throw new UsageError(`releaseIrte(${req.id}): interrupt remapping is off`);
   }
 
+  /**
+   * An interrupt for device-specific storage (IMS, seed 001): a vector on `cpu` and the message composed for it
+   * the way this kernel's irq domain does — an IRTE and a remappable message under interrupt remapping, else a
+   * compatibility message — returned, not written anywhere: the IMS driver stores it in its device's own table.
+   */
+  composeDeviceMessage(bdf: string, cpu: number): { cpu: number; apicId: number; vector: number; irteIndex?: number; message: { addr: bigint; data: number } } | string {
+    this.requireBooted('composeDeviceMessage');
+    if (!this.online.includes(cpu)) return `CPU ${cpu} is not online`;
+    const sid = this.machine.device(bdf).requesterId;
+    const vector = this.vectors.allocate(cpu);
+    if (vector === null) return `no free vector on CPU ${cpu}`;
+    const apicId = this.apicIdOf(cpu);
+    if (this.intel !== null && this.remap !== null) {
+      const index = this.intel.allocIrte(1);
+      if (index === null) return "DMAR-IR: IR0: can't allocate an IRTE";
+      this.intel.writeIrte(index, this.irteFor(cpu, vector, sid));
+      return { cpu, apicId, vector, irteIndex: index, message: composeIntelRemappable(index, 0) };
+    }
+    if (this.amd !== null && this.remap !== null) {
+      const index = this.amd.allocIndex(sid, 1);
+      if (index === null) return 'AMD-Vi: Failed to allocate IRTE';
+      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 });
+      return { cpu, apicId, vector, irteIndex: index, message: composeAmdRemappable(index, this.amd.twoKMode) };
+    }
+    if (apicId > LIMIT_8BIT && !(this.extDestId && apicId <= LIMIT_15BIT)) return `APIC ID ${apicId} cannot be expressed in an MSI without interrupt remapping`;
+    return { cpu, apicId, vector, message: composeApicMessage(apicId, vector, false) };
+  }
+
   /** Which IOMMU's interrupt remapping this kernel enabled at boot, if any. */
   get interruptRemapping(): 'intel' | 'amd' | null {
     return this.intel !== null && this.remap !== null ? 'intel' : this.amd !== null && this.remap !== null ? 'amd' : null;

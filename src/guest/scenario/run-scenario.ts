@@ -8,7 +8,9 @@ import { createMachine, type Machine } from '../../machine/machine.ts';
 import type { IommuFaultEvent, TraceHop } from '../../core/events.ts';
 import { formatHop } from '../../machine/trace.ts';
 import { createGuest } from '../create-guest.ts';
-import type { GuestOs, ProgrammedInterrupt } from '../guest-os.ts';
+import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
+import { barBase, enableBusMaster } from '../pci-msi-setup.ts';
+import { EMBEDDED_DATA_OFFSET } from '../../pci/embedded-msi-controller.ts';
 import type { Scenario, ScenarioSource, SourceExpectation } from './scenario-file.ts';
 import type { Device } from '../../machine/device.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -89,6 +91,34 @@ const STORM_LIMIT = 64;
 
 function hex(n: number | bigint): string {
   return '0x' + n.toString(16);
+}
+
+/**
+ * The Linux model's IMS driver (seed 001): its irq domain composes a message for IMS entry k — or, when the VMM
+ * offers the paravirtual compose-MSI call, the guest hands that message to the VMM and stores what comes back —
+ * and the driver writes address and data into the entry with CPU stores.
+ */
+function setupIms(guest: GuestOs, m: Machine, src: ScenarioSource, sys: System | null): ProgrammedInterrupt {
+  const request = src as unknown as InterruptRequest;
+  const refused = (note: string): ProgrammedInterrupt => ({ request, status: 'refused', cpu: src.cpu, apicId: 0, vector: 0, note, encoding: 'none' });
+  if (!(guest instanceof LinuxGuest)) return refused('only the linux model has an IMS irq domain');
+  const device = m.device(src.device!);
+  const controller = m.config.devices.find((d) => d.requesterId === device.requesterId)?.embeddedMsi;
+  if (controller === undefined) return refused(`${device.bdf} has no IMS table`);
+  const k = src.vector ?? 0;
+  const r = guest.composeDeviceMessage(device.bdf, src.cpu);
+  if (typeof r === 'string') return refused(r);
+  let message = r.message;
+  let encoding = 'ims-native';
+  if (sys !== null && sys.config.vmm.pvComposeMsi && sys.config.assigned.some((a) => a.guestBdf === device.bdf)) {
+    message = sys.vmm.composeMsi(device.bdf, k, message);
+    encoding = 'ims-pv-composed';
+  }
+  enableBusMaster(device); // pci_set_master: the device sends its IMS messages by DMA
+  const at = barBase(device, controller.bar ?? 0) + controller.registers[k];
+  m.cpu(0).write32(at, Number(message.addr & 0xffffffffn));
+  m.cpu(0).write32(at + EMBEDDED_DATA_OFFSET, message.data >>> 0);
+  return { request, status: 'programmed', cpu: r.cpu, apicId: r.apicId, vector: r.vector, message, irteIndex: r.irteIndex, encoding };
 }
 
 /** One line for a two-machine system: host, guest, and the VMM's profile and options. */
@@ -239,7 +269,7 @@ class Stimulus {
         const physical = this.hostDevice();
         if (physical !== null) {
           // The physical device raises the interrupt on the host; the VMM carries it to the guest.
-          if (this.src.embedded) {
+          if (this.src.embedded || this.src.kind === 'ims') {
             this.sys!.host.events.beginFlow();
             physical.fn.embedded!.fire(this.src.vector ?? 0);
           } else {
@@ -248,6 +278,11 @@ class Stimulus {
           return;
         }
         const device = this.m.device(this.src.device!);
+        if (this.src.kind === 'ims') {
+          this.m.events.beginFlow();
+          device.fn.embedded!.fire(this.src.vector ?? 0);
+          return;
+        }
         const embedded = this.src.embeddedMessage;
         if (embedded === undefined) {
           device.signal(this.src.vector ?? 0);
@@ -375,7 +410,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
 
     const programmed = new Map<string, ProgrammedInterrupt>();
     for (const src of scenario.sources) {
-      const p = guest.setupInterrupt(src);
+      const p = src.kind === 'ims' ? setupIms(guest, m, src, sys) : guest.setupInterrupt(src as InterruptRequest);
       programmed.set(src.id, p);
       if (src.embedded && p.status === 'programmed') {
         // The driver knows its chip's register layout: the device's embeddedMsi options.

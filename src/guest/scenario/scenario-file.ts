@@ -12,6 +12,7 @@ import type { MachineConfig } from '../../core/config-types.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { parseBdf } from '../../core/bdf.ts';
 import { resolveConfig, type ResolvedConfig } from '../../machine/config.ts';
+import { isBdf as isBdfText } from '../../core/bdf.ts';
 import { resolveSystemConfig, type SystemConfig } from '../../vmm/system-config.ts';
 import { parseLinuxVersion } from '../../core/linux-version.ts';
 import type { InterruptRequest } from '../guest-os.ts';
@@ -50,7 +51,13 @@ export type SourceExpectation =
   /** Accepted by no CPU and refused by nobody: the message went nowhere (an illegal vector, no such destination). */
   | { kind: 'lost' };
 
-export interface ScenarioSource extends InterruptRequest {
+/**
+ * One interrupt source of a scenario: an InterruptRequest, or kind 'ims' — entry `vector` of the device's
+ * device-specific interrupt storage (its `embeddedMsi` table), which the Linux model's IMS driver fills with a
+ * message its irq domain composed (seed 001).
+ */
+export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
+  kind: InterruptRequest['kind'] | 'ims';
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
   steps: string[];
   /**
@@ -217,7 +224,7 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
-  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic') c.fail(`${field}.kind`, `must be msi, msix or ioapic, got ${JSON.stringify(kind)}`);
+  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims') c.fail(`${field}.kind`, `must be msi, msix, ioapic or ims, got ${JSON.stringify(kind)}`);
   const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
   if (kind === 'ioapic') {
     src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
@@ -308,6 +315,14 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
+      return;
+    }
+    if (src.kind === 'ims') {
+      const d = machine.devices.find((x) => x.bdf === src.device || (isBdfText(src.device!) && x.requesterId === parseBdf(src.device!)));
+      if (!d) return c.fail(`${field}.device`, `no device ${src.device} in the machine`);
+      const n = d.embeddedMsi?.registers.length ?? 0;
+      if (n === 0) return c.fail(`${field}.kind`, `device ${d.bdf} has no IMS table (embeddedMsi)`);
+      if ((src.vector ?? 0) >= n) c.fail(`${field}.vector`, `IMS entry ${src.vector} does not exist: device ${d.bdf} has ${n} (${range(n)})`);
       return;
     }
     let rid: number;
