@@ -21,7 +21,7 @@ export async function buildWeb(outdir = WEB_OUT_DIR): Promise<{ bytes: number }>
     format: 'esm',
     target: 'es2022',
     minify: true,
-    sourcemap: true,
+    sourcemap: false,
     legalComments: 'linked',
     metafile: true,
     logLevel: 'warning',

@@ -5,6 +5,8 @@
  */
 import type { ScenarioResult } from '../guest/scenario/run-scenario.ts';
 import { perfettoTrace } from '../machine/trace.ts';
+import type { SourceResult } from '../guest/scenario/run-scenario.ts';
+import { stateHash } from './url-state.ts';
 import { h } from './dom.ts';
 import { renderSequence } from './sequence-diagram.ts';
 
@@ -31,7 +33,22 @@ export interface RunBadge {
   cls: string;
 }
 
-export function renderRun(r: ScenarioResult, badge?: RunBadge): HTMLElement {
+/**
+ * What the guest programmed for a source, linked to the explainer: every reading of that message (or RTE), and —
+ * for a built-in scenario's base run, whose machine the explainer can rebuild — where it goes on this machine.
+ */
+function programmedLink(s: SourceResult, machine: string | undefined): HTMLElement | string {
+  const p = s.programmed;
+  if (p.rte !== undefined) {
+    return h('a', { href: stateHash('explain', { kind: 'rte', value: '0x' + p.rte.toString(16), machine, pin: machine && s.source.pin !== undefined ? String(s.source.pin) : undefined }) }, `RTE 0x${p.rte.toString(16)}`);
+  }
+  if (p.message) {
+    return h('a', { href: stateHash('explain', { kind: 'msi', addr: '0x' + p.message.addr.toString(16), data: '0x' + p.message.data.toString(16), machine, from: machine ? s.source.device : undefined }) }, `addr 0x${p.message.addr.toString(16)} data 0x${p.message.data.toString(16)}`);
+  }
+  return p.status === 'refused' ? 'refused' : p.encoding;
+}
+
+export function renderRun(r: ScenarioResult, badge?: RunBadge, explainMachine?: string): HTMLElement {
   const verdictClass = badge ? `verdict ${badge.cls}` : `verdict verdict-${r.verdict.toLowerCase()}`;
   const faultLines = [...r.faultLog, ...r.runtimeLog.filter((l) => !r.faultLog.includes(l))];
   return h(
@@ -58,12 +75,12 @@ export function renderRun(r: ScenarioResult, badge?: RunBadge): HTMLElement {
     h(
       'table',
       { class: 'sources' },
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, badge ? 'as the driver asked?' : 'as stated?'))),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'programmed (explain it)'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, badge ? 'as the driver asked?' : 'as stated?'))),
       h(
         'tbody',
         {},
         r.sources.map((s) =>
-          h('tr', { class: s.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, s.source.id), h('td', {}, s.expected), h('td', {}, s.actual), h('td', {}, s.ok ? 'yes' : 'NO')),
+          h('tr', { class: s.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, s.source.id), h('td', { class: 'mono' }, programmedLink(s, explainMachine)), h('td', {}, s.expected), h('td', {}, s.actual), h('td', {}, s.ok ? 'yes' : 'NO')),
         ),
       ),
     ),

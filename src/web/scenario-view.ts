@@ -77,7 +77,8 @@ export function renderScenarioView(p: URLSearchParams): HTMLElement {
   }
   result.append(h('p', { class: 'muted', role: 'status' }, `Running ${scenarios.length} run${scenarios.length > 1 ? 's' : ''}…`));
   void nextFrame().then(() => {
-    const runs = scenarios.map((s) => renderRun(runScenario(s, { trace: true })));
+    // A built-in base scenario's machine can be rebuilt by the explainer ("scenario:05"); a pasted one or a variant cannot.
+    const runs = scenarios.map((s) => renderRun(runScenario(s, { trace: true }), undefined, !yaml && s.variant === null ? `scenario:${s.id.slice(0, 2)}` : undefined));
     result.replaceChildren(h('div', { class: 'variants' }, ...runs));
   });
   return view;

@@ -87,6 +87,9 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     // The variant runs beside it.
     await expect.poll(textOf(page.getByRole('article', { name: 'run 05-windows-amd-cpu-intel-ir-only [fixed-windows]' }).locator('.verdict')), SLOW).toMatch(new RegExp(`^${escapeRe('FIXED')}$`));
     await base05.locator('figure.seq').first().waitFor();
+    // What the guest programmed links to the explainer, on this scenario's machine, from the source's device.
+    const nicLink = await base05.locator('table.sources tr', { hasText: 'nic' }).locator('a').getAttribute('href');
+    expect(nicLink).toMatch(/^#\/explain\?kind=msi&addr=0x[0-9a-f]+&data=0x[0-9a-f]+&machine=scenario%3A05&from=00%3A04\.0$/);
     await page.screenshot({ path: join(ARTIFACTS, 'scenario.png') });
     const download = page.waitForEvent('download');
     await base05.getByRole('button', { name: 'Download Perfetto trace' }).click();
