@@ -9,6 +9,7 @@ import { explainValue, type ValueExplanation, type ValueKind } from '../machine/
 import { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from '../guest/message-route.ts';
 import { builtInScenarios } from '../guest/scenario/scenario-library.ts';
 import type { GuestSpec, Scenario } from '../guest/scenario/scenario-file.ts';
+import type { InterruptRequest } from '../guest/guest-os.ts';
 import { renderWord } from './bit-diagram.ts';
 import { append, h } from './dom.ts';
 import { InputError, parseHex } from './parse-hex.ts';
@@ -47,7 +48,9 @@ function machineSetup(p: URLSearchParams): { setup: MessageRouteSetup; label: st
   if (m.startsWith('scenario:')) {
     const s = baseScenario(m.slice('scenario:'.length));
     if (!s) throw new InputError('machine', `machine: no built-in scenario "${m.slice(9)}"`);
-    return { setup: { machine: s.machine, guest: s.guest, sources: s.sources }, label: `scenario ${s.id}'s machine, after ${s.guest.os} booted and programmed its ${s.sources.length} sources` };
+    // IMS sources are set up through a VMM (run-scenario's setupIms), not by the guest alone: the route leaves them out.
+    const sources = s.sources.filter((x) => x.kind !== 'ims') as InterruptRequest[];
+    return { setup: { machine: s.machine, guest: s.guest, sources }, label: `scenario ${s.id}'s machine, after ${s.guest.os} booted and programmed its ${sources.length} sources` };
   }
   if (m !== 'custom') return null;
   const cpus = Number(p.get('cpus') ?? '4');
