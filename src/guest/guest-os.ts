@@ -48,6 +48,16 @@ export interface ProgrammedInterrupt {
   encoding: string;
 }
 
+/** A buffer a driver mapped for its device's DMA (dma_map_single). */
+export interface DmaMapping {
+  /** The address the device is told to use. */
+  iova: number;
+  /** Where the buffer is in RAM. */
+  physical: number;
+  /** false when no IOMMU translates for the device (the IOVA is the physical address). */
+  translated: boolean;
+}
+
 export interface GuestOs {
   /** "linux" or "windows". */
   readonly os: string;
@@ -70,4 +80,11 @@ export interface GuestOs {
    * scenarios that acknowledge, service a device and only then EOI (level-triggered sharing).
    */
   endOfInterrupt(cpu: number, vector: number): void;
+  /**
+   * Map one 4 KiB buffer for `device`'s DMA at `iova` with these permissions, the way this OS's DMA API does; absent
+   * on models that do not implement DMA mapping.
+   */
+  mapDma?(device: string, iova: number, access: { read: boolean; write: boolean }): DmaMapping;
+  /** Unmap a page mapped by mapDma (and invalidate the IOMMU's cached translation of it). */
+  unmapDma?(device: string, iova: number): void;
 }

@@ -47,6 +47,7 @@ import { type AmdEvent, EventLogRing, commandHardwareErrorEvent, eventRecord, il
 import { AmdInterruptRemapping, type AmdEventSink, type RemapControl } from './interrupt-remapping.ts';
 import { AmdDmaTranslation, type DmaControl } from './dma-translation.ts';
 import { Iotlb } from '../msi/iotlb.ts';
+import { interruptWindowRegion, reservedRegion, type ReservedRegion } from '../msi/reserved-region.ts';
 import { formatLinuxEvent } from './linux-log.ts';
 import { resolveAmdOptions, type ResolvedAmdOptions } from './options.ts';
 import { AmdIommuPciFunction } from './pci-function.ts';
@@ -177,6 +178,18 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const hub = this.host.events;
     if (hub.active) hub.hop('irqpath_amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['write', isWrite]]);
     return out;
+  }
+
+  /**
+   * The IOVA ranges reserved for a device, as Linux's amd_iommu_get_resv_regions reports them: the interrupt window
+   * (MSI_RANGE_START..END, IOMMU_RESV_MSI) and the HyperTransport range 0xFD_0000_0000–0xFF_FFFF_FFFF
+   * (IOMMU_RESV_RESERVED) unless EFR2.HTRangeIgnore (bit 11). IVMD unity maps are not modelled.
+   */
+  reservedRegions(sourceId: number): ReservedRegion[] {
+    void sourceId;
+    const regions = [interruptWindowRegion()];
+    if ((this.efr2 & (1n << 11n)) === 0n) regions.push(reservedRegion(0xfd_0000_0000, 0xff_ffff_ffff, 'reserved'));
+    return regions;
   }
 
   // ---- MMIO dispatch -----------------------------------------------------------------------------------------------

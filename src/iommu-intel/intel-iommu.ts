@@ -19,6 +19,7 @@ import { MAX_PHYS_ADDR_BITS } from '../core/memory.ts';
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { cookieInIntelRange, intelCookie, NO_COOKIE } from '../msi/cookie.ts';
 import { MSI_ADDR_IF } from '../msi/formats/compat.ts';
+import { interruptWindowRegion, type ReservedRegion } from '../msi/reserved-region.ts';
 import type { ApicMessage } from '../msi/interrupt.ts';
 import { qemuRemappedMessage } from '../msi/qemu-irq-message.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';
@@ -490,6 +491,15 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     };
     if (suppressedBy !== undefined) event.suppressedBy = suppressedBy;
     events.emit('iommu_fault', event);
+  }
+
+  /**
+   * The IOVA ranges this unit reports as reserved for a device: the interrupt window, as Linux's
+   * intel_iommu_get_resv_regions does (IOAPIC_RANGE_START..END, IOMMU_RESV_MSI). RMRRs are not modelled.
+   */
+  reservedRegions(sourceId: number): ReservedRegion[] {
+    void sourceId;
+    return [interruptWindowRegion()];
   }
 
   /** Context-cache invalidation (CCMD register or descriptor): granularity 1 global, 2 domain, 3 device. */

@@ -24,6 +24,7 @@ import { EventHub } from '../core/events.ts';
 import { buildFirmwareTables, IOAPIC_BASE, type FirmwareTables } from './firmware.ts';
 import type { IommuHost } from '../msi/iommu-host.ts';
 import { MachineBus } from './machine-bus.ts';
+import type { ReservedRegion } from '../msi/reserved-region.ts';
 import { ScopedRemapper } from './scoped-remapper.ts';
 import { SparseMemory } from '../core/memory.ts';
 import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
@@ -249,6 +250,16 @@ export class Machine {
 
   get devices(): Device[] {
     return [...this.devicesByRid.values()];
+  }
+
+  /**
+   * The IOVA ranges the IOMMU covering `bdf` reports as reserved (Linux's iommu_groups/N/reserved_regions): on x86
+   * always the interrupt window as an `msi` region. Empty without an IOMMU (no IOMMU group exists).
+   */
+  reservedRegions(bdf: string): ReservedRegion[] {
+    const sid = parseBdf(bdf);
+    const unit = this.iommus.find((u) => u.kind === 'amd-vi') ?? this.iommus[0];
+    return unit === undefined ? [] : unit.reservedRegions(sid);
   }
 
   /** Start recording every hop; `stop()` on the returned recorder ends it. */

@@ -209,7 +209,7 @@ class DmaWrite implements Cmd {
   check = (): boolean => true;
   run(s: ModelState, r: Real): void {
     const d = DEVICES[this.device];
-    const expected = s.model.predict(d.id, this.msg.addrHi, this.msg.addrLo, this.msg.data, true);
+    const expected = s.model.predict(d.id, this.msg.addrHi, this.msg.addrLo, this.msg.data, true, true);
     const addr = (BigInt(this.msg.addrHi) << 32n) | BigInt(this.msg.addrLo);
     expect(observed(r, () => r.m.device(d.bdf).dmaWrite(addr, this.msg.data)), this.toString()).toEqual(visible(expected));
   }
@@ -232,7 +232,7 @@ class SignalMsix implements Cmd {
   run(s: ModelState, r: Real): void {
     const d = DEVICES[this.device];
     const msg = s.msix.get(`${this.device}/${this.entry}`)!;
-    const expected = s.model.predict(d.id, msg.addrHi, msg.addrLo, msg.data, true);
+    const expected = s.model.predict(d.id, msg.addrHi, msg.addrLo, msg.data, true, true);
     expect(observed(r, () => r.m.device(d.bdf).signal(this.entry)), `${this.toString()}: ${show(msg)}`).toEqual(visible(expected));
   }
   toString = (): string => `${DEVICES[this.device].bdf} signal MSI-X ${this.entry}`;

@@ -35,6 +35,12 @@ import type { GuestPageAllocator } from '../guest-memory.ts';
 const CMD_COMPLETION_WAIT = 0x1n;
 const CMD_INV_DEVTAB_ENTRY = 0x2n;
 const CMD_INV_IRT = 0x5n;
+const CMD_INV_IOMMU_PAGES = 0x3n;
+/** DTE qword 0 (Linux DTE_FLAG_V / TV / IR / IW). */
+const DTE_FLAG_V = 1n;
+const DTE_FLAG_TV = 2n;
+const DTE_FLAG_IR = 1n << 61n;
+const DTE_FLAG_IW = 1n << 62n;
 const CMD_INV_ALL = 0x8n;
 const CMD_OPCODE_SHIFT = 60n;
 const COMPLETION_WAIT_STORE = 1n;
@@ -243,6 +249,31 @@ export class AmdIrDriver {
     for (let i = 0; i < POLL_LIMIT; i++) if (this.cpu.read64(this.semAddr) === data) return true;
     this.log.print('AMD-Vi: Completion-Wait loop timed out');
     return false;
+  }
+
+  // ---- DMA translation (drivers/iommu/amd/iommu.c set_dte_entry, domain_flush_pages) -------------------------------
+
+  /** EFR.HATS as the deepest DTE Mode this IOMMU walks (0 when HATS = 11b). */
+  get hostLevels(): number {
+    const hats = Number(((this.probeResult ?? this.probe()).efr >> 10n) & 3n);
+    return hats === 3 ? 0 : hats + 4;
+  }
+
+  /**
+   * set_dte_entry for a DMA domain: qword 0 = root | Mode << 9 | IR | IW | V | TV, qword 1 = DomainID, keeping the
+   * interrupt half; then INVALIDATE_DEVTAB_ENTRY + COMPLETION_WAIT (device_flush_dte).
+   */
+  setDmaDomain(devid: number, root: number, mode: number, domainId: number): boolean {
+    const at = this.devTable + devid * DTE_BYTES;
+    this.cpu.write64(at + 8, BigInt(domainId));
+    this.cpu.write64(at, BigInt(root) | (BigInt(mode) << 9n) | DTE_FLAG_IR | DTE_FLAG_IW | DTE_FLAG_TV | DTE_FLAG_V);
+    return this.submit(BigInt(devid) | (CMD_INV_DEVTAB_ENTRY << CMD_OPCODE_SHIFT), 0n);
+  }
+
+  /** domain_flush_pages for one 4 KiB page: INVALIDATE_IOMMU_PAGES (S = 0) + COMPLETION_WAIT. */
+  flushPage(domainId: number, addr: number): boolean {
+    const qw0 = (BigInt(domainId) << 32n) | (CMD_INV_IOMMU_PAGES << CMD_OPCODE_SHIFT);
+    return this.submit(qw0, BigInt(addr) & ~0xfffn);
   }
 
   private flushDte(devid: number): void {

@@ -22,6 +22,11 @@ import type { BootLog } from '../boot-log.ts';
 import type { GuestPageAllocator } from '../guest-memory.ts';
 
 /** Invalidation descriptor types and fields (VT-d 6.5.2; Linux QI_* in intel/iommu.h). */
+const QI_CC_TYPE = 0x1n;
+const QI_IOTLB_TYPE = 0x2n;
+export const QI_GRAN_GLOBAL = 1n;
+export const QI_GRAN_DOMAIN = 2n;
+export const QI_GRAN_PAGE = 3n;
 const QI_IEC_TYPE = 0x4n;
 const QI_IEC_SELECTIVE = 1n << 4n;
 const QI_IWD_TYPE = 0x5n;
@@ -243,6 +248,43 @@ export class IntelIrDriver {
 
   globalIec(): boolean {
     return this.submitSync(QI_IEC_TYPE, 0n);
+  }
+
+  // ---- DMA remapping (drivers/iommu/intel/iommu.c, legacy mode) ------------------------------------------------
+
+  /** CAP.SAGAW and MGAW + 1, for the DMA domain's choice of table depth (Linux's agaw). */
+  get dmaCapabilities(): { sagaw: number; mgaw: number } {
+    return { sagaw: Number((this.cap >> 8n) & 0x1fn), mgaw: Number((this.cap >> 16n) & 0x3fn) + 1 };
+  }
+
+  /**
+   * iommu_set_root_entry + iommu_enable_translation: latch the root table (SRTP, wait RTPS), invalidate the context
+   * cache and the IOTLB globally (the queued descriptors Linux's qi_flush_context / qi_flush_iotlb send), then set TE
+   * and wait for TES. Prints Linux's line for DMA remapping coming up.
+   */
+  enableTranslation(rootTable: number): boolean {
+    this.w64(R.RTADDR_REG, BigInt(rootTable));
+    this.w32(R.GCMD_REG, this.gcmd | R.GCMD_SRTP);
+    if (!this.waitGsts(R.GSTS_RTPS, true)) return false;
+    if (!this.flushContextGlobal() || !this.flushIotlb(QI_GRAN_GLOBAL, 0, 0)) return false;
+    this.gcmd |= R.GCMD_TE;
+    this.w32(R.GCMD_REG, this.gcmd);
+    if (!this.waitGsts(R.GSTS_TES, true)) return false;
+    this.log.print('DMAR: Intel(R) Virtualization Technology for Directed I/O');
+    return true;
+  }
+
+  /** qi_flush_context(iommu, 0, 0, 0, DMA_CCMD_GLOBAL_INVL): context-cache descriptor, G = 01b. */
+  flushContextGlobal(): boolean {
+    return this.submitSync(QI_CC_TYPE | (1n << 4n), 0n);
+  }
+
+  /**
+   * qi_flush_iotlb: IOTLB descriptor with G = `granularity` (1 global, 2 domain, 3 page-selective), DID, and for
+   * page-selective ADDR with AM = `am` (2^am pages) — what iommu_flush_iotlb_psi sends after an unmap.
+   */
+  flushIotlb(granularity: bigint, did: number, addr: number, am = 0): boolean {
+    return this.submitSync(QI_IOTLB_TYPE | (granularity << 4n) | (BigInt(did) << 16n), granularity === QI_GRAN_PAGE ? BigInt(addr) | BigInt(am) : 0n);
   }
 
   /** qi_flush_iec(index, mask): invalidate 2^mask entries from `index`. */

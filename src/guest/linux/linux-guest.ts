@@ -29,6 +29,10 @@ import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
 import { AmdIrDriver } from './amd-ir.ts';
+import { AmdDmaDomain } from './amd-dma-domain.ts';
+import { IntelDmaDomain } from './intel-dma-domain.ts';
+import { parseBdf } from '../../core/bdf.ts';
+import type { DmaMapping } from '../guest-os.ts';
 import { IntelIrDriver, type IntelIrteFields } from './intel-ir.ts';
 import { driverFor, prepareIntelRemapping, type IntelRemapping } from './intel-ir-prepare.ts';
 import { EFR_GAM_SUP_SHIFT } from '../../iommu-amd/extended-features.ts';
@@ -89,6 +93,50 @@ export class LinuxGuest extends GuestBase {
     this.version = version;
     this.vectors = new VectorAllocator(machine.cpuCount);
     this.logicalId = new Uint32Array(machine.cpuCount);
+  }
+
+  /** DMA domains by device (one per device, as the DMA API gives each device behind an IOMMU its own domain). */
+  private readonly dmaDomains = new Map<number, IntelDmaDomain | AmdDmaDomain>();
+
+  /**
+   * dma_map_single for a driver of `device`: one 4 KiB buffer page of guest RAM, mapped at `iova` with the given
+   * permissions in the device's DMA domain (created and attached on the first mapping: context / device table entry,
+   * and on Intel the first attach turns DMA remapping on). Returns the buffer's physical address. Without an IOMMU
+   * that translates, the IOVA is the physical address (dma-direct) and nothing is mapped.
+   */
+  mapDma(device: string, iova: number, access: { read: boolean; write: boolean }): DmaMapping {
+    const sid = parseBdf(device);
+    if (!Number.isInteger(iova) || iova < 0 || iova % 4096 !== 0) throw new UsageError(`mapDma: IOVA ${iova} is not a 4 KiB-aligned address`);
+    const domain = this.dmaDomain(sid);
+    if (domain === null) return { iova, physical: iova, translated: false };
+    const physical = this.mem.alloc(4096);
+    domain.map(iova, physical, access.read, access.write);
+    return { iova, physical, translated: true };
+  }
+
+  /** dma_unmap_single: clear the page's entry and invalidate it (IOTLB page-selective / INVALIDATE_IOMMU_PAGES). */
+  unmapDma(device: string, iova: number): void {
+    const domain = this.dmaDomains.get(parseBdf(device));
+    if (domain !== undefined) domain.unmap(iova);
+  }
+
+  private dmaDomain(sid: number): IntelDmaDomain | AmdDmaDomain | null {
+    const known = this.dmaDomains.get(sid);
+    if (known !== undefined) return known;
+    // Domain IDs from 1 (Linux reserves DID 0 / FLPT_DEFAULT_DID on VT-d); one per device here.
+    const id = this.dmaDomains.size + 1;
+    let domain: IntelDmaDomain | AmdDmaDomain | null = null;
+    if (this.intelRemapping !== null) {
+      const drv = driverFor(this.machine, this.intelRemapping, sid, -1);
+      if (drv === null || drv.dmaCapabilities.sagaw === 0) return null; // "No supported address widths": no DMA remapping
+      domain = new IntelDmaDomain(this.machine, this.mem, drv, id);
+    } else if (this.amd !== null) {
+      if (this.amd.hostLevels < 3) return null; // HATS = 11b: no host translation
+      domain = new AmdDmaDomain(this.machine, this.mem, this.amd, id);
+    }
+    if (domain === null || !domain.attach(sid)) return null;
+    this.dmaDomains.set(sid, domain);
+    return domain;
   }
 
   boot(): void {
@@ -158,7 +206,7 @@ export class LinuxGuest extends GuestBase {
     } else if (fw.ivrs !== null) {
       const drv = new AmdIrDriver(this.machine, this.mem, log, amdViDeviceStyle(this.version));
       const p = drv.probe();
-      log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available (not modelled)');
+      log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available');
       // amd_iommu_prepare → check_ioapic_information (drivers/iommu/amd/init.c): every MADT I/O APIC must be an IVRS
       // special device, and one of them the southbridge I/O APIC at 00:14.0 (IOAPIC_SB_DEVID), else no remapping.
       if (this.amdIoapicsListed()) {

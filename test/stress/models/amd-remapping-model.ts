@@ -60,15 +60,21 @@ export class AmdRemappingModel {
     this.irteCache.delete(deviceId);
   }
 
-  predict(deviceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean): AmdPrediction {
-    const p = this.decide(deviceId, addrHi, addrLo, data, deliverNow);
+  /** `onBus`: the request is a device write on the machine bus (a memory result is then DMA-translated). */
+  predict(deviceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, onBus = false): AmdPrediction {
+    const p = this.decide(deviceId, addrHi, addrLo, data, deliverNow, onBus);
     this.note(p.kind === 'fault' ? `fault ${p.code}` : p.kind);
     if (!deliverNow) this.note('inspection');
     return p;
   }
 
-  private decide(deviceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean): AmdPrediction {
-    if (Math.floor(addrLo / 0x100000) !== 0xfee || addrHi !== 0) return { kind: 'memory' };
+  private decide(deviceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, onBus: boolean): AmdPrediction {
+    if (Math.floor(addrLo / 0x100000) !== 0xfee || addrHi !== 0) {
+      // A memory request is translated through the same DTE (its DMA half; V = 0 in these tables, so untranslated)
+      // and loads the same DTE cache as an interrupt request (AMD IOMMU spec §2.2.2: one device table, one cache).
+      if (onBus && !this.dteCache.has(deviceId)) this.dteCache.set(deviceId, this.dtes.get(deviceId) ?? [0, 0]);
+      return { kind: 'memory' };
+    }
     // Step 2: the DTE (cached copy first).
     const cachedDte = this.dteCache.get(deviceId);
     const dte = cachedDte ?? this.dtes.get(deviceId) ?? [0, 0];
