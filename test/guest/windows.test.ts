@@ -17,17 +17,22 @@ describe('Windows on an AMD CPU with an Intel IR-only unit (quirk amdCpuAssumesA
     expect(g.log.decisions.amdStyleMessagesOnIntelIommu).toBe(true);
   });
 
-  it('fills the Intel IRTE for an I/O APIC pin correctly (index = pin, logical x2APIC dest, SVT 0)', () => {
+  it('fills the Intel IRTE for an I/O APIC pin correctly, in setup order (pin 2 first → IRTE 0, logical x2APIC dest, SVT 0)', () => {
     const p = g.setupInterrupt({ id: 'timer', kind: 'ioapic', pin: 2, cpu: 0 });
-    expect(p.irteIndex).toBe(2);
-    // The trace's IRTE for APIC 0 (peers-and-style §2 item 2) is 0x1_00d1_0005 / 0: dest = logical 0x1, vector in
-    // 23:16, DM (bit 2) and P (bit 0); the high qword (SID/SQ/SVT) is 0. Same shape with this model's vector.
-    const [lo, hi] = irrIrte(m, 2);
+    // Published trace (test/fixtures/qemu-trace/windows-intel-host.log): pin 2, set up first, has IRTE 0.
+    expect(p.irteIndex).toBe(0);
+    // The trace's IRTE for APIC 0 is 0x1_00d1_0005 / 0: dest = logical 0x1, vector in 23:16, DM (bit 2) and P
+    // (bit 0); the high qword (SID/SQ/SVT) is 0. Same shape with this model's vector.
+    const [lo, hi] = irrIrte(m, 0);
     expect(lo).toBe((1n << 32n) | (BigInt(p.vector) << 16n) | 0x5n);
     expect(hi).toBe(0n);
+    // And the AMD-style RTE message is the published AMD-host request exactly: addr 0xfee00004 data 0x0
+    // (test/fixtures/qemu-trace/windows-amd-host.log) — the index 0 where the vector belongs.
+    expect(p.message).toEqual({ addr: 0xfee00004n, data: 0 });
   });
 
   it('but programs the RTE AMD-style: index in the vector field, DM set, no format bit, dest 0', () => {
+    // Pin 1 is the second interrupt set up: IRTE 1.
     const p = g.setupInterrupt({ id: 'kbd', kind: 'ioapic', pin: 1, cpu: 0 });
     expect(p.rte).toBe(0x801n);
     // I/O APIC message: addr 0xFEE00000 | DM << 2, data = vector field: the seed's "addr 0xfee00004".
@@ -53,8 +58,8 @@ describe('Windows on an AMD CPU with an Intel IR-only unit (quirk amdCpuAssumesA
       { addr: 0xfee00000n, data: 0 },
     ]);
     expect(a.irteIndex).toBeUndefined();
-    expect(irrIrte(m, 0)).toEqual(before); // index 0 (pin 0's entry) untouched: still empty
-    expect(before).toEqual([0n, 0n]);
+    expect(irrIrte(m, 0)).toEqual(before); // index 0 (pin 2's entry) untouched: no IRTE written for the MSIs
+    expect(before[0] & 1n).toBe(1n);
     const c = capture(m);
     m.device(MSIX_DEV).signal(0);
     expect(c.accepted).toEqual([]);
@@ -95,16 +100,17 @@ describe('Windows on an AMD CPU + Intel IR unit, quirk switched off ("fixed Wind
   it('programs a remappable RTE with the real vector in 7:0, and the pin is delivered', () => {
     const c = capture(m);
     const p = g.setupInterrupt({ id: 'timer', kind: 'ioapic', pin: 2, cpu: 299 });
-    expect(p.rte).toBe((2n << 49n) | (1n << 48n) | BigInt(p.vector));
+    // The first interrupt set up: IRTE 0 → RTE index field 63:49 = 0, format bit 48, the real vector in 7:0.
+    expect(p.rte).toBe((1n << 48n) | BigInt(p.vector));
     m.ioapic.pulse(2);
     expect(c.accepted).toEqual([{ cpu: 299, apicId: 299, vector: p.vector }]);
   });
 
-  it('programs Intel remappable MSIs with IRTEs after the pins\' range', () => {
+  it('programs Intel remappable MSIs from the same allocator as the pins, in setup order', () => {
     const c = capture(m);
     const p = g.setupInterrupt({ id: 'nvme', kind: 'msix', device: MSIX_DEV, vector: 0, cpu: 299 });
-    expect(p.irteIndex).toBe(24); // indices 0..23 are the 24 pins'
-    const [lo] = irrIrte(m, 24);
+    expect(p.irteIndex).toBe(1); // pin 2 took IRTE 0
+    const [lo] = irrIrte(m, 1);
     expect(lo >> 32n).toBe(BigInt(x2apicLogicalId(299)));
     m.device(MSIX_DEV).signal(0);
     expect(c.accepted).toEqual([{ cpu: 299, apicId: 299, vector: p.vector }]);

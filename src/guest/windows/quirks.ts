@@ -8,7 +8,7 @@ import { UsageError } from '../../core/errors.ts';
 export interface WindowsQuirks {
   /**
    * On an AMD CPU with an Intel IOMMU, Windows behaves as if the IOMMU were AMD's. For each I/O APIC pin it fills the
-   * Intel IRTE correctly (index = pin, logical x2APIC-cluster destination, SVT 0) but programs the RTE AMD-style:
+   * Intel IRTE correctly (in setup order, logical x2APIC-cluster destination, SVT 0) but programs the RTE AMD-style:
    * IRTE index in the vector field, destination-mode bit set, no format bit, destination 0 — the I/O APIC sends
    * addr 0xFEE00004, data = index, a compatibility-format request to the Intel unit. For PCI MSI/MSI-X it writes an
    * AMD-style message (addr 0xFEE00000, data = a per-device index from 0) and fills no IRTE at all.

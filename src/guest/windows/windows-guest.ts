@@ -7,9 +7,12 @@
  * - Windows starts every CPU in x2APIC mode and applies no APIC-ID limit of its own.
  * - With remapping in x2APIC mode it targets each CPU with a logical x2APIC-cluster destination, delivery Fixed,
  *   SVT 0 (the trace in peers-and-style §2 item 2: IRTE high 0x100d10005, low 0 → DM logical, dest 0x1, SVT 0).
- * - I/O APIC pins use IRTE index = pin on both vendors; MSIs take indices after the pins on Intel's global table
- *   and from 0 in each device's table on AMD. (The trace shows pin 2 at index 0, which suggests Windows allocates
- *   pin entries in setup order; index = pin is this model's choice, as the lead's scenarios expect.)
+ * - IRTE indices are allocated in setup order. On Intel's global table I/O APIC pins and MSIs share one allocator:
+ *   the published QEMU trace of a Windows boot (test/fixtures/qemu-trace/windows-intel-host.log) shows I/O APIC
+ *   pin 2, the first interrupt Windows sets up, at IRTE 0 (`vtd_ir_irte_get index 0 …`, RTE message 0xfee00010);
+ *   on an AMD host the same pin's AMD-style RTE carries index 0 (`addr 0xfee00004 data 0x0`). A pin set up again
+ *   keeps its entry. On AMD-Vi the I/O APIC has a table of its own, where the model keeps index = pin (no public
+ *   trace shows Windows on an AMD IOMMU).
  * - Device vectors come from 0x51 upward per CPU (Windows' real choice depends on IRQL; the trace's 0xD1 is the
  *   clock's).
  * - Level-triggered pins: with an Intel IOMMU the RTE holds the real vector and the IRTE is level, so the local
@@ -57,6 +60,8 @@ export class WindowsGuest extends GuestBase {
   /** Windows' per-device "AMD" index counter, used when it writes AMD-style MSIs to an Intel IOMMU. */
   private readonly amdStyleNext = new Map<number, number>();
   private readonly msiBase = new Map<number, number>();
+  /** The IRTE each I/O APIC pin was given (setup order), so re-programming a pin rewrites its entry. */
+  private readonly pinIrte = new Map<number, number>();
   private pins = 0;
 
   constructor(machine: Machine, quirks?: Partial<WindowsQuirks>) {
@@ -104,8 +109,6 @@ export class WindowsGuest extends GuestBase {
         this.intel = drv;
         this.iommu = 'intel';
         this.remapX2apic = p.eim;
-        // Index = pin: keep the pins' entries out of the MSI allocator.
-        for (let pin = 0; pin < this.pins; pin++) drv.claimIrte(pin);
         log.print(`windows: interrupt remapping through Intel VT-d (${p.eim ? 'x2APIC' : 'xAPIC'} mode)${p.sagaw === 0 ? '; SAGAW = 0, DMA remapping not used' : ''}`);
       }
     } else if (fw.ivrs !== null) {
@@ -175,7 +178,8 @@ export class WindowsGuest extends GuestBase {
   private programAmdStyleOnIntel(req: CheckedRequest, out: ProgrammedInterrupt): ProgrammedInterrupt {
     const drv = this.intel!;
     if (req.kind === 'ioapic') {
-      const index = req.pin;
+      const index = this.pinIndex(req.pin, () => drv.allocIrte(1));
+      if (index === null) return this.refused(req, out.cpu, 'interrupt remapping table full');
       const level = req.pinSetup.trigger === 'level';
       drv.writeIrte(index, this.intelIrte(out.cpu, out.vector, level));
       const rte = this.amdStyleRte(index, req);
@@ -202,6 +206,15 @@ export class WindowsGuest extends GuestBase {
     return { ...out, note: out.note ? `${out.note}; ${why}` : why, message: composeAmdRemappable(index, false), encoding: 'amd-remappable' };
   }
 
+  /** The pin's IRTE index: the one it was given at its first setup, else the next free one (setup order). */
+  private pinIndex(pin: number, allocate: () => number | null): number | null {
+    const known = this.pinIrte.get(pin);
+    if (known !== undefined) return known;
+    const index = allocate();
+    if (index !== null) this.pinIrte.set(pin, index);
+    return index;
+  }
+
   private takeAmdStyleIndices(devid: number, count: number): number {
     const next = this.amdStyleNext.get(devid) ?? 0;
     const base = Math.ceil(next / count) * count;
@@ -213,7 +226,8 @@ export class WindowsGuest extends GuestBase {
     const drv = this.intel!;
     if (req.kind === 'ioapic') {
       const level = req.pinSetup.trigger === 'level';
-      const index = req.pin;
+      const index = this.pinIndex(req.pin, () => drv.allocIrte(1));
+      if (index === null) return this.refused(req, out.cpu, 'interrupt remapping table full');
       drv.writeIrte(index, this.intelIrte(out.cpu, out.vector, level));
       // Remappable RTE with the real vector in 7:0, so the EOI broadcast of a level interrupt matches it.
       const rte = encodeRteRemappable({
@@ -253,6 +267,7 @@ export class WindowsGuest extends GuestBase {
     const fields = { vector: out.vector, dest: d.dest, destMode: d.destMode };
     if (req.kind === 'ioapic') {
       const devid = drv.ioapicDeviceId;
+      // The I/O APIC's own table: index = pin (model assumption; no trace shows Windows on an AMD IOMMU).
       const index = req.pin;
       drv.claimIndex(devid, index);
       drv.writeIrte(devid, index, fields);
