@@ -74,6 +74,10 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     const compat = page.locator('section.reading').first();
     await expect.poll(textOf(compat.locator('.bf.bf-flag', { hasText: 'IF (reserved)' })), SLOW).toContain('SET');
     await page.screenshot({ path: join(ARTIFACTS, 'explain.png'), fullPage: false });
+    // The requester field appears only once a machine is chosen (keyboard: the select is an ordinary control).
+    expect(await page.locator('#from').isVisible()).toBe(false);
+    await page.locator('#machine').selectOption('scenario:05');
+    expect(await page.locator('#from').isVisible()).toBe(true);
     expect(problemsOf(page)).toEqual([]);
     await page.close();
   });
