@@ -36,6 +36,7 @@ export function formatReplay(report: ReplayReport, file: string): string {
     out.push(`   QEMU:      ${r.qemu.summary}`);
     out.push(`   hardware:  ${r.hardware.summary}`);
     if (r.hardware.fault?.linuxLog) out.push(`              ${r.hardware.fault.linuxLog}`);
+    out.push(`   irqpath's qemu profile: ${r.qemuProfile.summary}${r.qemuProfile.matchesLog ? ' (as in the log)' : ' (NOT as in the log: the model of QEMU misses something)'}`);
     if (r.divergences.length === 0) out.push('   = same outcome');
     for (const d of r.divergences) out.push(`   ✗ ${d}`);
     const same = r.trace.qemu.length === r.trace.irqpath.length && r.trace.qemu.every((l, k) => l === r.trace.irqpath[k]);

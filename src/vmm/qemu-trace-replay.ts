@@ -17,8 +17,9 @@
  *   become the model's I/O APIC source-id; otherwise the IRTE's own SID, so source validation passes, and the report
  *   says so.
  *
- * Output is data (ReplayReport); the CLI formats it. A column for a VMM profile (src/vmm/profiles.ts) fits beside
- * `qemu` and `hardware` as another ReplayOutcome per request once the model applies profile behaviours.
+ * Each request is also run through the same model with the `qemu` VMM profile applied (profiles.ts,
+ * profile-hooks.ts): what irqpath's model of QEMU does, set beside what the real QEMU did, so a disagreement between
+ * the two shows a gap in the model rather than hiding it. Output is data (ReplayReport); the CLI formats it.
  */
 import { createMachine } from '../machine/machine.ts';
 import { formatBdf } from '../core/bdf.ts';
@@ -28,6 +29,8 @@ import * as R from '../iommu-intel/registers.ts';
 import { DELIVERY_MODE_NAMES } from '../msi/interrupt.ts';
 import { parseQemuTraceLog, type TraceLog, type TraceLogEvent } from '../machine/qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
+import { applyProfile } from './profile-hooks.ts';
+import { VMM_PROFILES, type VmmProfile } from './profiles.ts';
 
 export interface ReplayOptions {
   /** IRTA.EIME (default: inferred from the log, else true). */
@@ -68,6 +71,8 @@ export interface ReplayedRequest {
   irte: { index: number; low: bigint; high: bigint } | null;
   qemu: ReplayOutcome;
   hardware: ReplayOutcome;
+  /** irqpath's model with the `qemu` VMM profile applied, and whether it did what the logged QEMU did. */
+  qemuProfile: ReplayOutcome & { matchesLog: boolean };
   /** The log's lines for this request and irqpath's lines for the same request, both in QEMU's formats. */
   trace: { qemu: string[]; irqpath: string[] };
   /** Where hardware differs from what QEMU did (empty when they agree). */
@@ -218,7 +223,7 @@ function requester(p: PendingRequest, ioapicSid: number): { sourceId: number; no
   return { sourceId: irteSid, note: `not in the log; taken from the IRTE's SID (${formatBdf(irteSid)}) so source validation passes` };
 }
 
-function runHardware(p: PendingRequest, sourceId: number, eime: boolean, cfis: boolean, tableAt: { base: number; entries: number }):
+function runModel(p: PendingRequest, sourceId: number, eime: boolean, cfis: boolean, tableAt: { base: number; entries: number }, profile?: VmmProfile):
   { outcome: ReplayOutcome; trace: string[] } {
   const m = createMachine({ cpus: 1, iommu: { kind: 'intel', eim: true, dmaTranslation: false } });
   const base = m.firmware.dmar!.registerBase;
@@ -233,6 +238,7 @@ function runHardware(p: PendingRequest, sourceId: number, eime: boolean, cfis: b
   cpu.write64(base + R.IRTA_REG, BigInt(tableAt.base) | (eime ? BigInt(R.IRTA_EIME) : 0n) | BigInt(sizeField));
   cpu.write32(base + R.GCMD_REG, R.GCMD_SIRTP);
   if (p.irEnabled) cpu.write32(base + R.GCMD_REG, R.GCMD_IRE | (cfis ? R.GCMD_CFI : 0));
+  if (profile) applyProfile(profile, m);
   const faults: IommuFaultEvent[] = [];
   m.events.on('iommu_fault', (f) => faults.push(f));
   const rec = m.startTrace();
@@ -302,6 +308,15 @@ function divergences(p: PendingRequest, qemu: ReplayOutcome, hw: ReplayOutcome, 
   return out;
 }
 
+/** Same kind and, when delivered, the same interrupt. */
+function sameOutcome(a: ReplayOutcome, b: ReplayOutcome): boolean {
+  if (a.kind !== b.kind) return false;
+  if (!a.delivery || !b.delivery) return a.delivery === b.delivery;
+  const x = a.delivery;
+  const y = b.delivery;
+  return x.dest === y.dest && x.destMode === y.destMode && x.vector === y.vector && x.deliveryMode === y.deliveryMode && x.trigger === y.trigger;
+}
+
 /** Replay a parsed log. */
 export function replayTraceLog(log: TraceLog, options: ReplayOptions = {}): ReplayReport {
   const assumptions: string[] = [];
@@ -327,7 +342,8 @@ export function replayTraceLog(log: TraceLog, options: ReplayOptions = {}): Repl
     const compat = (Number(addr & 0xffffffffn) & MSI_ADDR_IF) === 0;
     const who = requester(p, ioapicSid);
     const qemu = qemuOutcome(p, compat);
-    const { outcome: hardware, trace } = runHardware(p, who.sourceId, eime, cfis, table);
+    const { outcome: hardware, trace } = runModel(p, who.sourceId, eime, cfis, table);
+    const { outcome: modelled } = runModel(p, who.sourceId, eime, cfis, table, VMM_PROFILES.qemu);
     return {
       line: p.req.line,
       addr,
@@ -338,6 +354,7 @@ export function replayTraceLog(log: TraceLog, options: ReplayOptions = {}): Repl
       irte: p.irte,
       qemu,
       hardware,
+      qemuProfile: { ...modelled, matchesLog: sameOutcome(qemu, modelled) },
       trace: { qemu: p.lines.map((l) => withoutExtra(l)), irqpath: trace },
       divergences: divergences(p, qemu, hardware, compat, eime),
     };

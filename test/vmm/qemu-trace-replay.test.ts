@@ -41,6 +41,7 @@ describe('replay of the published Intel-host trace (Windows boots)', () => {
       expect(r.divergences).toEqual([]);
       expect(r.hardware.delivery).toEqual({ dest: 1, destMode: 'logical', vector: 0xd1, deliveryMode: 'Fixed', trigger: 'edge' });
       expect(r.qemu.message).toEqual({ addr: 0xfee01004n, data: 0x40d1 });
+      expect(r.qemuProfile.matchesLog).toBe(true);
     }
   });
 
@@ -63,6 +64,12 @@ describe('replay of the published AMD-host trace (Windows hangs)', () => {
     expect(r.hardware.fault).toMatchObject({ code: 0x25, index: 0x8000, recorded: true });
     expect(r.hardware.fault!.linuxLog).toBe('DMAR: [INTR-REMAP] Request device [ff:00.0] fault index 0x8000 [fault reason 0x25] Blocked a compatibility format interrupt request');
     expect(r.divergences).toEqual(['QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25']);
+  });
+
+  it('irqpath\'s `qemu` VMM profile does what the logged QEMU did: passes it through', () => {
+    const r = report.requests[0];
+    expect(r.qemuProfile).toMatchObject({ kind: 'passed', matchesLog: true });
+    expect(r.qemuProfile.delivery).toEqual(r.qemu.delivery);
   });
 
   it('with CFIS = 1 and EIME = 0 hardware would pass it too: no divergence', () => {
