@@ -16,6 +16,8 @@ export { TranslationResult } from './msi/translation-result.ts';
 export type { ApicMessage } from './msi/interrupt.ts';
 export { DeliveryMode } from './msi/interrupt.ts';
 export { explain } from './msi/explain.ts';
+export { explainValue, type ValueExplanation, type ValueKind } from './machine/explain-value.ts';
+export { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from './guest/message-route.ts';
 export { createGuest, LinuxGuest, WindowsGuest } from './guest/create-guest.ts';
 export type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest/guest-os.ts';
 export { runScenario } from './guest/scenario/run-scenario.ts';
