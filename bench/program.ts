@@ -72,3 +72,40 @@ export function programAmdIrte(m: Machine, devTab: number, irt: number, deviceId
   cpu.write64(base + amdvi.DEV_TAB_BASE, BigInt(devTab) | 0x1ffn);
   cpu.write64(base + amdvi.CONTROL, amdvi.CTRL_IOMMU_EN | amdvi.CTRL_GA_EN | amdvi.CTRL_XT_EN);
 }
+
+/**
+ * A VT-d legacy-mode mapping for `bdf`: root entry → context entry (TT = 00b, AW = 2: 4-level, DID 1) → 4-level
+ * second-level table mapping the 4 KiB page at `iova` to `pa` with R and W; RTADDR latched by SRTP, then TE set —
+ * the layout of VT-d spec §9.1/§9.3/§9.8, written to RAM and the unit's registers as a driver does.
+ */
+export function programVtdDmaMapping(m: Machine, bdf: string, iova: number, pa: number): void {
+  const cpu = m.cpu(0);
+  const sid = m.device(bdf).requesterId;
+  const root = 0x0080_0000;
+  const ctx = root + 0x1000;
+  let next = root + 0x2000;
+  cpu.write64(root + (sid >>> 8) * 16, BigInt(ctx) | 1n);
+  const slpt = next;
+  next += 0x1000;
+  cpu.write64(ctx + (sid & 0xff) * 16 + 8, 2n | (1n << 8n));
+  cpu.write64(ctx + (sid & 0xff) * 16, BigInt(slpt) | 1n);
+  let table = slpt;
+  for (let level = 4; level > 1; level--) {
+    const at = table + (Math.floor(iova / 2 ** (12 + 9 * (level - 1))) % 512) * 8;
+    cpu.write64(at, BigInt(next) | 3n);
+    table = next;
+    next += 0x1000;
+  }
+  cpu.write64(table + (Math.floor(iova / 4096) % 512) * 8, BigInt(pa) | 3n);
+  const base = m.firmware.dmar!.registerBase;
+  cpu.write64(base + vtd.RTADDR_REG, BigInt(root));
+  cpu.write32(base + vtd.GCMD_REG, vtd.GCMD_SRTP);
+  cpu.write32(base + vtd.GCMD_REG, vtd.GCMD_TE >>> 0);
+}
+
+/** Set Bus Master Enable in the PCI command register (a driver's pci_set_master). */
+export function enableBusMaster(m: Machine, bdf: string): void {
+  const d = m.device(bdf);
+  d.configWrite(PCI_COMMAND, 2, d.configRead(PCI_COMMAND, 2) | 4);
+}
+
