@@ -62,3 +62,20 @@ describe('scenario files', () => {
     expect(e.message.startsWith('x.yaml:')).toBe(true);
   });
 });
+
+describe('scenario files: DMA requests', () => {
+  const WITH_DMA = BASE.replace('expect:\n', "dma:\n  - { id: buf, device: '00:03.0', iova: 0x100000, map: ro, value: 7 }\nexpect:\n");
+
+  it('parse a DMA request and its expectation (address defaults to the IOVA)', () => {
+    const [s] = parseScenario(WITH_DMA + '  dma: { buf: { fault: { unit: intel-vtd, code: 0x5 } } }\n', 'x.yaml');
+    expect(s.dma).toEqual([{ id: 'buf', device: '00:03.0', iova: 0x100000, map: 'ro', address: 0x100000, value: 7 }]);
+    expect(s.expect.dma.buf).toEqual({ kind: 'fault', unit: 'intel-vtd', code: 5 });
+  });
+
+  it('name the field: a missing expectation, an unknown device, an unaligned IOVA, an unknown outcome', () => {
+    expect(errorOf(WITH_DMA).message).toContain('expect.dma: no expectation for DMA request "buf"');
+    expect(errorOf(WITH_DMA.replace("device: '00:03.0', iova", "device: '00:09.0', iova") + '  dma: { buf: memory }\n').message).toContain('dma[0].device: no device 00:09.0');
+    expect(errorOf(WITH_DMA.replace('0x100000', '0x100010') + '  dma: { buf: memory }\n').message).toContain('dma[0].iova: must be 4 KiB aligned');
+    expect(errorOf(WITH_DMA + '  dma: { buf: { delivered: true } }\n').message).toContain('expect.dma.buf.delivered: unknown field');
+  });
+});

@@ -39,7 +39,7 @@ export function prepareIntelRemapping(machine: Machine, mem: GuestPageAllocator,
     drivers.push(drv);
     return drv.readUnit();
   });
-  log.decide('dmaTranslation', probes.every((p) => p.sagaw !== 0) ? 'available (not modelled)' : 'none (SAGAW = 0)');
+  log.decide('dmaTranslation', probes.every((p) => p.sagaw !== 0) ? 'available' : 'none (SAGAW = 0)');
   log.decide('dmarUnits', dmar.units.length);
 
   if (!dmar.flags.intrRemap) {

@@ -96,8 +96,10 @@ export function cellScenario(c: MatrixCellSpec): Scenario {
     system: null,
     guest: { os: c.guest },
     sources,
+    dma: [],
     expect: {
       vmm: {},
+      dma: {},
       verdict: 'fixed',
       onlineCpus: c.cpus,
       bootLog: [],

@@ -75,6 +75,18 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
     lines.push(`       actual:     ${src.actual}`);
     if (style.trace) for (const t of src.trace) lines.push(paint(style, 'dim', `         ${t}`));
   }
+  for (const d of r.dma ?? []) {
+    const mark = d.ok ? paint(style, 'green', '✓') : paint(style, 'red', '✗');
+    const map = d.request.map === 'none' ? 'no mapping' : `IOVA 0x${d.request.iova.toString(16)} mapped ${d.request.map}${d.physical === null ? '' : ` → buffer 0x${d.physical.toString(16)}`}`;
+    lines.push(`   ${mark} ${paint(style, 'cyan', d.request.id)}: ${d.request.device} DMA write 0x${d.request.value.toString(16)} to 0x${d.request.address.toString(16)} (${map})`);
+    lines.push(`       expected:   ${d.expected}`);
+    lines.push(`       actual:     ${d.actual}`);
+    for (const l of d.linuxLog) lines.push(`       Linux:      ${l}`);
+  }
+  if (r.reservedRegions?.length) {
+    lines.push('   IOMMU reserved regions (/sys/kernel/iommu_groups/*/reserved_regions):');
+    for (const l of r.reservedRegions) lines.push(`     ${l}`);
+  }
   const faults = [...new Set(r.faultLog)];
   if (faults.length) {
     lines.push('   IOMMU fault records (in Linux\'s log format):');
@@ -139,6 +151,7 @@ export function resultsToJson(results: ScenarioResult[]): unknown {
         pirqs: s.observed.pirqs,
         trace: s.trace,
       })),
+      ...(r.dma ? { dma: r.dma, reservedRegions: r.reservedRegions } : {}),
       faultLog: r.faultLog,
       durationMs: Math.round(r.durationMs),
     })),

@@ -11,7 +11,7 @@ import { createGuest } from '../create-guest.ts';
 import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
 import { barBase, enableBusMaster } from '../pci-msi-setup.ts';
 import { EMBEDDED_DATA_OFFSET } from '../../pci/embedded-msi-controller.ts';
-import type { Scenario, ScenarioSource, SourceExpectation } from './scenario-file.ts';
+import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
 import type { Device } from '../../machine/device.ts';
 import { UsageError } from '../../core/errors.ts';
 import type { System } from '../../vmm/system.ts';
@@ -51,6 +51,18 @@ export interface SourceResult {
   trace: string[];
 }
 
+/** One DMA request of the scenario, what it was expected to do and what it did. */
+export interface DmaResult {
+  request: ScenarioDma;
+  /** Where the guest's buffer is (null without a mapping or without translation). */
+  physical: number | null;
+  ok: boolean;
+  expected: string;
+  actual: string;
+  /** The fault lines Linux prints for this request, if it faulted. */
+  linuxLog: string[];
+}
+
 export interface Check {
   what: string;
   ok: boolean;
@@ -73,6 +85,9 @@ export interface ScenarioResult {
   sources: SourceResult[];
   /** Linux-format log lines of every fault the IOMMU recorded or suppressed during the run. */
   faultLog: string[];
+  /** DMA requests (`dma:`) and the IOMMU's reserved regions for their devices (Linux's reserved_regions lines). */
+  dma?: DmaResult[];
+  reservedRegions?: string[];
   /** Two-machine scenarios: the VMM's route table and counters at the end, and the host kernel's log. */
   vmmRoutes?: VmmRouteReport[];
   vmmCounters?: VmmCounters;
@@ -352,6 +367,57 @@ class Stimulus {
   }
 }
 
+function describeDmaExpectation(e: DmaExpectation): string {
+  if (e.kind === 'memory') return 'lands in the mapped buffer';
+  if (e.kind === 'interrupt') return 'taken as an interrupt request (never memory)';
+  return `blocked with ${e.unit} fault 0x${e.code.toString(16)}`;
+}
+
+/**
+ * Map the buffer (through the guest's DMA API), let the device write, and see what became of the write — from the
+ * machine's own counters and events: the buffer holds the value, the bus took it as an interrupt request (delivered,
+ * remapped, blocked or lost as one), or the IOMMU blocked it as DMA and recorded a fault.
+ */
+function runDma(m: Machine, guest: GuestOs, d: ScenarioDma, exp: DmaExpectation): DmaResult {
+  let physical: number | null = null;
+  if (d.map !== 'none') {
+    if (guest.mapDma === undefined) {
+      return { request: d, physical, ok: false, expected: describeDmaExpectation(exp), actual: `the ${guest.os} model has no DMA API`, linuxLog: [] };
+    }
+    const mapping = guest.mapDma(d.device, d.iova, { read: true, write: d.map === 'rw' });
+    if (mapping.translated) physical = mapping.physical;
+  }
+  const faults: IommuFaultEvent[] = [];
+  const onFault = (e: IommuFaultEvent): void => {
+    faults.push(e);
+  };
+  m.events.on('iommu_fault', onFault);
+  const st = m.bus.stats;
+  const before = { memory: st.memoryWrites, blocked: st.dmaBlocked, interrupt: st.delivered + st.faulted + st.posted + st.noDestination + st.pirq };
+  const dev = m.device(d.device);
+  dev.configWrite(4, 2, dev.configRead(4, 2) | 4); // the driver has bus mastering on (pci_set_master)
+  dev.dmaWrite(d.address, d.value);
+  m.events.off('iommu_fault', onFault);
+  const target = physical === null ? d.address : physical + (d.address - d.iova);
+  let actual: string;
+  let kind: DmaExpectation['kind'] | 'other';
+  if (st.delivered + st.faulted + st.posted + st.noDestination + st.pirq > before.interrupt) {
+    kind = 'interrupt';
+    actual = `taken as an interrupt request${faults.length ? ` (${faults[0].unit} fault 0x${faults[0].code.toString(16)}: ${faults[0].name})` : ''}`;
+  } else if (st.dmaBlocked > before.blocked) {
+    kind = 'fault';
+    actual = faults.length ? `blocked with ${faults[0].unit} fault 0x${faults[0].code.toString(16)} (${faults[0].name})${faults[0].recorded ? '' : `, not recorded: ${faults[0].suppressedBy}`}` : 'blocked';
+  } else if (st.memoryWrites > before.memory && m.memory.read32(target) === d.value) {
+    kind = 'memory';
+    actual = `written to 0x${target.toString(16)}${physical === null ? '' : ` (the buffer behind IOVA 0x${d.iova.toString(16)})`}`;
+  } else {
+    kind = 'other';
+    actual = 'went nowhere';
+  }
+  const ok = kind === exp.kind && (exp.kind !== 'fault' || faults.some((f) => f.unit === exp.unit && f.code === exp.code));
+  return { request: d, physical, ok, expected: describeDmaExpectation(exp), actual, linuxLog: faults.map((f) => f.linuxLog) };
+}
+
 export function runScenario(scenario: Scenario, options: RunOptions = {}): ScenarioResult {
   const started = performance.now();
   const result: ScenarioResult = {
@@ -439,6 +505,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       result.sources.push({ source: src, programmed: stimulus.programmed, observed: obs, expectation: exp, ok: verdict.ok, expected: verdict.expected, actual: p.status === 'refused' ? `refused: ${p.note ?? ''}` : describeObservation(obs), hops, trace: hops.map(formatHop) });
     }
     currentTrace = null;
+    if (scenario.dma.length > 0) {
+      result.dma = scenario.dma.map((d) => runDma(m, guest, d, scenario.expect.dma[d.id]));
+      result.reservedRegions = [...new Set(scenario.dma.flatMap((d) => m.reservedRegions(d.device).map((r) => `${d.device}: ${r.line}`)))];
+    }
     result.runtimeLog = guest.log.lines.slice(result.bootLog.length);
 
     if (scenario.expect.onlineCpus !== null) {
@@ -461,7 +531,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     for (const fragment of scenario.expect.bootLog) {
       result.checks.push({ what: `boot log shows "${fragment}"`, ok: guest.log.has(fragment), detail: guest.log.has(fragment) ? 'present' : 'missing' });
     }
-    const allOk = result.checks.every((c) => c.ok) && result.sources.every((s) => s.ok);
+    const allOk = result.checks.every((c) => c.ok) && result.sources.every((s) => s.ok) && (result.dma ?? []).every((d) => d.ok);
     result.verdict = allOk ? (scenario.expect.verdict === 'reproduced' ? 'REPRODUCED' : 'FIXED') : 'UNEXPECTED';
   } catch (e) {
     result.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);

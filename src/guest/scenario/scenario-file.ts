@@ -75,6 +75,23 @@ export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
   embedded?: boolean;
 }
 
+/**
+ * A DMA request the scenario's driver makes: optionally map one 4 KiB buffer at `iova` through the guest's DMA API
+ * (`map`: 'rw', 'ro', or 'none' for no mapping), then have the device write `value` to `address` (default: the
+ * IOVA).
+ */
+export interface ScenarioDma {
+  id: string;
+  device: string;
+  iova: number;
+  map: 'rw' | 'ro' | 'none';
+  address: number;
+  value: number;
+}
+
+/** What a DMA write must do: land in the mapped buffer, be taken as an interrupt request, or fault with this code. */
+export type DmaExpectation = { kind: 'memory' } | { kind: 'interrupt' } | { kind: 'fault'; unit: 'intel-vtd' | 'amd-vi'; code: number };
+
 /** VMM counters a two-machine scenario checks after its run (each optional). */
 export interface VmmCounterExpectations {
   translations?: number;
@@ -96,6 +113,8 @@ export interface ScenarioExpect {
   sources: Record<string, SourceExpectation>;
   /** Two-machine scenarios: VMM counters at the end of the run. */
   vmm: VmmCounterExpectations;
+  /** One expectation per DMA request (`dma:`), by id. */
+  dma: Record<string, DmaExpectation>;
 }
 
 export interface GuestSpec {
@@ -120,6 +139,8 @@ export interface Scenario {
   system: SystemConfig | null;
   guest: GuestSpec;
   sources: ScenarioSource[];
+  /** DMA requests made after the interrupt sources ran (empty for most scenarios). */
+  dma: ScenarioDma[];
   expect: ScenarioExpect;
 }
 
@@ -377,9 +398,42 @@ function checkExpectAgainstMachine(c: Checker, expect: ScenarioExpect, machine: 
   }
 }
 
-function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect'): ScenarioExpect {
+function parseDmaExpectation(c: Checker, raw: unknown, field: string): DmaExpectation {
+  if (raw === 'memory') return { kind: 'memory' };
+  if (raw === 'interrupt') return { kind: 'interrupt' };
   const o = c.obj(raw, field);
-  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources', 'vmm'], field);
+  c.only(o, ['fault'], field);
+  const f = c.obj(o.fault, `${field}.fault`);
+  c.only(f, ['unit', 'code'], `${field}.fault`);
+  if (f.unit !== 'intel-vtd' && f.unit !== 'amd-vi') c.fail(`${field}.fault.unit`, `must be intel-vtd or amd-vi, got ${JSON.stringify(f.unit)}`);
+  return { kind: 'fault', unit: f.unit, code: c.int(f.code, `${field}.fault.code`, 0, 0xff) };
+}
+
+function parseDma(c: Checker, raw: unknown, i: number, devices: ResolvedConfig['devices']): ScenarioDma {
+  const field = `dma[${i}]`;
+  const o = c.obj(raw, field);
+  c.only(o, ['id', 'device', 'iova', 'map', 'address', 'value'], field);
+  const id = c.str(o.id, `${field}.id`);
+  const device = c.str(o.device, `${field}.device`);
+  let rid: number;
+  try {
+    rid = parseBdf(device);
+  } catch (e) {
+    c.fail(`${field}.device`, (e as Error).message);
+  }
+  if (!devices.some((d) => d.requesterId === rid)) c.fail(`${field}.device`, `no device ${device} on the machine (devices: ${devices.map((d) => d.bdf).join(', ') || 'none'})`);
+  const iova = c.int(o.iova, `${field}.iova`, 0, 0xffff_f000);
+  if (iova % 4096 !== 0) c.fail(`${field}.iova`, `must be 4 KiB aligned, got 0x${iova.toString(16)}`);
+  const map = o.map ?? 'rw';
+  if (map !== 'rw' && map !== 'ro' && map !== 'none') c.fail(`${field}.map`, `must be rw, ro or none, got ${JSON.stringify(o.map)}`);
+  const address = o.address === undefined ? iova : c.int(o.address, `${field}.address`, 0, 0xffff_fffc);
+  if (address % 4 !== 0) c.fail(`${field}.address`, `must be 4-byte aligned, got 0x${address.toString(16)}`);
+  return { id, device, iova, map: map as ScenarioDma['map'], address, value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
+}
+
+function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect', dmaIds: Set<string> = new Set()): ScenarioExpect {
+  const o = c.obj(raw, field);
+  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources', 'vmm', 'dma'], field);
   if (o.verdict !== 'reproduced' && o.verdict !== 'fixed') c.fail(`${field}.verdict`, `must be reproduced (the run shows the failure) or fixed (the path works), got ${JSON.stringify(o.verdict)}`);
   const bootLog = o.bootLog === undefined ? [] : o.bootLog;
   if (!Array.isArray(bootLog) || bootLog.some((l) => typeof l !== 'string')) c.fail(`${field}.bootLog`, 'must be a list of strings');
@@ -401,8 +455,16 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
     c.only(v, [...names], `${field}.vmm`);
     for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
   }
+  const dmaRaw = c.obj(o.dma ?? {}, `${field}.dma`);
+  const dma: Record<string, DmaExpectation> = {};
+  for (const [id, e] of Object.entries(dmaRaw)) {
+    if (!dmaIds.has(id)) c.fail(`${field}.dma.${id}`, `no DMA request named "${id}" (dma: ${[...dmaIds].join(', ') || 'none'})`);
+    dma[id] = parseDmaExpectation(c, e, `${field}.dma.${id}`);
+  }
+  for (const id of dmaIds) if (!(id in dma)) c.fail(`${field}.dma`, `no expectation for DMA request "${id}"`);
   return {
     vmm,
+    dma,
     verdict: o.verdict,
     onlineCpus: o.onlineCpus === undefined ? null : c.int(o.onlineCpus, `${field}.onlineCpus`, 1, 32768),
     bootLog: bootLog as string[],
@@ -449,7 +511,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
     throw e;
   }
   const o = c.obj(doc, '(document)');
-  c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'expect', 'variants'], '');
+  c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'dma', 'expect', 'variants'], '');
   if ((o.machine === undefined) === (o.system === undefined)) c.fail(o.machine === undefined ? 'machine' : 'system', 'a scenario has either a machine or a system (host, guest and VMM), exactly one of them');
   const id = scenarioFileId(file);
   const title = c.str(o.title, 'title');
@@ -472,9 +534,16 @@ export function parseScenario(text: string, file: string): Scenario[] {
   });
   checkSourcesAgainstMachine(c, sources, resolved);
   checkSystemSources(c, sources, system);
-  const expect = parseExpect(c, o.expect, ids);
+  if (o.dma !== undefined && !Array.isArray(o.dma)) c.fail('dma', 'must be a list of DMA requests');
+  const dma = ((o.dma ?? []) as unknown[]).map((d, i) => parseDma(c, d, i, resolved.devices));
+  const dmaIds = new Set<string>();
+  dma.forEach((d, i) => {
+    if (dmaIds.has(d.id)) c.fail(`dma[${i}].id`, `"${d.id}" is used twice`);
+    dmaIds.add(d.id);
+  });
+  const expect = parseExpect(c, o.expect, ids, 'expect', dmaIds);
   checkExpectAgainstMachine(c, expect, resolved, 'expect');
-  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, system, guest, sources, expect };
+  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, system, guest, sources, dma, expect };
   const out = [base];
 
   if (o.variants !== undefined) {
@@ -512,7 +581,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
       }
       checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
       checkSystemSources(c, sourcesV, systemV);
-      const expectV = parseExpect(c, expectRaw, ids, `${field}.expect`);
+      const expectV = parseExpect(c, expectRaw, ids, `${field}.expect`, dmaIds);
       checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
       out.push({
         id,
@@ -524,6 +593,7 @@ export function parseScenario(text: string, file: string): Scenario[] {
         system: systemV,
         guest: guestV,
         sources: sourcesV,
+        dma,
         expect: expectV,
       });
       c.variant = null;
