@@ -84,6 +84,21 @@ export function renderRun(r: ScenarioResult, badge?: RunBadge, explainMachine?: 
         ),
       ),
     ),
+    r.dma?.length
+      ? h(
+          'table',
+          { class: 'sources' },
+          h('caption', {}, 'DMA requests'),
+          h('thead', {}, h('tr', {}, ['request', 'device · IOVA · mapping', 'expected', 'actual', 'as stated?'].map((t) => h('th', { scope: 'col' }, t)))),
+          h(
+            'tbody',
+            {},
+            r.dma.map((d) =>
+              h('tr', { class: d.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, d.request.id), h('td', { class: 'mono' }, `${d.request.device} · 0x${d.request.iova.toString(16)} · ${d.request.map}`), h('td', {}, d.expected), h('td', {}, d.actual), h('td', {}, d.ok ? 'yes' : 'NO')),
+            ),
+          ),
+        )
+      : null,
     h('h4', {}, 'Fault log, as the kernel prints it'),
     h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, faultLines.length ? faultLines.join('\n') : '(no faults)'),
     h('h4', {}, 'Each source, hop by hop'),
