@@ -124,6 +124,8 @@ export interface AmdIommuOptions {
   xt?: boolean;
   /** EFR.GASup, 128-bit IRTEs (default true). */
   ga?: boolean;
+  /** EFR.GAMSup = 001b: guest virtual APIC posting (GuestMode = 1 IRTEs, the GA log; default false, needs ga). */
+  vapic?: boolean;
   /** EFR2.NumIntRemapSup = 2K interrupts (default false). */
   intRemap2k?: boolean;
   /** Advertise DMA translation (default true); false sets EFR.HATS = 11b. */

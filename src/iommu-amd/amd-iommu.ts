@@ -29,6 +29,12 @@
  * - Command processing is synchronous on a tail write (and on the CmdBufRun edge). An illegal command leaves Head
  *   pointing at it, logs ILLEGAL_COMMAND_ERROR (Address = its SPA) and clears CmdBufRun until software restarts the
  *   buffer (clear CmdBufEn, reset head/tail, set CmdBufEn), as VBox does and Linux expects (QEMU keeps going).
+ * - Guest vAPIC (`vapic`: EFR.GAMSup = 001b): Control.GAMEn, GALogEn and GAIntEn are writable; GuestMode = 1 IRTEs
+ *   post into vAPIC backing pages (interrupt-remapping.ts step 10a) and the GA log (ga-log.ts) runs like the event
+ *   log: GALogRun follows (IommuEn && GALogEn), an overflow sets GAOverflow, drops the entry and clears GALogRun until
+ *   software restarts the log; GAInt is set per entry. The GA log interrupt is sent on a 0→1 edge of GAInt or
+ *   GAOverflow when GAIntEn, through XT register 0x180 when IntCapXTEn, else through the IOMMU's one PCI MSI (the
+ *   model has a single MSI vector, so MsiNumGA is 0 like MsiNum).
  */
 import { formatBdf } from '../core/bdf.ts';
 import type { AmdIommuOptions } from '../core/config-types.ts';
@@ -44,6 +50,7 @@ import { type Command, CommandRing, decodeCommand } from './command-buffer.ts';
 import { DTE_BYTES } from './device-table-entry.ts';
 import { eventCodeName } from './event-codes.ts';
 import { type AmdEvent, EventLogRing, commandHardwareErrorEvent, eventRecord, illegalCommandEvent } from './event-log.ts';
+import { GaLogRing } from './ga-log.ts';
 import { AmdInterruptRemapping, type AmdEventSink, type RemapControl } from './interrupt-remapping.ts';
 import { AmdDmaTranslation, type DmaControl } from './dma-translation.ts';
 import { Iotlb } from '../msi/iotlb.ts';
@@ -75,6 +82,11 @@ export interface AmdIommuState {
   cmdBufTail: number;
   evtLogHead: number;
   evtLogTail: number;
+  /** GA log registers (optional: snapshots from before guest vAPIC posting restore with them zero). */
+  gaLogBase?: string;
+  gaLogTailAddr?: string;
+  gaLogHead?: number;
+  gaLogTail?: number;
   /** Low dwords of base registers written but not yet committed by their high dword: [offset, value]. */
   latchedLow: [number, number][];
   /** Cached DTEs: [DeviceID, 8 dwords]. */
@@ -99,8 +111,8 @@ const HIGH_DWORD = 0xffff_ffff_0000_0000n;
 const ALL_BITS = 0xffff_ffff_ffff_ffffn;
 const LATCHED_BASES = new Set([R.DEV_TAB_BASE, R.CMD_BUF_BASE, R.EVT_LOG_BASE]);
 const XT_REGS = [R.XT_GEN_INTR_CTRL, R.XT_PPR_INTR_CTRL, R.XT_GALOG_INTR_CTRL];
-/** Status bits this model can set (the PPR / GA bits stay 0: those logs are not implemented). */
-const STATUS_LIVE_BITS = 0x1f;
+/** Status bits this model can set: event log, command buffer and GA log bits (the PPR bits stay 0: no PPR log). */
+const STATUS_LIVE_BITS = 0x1f | R.STATUS_GA_LOG_RUN | R.STATUS_GA_OVERFLOW | R.STATUS_GA_INT;
 
 export class AmdIommu implements MmioDevice, InterruptRemapper {
   readonly kind = 'amd-vi' as const;
@@ -126,10 +138,11 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
   private readonly controlWritable: bigint;
   private readonly cmd = new CommandRing();
   private readonly evt: EventLogRing;
+  private readonly gaLogRing: GaLogRing;
   private readonly dtes = new DteCache();
   private readonly irtes = new IrteCache();
   private readonly remapControl: RemapControl = {
-    iommuEn: false, gaEn: false, xtEn: false, intRemap2k: false, irtCacheDis: false, devTabBase: 0, devTabEntries: 128,
+    iommuEn: false, gaEn: false, gaVapic: false, xtEn: false, intRemap2k: false, irtCacheDis: false, devTabBase: 0, devTabEntries: 128,
   };
   private readonly remapping: AmdInterruptRemapping;
   /** Cached host-page-table translations by DomainID (INVALIDATE_IOMMU_PAGES / INVALIDATE_IOMMU_ALL). */
@@ -149,13 +162,18 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.efr2 = this.options.efr2;
     this.pciFunction = new AmdIommuPciFunction(this.requesterId, this.base);
     this.evt = new EventLogRing(host.memory);
+    this.gaLogRing = new GaLogRing(host.memory);
     let writable = R.CTRL_IOMMU_EN | R.CTRL_EVENT_LOG_EN | R.CTRL_EVENT_INT_EN | R.CTRL_COM_WAIT_INT_EN | R.CTRL_PLAIN_BITS |
       R.CTRL_CMD_BUF_EN | R.CTRL_IRT_CACHE_DIS;
     if (this.options.ga) writable |= R.CTRL_GA_EN;
+    if (this.options.vapic) writable |= R.CTRL_GAM_EN_MASK | R.CTRL_GA_LOG_EN | R.CTRL_GA_INT_EN;
     if (this.options.xt) writable |= R.CTRL_XT_EN | R.CTRL_INTCAPXT_EN;
     if (this.options.intRemap2k) writable |= R.CTRL_NUM_INT_REMAP_MASK;
     this.controlWritable = writable;
-    const sink: AmdEventSink = { report: (ev, sourceId, index, suppressedBy) => this.reportEvent(ev, sourceId, index, suppressedBy) };
+    const sink: AmdEventSink = {
+      report: (ev, sourceId, index, suppressedBy) => this.reportEvent(ev, sourceId, index, suppressedBy),
+      gaLog: (gaTag, deviceId) => this.logGuestInterrupt(gaTag, deviceId),
+    };
     this.remapping = new AmdInterruptRemapping(this.remapControl, host.memory, host.events, this.dtes, this.irtes, sink);
     this.dmaControl = { maxLevels: this.options.dmaTranslation ? this.options.hostLevels : 0, exclusionBase: 0, exclusionLimit: 0 };
     this.dma = new AmdDmaTranslation(this.remapControl, this.dmaControl, host.memory, host.events, this.dtes, this.iotlb, sink);
@@ -240,6 +258,10 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       case R.EXCL_LIMIT: return this.exclLimit;
       case R.EXT_FEATURES: return this.efr;
       case R.EXT_FEATURES2: return this.efr2;
+      case R.GA_LOG_BASE: return this.options.vapic ? this.gaLogRing.baseReg : 0n;
+      case R.GA_LOG_TAIL_ADDR: return this.options.vapic ? this.gaLogRing.tailAddrReg : 0n;
+      case R.GA_LOG_HEAD: return this.options.vapic ? BigInt(this.gaLogRing.head) : 0n;
+      case R.GA_LOG_TAIL: return this.options.vapic ? BigInt(this.gaLogRing.tail) : 0n;
       case R.XT_GEN_INTR_CTRL:
       case R.XT_PPR_INTR_CTRL:
       case R.XT_GALOG_INTR_CTRL:
@@ -295,6 +317,26 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       case R.STATUS:
         this.status &= ~(R.lo32(value & mask) & R.STATUS_W1C_MASK);
         return;
+      case R.GA_LOG_BASE:
+        // As the event log base: ignored while the log runs, and below the 1000b length Linux uses (GA_LOG_SIZE_512).
+        if (!this.options.vapic || (this.status & R.STATUS_GA_LOG_RUN) !== 0) return;
+        {
+          const v = merge(this.gaLogRing.baseReg) & R.GA_LOG_BASE_WRITABLE;
+          if (Number((v >> R.BUF_LEN_SHIFT) & R.BUF_LEN_MASK) < R.BUF_LEN_MIN) return;
+          this.gaLogRing.baseReg = v;
+          this.gaLogRing.head = 0;
+          this.gaLogRing.tail = 0;
+        }
+        return;
+      case R.GA_LOG_TAIL_ADDR:
+        if (this.options.vapic) this.gaLogRing.tailAddrReg = merge(this.gaLogRing.tailAddrReg) & R.GA_LOG_TAIL_ADDR_WRITABLE;
+        return;
+      case R.GA_LOG_HEAD:
+        if (this.options.vapic && (mask & LOW_DWORD) !== 0n && this.gaLogRing.acceptsPointer(R.lo32(value))) this.gaLogRing.head = R.lo32(value) & R.GA_LOG_PTR_MASK;
+        return;
+      case R.GA_LOG_TAIL:
+        if (this.options.vapic && (mask & LOW_DWORD) !== 0n && this.gaLogRing.acceptsPointer(R.lo32(value))) this.gaLogRing.tail = R.lo32(value) & R.GA_LOG_PTR_MASK;
+        return;
       default:
         return; // EFR, EFR2 and unimplemented registers: read-only / reserved
     }
@@ -336,6 +378,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const c = this.remapControl;
     c.iommuEn = (next & R.CTRL_IOMMU_EN) !== 0n;
     c.gaEn = (next & R.CTRL_GA_EN) !== 0n;
+    c.gaVapic = c.gaEn && ((next & R.CTRL_GAM_EN_MASK) >> R.CTRL_GAM_EN_SHIFT) === R.GAM_EN_VAPIC;
     c.xtEn = (next & R.CTRL_XT_EN) !== 0n;
     c.intRemap2k = ((next & R.CTRL_NUM_INT_REMAP_MASK) >> R.CTRL_NUM_INT_REMAP_SHIFT) === R.NUM_INT_REMAP_2K;
     c.irtCacheDis = (next & R.CTRL_IRT_CACHE_DIS) !== 0n;
@@ -348,7 +391,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     if ((changed & (R.CTRL_GA_EN | R.CTRL_IRT_CACHE_DIS)) !== 0n) this.irtes.invalidateAll();
     // Routes built from cached IRTEs are copies of them too: IRTCacheDis must evict them along with the IRTE cache
     // (software stops invalidating once the bit is set), and while it is set the core caches no route (see remap).
-    const routeState = R.CTRL_IOMMU_EN | R.CTRL_GA_EN | R.CTRL_XT_EN | R.CTRL_NUM_INT_REMAP_MASK | R.CTRL_IRT_CACHE_DIS;
+    const routeState = R.CTRL_IOMMU_EN | R.CTRL_GA_EN | R.CTRL_GAM_EN_MASK | R.CTRL_XT_EN | R.CTRL_NUM_INT_REMAP_MASK | R.CTRL_IRT_CACHE_DIS;
     if ((changed & routeState) !== 0n) {
       this.host.routes.invalidateAllRoutes();
     }
@@ -356,6 +399,8 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const both = (v: bigint, bit: bigint): boolean => (v & R.CTRL_IOMMU_EN) !== 0n && (v & bit) !== 0n;
     if (!both(next, R.CTRL_EVENT_LOG_EN)) this.status &= ~R.STATUS_EVENT_LOG_RUN;
     else if (!both(old, R.CTRL_EVENT_LOG_EN)) this.status |= R.STATUS_EVENT_LOG_RUN;
+    if (!both(next, R.CTRL_GA_LOG_EN)) this.status &= ~R.STATUS_GA_LOG_RUN;
+    else if (!both(old, R.CTRL_GA_LOG_EN)) this.status |= R.STATUS_GA_LOG_RUN;
     if (!both(next, R.CTRL_CMD_BUF_EN)) {
       this.status &= ~R.STATUS_CMD_BUF_RUN;
     } else if (!both(old, R.CTRL_CMD_BUF_EN)) {
@@ -509,21 +554,52 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     return recorded;
   }
 
+  /**
+   * Step 10a's GA log write (IsRun = 0, GALogIntr = 1). Nothing is written while GALogRun = 0 (GALogEn clear, or the
+   * log stopped on overflow); a full log sets GAOverflow and stops. True when the entry was written.
+   */
+  private logGuestInterrupt(gaTag: number, deviceId: number): boolean {
+    if ((this.status & R.STATUS_GA_LOG_RUN) === 0) {
+      if (this.host.events.active) this.host.events.hop('irqpath_amdvi_ga_log_off', [['ga_tag', '0x' + (gaTag >>> 0).toString(16)]]);
+      return false;
+    }
+    let outcome: 'logged' | 'overflow' | 'error';
+    try {
+      outcome = this.gaLogRing.append(gaTag, deviceId);
+    } catch {
+      outcome = 'error';
+    }
+    const hub = this.host.events;
+    if (hub.active) hub.hop('irqpath_amdvi_ga_log', [['ga_tag', '0x' + (gaTag >>> 0).toString(16)], ['devid', formatBdf(deviceId)], ['outcome', outcome]]);
+    if (outcome === 'logged') {
+      this.raiseStatus(R.STATUS_GA_INT);
+      return true;
+    }
+    if (outcome === 'overflow') {
+      this.status &= ~R.STATUS_GA_LOG_RUN;
+      this.raiseStatus(R.STATUS_GA_OVERFLOW);
+    }
+    return false;
+  }
+
   /** Set status bits; a 0→1 edge of an enabled interrupt source sends the IOMMU's interrupt. */
   private raiseStatus(bits: number): void {
     const rising = bits & ~this.status;
     this.status |= bits;
     const evtInt = (this.control & R.CTRL_EVENT_INT_EN) !== 0n && (rising & (R.STATUS_EVENT_LOG_INT | R.STATUS_EVENT_OVERFLOW)) !== 0;
     const cwInt = (this.control & R.CTRL_COM_WAIT_INT_EN) !== 0n && (rising & R.STATUS_COM_WAIT_INT) !== 0;
-    if (evtInt || cwInt) this.signalInterrupt();
+    const gaInt = (this.control & R.CTRL_GA_INT_EN) !== 0n && (rising & (R.STATUS_GA_INT | R.STATUS_GA_OVERFLOW)) !== 0;
+    if (evtInt || cwInt) this.signalInterrupt(0);
+    if (gaInt) this.signalInterrupt(2);
   }
 
-  private signalInterrupt(): void {
+  /** The IOMMU's interrupt: `xt` selects the XT register (0 = 0x170 event log, 2 = 0x180 GA log) when IntCapXTEn. */
+  private signalInterrupt(xt: 0 | 2): void {
     const hub = this.host.events;
     if (this.options.xt && (this.control & R.CTRL_INTCAPXT_EN) !== 0n) {
-      const reg = this.xtIntrCtrl[0];
+      const reg = this.xtIntrCtrl[xt];
       if (reg === 0n) {
-        if (hub.active) hub.hop('irqpath_amdvi_intcapxt_masked', [['reg', R.XT_GEN_INTR_CTRL]]);
+        if (hub.active) hub.hop('irqpath_amdvi_intcapxt_masked', [['reg', XT_REGS[xt]]]);
         return;
       }
       const msg = decodeXtInterruptControl(R.lo32(reg), R.hi32(reg), this.ownMessage);
@@ -558,6 +634,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       cmdBufTail: this.cmd.tail,
       evtLogHead: this.evt.head,
       evtLogTail: this.evt.tail,
+      ...(this.options.vapic ? { gaLogBase: hex(this.gaLogRing.baseReg), gaLogTailAddr: hex(this.gaLogRing.tailAddrReg), gaLogHead: this.gaLogRing.head, gaLogTail: this.gaLogRing.tail } : {}),
       latchedLow: [...this.latchedLow.entries()],
       dteCache: this.dtes.entries(),
       irteCache: this.irtes.entries(),
@@ -584,6 +661,10 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     this.cmd.tail = s.cmdBufTail;
     this.evt.head = s.evtLogHead;
     this.evt.tail = s.evtLogTail;
+    this.gaLogRing.baseReg = s.gaLogBase;
+    this.gaLogRing.tailAddrReg = s.gaLogTailAddr;
+    this.gaLogRing.head = s.gaLogHead;
+    this.gaLogRing.tail = s.gaLogTail;
     this.latchedLow.clear();
     for (const [off, v] of s.latchedLow) this.latchedLow.set(off, v);
     const c = this.remapControl;
@@ -591,6 +672,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     c.devTabEntries = ((Number(this.devTabBar & R.DEV_TAB_SIZE_MASK) + 1) * 4096) / DTE_BYTES;
     c.iommuEn = (this.control & R.CTRL_IOMMU_EN) !== 0n;
     c.gaEn = (this.control & R.CTRL_GA_EN) !== 0n;
+    c.gaVapic = c.gaEn && ((this.control & R.CTRL_GAM_EN_MASK) >> R.CTRL_GAM_EN_SHIFT) === R.GAM_EN_VAPIC;
     c.xtEn = (this.control & R.CTRL_XT_EN) !== 0n;
     c.intRemap2k = ((this.control & R.CTRL_NUM_INT_REMAP_MASK) >> R.CTRL_NUM_INT_REMAP_SHIFT) === R.NUM_INT_REMAP_2K;
     c.irtCacheDis = (this.control & R.CTRL_IRT_CACHE_DIS) !== 0n;
@@ -632,6 +714,10 @@ interface ValidState {
   cmdBufTail: number;
   evtLogHead: number;
   evtLogTail: number;
+  gaLogBase: bigint;
+  gaLogTailAddr: bigint;
+  gaLogHead: number;
+  gaLogTail: number;
   latchedLow: [number, number][];
   dteCache: [number, number[]][];
   irteCache: { deviceId: number; root: number; entryBytes: number; irtes: [number, number[]][] }[];
@@ -668,7 +754,7 @@ function validateState(state: unknown, controlWritable: bigint, xt: boolean): Va
   if (!Array.isArray(s.xtIntrCtrl) || s.xtIntrCtrl.length !== 3) fail('xtIntrCtrl', 'must be three hex strings');
   const xtIntrCtrl = (s.xtIntrCtrl as unknown[]).map((v, i) => reg(`xtIntrCtrl[${i}]`, v, xt ? R.XT_INTR_CTRL_WRITABLE : 0n));
   const status = int('status', s.status, 0xffffffff);
-  if ((status & ~STATUS_LIVE_BITS) !== 0) fail('status', `0x${status.toString(16)} sets bits this model never sets (only 4:0 are live)`);
+  if ((status & ~STATUS_LIVE_BITS) !== 0) fail('status', `0x${status.toString(16)} sets bits this model never sets (only 4:0 and 10:8 are live)`);
   const ring = (field: string, raw: unknown, base: bigint): number => {
     const v = int(field, raw, R.RING_PTR_MASK);
     if (v % 16 !== 0) fail(field, `must be a multiple of 16, got ${v}`);
@@ -680,6 +766,17 @@ function validateState(state: unknown, controlWritable: bigint, xt: boolean): Va
   const cmdBufTail = ring('cmdBufTail', s.cmdBufTail, cmdBufBase);
   const evtLogHead = ring('evtLogHead', s.evtLogHead, evtLogBase);
   const evtLogTail = ring('evtLogTail', s.evtLogTail, evtLogBase);
+  const gaLogBase = s.gaLogBase === undefined ? 0n : reg('gaLogBase', s.gaLogBase, R.GA_LOG_BASE_WRITABLE);
+  const gaLogTailAddr = s.gaLogTailAddr === undefined ? 0n : reg('gaLogTailAddr', s.gaLogTailAddr, R.GA_LOG_TAIL_ADDR_WRITABLE);
+  const gaRing = (field: string, raw: unknown): number => {
+    if (raw === undefined) return 0;
+    const v = int(field, raw, R.GA_LOG_PTR_MASK);
+    if (v % 8 !== 0) fail(field, `must be a multiple of 8, got ${v}`);
+    if (v >= R.ringBytes(gaLogBase) && v !== 0) fail(field, `${v} is beyond the ${R.ringBytes(gaLogBase)}-byte GA log`);
+    return v;
+  };
+  const gaLogHead = gaRing('gaLogHead', s.gaLogHead);
+  const gaLogTail = gaRing('gaLogTail', s.gaLogTail);
   if (!Array.isArray(s.latchedLow)) fail('latchedLow', 'must be an array of [offset, value]');
   const latchedLow = (s.latchedLow as unknown[]).map((pair, i): [number, number] => {
     if (!Array.isArray(pair) || pair.length !== 2 || !LATCHED_BASES.has(pair[0] as number)) {
@@ -727,7 +824,7 @@ function validateState(state: unknown, controlWritable: bigint, xt: boolean): Va
   });
   return {
     devTabBase, cmdBufBase, evtLogBase, control, exclBase, exclLimit, xtIntrCtrl, status, cmdBufHead, cmdBufTail,
-    evtLogHead, evtLogTail, latchedLow, dteCache, irteCache, iotlb,
+    evtLogHead, evtLogTail, gaLogBase, gaLogTailAddr, gaLogHead, gaLogTail, latchedLow, dteCache, irteCache, iotlb,
   };
 }
 

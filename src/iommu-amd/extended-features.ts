@@ -1,9 +1,9 @@
 /**
  * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (reference §3).
  *
- * Built from the friendly options, only what this model implements is advertised: XTSup, IASup, GASup, HATS, and
- * EFR2.NumIntRemapSup. No PPR, guest translation, guest vAPIC (GAMSup = 0: Linux then runs 128-bit IRTEs in
- * "legacy GA" mode), performance counters or MSI-capability MMIO mirror. A unit given a raw `efr`/`efr2` reports
+ * Built from the friendly options, only what this model implements is advertised: XTSup, IASup, GASup, HATS,
+ * GAMSup = 001b (guest vAPIC, only with `vapic: true`; otherwise Linux runs 128-bit IRTEs in "legacy GA" mode) and
+ * EFR2.NumIntRemapSup. No PPR, guest translation, GAPPISup, performance counters or MSI-capability MMIO mirror. A unit given a raw `efr`/`efr2` reports
  * exactly that (options.ts); features this model does not implement are then reported but not modelled.
  */
 
@@ -34,6 +34,8 @@ export const EFR2_NUM_INT_REMAP_SUP_MASK = 3n << 8n;
 interface FeatureInputs {
   xt: boolean;
   ga: boolean;
+  /** GAMSup = 001b: guest virtual APIC mode. */
+  vapic?: boolean;
   intRemap2k: boolean;
   dmaTranslation: boolean;
   /** Host page-table levels (4, 5 or 6; default 6). */
@@ -44,6 +46,7 @@ export function extendedFeatures(opts: FeatureInputs): bigint {
   let efr = EFR_IA_SUP;
   if (opts.xt) efr |= EFR_XT_SUP;
   if (opts.ga) efr |= EFR_GA_SUP;
+  if (opts.vapic) efr |= 1n << EFR_GAM_SUP_SHIFT;
   // HATS 00b/01b/10b = 4/5/6 levels (FreeBSD AMDIOMMU_EFR_HATS_*); 11b when DMA translation is not offered.
   efr |= (opts.dmaTranslation ? BigInt((opts.hostLevels ?? 6) - 4) : HATS_NONE) << EFR_HATS_SHIFT;
   return efr;

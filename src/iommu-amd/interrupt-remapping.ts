@@ -34,8 +34,21 @@
  *  8. Index ≥ 2^IntTabLen → IO_PAGE_FAULT (I = 1, PR = 0) + target abort (VBox; QEMU does not check).
  *  9. RemapEn = 0 → IO_PAGE_FAULT (I = 1, PR = 0) + target abort.
  * 10. 32-bit IRTE with GuestMode = 1, or IntType reserved (≥ 010b) → IO_PAGE_FAULT (RZ = 1, PR = 1) + target abort.
- *     128-bit IRTE with GuestMode = 1 (vAPIC): decoded and reported as a fault "guest-mode IRTE (vAPIC posting not
- *     modelled)", recorded = false — posting into a vAPIC backing page is not implemented.
+ *     128-bit IRTE with GuestMode = 1 while Control.GAMEn ≠ 001b (guest vAPIC mode not enabled, or not advertised
+ *     by EFR.GAMSup): GuestMode is then a field the IOMMU does not accept, the same IO_PAGE_FAULT (RZ = 1, PR = 1)
+ *     (inferred from the 32-bit case; the reference does not spell this one out).
+ * 10a. 128-bit IRTE with GuestMode = 1 and GAMEn = 001b: guest virtual APIC posting (vapic-backing-page.ts,
+ *     ga-log.ts). The IOMMU sets the IRTE's guest vector in the IRR of the vAPIC backing page at GA Root Ptr; then
+ *       IsRun = 1 → a doorbell to the physical APIC ID in Destination (the host CPU the vCPU runs on; its AVIC
+ *                   hardware moves IRR into the guest without a VM exit);
+ *       IsRun = 0, GALogIntr = 1 → a GA log entry (GATag, DeviceID) and the GA log interrupt, so the hypervisor
+ *                   wakes the vCPU (Linux iommu_poll_ga_log → KVM avic_ga_log_notifier);
+ *       IsRun = 0, GALogIntr = 0 → nothing more: the bit waits in IRR for the vCPU's next entry.
+ *     Destination, IsRun and GATag are not cached ("Per the IOMMU spec, the Destination, IsRun, and GATag fields are
+ *     not cached", Linux amd_iommu_update_ga, which therefore changes them without INVALIDATE_INTERRUPT_TABLE): they
+ *     are read from memory on every request. A backing page outside the physical address space is logged as
+ *     PAGE_TAB_HARDWARE_ERROR at the IRR address (the event the IOMMU uses for its other table reads; UNCONFIRMED
+ *     for the backing page). GAPPIDis (EFR2.GAPPIDisSup) is not advertised and not modelled.
  * 11. Deliver: vector, DM, destination, IntType from the IRTE; the destination is 32-bit (x2APIC) when GAEn and
  *     Control.XTEn are set, else Destination[7:0]. The trigger mode stays the source's (data bit 15), as VirtualBox
  *     keeps the source bits; QEMU regenerates the message with trigger mode 0, which would turn a level-triggered
@@ -87,13 +100,17 @@ import {
   irte128Dest32,
   irte128Vector,
   irte32Vector,
+  IRTE_GA_LOG_INTR,
+  IRTE_IS_RUN,
   irteDest8,
   irteDestMode,
+  irteGaRootPtr,
   irteGuestMode,
   irteIntType,
   irteRemapEn,
   irteSupIopf,
 } from './irte.ts';
+import { setVapicIrr, vapicIrrWordAddress } from './vapic-backing-page.ts';
 
 // Module-local aliases of the hot-path helpers and constants: a bundler/loader may compile imported bindings
 // to getters (tsx does), which would cost a call per use on every interrupt.
@@ -131,6 +148,8 @@ export interface RemapControl {
   iommuEn: boolean;
   /** Control.GAEn: 128-bit IRTEs. */
   gaEn: boolean;
+  /** Control.GAMEn = 001b (and EFR.GAMSup): GuestMode = 1 IRTEs post to a guest vAPIC. */
+  gaVapic: boolean;
   /** Control.XTEn: 32-bit destinations (meaningful with 128-bit IRTEs). */
   xtEn: boolean;
   /** Control.NumIntRemapMode = 01b and EFR2 advertises it. */
@@ -144,6 +163,8 @@ export interface RemapControl {
 /** Where the algorithm sends an event; returns true when the entry was written to the event log. */
 export interface AmdEventSink {
   report(ev: AmdEvent, sourceId: number, index: number, suppressedBy: string | null): boolean;
+  /** Write a GA log entry (GATag, DeviceID) and raise the GA log interrupt; false when it could not be logged. */
+  gaLog(gaTag: number, deviceId: number): boolean;
 }
 
 /** A target abort with no event-log entry: hardware drops the write and records nothing. */
@@ -281,12 +302,14 @@ export class AmdInterruptRemapping {
 
     // Step 10.
     const guestMode = L_irteGuestMode(w0);
-    if (guestMode && wide) {
-      return this.vapicNotModelled(out, sourceId, deviceId, index, () => this.decodeEntry(wide));
+    if (guestMode && wide && ctl.gaVapic) {
+      return this.postToVapic(out, deliverNow, sourceId, deviceId, domainId, root + index * 16, index);
     }
     const intType = L_irteIntType(w0);
     if (guestMode || intType > 1) {
-      const why = guestMode ? 'GuestMode = 1 in a 32-bit IRTE (GAEn = 0)' : `reserved IntType ${intType.toString(2).padStart(3, '0')}b`;
+      const why = guestMode
+        ? (wide ? 'GuestMode = 1 but Control.GAMEn is not 001b (guest virtual APIC mode off)' : 'GuestMode = 1 in a 32-bit IRTE (GAEn = 0)')
+        : `reserved IntType ${intType.toString(2).padStart(3, '0')}b`;
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), true, true), igSuppress ?? supIopf,
         'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has ${why}`, () => this.decodeEntry(wide));
@@ -376,12 +399,46 @@ export class AmdInterruptRemapping {
     return true;
   }
 
-  private vapicNotModelled(out: TranslationResult, sourceId: number, deviceId: number, index: number, decodeEntry: () => Record<string, unknown>): true {
-    const entry = decodeEntry();
-    const detail = `IRTE ${index} of ${formatBdf(deviceId)} is a guest-mode (vAPIC) entry: ${JSON.stringify(entry.irte)}`;
-    if (this.hub.active) this.hub.hop('amdvi_ir_target_abort', [['str', 'guest-mode IRTE (vAPIC posting not modelled)'], ['entry', JSON.stringify(entry)]]);
-    out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'guest-mode IRTE (vAPIC posting not modelled)', detail, index, recorded: false });
-    out.cookie = L_amdCookie(sourceId, index);
+  /**
+   * Step 10a: post the interrupt into the guest vAPIC backing page. Words 0, 1 and 3 (Destination, IsRun, GALogIntr,
+   * GATag) are read from memory at `at` on every request, because the IOMMU does not cache them; the vector and GA
+   * Root Ptr come from the (cached) entry. Allocation-free unless tracing or faulting.
+   */
+  private postToVapic(out: TranslationResult, deliverNow: boolean, sourceId: number, deviceId: number, domainId: number, at: number, index: number): true {
+    const memory = this.memory;
+    const irte = this.irte;
+    const w0 = memory.read32(at);
+    const gaTag = memory.read32(at + 4);
+    const w3 = memory.read32(at + 12);
+    const vector = L_irte128Vector(irte[2]);
+    const page = irteGaRootPtr(irte[2], irte[3]);
+    const isRun = (w0 & IRTE_IS_RUN) !== 0;
+    const dest = this.control.xtEn ? L_irte128Dest32(w0, w3) : L_irteDest8(w0);
+    out.kind = 'posted';
+    out.format = 'amd-vapic';
+    out.fault = null;
+    out.postedDescriptor = page;
+    out.postedNotify = false;
+    out.doorbellDest = -1;
+    out.cookie = L_amdCookie(deviceId, index);
+    out.uncacheable = this.control.irtCacheDis;
+    if (!deliverNow) return true; // an inspection: nothing is written, no doorbell, no log
+    try {
+      setVapicIrr(memory, page, vector);
+    } catch {
+      const irr = vapicIrrWordAddress(page, vector);
+      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, irr, true), null,
+        'PAGE_TAB_HARDWARE_ERROR', `the vAPIC backing page of IRTE ${index} of ${formatBdf(deviceId)} (IRR at 0x${irr.toString(16)}) is outside the physical address space`);
+    }
+    let logged = false;
+    if (isRun) out.doorbellDest = dest;
+    else if ((w0 & IRTE_GA_LOG_INTR) !== 0) logged = this.sink.gaLog(gaTag, deviceId);
+    if (this.hub.active) {
+      this.hub.hop('irqpath_amdvi_ga_post', [
+        ['devid', formatBdf(deviceId)], ['index', index], ['vector', vector], ['backing_page', '0x' + page.toString(16)],
+        ['is_run', isRun], ['ga_tag', '0x' + (gaTag >>> 0).toString(16)], ['action', isRun ? `doorbell to APIC ${dest}` : logged ? 'GA log' : 'IRR only'],
+      ]);
+    }
     return true;
   }
 }

@@ -62,6 +62,18 @@ export function irte128Dest32(w0: number, w3: number): number {
   return (((w0 >>> 8) & 0xffffff) | ((w3 >>> 24) << 24)) >>> 0;
 }
 
+/** GuestMode = 1: GALogIntr (bit 2), IsRun (bit 6). */
+export const IRTE_GA_LOG_INTR = 1 << 2;
+export const IRTE_IS_RUN = 1 << 6;
+
+/**
+ * GuestMode = 1: the GA Root Ptr, bits 115:76 = vAPIC backing page [51:12], i.e. dword w2 bits 31:12 and w3 bits 19:0,
+ * as a 4 KiB-aligned address (exact as a number below 2^52).
+ */
+export function irteGaRootPtr(w2: number, w3: number): number {
+  return ((w2 & 0xfffff000) >>> 0) + (w3 & 0xfffff) * 0x1_0000_0000;
+}
+
 export interface DecodedIrte {
   format: 'irte32' | 'irte128';
   raw: string;

@@ -8,6 +8,8 @@ import { ConfigError } from '../core/errors.ts';
 import { parseRegisterValue } from '../core/register-value.ts';
 import {
   EFR_GA_SUP,
+  EFR_GAM_SUP_MASK,
+  EFR_GAM_SUP_SHIFT,
   EFR_HATS_SHIFT,
   EFR_IA_SUP,
   EFR_XT_SUP,
@@ -25,6 +27,8 @@ export interface ResolvedAmdOptions {
   base: number;
   xt: boolean;
   ga: boolean;
+  /** EFR.GASup and EFR.GAMSup = 001b: guest virtual APIC mode (Control.GAMEn, GuestMode = 1 IRTEs, the GA log). */
+  vapic: boolean;
   intRemap2k: boolean;
   dmaTranslation: boolean;
   /** EFR.HATS as a level count: the deepest host page table (DTE.Mode) the IOMMU accepts; 0 when HATS = 11b. */
@@ -47,7 +51,7 @@ export interface ResolvedAmdOptions {
 
 export const AMD_IOMMU_DEFAULT_BASE = 0xfed80000;
 
-const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'intRemap2k', 'dmaTranslation', 'hostLevels', 'ioapicDeviceId', 'bdf', 'efr', 'efr2', 'ioapicInIvrs', 'hpet']);
+const KNOWN_KEYS = new Set(['kind', 'base', 'xt', 'ga', 'vapic', 'intRemap2k', 'dmaTranslation', 'hostLevels', 'ioapicDeviceId', 'bdf', 'efr', 'efr2', 'ioapicInIvrs', 'hpet']);
 /** Keys a resolved object adds; accepted (and re-derived) so resolving twice is harmless. */
 const RESOLVED_KEYS = new Set(['ioapicRequesterId', 'requesterId', 'iaSup']);
 
@@ -106,6 +110,7 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
   const given = {
     xt: opts.xt === undefined ? undefined : bool(opts, 'xt', true, path),
     ga: opts.ga === undefined ? undefined : bool(opts, 'ga', true, path),
+    vapic: opts.vapic === undefined ? undefined : bool(opts, 'vapic', false, path),
     intRemap2k: opts.intRemap2k === undefined ? undefined : bool(opts, 'intRemap2k', false, path),
     dmaTranslation: opts.dmaTranslation === undefined ? undefined : bool(opts, 'dmaTranslation', true, path),
     hostLevels: opts.hostLevels as number | undefined,
@@ -117,14 +122,20 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
     throw new ConfigError(`${path}.hostLevels`, `must be 4, 5 or 6 (EFR.HATS 00b/01b/10b), got ${JSON.stringify(opts.hostLevels)}`);
   }
   const friendly = {
-    xt: given.xt ?? true, ga: given.ga ?? true, intRemap2k: given.intRemap2k ?? false, dmaTranslation: given.dmaTranslation ?? true, hostLevels: given.hostLevels ?? 6,
+    xt: given.xt ?? true, ga: given.ga ?? true, vapic: given.vapic ?? false, intRemap2k: given.intRemap2k ?? false, dmaTranslation: given.dmaTranslation ?? true, hostLevels: given.hostLevels ?? 6,
   };
+  if (friendly.vapic && !friendly.ga) {
+    throw new ConfigError(`${path}.vapic`, 'guest virtual APIC posting uses 128-bit IRTEs: needs ga: true');
+  }
   const rawEfr = opts.efr === undefined ? undefined : parseRegisterValue(opts.efr, `${path}.efr`, 64);
   const rawEfr2 = opts.efr2 === undefined ? undefined : parseRegisterValue(opts.efr2, `${path}.efr2`, 64);
   const efr = rawEfr ?? extendedFeatures(friendly);
   const efr2 = rawEfr2 ?? extendedFeatures2(friendly);
   const xt = (efr & EFR_XT_SUP) !== 0n;
   const ga = (efr & EFR_GA_SUP) !== 0n;
+  // Guest vAPIC needs both: GAMSup alone (real units report it with GASup = 0) leaves Linux in 32-bit mode.
+  const gamSup = (efr & EFR_GAM_SUP_MASK) >> EFR_GAM_SUP_SHIFT;
+  const vapic = ga && (gamSup & 1n) !== 0n;
   const hats = (efr >> EFR_HATS_SHIFT) & 3n;
   const dmaTranslation = hats !== HATS_NONE;
   // HATS 00b/01b/10b: 4/5/6 levels (the deepest DTE Mode accepted); 11b: no host translation.
@@ -133,6 +144,7 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
   if (rawEfr !== undefined) {
     agree(given.xt, xt, `${path}.xt`, `${path}.efr`, 'XTSup (bit 2)');
     agree(given.ga, ga, `${path}.ga`, `${path}.efr`, 'GASup (bit 7)');
+    agree(given.vapic, vapic, `${path}.vapic`, `${path}.efr`, 'GASup (bit 7) with GAMSup (bits 23:21) = 001b');
     agree(given.dmaTranslation, dmaTranslation, `${path}.dmaTranslation`, `${path}.efr`, 'HATS (bits 11:10) ≠ 11b');
     if (dmaTranslation) agree(given.hostLevels, hostLevels, `${path}.hostLevels`, `${path}.efr`, 'HATS (bits 11:10) + 4');
     // No check of GAMSup against GASup: real units report GAMSup = 1 with GASup = 0 (EFR 0x58f77ef22294a5a, Linux
@@ -156,6 +168,7 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
     base,
     xt,
     ga,
+    vapic,
     intRemap2k: numIntRemap === NUM_INT_REMAP_SUP_2K,
     dmaTranslation,
     hostLevels,

@@ -16,6 +16,8 @@ export const CONTROL = 0x0018;
 export const EXCL_BASE = 0x0020;
 export const EXCL_LIMIT = 0x0028;
 export const EXT_FEATURES = 0x0030;
+export const GA_LOG_BASE = 0x00e0;
+export const GA_LOG_TAIL_ADDR = 0x00e8;
 export const XT_GEN_INTR_CTRL = 0x0170;
 export const XT_PPR_INTR_CTRL = 0x0178;
 export const XT_GALOG_INTR_CTRL = 0x0180;
@@ -25,6 +27,8 @@ export const CMD_BUF_TAIL = 0x2008;
 export const EVT_LOG_HEAD = 0x2010;
 export const EVT_LOG_TAIL = 0x2018;
 export const STATUS = 0x2020;
+export const GA_LOG_HEAD = 0x2040;
+export const GA_LOG_TAIL = 0x2048;
 
 // ---- Device Table Base (0x00): [8:0] Size ((Size+1) x 4 KiB), [51:12] DevTabBase.
 export const DEV_TAB_SIZE_MASK = 0x1ffn;
@@ -52,6 +56,12 @@ export const CTRL_COM_WAIT_INT_EN = 1n << 4n;
 export const CTRL_PLAIN_BITS = 0xfe0n | CTRL_HT_TUN_EN;
 export const CTRL_CMD_BUF_EN = 1n << 12n;
 export const CTRL_GA_EN = 1n << 17n;
+/** GAMEn [27:25]: 000b = 128-bit IRTEs with GuestMode = 0 only, 001b = guest virtual APIC (FreeBSD GAM_EN_vAPIC_GM1). */
+export const CTRL_GAM_EN_SHIFT = 25n;
+export const CTRL_GAM_EN_MASK = 7n << CTRL_GAM_EN_SHIFT;
+export const GAM_EN_VAPIC = 1n;
+export const CTRL_GA_LOG_EN = 1n << 28n;
+export const CTRL_GA_INT_EN = 1n << 29n;
 export const CTRL_NUM_INT_REMAP_SHIFT = 43n;
 export const CTRL_NUM_INT_REMAP_MASK = 3n << CTRL_NUM_INT_REMAP_SHIFT;
 /** NumIntRemapMode = 01b: 2048 IRTEs per function (Linux CONTROL_NUM_INT_REMAP_MODE). */
@@ -66,6 +76,10 @@ export const STATUS_EVENT_LOG_INT = 1 << 1;
 export const STATUS_COM_WAIT_INT = 1 << 2;
 export const STATUS_EVENT_LOG_RUN = 1 << 3;
 export const STATUS_CMD_BUF_RUN = 1 << 4;
+/** Guest vAPIC log bits, as Linux/FreeBSD/VirtualBox number them (Xen's reversed order is the odd one out, reference §2). */
+export const STATUS_GA_LOG_RUN = 1 << 8;
+export const STATUS_GA_OVERFLOW = 1 << 9;
+export const STATUS_GA_INT = 1 << 10;
 /**
  * Write-1-to-clear bits (VirtualBox IOMMU_STATUS RW1C mask 0x68E67: EventOverflow, EventLogInt, ComWaitInt,
  * PprOverflow, PprInt, GALOverflow, GAInt, PprOverflowB, EvtOverflowB, PprOverflowEarlyB/Early). The run bits
@@ -75,6 +89,14 @@ export const STATUS_W1C_MASK = 0x68e67;
 
 // ---- Head / tail pointers: byte offset in [18:4] (XEN IOMMU_RING_BUFFER_PTR_MASK 0x7FFF0).
 export const RING_PTR_MASK = 0x7fff0;
+
+// ---- GA log (0xE0 base, 0xE8 tail address, 0x2040/0x2048 head/tail), reference §1.
+/** GA Log Base: [51:12] base, [59:56] GALogLen (same positions as the event log base). */
+export const GA_LOG_BASE_WRITABLE = BUF_BASE_WRITABLE;
+/** GA Log Tail Address: [51:3], where the IOMMU also stores the tail pointer (Linux iommu_ga_log_enable gives it a buffer). */
+export const GA_LOG_TAIL_ADDR_WRITABLE = 0x000f_ffff_ffff_fff8n;
+/** GA log head/tail: byte offset in [15:3], 8-byte entries (VirtualBox GALOG_HEAD_PTR_T). */
+export const GA_LOG_PTR_MASK = 0xfff8;
 
 // ---- XT interrupt control registers (0x170/0x178/0x180), reference §8:
 // [2] DestMode, [31:8] Destination[23:0], [39:32] Vector, [40] IntType, [63:56] Destination[31:24].

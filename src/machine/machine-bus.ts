@@ -38,6 +38,11 @@ export class MachineBus implements DmaPort {
   /** Counters for reports: what became of every message. */
   readonly stats = { delivered: 0, posted: 0, faulted: 0, pirq: 0, memoryWrites: 0, noDestination: 0, memoryReads: 0, dmaBlocked: 0 };
   dmaTranslator: DmaTranslator | null = null;
+  /**
+   * Who receives the AMD IOMMU's guest vAPIC doorbells (IRTE IsRun = 1): the CPU with that physical APIC ID, whose
+   * AVIC hardware moves the backing page's IRR into the running guest. Set by a VMM; without one a doorbell is lost.
+   */
+  avicDoorbell: ((apicId: number, backingPage: number) => void) | null = null;
   /** Names a requester for reports ("00:03.0", "I/O APIC"). */
   nameOf: (sourceId: number) => string = formatBdf;
 
@@ -118,6 +123,10 @@ export class MachineBus implements DmaPort {
       case 'posted':
         this.stats.posted++;
         if (result.postedNotify) this.apic.deliver(result.msg);
+        if (result.doorbellDest >= 0) {
+          if (events.active) events.hop('irqpath_avic_doorbell', [['apic_id', result.doorbellDest], ['backing_page', '0x' + result.postedDescriptor.toString(16)]]);
+          if (this.avicDoorbell !== null) this.avicDoorbell(result.doorbellDest, result.postedDescriptor);
+        }
         return;
       case 'fault':
         this.stats.faulted++;

@@ -11,7 +11,9 @@ export type TranslationKind =
   /**
    * Intel posted interrupt: the vector was posted into a posted-interrupt descriptor in memory
    * ({@link TranslationResult.postedDescriptor}); when {@link TranslationResult.postedNotify} is true the
-   * notification event in {@link TranslationResult.msg} must be delivered.
+   * notification event in {@link TranslationResult.msg} must be delivered. AMD guest virtual APIC: the vector was set
+   * in the vAPIC backing page's IRR ({@link TranslationResult.postedDescriptor} = the page); when the vCPU is running
+   * (IRTE IsRun = 1) {@link TranslationResult.doorbellDest} names the host CPU the IOMMU rings.
    */
   | 'posted'
   /** The request was refused: see {@link TranslationResult.fault}. Real hardware drops the write. */
@@ -30,6 +32,7 @@ export type DeliveryFormat =
   | 'intel-irte'
   | 'intel-irte-amd-style'
   | 'intel-posted'
+  | 'amd-vapic'
   | 'amd-irte'
   | 'amd-passthrough';
 
@@ -60,6 +63,8 @@ export class TranslationResult {
   memData = 0;
   postedDescriptor = 0;
   postedNotify = false;
+  /** AMD vAPIC posting with IsRun = 1: the physical APIC ID the IOMMU sends the doorbell to; -1 when none. */
+  doorbellDest = -1;
   /** Remapping entry this result depended on ({@link NO_COOKIE} when none). */
   cookie = NO_COOKIE;
   /**
@@ -78,6 +83,7 @@ export class TranslationResult {
     this.memData = 0;
     this.postedDescriptor = 0;
     this.postedNotify = false;
+    this.doorbellDest = -1;
     this.cookie = NO_COOKIE;
     this.uncacheable = false;
     return this;
@@ -108,6 +114,7 @@ export class TranslationResult {
     this.memData = other.memData;
     this.postedDescriptor = other.postedDescriptor;
     this.postedNotify = other.postedNotify;
+    this.doorbellDest = other.doorbellDest;
     this.cookie = other.cookie;
     this.uncacheable = other.uncacheable;
     return this;

@@ -155,6 +155,7 @@ describe('trace hops', () => {
     const addr2 = remapped.args.find(([k]) => k === 'addr2')![1] as bigint;
     expect((addr2 >> 12n) & 0xffn).toBe(0x2cn);
     expect(addr2 >> 40n).toBe(1n);
-    expect(rec.faults.map((f) => f.name)).toEqual(['IO_PAGE_FAULT', 'ILLEGAL_DEV_TABLE_ENTRY']);
+    // Index 2 (GuestMode = 1 with GAMEn = 000b: reserved field), index 3 (RemapEn = 0), then the IntCtl = 11b DTE.
+    expect(rec.faults.map((f) => f.name)).toEqual(['IO_PAGE_FAULT', 'IO_PAGE_FAULT', 'ILLEGAL_DEV_TABLE_ENTRY']);
   });
 });

@@ -313,14 +313,15 @@ describe('IRTE faults', () => {
     expect(d.eventEntries()).toEqual([[DEV_A, 0x20980000, 0xfee00000, 0]]);
   });
 
-  it('a guest-mode (vAPIC) 128-bit IRTE is decoded and reported, not delivered', () => {
+  it('a guest-mode 128-bit IRTE while Control.GAMEn = 000b is a reserved-bit IO_PAGE_FAULT, as in the 32-bit format', () => {
     const d = booted();
     d.attachTable(DEV_A);
     d.setIrte(DEV_A, 1, { dest: 1, vector: 0x30, guestMode: true });
     const r = d.msi(DEV_A, 1);
-    expect(r.fault).toMatchObject({ unit: 'amd-vi', name: 'guest-mode IRTE (vAPIC posting not modelled)', recorded: false, index: 1 });
-    expect(r.fault!.detail).toContain('"guestMode":true');
-    expect(d.eventEntries()).toEqual([]);
+    expect(r.fault).toMatchObject({ unit: 'amd-vi', code: 2, name: 'IO_PAGE_FAULT', recorded: true, index: 1 });
+    expect(r.fault!.detail).toContain('GAMEn');
+    // flags I | PR | RZ = 0x098, code 2 → dword1 = 0x20980000.
+    expect(d.eventEntries()).toEqual([[DEV_A, 0x20980000, 0xfee00000, 0]]);
   });
 
   it('deliverNow = false fills a fault but records nothing', () => {

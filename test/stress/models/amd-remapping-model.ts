@@ -116,7 +116,7 @@ export class AmdRemappingModel {
     if (w0 % 2 === 0) return { kind: 'fault', code: IO_PAGE_FAULT };
     const guestMode = bits(w0, 7, 7);
     const intType = bits(w0, 4, 2);
-    if (guestMode === 1 && this.gaEn) return { kind: 'fault', code: TARGET_ABORT_ONLY }; // vAPIC posting: not modelled
+    // GuestMode = 1 with Control.GAMEn = 000b (this model never enables guest vAPIC mode): a reserved field in either format.
     if (guestMode === 1 || intType > 1) return { kind: 'fault', code: IO_PAGE_FAULT };
     this.note('remapped');
     return {
