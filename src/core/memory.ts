@@ -27,7 +27,8 @@ export class SparseMemory {
     }
     if (typeof addr === 'bigint') {
       if (addr >= 0n && addr + BigInt(size) <= BigInt(MAX_ADDR)) return Number(addr);
-      throw new UsageError(`physical address 0x${addr.toString(16)} (${size} bytes) is outside the ${MAX_PHYS_ADDR_BITS}-bit physical address space`);
+      const shown = addr < 0n ? `-0x${(-addr).toString(16)}` : `0x${addr.toString(16)}`;
+      throw new UsageError(`physical address ${shown} (${size} bytes) is outside the ${MAX_PHYS_ADDR_BITS}-bit physical address space`);
     }
     throw new UsageError(`physical address ${showValue(addr)} must be a number or a bigint`);
   }

@@ -7,9 +7,9 @@
  *
  * Options are validated here; a bad value is a UsageError that names it.
  */
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from '../core/linux-version.ts';
-import type { Machine } from '../machine/machine.ts';
+import { Machine } from '../machine/machine.ts';
 import { LinuxGuest } from './linux/linux-guest.ts';
 import { resolveWindowsQuirks, WINDOWS_QUIRK_NAMES, type WindowsQuirks } from './windows/quirks.ts';
 import { WindowsGuest } from './windows/windows-guest.ts';
@@ -26,6 +26,7 @@ export type { WindowsQuirks };
 export { WINDOWS_QUIRK_NAMES, LinuxGuest, WindowsGuest };
 
 export function createGuest(machine: Machine, options: GuestOptions): LinuxGuest | WindowsGuest {
+  if (!(machine instanceof Machine)) throw new UsageError(`createGuest: expected a machine from createMachine(), got ${showValue(machine)}`);
   if (typeof options !== 'object' || options === null) throw new UsageError('createGuest: options must be an object like { os: "linux" }');
   for (const key of Object.keys(options)) {
     if (key !== 'os' && key !== 'quirks' && key !== 'version') throw new UsageError(`createGuest: unknown option "${key}" (allowed: os, quirks, version)`);

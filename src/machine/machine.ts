@@ -287,6 +287,7 @@ export class Machine {
 
   /** Run `step` and return what it changed in register state. */
   changesDuring(step: () => void): StateChange[] {
+    if (typeof step !== 'function') throw new UsageError(`changesDuring: expected a function, got ${showValue(step)}`);
     const before = this.snapshot();
     step();
     return this.diff(before, this.snapshot());

@@ -5,6 +5,8 @@
  * cell names the failure mode. Scenarios 1–8 are cells of the default grid.
  */
 import type { MachineConfig } from '../../core/config-types.ts';
+import { showValue, UsageError } from '../../core/errors.ts';
+import { MAX_CPUS } from '../../machine/config.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { Scenario, ScenarioSource } from './scenario-file.ts';
 import { plain, type Painter } from './report.ts';
@@ -151,8 +153,38 @@ export function runMatrixCell(c: MatrixCellSpec): MatrixCell {
   return { ...c, ok: mode === 'ok', mode, delivered, total: result.sources.length, onlineCpus: result.onlineCpus, result };
 }
 
+/** The values each axis may hold; a grid given by library users is checked against them before any cell runs. */
+const AXIS_VALUES: { readonly [K in Exclude<keyof MatrixAxes, 'cpus'>]: readonly MatrixAxes[K][number][] } = {
+  guests: ['linux', 'windows'],
+  vendors: ['intel', 'amd'],
+  iommus: ['none', 'intel-ir', 'intel-full', 'amd'],
+  extension: [true, false],
+  workarounds: [true, false],
+};
+
+/** A grid that is not a MatrixAxes is a UsageError naming the axis (and the element), never a TypeError mid-run. */
+function checkAxes(axes: MatrixAxes): void {
+  if (typeof axes !== 'object' || axes === null) throw new UsageError(`matrix axes: expected an object like DEFAULT_AXES, got ${showValue(axes)}`);
+  for (const [name, allowed] of Object.entries(AXIS_VALUES) as [keyof typeof AXIS_VALUES, readonly unknown[]][]) {
+    const list: unknown = axes[name];
+    const shown = allowed.map((v) => JSON.stringify(v)).join(', ');
+    if (!Array.isArray(list)) throw new UsageError(`matrix axes.${name}: expected a list of ${shown}, got ${showValue(list)}`);
+    list.forEach((v: unknown, i) => {
+      if (!allowed.includes(v)) throw new UsageError(`matrix axes.${name}[${i}]: ${showValue(v)} is not one of ${shown}`);
+    });
+  }
+  const cpus: unknown = axes.cpus;
+  if (!Array.isArray(cpus)) throw new UsageError(`matrix axes.cpus: expected a list of vCPU counts, got ${showValue(cpus)}`);
+  cpus.forEach((n: unknown, i) => {
+    if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_CPUS) {
+      throw new UsageError(`matrix axes.cpus[${i}]: must be an integer from 1 to ${MAX_CPUS}, got ${showValue(n)}`);
+    }
+  });
+}
+
 /** The cells of the grid `axes` spans, in the order {@link runMatrix} runs and reports them. */
 export function matrixCells(axes: MatrixAxes = DEFAULT_AXES): MatrixCellSpec[] {
+  checkAxes(axes);
   const specs: MatrixCellSpec[] = [];
   for (const guest of axes.guests)
     for (const vendor of axes.vendors)

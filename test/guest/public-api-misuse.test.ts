@@ -1,0 +1,49 @@
+/**
+ * Issue 10 review: entry points the stress campaign's junk test does not reach. The README promises that the public
+ * API throws only the classes `irqpath` exports (ConfigError, UsageError, GeneralProtectionFault, ScenarioError);
+ * each call below used to leak a TypeError or print a malformed address.
+ */
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.ts';
+import { createGuest } from '../../src/guest/create-guest.ts';
+import { matrixCells, runMatrix } from '../../src/guest/scenario/matrix.ts';
+import { createMachine, type Machine } from '../../src/machine/machine.ts';
+
+const usage = (fn: () => unknown, message: RegExp): void => {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(UsageError);
+  expect((thrown as Error).message).toMatch(message);
+};
+
+describe('public API misuse raises UsageError naming the argument', () => {
+  it('m.memory with a negative bigint address shows it as -0x1, not 0x-1', () => {
+    const m = createMachine({ cpus: 1 });
+    usage(() => m.memory.read32(-1n), /physical address -0x1 \(4 bytes\) is outside the 52-bit/);
+  });
+
+  it('m.changesDuring with something that is not a function', () => {
+    const m = createMachine({ cpus: 1 });
+    usage(() => m.changesDuring(5 as unknown as () => void), /changesDuring: expected a function, got 5/);
+  });
+
+  it('createGuest on something that is not a machine from createMachine', () => {
+    usage(() => createGuest(null as unknown as Machine, { os: 'linux' }), /createGuest: expected a machine from createMachine\(\), got null/);
+    usage(() => createGuest({} as unknown as Machine, { os: 'windows' }), /createGuest: expected a machine/);
+  });
+
+  it('runMatrix / matrixCells with a missing or wrong axis name the axis and the allowed values', () => {
+    usage(() => runMatrix({ cpus: [64] } as never), /matrix axes\.guests: expected a list of "linux", "windows"/);
+    usage(() => matrixCells({ guests: ['bsd'] } as never), /matrix axes\.guests\[0\]: "bsd" is not one of "linux", "windows"/);
+    usage(() => matrixCells({ guests: ['linux'], vendors: ['intel'], iommus: ['none'], extension: [false], workarounds: ['no'], cpus: [64] } as never),
+      /matrix axes\.workarounds\[0\]: "no" is not one of true, false/);
+    usage(() => matrixCells({ guests: ['linux'], vendors: ['intel'], iommus: ['none'], extension: [false], workarounds: [false], cpus: [0] }),
+      /matrix axes\.cpus\[0\]: must be an integer from 1 to 32768, got 0/);
+    // A correct grid still spans every combination (2 × 1 × 1 × 1 × 1 × 2 cells).
+    expect(matrixCells({ guests: ['linux', 'windows'], vendors: ['amd'], iommus: ['amd'], extension: [true], workarounds: [false], cpus: [64, 300] })).toHaveLength(4);
+  });
+});
