@@ -233,6 +233,7 @@ export class Ioapic implements MmioDevice {
    */
   setLine(pin: number, level: boolean): void {
     this.checkPin(pin, 'setLine');
+    if (typeof level !== 'boolean') throw new UsageError(`ioapic.setLine: level must be true or false, got ${showValue(level)}`);
     const was = this.lineActive(pin);
     this.lines[pin] = level ? LINE_HIGH : LINE_LOW;
     const now = this.lineActive(pin);

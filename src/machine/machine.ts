@@ -227,7 +227,8 @@ export class Machine {
 
   /** The i-th CPU. */
   cpu(i: number): Cpu {
-    const c = this.cpus[i];
+    // Only an integer indexes the array: a string such as "length" would find a property, not a CPU.
+    const c = Number.isInteger(i) ? this.cpus[i] : undefined;
     if (c === undefined) throw new UsageError(`cpu(${showValue(i)}): this machine has CPUs 0..${this.cpus.length - 1}`);
     return c;
   }

@@ -26,6 +26,18 @@ describe('public API misuse raises UsageError naming the argument', () => {
     usage(() => m.memory.read32(-1n), /physical address -0x1 \(4 bytes\) is outside the 52-bit/);
   });
 
+  it('m.cpu with something that is not a CPU index (a string used to index the CPU array: cpu("length") returned a number)', () => {
+    const m = createMachine({ cpus: 2 });
+    usage(() => m.cpu('length' as unknown as number), /cpu\("length"\): this machine has CPUs 0\.\.1/);
+    usage(() => m.cpu('1' as unknown as number), /cpu\("1"\): this machine has CPUs 0\.\.1/);
+    expect(m.cpu(1).index).toBe(1);
+  });
+
+  it('m.ioapic.setLine with a level that is not a boolean', () => {
+    const m = createMachine({ cpus: 1 });
+    usage(() => m.ioapic.setLine(0, 'x' as unknown as boolean), /ioapic\.setLine: level must be true or false, got "x"/);
+  });
+
   it('m.changesDuring with something that is not a function', () => {
     const m = createMachine({ cpus: 1 });
     usage(() => m.changesDuring(5 as unknown as () => void), /changesDuring: expected a function, got 5/);
