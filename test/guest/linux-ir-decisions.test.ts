@@ -163,3 +163,24 @@ describe('machine config: bare metal', () => {
     expect(createMachine({ cpus: 1, bareMetal: true }).firmware.cpuid.hypervisorPresent).toBe(false);
   });
 });
+
+describe('several VT-d units: snapshots', () => {
+  it('save every unit and restore them all (a register of the second unit comes back)', () => {
+    const m = createMachine({
+      cpus: 1,
+      iommus: [
+        { kind: 'intel', base: 0xfed90000, includePciAll: false, devices: ['00:02.0'] },
+        { kind: 'intel', base: 0xfed91000 },
+      ],
+    });
+    const before = m.snapshot();
+    expect(before.devices.moreIommus).toHaveLength(1);
+    // FEDATA of the second unit (offset 0x3c) resets to 0; software writes vector 0x41.
+    m.cpu(0).write32(0xfed9103c, 0x41);
+    const after = m.snapshot();
+    m.restore(before);
+    expect(m.cpu(0).read32(0xfed9103c)).toBe(0);
+    m.restore(after);
+    expect(m.cpu(0).read32(0xfed9103c)).toBe(0x41);
+  });
+});

@@ -72,3 +72,26 @@ describe('Linux versions: DMAR interrupt-remapping fault lines', () => {
     expect(frcdToLinuxLine(hi, lo)).toContain('[42:00.2] fault index 0x1600 [fault reason 0x25]');
   });
 });
+
+describe('Linux versions: AMD-Vi event lines', () => {
+  it('irqpath log amdvi --kernel 5.15 prints the device without the PCI segment, 6.0 with it', async () => {
+    const { runCli } = await import('../../src/cli/main.ts');
+    // IO_PAGE_FAULT (code 2 in dword1 31:28) from DeviceID 0x0018 (00:03.0), domain 0, address 0x1000.
+    const entry = ['0x00000018', '0x20000000', '0x00001000', '0x0'];
+    const run = async (kernel: string) => {
+      let out = '';
+      await runCli(['node', 'irqpath', 'log', 'amdvi', '--entry', ...entry, '--kernel', kernel], { writeOut: (t) => (out += t), writeErr: () => {} });
+      return out.trim();
+    };
+    expect(await run('5.15')).toBe('AMD-Vi: Event logged [IO_PAGE_FAULT device=00:03.0 domain=0x0000 address=0x1000 flags=0x0000]');
+    expect(await run('6.0')).toBe('AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:03.0 domain=0x0000 address=0x1000 flags=0x0000]');
+  });
+
+  it('a bad --kernel is a usage error naming the option', async () => {
+    const { runCli } = await import('../../src/cli/main.ts');
+    let err = '';
+    const code = await runCli(['node', 'irqpath', 'log', 'dmar', '--frcd', '0x0', '0x0', '--kernel', 'linux'], { writeOut: () => {}, writeErr: (t) => (err += t) });
+    expect(code).toBe(2);
+    expect(err).toContain('--kernel');
+  });
+});
