@@ -1,5 +1,8 @@
 /**
- * The Linux guest model: what a current x86-64 kernel (6.x) programs, and the lines it prints, on this machine.
+ * The Linux model: what an x86-64 kernel programs, and the lines it prints, on this machine — a guest or, with
+ * `bareMetal`, a host. The kernel version (default DEFAULT_LINUX_VERSION) picks the version-dependent behaviour and
+ * log formats (core/linux-version.ts); interrupt-remapping decisions follow Linux (intel-ir-prepare.ts,
+ * amdIoapicsListed, decideX2apic).
  *
  * Boot, in the kernel's order of decisions (reference apic-ioapic-msi §4.3, §6; intel-vtd §3, §12; amd-iommu §8–§10):
  * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
