@@ -7,6 +7,7 @@
  *   const [run] = runScenarioYaml(`...`);
  *   expectDelivered(run, 'nvme-q1', { cpu: 299 });
  */
+import { showValue, UsageError } from './core/errors.ts';
 import { createMachine, type Machine } from './machine/machine.ts';
 import type { MachineConfig } from './core/config-types.ts';
 import { createGuest } from './guest/create-guest.ts';
@@ -25,6 +26,7 @@ export function runScenarios(...selectors: string[]): ScenarioResult[] {
 
 /** Run a scenario written inline as YAML (same format as scenarios/*.yaml). */
 export function runScenarioYaml(yaml: string, name = 'inline.yaml'): ScenarioResult[] {
+  if (typeof yaml !== 'string') throw new UsageError(`runScenarioYaml: expected the scenario as a YAML string, got ${showValue(yaml)}`);
   return parseScenario(yaml, name).map((s) => runScenario(s));
 }
 

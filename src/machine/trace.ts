@@ -5,6 +5,7 @@
  * - a Mermaid sequence diagram of one interrupt (renders in GitHub issues);
  * - Chrome / Perfetto trace JSON for many interrupts over time, with one flow arrow per interrupt.
  */
+import { showValue, UsageError } from '../core/errors.ts';
 import type { EventHub, TraceHop, TraceValue } from '../core/events.ts';
 import { formatHopArgs, isQemuTraceEvent } from './qemu-trace-formats.ts';
 
@@ -91,6 +92,7 @@ export const PATH_ORDER: Record<string, number> = { Device: 0, IOAPIC: 0, Bus: 1
  * text in the Markdown around it.
  */
 export function mermaidForFlow(hops: readonly TraceHop[], caption?: string): string {
+  if (!Array.isArray(hops)) throw new UsageError(`mermaidForFlow: expected the hops of one interrupt (a value of trace.flows()), got ${showValue(hops)}`);
   const out = ['sequenceDiagram'];
   if (caption !== undefined) out.push(`  %% ${caption.replace(/[\r\n]+/g, ' ')}`);
   out.push('  autonumber');
@@ -127,6 +129,9 @@ function jsonValue(v: TraceValue): string | number | boolean {
  * arrow that starts also ends.
  */
 export function perfettoTrace(...runs: readonly (readonly TraceHop[])[]): { traceEvents: Record<string, unknown>[] } {
+  runs.forEach((hops, i) => {
+    if (!Array.isArray(hops)) throw new UsageError(`perfettoTrace: argument ${i + 1} must be a list of trace hops (what trace.stop() returns), got ${showValue(hops)}`);
+  });
   const events: Record<string, unknown>[] = Object.entries(PERFETTO_NAMES).map(([pid, name]) => ({ ph: 'M', name: 'process_name', pid: Number(pid), tid: 0, args: { name } }));
   let ts = 0;
   let nextId = 1;

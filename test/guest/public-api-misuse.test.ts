@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';
-import { matrixCells, runMatrix } from '../../src/guest/scenario/matrix.ts';
+import { matrixCells, renderMatrix, runMatrix, runMatrixCells } from '../../src/guest/scenario/matrix.ts';
+import { mermaidForFlow, perfettoTrace } from '../../src/machine/trace.ts';
+import { runScenarioYaml } from '../../src/testing.ts';
 import { createMachine, type Machine } from '../../src/machine/machine.ts';
 
 const usage = (fn: () => unknown, message: RegExp): void => {
@@ -57,5 +59,20 @@ describe('public API misuse raises UsageError naming the argument', () => {
       /matrix axes\.cpus\[0\]: must be an integer from 1 to 32768, got 0/);
     // A correct grid still spans every combination (2 × 1 × 1 × 1 × 1 × 2 cells).
     expect(matrixCells({ guests: ['linux', 'windows'], vendors: ['amd'], iommus: ['amd'], extension: [true], workarounds: [false], cpus: [64, 300] })).toHaveLength(4);
+  });
+
+  it('runMatrixCells checks each cell (a junk cell used to run and come back as a result), renderMatrix its list', () => {
+    usage(() => runMatrixCells([{}] as never), /matrix cells\[0\]\.guest: undefined is not one of "linux", "windows"/);
+    usage(() => runMatrixCells([{ guest: 'linux', vendor: 'intel', iommu: 'none', extension: false, workarounds: false, cpus: 70000 }]),
+      /matrix cells\[0\]\.cpus: must be an integer from 1 to 32768, got 70000/);
+    usage(() => runMatrixCells('cells' as never), /matrix cells: expected a list of cells/);
+    usage(() => renderMatrix(5 as never), /renderMatrix: expected the cells runMatrix returned, got 5/);
+  });
+
+  it('mermaidForFlow, perfettoTrace and runScenarioYaml with the wrong kind of argument', () => {
+    usage(() => mermaidForFlow(null as never), /mermaidForFlow: expected the hops of one interrupt/);
+    usage(() => perfettoTrace([], 5 as never), /perfettoTrace: argument 2 must be a list of trace hops/);
+    usage(() => runScenarioYaml(5 as never), /runScenarioYaml: expected the scenario as a YAML string, got 5/);
+    expect(perfettoTrace([]).traceEvents.every((e) => e.ph === 'M')).toBe(true);
   });
 });

@@ -162,22 +162,43 @@ const AXIS_VALUES: { readonly [K in Exclude<keyof MatrixAxes, 'cpus'>]: readonly
   workarounds: [true, false],
 };
 
+/** One value of an axis (`where` names it: `axes.guests[0]`, `cells[3].guest`) against what that axis allows. */
+function checkAxisValue(where: string, axis: keyof MatrixAxes, value: unknown): void {
+  if (axis === 'cpus') {
+    if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_CPUS) {
+      throw new UsageError(`matrix ${where}: must be an integer from 1 to ${MAX_CPUS}, got ${showValue(value)}`);
+    }
+    return;
+  }
+  const allowed: readonly unknown[] = AXIS_VALUES[axis];
+  if (!allowed.includes(value)) throw new UsageError(`matrix ${where}: ${showValue(value)} is not one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
+}
+
 /** A grid that is not a MatrixAxes is a UsageError naming the axis (and the element), never a TypeError mid-run. */
 function checkAxes(axes: MatrixAxes): void {
   if (typeof axes !== 'object' || axes === null) throw new UsageError(`matrix axes: expected an object like DEFAULT_AXES, got ${showValue(axes)}`);
-  for (const [name, allowed] of Object.entries(AXIS_VALUES) as [keyof typeof AXIS_VALUES, readonly unknown[]][]) {
+  for (const name of [...Object.keys(AXIS_VALUES), 'cpus'] as (keyof MatrixAxes)[]) {
     const list: unknown = axes[name];
-    const shown = allowed.map((v) => JSON.stringify(v)).join(', ');
-    if (!Array.isArray(list)) throw new UsageError(`matrix axes.${name}: expected a list of ${shown}, got ${showValue(list)}`);
-    list.forEach((v: unknown, i) => {
-      if (!allowed.includes(v)) throw new UsageError(`matrix axes.${name}[${i}]: ${showValue(v)} is not one of ${shown}`);
-    });
+    if (!Array.isArray(list)) {
+      const expected = name === 'cpus' ? 'vCPU counts' : AXIS_VALUES[name].map((v) => JSON.stringify(v)).join(', ');
+      throw new UsageError(`matrix axes.${name}: expected a list of ${expected}, got ${showValue(list)}`);
+    }
+    list.forEach((v: unknown, i) => checkAxisValue(`axes.${name}[${i}]`, name, v));
   }
-  const cpus: unknown = axes.cpus;
-  if (!Array.isArray(cpus)) throw new UsageError(`matrix axes.cpus: expected a list of vCPU counts, got ${showValue(cpus)}`);
-  cpus.forEach((n: unknown, i) => {
-    if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > MAX_CPUS) {
-      throw new UsageError(`matrix axes.cpus[${i}]: must be an integer from 1 to ${MAX_CPUS}, got ${showValue(n)}`);
+}
+
+/** The axis each field of a cell takes its value from. */
+const CELL_AXIS: Record<keyof MatrixCellSpec, keyof MatrixAxes> = {
+  guest: 'guests', vendor: 'vendors', iommu: 'iommus', extension: 'extension', workarounds: 'workarounds', cpus: 'cpus',
+};
+
+/** Cells given to runMatrixCells one by one (any subset of matrixCells) are checked the same way. */
+function checkCells(specs: readonly MatrixCellSpec[]): void {
+  if (!Array.isArray(specs)) throw new UsageError(`matrix cells: expected a list of cells from matrixCells(), got ${showValue(specs)}`);
+  specs.forEach((spec: unknown, i) => {
+    if (typeof spec !== 'object' || spec === null) throw new UsageError(`matrix cells[${i}]: expected a cell from matrixCells(), got ${showValue(spec)}`);
+    for (const [field, axis] of Object.entries(CELL_AXIS) as [keyof MatrixCellSpec, keyof MatrixAxes][]) {
+      checkAxisValue(`cells[${i}].${field}`, axis, (spec as Record<string, unknown>)[field]);
     }
   });
 }
@@ -201,6 +222,7 @@ export function matrixCells(axes: MatrixAxes = DEFAULT_AXES): MatrixCellSpec[] {
  * threads or processes and run each part with this — the CLI does so with worker threads.
  */
 export function runMatrixCells(specs: readonly MatrixCellSpec[], onCell?: (cell: MatrixCell) => void): MatrixCell[] {
+  checkCells(specs);
   const cells: MatrixCell[] = [];
   for (const spec of specs) {
     const cell = runMatrixCell(spec);
@@ -233,6 +255,7 @@ export function scenarioForCell(c: MatrixCellSpec): string | null {
 }
 
 export function renderMatrix(cells: MatrixCell[], paint: Painter = plain): string {
+  if (!Array.isArray(cells)) throw new UsageError(`renderMatrix: expected the cells runMatrix returned, got ${showValue(cells)}`);
   const cpuCounts = [...new Set(cells.map((c) => c.cpus))].sort((a, b) => a - b);
   const rows = new Map<string, MatrixCell[]>();
   for (const c of cells) {
