@@ -66,7 +66,26 @@ export class LinuxHostKernel implements HostKernel {
 
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void {
     if (host.irteIndex === null) throw new UsageError(`postVector: ${hostBdf}'s vector has no IRTE to post through`);
-    this.linux.postIrte(host.irteIndex, this.host.device(hostBdf).requesterId, target);
+    const sid = this.host.device(hostBdf).requesterId;
+    if (target.amd !== undefined) {
+      this.linux.postAmdIrte(host.irteIndex, sid, { vector: target.vector, backingPage: target.descriptor, ...target.amd });
+      return;
+    }
+    this.linux.postIrte(host.irteIndex, sid, target);
+  }
+
+  enableGuestVapic(notify: (gaTag: number) => void): boolean {
+    if (!this.linux.enableAmdGuestVapic(notify)) return false;
+    // The IOMMU's interrupt (event log and GA log share it) is taken at interrupt entry like vfio's vectors, so a
+    // GA log entry wakes its vCPU at once (amd_iommu_int_thread_galog → iommu_poll_ga_log).
+    const vector = this.linux.iommuVector;
+    if (vector !== null) this.handlers[vector] = () => this.linux.amdIommuInterrupt();
+    return true;
+  }
+
+  updateGuestVapic(hostBdf: string, host: HostVector, isRun: boolean, dest: number): void {
+    if (host.irteIndex === null) return;
+    this.linux.updateAmdGa(host.irteIndex, this.host.device(hostBdf).requesterId, isRun, dest);
   }
 
   unpostVector(hostBdf: string, host: HostVector): void {

@@ -17,11 +17,16 @@ export interface HostVector {
   message: { addr: bigint; data: number };
 }
 
-/** Where a posted host IRTE points: the posted-interrupt descriptor of a vCPU, and the guest vector. */
+/**
+ * Where a posted host IRTE points: the posted-interrupt descriptor of a vCPU (VT-d) or its vAPIC backing page (AMD),
+ * and the guest vector. AMD adds what amd_iommu_pi_data carries: the GA tag, and the vCPU's host APIC ID and
+ * whether it runs (IRTE Destination and IsRun).
+ */
 export interface PostedTarget {
   descriptor: number;
   vector: number;
   urgent: boolean;
+  amd?: { gaTag: number; dest: number; isRun: boolean };
 }
 
 export interface HostKernel {
@@ -42,6 +47,13 @@ export interface HostKernel {
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void;
   /** irq_set_vcpu_affinity(NULL): back to the remapped IRTE for the host vector. */
   unpostVector(hostBdf: string, host: HostVector): void;
+  /**
+   * AMD guest vAPIC: turn on GAMEn and the GA log with `notify` as the GA log notifier (KVM avic_ga_log_notifier).
+   * False when the host IOMMU cannot (no EFR.GAMSup) — the VMM then refuses posting.
+   */
+  enableGuestVapic(notify: (gaTag: number) => void): boolean;
+  /** amd_iommu_update_ga: the vCPU behind a posted vector was scheduled in on `dest` (IsRun = 1) or out. */
+  updateGuestVapic(hostBdf: string, host: HostVector, isRun: boolean, dest: number): void;
   /** A host CPU took `vector`: run the kernel's interrupt entry if it owns it. True when it handled it. */
   interrupt(cpu: number, vector: number): boolean;
   /** Register a handler for a system vector on a host CPU (KVM's posted-interrupt and wake-up vectors). */

@@ -152,11 +152,14 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   if (postedInterrupts) {
     const iommu = hostResolved.iommu;
     // KVM posts assigned-device interrupts only when the host IOMMU can (irq_remapping_cap(IRQ_POSTING_CAP)).
+    // On AMD that capability is the guest virtual APIC mode (amd_iommu_guest_ir == AMD_IOMMU_GUEST_IR_VAPIC, which needs
+    // EFR.GASup and GAMSup): AVIC then posts through GuestMode = 1 IRTEs and the GA log.
     if (iommu?.kind === 'amd') {
-      throw new ConfigError('vmm.postedInterrupts', 'AMD guest virtual APIC posting (GA mode IRTEs, the GA log) is not modelled by the AMD IOMMU model; use a host Intel IOMMU with postedInterrupts: true');
-    }
-    if (iommu?.kind !== 'intel' || iommu.postedInterrupts !== true) {
-      throw new ConfigError('vmm.postedInterrupts', 'needs a host Intel IOMMU with postedInterrupts: true (KVM posts only when the host IOMMU has IRQ_POSTING_CAP)');
+      if (!resolveAmdOptions(iommu, 'host.iommu').vapic) {
+        throw new ConfigError('vmm.postedInterrupts', 'needs a host AMD IOMMU with guest virtual APIC support (host.iommu.vapic: true, EFR.GAMSup) — KVM posts only when the host IOMMU has IRQ_POSTING_CAP');
+      }
+    } else if (iommu?.kind !== 'intel' || iommu.postedInterrupts !== true) {
+      throw new ConfigError('vmm.postedInterrupts', 'needs a host Intel IOMMU with postedInterrupts: true, or an AMD IOMMU with vapic: true (KVM posts only when the host IOMMU has IRQ_POSTING_CAP)');
     }
   }
 

@@ -15,6 +15,8 @@ export class Vcpu {
   wakeups = 0;
   /** @internal current state; use {@link running}. */
   isRunning = true;
+  /** AMD host with posting: this vCPU's AVIC vAPIC backing page in host memory (null otherwise). */
+  backingPage: number | null = null;
   /** @internal set by the VMM: moves PIR bits into this vCPU's IRR (allocated once, reused on the hot path). */
   deliverPosted: (vector: number) => void = () => {};
 

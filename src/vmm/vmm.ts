@@ -26,6 +26,7 @@ import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function
 import type { AssignedBar } from './ath-bar0-quirk.ts';
 import type { HostKernel, HostVector } from './host-kernel.ts';
 import { POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, PostedDescriptor } from './posted-descriptor.ts';
+import { drainVapicIrr } from '../iommu-amd/vapic-backing-page.ts';
 import type { VmmProfile } from './profiles.ts';
 import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.ts';
 import { Vcpu, type VcpuScheduler } from './vcpu.ts';
@@ -37,6 +38,19 @@ export type RouteKind = 'msi' | 'msix' | 'ims';
 /** Where the VMM keeps the vCPUs' posted-interrupt descriptors in host memory (64 bytes each, above 4 GiB). */
 export const POSTED_DESCRIPTOR_BASE = 0x3_0000_0000;
 const PID_STRIDE = 64;
+/** Where the VMM keeps the vCPUs' AVIC vAPIC backing pages in host memory (4 KiB each), on an AMD host. */
+export const AVIC_BACKING_PAGE_BASE = 0x3_1000_0000;
+/**
+ * KVM's AVIC_GATAG(vm_id, vcpu_idx) (arch/x86/kvm/svm/avic.c): the VM ID above the 9-bit vCPU index
+ * (AVIC_VM_ID_SHIFT = HWEIGHT32(AVIC_PHYSICAL_MAX_INDEX_MASK)); this one VM has ID 1.
+ */
+const AVIC_VM_ID = 1;
+const AVIC_VM_ID_SHIFT = 9;
+const AVIC_VCPU_IDX_MASK = 0x1ff;
+
+export function avicGaTag(vcpu: number): number {
+  return ((AVIC_VM_ID << AVIC_VM_ID_SHIFT) | (vcpu & AVIC_VCPU_IDX_MASK)) >>> 0;
+}
 
 export interface VmmCounters {
   /** Guest messages translated through the guest's translation core (route builds and re-translations). */
@@ -45,9 +59,9 @@ export interface VmmCounters {
   evictions: number;
   /** Interrupts injected into a guest LAPIC through a route (the non-posted path). */
   injections: number;
-  /** Vectors moved from a posted-interrupt descriptor into a guest vCPU's IRR. */
+  /** Vectors moved from a posted-interrupt descriptor (VT-d) or a vAPIC backing page's IRR (AMD) into a guest vCPU's IRR. */
   posted: number;
-  /** KVM wake-up handler runs (a posted interrupt for a descheduled vCPU). */
+  /** KVM wake-ups of a descheduled vCPU for a posted interrupt (VT-d wake-up vector, AMD GA log entry). */
   wakeups: number;
   /** Host interrupts whose re-translation the guest's vIOMMU refused (the guest sees the fault). */
   faults: number;
@@ -73,8 +87,11 @@ export interface VmmRouteReport {
    * else the guest's message as it stands. null while the route is not valid.
    */
   kvm: { addressHi: string; addressLo: string; data: string } | null;
-  /** When the host IRTE is posted: the vCPU and its descriptor's host address. */
-  posted: { vcpu: number; descriptor: string } | null;
+  /**
+   * When the host IRTE is posted: the vCPU and its descriptor's host address — on an AMD host the vAPIC backing
+   * page, with the GA tag the IRTE carries (what a GA log entry names).
+   */
+  posted: { vcpu: number; descriptor: string; backingPage?: string; gaTag?: string } | null;
   translations: number;
   evictions: number;
 }
@@ -133,6 +150,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly byGuestRid: Map<number, ResolvedAssignment>;
   private readonly vcpusByHostCpu: Vcpu[][];
   private readonly postedOn: boolean;
+  /** Which posting the host IOMMU does: VT-d posted interrupts or AMD guest virtual APIC. */
+  private readonly postedKind: 'intel' | 'amd' | null;
+  /** Host CPU index by physical APIC ID (the doorbell names an APIC ID; no scan on the interrupt path). */
+  private readonly cpuByApicId = new Map<number, number>();
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -143,8 +164,14 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.byGuestRid = new Map(config.assigned.map((a) => [a.guestRid, a]));
     this.postedOn = config.vmm.postedInterrupts;
     this.vcpusByHostCpu = Array.from({ length: host.cpuCount }, () => []);
-    if (this.postedOn && kernel.remapping !== 'intel') {
-      throw new ConfigError('vmm.postedInterrupts', 'the host kernel did not enable Intel interrupt remapping, so it cannot post (is the host IOMMU\'s interruptRemapping on?)');
+    this.postedKind = this.postedOn ? kernel.remapping : null;
+    if (this.postedOn && kernel.remapping === null) {
+      throw new ConfigError('vmm.postedInterrupts', 'the host kernel did not enable interrupt remapping, so it cannot post (is the host IOMMU\'s interruptRemapping on?)');
+    }
+    // AMD: KVM uses the IOMMU's guest vAPIC mode only when the kernel runs it (amd_iommu_guest_ir == VAPIC, which needs
+    // EFR.GAMSup) and registers avic_ga_log_notifier for the GA log.
+    if (this.postedKind === 'amd' && !kernel.enableGuestVapic((tag) => this.gaLogNotified(tag))) {
+      throw new ConfigError('vmm.postedInterrupts', 'the host AMD IOMMU does not offer guest virtual APIC posting (EFR.GAMSup; set host iommu.vapic: true)');
     }
   }
 
@@ -163,15 +190,20 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     for (let i = 0; i < guest.cpuCount; i++) {
       const hostCpu = i % host.cpuCount;
       const hostApicId = host.config.apicIds[hostCpu];
-      const pid = this.postedOn ? new PostedDescriptor(host.memory, POSTED_DESCRIPTOR_BASE + i * PID_STRIDE) : null;
+      const pid = this.postedKind === 'intel' ? new PostedDescriptor(host.memory, POSTED_DESCRIPTOR_BASE + i * PID_STRIDE) : null;
       const vcpu = new Vcpu(i, hostCpu, hostApicId, pid, this);
+      if (this.postedKind === 'amd') vcpu.backingPage = AVIC_BACKING_PAGE_BASE + i * 4096;
       const lapic = guest.cpu(i).lapic;
       vcpu.deliverPosted = (vector) => this.acceptPosted(i, lapic.physicalId, vector, lapic);
       pid?.program(hostApicId, host.cpu(hostCpu).lapic.mode === 'x2apic', POSTED_INTR_VECTOR);
       this.vcpus.push(vcpu);
       this.vcpusByHostCpu[hostCpu].push(vcpu);
     }
-    if (this.postedOn) {
+    if (this.postedKind === 'amd') {
+      for (let c = 0; c < host.cpuCount; c++) this.cpuByApicId.set(host.config.apicIds[c], c);
+      // The IOMMU's doorbell reaches the host CPU running the vCPU; its AVIC hardware takes the IRR (no VM exit).
+      host.bus.avicDoorbell = (apicId, page) => this.avicDoorbell(apicId, page);
+    } else if (this.postedOn) {
       for (let c = 0; c < host.cpuCount; c++) {
         this.kernel.requestSystemVector(c, POSTED_INTR_VECTOR, () => this.postedNotification(c));
         this.kernel.requestSystemVector(c, POSTED_INTR_WAKEUP_VECTOR, () => this.wakeupHandler(c));
@@ -381,7 +413,17 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       return;
     }
     if (route.postedTo === vcpu) return;
-    this.kernel.postVector(route.assignment.hostBdf, route.host, { descriptor: this.vcpus[vcpu].descriptor!.address, vector: r.msg.vector, urgent: false });
+    const v = this.vcpus[vcpu];
+    if (v.backingPage !== null) {
+      // avic_pi_update_irte → irq_set_vcpu_affinity → amd_ir_set_vcpu_affinity: GuestMode = 1 with the vCPU's backing
+      // page, its GA tag, and IsRun / Destination as the vCPU is scheduled now.
+      this.kernel.postVector(route.assignment.hostBdf, route.host, {
+        descriptor: v.backingPage, vector: r.msg.vector, urgent: false,
+        amd: { gaTag: avicGaTag(vcpu), dest: v.hostApicId, isRun: v.isRunning },
+      });
+    } else {
+      this.kernel.postVector(route.assignment.hostBdf, route.host, { descriptor: v.descriptor!.address, vector: r.msg.vector, urgent: false });
+    }
     route.postedTo = vcpu;
   }
 
@@ -425,6 +467,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   setRunning(vcpu: Vcpu, running: boolean): void {
     if (vcpu.isRunning === running) return;
     vcpu.isRunning = running;
+    if (vcpu.backingPage !== null) {
+      this.avicSchedule(vcpu, running);
+      return;
+    }
     const pid = vcpu.descriptor;
     if (pid === null) return;
     const x2apic = this.host.cpu(vcpu.hostCpu).lapic.mode === 'x2apic';
@@ -437,11 +483,43 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
   }
 
+  /**
+   * AMD: avic_vcpu_load / avic_vcpu_put → avic_update_iommu_vcpu_affinity → amd_iommu_update_ga for every IRTE posting
+   * to this vCPU (IsRun, Destination = its host CPU). On load, VMRUN with AVIC evaluates the backing page's IRR, so
+   * whatever the IOMMU posted meanwhile reaches the guest LAPIC now.
+   */
+  private avicSchedule(vcpu: Vcpu, running: boolean): void {
+    for (const r of this.routeMap.values()) {
+      if (r.postedTo === vcpu.index && r.host !== null) this.kernel.updateGuestVapic(r.assignment.hostBdf, r.host, running, vcpu.hostApicId);
+    }
+    if (running) this.counters.posted += drainVapicIrr(this.host.memory, vcpu.backingPage!, vcpu.deliverPosted);
+  }
+
+  /** The IOMMU rang host APIC `apicId` for `page`: the running vCPU with that backing page takes its IRR (no VM exit). */
+  private avicDoorbell(apicId: number, page: number): void {
+    const cpu = this.cpuByApicId.get(apicId);
+    if (cpu === undefined) return;
+    const list = this.vcpusByHostCpu[cpu];
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i];
+      if (v.backingPage === page && v.isRunning) this.counters.posted += drainVapicIrr(this.host.memory, page, v.deliverPosted);
+    }
+  }
+
+  /** avic_ga_log_notifier: the GA log named a vCPU that was not running; wake it (kvm_vcpu_wake_up). */
+  private gaLogNotified(gaTag: number): void {
+    const v = this.vcpus[gaTag & AVIC_VCPU_IDX_MASK];
+    if (v === undefined || v.isRunning) return;
+    v.wakeups++;
+    this.counters.wakeups++;
+    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('kvm_vcpu_wakeup', [['vcpu', v.index], ['reason', `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`]]);
+  }
+
   private acceptPosted(cpu: number, apicId: number, vector: number, lapic: { acceptInterrupt(v: number, t: number): boolean }): void {
     lapic.acceptInterrupt(vector, 0);
     const events = this.guest.events;
     if (events.active) {
-      events.hop('vmx_posted_interrupt', [['vcpu', cpu], ['vector', vector]]);
+      events.hop(this.postedKind === 'amd' ? 'avic_irr_to_lapic' : 'vmx_posted_interrupt', [['vcpu', cpu], ['vector', vector]]);
       events.emit('apic_accept', { flow: events.currentFlow, cpu, apicId, vector, deliveryMode: DeliveryMode.Fixed, trigger: 0 });
     }
   }
@@ -480,6 +558,12 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return { addressHi: hex(m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0), addressLo: hex(lo), data: hex(data) };
   }
 
+  private postedReport(vcpu: number): VmmRouteReport['posted'] {
+    const v = this.vcpus[vcpu];
+    if (v.backingPage !== null) return { vcpu, descriptor: hex(v.backingPage), backingPage: hex(v.backingPage), gaTag: hex(avicGaTag(vcpu)) };
+    return { vcpu, descriptor: hex(v.descriptor!.address) };
+  }
+
   private report(r: AssignedRoute): VmmRouteReport {
     const res = r.slot.result;
     const valid = r.enabled && r.slot.valid;
@@ -493,7 +577,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       lastOutcome: r.lastOutcome,
       kvm: target === null ? null : this.kvmRoute(r, res),
       host: h === null ? null : { bdf: r.assignment.hostBdf, cpu: h.cpu, apicId: h.apicId, vector: h.vector, irte: h.irteIndex, message: { addr: hex(h.message.addr), data: hex(h.message.data) } },
-      posted: r.postedTo === null ? null : { vcpu: r.postedTo, descriptor: hex(this.vcpus[r.postedTo].descriptor!.address) },
+      posted: r.postedTo === null ? null : this.postedReport(r.postedTo),
       translations: r.translations,
       evictions: r.evictions,
     };

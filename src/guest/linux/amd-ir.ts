@@ -70,6 +70,28 @@ export interface AmdIrteFields {
   destMode: 0 | 1;
 }
 
+/** A GuestMode = 1 IRTE as amd_ir_set_vcpu_affinity builds it (KVM's amd_iommu_pi_data). */
+export interface AmdGuestIrteFields {
+  /** The guest vector, posted into the vAPIC backing page's IRR. */
+  vector: number;
+  /** Host physical address of the vCPU's vAPIC backing page (4 KiB aligned). */
+  backingPage: number;
+  /** Physical APIC ID of the host CPU the vCPU runs on (the doorbell target). */
+  dest: number;
+  /** KVM's AVIC_GATAG: how the GA log names the vCPU. */
+  gaTag: number;
+  isRun: boolean;
+}
+
+/** Linux CONTROL_GAM_EN (GAMEn = 001b), CONTROL_GALOG_EN, CONTROL_GAINT_EN; GA log of 512 entries (GA_LOG_SIZE_512). */
+const CONTROL_GAM_EN = 1n << 25n;
+const CONTROL_GALOG_EN = 1n << 28n;
+const CONTROL_GAINT_EN = 1n << 29n;
+const GA_LOG_BYTES = 512 * 8;
+const GA_LOG_SIZE_512 = 8n << 56n;
+/** GA_GUEST_NR: an interrupt for a vCPU that is not running (GA_REQ_TYPE, bits 63:60 of an entry). */
+const GA_GUEST_NR = 1;
+
 export interface AmdProbe {
   efr: bigint;
   efr2: bigint;
@@ -105,6 +127,9 @@ export class AmdIrDriver {
   private semAddr = 0;
   private semData = 0n;
   private ga = false;
+  private gaLog = 0;
+  /** Guest vAPIC mode is on (amd_iommu_guest_ir == AMD_IOMMU_GUEST_IR_VAPIC and the GA log runs). */
+  vapic = false;
   private twoK = false;
   private readonly tables = new Map<number, IrqTable>();
   private ioapicDevid: number;
@@ -367,6 +392,76 @@ export class AmdIrDriver {
       this.cpu.write32(t.base + index * 4, 0);
     }
     this.flushIrt(devid);
+  }
+
+  // ---- Guest virtual APIC (drivers/iommu/amd/init.c iommu_init_ga_log / iommu_ga_log_enable, iommu.c) -------------
+
+  /**
+   * AMD_IOMMU_GUEST_IR_VAPIC (needs GASup and GAMSup's vAPIC bit): GAMEn = 001b, a 512-entry GA log with its tail
+   * buffer (iommu_init_ga_log), then GAIntEn and GALogEn (iommu_ga_log_enable). False when the unit cannot.
+   */
+  enableGuestVapic(): boolean {
+    const p = this.probeResult ?? this.probe();
+    if (!this.enabled || !p.gaSup || (p.efr & (1n << EFR_GAM_SUP_SHIFT)) === 0n) return false;
+    if (this.vapic) return true;
+    this.gaLog = this.mem.alloc(GA_LOG_BYTES, 4096);
+    const tailBuf = this.mem.alloc(8, 8);
+    this.w64(R.GA_LOG_BASE, BigInt(this.gaLog) | GA_LOG_SIZE_512);
+    this.w64(R.GA_LOG_TAIL_ADDR, BigInt(tailBuf));
+    this.w64(R.GA_LOG_HEAD, 0n);
+    this.w64(R.GA_LOG_TAIL, 0n);
+    this.setControl(CONTROL_GAM_EN | CONTROL_GAINT_EN | CONTROL_GALOG_EN, true);
+    if ((Number(this.r64(R.STATUS) & 0xffffffffn) & R.STATUS_GA_LOG_RUN) === 0) return false; // "GA log enable failed"
+    this.vapic = true;
+    return true;
+  }
+
+  /**
+   * amd_ir_set_vcpu_affinity → modify_irte_ga with GuestMode = 1: GALogIntr = 1 (KVM always asks for the GA log
+   * while the vCPU is away), GATag, guest vector, GA Root Ptr = backing page [51:12], Destination and IsRun; then
+   * INVALIDATE_INTERRUPT_TABLE + COMPLETION_WAIT.
+   */
+  writeGuestIrte(devid: number, index: number, f: AmdGuestIrteFields): void {
+    const t = this.table(devid);
+    const dest = f.dest >>> 0;
+    const lo = 1n | (1n << 2n) | (f.isRun ? 1n << 6n : 0n) | (1n << 7n) | (BigInt(dest & 0xffffff) << 8n) | (BigInt(f.gaTag >>> 0) << 32n);
+    const hi = BigInt(f.vector & 0xff) | (BigInt(f.backingPage) & 0x000f_ffff_ffff_f000n) | (BigInt((dest >>> 24) & 0xff) << 56n);
+    const at = t.base + index * 16;
+    this.cpu.write64(at + 8, hi);
+    this.cpu.write64(at, lo);
+    this.flushIrt(devid);
+  }
+
+  /**
+   * amd_iommu_update_ga: IsRun and Destination of a GuestMode = 1 IRTE changed in place, without an invalidation
+   * ("Per the IOMMU spec, the Destination, IsRun, and GATag fields are not cached").
+   */
+  updateGa(devid: number, index: number, isRun: boolean, dest: number): void {
+    const at = this.table(devid).base + index * 16;
+    const lo = this.cpu.read64(at);
+    if ((lo & (1n << 7n)) === 0n) return; // not in guest mode: nothing to update (as amd_iommu_update_ga checks)
+    const d = dest >>> 0;
+    const keep = lo & ~((1n << 6n) | (0xffffffn << 8n));
+    this.cpu.write64(at, keep | (isRun ? 1n << 6n : 0n) | (BigInt(d & 0xffffff) << 8n));
+    const hiAt = at + 8;
+    this.cpu.write64(hiAt, (this.cpu.read64(hiAt) & ~(0xffn << 56n)) | (BigInt((d >>> 24) & 0xff) << 56n));
+  }
+
+  /** iommu_poll_ga_log: ack GAInt/GAOverflow, hand every GA_GUEST_NR entry's GATag to `notify`, advance the head. */
+  pollGaLog(notify: (gaTag: number) => void): void {
+    if (!this.vapic) return;
+    const status = Number(this.r64(R.STATUS) & 0xffffffffn);
+    this.w64(R.STATUS, BigInt(status & (R.STATUS_GA_INT | R.STATUS_GA_OVERFLOW)));
+    let head = Number(this.r64(R.GA_LOG_HEAD)) & R.GA_LOG_PTR_MASK;
+    const tail = Number(this.r64(R.GA_LOG_TAIL)) & R.GA_LOG_PTR_MASK;
+    while (head !== tail) {
+      const at = this.gaLog + head;
+      const tag = this.cpu.read32(at);
+      const type = this.cpu.read32(at + 4) >>> 28;
+      head = (head + 8) % GA_LOG_BYTES;
+      this.w64(R.GA_LOG_HEAD, BigInt(head));
+      if (type === GA_GUEST_NR) notify(tag);
+    }
   }
 
   // ---- The IOMMU's own interrupt -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
-import { AmdIrDriver } from './amd-ir.ts';
+import { type AmdGuestIrteFields, AmdIrDriver } from './amd-ir.ts';
 import { AmdDmaDomain } from './amd-dma-domain.ts';
 import { IntelDmaDomain } from './intel-dma-domain.ts';
 import { parseBdf } from '../../core/bdf.ts';
@@ -287,7 +287,8 @@ export class LinuxGuest extends GuestBase {
     } else if (this.amd) {
       const drv = this.amd;
       drv.setupXtEventInterrupt(dest, vector, this.cluster);
-      this.registerSystemHandler(0, vector, () => drv.pollEvents());
+      this.registerSystemHandler(0, vector, () => this.amdIommuInterrupt());
+      this.iommuVector = vector;
       this.log.decide('amdViEventVector', vector);
     }
   }
@@ -359,8 +360,48 @@ export class LinuxGuest extends GuestBase {
 
   /** irq_set_vcpu_affinity(NULL): IRTE `index` back to remapped delivery of `vector` on `cpu`. */
   remapIrte(index: number, sid: number, cpu: number, vector: number): void {
-    if (this.intel === null) throw new UsageError('remapIrte: this kernel has no Intel interrupt remapping');
+    if (this.amd !== null) {
+      // amd_ir_set_vcpu_affinity with no vCPU data → amd_iommu_deactivate_guest_mode: a GuestMode = 0 entry again.
+      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 });
+      return;
+    }
+    if (this.intel === null) throw new UsageError('remapIrte: this kernel has no interrupt remapping');
     this.intel.writeIrte(index, this.irteFor(cpu, vector, sid));
+  }
+
+  /** The vector of the IOMMU's own interrupt on CPU 0 (DMAR fault / AMD-Vi event and GA log), or null. */
+  iommuVector: number | null = null;
+  /** Who hears of GA log entries (KVM's avic_ga_log_notifier, registered with amd_iommu_register_ga_log_notifier). */
+  private gaLogNotifier: (gaTag: number) => void = () => {};
+
+  /** amd_iommu_int_thread: the event log, then (guest vAPIC mode) the GA log. */
+  amdIommuInterrupt(): void {
+    const drv = this.amd;
+    if (drv === null) return;
+    drv.pollEvents();
+    drv.pollGaLog(this.gaLogNotifier);
+  }
+
+  /**
+   * AMD_IOMMU_GUEST_IR_VAPIC for a hypervisor: GAMEn and the GA log (AmdIrDriver.enableGuestVapic), with `notify`
+   * as the GA log notifier. False when the IOMMU has no guest vAPIC support (EFR.GAMSup) or no AMD remapping runs.
+   */
+  enableAmdGuestVapic(notify: (gaTag: number) => void): boolean {
+    if (this.amd === null || !this.amd.enableGuestVapic()) return false;
+    this.gaLogNotifier = notify;
+    return true;
+  }
+
+  /** amd_ir_set_vcpu_affinity: IRTE `index` of device `sid` posts into a vCPU's vAPIC backing page (GuestMode = 1). */
+  postAmdIrte(index: number, sid: number, fields: AmdGuestIrteFields): void {
+    if (this.amd === null || !this.amd.vapic) throw new UsageError('postAmdIrte: guest vAPIC mode is not enabled');
+    this.amd.writeGuestIrte(sid, index, fields);
+  }
+
+  /** amd_iommu_update_ga: the vCPU behind IRTE `index` was scheduled in (IsRun, Destination) or out. */
+  updateAmdGa(index: number, sid: number, isRun: boolean, dest: number): void {
+    if (this.amd === null) throw new UsageError('updateAmdGa: this kernel has no AMD interrupt remapping');
+    this.amd.updateGa(sid, index, isRun, dest);
   }
 
   /**
