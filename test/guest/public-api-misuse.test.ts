@@ -8,7 +8,7 @@ import { UsageError } from '../../src/core/errors.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';
 import { matrixCells, renderMatrix, runMatrix, runMatrixCells } from '../../src/guest/scenario/matrix.ts';
 import { mermaidForFlow, perfettoTrace } from '../../src/machine/trace.ts';
-import { runScenarioYaml } from '../../src/testing.ts';
+import { runScenarios, runScenarioYaml } from '../../src/testing.ts';
 import { createMachine, type Machine } from '../../src/machine/machine.ts';
 
 const usage = (fn: () => unknown, message: RegExp): void => {
@@ -74,5 +74,10 @@ describe('public API misuse raises UsageError naming the argument', () => {
     usage(() => perfettoTrace([], 5 as never), /perfettoTrace: argument 2 must be a list of trace hops/);
     usage(() => runScenarioYaml(5 as never), /runScenarioYaml: expected the scenario as a YAML string, got 5/);
     expect(perfettoTrace([]).traceEvents.every((e) => e.ph === 'M')).toBe(true);
+  });
+
+  it('runScenarios with a .yaml path that does not exist says the file is missing (it used to list the built-in names)', () => {
+    usage(() => runScenarios('/nonexistent/my-vmm.yaml'), /^\/nonexistent\/my-vmm\.yaml: no such scenario file$/);
+    usage(() => runScenarios('nope'), /^no scenario matches "nope" \(built-in: 01-/);
   });
 });

@@ -39,6 +39,10 @@ export function selectScenarioTexts(selectors: string[], readFile?: (path: strin
       const id = scenarioFileId(f.name);
       return id === sel || id.startsWith(sel);
     });
+    if (matches.length === 0 && YAML_RE.test(sel) && readFile) {
+      // A path the user typed: say the file is missing rather than list built-in names it was never meant to match.
+      throw new UsageError(`${sel}: no such scenario file`);
+    }
     if (matches.length === 0) {
       throw new UsageError(`no scenario matches "${sel}" (built-in: ${all.map((f) => scenarioFileId(f.name)).join(', ')}; or give a path to a .yaml file)`);
     }
