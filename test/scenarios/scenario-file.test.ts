@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../../src/guest/scenario/scenario-file.ts';
+import { deepMerge, parseScenario, ScenarioError } from '../../src/guest/scenario/scenario-file.ts';
 
 const BASE = `
 title: t
@@ -77,5 +77,13 @@ describe('scenario files: DMA requests', () => {
     expect(errorOf(WITH_DMA.replace("device: '00:03.0', iova", "device: '00:09.0', iova") + '  dma: { buf: memory }\n').message).toContain('dma[0].device: no device 00:09.0');
     expect(errorOf(WITH_DMA.replace('0x100000', '0x100010') + '  dma: { buf: memory }\n').message).toContain('dma[0].iova: must be 4 KiB aligned');
     expect(errorOf(WITH_DMA + '  dma: { buf: { delivered: true } }\n').message).toContain('expect.dma.buf.delivered: unknown field');
+  });
+});
+
+describe('variant merge', () => {
+  it('objects merge key by key, but an object of another kind replaces the base one whole', () => {
+    const base = { host: { cpus: 4, iommu: { kind: 'intel', postedInterrupts: true } } };
+    expect(deepMerge(base, { host: { iommu: { eim: true } } })).toEqual({ host: { cpus: 4, iommu: { kind: 'intel', postedInterrupts: true, eim: true } } });
+    expect(deepMerge(base, { host: { iommu: { kind: 'amd', vapic: true } } })).toEqual({ host: { cpus: 4, iommu: { kind: 'amd', vapic: true } } });
   });
 });

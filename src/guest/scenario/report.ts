@@ -103,7 +103,7 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
     lines.push(`   VMM: ${c.translations} translations, ${c.evictions} evictions, ${c.injections} injections, ${c.posted} posted, ${c.wakeups} wake-ups, ${c.faults} guest-visible faults`);
     for (const x of r.vmmRoutes.slice(0, 8)) {
       const target = x.target ? `vCPU ${x.target.vcpus.join(',') || '-'} vector 0x${x.target.vector.toString(16)}` : x.lastOutcome;
-      const host = x.posted ? `posted to vCPU ${x.posted.vcpu} (descriptor ${x.posted.descriptor})` : x.host ? `host CPU ${x.host.cpu} vector 0x${x.host.vector.toString(16)}${x.host.irte === null ? '' : `, IRTE ${x.host.irte}`}` : 'no host vector';
+      const host = x.posted ? `posted to vCPU ${x.posted.vcpu} (${x.posted.gaTag !== undefined ? `vAPIC backing page ${x.posted.backingPage}, GA tag ${x.posted.gaTag}` : `descriptor ${x.posted.descriptor}`})` : x.host ? `host CPU ${x.host.cpu} vector 0x${x.host.vector.toString(16)}${x.host.irte === null ? '' : `, IRTE ${x.host.irte}`}` : 'no host vector';
       lines.push(`     ${x.guest.bdf} ${x.guest.kind} ${x.guest.index} (${x.guest.addr}/${x.guest.data}) → ${target} [${x.state}, cookie ${x.cookie}] via ${host}`);
     }
     if (r.vmmRoutes.length > 8) lines.push(`     … ${r.vmmRoutes.length - 8} more routes`);

@@ -148,9 +148,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep merge for variants: objects merge, everything else (arrays included) replaces. */
+/**
+ * Deep merge for variants: objects merge, everything else (arrays included) replaces. An object whose `kind` differs
+ * from the base's (an Intel IOMMU swapped for an AMD one) replaces it whole: the two kinds' fields do not mix.
+ */
 export function deepMerge<T>(base: T, over: unknown): T {
   if (!isObject(base) || !isObject(over)) return (over === undefined ? base : over) as T;
+  if ('kind' in over && 'kind' in base && over.kind !== base.kind) return over as T;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = k in out ? deepMerge(out[k], v) : v;
   return out as T;
