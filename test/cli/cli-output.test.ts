@@ -78,9 +78,9 @@ describe('irqpath run output', () => {
       f.runs.add(runAt.get(e.ts)!);
       flows.set(e.id!, f);
     }
-    // 33 runs (18 files and their variants), each with at least one multi-hop interrupt.
-    expect(new Set(runAt.values()).size).toBe(33);
-    expect(flows.size).toBeGreaterThan(33);
+    // 34 runs (18 files and their variants), each with at least one multi-hop interrupt.
+    expect(new Set(runAt.values()).size).toBe(34);
+    expect(flows.size).toBeGreaterThan(34);
     for (const [id, f] of flows) {
       expect(f.phases[0], `flow ${id}`).toBe('s');
       expect(f.phases.at(-1), `flow ${id}`).toBe('f');
