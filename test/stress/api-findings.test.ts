@@ -45,6 +45,12 @@ describe('finding 5: overlapping register windows are refused at createMachine',
     expect(e.message).toMatch(/devices\[0\] \(00:03\.0\) BAR0/);
   });
 
+  it('two VT-d units whose register windows overlap (256 fault records make the first 8 KiB) name both', () => {
+    const e = configError(() => createMachine({ cpus: 1, iommus: [{ kind: 'intel', base: 0xfed90000, faultRecords: 256 }, { kind: 'intel', base: 0xfed91000, includePciAll: false, ioapicScope: false }] }));
+    expect(e.field).toMatch(/^iommus\[[01]\]\.base$/);
+    expect(e.message).toMatch(/iommus\[0\].*iommus\[1\]|iommus\[1\].*iommus\[0\]/);
+  });
+
   it('windows that only touch are fine', () => {
     expect(() => createMachine({ cpus: 1, iommu: { kind: 'intel', base: 0xfec01000 } })).not.toThrow();
     expect(() => createMachine({ cpus: 1, iommu: { kind: 'amd', base: 0xfebfc000 } })).not.toThrow();
