@@ -47,8 +47,11 @@ describe('finding 2: IEC invalidation cost follows the cache, not 2^IM', () => {
       // Compared with the same queue of single-entry invalidations, timed in the same test, so the bound holds on a
       // loaded machine too. Before the fix each IM >= 15 descriptor walked 2^15..2^16 indices: thousands of times
       // the IM = 0 queue (1.4–3.3 s per queue here, up to 27 s in the campaign); after it the two cost the same.
-      const baseline = Math.max(timeFullQueue(0), 5);
-      const masked = timeFullQueue(im);
+      // The fastest of three runs each, so that one garbage collection or JIT pause on a loaded machine does not
+      // decide the ratio.
+      const fastest = (mask: number): number => Math.min(timeFullQueue(mask), timeFullQueue(mask), timeFullQueue(mask));
+      const baseline = Math.max(fastest(0), 5);
+      const masked = fastest(im);
       expect(masked / baseline).toBeLessThan(8);
     });
   }
