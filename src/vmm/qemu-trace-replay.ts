@@ -26,37 +26,24 @@ import { formatBdf } from '../core/bdf.ts';
 import type { IommuFaultEvent } from '../core/events.ts';
 import { UsageError } from '../core/errors.ts';
 import * as R from '../iommu-intel/registers.ts';
-import { DELIVERY_MODE_NAMES } from '../msi/interrupt.ts';
 import { parseQemuTraceLog, type TraceLog, type TraceLogEvent } from '../machine/qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
 import { applyProfile } from './profile-hooks.ts';
 import { VMM_PROFILES, type VmmProfile } from './profiles.ts';
+import {
+  big, deliveryDifferences, deliveryFromResult, describeDelivery, num, qemuOutcomeFromResult, sameOutcome, withoutExtra,
+  type ReplayOutcome,
+} from './trace-replay-outcome.ts';
+import { replayAmdRequests, type AmdReplay, type AmdReplayOptions } from './amd-trace-replay.ts';
 
-export interface ReplayOptions {
+export interface ReplayOptions extends AmdReplayOptions {
   /** IRTA.EIME (default: inferred from the log, else true). */
   eime?: boolean;
   /** GSTS.CFIS (default false). */
   cfis?: boolean;
 }
 
-/** An interrupt as it reaches the APICs. */
-export interface ReplayDelivery {
-  dest: number;
-  destMode: 'physical' | 'logical';
-  vector: number;
-  deliveryMode: string;
-  trigger: 'edge' | 'level';
-}
-
-export interface ReplayOutcome {
-  kind: 'remapped' | 'passed' | 'blocked';
-  /** One line for people. */
-  summary: string;
-  /** The message handed on (QEMU's `-> (addr, data)`); absent when blocked. */
-  message?: { addr: bigint; data: number };
-  delivery?: ReplayDelivery;
-  fault?: { code: number; name: string; index: number; recorded: boolean; linuxLog: string | null };
-}
+export type { ReplayDelivery, ReplayOutcome } from './trace-replay-outcome.ts';
 
 export interface ReplayedRequest {
   /** Line of the `vtd_ir_remap_msi_req` in the log. */
@@ -85,8 +72,8 @@ export interface ReplayReport {
   /** How the model was set up where the log does not say it (or says it only indirectly). */
   assumptions: string[];
   requests: ReplayedRequest[];
-  /** `amdvi_ir_remap_msi_req` lines: listed, not replayed (the AMD-Vi replay is not built yet). */
-  amdRequests: number;
+  /** The `amdvi_*` requests, replayed on an AMD IOMMU model (amd-trace-replay.ts); null when the log has none. */
+  amd: AmdReplay | null;
   skipped: Record<string, number>;
   otherLines: number;
   malformed: { line: number; text: string }[];
@@ -109,19 +96,15 @@ interface PendingRequest {
   table: Map<number, { low: bigint; high: bigint }>;
 }
 
-const num = (v: unknown): number => Number(v as bigint);
-const big = (v: unknown): bigint => v as bigint;
 
 /** Group the log into requests, tracking the unit's state (IR on/off, table) as the log shows it. */
-function collect(log: TraceLog, assumptions: string[]): { pending: PendingRequest[]; table: { base: number; entries: number }; amd: number } {
+function collect(log: TraceLog, assumptions: string[]): { pending: PendingRequest[]; table: { base: number; entries: number } } {
   const pending: PendingRequest[] = [];
   const table = new Map<number, { low: bigint; high: bigint }>();
   let tableAt: { base: number; entries: number } | null = null;
   let irEnabled: boolean | null = null;
   let current: PendingRequest | null = null;
-  let amd = 0;
   for (const ev of log.events) {
-    if (ev.name === 'amdvi_ir_remap_msi_req') amd++;
     if (!ev.name.startsWith('vtd_')) continue;
     switch (ev.name) {
       case 'vtd_ir_enable':
@@ -162,7 +145,7 @@ function collect(log: TraceLog, assumptions: string[]): { pending: PendingReques
   if (tableAt === null) {
     assumptions.push(`the table's address and size are not in the log (no vtd_reg_ir_root line): 0x${DEFAULT_TABLE_BASE.toString(16)}, ${DEFAULT_TABLE_ENTRIES} entries`);
   }
-  return { pending, table: tableAt ?? { base: DEFAULT_TABLE_BASE, entries: DEFAULT_TABLE_ENTRIES }, amd };
+  return { pending, table: tableAt ?? { base: DEFAULT_TABLE_BASE, entries: DEFAULT_TABLE_ENTRIES } };
 }
 
 /** EIME from a remapped request: which destination did QEMU take from the IRTE? */
@@ -179,34 +162,11 @@ function inferEime(pending: PendingRequest[]): boolean | null {
   return null;
 }
 
-function describeDelivery(d: ReplayDelivery): string {
-  return `dest 0x${d.dest.toString(16)} ${d.destMode}, vector ${d.vector} (0x${d.vector.toString(16)}), ${d.deliveryMode}, ${d.trigger}`;
-}
-
-/** Read a message in the form QEMU hands it to KVM/the APIC (destination 31:8 in address 63:40). */
-function deliveryOf(addr: bigint, data: number): ReplayDelivery {
-  const dest = (Number((addr >> 12n) & 0xffn) | (Number((addr >> 32n) & 0xffffff00n) >>> 0)) >>> 0;
-  return {
-    dest,
-    destMode: (addr >> 2n) & 1n ? 'logical' : 'physical',
-    vector: data & 0xff,
-    deliveryMode: DELIVERY_MODE_NAMES[(data >>> 8) & 7],
-    trigger: (data >>> 15) & 1 ? 'level' : 'edge',
-  };
-}
-
 function qemuOutcome(p: PendingRequest, compat: boolean): ReplayOutcome {
-  if (!p.result) {
-    return { kind: 'blocked', summary: 'refused (no vtd_ir_remap_msi line follows the request): the interrupt was dropped' };
-  }
-  const message = { addr: big(p.result.values.addr2), data: num(p.result.values.data2) };
-  const delivery = deliveryOf(message.addr, message.data);
-  const unchanged = message.addr === big(p.result.values.addr) && message.data === num(p.result.values.data);
-  if (unchanged && (compat || !p.irEnabled)) {
-    const why = p.irEnabled ? 'compatibility format' : 'remapping disabled';
-    return { kind: 'passed', summary: `passed through unchanged (${why}): ${describeDelivery(delivery)}`, message, delivery };
-  }
-  return { kind: 'remapped', summary: `remapped to ${describeDelivery(delivery)}`, message, delivery };
+  const r = p.result;
+  const unchanged = r !== null && big(r.values.addr2) === big(r.values.addr) && num(r.values.data2) === num(r.values.data);
+  const passedWhy = unchanged && (compat || !p.irEnabled) ? (p.irEnabled ? 'compatibility format' : 'remapping disabled') : null;
+  return qemuOutcomeFromResult(r, 'refused (no vtd_ir_remap_msi line follows the request): the interrupt was dropped', passedWhy);
 }
 
 function requester(p: PendingRequest, ioapicSid: number): { sourceId: number; note: string } {
@@ -260,14 +220,7 @@ function runModel(p: PendingRequest, sourceId: number, eime: boolean, cfis: bool
       trace,
     };
   }
-  const msg = r.msg;
-  const delivery: ReplayDelivery = {
-    dest: msg.dest >>> 0,
-    destMode: msg.destMode ? 'logical' : 'physical',
-    vector: msg.vector,
-    deliveryMode: DELIVERY_MODE_NAMES[msg.deliveryMode],
-    trigger: msg.trigger ? 'level' : 'edge',
-  };
+  const delivery = deliveryFromResult(r.msg);
   const remapped = r.format === 'intel-irte' || r.format === 'intel-irte-amd-style' || r.format === 'intel-posted';
   if (r.kind === 'posted') return { outcome: { kind: 'remapped', summary: `posted; notification ${describeDelivery(delivery)}`, delivery }, trace };
   return {
@@ -295,32 +248,17 @@ function divergences(p: PendingRequest, qemu: ReplayOutcome, hw: ReplayOutcome, 
     return out;
   }
   if (qemu.kind === 'blocked' || !qemu.delivery || !hw.delivery) return out;
-  const a = qemu.delivery;
-  const b = hw.delivery;
-  const hex = (n: number) => '0x' + n.toString(16);
-  if (a.dest !== b.dest) out.push(`destination: QEMU ${hex(a.dest)}, hardware ${hex(b.dest)}`);
-  if (a.destMode !== b.destMode) out.push(`destination mode: QEMU ${a.destMode}, hardware ${b.destMode}`);
-  if (a.vector !== b.vector) out.push(`vector: QEMU ${a.vector}, hardware ${b.vector}`);
-  if (a.deliveryMode !== b.deliveryMode) out.push(`delivery mode: QEMU ${a.deliveryMode}, hardware ${b.deliveryMode}`);
-  if (a.trigger !== b.trigger) out.push(`trigger mode: QEMU ${a.trigger}, hardware ${b.trigger}`);
+  out.push(...deliveryDifferences(qemu.delivery, hw.delivery));
   if (qemu.kind !== hw.kind) out.push(`QEMU ${qemu.kind} it, hardware ${hw.kind} it`);
   void p;
   return out;
 }
 
-/** Same kind and, when delivered, the same interrupt. */
-function sameOutcome(a: ReplayOutcome, b: ReplayOutcome): boolean {
-  if (a.kind !== b.kind) return false;
-  if (!a.delivery || !b.delivery) return a.delivery === b.delivery;
-  const x = a.delivery;
-  const y = b.delivery;
-  return x.dest === y.dest && x.destMode === y.destMode && x.vector === y.vector && x.deliveryMode === y.deliveryMode && x.trigger === y.trigger;
-}
-
 /** Replay a parsed log. */
 export function replayTraceLog(log: TraceLog, options: ReplayOptions = {}): ReplayReport {
   const assumptions: string[] = [];
-  const { pending, table, amd } = collect(log, assumptions);
+  const amd = replayAmdRequests(log.events, options);
+  const { pending, table } = collect(log, assumptions);
   let eime = options.eime;
   if (eime === undefined) {
     const inferred = inferEime(pending);
@@ -362,21 +300,14 @@ export function replayTraceLog(log: TraceLog, options: ReplayOptions = {}): Repl
   return {
     unit: 'intel-vtd',
     machine: { irEnabled: pending.some((p) => p.irEnabled), eime, cfis, tableBase: table.base, tableEntries: table.entries, ioapicSourceId: ioapicSid },
-    assumptions,
+    // With no VT-d request in the log, the VT-d defaults describe nothing.
+    assumptions: pending.length > 0 ? assumptions : [],
     requests,
-    amdRequests: amd,
+    amd,
     skipped: log.skipped,
     otherLines: log.otherLines,
     malformed: log.malformed,
   };
-}
-
-/** A log line in upstream QEMU's format (a patched QEMU's extra arguments dropped), for comparing with irqpath's. */
-function withoutExtra(ev: TraceLogEvent): string {
-  const keys = Object.keys(ev.extra);
-  if (keys.length === 0) return ev.text;
-  const tail = keys.map((k) => (ev.extra[k] === '' ? k : `${k} ${ev.extra[k]}`)).join(' ');
-  return ev.text.endsWith(' ' + tail) ? ev.text.slice(0, -(tail.length + 1)) : ev.text;
 }
 
 /** Parse and replay a log's text. */
