@@ -45,7 +45,7 @@ import {
   dtePageTableRoot,
 } from './device-table-entry.ts';
 import { EventFlag } from './event-codes.ts';
-import { type AmdEvent, devTabHardwareErrorEvent, dmaIllegalDevTableEntryEvent, dmaPageFaultEvent, dmaPageTabHardwareErrorEvent } from './event-log.ts';
+import { type AmdEvent, devTabHardwareErrorEvent, dmaIllegalDevTableEntryEvent, dmaPageFaultEvent, pageTabHardwareErrorEvent } from './event-log.ts';
 import type { AmdEventSink, RemapControl } from './interrupt-remapping.ts';
 import { encodedPageSize, levelIndex, levelSpan, NL_PAGE_SIZE_ENCODED, PTE_HI_IR, PTE_HI_IW, PTE_HI_RESERVED, PTE_PR, pteAddress, pteNextLevel } from './io-page-table.ts';
 
@@ -163,7 +163,7 @@ export class AmdDmaTranslation {
         lo = m.read32(at);
         hi = m.read32(at + 4);
       } catch {
-        return this.abort(dmaPageTabHardwareErrorEvent(deviceId, domain, at, isWrite), deviceId, `level-${level} entry at 0x${at.toString(16)} is outside the physical address space`);
+        return this.abort(pageTabHardwareErrorEvent(deviceId, domain, at, isWrite ? 'write' : 'read'), deviceId, `level-${level} entry at 0x${at.toString(16)} is outside the physical address space`);
       }
       if (!(lo & PTE_PR)) return this.pageFault(deviceId, domain, addr, isWrite, 0, se, sa, `level-${level} entry is not present`);
       const nl = pteNextLevel(lo);

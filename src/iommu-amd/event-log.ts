@@ -79,17 +79,6 @@ export function dmaIllegalDevTableEntryEvent(deviceId: number, address: number, 
   };
 }
 
-/** PAGE_TAB_HARDWARE_ERROR for a DMA walk: Address = the page-table entry that could not be read. */
-export function dmaPageTabHardwareErrorEvent(deviceId: number, domainId: number, pteAddress: number, write: boolean): AmdEvent {
-  return {
-    code: EventCode.PAGE_TAB_HARDWARE_ERROR,
-    deviceId,
-    pasid: domainId,
-    flags: (write ? EventFlag.RW : 0) | (HwErrorType.TargetAbort << HW_ERROR_TYPE_SHIFT),
-    address: BigInt(pteAddress),
-  };
-}
-
 /** INVALID_DEVICE_REQUEST type 101b: posted write to the interrupt range from a device whose DTE has IntCtl = 00b. */
 export function intCtlAbortEvent(deviceId: number, address: bigint): AmdEvent {
   return {
@@ -112,13 +101,17 @@ export function devTabHardwareErrorEvent(deviceId: number, dteAddress: number, i
   };
 }
 
-/** PAGE_TAB_HARDWARE_ERROR: a table the IOMMU walks (here: the interrupt remapping table) could not be read. */
-export function pageTabHardwareErrorEvent(deviceId: number, domainId: number, address: number, interrupt: boolean): AmdEvent {
+/**
+ * PAGE_TAB_HARDWARE_ERROR: a table the IOMMU walks could not be read (Address = the entry it tried to read): the
+ * interrupt remapping table for an interrupt request (flag I), a DMA page table for a read or write (flag RW on writes).
+ */
+export function pageTabHardwareErrorEvent(deviceId: number, domainId: number, address: number, request: 'interrupt' | 'read' | 'write'): AmdEvent {
+  const requestFlags = request === 'interrupt' ? EventFlag.I : request === 'write' ? EventFlag.RW : 0;
   return {
     code: EventCode.PAGE_TAB_HARDWARE_ERROR,
     deviceId,
     pasid: domainId,
-    flags: (interrupt ? EventFlag.I : 0) | (HwErrorType.TargetAbort << HW_ERROR_TYPE_SHIFT),
+    flags: requestFlags | (HwErrorType.TargetAbort << HW_ERROR_TYPE_SHIFT),
     address: BigInt(address),
   };
 }

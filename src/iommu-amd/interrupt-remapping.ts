@@ -282,7 +282,7 @@ export class AmdInterruptRemapping {
       this.irteCache.read(this.memory, deviceId, root, index, entryBytes, !ctl.irtCacheDis, deliverNow, irte);
     } catch {
       const at = root + index * entryBytes;
-      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, at, true), null,
+      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, at, 'interrupt'), null,
         'PAGE_TAB_HARDWARE_ERROR', `IRTE ${index} of ${formatBdf(deviceId)} at 0x${at.toString(16)} is outside the physical address space`);
     }
     const w0 = irte[0];
@@ -427,7 +427,7 @@ export class AmdInterruptRemapping {
       setVapicIrr(memory, page, vector);
     } catch {
       const irr = vapicIrrWordAddress(page, vector);
-      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, irr, true), null,
+      return this.fail(out, deliverNow, sourceId, index, pageTabHardwareErrorEvent(deviceId, domainId, irr, 'interrupt'), null,
         'PAGE_TAB_HARDWARE_ERROR', `the vAPIC backing page of IRTE ${index} of ${formatBdf(deviceId)} (IRR at 0x${irr.toString(16)}) is outside the physical address space`);
     }
     let logged = false;

@@ -5,6 +5,7 @@
  * the xAPIC register layout (SDM 11.8.4). KVM reads it back on VM entry / avic_vcpu_load through the same layout.
  */
 import type { SparseMemory } from '../core/memory.ts';
+import { drainVectorBitmap } from '../core/vector-bitmap.ts';
 
 export const VAPIC_IRR_OFFSET = 0x200;
 export const VAPIC_REG_STRIDE = 16;
@@ -25,19 +26,6 @@ export function setVapicIrr(memory: SparseMemory, backingPage: number, vector: n
  * AVIC does with interrupts the IOMMU posted while the vCPU was away, at the next VM entry. Allocation-free.
  */
 export function drainVapicIrr(memory: SparseMemory, backingPage: number, deliver: (vector: number) => void): number {
-  let moved = 0;
-  for (let w = 0; w < 8; w++) {
-    const at = backingPage + VAPIC_IRR_OFFSET + w * VAPIC_REG_STRIDE;
-    let bits = memory.read32(at);
-    if (bits === 0) continue;
-    memory.write32(at, 0);
-    while (bits !== 0) {
-      const b = 31 - Math.clz32(bits);
-      bits = (bits & ~(1 << b)) >>> 0;
-      deliver(w * 32 + b);
-      moved++;
-    }
-  }
-  return moved;
+  return drainVectorBitmap(memory, backingPage + VAPIC_IRR_OFFSET, VAPIC_REG_STRIDE, deliver);
 }
 

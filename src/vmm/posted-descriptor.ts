@@ -11,6 +11,7 @@
  * NDST (x2APIC: the 32-bit APIC ID; xAPIC: the APIC ID in bits 15:8).
  */
 import type { SparseMemory } from '../core/memory.ts';
+import { drainVectorBitmap } from '../core/vector-bitmap.ts';
 
 /** arch/x86/include/asm/irq_vectors.h. */
 export const POSTED_INTR_VECTOR = 0xf2;
@@ -56,18 +57,6 @@ export class PostedDescriptor {
   drain(deliver: (vector: number) => void): number {
     const control = this.memory.read32(this.address + CONTROL);
     this.memory.write32(this.address + CONTROL, (control & ~ON) >>> 0);
-    let moved = 0;
-    for (let w = 0; w < PIR_WORDS; w++) {
-      let bits = this.memory.read32(this.address + 4 * w);
-      if (bits === 0) continue;
-      this.memory.write32(this.address + 4 * w, 0);
-      while (bits !== 0) {
-        const b = 31 - Math.clz32(bits);
-        bits = (bits & ~(1 << b)) >>> 0;
-        deliver(w * 32 + b);
-        moved++;
-      }
-    }
-    return moved;
+    return drainVectorBitmap(this.memory, this.address, 4, deliver);
   }
 }
