@@ -118,6 +118,8 @@ describe('128-bit IRTEs (amdvi_ir_irte_ga_val)', () => {
     expect(r.irte).toEqual({ index: 2, ga: true, lo: 0x10201n, hi: 0x100000000000061n });
     expect(r.hardware.delivery).toEqual({ dest: 0x01000102, destMode: 'physical', vector: 0x61, deliveryMode: 'Fixed', trigger: 'edge' });
     expect(r.divergences).toEqual([]);
+    // amdvi_get_irte_ga prints the entry's upper qword first ("hi ... lo ..."): irqpath's lines are QEMU's.
+    expect(r.trace.irqpath).toEqual(text.split('\n'));
   });
 });
 
