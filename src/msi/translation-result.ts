@@ -34,7 +34,9 @@ export type DeliveryFormat =
   | 'intel-posted'
   | 'amd-vapic'
   | 'amd-irte'
-  | 'amd-passthrough';
+  | 'amd-passthrough'
+  /** seed 001's hypothetical IOMMU (src/vmm/native-remap-by-source-id.ts): a guest's native message, mapped by source-id to its vCPU. */
+  | 'native-by-source-id';
 
 export interface TranslationFault {
   /** Who refused it: an IOMMU, or the hypervisor's own message ABI (e.g. KVM's x2APIC API check). */

@@ -53,6 +53,12 @@ export interface VmmConfig {
   quirks?: VmmQuirkName[];
   /** Offer the paravirtual compose-MSI call for IMS (seed 001): `sys.vmm.composeMsi(...)`. */
   pvComposeMsi?: boolean;
+  /**
+   * HYPOTHETICAL hardware, not VT-d or AMD-Vi: seed 001's IOMMU that remaps a guest's native (compatibility-format)
+   * message by the requester's source-id — the guest APIC ID in it is mapped to that guest's vCPU through a table
+   * the VMM fills for each assigned device (src/vmm/native-remap-by-source-id.ts). Needs a host IOMMU.
+   */
+  nativeRemapBySourceId?: boolean;
 }
 
 export interface SystemConfig {
@@ -130,7 +136,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
 
   // --- vmm
   const vmmRaw = raw.vmm;
-  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks', 'pvComposeMsi'], 'vmm');
+  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks', 'pvComposeMsi', 'nativeRemapBySourceId'], 'vmm');
   const profile = vmmRaw.profile;
   if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
     throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
@@ -138,6 +144,10 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
   const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
   const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
+  const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId');
+  if (nativeRemapBySourceId && hostResolved.iommu === undefined) {
+    throw new ConfigError('vmm.nativeRemapBySourceId', "is a mode of the host IOMMU (seed 001's hypothetical remapping by source-id): the host needs an iommu");
+  }
   const quirks: VmmQuirkName[] = [];
   if (vmmRaw.quirks !== undefined) {
     if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', `must be a list of quirk names (${VMM_QUIRK_NAMES.join(', ')})`);
@@ -209,5 +219,5 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks, pvComposeMsi } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks, pvComposeMsi, nativeRemapBySourceId } };
 }

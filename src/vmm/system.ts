@@ -12,6 +12,7 @@ import { Machine } from '../machine/machine.ts';
 import { AssignedFunction } from './assigned-function.ts';
 import { AssignedBar, athQuirkWindow } from './ath-bar0-quirk.ts';
 import { ImsTrapBar } from './ims-trap.ts';
+import { NativeRemapBySourceId } from './native-remap-by-source-id.ts';
 import type { HostKernel } from './host-kernel.ts';
 import { VMM_PROFILES } from './profiles.ts';
 import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
@@ -25,6 +26,8 @@ export class System {
   readonly guest: Machine;
   readonly vmm: Vmm;
   readonly hostKernel: HostKernel;
+  /** The hypothetical native-remap IOMMU mode, when `vmm.nativeRemapBySourceId` is on. */
+  nativeRemap: NativeRemapBySourceId | null = null;
 
   constructor(config: SystemConfig, bootHostKernel: (host: Machine) => HostKernel) {
     const resolved = resolveSystemConfig(config);
@@ -65,12 +68,26 @@ export class System {
     });
     applyProfile(profile, this.guest);
     vmm.attach(this.guest);
+    if (resolved.vmm.nativeRemapBySourceId) this.installNativeRemap();
     for (let c = 0; c < this.host.cpuCount; c++) {
       const kernel = this.hostKernel;
       this.host.cpu(c).lapic.interruptEntry = (vector) => {
         kernel.interrupt(c, vector);
       };
     }
+  }
+
+  /**
+   * Seed 001's hypothetical host IOMMU mode (vmm.nativeRemapBySourceId): put it in front of the host's unit and fill
+   * one table per assigned device's host requester ID with the guest's APIC IDs.
+   */
+  private installNativeRemap(): void {
+    const unit = this.host.core.remapper;
+    if (unit === null) throw new ConfigError('vmm.nativeRemapBySourceId', 'the host machine has no interrupt remapper to extend');
+    const front = new NativeRemapBySourceId(unit, this.guest.apicBus, this.guest.events, this.host.events, this.vmm.counters);
+    for (const a of this.config.assigned) front.assign(a.hostRid, this.guest.config.apicIds);
+    this.host.core.remapper = front;
+    this.nativeRemap = front;
   }
 
   /** Guest vCPU i (its scheduling state and, with posting, its descriptor). */

@@ -67,6 +67,8 @@ export interface VmmCounters {
   faults: number;
   /** Host interrupts that found their guest vector disabled (dropped, as vfio-pci with no eventfd would). */
   dropped: number;
+  /** Guest native messages the hypothetical `nativeRemapBySourceId` IOMMU mapped to a vCPU (native-remap-by-source-id.ts). */
+  nativeRemaps: number;
 }
 
 /** A route as `sys.vmm.routes()` reports it. */
@@ -138,7 +140,7 @@ export class AssignedRoute {
 }
 
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
-  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0 };
+  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, nativeRemaps: 0 };
   readonly vcpus: Vcpu[] = [];
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();

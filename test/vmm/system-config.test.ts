@@ -42,6 +42,8 @@ describe('system config validation names the field', () => {
     ['a host device assigned twice', (c: any) => c.guest.assigned.push({ bdf: '00:06.0', host: '02:00.0' }), 'guest.assigned[1].host'],
     ['a guest BDF taken by a guest device', (c: any) => (c.guest.devices = [{ bdf: '00:05.0', msi: { vectors: 1 } }]), 'guest.assigned[0].bdf'],
     ['posting without a posting-capable host IOMMU (CAP.PI off)', (c: any) => (c.vmm.postedInterrupts = true), 'vmm.postedInterrupts'],
+    ['a non-boolean nativeRemapBySourceId', (c: any) => (c.vmm.nativeRemapBySourceId = 1), 'vmm.nativeRemapBySourceId'],
+    ['nativeRemapBySourceId without a host IOMMU (it is a mode of the host IOMMU)', (c: any) => { delete c.host.iommu; c.vmm.nativeRemapBySourceId = true; }, 'vmm.nativeRemapBySourceId'],
     ['posting on an AMD host whose IOMMU has no guest vAPIC (EFR.GAMSup = 0)', (c: any) => { c.host.iommu = { kind: 'amd' }; c.vmm.postedInterrupts = true; }, 'vmm.postedInterrupts'],
   ])('%s', (_what, mutate, field) => {
     expect(fieldOf(mutate)).toBe(field);

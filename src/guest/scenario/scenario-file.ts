@@ -100,6 +100,7 @@ export interface VmmCounterExpectations {
   posted?: number;
   wakeups?: number;
   faults?: number;
+  nativeRemaps?: number;
 }
 
 export interface ScenarioExpect {
@@ -455,7 +456,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
   const vmm: VmmCounterExpectations = {};
   if (o.vmm !== undefined) {
     const v = c.obj(o.vmm, `${field}.vmm`);
-    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults'] as const;
+    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps'] as const;
     c.only(v, [...names], `${field}.vmm`);
     for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
   }
