@@ -120,7 +120,7 @@ export class NativeRemapBySourceId implements InterruptRemapper {
     const g = this.guestEvents;
     if (g.active) {
       g.beginFlow();
-      g.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['vcpu', vcpu], ['apic_id', apicId], ['vector', m.vector]]);
+      g.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['vcpu', vcpu], ['dest', apicId], ['vector', m.vector]]);
     }
     this.guestApic.deliver(m);
     return true;
