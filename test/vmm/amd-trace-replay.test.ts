@@ -123,6 +123,37 @@ describe('128-bit IRTEs (amdvi_ir_irte_ga_val)', () => {
   });
 });
 
+describe('NMI requests: the DTE pass bit follows what QEMU did', () => {
+  // Message type = data 10:8 = 100b (NMI): forwarded unchanged iff DTE.NMIPass = 1, else target abort with no event
+  // (reference amd-iommu.md §5 step 6). QEMU traces `amdvi_ir_delivery_mode nmi`, then passes or errs.
+  it('QEMU passed it → NMIPass = 1 → hardware passes it unchanged too', () => {
+    const text = [
+      'amdvi_ir_remap_msi_req addr 0xfee00000 data 0x400 devid 0x18',
+      'amdvi_ir_delivery_mode nmi',
+      'amdvi_ir_remap_msi (addr 0xfee00000, data 0x400) -> (addr 0xfee00000, data 0x400)',
+    ].join('\n');
+    const r = replayQemuTrace(text).amd!.requests[0];
+    expect(r.qemu.kind).toBe('passed');
+    expect(r.hardware.kind).toBe('passed');
+    expect(r.hardware.delivery).toMatchObject({ deliveryMode: 'NMI', dest: 0 });
+    expect(r.divergences).toEqual([]);
+    expect(r.trace.irqpath).toEqual(text.split('\n'));
+  });
+
+  it('QEMU refused it ("passthrough is not enabled") → NMIPass = 0 → hardware aborts it, logging nothing', () => {
+    const text = [
+      'amdvi_ir_remap_msi_req addr 0xfee00000 data 0x400 devid 0x18',
+      'amdvi_ir_delivery_mode nmi',
+      'amdvi_ir_err passthrough is not enabled',
+    ].join('\n');
+    const r = replayQemuTrace(text).amd!.requests[0];
+    expect(r.qemu.kind).toBe('blocked');
+    expect(r.hardware.kind).toBe('blocked');
+    expect(r.hardware.fault).toMatchObject({ recorded: false, linuxLog: null });
+    expect(r.divergences).toEqual([]);
+  });
+});
+
 describe('irqpath replay (CLI) on an AMD-Vi log', () => {
   async function cli(...args: string[]) {
     let out = '';
