@@ -52,7 +52,9 @@ describe('finding 2: IEC invalidation cost follows the cache, not 2^IM', () => {
       const fastest = (mask: number): number => Math.min(timeFullQueue(mask), timeFullQueue(mask), timeFullQueue(mask));
       const baseline = Math.max(fastest(0), 5);
       const masked = fastest(im);
-      expect(masked / baseline).toBeLessThan(8);
+      // After the fix the ratio is about 1 on an idle machine and has reached 10.5 under a load average of 15 on two
+      // cores; with the old code reverted it measured 29–150. 20 separates the two.
+      expect(masked / baseline).toBeLessThan(20);
     });
   }
 });
