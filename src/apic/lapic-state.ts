@@ -20,15 +20,8 @@ import {
 
 export const LAPIC_STATE_VERSION = 1;
 
-/**
- * The register file a state is saved from and applied to. `Lapic` implements it; naming the fields here (instead
- * of importing the class) keeps the import graph one-way: lapic.ts uses this module, never the reverse.
- */
-export interface LapicRegisterFile {
-  readonly cpu: number;
-  readonly initialApicId: number;
-  apicBase: bigint;
-  mode: 'disabled' | 'xapic' | 'x2apic';
+/** The 32-bit registers and latches a state holds exactly as the LAPIC does (both interfaces below share them). */
+export interface LapicScalarRegisters {
   id: number;
   tpr: number;
   ldr: number;
@@ -41,6 +34,17 @@ export interface LapicRegisterFile {
   esr: number;
   esrPending: number;
   errorInterruptArmed: boolean;
+}
+
+/**
+ * The register file a state is saved from and applied to. `Lapic` implements it; naming the fields here (instead
+ * of importing the class) keeps the import graph one-way: lapic.ts uses this module, never the reverse.
+ */
+export interface LapicRegisterFile extends LapicScalarRegisters {
+  readonly cpu: number;
+  readonly initialApicId: number;
+  apicBase: bigint;
+  mode: 'disabled' | 'xapic' | 'x2apic';
   readonly lvt: Uint32Array;
   readonly irr: Uint32Array;
   readonly isr: Uint32Array;
@@ -48,25 +52,13 @@ export interface LapicRegisterFile {
   readonly run: CpuRunState;
 }
 
-export interface LapicState {
+export interface LapicState extends LapicScalarRegisters {
   version: number;
   cpu: number;
   /** Identifies the LAPIC: a state restores only onto the LAPIC with the same initial APIC ID. */
   initialApicId: number;
   /** IA32_APIC_BASE as "0x..." */
   apicBase: string;
-  id: number;
-  tpr: number;
-  ldr: number;
-  dfr: number;
-  svr: number;
-  icrLo: number;
-  icrHi: number;
-  tmict: number;
-  tdcr: number;
-  esr: number;
-  esrPending: number;
-  errorInterruptArmed: boolean;
   lvt: number[];
   irr: number[];
   isr: number[];
