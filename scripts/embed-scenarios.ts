@@ -1,7 +1,7 @@
 /**
- * Writes src/guest/scenario/built-in-scenario-files.ts from scenarios/*.yaml, so the built-in scenarios are part of
+ * Writes src/scenario/built-in-scenario-files.ts from scenarios/*.yaml, so the built-in scenarios are part of
  * the library itself (the same in Node, in a bundle and in a web page) instead of files it reads at run time.
- * test/scenarios/embedded-scenarios.test.ts fails when the two drift apart.
+ * test/scenario/embedded-scenarios.test.ts fails when the two drift apart.
  *
  *   npm run embed-scenarios
  */
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCENARIO_DIR = join(root, 'scenarios');
-export const EMBEDDED_MODULE = join(root, 'src/guest/scenario/built-in-scenario-files.ts');
+export const EMBEDDED_MODULE = join(root, 'src/scenario/built-in-scenario-files.ts');
 
 /** The module text for the YAML files now in `dir`. */
 export function embeddedScenarioModule(dir = SCENARIO_DIR): string {

@@ -12,8 +12,8 @@ import { createMachine, type Machine } from './machine/machine.ts';
 import type { MachineConfig } from './core/config-types.ts';
 import { createGuest } from './guest/create-guest.ts';
 import type { GuestOs } from './guest/guest-os.ts';
-import { runScenario, type ScenarioResult, type SourceResult, type Verdict } from './guest/scenario/run-scenario.ts';
-import { parseScenario, type GuestSpec } from './guest/scenario/scenario-file.ts';
+import { runScenario, type ScenarioResult, type SourceResult, type Verdict } from './scenario/run-scenario.ts';
+import { parseScenario, type GuestSpec } from './scenario/scenario-file.ts';
 // The one Node-side import: runScenarios accepts paths to .yaml files, as the CLI does.
 import { loadSelectedScenarios } from './cli/scenario-files.ts';
 

@@ -6,7 +6,7 @@
  * `util.styleText`.
  */
 import { styleText } from 'node:util';
-import { plain, type Painter } from '../guest/scenario/report.ts';
+import { plain, type Painter } from '../scenario/report.ts';
 
 export interface ColorStream {
   isTTY?: boolean;

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Document, isScalar, visit } from 'yaml';
 import { UsageError } from '../core/errors.ts';
-import { machineFromDmesg, type DmesgMachine } from '../machine/from-dmesg.ts';
-import { checkRemappingLines } from '../guest/dmesg-check.ts';
+import { machineFromDmesg, type DmesgMachine } from '../tools/from-dmesg.ts';
+import { checkRemappingLines } from '../tools/dmesg-check.ts';
 import { setExitCode, writeErr, writeOut } from './output.ts';
 
 const HEX_KEYS = new Set(['base', 'sourceId']);

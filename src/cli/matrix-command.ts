@@ -3,8 +3,8 @@
  * interrupt correctly, with the failure mode in each failing cell.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_AXES, matrixCells, renderMatrix, type MatrixAxes, type MatrixCell, type MatrixIommu } from '../guest/scenario/matrix.ts';
-import { toJson } from '../guest/scenario/report.ts';
+import { DEFAULT_AXES, matrixCells, renderMatrix, type MatrixAxes, type MatrixCell, type MatrixIommu } from '../scenario/matrix.ts';
+import { toJson } from '../scenario/report.ts';
 import { writeErr, writeOut } from './output.ts';
 import { parseUnsigned, USAGE_EXIT_CODE } from './parse-number.ts';
 import { painter, shouldColor } from './color.ts';

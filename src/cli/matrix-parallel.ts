@@ -11,7 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { runMatrixCells, type MatrixCell, type MatrixCellSpec } from '../guest/scenario/matrix.ts';
+import { runMatrixCells, type MatrixCell, type MatrixCellSpec } from '../scenario/matrix.ts';
 
 export type WorkerRequest = { index: number; spec: MatrixCellSpec };
 export type WorkerReply = { type: 'ready' } | { type: 'cell'; index: number; cell: MatrixCell };

@@ -3,7 +3,7 @@
  * posts the finished cell back. Cells are plain data, so they cross the thread boundary by structured clone.
  */
 import { parentPort } from 'node:worker_threads';
-import { runMatrixCell } from '../guest/scenario/matrix.ts';
+import { runMatrixCell } from '../scenario/matrix.ts';
 import type { WorkerReply, WorkerRequest } from './matrix-parallel.ts';
 
 const port = parentPort;

@@ -1,12 +1,12 @@
 /**
  * `irqpath replay <qemu-trace.log>`: read a QEMU trace log, rebuild each interrupt request with the table entries it
- * shows, and print what QEMU did next to what hardware does, marking every divergence (src/vmm/qemu-trace-replay.ts).
+ * shows, and print what QEMU did next to what hardware does, marking every divergence (src/tools/qemu-trace-replay.ts).
  * The file is read here; parsing and replay are in the library.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
-import { replayQemuTrace, type ReplayOutcome, type ReplayReport } from '../vmm/qemu-trace-replay.ts';
+import { replayQemuTrace, type ReplayOutcome, type ReplayReport } from '../tools/qemu-trace-replay.ts';
 import { setExitCode, writeOut } from './output.ts';
 
 function onOff(text: string, option: string): boolean {

@@ -5,9 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
-import { runScenario } from '../guest/scenario/run-scenario.ts';
-import { renderScenario, renderSummary, resultsToJson } from '../guest/scenario/report.ts';
-import { ScenarioError } from '../guest/scenario/scenario-file.ts';
+import { runScenario } from '../scenario/run-scenario.ts';
+import { renderScenario, renderSummary, resultsToJson } from '../scenario/report.ts';
+import { ScenarioError } from '../scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
 import { setExitCode, writeOut } from './output.ts';
 import { loadSelectedScenarios } from './scenario-files.ts';

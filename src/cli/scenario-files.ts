@@ -3,9 +3,9 @@
  * runs in a browser too); this is the Node side that turns a path into text.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { ScenarioError } from '../guest/scenario/scenario-file.ts';
-import { loadScenarios, selectScenarioTexts } from '../guest/scenario/scenario-library.ts';
-import type { Scenario } from '../guest/scenario/scenario-file.ts';
+import { ScenarioError } from '../scenario/scenario-file.ts';
+import { loadScenarios, selectScenarioTexts } from '../scenario/scenario-library.ts';
+import type { Scenario } from '../scenario/scenario-file.ts';
 
 /** The file's text, or null when there is no such file (the selector may then name a built-in scenario). */
 export function readScenarioFile(path: string): string | null {

@@ -10,7 +10,7 @@
  */
 import { buildSystem, type System } from '../vmm/system.ts';
 import type { SystemConfig } from '../vmm/system-config.ts';
-import { LinuxHostKernel } from './linux-host-kernel.ts';
+import { LinuxHostKernel } from './linux/host-kernel.ts';
 
 export function createSystem(config: SystemConfig): System {
   return buildSystem(config, (host) => new LinuxHostKernel(host));

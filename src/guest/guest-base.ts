@@ -10,7 +10,7 @@ import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Machine } from '../machine/machine.ts';
 import { BootLog } from './boot-log.ts';
-import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest-os.ts';
+import type { GuestOs, InterruptRequest, PinSetup, ProgrammedInterrupt } from './guest-os.ts';
 import { GuestPageAllocator } from './guest-memory.ts';
 import { ioapicEoi, ioapicReadRte, ioapicVersion, ioapicWriteRte } from './ioapic-access.ts';
 import { RTE_MASK, RTE_TRIGGER } from '../msi/formats/ioapic-rte.ts';
@@ -26,7 +26,6 @@ import {
   type MsiCap,
   type MsixCap,
 } from './pci-msi-setup.ts';
-import type { PinSetup } from './linux/msi-compose.ts';
 
 /** A request after validation, with the device's capability already located. */
 export interface CheckedRequest {

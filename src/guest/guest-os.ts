@@ -58,6 +58,13 @@ export interface DmaMapping {
   translated: boolean;
 }
 
+/** How the OS sets up an I/O APIC pin's RTE control bits (trigger, polarity, initial mask). */
+export interface PinSetup {
+  trigger: 'edge' | 'level';
+  polarity: 'high' | 'low';
+  masked?: boolean;
+}
+
 export interface GuestOs {
   /** "linux" or "windows". */
   readonly os: string;

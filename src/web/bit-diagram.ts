@@ -4,7 +4,7 @@
  * ignored fields hatched, and flagged in words ("SET") when they hold something. A table below repeats every field in
  * text for small screens and screen readers.
  */
-import type { DrawnWord } from '../machine/explain-value.ts';
+import type { DrawnWord } from '../tools/explain-value.ts';
 import { h } from './dom.ts';
 
 function hexValue(v: bigint, bits: number): string {

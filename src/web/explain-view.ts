@@ -5,10 +5,10 @@
  * route from routeMessage: the page only draws them.
  */
 import type { MachineConfig } from '../core/config-types.ts';
-import { explainValue, type ValueExplanation, type ValueKind } from '../machine/explain-value.ts';
-import { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from '../guest/message-route.ts';
-import { builtInScenarios } from '../guest/scenario/scenario-library.ts';
-import type { GuestSpec, Scenario } from '../guest/scenario/scenario-file.ts';
+import { explainValue, type ValueExplanation, type ValueKind } from '../tools/explain-value.ts';
+import { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from '../tools/message-route.ts';
+import { builtInScenarios } from '../scenario/scenario-library.ts';
+import type { GuestSpec, Scenario } from '../scenario/scenario-file.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import { renderWord } from './bit-diagram.ts';
 import { append, h } from './dom.ts';

@@ -3,8 +3,8 @@
  * a column per vCPU count, each cell coloured by its failure mode and labelled in words (so it reads without colour).
  * A cell is a button: it opens the scenario-like run behind it, traced, below the grid; the URL names the cell.
  */
-import { cellScenario, DEFAULT_AXES, matrixCells, runMatrixCell, scenarioForCell, type MatrixAxes, type MatrixCell, type MatrixCellSpec } from '../guest/scenario/matrix.ts';
-import { runScenario } from '../guest/scenario/run-scenario.ts';
+import { cellScenario, DEFAULT_AXES, matrixCells, runMatrixCell, scenarioForCell, type MatrixAxes, type MatrixCell, type MatrixCellSpec } from '../scenario/matrix.ts';
+import { runScenario } from '../scenario/run-scenario.ts';
 import { append, h, nextFrame } from './dom.ts';
 import { renderRun } from './scenario-run.ts';
 import { go } from './url-state.ts';

@@ -3,9 +3,9 @@
  * hops as a sequence diagram, the fault log as the guest kernel prints it, and the Perfetto trace to download. The
  * scenario view shows one of these per variant, side by side; a matrix cell shows the run behind it.
  */
-import type { ScenarioResult } from '../guest/scenario/run-scenario.ts';
+import type { ScenarioResult } from '../scenario/run-scenario.ts';
 import { perfettoTrace } from '../machine/trace.ts';
-import type { SourceResult } from '../guest/scenario/run-scenario.ts';
+import type { SourceResult } from '../scenario/run-scenario.ts';
 import { stateHash } from './url-state.ts';
 import { h } from './dom.ts';
 import { renderSequence } from './sequence-diagram.ts';

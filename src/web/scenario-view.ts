@@ -3,9 +3,9 @@
  * the run). Every variant runs and is shown side by side. A file the validator refuses shows the CLI's own message
  * next to the line of the field it names.
  */
-import { runScenario } from '../guest/scenario/run-scenario.ts';
-import { parseScenario, ScenarioError, type Scenario } from '../guest/scenario/scenario-file.ts';
-import { builtInScenarioTexts, selectScenarioTexts } from '../guest/scenario/scenario-library.ts';
+import { runScenario } from '../scenario/run-scenario.ts';
+import { parseScenario, ScenarioError, type Scenario } from '../scenario/scenario-file.ts';
+import { builtInScenarioTexts, selectScenarioTexts } from '../scenario/scenario-library.ts';
 import { h, nextFrame } from './dom.ts';
 import { renderRun } from './scenario-run.ts';
 import { go } from './url-state.ts';

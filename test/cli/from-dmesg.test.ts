@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { machineFromDmesg, stripPrefix } from '../../src/machine/from-dmesg.ts';
-import { checkRemappingLines } from '../../src/guest/dmesg-check.ts';
+import { machineFromDmesg, stripPrefix } from '../../src/tools/from-dmesg.ts';
+import { checkRemappingLines } from '../../src/tools/dmesg-check.ts';
 import { renderDmesgMachine } from '../../src/cli/from-dmesg-command.ts';
-import { parseScenario } from '../../src/guest/scenario/scenario-file.ts';
-import { runScenario } from '../../src/guest/scenario/run-scenario.ts';
+import { parseScenario } from '../../src/scenario/scenario-file.ts';
+import { runScenario } from '../../src/scenario/run-scenario.ts';
 import { createMachine } from '../../src/machine/machine.ts';
 import { runCli } from '../../src/cli/main.ts';
 

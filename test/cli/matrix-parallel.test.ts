@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { runMatrixParallel } from '../../src/cli/matrix-parallel.ts';
-import { matrixCells, runMatrixCells, type MatrixCell } from '../../src/guest/scenario/matrix.ts';
+import { matrixCells, runMatrixCells, type MatrixCell } from '../../src/scenario/matrix.ts';
 
 /** What a cell reports, without its run time. */
 const outcome = (c: MatrixCell) => ({ guest: c.guest, vendor: c.vendor, iommu: c.iommu, extension: c.extension, workarounds: c.workarounds, cpus: c.cpus, ok: c.ok, mode: c.mode, delivered: c.delivered, total: c.total, onlineCpus: c.onlineCpus, actual: c.result.sources.map((s) => s.actual) });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createGuest } from '../../src/guest/create-guest.ts';
 import { UsageError } from '../../src/core/errors.ts';
 import { VectorAllocator } from '../../src/guest/vector-allocator.ts';
-import { composeAmdRemappable, composeApicMessage, composeIntelRemappable, rteFromMessage, rteIntelRemappable } from '../../src/guest/linux/msi-compose.ts';
+import { composeAmdRemappable, composeApicMessage, composeIntelRemappable, rteFromMessage, rteIntelRemappable } from '../../src/guest/drivers/msi-compose.ts';
 import { DEFAULT_WINDOWS_QUIRKS, resolveWindowsQuirks } from '../../src/guest/windows/quirks.ts';
 import type { InterruptRequest } from '../../src/guest/guest-os.ts';
 import { machineWith, MSI_DEV, MSIX_DEV } from './helpers.ts';

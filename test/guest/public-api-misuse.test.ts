@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';
-import { matrixCells, renderMatrix, runMatrix, runMatrixCells } from '../../src/guest/scenario/matrix.ts';
+import { matrixCells, renderMatrix, runMatrix, runMatrixCells } from '../../src/scenario/matrix.ts';
 import { mermaidForFlow, perfettoTrace } from '../../src/machine/trace.ts';
 import { runScenarios, runScenarioYaml } from '../../src/testing.ts';
 import { createMachine, type Machine } from '../../src/machine/machine.ts';

@@ -13,7 +13,7 @@ function sourceFiles(dir: string): string[] {
 
 describe('QEMU trace-event table', () => {
   it('every hop name in the source is a QEMU event of the table or an irqpath_* hop', () => {
-    const root = new URL('../../src/', import.meta.url).pathname;
+    const root = new URL('../../src', import.meta.url).pathname;
     const names = new Set<string>();
     for (const file of sourceFiles(root)) {
       for (const line of readFileSync(file, 'utf8').split('\n')) {

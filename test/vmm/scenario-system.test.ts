@@ -1,6 +1,6 @@
 /** Two-machine scenario files: validated on load like single-machine ones, errors naming the field. */
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../../src/guest/scenario/scenario-file.ts';
+import { parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
 
 const SYSTEM = `system:
   host: { cpus: 2, iommu: { kind: intel }, devices: [{ bdf: '02:00.0', msi: { vectors: 1 } }] }

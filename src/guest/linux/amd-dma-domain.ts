@@ -7,7 +7,7 @@
 import type { Cpu } from '../../machine/cpu.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { GuestPageAllocator } from '../guest-memory.ts';
-import type { AmdIrDriver } from './amd-ir.ts';
+import type { AmdIrDriver } from '../drivers/amd-ir.ts';
 
 const PR = 1n;
 const FC = 1n << 60n;

@@ -8,7 +8,7 @@
 import type { Cpu } from '../../machine/cpu.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { GuestPageAllocator } from '../guest-memory.ts';
-import { type IntelIrDriver, QI_GRAN_PAGE } from './intel-ir.ts';
+import { type IntelIrDriver, QI_GRAN_PAGE } from '../drivers/intel-ir.ts';
 
 const R = 1n;
 const W = 2n;

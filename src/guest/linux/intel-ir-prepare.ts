@@ -18,7 +18,7 @@ import type { DmarFaultStyle } from '../../core/linux-version.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { BootLog } from '../boot-log.ts';
 import type { GuestPageAllocator } from '../guest-memory.ts';
-import { IntelIrDriver } from './intel-ir.ts';
+import { IntelIrDriver } from '../drivers/intel-ir.ts';
 
 export interface IntelRemapping {
   /** One driver per DRHD, in table order. */

@@ -31,12 +31,12 @@ import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
-import { type AmdGuestIrteFields, AmdIrDriver } from './amd-ir.ts';
+import { type AmdGuestIrteFields, AmdIrDriver } from '../drivers/amd-ir.ts';
 import { AmdDmaDomain } from './amd-dma-domain.ts';
 import { IntelDmaDomain } from './intel-dma-domain.ts';
 import { parseBdf } from '../../core/bdf.ts';
 import type { DmaMapping } from '../guest-os.ts';
-import { IntelIrDriver, type IntelIrteFields } from './intel-ir.ts';
+import { IntelIrDriver, type IntelIrteFields } from '../drivers/intel-ir.ts';
 import { driverFor, prepareIntelRemapping, type IntelRemapping } from './intel-ir-prepare.ts';
 import { EFR_GAM_SUP_SHIFT } from '../../iommu-amd/extended-features.ts';
 import { XAPIC_MAX_ID } from '../firmware-handoff.ts';
@@ -48,7 +48,7 @@ import {
   rteFromMessage,
   rteIntelRemappable,
   type ComposedMessage,
-} from './msi-compose.ts';
+} from '../drivers/msi-compose.ts';
 
 /** x2APIC IDs reach 0xFFFFFFFE (0xFFFFFFFF is the broadcast, SDM 10.12.1.3). */
 const X2APIC_MAX_ID = 0xfffffffe;

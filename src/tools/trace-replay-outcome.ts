@@ -3,7 +3,7 @@
  * outcome, reading the message QEMU hands on, and comparing QEMU's outcome with hardware's.
  */
 import { DELIVERY_MODE_NAMES } from '../msi/interrupt.ts';
-import type { TraceLogEvent } from '../machine/qemu-trace-log.ts';
+import type { TraceLogEvent } from './qemu-trace-log.ts';
 import type { TranslationResult } from '../msi/translation-result.ts';
 
 /** An interrupt as it reaches the APICs. */

@@ -28,7 +28,7 @@ import * as R from '../iommu-amd/registers.ts';
 import {
   DTE_D4_INT_TAB_LEN_SHIFT, DTE_D4_IV, DTE_D5_EINT_PASS, DTE_D5_INIT_PASS, DTE_D5_INT_CTL_SHIFT, DTE_D5_NMI_PASS, INT_TAB_LEN_MAX,
 } from '../iommu-amd/device-table-entry.ts';
-import type { TraceLogEvent } from '../machine/qemu-trace-log.ts';
+import type { TraceLogEvent } from './qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
 import {
   big, deliveryDifferences, deliveryFromResult, describeDelivery, num, qemuOutcomeFromResult, withoutExtra, type ReplayOutcome,

@@ -17,6 +17,7 @@ import { encodeIntelRemappable } from '../../msi/formats/intel-remappable.ts';
 import { encodeRteRemappable, messageToRte, type RtePinControl } from '../../msi/formats/ioapic-rte.ts';
 import { encodeXenPirq } from '../../msi/formats/xen-pirq.ts';
 import { DeliveryMode } from '../../msi/interrupt.ts';
+import type { PinSetup } from '../guest-os.ts';
 
 export interface ComposedMessage {
   addr: bigint;
@@ -41,12 +42,6 @@ export function composeAmdRemappable(index: number, twoK: boolean): ComposedMess
 
 export function composeXenPirq(pirq: number): ComposedMessage {
   return encodeXenPirq({ pirq, deliveryMode: DeliveryMode.ExtINT });
-}
-
-export interface PinSetup {
-  trigger: 'edge' | 'level';
-  polarity: 'high' | 'low';
-  masked?: boolean;
 }
 
 function pinControl(pin: PinSetup): Partial<RtePinControl> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deepMerge, parseScenario, ScenarioError } from '../../src/guest/scenario/scenario-file.ts';
+import { deepMerge, parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
 
 const BASE = `
 title: t

@@ -7,8 +7,8 @@ import { layoutGaps, type BitWord } from '../../src/msi/bit-layout.ts';
 import { MSI_LAYOUTS, RTE_LAYOUTS } from '../../src/msi/formats/layouts.ts';
 import { FRCD_LAYOUT, INTEL_IRTE_LAYOUTS } from '../../src/iommu-intel/layouts.ts';
 import { AMD_EVENT_LAYOUT, AMD_IRTE_LAYOUTS } from '../../src/iommu-amd/layouts.ts';
-import { explainValue } from '../../src/machine/explain-value.ts';
-import { routeMessage, routeRte } from '../../src/guest/message-route.ts';
+import { explainValue } from '../../src/tools/explain-value.ts';
+import { routeMessage, routeRte } from '../../src/tools/message-route.ts';
 
 const field = (e: ReturnType<typeof explainValue>, reading: number, name: string) =>
   e.readings[reading].words.flatMap((w) => w.fields).find((f) => f.field.name === name);

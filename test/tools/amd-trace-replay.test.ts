@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { replayQemuTrace } from '../../src/vmm/qemu-trace-replay.ts';
+import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 const fixture = new URL('../fixtures/qemu-trace/amd-constructed.log', import.meta.url);

@@ -7,7 +7,7 @@
  * Events irqpath does not know (`kvm_irqchip_commit_routes`, ...) are skipped and counted by name; lines that are not
  * trace events at all (QEMU's warnings, a shell's `^C`) are counted too. Browser-safe: takes the text, not a file.
  */
-import { compileQemuEvent, QEMU_TRACE_EVENTS, type CompiledQemuEvent } from './qemu-trace-formats.ts';
+import { compileQemuEvent, QEMU_TRACE_EVENTS, type CompiledQemuEvent } from '../machine/qemu-trace-formats.ts';
 
 export type TraceLogValue = bigint | string;
 

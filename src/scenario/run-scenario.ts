@@ -3,22 +3,22 @@
  * source and watch — through the machine's event stream only — where each interrupt went. The outcome is compared
  * with the scenario's expected facts; nothing here knows the answer in advance.
  */
-import { testVector } from '../../apic/lapic.ts';
-import { createMachine, type Machine } from '../../machine/machine.ts';
-import type { IommuFaultEvent, TraceHop } from '../../core/events.ts';
-import { formatHop } from '../../machine/trace.ts';
-import { createGuest } from '../create-guest.ts';
-import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
-import { barBase, enableBusMaster } from '../pci-msi-setup.ts';
-import { EMBEDDED_DATA_OFFSET } from '../../pci/embedded-msi-controller.ts';
+import { testVector } from '../apic/lapic.ts';
+import { createMachine, type Machine } from '../machine/machine.ts';
+import type { IommuFaultEvent, TraceHop } from '../core/events.ts';
+import { formatHop } from '../machine/trace.ts';
+import { createGuest } from '../guest/create-guest.ts';
+import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from '../guest/guest-os.ts';
+import { barBase, enableBusMaster } from '../guest/pci-msi-setup.ts';
+import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
 import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
-import type { Device } from '../../machine/device.ts';
-import { UsageError } from '../../core/errors.ts';
-import type { System } from '../../vmm/system.ts';
-import type { VmmCounters, VmmRouteReport } from '../../vmm/vmm.ts';
-import { createSystem } from '../create-system.ts';
-import { LinuxGuest } from '../linux/linux-guest.ts';
-import { copyMsiToEmbeddedController } from '../drivers/embedded-msi.ts';
+import type { Device } from '../machine/device.ts';
+import { UsageError } from '../core/errors.ts';
+import type { System } from '../vmm/system.ts';
+import type { VmmCounters, VmmRouteReport } from '../vmm/vmm.ts';
+import { createSystem } from '../guest/create-system.ts';
+import { LinuxGuest } from '../guest/linux/linux-guest.ts';
+import { copyMsiToEmbeddedController } from '../guest/drivers/embedded-msi.ts';
 
 export interface Delivery {
   cpu: number;

@@ -7,8 +7,8 @@
 import { DEFAULT_LINUX_VERSION, parseLinuxVersion } from '../core/linux-version.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createMachine } from '../machine/machine.ts';
-import type { DmesgMachine } from '../machine/from-dmesg.ts';
-import { createGuest } from './create-guest.ts';
+import type { DmesgMachine } from './from-dmesg.ts';
+import { createGuest } from '../guest/create-guest.ts';
 
 const COVERED = [
   /^DMAR: Host address width /,

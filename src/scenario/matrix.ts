@@ -4,9 +4,9 @@
  * when every CPU came online and every interrupt reached the CPU and vector the driver asked for; otherwise the
  * cell names the failure mode. Scenarios 1–8 are cells of the default grid.
  */
-import type { MachineConfig } from '../../core/config-types.ts';
-import { showValue, UsageError } from '../../core/errors.ts';
-import { MAX_CPUS } from '../../machine/config.ts';
+import type { MachineConfig } from '../core/config-types.ts';
+import { showValue, UsageError } from '../core/errors.ts';
+import { MAX_CPUS } from '../machine/config.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { Scenario, ScenarioSource } from './scenario-file.ts';
 import { plain, type Painter } from './report.ts';

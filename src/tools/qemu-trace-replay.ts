@@ -26,10 +26,10 @@ import { formatBdf } from '../core/bdf.ts';
 import type { IommuFaultEvent } from '../core/events.ts';
 import { UsageError } from '../core/errors.ts';
 import * as R from '../iommu-intel/registers.ts';
-import { parseQemuTraceLog, type TraceLog, type TraceLogEvent } from '../machine/qemu-trace-log.ts';
+import { parseQemuTraceLog, type TraceLog, type TraceLogEvent } from './qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
-import { applyProfile } from './profile-hooks.ts';
-import { VMM_PROFILES, type VmmProfile } from './profiles.ts';
+import { applyProfile } from '../vmm/profile-hooks.ts';
+import { VMM_PROFILES, type VmmProfile } from '../vmm/profiles.ts';
 import {
   big, deliveryDifferences, deliveryFromResult, describeDelivery, num, qemuOutcomeFromResult, sameOutcome, withoutExtra,
   type ReplayOutcome,

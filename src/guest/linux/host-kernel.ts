@@ -10,11 +10,11 @@
  *   edge MSI before running the handler (handle_edge_irq → apic_ack_irq) — then the handler. Any other vector is
  *   left pending in IRR for whoever services the host CPU (the fault interrupt of the host IOMMU, for instance).
  */
-import { UsageError } from '../core/errors.ts';
-import type { Machine } from '../machine/machine.ts';
-import type { Lapic } from '../apic/lapic.ts';
-import type { HostKernel, HostVector, PostedTarget } from '../vmm/host-kernel.ts';
-import { LinuxGuest } from './linux/linux-guest.ts';
+import { UsageError } from '../../core/errors.ts';
+import type { Machine } from '../../machine/machine.ts';
+import type { Lapic } from '../../apic/lapic.ts';
+import type { HostKernel, HostVector, PostedTarget } from '../../vmm/host-kernel.ts';
+import { LinuxGuest } from './linux-guest.ts';
 
 export class LinuxHostKernel implements HostKernel {
   readonly linux: LinuxGuest;

@@ -4,8 +4,8 @@
  * only insists that the run meets them, so a routing regression anywhere in the fabric turns a verdict UNEXPECTED.
  */
 import { describe, expect, it } from 'vitest';
-import { runScenario } from '../../src/guest/scenario/run-scenario.ts';
-import { builtInScenarios } from '../../src/guest/scenario/scenario-library.ts';
+import { runScenario } from '../../src/scenario/run-scenario.ts';
+import { builtInScenarios } from '../../src/scenario/scenario-library.ts';
 import { expectVerdict } from '../../src/testing.ts';
 
 const scenarios = builtInScenarios();

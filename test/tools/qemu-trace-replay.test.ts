@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseQemuTraceLog } from '../../src/machine/qemu-trace-log.ts';
-import { replayQemuTrace } from '../../src/vmm/qemu-trace-replay.ts';
+import { parseQemuTraceLog } from '../../src/tools/qemu-trace-log.ts';
+import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 const fixture = (name: string) => new URL(`../fixtures/qemu-trace/${name}`, import.meta.url);

@@ -1,5 +1,5 @@
 /**
- * The built-in scenarios the library carries (src/guest/scenario/built-in-scenario-files.ts) are exactly the files in
+ * The built-in scenarios the library carries (src/scenario/built-in-scenario-files.ts) are exactly the files in
  * scenarios/: an edited or added YAML file that was not re-embedded fails here with the command that fixes it.
  */
 import { readFileSync } from 'node:fs';

@@ -10,9 +10,9 @@ import { UsageError } from '../core/errors.ts';
 import { createMachine, type Machine } from '../machine/machine.ts';
 import { IOREGSEL, IOWIN } from '../ioapic/ioapic.ts';
 import { formatHop } from '../machine/trace.ts';
-import { createGuest } from './create-guest.ts';
-import type { InterruptRequest } from './guest-os.ts';
-import type { GuestSpec } from './scenario/scenario-file.ts';
+import { createGuest } from '../guest/create-guest.ts';
+import type { InterruptRequest } from '../guest/guest-os.ts';
+import type { GuestSpec } from '../scenario/scenario-file.ts';
 
 /** PCI command register (config offset 0x04) bit 2: the device may master the bus (PCI Local Bus 3.0 §6.2.2). */
 const PCI_COMMAND = 0x04;

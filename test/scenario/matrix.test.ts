@@ -3,7 +3,7 @@
  * with the cells the seeds describe checked by name.
  */
 import { describe, expect, it } from 'vitest';
-import { renderMatrix, runMatrix, runMatrixCell, scenarioForCell } from '../../src/guest/scenario/matrix.ts';
+import { renderMatrix, runMatrix, runMatrixCell, scenarioForCell } from '../../src/scenario/matrix.ts';
 
 describe('compatibility matrix', () => {
   const cell = (guest: 'linux' | 'windows', vendor: 'intel' | 'amd', iommu: 'none' | 'intel-ir' | 'intel-full' | 'amd', extension = false, workarounds = false, cpus = 300) =>

@@ -3,7 +3,7 @@
  * file system), selected by file name prefix ("05", "05-windows-amd-cpu-intel-ir-only"), by "all", or by a path to
  * any YAML file, which the caller reads (the CLI with node:fs; a web page has no paths).
  */
-import { UsageError } from '../../core/errors.ts';
+import { UsageError } from '../core/errors.ts';
 import { BUILT_IN_SCENARIO_FILES } from './built-in-scenario-files.ts';
 import { parseScenario, scenarioFileId, type Scenario } from './scenario-file.ts';
 

@@ -8,14 +8,14 @@
  * memory above 4 GiB" — the CPU, vector, index and address all come from running the guest model on the machine.
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import type { MachineConfig } from '../../core/config-types.ts';
-import { ConfigError } from '../../core/errors.ts';
-import { parseBdf } from '../../core/bdf.ts';
-import { resolveConfig, type ResolvedConfig } from '../../machine/config.ts';
-import { isBdf as isBdfText } from '../../core/bdf.ts';
-import { resolveSystemConfig, type SystemConfig } from '../../vmm/system-config.ts';
-import { parseLinuxVersion } from '../../core/linux-version.ts';
-import type { InterruptRequest } from '../guest-os.ts';
+import type { MachineConfig } from '../core/config-types.ts';
+import { ConfigError } from '../core/errors.ts';
+import { parseBdf } from '../core/bdf.ts';
+import { resolveConfig, type ResolvedConfig } from '../machine/config.ts';
+import { isBdf as isBdfText } from '../core/bdf.ts';
+import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
+import { parseLinuxVersion } from '../core/linux-version.ts';
+import type { InterruptRequest } from '../guest/guest-os.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
