@@ -1,5 +1,6 @@
 /**
- * The destination rules, written as "does this one LAPIC match this message" (reference §2.1, §2.2). This is the
+ * The destination rules, written as "does this one LAPIC match this message" (SDM 10.6.2;
+ * 8-bit destinations to x2APIC-mode targets as KVM's kvm_apic_mda). This is the
  * slow oracle: the bus resolves destinations through {@link DestinationIndex} and property tests check the two
  * agree. Only hardware-enabled LAPICs take part; software enable matters only at acceptance.
  *

@@ -1,5 +1,5 @@
 /**
- * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (reference §3).
+ * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (AMD IOMMU spec §3.4).
  *
  * Built from the friendly options, only what this model implements is advertised: XTSup, IASup, GASup, HATS,
  * GAMSup = 001b (guest vAPIC, only with `vapic: true`; otherwise Linux runs 128-bit IRTEs in "legacy GA" mode) and
@@ -17,9 +17,9 @@ export const EFR_GA_SUP = 1n << 7n;
 export const EFR_HE_SUP = 1n << 8n;
 export const EFR_PC_SUP = 1n << 9n;
 export const EFR_HATS_SHIFT = 10n;
-/** HATS = 10b (6-level host tables), the default and the value QEMU advertises (QEMU-h AMDVI_DEFAULT_EXT_FEATURES). */
+/** HATS = 10b (6-level host tables), the default and the value QEMU advertises (QEMU hw/i386/amd_iommu.h AMDVI_DEFAULT_EXT_FEATURES). */
 export const HATS_6_LEVEL = 2n;
-/** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (QEMU-hat). */
+/** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (qemu-devel, "Add a way to disable DMA translation", 2025-09). */
 export const HATS_NONE = 3n;
 export const EFR_GAM_SUP_SHIFT = 21n;
 

@@ -1,6 +1,6 @@
 /**
  * AMD-Vi interrupt remapping: what the IOMMU does with one interrupt request (a write to 0xFEEx_xxxx) from
- * DeviceID D with address A and data X. Reference §5 "How the IOMMU uses the MSI", step by step:
+ * DeviceID D with address A and data X. AMD IOMMU spec §2.2.5, step by step:
  *
  *  1. IommuEn = 0 → forwarded unchanged.
  *     (A DeviceID whose DTE lies beyond the device table (Size field) has no DTE: logged as IO_PAGE_FAULT (I = 1,

@@ -1,5 +1,5 @@
 /**
- * Interrupt Remapping Table Entries (reference §5). The table is per DeviceID; Control.GAEn selects the format.
+ * Interrupt Remapping Table Entries (AMD IOMMU spec §2.2.5). The table is per DeviceID; Control.GAEn selects the format.
  *
  * 32-bit IRTE (GAEn = 0), at IRT + index x 4:
  *   [0] RemapEn, [1] SupIOPF, [4:2] IntType (000 Fixed, 001 Arbitrated, others reserved), [5] RqEoi, [6] DM,

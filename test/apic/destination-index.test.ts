@@ -1,5 +1,5 @@
 /**
- * The fast destination index against the slow "ask every APIC" oracle (design.md: "APIC map ≡ slow scan"), and the
+ * The fast destination index against the slow "ask every APIC" oracle (the two must agree on every message), and the
  * 32768-CPU scale requirement.
  */
 import { test as fcTest, fc } from '@fast-check/vitest';

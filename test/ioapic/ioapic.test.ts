@@ -1,5 +1,5 @@
 /**
- * I/O APIC behaviour, following kvm-unit-tests x86/ioapic.c (reference §7.1) and the RTE rules of §3.3–3.5.
+ * I/O APIC behaviour, following kvm-unit-tests x86/ioapic.c and the RTE rules of the 82093AA datasheet §3.2.4.
  * The guest side is played by MMIO writes; the CPU side (EOI) by calling eoiBroadcast as the LAPIC would.
  *
  * Message encodings used below (§3.5): address = 0xFEE00000 | RTE[63:48] << 4 | RTE[11] << 2;

@@ -1,5 +1,5 @@
 /**
- * Interrupt remapping through DTE → per-device IRT (reference §4, §5). Expected values are worked out from the
+ * Interrupt remapping through DTE → per-device IRT (AMD IOMMU spec §2.2.2.1, §2.2.5). Expected values are worked out from the
  * IRTE/DTE layouts in the notes; event-log dwords from the §6 generic layout:
  *   dword0 = DeviceID | PASID[19:16] << 16, dword1 = DomainID | flags << 16 | code << 28, dwords 2–3 = address.
  */

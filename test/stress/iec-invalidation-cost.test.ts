@@ -1,6 +1,6 @@
 /**
  * Stress-campaign finding 2 (issue 10): an index-selective IEC invalidation covers 2^IM indices (VT-d 6.5.2.7,
- * reference §9: IM 31:27, "invalidate 2^IM entries"), but its cost must follow what the cache holds, not the size of
+ * IM 31:27, "invalidate 2^IM entries"), but its cost must follow what the cache holds, not the size of
  * the range: one IQT write publishing a full queue of IM = 15/16 descriptors took seconds when each walked all of
  * its 32768/65536 indices.
  */
@@ -17,7 +17,7 @@ const IQA = 0x90;
 const QIE = 1 << 26;
 const QUEUE = 0x100000;
 
-/** IEC descriptor qw0: type 4, G (bit 4) = 1 index-selective, IM in 31:27, IIDX in 47:32 (reference §9). */
+/** IEC descriptor qw0: type 4, G (bit 4) = 1 index-selective, IM in 31:27, IIDX in 47:32 (VT-d 6.5.2.7). */
 function iecDescriptor(index: number, im: number): bigint {
   return 4n | (1n << 4n) | (BigInt(im) << 27n) | (BigInt(index) << 32n);
 }

@@ -1,6 +1,6 @@
 /**
- * The Windows guest model: the register programming the seeds attribute to Windows Server 2022-era guests
- * (seed 000; reference msi-formats §9, peers-and-style §2 items 1–2), with each deviation a named quirk
+ * The Windows guest model: the register programming attributed to Windows Server 2022-era guests
+ * in the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?" (Jul–Oct 2024), with each deviation a named quirk
  * (quirks.ts). Windows prints no boot log; the model's lines start with "windows: " and describe its decisions.
  *
  * What the model ASSUMES where no public source says (each stated again where it is used):
@@ -309,7 +309,7 @@ export class WindowsGuest extends GuestBase {
       msg = composeApicMessage(dest, out.vector, false);
       encoding = dest <= 255 ? 'compat' : 'ext-dest-id';
     } else if (req.kind === 'ioapic') {
-      // Model assumption (seed 000 does not say): the RTE keeps destination bits 7:0 only.
+      // Model assumption (the qemu-devel thread does not say): the RTE keeps destination bits 7:0 only.
       msg = composeApicMessage(dest & 0xff, out.vector, false);
       encoding = 'compat-truncated';
       const why = `an RTE holds only destination bits 7:0: APIC ID ${dest} becomes ${dest & 0xff} (model assumption)`;

@@ -1,6 +1,6 @@
 /**
  * AMD IOMMU XT interrupt control registers (MMIO 0x170 event log, 0x178 PPR log, 0x180 GA log; identical layout),
- * used instead of the MSI capability when Control.IntCapXTEn = 1 (reference amd-iommu §8).
+ * used instead of the MSI capability when Control.IntCapXTEn = 1 (AMD IOMMU spec §3.4).
  *
  *   bits 63:56  destination[31:24]
  *   bits 55:41  reserved

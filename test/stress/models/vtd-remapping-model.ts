@@ -1,6 +1,6 @@
 /**
- * An independent model of VT-d interrupt remapping, written from the specification notes
- * (/work/shared/reference/intel-vtd.md §3–§7, §9–§10) and the SDM's MSI layout, for the model-based stress test. It
+ * An independent model of VT-d interrupt remapping, written from the specification
+ * (VT-d spec §5.1, §6.5.2, §7.1.3, §9.10, §11.4) and the SDM's MSI layout, for the model-based stress test. It
  * imports nothing from src/: every bit position is written out here, so a wrong constant in the implementation cannot
  * hide itself by being shared.
  *
