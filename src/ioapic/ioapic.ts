@@ -315,7 +315,7 @@ export class Ioapic implements MmioDevice {
    * Deliver a level interrupt: Remote IRR is set when the message is sent. The message is a posted write, so the
    * I/O APIC cannot know whether a LAPIC accepted it: if the IOMMU faults it, or no APIC matches its destination,
    * Remote IRR stays set and the pin is dead until an EOI with that vector arrives — exactly what a real guest sees
-   * (a "stuck" level interrupt). (KVM's in-kernel IOAPIC sets it from the delivery result instead, §3.4.)
+   * (a "stuck" level interrupt). (KVM's in-kernel IOAPIC sets it from the delivery result instead: kvm/ioapic.c.)
    */
   private sendLevel(pin: number): void {
     this.rteLo[pin] = (this.rteLo[pin] | RTE_REMOTE_IRR) >>> 0;

@@ -42,7 +42,7 @@ export const FRO_UNITS = 0x60;
 export const FRCD_BASE = FRO_UNITS * 16;
 export const FRCD_SIZE = 16;
 
-// ---- GCMD / GSTS (§3) ------------------------------------------------------------------------------------------
+// ---- GCMD / GSTS (§11.4.4–5) --------------------------------------------------------------------------------------
 export const GCMD_TE = 1 << 31;
 export const GCMD_SRTP = 1 << 30;
 export const GCMD_SFL = 1 << 29;
@@ -60,7 +60,7 @@ export const GSTS_IRES = GCMD_IRE;
 export const GSTS_IRTPS = GCMD_SIRTP;
 export const GSTS_CFIS = GCMD_CFI;
 
-// ---- FSTS (§8) -------------------------------------------------------------------------------------------------
+// ---- FSTS (§11.4) ----------------------------------------------------------------------------------------------
 export const FSTS_PFO = 1 << 0;
 export const FSTS_PPF = 1 << 1;
 export const FSTS_AFO = 1 << 2;
@@ -76,7 +76,7 @@ export const FSTS_W1C = FSTS_PFO | FSTS_AFO | FSTS_APF | FSTS_IQE | FSTS_ICE | F
 /** The "status fields" the interrupt-condition rule looks at (FECTL.IP description, reference DS). */
 export const FSTS_STATUS_FIELDS = FSTS_PFO | FSTS_PPF | FSTS_AFO | FSTS_APF | FSTS_IQE | FSTS_ICE | FSTS_ITE;
 
-// ---- FECTL / IECTL (§8) ----------------------------------------------------------------------------------------
+// ---- FECTL / IECTL (§11.4) -------------------------------------------------------------------------------------
 export const ECTL_IM = 1 << 31;
 export const ECTL_IP = 1 << 30;
 /** Event data registers: 15:0 message data (31:16 were EIMD before 2021, now reserved; VT-d spec §11.4 FEDATA_REG). */
@@ -84,18 +84,18 @@ export const EDATA_MASK = 0x0000ffff;
 /** Event address registers: 31:2 message address, 1:0 reserved. */
 export const EADDR_MASK = 0xfffffffc;
 
-// ---- FRCD (§8), dword view ---------------------------------------------------------------------------------------
+// ---- FRCD (§11.4), dword view ------------------------------------------------------------------------------------
 /** Dword at +12: F (RW1C) in bit 31, T in bit 30, FR in bits 7:0. */
 export const FRCD_HI_F = 1 << 31;
 /** Dword at +12 bit 30: T (bit 126) — 1 read, 0 write. */
 export const FRCD_HI_T = 1 << 30;
 
-// ---- IRTA (§4) -------------------------------------------------------------------------------------------------
+// ---- IRTA (§11.4) ----------------------------------------------------------------------------------------------
 export const IRTA_EIME = 1 << 11;
 export const IRTA_S_MASK = 0xf;
 export const IRTA_ADDR_LO_MASK = 0xfffff000;
 
-// ---- Invalidation queue (§9) -------------------------------------------------------------------------------------
+// ---- Invalidation queue (§11.4.9) ----------------------------------------------------------------------------------
 export const IQA_ADDR_LO_MASK = 0xfffff000;
 export const IQA_QS_MASK = 0x7;
 /**

@@ -14,7 +14,8 @@ const SELF = 'test/architecture/citations.test.ts';
 
 /** What a citation of a file outside the repository looks like, each with the reason it is rejected. */
 const UNOPENABLE: readonly { readonly pattern: RegExp; readonly why: string }[] = [
-  { pattern: /\breference(?: [a-z-]+)? ?§/i, why: 'a section of notes that are not in the repository' },
+  { pattern: /\b(?:reference|notes)(?:[ /][a-z-]+(?:\.md)?)? ?§/i, why: 'a section of notes that are not in the repository' },
+  { pattern: /\breference\/[a-z-]+\.md\b/, why: 'notes that are not in the repository' },
   { pattern: /\breference notes\b/i, why: 'notes that are not in the repository' },
   { pattern: /\bseeds? ?0\d\d\b/i, why: 'a numbered "seed": name the mailing-list thread and its date instead' },
   { pattern: /\bdesign\.md\b/, why: 'a design document that is not in the repository' },
@@ -66,6 +67,9 @@ test('each pattern catches the citation it is meant to catch', () => {
   const samples = [
     'IRTA_REG (reference §4)',
     'driver (reference intel-vtd §3, §4)',
+    'steps (reference amd-iommu.md §5)',
+    'Source: reference/apic-ioapic-msi.md §1.1',
+    'QEMU amdvi_int_remap_msi (notes §5 step 6)',
     'as in the reference notes',
     'the hack of seed 000',
     'the design (design.md, "Layers")',

@@ -6,7 +6,7 @@
  * What the model ASSUMES where no public source says (each stated again where it is used):
  * - Windows starts every CPU in x2APIC mode and applies no APIC-ID limit of its own.
  * - With remapping in x2APIC mode it targets each CPU with a logical x2APIC-cluster destination, delivery Fixed,
- *   SVT 0 (the trace in peers-and-style §2 item 2: IRTE high 0x100d10005, low 0 → DM logical, dest 0x1, SVT 0).
+ *   SVT 0 (the qemu-devel trace of 2024-07-11: IRTE high 0x100d10005, low 0 → DM logical, dest 0x1, SVT 0).
  * - IRTE indices are allocated in setup order. On Intel's global table I/O APIC pins and MSIs share one allocator:
  *   the published QEMU trace of a Windows boot (test/fixtures/qemu-trace/windows-intel-host.log) shows I/O APIC
  *   pin 2, the first interrupt Windows sets up, at IRTE 0 (`vtd_ir_irte_get index 0 …`, RTE message 0xfee00010);
