@@ -18,7 +18,7 @@ const UNOPENABLE: readonly { readonly pattern: RegExp; readonly why: string }[] 
   { pattern: /\breference\/[a-z-]+\.md\b/, why: 'notes that are not in the repository' },
   { pattern: /\breference notes\b/i, why: 'notes that are not in the repository' },
   { pattern: /\bseeds? ?0\d\d\b/i, why: 'a numbered "seed": name the mailing-list thread and its date instead' },
-  { pattern: /\bdesign\.md\b/, why: 'a design document that is not in the repository' },
+  { pattern: /\bdesign\.md\b|\bdesign note\b/i, why: 'a design document that is not in the repository (docs/ is)' },
   { pattern: /\bshared\/(?:seeds|reference)\b/, why: 'a file outside the repository' },
   { pattern: /\/work\/[a-z]/, why: 'an absolute path on the machine the code was written on' },
   {
@@ -73,6 +73,7 @@ test('each pattern catches the citation it is meant to catch', () => {
     'as in the reference notes',
     'the hack of seed 000',
     'the design (design.md, "Layers")',
+    '(design note "Tests")',
     'see shared/seeds/003-ath11k-vfio-msi.txt',
     'read /work/shared/reference/amd-iommu.md',
     'bit positions agree across QEMU Q-h, Linux L-h',
