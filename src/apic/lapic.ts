@@ -93,11 +93,6 @@ export function x2apicLdr(x2apicId: number): number {
   return (((x2apicId >>> 4) << 16) | (1 << (x2apicId & 0xf))) >>> 0;
 }
 
-/** Vector of the highest set bit in an 8×32-bit vector bitmap, or -1. */
-export function highestVector(bitmap: Uint32Array): number {
-  return highestAt(bitmap, 0);
-}
-
 /** Whether `vector` is set in the 8-word bitmap at bitmap[base..base + 8). */
 export function testVector(bitmap: Uint32Array, vector: number, base = 0): boolean {
   return ((bitmap[base + (vector >>> 5)] >>> (vector & 31)) & 1) !== 0;

@@ -20,8 +20,11 @@ export const X2APIC_MSR_FIRST = 0x800;
 export const X2APIC_MSR_LAST = 0x8ff;
 export const X2APIC_MSR_RESERVED_LAST = 0xbff;
 
+/** @public */
 export const MSR_X2APIC_ID = 0x802;
+/** @public */
 export const MSR_X2APIC_TPR = 0x808;
+/** @public */
 export const MSR_X2APIC_PPR = 0x80a;
 export const MSR_X2APIC_EOI = 0x80b;
 export const MSR_X2APIC_LDR = 0x80d;

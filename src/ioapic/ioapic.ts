@@ -40,9 +40,6 @@ export const IOREGSEL = 0x00;
 export const IOWIN = 0x10;
 /** EOI register, version 0x20 only (ICH/6700PXH datasheets; Linux `struct io_apic.eoi`). */
 export const IOAPIC_EOI = 0x40;
-/** Size of the MMIO window QEMU maps for the I/O APIC ("ioapic", 0x1000 bytes). */
-export const IOAPIC_MMIO_SIZE = 0x1000;
-export const IOAPIC_DEFAULT_BASE = 0xfec00000;
 
 // Indirect registers (IOREGSEL values).
 export const IOAPIC_REG_ID = 0x00;

@@ -100,17 +100,6 @@ export function dteInterruptReservedBits(d5: number, d6: number, d7: number): nu
   return (d5 & DTE_D5_RESERVED) | d6 | (d7 & DTE_D7_RESERVED);
 }
 
-/**
- * Why an IV = 1 entry would be illegal for a fixed/arbitrated request that it remaps, or null (AMD IOMMU spec
- * §2.2.2.1 and §2.2.5). Only the reserved-bit case applies to every request; remapping checks IntCtl / IntTabLen where it uses them.
- */
-export function dteInterruptIllegality(d4: number, d5: number, d6: number, d7: number): 'reserved-bits' | 'int-tab-len' | 'int-ctl' | null {
-  if (dteInterruptReservedBits(d5, d6, d7) !== 0) return 'reserved-bits';
-  if (dteIntTabLen(d4) > INT_TAB_LEN_MAX) return 'int-tab-len';
-  if (dteIntCtl(d5) === IntCtl.Reserved) return 'int-ctl';
-  return null;
-}
-
 export interface DecodedDte {
   v: boolean;
   tv: boolean;

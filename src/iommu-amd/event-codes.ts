@@ -19,8 +19,6 @@ export const EventCode = {
   RMP_HW_ERROR: 0xe,
 } as const;
 
-export type EventCodeValue = (typeof EventCode)[keyof typeof EventCode];
-
 const NAMES = new Map<number, string>(Object.entries(EventCode).map(([name, code]) => [code, name]));
 
 export function eventCodeName(code: number): string {

@@ -17,10 +17,8 @@ export const IRTE_REMAP_EN = 1 << 0;
 export const IRTE_SUP_IOPF = 1 << 1;
 export const IRTE_INT_TYPE_SHIFT = 2;
 export const IRTE_RQ_EOI = 1 << 5;
-export const IRTE_DM = 1 << 6;
 export const IRTE_GUEST_MODE = 1 << 7;
 
-export const IntType = { Fixed: 0, Arbitrated: 1 } as const;
 
 export function irteRemapEn(w0: number): boolean {
   return (w0 & IRTE_REMAP_EN) !== 0;

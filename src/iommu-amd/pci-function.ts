@@ -29,11 +29,15 @@ export const IOMMU_CAP_BASE_HI = 0x08;
 export const IOMMU_CAP_RANGE = 0x0c;
 export const IOMMU_CAP_MISC0 = 0x10;
 // Header bits (QEMU amdvi_pci_realize, VBox, OpenVMM IommuCapabilityData).
+/** @public */
 export const CAP_TYPE_SHIFT = 16;
 export const CAP_TYPE_IOMMU = 0b011;
 export const CAP_REV_SHIFT = 19;
+/** @public */
 export const CAP_IOTLB_SUP = 1 << 24;
+/** @public */
 export const CAP_HT_TUNNEL = 1 << 25;
+/** @public */
 export const CAP_NP_CACHE = 1 << 26;
 export const CAP_EFR_SUP = 1 << 27;
 const BASE_LO_ENABLE = 1;

@@ -5,7 +5,7 @@
  *
  *   [2] DestMode (0 physical, 1 logical)   [31:8] Destination[23:0]   [39:32] Vector
  *   [40] IntType ("DM" in spec 3.04 per Xen; Xen fills it from the MSI delivery mode, i.e. 0 fixed, 1 lowest
- *        priority — the exact meaning is UNCONFIRMED in the notes, so that reading is used here)
+ *        priority — the exact meaning is UNCONFIRMED, so that reading is used here)
  *   [63:56] Destination[31:24]
  */
 import type { ApicMessage } from '../msi/interrupt.ts';

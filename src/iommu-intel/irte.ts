@@ -11,9 +11,6 @@ import { FaultReason } from './fault-reasons.ts';
 
 export const IRTE_SIZE = 16;
 
-export const IRTE_P = 1 << 0;
-export const IRTE_FPD = 1 << 1;
-export const IRTE_IM = 1 << 15;
 
 /** Remapped format, w0: bits 14:12 and 31:24. */
 export const IRTE_REMAPPED_W0_RSVD = 0xff007000;

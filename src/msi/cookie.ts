@@ -46,11 +46,3 @@ export function cookieIsAmdDevice(cookie: number, deviceId: number): boolean {
   if (cookie < 0 || Math.floor(cookie / TWO_32) !== AMD_TAG) return false;
   return Math.floor((cookie % TWO_32) / 0x10000) === deviceId;
 }
-
-export function isIntelCookie(cookie: number): boolean {
-  return cookie >= 0 && Math.floor(cookie / TWO_32) === INTEL_TAG;
-}
-
-export function isAmdCookie(cookie: number): boolean {
-  return cookie >= 0 && Math.floor(cookie / TWO_32) === AMD_TAG;
-}

@@ -101,7 +101,6 @@ export const IRT_AREA = 0x0040_0000;
 
 export const MSI_ADDR = 0xfee00000;
 export const IOAPIC_DEVID = 0x00a0; // 00:14.0
-export const IOMMU_BDF = 0x0010; // 00:02.0
 
 export interface DriverOptions {
   /** 128-bit IRTEs (Control.GAEn), default true when the IOMMU supports GA. */

@@ -25,7 +25,6 @@ import type { GuestPageAllocator } from '../guest-memory.ts';
 const QI_CC_TYPE = 0x1n;
 const QI_IOTLB_TYPE = 0x2n;
 export const QI_GRAN_GLOBAL = 1n;
-export const QI_GRAN_DOMAIN = 2n;
 export const QI_GRAN_PAGE = 3n;
 const QI_IEC_TYPE = 0x4n;
 const QI_IEC_SELECTIVE = 1n << 4n;

@@ -56,9 +56,6 @@ export const RTE_COMPAT_FORMAT = 'compatibility RTE';
 export const RTE_EXT_DEST_FORMAT = 'extended-destination RTE';
 export const RTE_REMAPPABLE_FORMAT = 'Intel remappable RTE';
 
-export const RTE_FORMAT_BIT = 48;
-export const RTE_EXT_DEST_SHIFT = 49;
-export const RTE_DEST_SHIFT = 56;
 
 /** The pin-control bits every layout shares (bits 16:12). */
 export interface RtePinControl {
