@@ -1,5 +1,5 @@
 /**
- * The MSI-X capability (ID 0x11; PCI Local Bus 3.0 §6.8.2; reference §5.2) and its table and Pending Bit Array,
+ * The MSI-X capability (ID 0x11; PCI Local Bus 3.0 §6.8.2) and its table and Pending Bit Array,
  * which live in a memory BAR. This class is both: it installs the 12-byte capability in config space and is the
  * {@link MmioDevice} that decodes the BAR (offsets relative to the BAR base).
  *
