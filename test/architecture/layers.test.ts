@@ -1,5 +1,5 @@
 /**
- * The import graph of src/ follows design.md's layers (core < msi < devices < machine < vmm < guest < cli/web)
+ * The import graph of src/ follows design.md's layers (core < msi < devices < machine < vmm < guest < tools < cli/web)
  * and has no cycles. The rules live in .dependency-cruiser.cjs so `npx depcruise src` shows the same verdict.
  */
 import { createRequire } from 'node:module';
