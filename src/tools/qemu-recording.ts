@@ -350,7 +350,9 @@ export function decodeVtdIrte(hex: string): {
   triggerMode: 'edge' | 'level';
   deliveryMode: number;
   vector: number;
+  /** Bits 63:32; with EIME = 0 only 15:8 of it are the xAPIC destination (xapicDestination). */
   destinationId: number;
+  xapicDestination: number;
   sid: number;
   sq: number;
   svt: number;
@@ -366,6 +368,7 @@ export function decodeVtdIrte(hex: string): {
     deliveryMode: bits(5, 3),
     vector: bits(16, 8),
     destinationId: bits(32, 32),
+    xapicDestination: bits(40, 8),
     sid: bits(64, 16),
     sq: bits(80, 2),
     svt: bits(82, 2),
