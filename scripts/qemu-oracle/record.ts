@@ -13,7 +13,19 @@ import { buildInitramfs } from '../../src/cli/qemu/initramfs.ts';
 import { amdIommuMmioBase, dumpAmdVi, dumpMsix, dumpVtd } from '../../src/cli/qemu/monitor-dumps.ts';
 import { runQemu, shellQuote } from '../../src/cli/qemu/run-qemu.ts';
 import { installedInterruptEvents, qemuVersion } from '../../src/cli/qemu/trace-events.ts';
-import { READY_SECTION, SECTION_PREFIX, parseDmesg, parsePciConfig, splitSections, type IrtDump, type RecordingProvenance } from '../../src/tools/qemu-recording.ts';
+import {
+  READY_SECTION,
+  SECTION_PREFIX,
+  cpuHasX2apic,
+  decisionLines,
+  parseDmesg,
+  parseIrtDump,
+  parsePciConfig,
+  parseProcInterrupts,
+  splitSections,
+  type IrtDump,
+  type RecordingProvenance,
+} from '../../src/tools/qemu-recording.ts';
 import { trimTrace } from '../../src/tools/qemu-trace-trim.ts';
 import { CONFIGURATIONS, type Configuration } from './configurations.ts';
 import { GUEST_MODULES, initScript } from './init-script.ts';
@@ -31,6 +43,7 @@ function usage(): never {
   --out DIR     where the recordings go (default test/fixtures/qemu-recordings)
   --only NAMES  record only these configurations (comma-separated)
   --list        list the configurations and exit
+  --table       print the Markdown table of the recordings in --out (for its README) and exit
 environment: QEMU (default qemu-system-x86_64), KERNEL (default the /boot/vmlinuz-* with a /lib/modules tree)`);
   process.exit(0);
 }
@@ -39,15 +52,17 @@ function parseArgs(argv: string[]) {
   let out = 'test/fixtures/qemu-recordings';
   let only: string[] | undefined;
   let list = false;
+  let table = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--out') out = argv[++i]!;
     else if (a === '--only') only = argv[++i]!.split(',');
     else if (a === '--list') list = true;
+    else if (a === '--table') table = true;
     else if (a === '--help' || a === '-h') usage();
     else throw new Error(`unknown argument ${a}`);
   }
-  return { out: resolve(out), only, list };
+  return { out: resolve(out), only, list, table };
 }
 
 function findKernel(): { kernel: string; release: string } {
@@ -216,8 +231,50 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   return provenance;
 }
 
+/** QEMU's stderr for a table cell: each distinct line once (one warning per vCPU otherwise), warnings counted. */
+function describeStderr(stderr: string): string {
+  const unique = [...new Set(stderr.split('\n').map((l) => l.trim().replace(/^qemu-system-x86_64: /, '')).filter(Boolean))];
+  if (unique.length === 0) return 'accepted';
+  const warnings = unique.filter((l) => l.startsWith('warning: '));
+  if (warnings.length === unique.length && warnings.length > 2) return `accepted, ${warnings.length} warnings (\`${warnings[0]}\` …)`;
+  return unique.map((l) => '`' + l + '`').join('<br>');
+}
+
+/** One row per recording: what QEMU said, whether it booted, what Linux decided, what was read through the monitor. */
+function summaryTable(outRoot: string): string {
+  const rows = ['| recording | QEMU | boot (wall s) | remapping / APIC decisions printed | x2apic flag | IRQs | IRTEs / DTEs read |', '|---|---|---|---|---|---|---|'];
+  for (const c of CONFIGURATIONS) {
+    const dirPath = join(outRoot, c.name);
+    if (!existsSync(join(dirPath, 'provenance.json'))) continue;
+    const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
+    const opt = [c.iommu ? `-device ${c.iommu}` : 'no vIOMMU', c.cpu ? `-cpu ${c.cpu}` : '', c.machine && c.machine !== 'q35' ? `-machine ${c.machine}` : '', `-smp ${c.smp}`, c.append ? `kernel ${c.append.join(' ')}` : ''];
+    const said = describeStderr(p.stderr);
+    if (p.outcome !== 'booted') {
+      rows.push(`| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | ${p.outcome} | | | | |`);
+      continue;
+    }
+    const read = (f: string) => (existsSync(join(dirPath, f)) ? readFileSync(join(dirPath, f), 'utf8') : '');
+    const decisions = decisionLines(read('dmesg.txt')).filter((l) => !/IOMMUv2 functionality not available/.test(l));
+    const irqs = parseProcInterrupts(read('interrupts.txt')).rows.filter((r) => /^\d+$/.test(r.irq));
+    const chips = [...new Set(irqs.map((r) => r.chip))].join(', ');
+    const dump = read('irt.json') ? parseIrtDump(read('irt.json')) : undefined;
+    const tables = [
+      dump?.intel ? `${Object.keys(dump.intel.irte).length} IRTEs` : '',
+      dump?.amd ? `${Object.keys(dump.amd.dte).length} DTEs, ${Object.values(dump.amd.interruptTables).reduce((n, t) => n + Object.keys(t.irte).length, 0)} IRTEs` : '',
+    ].filter(Boolean);
+    rows.push(
+      `| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | yes (${p.wallSeconds}) | ${decisions.map((d) => '`' + d + '`').join('<br>') || '—'} | ${cpuHasX2apic(read('cpuinfo-flags.txt')) ? 'yes' : 'no'} | ${irqs.length} (${chips}) | ${tables.join('; ') || '—'} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
 async function main() {
-  const { out, only, list } = parseArgs(process.argv.slice(2));
+  const { out, only, list, table } = parseArgs(process.argv.slice(2));
+  if (table) {
+    console.log(summaryTable(out));
+    return;
+  }
   if (list) {
     for (const c of CONFIGURATIONS) console.log(`${c.name.padEnd(26)} ${c.description}`);
     return;
