@@ -40,8 +40,13 @@ export const BULK_EVENTS: ReadonlySet<string> = new Set([
 ]);
 
 const REQUEST_START = /^(vtd_ir_remap_msi_req|amdvi_ir_remap_msi_req)\b/;
+/**
+ * The AMD unit's interrupt window logs the write before the request (amdvi_mem_ir_write_req, then amdvi_int_remap_msi
+ * logs amdvi_ir_remap_msi_req) and the forwarded message after it (amdvi_mem_ir_write): both belong to the block.
+ */
+const REQUEST_PREAMBLE = /^amdvi_mem_ir_write_req\b/;
 /** Lines that belong to the request before them: the unit's own remapping events and the delivery of the result. */
-const REQUEST_BODY = /^(vtd_ir_|vtd_warn_ir|vtd_err_|amdvi_ir_|apic_deliver_irq|apic_report_irq_delivered)/;
+const REQUEST_BODY = /^(vtd_ir_|vtd_warn_ir|vtd_err_|amdvi_ir_|amdvi_mem_ir_write |apic_deliver_irq|apic_report_irq_delivered)/;
 
 /** The trace line without the log backend's optional `pid@seconds:` prefix. */
 export function traceLineBody(line: string): string {
@@ -56,7 +61,12 @@ export function trimTrace(text: string, o: TrimOptions): TrimResult {
   const perKey = new Map<string, { seen: number; dropped: number; first?: number; last?: number }>();
   const perEvent = new Map<string, { seen: number; dropped: number }>();
   for (let i = 0; i < all.length; ) {
-    const body = traceLineBody(all[i]!);
+    let body = traceLineBody(all[i]!);
+    const start = i;
+    if (REQUEST_PREAMBLE.test(body) && i + 1 < all.length && REQUEST_START.test(traceLineBody(all[i + 1]!))) {
+      i++;
+      body = traceLineBody(all[i]!);
+    }
     if (REQUEST_START.test(body)) {
       let end = i + 1;
       while (end < all.length) {
@@ -66,11 +76,11 @@ export function trimTrace(text: string, o: TrimOptions): TrimResult {
       }
       const k = perKey.get(body) ?? perKey.set(body, { seen: 0, dropped: 0 }).get(body)!;
       k.seen++;
-      if (k.seen <= o.requestsPerKey) kept.push(...all.slice(i, end));
+      if (k.seen <= o.requestsPerKey) kept.push(...all.slice(start, end));
       else {
         k.dropped++;
-        k.first ??= i + 1;
-        k.last = i + 1;
+        k.first ??= start + 1;
+        k.last = start + 1;
       }
       i = end;
       continue;

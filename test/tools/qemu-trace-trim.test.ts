@@ -47,4 +47,23 @@ describe('trimTrace', () => {
     expect(r.dropped).toEqual([]);
     expect(traceLineBody('4711@1732963200.000101:vtd_ir_enable enable 1')).toBe('vtd_ir_enable enable 1');
   });
+
+  it('an AMD request block runs from the interrupt-window write to the forwarded message', () => {
+    const amd = (data: string) => [
+      `amdvi_mem_ir_write_req addr 0x0 data ${data} size 0x4`,
+      `amdvi_ir_remap_msi_req addr 0xfee00000 data ${data} devid 0xa0`,
+      'amdvi_ir_delivery_mode fixed/arbitrated',
+      'amdvi_ir_intctl int_ctl 0x2',
+      'amdvi_ir_irte addr 0x11e2000 offset 0x40',
+      'amdvi_ir_irte_ga_val hi 0x22 lo 0x441',
+      `amdvi_ir_remap_msi (addr 0xfee00000, data ${data}) -> (addr 0xfee04004, data 0x4022)`,
+      'apic_deliver_irq dest 4 dest_mode 1 delivery_mode 0 vector 34 trigger_mode 0',
+      'apic_report_irq_delivered coalescing 1',
+      'amdvi_mem_ir_write addr 0xfee04004 data 0x4022',
+    ];
+    const lines = [...amd('0x4'), 'pic_set_irq master 1 irq 4 level 0', ...amd('0x4'), ...amd('0x4')];
+    const r = trimTrace(lines.join('\n') + '\n', { requestsPerKey: 1, linesPerBulkEvent: 5 });
+    expect(r.text).toBe([...amd('0x4'), 'pic_set_irq master 1 irq 4 level 0'].join('\n') + '\n');
+    expect(r.dropped).toEqual(["2 of 3 requests 'amdvi_ir_remap_msi_req addr 0xfee00000 data 0x4 devid 0xa0' after the first 1 (original lines 12–22), each with its block"]);
+  });
 });
