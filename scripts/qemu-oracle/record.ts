@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { buildInitramfs } from '../../src/cli/qemu/initramfs.ts';
 import { amdIommuMmioBase, dumpAmdVi, dumpMsix, dumpVtd } from '../../src/cli/qemu/monitor-dumps.ts';
 import { runQemu, shellQuote } from '../../src/cli/qemu/run-qemu.ts';
@@ -43,6 +43,7 @@ function usage(): never {
   --out DIR     where the recordings go (default test/fixtures/qemu-recordings)
   --only NAMES  record only these configurations (comma-separated)
   --list        list the configurations and exit
+  --retrim      trim trace.log again from trace-full.log.gz in --out (after a change of the trim) and exit
   --table       print the Markdown table of the recordings in --out (for its README) and exit
 environment: QEMU (default qemu-system-x86_64), KERNEL (default the /boot/vmlinuz-* with a /lib/modules tree)`);
   process.exit(0);
@@ -53,16 +54,18 @@ function parseArgs(argv: string[]) {
   let only: string[] | undefined;
   let list = false;
   let table = false;
+  let retrimOnly = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--out') out = argv[++i]!;
     else if (a === '--only') only = argv[++i]!.split(',');
     else if (a === '--list') list = true;
     else if (a === '--table') table = true;
+    else if (a === '--retrim') retrimOnly = true;
     else if (a === '--help' || a === '-h') usage();
     else throw new Error(`unknown argument ${a}`);
   }
-  return { out: resolve(out), only, list, table };
+  return { out: resolve(out), only, list, table, retrim: retrimOnly };
 }
 
 function findKernel(): { kernel: string; release: string } {
@@ -135,6 +138,37 @@ function monitorAction(outDir: string, work: string, dump: { value?: IrtDump }) 
   };
 }
 
+/** Writes trace.log (whole, or trimmed) and, when trimmed, the whole trace gzip'd if it is small enough. */
+function writeTraces(text: string, write: (name: string, data: string | Buffer) => void): RecordingProvenance['trace'] {
+  const trimmed = trimTrace(text, TRIM);
+  if (trimmed.dropped.length === 0) {
+    write('trace.log', text);
+    return { full: 'trace.log', lines: trimmed.lines };
+  }
+  const trace: RecordingProvenance['trace'] = { trimmed: 'trace.log', lines: trimmed.lines, keptLines: trimmed.keptLines };
+  const gz = gzipSync(text, { level: 9 });
+  if (gz.length <= FULL_TRACE_LIMIT) {
+    write('trace-full.log.gz', gz);
+    trace.full = 'trace-full.log.gz';
+  }
+  write('trace.log', trimmed.text);
+  trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...trimmed.dropped];
+  return trace;
+}
+
+/** Trims trace.log again from trace-full.log.gz (after a change of the trim), updating provenance.json. */
+function retrim(dirPath: string): boolean {
+  const full = join(dirPath, 'trace-full.log.gz');
+  if (!existsSync(full)) return false;
+  const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
+  p.trace = writeTraces(gunzipSync(readFileSync(full)).toString('utf8'), (name, data) => {
+    if (name !== 'trace-full.log.gz') writeFileSync(join(dirPath, name), data);
+  });
+  p.trace.full ??= 'trace-full.log.gz';
+  writeFileSync(join(dirPath, 'provenance.json'), JSON.stringify(p, null, 2) + '\n');
+  return true;
+}
+
 const SECTION_FILES: Record<string, string> = {
   uname: 'uname.txt',
   cmdline: 'cmdline.txt',
@@ -180,26 +214,8 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   if (dump.value) write('irt.json', JSON.stringify(dump.value, null, 1) + '\n');
   for (const f of ['monitor-info-pic.txt', 'monitor-info-pci.txt']) if (existsSync(join(outDir, f))) files.push(f);
   write('trace-events.txt', readFileSync(join(work, 'trace-events.txt')));
-  const trace: RecordingProvenance['trace'] = { lines: 0 };
-  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) {
-    const text = readFileSync(r.traceFile, 'utf8');
-    const gz = gzipSync(text, { level: 9 });
-    const trimmed = trimTrace(text, TRIM);
-    trace.lines = trimmed.lines;
-    if (trimmed.dropped.length === 0) {
-      write('trace.log', text);
-      trace.full = 'trace.log';
-    } else {
-      if (gz.length <= FULL_TRACE_LIMIT) {
-        write('trace-full.log.gz', gz);
-        trace.full = 'trace-full.log.gz';
-      }
-      write('trace.log', trimmed.text);
-      trace.trimmed = 'trace.log';
-      trace.keptLines = trimmed.keptLines;
-      trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...trimmed.dropped];
-    }
-  }
+  let trace: RecordingProvenance['trace'] = { lines: 0 };
+  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) trace = writeTraces(readFileSync(r.traceFile, 'utf8'), write);
   // Scratch paths are named, not kept: $WORK holds the disk images, trace and QMP socket, $INITRD the initramfs.
   const anonymize = (a: string) => a.split(work).join('$WORK').split(ctx.initrd).join('$INITRD');
   const notes: string[] = [];
@@ -270,7 +286,11 @@ function summaryTable(outRoot: string): string {
 }
 
 async function main() {
-  const { out, only, list, table } = parseArgs(process.argv.slice(2));
+  const { out, only, list, table, retrim: retrimOnly } = parseArgs(process.argv.slice(2));
+  if (retrimOnly) {
+    for (const c of CONFIGURATIONS) if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${retrim(join(out, c.name)) ? 'trimmed again' : 'no trace-full.log.gz'}`);
+    return;
+  }
   if (table) {
     console.log(summaryTable(out));
     return;
