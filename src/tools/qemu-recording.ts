@@ -53,13 +53,21 @@ export function parseDmesg(text: string): DmesgLine[] {
 }
 
 /**
- * The lines by which Linux states its interrupt-remapping, x2APIC and APIC-routing decisions: intel_setup_irq_remapping
- * and its callers print `DMAR-IR:`, amd_iommu_init / amd_iommu_enable_interrupts print `AMD-Vi:`, try_to_enable_x2apic
- * and x2apic_disable print the x2apic lines, default_setup_apic_routing prints `Switched APIC routing to …`, and the
- * `APIC:` lines name the chosen apic driver and mode. Other lines mentioning an IOMMU (DMAR: table dumps, fault reports)
- * are not decisions and are left out.
+ * The lines by which Linux states its interrupt-remapping, x2APIC and APIC-routing decisions:
+ * intel_setup_irq_remapping and its callers print `DMAR-IR:`, amd_iommu_init / amd_iommu_enable_interrupts print
+ * `AMD-Vi:`, try_to_enable_x2apic and x2apic_disable print the x2apic lines (the echo of the command line is not
+ * one), default_setup_apic_routing prints `Switched APIC routing to …`, and the `APIC:` lines name the chosen apic
+ * driver and mode. Other lines mentioning an IOMMU (DMAR: table dumps, fault reports) are not decisions and are left
+ * out.
  */
-export const DECISION_PATTERNS: readonly RegExp[] = [/^DMAR-IR: /, /^AMD-Vi: /, /x2apic/i, /^Switched APIC routing/, /^APIC: /];
+export const DECISION_PATTERNS: readonly RegExp[] = [
+  /^DMAR-IR: /,
+  /^AMD-Vi: /,
+  // x2apic anywhere, except in the echo of the command line (a `nox2apic` option is no decision).
+  /^(?!(Kernel )?[Cc]ommand line: ).*x2apic/i,
+  /^Switched APIC routing/,
+  /^APIC: /,
+];
 
 export function decisionLines(dmesg: string): string[] {
   return parseDmesg(dmesg)

@@ -142,6 +142,45 @@ describe('intel-ir-1cpu: Intel vIOMMU, intremap=on, 1 vCPU', () => {
   });
 });
 
+describe('amd-iommu-ir: AMD vIOMMU, intremap=on, 4 vCPUs', () => {
+  const rec = 'amd-iommu-ir';
+
+  it('the AMD-Vi decisions', () => {
+    expect(decisionLines(read(rec, 'dmesg.txt'))).toEqual([
+      'APIC: Switch to symmetric I/O mode setup',
+      'AMD-Vi: Using global IVHD EFR:0x0, EFR2:0x0',
+      'AMD-Vi: Using strict mode due to virtualization',
+      'AMD-Vi: Extended features (0x29d3, 0x0): PreF PPR GT IA GA HE',
+      'AMD-Vi: Interrupt remapping enabled',
+      'AMD-Vi: AMD IOMMUv2 loaded and initialized',
+    ]);
+    // The IOMMU's own MSI is not remapped (it cannot remap itself): PCI-MSI, not IR-PCI-MSI.
+    const rows = parseProcInterrupts(read(rec, 'interrupts.txt')).rows;
+    expect(rows.find((r) => r.irq === '24')).toMatchObject({ chip: 'PCI-MSI', hwirq: 32768, name: 'AMD-Vi' });
+    expect(rows.find((r) => r.irq === '0')).toMatchObject({ chip: 'IR-IO-APIC', hwirq: 2, name: 'timer' });
+  });
+
+  it('the I/O APIC DTE and its 128-bit (GA) IRTE 4 are what the trace shows QEMU reading', () => {
+    const d = parseIrtDump(read(rec, 'irt.json'));
+    expect(d.amd).toMatchObject({ mmioBase: '0xfed80000', deviceTableEntries: 256 });
+    // DTE 0xa0 (the I/O APIC, 00:14.0): IV = 1, IntTabLen = 9 (512 entries), IntCtl = 10b, table at 0x11e0000.
+    expect(d.amd!.dte['0xa0']).toBe('0x20000000011e001300000000000000000000000000000003');
+    const table = d.amd!.interruptTables['0xa0']!;
+    expect(table).toMatchObject({ address: '0x11e0000', length: 512, entrySize: 16 });
+    // trace.log: `amdvi_ir_irte addr 0x11e0000 offset 0x40` then `amdvi_ir_irte_ga_val hi 0x22 lo 0x441`.
+    expect(read(rec, 'trace.log')).toContain('amdvi_ir_irte addr 0x11e0000 offset 0x40\namdvi_ir_irte_ga_val hi 0x22 lo 0x441\n');
+    expect(table.irte['4']).toBe('0x220000000000000441');
+  });
+});
+
+describe('intel-ir-k-nox2apic: the echo of the command line is no decision', () => {
+  it('nox2apic appears on the command line only', () => {
+    const lines = decisionLines(read('intel-ir-k-nox2apic', 'dmesg.txt'));
+    expect(lines.some((l) => /command line/i.test(l))).toBe(false);
+    expect(lines).toContain('DMAR-IR: Enabled IRQ remapping in xapic mode');
+  });
+});
+
 describe('every recording has a complete provenance.json', () => {
   const names = readdirSync(root, { withFileTypes: true })
     .filter((e) => e.isDirectory())
