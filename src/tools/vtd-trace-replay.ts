@@ -15,6 +15,8 @@
  *   remapping on, and copies it unchanged only with remapping off. A compatibility-format request passes either way;
  *   when nothing before it tells, it waits for the first line that does, and a log that never tells is replayed with
  *   remapping off (GSTS.IRES resets to 0) unless the caller says it was on.
+ * - A log whose `-trace` filter left out `vtd_ir_irte_get` still shows what QEMU took from the IRTE (`vtd_ir_remap`
+ *   and the message in `vtd_ir_remap_msi`): the entry is rebuilt from those, with SVT = 0.
  * - The table: `vtd_reg_ir_root addr size` (at each SIRTP), else IRTA as written (`vtd_reg_write addr 0xb8`).
  * - IRTA.EIME: from the IRTA write when the log has it; else inferred from a remapped request (`vtd_ir_remap` prints
  *   the destination QEMU used: the IRTE's 32-bit field when EIME = 1, its bits 15:8 when EIME = 0); else 1.
@@ -387,9 +389,10 @@ export class VtdTraceReplay {
     const s = this.state(p);
     const seenAt = evidence(p);
     if (seenAt !== null) {
-      if (this.irEnabled === null) this.decide(seenAt, `line ${p.req.line}: QEMU ${seenAt ? 'read an IRTE for' : 'copied unchanged'} a remappable-format request`);
+      // This request shows the state now, not before it: requests still waiting keep waiting for a line that shows
+      // the state over time (a vtd_ir_enable the log's filter did not capture may lie between).
       if (this.irEnabled !== seenAt) {
-        this.irFrom = `QEMU ${seenAt ? 'read an IRTE for' : 'copied unchanged'} the remappable-format request at line ${p.req.line}`;
+        this.irFrom = `QEMU ${seenAt ? 'translated' : 'copied unchanged'} the remappable-format request at line ${p.req.line}`;
       }
       this.irEnabled = seenAt;
       const from = this.irFrom;
@@ -432,8 +435,12 @@ export class VtdTraceReplay {
     const compat = !isRemappable(addr);
     const ioapicSid = models.hardware.ioapicSourceId;
     const who = requester(p, ioapicSid);
-    const index = p.irte?.index ?? requestIndex(addr, data);
-    const irte = p.irte ?? (index !== null ? this.seen.get(index) ?? null : null);
+    const rebuilt = p.irte === null && p.remap !== null ? irteFromRemap(p.remap, p.result, s.eime) : null;
+    const index = p.irte?.index ?? rebuilt?.index ?? requestIndex(addr, data);
+    const irte = p.irte ?? rebuilt ?? (index !== null ? this.seen.get(index) ?? null : null);
+    if (rebuilt) {
+      this.assumptions.add("IRTEs rebuilt from vtd_ir_remap where the log has no vtd_ir_irte_get line (its -trace filter left it out): P = 1, the printed vector, delivery mode, trigger mode, destination mode and destination, RH from QEMU's message (address bit 3); SVT = 0 (no source validation), which no line shows");
+    }
     const passedWhy = !s.irEnabled ? 'remapping disabled' : compat ? 'compatibility format' : null;
     const r = p.result;
     const unchanged = r !== null && big(r.values.addr2) === big(r.values.addr) && num(r.values.data2) === num(r.values.data);
@@ -472,6 +479,21 @@ function requestKey(p: Pending, seen: Map<number, { low: bigint; high: bigint }>
     if (e) key += `\n@${e.low.toString(16)}:${e.high.toString(16)}`;
   }
   return key;
+}
+
+/**
+ * An IRTE that makes the unit do what `vtd_ir_remap index trigger vector deliver dest mode` says QEMU did, for a log
+ * without the `vtd_ir_irte_get` line (VT-d IRTE layout: P 0, DM 2, TM 4, DLM 7:5, vector 23:16, destination 63:32 in
+ * x2APIC mode or 47:40 in xAPIC mode), in QEMU's printing (`low` = bits 127:64, `high` = bits 63:0).
+ */
+function irteFromRemap(remap: TraceLogEvent, result: TraceLogEvent | null, eime: boolean): { index: number; low: bigint; high: bigint } {
+  const v = remap.values;
+  const dest = BigInt(num(v.dest) >>> 0);
+  const destField = eime ? dest << 32n : (dest & 0xffn) << 40n;
+  // RH (bit 3) is not printed by vtd_ir_remap, but QEMU copies it into the message it hands on: address bit 3.
+  const rh = result !== null ? (big(result.values.addr2) >> 3n) & 1n : 0n;
+  const high = destField | (BigInt(num(v.vector) & 0xff) << 16n) | (BigInt(num(v.deliver) & 7) << 5n) | (BigInt(num(v.trigger) & 1) << 4n) | (rh << 3n) | (BigInt(num(v.mode) & 1) << 2n) | 1n;
+  return { index: num(v.index), low: 0n, high };
 }
 
 /** EIME from a remapped request: which destination did QEMU take from the IRTE? */
