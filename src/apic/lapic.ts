@@ -170,6 +170,10 @@ export class Lapic implements MmioDevice {
   private readonly at: number;
   private views: RegisterViews | null = null;
 
+  /** IA32_APIC_BASE as a saved state writes it, and the value it was made from ({@link matchesSavedState}). */
+  private apicBaseText = '';
+  private apicBaseTextOf = -1n;
+
   /** Reused message for IPIs this LAPIC sends (no allocation per IPI; made on the first IPI). */
   private ipiMessage: ApicMessage | null = null;
 
@@ -730,6 +734,38 @@ export class Lapic implements MmioDevice {
 
   save(): LapicState {
     return saveLapicRegisters(this);
+  }
+
+  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[] {
+    const from = this.at + (block === 'lvt' ? LVT_AT : block === 'irr' ? IRR_AT : block === 'isr' ? ISR_AT : TMR_AT);
+    const length = block === 'lvt' ? APIC_LVT_COUNT : APIC_BITMAP_WORDS;
+    const out = new Array<number>(length);
+    for (let i = 0; i < length; i++) out[i] = this.words[from + i];
+    return out;
+  }
+
+  /**
+   * True when {@link save} would return a state equal to `s`: what lets a snapshot reuse the state it saved last time
+   * for a LAPIC that has not changed since (compared in place: no views made, nothing allocated but the base's text).
+   */
+  matchesSavedState(s: LapicState): boolean {
+    if (
+      s.id !== this.id || s.tpr !== this.tpr || s.ldr !== this.ldr || s.dfr !== this.dfr || s.svr !== this.svr ||
+      s.icrLo !== this.icrLo || s.icrHi !== this.icrHi || s.tmict !== this.tmict || s.tdcr !== this.tdcr ||
+      s.esr !== this.esr || s.esrPending !== this.esrPending || s.errorInterruptArmed !== this.errorInterruptArmed
+    ) return false;
+    if (!this.run.matches(s.run)) return false;
+    if (this.apicBaseTextOf !== this.apicBase) {
+      this.apicBaseTextOf = this.apicBase;
+      this.apicBaseText = '0x' + this.apicBase.toString(16);
+    }
+    if (s.apicBase !== this.apicBaseText) return false;
+    const { words, at } = this;
+    const same = (saved: readonly number[], from: number) => {
+      for (let i = 0; i < saved.length; i++) if (words[at + from + i] !== saved[i]) return false;
+      return true;
+    };
+    return same(s.lvt, LVT_AT) && same(s.irr, IRR_AT) && same(s.isr, ISR_AT) && same(s.tmr, TMR_AT);
   }
 
   /** Validate `state` completely, then apply it; throws {@link UsageError} and changes nothing on bad input. */

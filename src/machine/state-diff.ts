@@ -5,6 +5,8 @@
  * than mutation, design note "Devices").
  */
 import { enablePatches, produceWithPatches, type Patch } from 'immer';
+import { bytesToBase64 } from '../core/byte-text.ts';
+import type { MemoryImage } from '../core/memory.ts';
 
 enablePatches();
 
@@ -68,4 +70,29 @@ export function diffStates<T>(before: T, after: T): StateChange[] {
     before: valueAt(before, p.path),
     after: p.op === 'remove' ? undefined : p.value,
   }));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * RAM changes between two images, one entry per page that differs (`memory.<page frame in hex>`, the page as base64
+ * before and after, undefined where it was not touched). Pages an image shares with the other are the same object,
+ * so an unchanged page costs one comparison of references, not of bytes.
+ */
+export function diffMemory(before: MemoryImage, after: MemoryImage): StateChange[] {
+  const differ: number[] = [];
+  for (const [pfn, a] of before.pages) {
+    const b = after.pages.get(pfn);
+    if (a !== b && (b === undefined || !sameBytes(a, b))) differ.push(pfn);
+  }
+  for (const pfn of after.pages.keys()) if (!before.pages.has(pfn)) differ.push(pfn);
+  return differ.sort((x, y) => x - y).map((pfn) => {
+    const a = before.pages.get(pfn);
+    const b = after.pages.get(pfn);
+    return { path: `memory.${pfn.toString(16)}`, before: a && bytesToBase64(a), after: b && bytesToBase64(b) };
+  });
 }

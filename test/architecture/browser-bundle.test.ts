@@ -37,13 +37,13 @@ test('src/index.ts bundles for the browser and runs without Node globals', async
       const restored = m.memory.read32(0x1000);
       const s05 = lib.builtInScenarios().find((s) => s.id.startsWith('05-') && s.variant === null);
       const run = lib.runScenario(s05);
-      return { hasProcess: typeof process !== 'undefined', hasBuffer: typeof Buffer !== 'undefined', memoryPages: Object.keys(snap.devices.memory).length, restored, verdict: run.verdict };
+      return { hasProcess: typeof process !== 'undefined', hasBuffer: typeof Buffer !== 'undefined', memoryPages: Object.keys(JSON.parse(JSON.stringify(snap)).devices.memory).length, restored, verdict: run.verdict };
     })()`,
     context,
   );
   expect(check.hasProcess).toBe(false);
   expect(check.hasBuffer).toBe(false);
-  // RAM pages travel through the snapshot as base64 (snapshot.ts): one touched page, its word back after restore.
+  // RAM pages travel through a serialised snapshot as base64 (snapshot.ts): one touched page, its word back after restore.
   expect(check.memoryPages).toBe(1);
   expect(check.restored).toBe(0xdeadbeef);
   // Scenario 05 states that its run reproduces the Windows-on-AMD-CPU / Intel IOMMU failure (seed 005).
