@@ -11,11 +11,19 @@ import type { DmesgMachine } from './from-dmesg.ts';
 import { createGuest } from '../guest/create-guest.ts';
 
 const COVERED = [
+  /^DMAR: IOMMU (enabled|disabled)$/,
   /^DMAR: Host address width /,
   /^DMAR: DRHD base: /,
   /^DMAR: dmar\d+: reg_base_addr /,
   /^DMAR-IR: /,
   /^x2apic: IRQ remapping doesn't support X2APIC mode/,
+  /^x2apic: enabled by BIOS, switching to x2apic ops/,
+  /^x2apic enabled$/,
+  /^x2apic disabled$/,
+  /^x2apic already enabled\.$/,
+  /^Apicid: [0-9a-f]+, cannot enforce nox2apic/,
+  /^(APIC: )?Switched APIC routing to:? /,
+  /^Not enabling interrupt remapping due to skipped IO-APIC setup/,
   /^AMD-Vi: Extended features \(0x[0-9a-f]+, 0x[0-9a-f]+\):/,
   /^AMD-Vi: Interrupt remapping enabled/,
   /^AMD-Vi: X2APIC enabled/,
