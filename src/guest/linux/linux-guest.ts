@@ -166,13 +166,10 @@ export class LinuxGuest extends GuestBase {
     const cpuX2apic = this.cpuHasX2apic(handoff.x2apicByFirmware);
     log.decide('cpuX2apic', cpuX2apic);
 
-    if (this.cmdline.noapic) {
-      // enable_IR_x2apic: skip_ioapic_setup → neither remapping nor x2APIC (try_to_enable_x2apic is not reached).
-      log.print('Not enabling interrupt remapping due to skipped IO-APIC setup');
-      log.decide('interruptRemapping', 'off (noapic)');
-    } else {
-      this.prepareRemapping(cpuX2apic);
-    }
+    // enable_IR_x2apic: skip_ioapic_setup (noapic) → neither remapping nor x2APIC (try_to_enable_x2apic is not
+    // reached); the IOMMU is still probed later for DMA remapping, so its table lines appear all the same.
+    if (this.cmdline.noapic) log.print('Not enabling interrupt remapping due to skipped IO-APIC setup');
+    this.prepareRemapping(cpuX2apic, !this.cmdline.noapic && !this.cmdline.intremapOff);
     this.decideX2apic(handoff.x2apicByFirmware, cpuX2apic);
 
     // MADT: processors above the limit are either never registered (6.9 on) or registered and refused at bring-up
@@ -238,14 +235,14 @@ export class LinuxGuest extends GuestBase {
   }
 
   /** irq_remapping_prepare + enable: pick the unit(s) and the mode. */
-  private prepareRemapping(cpuX2apic: boolean): void {
+  private prepareRemapping(cpuX2apic: boolean, irAllowed: boolean): void {
     const fw = this.machine.firmware;
     const log = this.log;
     const cmd = this.cmdline;
     if (fw.dmar !== null) {
       const r = prepareIntelRemapping(this.machine, this.mem, log, dmarFaultStyle(this.version), {
         cpuX2apic,
-        disabled: cmd.intremapOff,
+        disabled: !irAllowed,
         noX2apicOptout: cmd.noX2apicOptout,
       });
       if (r !== null) {
@@ -264,7 +261,7 @@ export class LinuxGuest extends GuestBase {
       // amd_iommu_prepare → check_ioapic_information (drivers/iommu/amd/init.c): every MADT I/O APIC must be an IVRS
       // special device, and one of them the southbridge I/O APIC at 00:14.0 (IOAPIC_SB_DEVID), else no remapping.
       // With intremap=off irq_remapping_prepare never calls amd_iommu_prepare: the unit is probed for DMA only.
-      if (!cmd.intremapOff && this.amdIoapicsListed()) {
+      if (irAllowed && this.amdIoapicsListed()) {
         // XT mode needs XTSup and GA (128-bit IRTEs): amd_iommu_xt_mode is only set with FEATURE_GA.
         const xt = p.xtSup && p.gaSup;
         if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
@@ -275,7 +272,8 @@ export class LinuxGuest extends GuestBase {
         }
       }
     }
-    log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : cmd.intremapOff ? 'off (intremap=off)' : 'off');
+    const why = cmd.noapic ? 'off (noapic)' : cmd.intremapOff ? 'off (intremap=off)' : 'off';
+    log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : why);
   }
 
   /** check_ioapic_information: the lines and the verdict for the machine's one I/O APIC. */
