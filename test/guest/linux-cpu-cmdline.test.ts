@@ -180,7 +180,7 @@ describe('x2APIC-capable CPUs and the command line (6.1 format strings)', () => 
 
   it('iommu=pt: the DMA API hands out physical addresses (identity domain)', () => {
     const g = boot({ iommu: { kind: 'intel' } }, 'iommu=pt');
-    expect(g.mapDma('00:03.0', 0x10000, { read: true, write: true })).toEqual({ iova: 0x10000, physical: 0x10000, translated: false });
+    expect(g.mapDma('00:03.0', 0x10000, { read: true, write: true })).toEqual({ iova: 0x10000n, physical: 0x10000n, translated: false });
   });
 
   it('unknown options are ignored, as the kernel passes them to init', () => {
