@@ -64,6 +64,14 @@ export const XEN_FIRST_PIRQ = 4160;
 const SVT_VERIFY_SID = 1;
 /** SVT = 00b: no requester-id check (set_irte_sid with intremap=nosid). */
 const SVT_NO_VERIFY = 0;
+/** ISA_IRQ_VECTOR(irq) = 0x30 + irq: where the legacy IRQs sit (arch/x86/include/asm/irq_vectors.h). */
+const ISA_IRQ_VECTOR_BASE = 0x30;
+/** PIC_CASCADE_IR: IRQ 2 cascades the slave 8259; its ISA vector is a system vector on every CPU. */
+const PIC_CASCADE_IR = 2;
+/** The legacy IRQs, 0..15 (nr_legacy_irqs() with an 8259 pair). */
+const NR_LEGACY_IRQS = 16;
+/** IRQ0 (the PIT) arrives on I/O APIC pin 2: the interrupt source override every PC's MADT carries (QEMU's too). */
+const TIMER_PIN = 2;
 /** Logical flat addressing has one LDR bit per CPU: 8 CPUs (physflat_probe switches above num_possible_cpus() 8). */
 const FLAT_MAX_CPUS = 8;
 /** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): "SB IOAPIC is always on this device in AMD systems", 00:14.0. */
@@ -95,6 +103,10 @@ export class LinuxGuest extends GuestBase {
   private readonly logicalId: Uint32Array;
   private xenPirq = false;
   private nextPirq = XEN_FIRST_PIRQ;
+  /** IRTE index Linux allocated for each legacy I/O APIC pin at I/O APIC setup (Intel remapping). */
+  private readonly legacyIrte = new Map<number, number>();
+  /** The timer (IRQ0 on pin 2) as the kernel set it up at boot; null with noapic. */
+  timer: ProgrammedInterrupt | null = null;
   /** Multi-MSI IRTE blocks under remapping, per device. */
   private readonly msiBlocks = new Map<number, MsiBlock>();
 
@@ -108,6 +120,8 @@ export class LinuxGuest extends GuestBase {
     this.version = version;
     this.cmdline = cmdline;
     this.vectors = new VectorAllocator(machine.cpuCount);
+    // lapic_assign_system_vectors: the cascade's ISA vector is taken on every CPU (lapic_assign_legacy_vector).
+    this.vectors.reserveSystem(ISA_IRQ_VECTOR_BASE + PIC_CASCADE_IR);
     this.logicalId = new Uint32Array(machine.cpuCount);
   }
 
@@ -213,7 +227,11 @@ export class LinuxGuest extends GuestBase {
     this.xenPirq = fw.cpuid.xenPirq;
     log.decide('xenPirq', this.xenPirq);
     this.booted = true;
+    // IRQ0 keeps ISA_IRQ_VECTOR(0) on CPU 0 (vector_configure_legacy: the timer is activated before the I/O APIC
+    // setup), so the IOMMU's own interrupt and every device vector come after it.
+    this.vectors.claim(0, ISA_IRQ_VECTOR_BASE);
     this.setupIommuInterrupt();
+    if (!this.cmdline.noapic) this.setupLegacyIrqs();
   }
 
   /**
@@ -367,6 +385,36 @@ export class LinuxGuest extends GuestBase {
   /** Logical destination mode: the cluster x2APIC driver, or xAPIC logical flat. */
   private get logicalDest(): boolean {
     return this.cluster || this.flat;
+  }
+
+  /**
+   * setup_IO_APIC → setup_IO_APIC_irqs: every legacy pin gets its IRQ, and under Intel remapping its IRTE, in pin
+   * order (pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
+   * requests it — so a q35 guest's pins 1..15 own IRTEs 0..14 before any device. Then check_timer programs pin 2 at
+   * ISA_IRQ_VECTOR(0) on CPU 0 and prints its verdict.
+   */
+  private setupLegacyIrqs(): void {
+    if (this.ioapicPinCount() < NR_LEGACY_IRQS) return;
+    if (this.intel !== null) {
+      for (let pin = 1; pin < NR_LEGACY_IRQS; pin++) {
+        const index = this.intel.allocIrte(1);
+        if (index !== null) this.legacyIrte.set(pin, index);
+      }
+    }
+    const vector = ISA_IRQ_VECTOR_BASE;
+    const req: CheckedRequest = {
+      request: { id: 'timer', kind: 'ioapic', pin: TIMER_PIN, cpu: 0 },
+      kind: 'ioapic',
+      index: 0,
+      device: null,
+      msi: null,
+      msix: null,
+      pin: TIMER_PIN,
+      pinSetup: { trigger: 'edge', polarity: 'high' },
+    };
+    this.timer = this.intel ? this.programIntel(req, 0, vector, undefined) : this.amd ? this.programAmd(req, 0, vector, undefined) : this.programDirect(req, 0, vector, undefined);
+    // check_timer (io_apic.c): the pin found through the MADT override, no ExtINT pin on a second I/O APIC.
+    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${TIMER_PIN} apic2=-1 pin2=-1`);
   }
 
   /** The destination Linux writes for `cpu`: its logical ID (cluster or flat), else its APIC ID. */
@@ -570,7 +618,7 @@ export class LinuxGuest extends GuestBase {
       drv = own;
     }
     if (req.kind === 'ioapic') {
-      const index = drv.allocIrte(1);
+      const index = this.legacyIrte.get(req.pin) ?? drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
       drv.writeIrte(index, this.irteFor(cpu, vector, this.machine.firmware.dmar!.ioapicSourceId));
       const rte = rteIntelRemappable(index, req.pin, req.pinSetup);
