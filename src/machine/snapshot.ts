@@ -22,6 +22,11 @@ export interface MachineSnapshot {
     iommu: unknown | null;
     /** Units after the first on a machine with several (`iommus:`); absent otherwise. */
     moreIommus?: unknown[];
+    /** The 8259 pair. */
+    pic: unknown;
+    hpet: unknown;
+    /** The interrupt wires' source counts and the simulated time. */
+    wires: unknown;
     /** Touched RAM pages by page-frame number (hex), base64-encoded. */
     memory: Record<string, string>;
   };
@@ -47,6 +52,10 @@ export interface SnapshotSubject {
   readonly iommus: readonly SavedDevice[];
   readonly memory: SparseMemory;
   readonly core: { invalidateAllRoutes(): void };
+  readonly pic: SavedDevice;
+  readonly hpet: SavedDevice;
+  saveWires(): unknown;
+  restoreWires(state: unknown): void;
 }
 
 export class MachineSnapshots {
@@ -65,6 +74,9 @@ export class MachineSnapshots {
         pci: m.pci.save(),
         iommu: m.iommu ? m.iommu.save() : null,
         ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
+        pic: m.pic.save(),
+        hpet: m.hpet.save(),
+        wires: m.saveWires(),
         memory,
       },
     };
@@ -98,9 +110,13 @@ export class MachineSnapshots {
 
   private apply(d: MachineSnapshot['devices'], pages: Map<number, Uint8Array>): void {
     const m = this.m;
+    // Time first: a running LAPIC timer or HPET comparator re-arms relative to it.
+    m.restoreWires(d.wires);
     m.apicBus.lapics.forEach((l, i) => l.restore(d.cpus[i] as never));
     m.apicBus.rebuildMaps?.();
     m.ioapic.restore(d.ioapic as never);
+    m.pic.restore(d.pic as never);
+    m.hpet.restore(d.hpet as never);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
     m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));
