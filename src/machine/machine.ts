@@ -33,7 +33,7 @@ import { TraceRecorder } from './trace.ts';
 import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './register-windows.ts';
 import { SimClock } from '../core/sim-clock.ts';
 import { PicPair, PIC_MASTER_PORT, PIC_SLAVE_PORT, ELCR1_PORT } from '../pic/pic-pair.ts';
-import { Hpet, HPET_MMIO_SIZE, HPET_PERIOD_FS, hpetCapabilitiesLow } from '../hpet/hpet.ts';
+import { Hpet, HPET_MMIO_SIZE, hpetCapabilitiesLow } from '../hpet/hpet.ts';
 import { Ich9Lpc, PIRQ_FIRST_GSI } from '../pci/ich9-lpc.ts';
 import { rootBusPin } from '../pci/intx.ts';
 import { IoPortSpace } from './io-ports.ts';
@@ -178,6 +178,7 @@ export class Machine {
     this.ports.claim(PIC_MASTER_PORT, 2, this.pic);
     this.ports.claim(PIC_SLAVE_PORT, 2, this.pic);
     this.ports.claim(ELCR1_PORT, 2, this.pic);
+    firmwarePicSetup(this.ports);
     this.lines = new InterruptLines(resolved.ioapic.pins, {
       pic: (irq, high) => this.pic.setIrq(irq, high),
       ioapic: (pin, high) => ioapic!.setLine(pin, high),
@@ -441,6 +442,17 @@ export class Machine {
     const before = this.snapshot();
     step();
     return this.diff(before, this.snapshot());
+  }
+}
+
+/**
+ * The 8259 pair as the firmware hands it over (SeaBIOS pic_setup: ICW1 0x11 to both, vector bases 0x08 and 0x70,
+ * cascade on IR2, 8086 mode, then every input masked but the cascade — PIC_IRQMASK_DEFAULT 0xFFFB), so ISA IRQs do
+ * not reach the CPU until the OS programs the 8259. Done through the I/O ports, as firmware does it.
+ */
+function firmwarePicSetup(ports: IoPortSpace): void {
+  for (const [port, value] of [[0x20, 0x11], [0xa0, 0x11], [0x21, 0x08], [0xa1, 0x70], [0x21, 0x04], [0xa1, 0x02], [0x21, 0x01], [0xa1, 0x01], [0x21, 0xfb], [0xa1, 0xff]]) {
+    ports.write(port, 1, value);
   }
 }
 
