@@ -1,0 +1,97 @@
+/**
+ * regex101-style highlighting of an input's characters: each highlightable text input sits on a backdrop that
+ * mirrors its text (same font, padding and scroll), and a bit range [hi:lo] lights up the hex digits that hold those
+ * bits. The input itself is transparent over it, so typing is untouched. Only hex text maps to bits digit by digit:
+ * a decimal number has no such mapping, so it shows no highlight (the field box's tooltip still gives the value).
+ */
+import { h } from './dom.ts';
+
+/** Wrap `input` so that highlightBits can light up its characters. Returns the wrapper to put in the form. */
+export function highlightable(input: HTMLInputElement): HTMLElement {
+  const backdrop = h('div', { class: 'hl-backdrop', 'aria-hidden': 'true' });
+  input.classList.add('hl-input');
+  const sync = () => {
+    backdrop.scrollLeft = input.scrollLeft;
+  };
+  input.addEventListener('scroll', sync);
+  input.addEventListener('input', () => clearHighlight(input));
+  return h('div', { class: 'hl-wrap' }, backdrop, input);
+}
+
+/**
+ * Character positions of `text` holding bits hi..lo: a single hex number ("0x…", `_` allowed) or four dwords lowest
+ * first (each dword hex). Empty when the text is decimal or not a number.
+ */
+export function bitPositions(text: string, hi: number, lo: number): Set<number> {
+  const out = new Set<number>();
+  const tokens = [...text.matchAll(/\S+/g)];
+  const hexToken = tokens.length === 1 ? /^0x/i.test(tokens[0][0]) : tokens.length === 4;
+  if (!hexToken) return out;
+  tokens.forEach((tok, k) => {
+    const base = tokens.length === 4 ? 32 * k : 0;
+    const body = tok[0];
+    const start = tok.index! + (/^0x/i.test(body) ? 2 : 0);
+    let nibble = 0;
+    for (let i = tok.index! + body.length - 1; i >= start; i--) {
+      if (text[i] === '_') continue;
+      const bitLo = base + 4 * nibble;
+      if (bitLo <= hi && bitLo + 3 >= lo) out.add(i);
+      nibble++;
+    }
+  });
+  return out;
+}
+
+function backdropOf(input: HTMLInputElement): HTMLElement | null {
+  const b = input.previousElementSibling;
+  return b instanceof HTMLElement && b.classList.contains('hl-backdrop') ? b : null;
+}
+
+export function highlightBits(input: HTMLInputElement, hi: number, lo: number): void {
+  const backdrop = backdropOf(input);
+  if (!backdrop) return;
+  const text = input.value;
+  const lit = bitPositions(text, hi, lo);
+  backdrop.replaceChildren();
+  let run = '';
+  let runLit = false;
+  const flush = () => {
+    if (run) backdrop.append(runLit ? h('mark', {}, run) : run);
+    run = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const on = lit.has(i);
+    if (on !== runLit) {
+      flush();
+      runLit = on;
+    }
+    run += text[i];
+  }
+  flush();
+  backdrop.scrollLeft = input.scrollLeft;
+}
+
+export function clearHighlight(input: HTMLInputElement): void {
+  const backdrop = backdropOf(input);
+  if (backdrop) backdrop.textContent = input.value;
+}
+
+/** Hovering a field box (bit-diagram.ts, data-input / data-hi / data-lo) highlights its bits in its input. */
+export function wireFieldHover(root: HTMLElement): void {
+  const target = (ev: Event) => (ev.target as HTMLElement).closest<HTMLElement>('.bf[data-input]');
+  root.addEventListener('mouseover', (ev) => {
+    const box = target(ev);
+    if (!box) return;
+    const input = document.getElementById(box.dataset.input!) as HTMLInputElement | null;
+    if (input) highlightBits(input, Number(box.dataset.hi), Number(box.dataset.lo));
+    root.querySelectorAll('.bf-hover').forEach((el) => el.classList.remove('bf-hover'));
+    box.classList.add('bf-hover');
+  });
+  root.addEventListener('mouseout', (ev) => {
+    const box = target(ev);
+    if (!box || box.contains((ev as MouseEvent).relatedTarget as Node)) return;
+    box.classList.remove('bf-hover');
+    const input = document.getElementById(box.dataset.input!) as HTMLInputElement | null;
+    if (input) clearHighlight(input);
+  });
+}
