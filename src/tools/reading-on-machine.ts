@@ -61,13 +61,15 @@ export function appliedReading(kind: 'msi' | 'rte', value: bigint, decision: Rou
 }
 
 /** The explanation with exactly the applied reading marked as applying (none, for a memory write). */
-export function explanationOnMachine(e: ValueExplanation, applied: string | null, machine: string): ValueExplanation {
+export function explanationOnMachine(e: ValueExplanation, applied: string | null, machine: string, decision: RouteDecision | null = null): ValueExplanation {
   const chosen = e.readings.find((r) => r.format === applied);
+  const fault = decision?.kind === 'fault' ? decision.fault : null;
+  const used = fault ? `${machine} read it this way, and refused it: fault 0x${fault.code.toString(16)} (${fault.name}).` : `${machine} read it this way.`;
   return {
     ...e,
     readings: e.readings.map((r) =>
       r === chosen
-        ? { ...r, applies: true, why: `${machine} read it this way. ${r.why}` }
+        ? { ...r, applies: true, why: fault ? used : `${used} ${r.why}` }
         : { ...r, applies: false, why: chosen ? `not on ${machine}: it read it as ${chosen.name}` : `not on ${machine}: no interrupt reading counted there` },
     ),
   };

@@ -175,7 +175,7 @@ function explainSide(p: URLSearchParams, kind: ValueKind, suffix: '' | '2'): Exp
     what = `addr 0x${value.toString(16)} data 0x${data.toString(16)} written by ${from}`;
   }
   const applied = appliedReading(kind === 'rte' ? 'rte' : 'msi', value, route.decision);
-  return { e: explanationOnMachine(e, applied, m.short), route, machine: m.short, what, routeLabel: m.label, value, data };
+  return { e: explanationOnMachine(e, applied, m.short, route.decision), route, machine: m.short, what, routeLabel: m.label, value, data };
 }
 
 /** The headline: what the chosen machine did with it, or — with no machine — what the value is. */

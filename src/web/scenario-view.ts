@@ -10,6 +10,7 @@ import { h, nextFrame } from './dom.ts';
 import { renderRun } from './scenario-run.ts';
 import { go, goCompressed } from './url-state.ts';
 import { lineOfField } from './yaml-error.ts';
+import { applyEdit, diffLines, insertedLineCount } from './text-edit.ts';
 
 /** The name pasted YAML goes by in error messages, as a file would on the command line. */
 export const PASTED_NAME = 'pasted.yaml';
@@ -67,18 +68,32 @@ function renderForm(id: string, yaml: string, idError: string | null): HTMLEleme
     const original = builtIn(pick.value)?.text;
     // An unchanged built-in stays a short link; edited or pasted text travels in the URL, compressed.
     if (original !== undefined && area.value === original) go('scenario', { id: pick.value });
-    else void goCompressed('scenario', { yaml: area.value });
+    else if (original !== undefined) {
+      // An edited built-in: its id and the lines that changed.
+      const e = diffLines(original, area.value);
+      void goCompressed('scenario', { base: pick.value, at: String(e.at), del: String(e.del), ins: e.ins, n: String(insertedLineCount(original, area.value)) });
+    } else void goCompressed('scenario', { yaml: area.value });
   });
   return form;
 }
 
 export function renderScenarioView(p: URLSearchParams): HTMLElement {
   const id = p.get('id') ?? '';
-  const yaml = p.get('yaml') ?? '';
+  let yaml = p.get('yaml') ?? '';
+  const base = p.get('base');
+  if (base !== null && !yaml) {
+    const edited = builtIn(base) ? applyEdit(builtIn(base)!.text, { at: Number(p.get('at')), del: Number(p.get('del')), ins: p.get('ins') ?? '' }, Number(p.get('n') ?? '1')) : null;
+    if (edited === null) {
+      const view = h('div', { class: 'view view-scenario' }, h('h2', {}, 'Run a scenario'), renderForm('', '', null));
+      view.append(h('p', { class: 'error', role: 'alert' }, `This link edits built-in scenario "${base}", but the edit does not fit the built-in this page has (it may come from another irqpath version).`));
+      return view;
+    }
+    yaml = edited;
+  }
   const result = h('div', { class: 'result', 'aria-live': 'polite' });
   const known = builtIn(id);
   const idError = id && !yaml && !known ? `There is no built-in scenario "${id}". Pick one from the list (${builtInScenarioTexts().map((t) => fileId(t).slice(0, 2)).join(', ')}), or paste YAML below.` : null;
-  const view = h('div', { class: 'view view-scenario' }, h('h2', {}, 'Run a scenario'), renderForm(id, yaml, idError), result);
+  const view = h('div', { class: 'view view-scenario' }, h('h2', {}, 'Run a scenario'), renderForm(id || (base ?? ''), yaml, idError), result);
   if (idError) return view;
   if (!id && !yaml) {
     result.append(h('p', { class: 'muted' }, 'Pick a built-in scenario or paste one, then Run. Every variant runs, side by side.'));

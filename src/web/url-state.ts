@@ -2,8 +2,8 @@
  * The page state lives in the URL hash — "#/explain?kind=msi&addr=0xfee00578&data=0" — so a copied link reopens the
  * same view, and the site stays plain files (no server routes). One view name, then ordinary query parameters.
  *
- * Long state (a scenario's YAML) travels compressed: the query string, deflated (CompressionStream 'deflate-raw',
- * RFC 1951) and written in base64url (RFC 4648 §5), as the single parameter `z`. A 2.4 KB edited scenario becomes
+ * Long state (a scenario's YAML) travels compressed: the parameters as a JSON object, deflated (CompressionStream
+ * 'deflate-raw', RFC 1951) and written in base64url (RFC 4648 §5), as the single parameter `z`. A 2.4 KB edited scenario becomes
  * well under 1 KB of link. Short states stay readable.
  */
 export type ViewName = 'explain' | 'scenario' | 'matrix';
@@ -56,7 +56,7 @@ export async function readState(hash = location.hash): Promise<PageState> {
   const z = params.get('z');
   if (z !== null) {
     try {
-      params = new URLSearchParams(await decompressQuery(z));
+      params = new URLSearchParams(JSON.parse(await decompressQuery(z)) as Record<string, string>);
     } catch {
       params = new URLSearchParams({ 'z-error': 'this link\'s compressed state (z=…) is damaged: it may have been cut short when it was copied' });
     }
@@ -81,7 +81,8 @@ export function stateHash(view: ViewName, params: Record<string, string | undefi
 export async function linkHash(view: ViewName, params: Record<string, string | undefined> | URLSearchParams): Promise<string> {
   const s = query(params);
   if (s.length <= COMPRESS_ABOVE) return stateHash(view, params);
-  return `#/${view}?z=${await compressQuery(s)}`;
+  // The parameters as JSON, not as the query string: percent-encoding first would hide YAML's repetition from deflate.
+  return `#/${view}?z=${await compressQuery(JSON.stringify(Object.fromEntries(new URLSearchParams(s))))}`;
 }
 
 /** Navigate: a new history entry, which the router renders. */
