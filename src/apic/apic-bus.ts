@@ -2,7 +2,7 @@
  * The APIC bus: takes a decoded interrupt ({@link ApicMessage}) from an MSI, an I/O APIC, an IOMMU's own interrupt
  * or a LAPIC's ICR, finds the addressed LAPICs through the destination index, and has them accept it.
  *
- * Choices made here (reference/apic-ioapic-msi.md §2; the full destination rules are in destination-match.ts):
+ * Choices made here (SDM 10.6; the full destination rules are in destination-match.ts):
  * - An 8-bit destination aimed at an x2APIC-mode LAPIC: physical matches dest == x2APIC ID, so 0xFF reaches APIC
  *   255 and is no broadcast for x2APIC-mode CPUs (QEMU TCG; KVM with its broadcast quirk disabled, as QEMU sets it).
  *   Logical is read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests ioapic logical test). What
@@ -34,7 +34,7 @@ import { ConfigError, UsageError } from '../core/errors.ts';
 import type { EventHub } from '../core/events.ts';
 import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
-import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
+import { applyLapicState, freezeLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
 import { LAPIC_REGISTER_WORDS, Lapic, type LapicSinks } from './lapic.ts';
 import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
 import { Shorthand } from './registers.ts';
@@ -50,6 +50,9 @@ export interface ApicBusOptions {
 
 export const APIC_BUS_STATE_VERSION = 1;
 
+/** LAPIC states a bus saved and froze: known valid for their CPU (their fields cannot have changed since). */
+const SAVED_BY_A_BUS = new WeakSet<object>();
+
 export interface ApicBusState {
   version: number;
   lapics: LapicState[];
@@ -57,6 +60,8 @@ export interface ApicBusState {
 
 export class ApicBus {
   readonly lapics: readonly Lapic[];
+  /** The state each LAPIC gave at its last {@link saveStates}, while it still holds it (undefined once changed). */
+  private readonly savedStates: (Readonly<LapicState> | undefined)[] = [];
   readonly lowestPriority: LowestPriorityPolicy;
   private readonly events: EventHub;
   private readonly eoiBroadcastSink: (vector: number) => void;
@@ -252,6 +257,51 @@ export class ApicBus {
   }
 
   // --- Save / restore ------------------------------------------------------------------------------------------
+
+  /**
+   * Every LAPIC's state for a machine snapshot. A LAPIC that still matches the state it gave last time gives that
+   * same frozen object again, so consecutive snapshots share the states of unchanged CPUs and a snapshot of a
+   * 32768-CPU machine costs one comparison per CPU plus a save per CPU that changed.
+   */
+  saveStates(): readonly Readonly<LapicState>[] {
+    const out = new Array<Readonly<LapicState>>(this.lapics.length);
+    for (let cpu = 0; cpu < this.lapics.length; cpu++) {
+      const lapic = this.lapics[cpu];
+      let s = this.savedStates[cpu];
+      if (s === undefined || !lapic.matchesSavedState(s)) {
+        s = freezeLapicState(lapic.save());
+        this.savedStates[cpu] = s;
+        SAVED_BY_A_BUS.add(s);
+      }
+      out[cpu] = s;
+    }
+    return Object.freeze(out);
+  }
+
+  /**
+   * Put every LAPIC into `states[cpu]` (from {@link saveStates}, or its JSON form). All or nothing: every state is
+   * checked before any is applied. A LAPIC already in the state it is given is left alone, so restoring a snapshot of
+   * a 32768-CPU machine costs in proportion to the CPUs that differ; a state this library froze for the same CPU needs
+   * no validation beyond that, any other state is validated field by field.
+   */
+  restoreStates(states: readonly unknown[]): void {
+    if (!Array.isArray(states) || states.length !== this.lapics.length) {
+      throw new UsageError(`snapshot: devices.cpus must hold ${this.lapics.length} CPU states`);
+    }
+    const changed: ValidatedLapicState[] = [];
+    for (let cpu = 0; cpu < this.lapics.length; cpu++) {
+      const lapic = this.lapics[cpu];
+      const s = states[cpu] as LapicState;
+      const ours = SAVED_BY_A_BUS.has(s) && s.cpu === cpu && s.initialApicId === lapic.initialApicId;
+      if (ours && lapic.matchesSavedState(s)) continue;
+      changed.push(validateLapicState(lapic, s));
+    }
+    for (const v of changed) {
+      applyLapicState(v);
+      this.savedStates[v.lapic.cpu] = undefined;
+      this.index.update(v.lapic.cpu);
+    }
+  }
 
   save(): ApicBusState {
     return { version: APIC_BUS_STATE_VERSION, lapics: this.lapics.map((lapic) => lapic.save()) };
