@@ -4,6 +4,7 @@
  * bits. The input itself is transparent over it, so typing is untouched. Only hex text maps to bits digit by digit:
  * a decimal number has no such mapping, so it shows no highlight (the field box's tooltip still gives the value).
  */
+import { bitPositions } from './bit-positions.ts';
 import { h } from './dom.ts';
 
 /** Wrap `input` so that highlightBits can light up its characters. Returns the wrapper to put in the form. */
@@ -16,30 +17,6 @@ export function highlightable(input: HTMLInputElement): HTMLElement {
   input.addEventListener('scroll', sync);
   input.addEventListener('input', () => clearHighlight(input));
   return h('div', { class: 'hl-wrap' }, backdrop, input);
-}
-
-/**
- * Character positions of `text` holding bits hi..lo: a single hex number ("0x…", `_` allowed) or four dwords lowest
- * first (each dword hex). Empty when the text is decimal or not a number.
- */
-export function bitPositions(text: string, hi: number, lo: number): Set<number> {
-  const out = new Set<number>();
-  const tokens = [...text.matchAll(/\S+/g)];
-  const hexToken = tokens.length === 1 ? /^0x/i.test(tokens[0][0]) : tokens.length === 4;
-  if (!hexToken) return out;
-  tokens.forEach((tok, k) => {
-    const base = tokens.length === 4 ? 32 * k : 0;
-    const body = tok[0];
-    const start = tok.index! + (/^0x/i.test(body) ? 2 : 0);
-    let nibble = 0;
-    for (let i = tok.index! + body.length - 1; i >= start; i--) {
-      if (text[i] === '_') continue;
-      const bitLo = base + 4 * nibble;
-      if (bitLo <= hi && bitLo + 3 >= lo) out.add(i);
-      nibble++;
-    }
-  });
-  return out;
 }
 
 function backdropOf(input: HTMLInputElement): HTMLElement | null {
