@@ -53,22 +53,44 @@ export function clearHighlight(input: HTMLInputElement): void {
   if (backdrop) backdrop.textContent = input.value;
 }
 
-/** Hovering a field box (bit-diagram.ts, data-input / data-hi / data-lo) highlights its bits in its input. */
+/**
+ * Hovering a field box (bit-diagram.ts, data-input / data-hi / data-lo) highlights its bits in its input; a click (or
+ * a tap, where there is no hover) pins the highlight until another box is clicked or the input changes.
+ */
 export function wireFieldHover(root: HTMLElement): void {
+  let pinned: HTMLElement | null = null;
   const target = (ev: Event) => (ev.target as HTMLElement).closest<HTMLElement>('.bf[data-input]');
+  const inputOf = (box: HTMLElement) => document.getElementById(box.dataset.input!) as HTMLInputElement | null;
+  const show = (box: HTMLElement) => {
+    const input = inputOf(box);
+    if (input) highlightBits(input, Number(box.dataset.hi), Number(box.dataset.lo));
+  };
   root.addEventListener('mouseover', (ev) => {
     const box = target(ev);
     if (!box) return;
-    const input = document.getElementById(box.dataset.input!) as HTMLInputElement | null;
-    if (input) highlightBits(input, Number(box.dataset.hi), Number(box.dataset.lo));
     root.querySelectorAll('.bf-hover').forEach((el) => el.classList.remove('bf-hover'));
     box.classList.add('bf-hover');
+    show(box);
   });
   root.addEventListener('mouseout', (ev) => {
     const box = target(ev);
     if (!box || box.contains((ev as MouseEvent).relatedTarget as Node)) return;
     box.classList.remove('bf-hover');
-    const input = document.getElementById(box.dataset.input!) as HTMLInputElement | null;
+    const input = inputOf(box);
     if (input) clearHighlight(input);
+    if (pinned?.isConnected) show(pinned);
+  });
+  root.addEventListener('click', (ev) => {
+    const box = target(ev);
+    if (!box) return;
+    pinned?.classList.remove('bf-pinned');
+    if (pinned === box) {
+      pinned = null;
+      return;
+    }
+    for (const input of document.querySelectorAll<HTMLInputElement>('input.hl-input')) clearHighlight(input);
+    pinned = box;
+    box.classList.add('bf-pinned');
+    show(box);
   });
 }

@@ -517,7 +517,14 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     await vector.hover();
     expect(await page.locator('#data-field .hl-backdrop mark').allInnerTexts()).toEqual(['0']);
     expect(await page.locator('#addr-field .hl-backdrop mark').count()).toBe(0);
+    // A click pins the highlight (touch screens have no hover); moving away keeps it, typing clears it.
+    await handle.click();
+    await page.locator('h2').first().hover();
+    expect(await page.locator('#addr-field .hl-backdrop mark').allInnerTexts()).toEqual(['0057']);
     await page.screenshot({ path: join(ARTIFACTS, 'explain-hover.png') });
+    await page.locator('#addr').press('End');
+    await page.locator('#addr').press('Backspace');
+    expect(await page.locator('#addr-field .hl-backdrop mark').count()).toBe(0);
     await page.close();
   });
 });
