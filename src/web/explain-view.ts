@@ -40,6 +40,7 @@ const EXAMPLES: [string, Record<string, string>][] = [
   ['an AMD-style MSI on scenario 05\'s Intel machine', { kind: 'msi', addr: '0xfee00000', data: '0x1', machine: 'scenario:05', from: '00:04.0' }],
   ['CPU 256 through the 15-bit extended destination ID', { kind: 'msi', addr: '0xfee00020', data: '0x41', machine: 'custom', cpus: '300', ext: '1', os: 'linux' }],
   ['compare: compatibility vs Intel remappable', { kind: 'msi', addr: '0xfee01000', data: '0x4031', cmp: '1', addr2: '0xfee00578', data2: '0x0' }],
+  ['compare: one message on scenario 05\'s and 08\'s machines', { kind: 'msi', addr: '0xfee00000', data: '0x1', machine: 'scenario:05', from: '00:04.0', cmp: '1', machine2: 'scenario:08' }],
   ['VT-d fault 0x25 record', { kind: 'vtd-fault', value: '0x80000025000000181600000000000000' }],
   ['AMD-Vi IO_PAGE_FAULT for an interrupt', { kind: 'amd-event', value: '00000020 20080000 fee00000 00000000' }],
   ['RTE with the remappable format bit', { kind: 'rte', value: '0x000b000000000004' }],
@@ -138,10 +139,10 @@ interface Explained {
 /** Parse one side's value and, with a machine chosen, route it. Throws InputError naming the field. */
 function explainSide(p: URLSearchParams, kind: ValueKind, suffix: '' | '2'): Explained {
   const isMsi = kind === 'msi';
-  const valueKey = (isMsi ? 'addr' : 'value') + suffix;
+  const valueKey = isMsi ? 'addr' : 'value';
   const inputId = 'addr' + suffix;
   const value = parseValue(inputId, isMsi ? `Address${suffix ? ' 2' : ''}` : `Value${suffix ? ' 2' : ''}`, p.get(valueKey) ?? '', BITS[kind]);
-  const data = isMsi ? Number(parseValue('data' + suffix, `Data${suffix ? ' 2' : ''}`, p.get('data' + suffix) ?? '0', 32)) : 0;
+  const data = isMsi ? Number(parseValue('data' + suffix, `Data${suffix ? ' 2' : ''}`, p.get('data') ?? '0', 32)) : 0;
   const width = p.get('width') === '32' ? 32 : 128;
   let e: ValueExplanation;
   try {
@@ -149,7 +150,14 @@ function explainSide(p: URLSearchParams, kind: ValueKind, suffix: '' | '2'): Exp
   } catch (err) {
     throw new InputError(inputId, (err as Error).message);
   }
-  const m = kind === 'msi' || kind === 'rte' ? machineSetup(p) : null;
+  let m: ReturnType<typeof machineSetup> = null;
+  try {
+    m = kind === 'msi' || kind === 'rte' ? machineSetup(p) : null;
+  } catch (err) {
+    // The second side's machine is its own field.
+    if (suffix && err instanceof InputError && (err.field === 'machine' || err.field === 'from')) throw new InputError(err.field + '2', err.message);
+    throw err;
+  }
   if (!m) return { e, route: null, machine: null, what: '', routeLabel: '', value, data };
   let route: MessageRoute;
   let what: string;
@@ -301,6 +309,25 @@ function markDifferences(a: HTMLElement, b: HTMLElement): number {
   return n;
 }
 
+/**
+ * The parameters of the second side: its own value (or the first one's, left blank) on its own machine (or the
+ * first one's, left at "the same machine") — so one page compares two messages, or one message on two machines.
+ */
+function secondSide(p: URLSearchParams, kind: ValueKind): URLSearchParams {
+  const q = new URLSearchParams(p);
+  const key = kind === 'msi' ? 'addr' : 'value';
+  if (p.get(key + '2')) q.set(key, p.get(key + '2')!);
+  if (kind === 'msi' && p.get('data2')) q.set('data', p.get('data2')!);
+  const machine2 = p.get('machine2');
+  if (machine2 === 'none') q.delete('machine');
+  else if (machine2) {
+    q.set('machine', machine2);
+    if (p.get('from2')) q.set('from', p.get('from2')!);
+    else q.delete('from');
+  }
+  return q;
+}
+
 /** The result area for the current parameters, and the field errors to show (field id → message). */
 function renderResult(p: URLSearchParams): { nodes: HTMLElement[]; errors: Map<string, string> } {
   const errors = new Map<string, string>();
@@ -312,7 +339,7 @@ function renderResult(p: URLSearchParams): { nodes: HTMLElement[]; errors: Map<s
   const sides: Explained[] = [];
   for (const suffix of compare ? (['', '2'] as const) : ([''] as const)) {
     try {
-      sides.push(explainSide(p, kind, suffix));
+      sides.push(explainSide(suffix ? secondSide(p, kind) : p, kind, suffix));
     } catch (err) {
       if (err instanceof InputError) errors.set(err.field, err.message);
       else errors.set('addr' + suffix, err instanceof Error ? err.message : String(err));
@@ -320,7 +347,7 @@ function renderResult(p: URLSearchParams): { nodes: HTMLElement[]; errors: Map<s
   }
   if (errors.size) return { nodes: [], errors };
   const column = (x: Explained, suffix: '' | '2') =>
-    h('div', { class: 'side', 'aria-label': suffix ? 'second value' : 'first value' }, headline(x), routeSection(x, suffix), readingsTable(x, p, suffix), ...extras(x.e), ...readingCards(x, suffix));
+    h('div', { class: 'side', 'aria-label': suffix ? 'second value' : 'first value' }, h('h3', { class: 'side-title' }, `${suffix ? 'B' : 'A'}: ${x.e.raw}${x.machine ? ` on ${x.machine}` : ''}`), headline(x), routeSection(x, suffix), readingsTable(x, p, suffix), ...extras(x.e), ...readingCards(x, suffix));
   if (!compare) return { nodes: [column(sides[0], '')], errors };
   const a = column(sides[0], '');
   const b = column(sides[1], '2');
@@ -342,6 +369,8 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
   const from = textInput('from', p.get('from') ?? '', 'first device');
   const pin = textInput('pin', p.get('pin') ?? '0');
   const cmp = h('input', { type: 'checkbox', id: 'cmp', name: 'cmp', checked: p.get('cmp') === '1' });
+  const machine2Sel = select('machine2', [['', 'the same machine'], ['none', 'none (decode only)'], ...scenarios.map((s): [string, string] => [`scenario:${s.id.slice(0, 2)}`, `scenario ${s.id}`])], p.get('machine2') ?? '');
+  const from2 = textInput('from2', p.get('from2') ?? '', 'first device');
   const custom = h(
     'fieldset',
     { class: 'custom' },
@@ -354,15 +383,17 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
   );
   const addrBox = fieldBox('Address', addr, 'addr', '', highlightable(addr));
   const dataBox = fieldBox('Data', data, 'data', '32 bits: 0x… for hex, digits alone are decimal', highlightable(data));
-  const addr2Box = fieldBox('Compare with: address', addr2, 'addr2', '', highlightable(addr2));
-  const data2Box = fieldBox('Compare with: data', data2, 'data2', '', highlightable(data2));
+  const addr2Box = fieldBox('Compare with: address', addr2, 'addr2', 'blank: the same value', highlightable(addr2));
+  const machine2Box = fieldBox('…on', machine2Sel, 'machine2');
+  const from2Box = fieldBox('written by device (BDF)', from2, 'from2', 'blank: that machine\'s first device');
+  const data2Box = fieldBox('Compare with: data', data2, 'data2', 'blank: the same data', highlightable(data2));
   const widthBox = fieldBox('IRTE size', width, 'width');
   const machineBox = fieldBox('Where does it go on…', machineSel, 'machine');
   const fromBox = fieldBox('written by device (BDF)', from, 'from');
   const pinBox = fieldBox('programmed into I/O APIC pin', pin, 'pin', 'decimal, or 0x… hex');
   const kindBox = fieldBox('What is it?', kindSel, 'kind');
   const cmpBox = h('div', { class: 'field field-check' }, h('label', { class: 'check' }, cmp, ' compare with a second value'));
-  append(form, [kindBox, addrBox, dataBox, widthBox, cmpBox, addr2Box, data2Box, machineBox, fromBox, pinBox, custom, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Explain'))]);
+  append(form, [kindBox, addrBox, dataBox, widthBox, machineBox, fromBox, pinBox, custom, cmpBox, addr2Box, data2Box, machine2Box, from2Box, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Explain'))]);
 
   const result = h('div', { class: 'result', 'aria-live': 'polite' });
   wireFieldHover(result);
@@ -378,6 +409,8 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
     dataBox.hidden = !isMsi;
     data2Box.hidden = !isMsi || !cmp.checked;
     addr2Box.hidden = !cmp.checked;
+    machine2Box.hidden = !cmp.checked || !routable;
+    from2Box.hidden = !cmp.checked || !isMsi || machine2Sel.value === '' || machine2Sel.value === 'none';
     widthBox.hidden = kind !== 'amd-irte';
     machineBox.hidden = !routable;
     fromBox.hidden = !isMsi || machineSel.value === '';
@@ -401,6 +434,10 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
       set('cmp', '1');
       set(isMsi ? 'addr2' : 'value2', addr2.value);
       if (isMsi) set('data2', data2.value);
+      if (isMsi || kind === 'rte') {
+        set('machine2', machine2Sel.value);
+        if (isMsi && machine2Sel.value && machine2Sel.value !== 'none') set('from2', from2.value);
+      }
     }
     if (isMsi || kind === 'rte') {
       set('machine', machineSel.value);

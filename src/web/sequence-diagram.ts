@@ -131,7 +131,12 @@ export function renderSequence(input: SequenceInput): HTMLElement {
     previous = { lane, flow: hop.flow, machine: hop.machine };
   }
   if (input.outcome) {
-    const last = previous?.lane ?? 0;
+    // Where the request itself stopped: the last hop of its own flow (a pin de-asserting afterwards is another flow).
+    const first = hops[0];
+    const own = first ? hops.filter((x) => x.flow === first.flow && x.machine === first.machine).at(-1) : undefined;
+    const lastOfAll = hops.at(-1);
+    const stop = lastOfAll && lastOfAll.machine !== first?.machine ? lastOfAll : own;
+    const last = stop ? laneOfHop(stop) : (previous?.lane ?? 0);
     row(null, null, laneOfStep(input.outcome, last), input.outcome.text, input.outcome.severity ?? 'ok', 'where it ended (not a trace event)', true);
   }
   return h('figure', { class: `seq${twoMachine ? ' seq-two' : ''}` }, h('figcaption', {}, caption), h('div', { class: 'seq-scroll' }, head, h('ol', { class: 'seq-body' }, ...rows)));

@@ -503,6 +503,15 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     expect(await vector(0).getAttribute('class')).toContain('bf-diff');
     expect(await vector(1).getAttribute('class')).toContain('bf-diff');
     expect(await sides.nth(0).locator('#reading-compatibility .bf[data-field="delivery mode"]').getAttribute('class')).not.toContain('bf-diff');
+
+    // One message on two machines: VT-d with EIME blocks compatibility format (fault 0x25); AMD-Vi with IntCtl = 10b
+    // remaps every message through the requester's table, index data[10:0] = 1 (AMD IOMMU §2.2.5).
+    await page.goto(base + '#/explain?kind=msi&addr=0xfee00000&data=0x1&machine=scenario:05&from=00:04.0&cmp=1&machine2=scenario:08');
+    await expect.poll(textOf(sides.nth(1).locator('.banner')), SLOW).toMatch(/^INTERRUPT on scenario 08's machine: delivered to CPU \d+/);
+    expect(await sides.nth(0).locator('.banner').innerText()).toMatch(/^VT-d FAULT 0x25 /);
+    expect(await sides.nth(0).locator('table.readings tr.applies-yes th').allInnerTexts()).toEqual(['compatibility']);
+    expect(await sides.nth(1).locator('table.readings tr.applies-yes th').allInnerTexts()).toEqual(['AMD remappable']);
+    expect(await page.locator('#machine2').inputValue()).toBe('scenario:08');
     await page.close();
   });
 
