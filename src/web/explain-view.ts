@@ -395,7 +395,8 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
   const cmpBox = h('div', { class: 'field field-check' }, h('label', { class: 'check' }, cmp, ' compare with a second value'));
   append(form, [kindBox, addrBox, dataBox, widthBox, machineBox, fromBox, pinBox, custom, cmpBox, addr2Box, data2Box, machine2Box, from2Box, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Explain'))]);
 
-  const result = h('div', { class: 'result', 'aria-live': 'polite' });
+  // Not a live region: it is redrawn on every pause in typing; the headline inside it is the status (role=status).
+  const result = h('div', { class: 'result' });
   wireFieldHover(result);
 
   /** Show or hide the fields the chosen kind and machine use; labels and hints follow the kind. */

@@ -183,6 +183,7 @@ function renderGrid(cells: MatrixCell[], a: MatrixAxes, selected: string, failur
     buttons.push(line);
     body.append(tr);
   }
+  if (shownRows.length === 0) body.append(h('tr', {}, h('td', { colspan: a.cpus.length + 1 }, 'No failures: every cell of this grid is ok. Untick "failures only" to see them.')));
   table.append(body);
   // The one tab stop: the selected cell, else the first.
   const flat = buttons.flat();
