@@ -22,6 +22,8 @@ import { append, h } from './dom.ts';
 import { highlightable, wireFieldHover } from './input-highlight.ts';
 import { InputError, parseValue } from './parse-value.ts';
 import { renderSequence } from './sequence-diagram.ts';
+import { traceButtons } from './trace-buttons.ts';
+import { perfettoTrace } from '../machine/trace.ts';
 import { replaceState, stateHash } from './url-state.ts';
 
 const KINDS: [ValueKind, string][] = [
@@ -281,6 +283,7 @@ function routeSection(x: Explained, suffix: string): HTMLElement | null {
     }),
     route.iommuFlows.map((f) => renderSequence({ hops: route.hops.filter((hop) => hop.flow === f), caption: 'the IOMMU\'s own fault-event interrupt, raised while it handled the message' })),
     route.faultLog.length ? h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, route.faultLog.join('\n')) : null,
+    traceButtons(() => perfettoTrace(route.hops), `irqpath-explain-${x.value.toString(16)}-${x.data.toString(16)}.perfetto.json`, `irqpath: ${x.what}`),
   );
 }
 

@@ -9,7 +9,7 @@ import type { SourceResult } from '../scenario/run-scenario.ts';
 import { stateHash } from './url-state.ts';
 import { h } from './dom.ts';
 import { renderSequence, type DiagramStep } from './sequence-diagram.ts';
-import { openInPerfetto } from './perfetto-open.ts';
+import { traceButtons } from './trace-buttons.ts';
 
 export function runTitle(r: ScenarioResult): string {
   return r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id;
@@ -21,15 +21,6 @@ function traceOf(r: ScenarioResult) {
 
 function traceFileName(r: ScenarioResult): string {
   return `irqpath-${runTitle(r).replace(/[^\w-]+/g, '_')}.perfetto.json`;
-}
-
-function downloadPerfetto(r: ScenarioResult): void {
-  const blob = new Blob([JSON.stringify(traceOf(r))], { type: 'application/json' });
-  const a = h('a', { href: URL.createObjectURL(blob), download: traceFileName(r) });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
 /** A table cell that names its column, so the table can stack into cards on a phone (style.css). */
@@ -140,15 +131,7 @@ export function renderRun(r: ScenarioResult, badge?: RunBadge, explainMachine?: 
         outcome: { text: d.actual, severity: /fault|blocked|nowhere/.test(d.actual) ? 'blocked' : 'ok' },
       }),
     ),
-    h(
-      'p',
-      { class: 'trace-actions' },
-      h('button', { type: 'button', class: 'perfetto', onclick: () => downloadPerfetto(r) }, 'Download Perfetto trace'),
-      ' ',
-      h('button', { type: 'button', class: 'perfetto', onclick: (ev: Event) => openInPerfetto(traceOf(r), `irqpath ${runTitle(r)}`, traceFileName(r), (t) => ((ev.target as HTMLElement).parentElement!.querySelector('.perfetto-status')!.textContent = t)) }, 'Open in Perfetto UI'),
-      ' ',
-      h('span', { class: 'muted perfetto-status', role: 'status' }, ''),
-    ),
+    traceButtons(() => traceOf(r), traceFileName(r), `irqpath ${runTitle(r)}`),
     h('details', {}, h('summary', {}, `Boot log (${r.bootLog.length} lines)`), h('pre', {}, r.bootLog.join('\n'))),
   );
 }

@@ -63,6 +63,13 @@ function renderForm(id: string, yaml: string, idError: string | null): HTMLEleme
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Run')),
   );
   pick.addEventListener('change', () => go('scenario', { id: pick.value || undefined }));
+  // Ctrl+Enter (⌘+Enter) in the YAML runs it, as in Compiler Explorer and regex101.
+  area.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const original = builtIn(pick.value)?.text;

@@ -452,7 +452,8 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     // Pasted YAML (no built-in to start from) travels deflated: about half its URL-encoded size.
     await page.goto(base + '#/scenario');
     await page.locator('#yaml').fill(edited.replace(/^title: .*$/m, 'title: pasted'));
-    await page.getByRole('button', { name: 'Run' }).click();
+    // Ctrl+Enter in the editor runs it.
+    await page.locator('#yaml').press('Control+Enter');
     await expect.poll(() => page.url(), SLOW).toContain('#/scenario?z=');
     expect(new URL(page.url()).hash.length).toBeLessThan(raw * 0.55);
     await expect.poll(textOf(page.locator('article.run .run-title')), SLOW).toBe('pasted');
@@ -512,6 +513,10 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     expect(await sides.nth(0).locator('table.readings tr.applies-yes th').allInnerTexts()).toEqual(['compatibility']);
     expect(await sides.nth(1).locator('table.readings tr.applies-yes th').allInnerTexts()).toEqual(['AMD remappable']);
     expect(await page.locator('#machine2').inputValue()).toBe('scenario:08');
+    // Each route has its trace, to download or to open in Perfetto.
+    const download = page.waitForEvent('download');
+    await sides.nth(0).getByRole('button', { name: 'Download Perfetto trace' }).click();
+    expect((await download).suggestedFilename()).toBe('irqpath-explain-fee00000-1.perfetto.json');
     await page.close();
   });
 
