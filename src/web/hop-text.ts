@@ -12,7 +12,7 @@ type Meaning = 'vector' | 'pin' | 'index' | 'apic' | 'hex' | 'sid' | 'destMode' 
 
 /** What an argument means, by its name; hop-specific exceptions below. */
 const BY_KEY: Record<string, Meaning> = {
-  vector: 'vector', vector_num: 'vector', vec: 'vector', nv: 'vector', target: 'vector',
+  vector: 'vector', vector_num: 'vector', vec: 'vector', nv: 'vector',
   dest: 'apic', ndst: 'apic',
   addr: 'hex', addr2: 'hex', data: 'hex', data2: 'hex', low: 'hex', high: 'hex', lo: 'hex', hi: 'hex', iova: 'hex', gpa: 'hex', pda: 'hex', val: 'hex', mask: 'hex', offset: 'hex', backing_page: 'hex',
   sid: 'sid', devid: 'hex',
@@ -33,6 +33,9 @@ const BY_HOP: Record<string, Record<string, [Meaning, string]>> = {
   kvm_set_msi: { vector: ['index', 'entry'] },
   kvm_irqchip_add_msi_route: { vector: ['index', 'entry'] },
   irqpath_ioapic_masked_edge_lost: { n: ['pin', 'pin'] },
+  // QEMU's "(should be: %d)" is a trigger mode here, a vector in vtd_warn_ir_vector.
+  vtd_warn_ir_trigger: { trig: ['trigger', 'trigger'], target: ['trigger', 'should be'] },
+  vtd_warn_ir_vector: { target: ['vector', 'should be'] },
   // vtd_frr_new's index is the fault recording register number.
   vtd_frr_new: { index: ['index', 'FRCD'] },
 };

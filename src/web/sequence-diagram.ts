@@ -42,9 +42,9 @@ export interface SequenceInput {
   outcome?: DiagramStep;
 }
 
-/** The VMM's own hops: KVM's trace events (virt/kvm, arch/x86/kvm) and the posted-interrupt doorbell's effect. */
+/** The VMM's own hops: KVM's trace events (virt/kvm, arch/x86/kvm: kvm_set_msi, kvm_vcpu_wakeup, …). */
 function isVmmHop(name: string): boolean {
-  return name.startsWith('kvm_') || name === 'irqpath_vmm_route';
+  return name.startsWith('kvm_');
 }
 
 function partOf(name: string): Part {

@@ -1,8 +1,9 @@
 /**
  * The web page in a real browser: Debian's Chromium driven by playwright-core, against the built site served by
- * `irqpath serve`'s server. Each test checks what a reader sees — fields, verdicts, fault lines — with expected
- * values from the specifications (VT-d §5.1.2.2 for the handle, Linux dmar.c's fault line format, VT-d fault
- * reason 0x25). Screenshots of every view go to test-artifacts/web/ (not committed) for a person to look at.
+ * `irqpath serve`'s server. Each test checks what a reader sees — fields, verdicts, fault lines, diagram lanes,
+ * keyboard focus, links — with expected values from the specifications (VT-d §5.1.2.2 for the handle, Linux dmar.c's
+ * fault line format, VT-d fault reason 0x25, the 15-bit extended destination ID), including every URL issue 18
+ * quotes. Screenshots go to test-artifacts/web/ (not committed) for a person to look at.
  *
  * Without Chromium a newcomer's `npm test` skips these with a message saying how to get it; under CI (CI=true) a
  * missing browser is a failure, never a skip.

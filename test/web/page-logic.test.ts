@@ -8,6 +8,7 @@ import { parseUnsigned } from '../../src/cli/parse-number.ts';
 import { bitPositions } from '../../src/web/bit-positions.ts';
 import { InputError, parseValue } from '../../src/web/parse-value.ts';
 import { applyEdit, diffLines, insertedLineCount } from '../../src/web/text-edit.ts';
+import { hopSeverity, hopText } from '../../src/web/hop-text.ts';
 
 describe('parseValue reads numbers as the command line does', () => {
   it('bare digits are decimal, 0x is hex, _ separates digits', () => {
@@ -63,5 +64,28 @@ describe('bitPositions', () => {
 
   it('decimal text has no digit-to-bit map', () => {
     expect(bitPositions('4031', 7, 0).size).toBe(0);
+  });
+});
+
+describe('hopText writes each number by its meaning', () => {
+  it('QEMU\'s ioapic_set_irq "vector" is the pin (hw/intc/ioapic.c), in decimal', () => {
+    expect(hopText({ flow: 1, name: 'ioapic_set_irq', args: [['vector', 4], ['level', 1]] })).toBe('ioapic_set_irq pin 4 level 1');
+  });
+
+  it('apic_deliver_irq: APIC ID and vector in hex, modes by name (SDM 10.11.2)', () => {
+    const hop = { flow: 1, name: 'apic_deliver_irq', args: [['dest', 256], ['dest_mode', 0], ['delivery_mode', 0], ['vector', 65], ['trigger_mode', 0]] as [string, number][] };
+    expect(hopText(hop)).toBe('apic_deliver_irq dest 0x100 dest_mode physical delivery_mode fixed vector 0x41 trigger_mode edge');
+  });
+
+  it('an MSI-X "vector" is the table entry; a requester ID is hex with its BDF', () => {
+    expect(hopText({ flow: 1, name: 'irqpath_msix_notify', args: [['bdf', '00:03.0'], ['vector', 2], ['addr', 0xfee00000n], ['data', 0x31]] })).toBe('irqpath_msix_notify bdf 00:03.0 entry 2 addr 0xfee00000 data 0x31');
+    expect(hopText({ flow: 1, name: 'irqpath_msi_route', args: [['sid', 0x20], ['addr', 0xfee00000], ['data', 1], ['cached', false]] })).toBe('irqpath_msi_route sid 0x0020 (00:04.0) addr 0xfee00000 data 0x1 cached no');
+  });
+
+  it('fault records are blocked steps, QEMU\'s vtd_warn_* warnings', () => {
+    expect(hopSeverity({ flow: 1, name: 'vtd_frr_new', args: [] })).toBe('blocked');
+    expect(hopSeverity({ flow: 1, name: 'vtd_warn_ir_trigger', args: [] })).toBe('warning');
+    expect(hopSeverity({ flow: 1, name: 'vtd_ir_remap_msi', args: [] })).toBe('ok');
+    expect(hopText({ flow: 1, name: 'vtd_warn_ir_trigger', args: [['sid', 0x18], ['index', 3], ['trig', 1], ['target', 0]] })).toBe('vtd_warn_ir_trigger sid 0x0018 (00:03.0) index 3 trigger level should be edge');
   });
 });
