@@ -30,7 +30,7 @@ async function render(navigated = false): Promise<void> {
   const main = document.getElementById('main')!;
   const parts: HTMLElement[] = [];
   if (state.unknownView !== undefined) {
-    parts.push(problem(`There is no page "#/${state.unknownView}". The pages are: ${NAV.map(([v, t]) => `${t} (#/${v})`).join(', ')}. Here is the first one.`));
+    parts.push(problem(`There is no page "${state.unknownView}". The pages are: ${NAV.map(([v, t]) => `${t} (#/${v})`).join(', ')}. Here is the first one.`));
   }
   const zError = state.params.get('z-error');
   if (zError) parts.push(problem(zError));

@@ -11,7 +11,7 @@ export type ViewName = 'explain' | 'scenario' | 'matrix';
 export interface PageState {
   view: ViewName;
   params: URLSearchParams;
-  /** Set when the hash names no view ("#/foo"): the name it gave. */
+  /** Set when the hash names no view ("#/foo"): the hash as given. */
   unknownView?: string;
 }
 
@@ -61,7 +61,7 @@ export async function readState(hash = location.hash): Promise<PageState> {
       params = new URLSearchParams({ 'z-error': 'this link\'s compressed state (z=…) is damaged: it may have been cut short when it was copied' });
     }
   }
-  if (!(VIEWS as string[]).includes(name)) return { view: 'explain', params: new URLSearchParams(), unknownView: name };
+  if (!(VIEWS as string[]).includes(name)) return { view: 'explain', params: new URLSearchParams(), unknownView: hash };
   return { view: name as ViewName, params };
 }
 
