@@ -32,8 +32,12 @@ function cell(column: string, ...content: (Node | string)[]): HTMLElement {
 function originOf(s: SourceResult): DiagramStep {
   const src = s.source;
   const what = src.kind === 'ioapic' ? `I/O APIC pin ${src.pin ?? '?'} asserted` : `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
-  const host = s.hops[0]?.machine === 'host';
-  return { text: `${src.id}: ${what}${host ? ' (the physical device, on the host)' : ''}`, part: 'Device', machine: s.hops[0]?.machine };
+  const first = s.hops[0];
+  if (first?.machine !== 'host') return { text: `${src.id}: ${what}`, part: 'Device', machine: first?.machine };
+  // On the host the physical device has its own address; name it when the first hop does.
+  const hostBdf = first.args.find(([k]) => k === 'bdf')?.[1];
+  const where = typeof hostBdf === 'string' && hostBdf !== src.device ? `the physical device ${hostBdf} on the host; the guest sees ${src.device}` : 'the physical device, on the host';
+  return { text: `${src.id}: ${what} (${where})`, part: 'Device', machine: 'host' };
 }
 
 /**

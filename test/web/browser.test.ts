@@ -242,6 +242,14 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     const guestDelivery = await ce.locator('.seq-row', { hasText: 'apic_deliver_irq dest 0x02' }).locator('.seq-text').innerText();
     expect(guestDelivery).toBe('apic_deliver_irq dest 0x02 dest_mode logical delivery_mode fixed vector 0x51 trigger_mode edge');
     expect(await ce.locator('.seq-text').allInnerTexts()).not.toContainEqual(expect.stringMatching(/vector(_num)? 81\b/));
+    // Scenario 23: the assigned NIC is 02:00.0 on the host and 00:05.0 in the guest; the posted interrupt's
+    // notification goes to the host LAPIC, the VMM wakes the vCPU, the vector lands in the guest's APIC.
+    await page.goto(base + '#/scenario?id=23');
+    const desc = page.locator('article.run').first().locator('figure.seq', { hasText: 'descheduled (msix 00:05.0)' });
+    await desc.waitFor({ timeout: 60_000 });
+    expect(await desc.locator('.seq-row').first().innerText()).toContain('descheduled: 00:05.0 signals MSI-X (the physical device 02:00.0 on the host; the guest sees 00:05.0)');
+    const lanes23 = await desc.locator('.seq-row:not(.seq-derived) .seq-lane').allInnerTexts();
+    expect(lanes23.map((t) => t.replace(/: $/, ''))).toEqual(['host device / I/O APIC', 'host machine bus', 'host IOMMU', 'host IOMMU', 'host IOMMU', 'host local APIC', 'VMM', 'guest local APIC']);
     await page.close();
   });
 
