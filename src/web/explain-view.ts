@@ -480,6 +480,8 @@ export function renderExplainView(p: URLSearchParams): HTMLElement {
   const update = (now = false) => {
     clearTimeout(timer);
     const run = () => {
+      // A navigation (an example link, Back) may have replaced this form while the timer ran: leave the URL alone.
+      if (!form.isConnected) return;
       layout();
       const q = formParams();
       replaceState('explain', q);
