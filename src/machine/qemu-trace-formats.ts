@@ -80,6 +80,11 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   pci_cfg_read: ev('%s %02x:%02x.%x @0x%x -> 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_read_common'),
   pci_cfg_write: ev('%s %02x:%02x.%x @0x%x <- 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_write_common'),
   msix_write_config: ev('dev %s enabled %d masked %d', ['name', 'enabled', 'masked'], 'msix.c msix_write_config'),
+  // hw/vfio/trace-events — pci.c (name is vbasedev.name, the host device "0000:bb:dd.f"; the leading space is QEMU's)
+  vfio_msi_interrupt: ev(' (%s) vector %d 0x%x/0x%x', ['name', 'index', 'addr', 'data'], 'hw/vfio/pci.c vfio_msi_interrupt'),
+  vfio_msix_vector_do_use: ev(' (%s) vector %d used', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_do_use'),
+  vfio_msix_vector_release: ev(' (%s) vector %d released', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_release'),
+  vfio_msix_pba_enable: ev(' (%s)', ['name'], 'hw/vfio/pci.c vfio_msi_interrupt'),
 };
 
 /** True for an event QEMU defines (and irqpath renders with QEMU's format). */

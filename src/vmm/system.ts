@@ -44,7 +44,10 @@ export class System {
         const a = byRid.get(d.requesterId);
         if (a === undefined) return null;
         const physical = host.device(a.hostBdf);
-        const physicalConfigRead = resolved.vmm.msiNoVirt ? (offset: number, size: number) => physical.configRead(offset, size as 1 | 2 | 4) : null;
+        const physicalConfig = {
+          configRead: (offset: number, size: number) => physical.configRead(offset, size as 1 | 2 | 4),
+          configWrite: (offset: number, size: number, value: number) => physical.fn.configWrite(offset, size, value),
+        };
         // The physical function's memory BARs are mapped into the guest (vfio-pci region mmap), through a quirk
         // where one applies; the MSI-X table BAR stays virtual (the stand-in's own).
         const { embeddedMsi, ...identity } = d;
@@ -62,7 +65,7 @@ export class System {
             bars.push({ index, size: bar.size, mmio });
           }
         }
-        fn = new AssignedFunction({ ...identity, bars, physicalConfigRead }, dma, events, vmm);
+        fn = new AssignedFunction({ ...identity, bars, physical: physicalConfig, msiNoVirt: resolved.vmm.msiNoVirt }, dma, events, vmm);
         return fn;
       },
     });

@@ -67,6 +67,11 @@ export interface VmmCounters {
   faults: number;
   /** Host interrupts that found their guest vector disabled (dropped, as vfio-pci with no eventfd would). */
   dropped: number;
+  /**
+   * Host interrupts that found their guest MSI-X vector masked: QEMU's userspace handler set the vector's bit in the
+   * guest-visible PBA instead of delivering it (hw/vfio/pci.c `vfio_msi_interrupt` → `msix_notify`).
+   */
+  pended: number;
   /** Guest native messages the hypothetical `nativeRemapBySourceId` IOMMU mapped to a vCPU (native-remap-by-source-id.ts). */
   nativeRemaps: number;
 }
@@ -74,7 +79,12 @@ export interface VmmCounters {
 /** A route as `sys.vmm.routes()` reports it. */
 export interface VmmRouteReport {
   guest: { bdf: string; kind: RouteKind; index: number; addr: string; data: string };
-  state: 'valid' | 'evicted' | 'untranslated' | 'disabled';
+  /**
+   * `masked`: the guest masked the MSI-X vector (entry or function mask); QEMU keeps the KVM route but points vfio's
+   * trigger at its own handler, which pends the vector in the guest-visible PBA (hw/vfio/pci.c
+   * `vfio_msix_vector_release`).
+   */
+  state: 'valid' | 'masked' | 'evicted' | 'untranslated' | 'disabled';
   /** Where the route delivers: the guest vCPU(s) and vector; null until a translation succeeded. */
   target: { vcpus: number[]; dest: number; destMode: number; vector: number; deliveryMode: number } | null;
   /** The remapping entry the route depends on: "none", "intel IRTE 5", "amd 00:05.0 IRTE 2". */
@@ -116,6 +126,13 @@ export class AssignedRoute {
   addrLo = 0;
   data = 0;
   enabled = false;
+  /**
+   * The guest masked this MSI-X vector: vfio's trigger goes to QEMU's handler instead of KVM's irqfd, so the interrupt
+   * is pended in the guest's PBA and nothing is injected or posted until unmask.
+   */
+  masked = false;
+  /** The guest's stand-in function (whose virtual MSI-X table and PBA the guest sees). */
+  fn: AssignedFunction | null = null;
   host: HostVector | null = null;
   postedTo: number | null = null;
   translations = 0;
@@ -140,7 +157,7 @@ export class AssignedRoute {
 }
 
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
-  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, nativeRemaps: 0 };
+  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0 };
   readonly vcpus: Vcpu[] = [];
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();
@@ -259,13 +276,15 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
         continue;
       }
       const m = msi.message(k);
-      this.program(a, 'msi', k, m.addr, m.data);
+      this.program(a, 'msi', k, m.addr, m.data, fn);
     }
   }
 
   /**
-   * QEMU msix_handle_mask_update → vfio_msix_vector_use: an entry is (re)routed when it is unmasked with MSI-X
-   * enabled; writes to a masked entry (Linux masks, writes address and data, unmasks) only take effect at unmask.
+   * QEMU msix_handle_mask_update → vfio_msix_vector_use / vfio_msix_vector_release: an entry is (re)routed when it is
+   * unmasked with MSI-X enabled; writes to a masked entry (Linux masks, writes address and data, unmasks) only take
+   * effect at unmask. Masking (the entry's bit or the function's) keeps the KVM route but moves vfio's trigger from
+   * KVM's irqfd to QEMU's own handler, which pends the vector (see {@link deliver}); posting stops with the irqfd.
    */
   private syncMsix(fn: AssignedFunction, a: ResolvedAssignment, n: number): void {
     const msix = fn.msix!;
@@ -274,8 +293,21 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       return;
     }
     const e = msix.entry(n);
-    if (e.masked) return;
-    this.program(a, 'msix', n, e.addr, e.data);
+    if (e.masked) {
+      this.mask(a, n);
+      return;
+    }
+    this.program(a, 'msix', n, e.addr, e.data, fn);
+  }
+
+  /** vfio_msix_vector_release: the guest masked MSI-X vector n. */
+  private mask(a: ResolvedAssignment, n: number): void {
+    const route = this.routeMap.get(this.key(a, 'msix', n));
+    if (route === undefined || !route.enabled || route.masked) return;
+    route.masked = true;
+    if (this.guest.events.active) this.guest.events.hop('vfio_msix_vector_release', [['name', vfioName(a)], ['index', n]]);
+    // The bypass producer now signals an eventfd no KVM irqfd consumes: the pairing, and the posted IRTE, go.
+    if (route.postedTo !== null) this.unpost(route);
   }
 
   private key(a: ResolvedAssignment, kind: RouteKind, index: number): string {
@@ -286,21 +318,30 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const route = this.routeMap.get(this.key(a, kind, index));
     if (route === undefined || !route.enabled) return;
     route.enabled = false;
+    route.masked = false;
     if (route.postedTo !== null) this.unpost(route);
     route.slot.valid = false;
   }
 
   /** A guest vector was enabled or rewritten: (re)build its route; an unchanged message keeps its route. */
-  private program(a: ResolvedAssignment, kind: RouteKind, index: number, addr: bigint, data: number): void {
+  private program(a: ResolvedAssignment, kind: RouteKind, index: number, addr: bigint, data: number, fn: AssignedFunction | null): void {
     const k = this.key(a, kind, index);
     let route = this.routeMap.get(k);
     if (route === undefined) {
       route = new AssignedRoute(a, kind, index, this);
       this.routeMap.set(k, route);
     }
+    route.fn = fn;
+    const unmasked = route.masked;
+    route.masked = false;
+    if (unmasked && this.guest.events.active) this.guest.events.hop('vfio_msix_vector_do_use', [['name', vfioName(a)], ['index', index]]);
     const hi = Number((addr >> 32n) & 0xffffffffn);
     const lo = Number(addr & 0xffffffffn);
-    if (route.enabled && route.addrHi === hi && route.addrLo === lo && route.data === data >>> 0) return;
+    if (route.enabled && route.addrHi === hi && route.addrLo === lo && route.data === data >>> 0) {
+      // vfio_msix_vector_do_use with an unchanged message: the irqfd is signalled again, and pairs again for posting.
+      if (unmasked) this.updatePosting(route);
+      return;
+    }
     route.enabled = true;
     route.addrHi = hi;
     route.addrLo = lo;
@@ -343,7 +384,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   programIms(guestBdf: string, k: number, addr: bigint, data: number): { addr: bigint; data: number } | null {
     const a = this.config.assigned.find((x) => x.guestBdf === guestBdf);
     if (a === undefined) throw new UsageError(`IMS: ${guestBdf} is not an assigned device`);
-    this.program(a, 'ims', k, addr, data);
+    this.program(a, 'ims', k, addr, data, null);
     const host = this.routeMap.get(this.key(a, 'ims', k))!.host;
     return host === null ? null : host.message;
   }
@@ -366,6 +407,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   deliver(route: AssignedRoute): void {
     if (!route.enabled) {
       this.counters.dropped++;
+      return;
+    }
+    if (route.masked) {
+      this.pend(route);
       return;
     }
     const slot = route.slot;
@@ -399,6 +444,24 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /**
+   * QEMU's userspace handler for a masked MSI-X vector (hw/vfio/pci.c `vfio_msi_interrupt`): set the vector's PBA bit
+   * and enable the emulated PBA (`vfio_msix_pba_enable`), then `msix_notify`, which for a masked vector only pends
+   * it. The guest's unmask sends it once, with the entry's contents at that moment (`msix_handle_mask_update`).
+   */
+  private pend(route: AssignedRoute): void {
+    this.counters.pended++;
+    const fn = route.fn!;
+    const events = this.guest.events;
+    if (events.active) {
+      events.beginFlow();
+      const e = fn.msix!.entry(route.index);
+      events.hop('vfio_msix_pba_enable', [['name', vfioName(route.assignment)]]);
+      events.hop('vfio_msi_interrupt', [['name', vfioName(route.assignment)], ['index', route.index], ['addr', e.addr], ['data', e.data]]);
+    }
+    fn.msix!.signal(route.index);
+  }
+
+  /**
    * KVM's posting decision (vmx_pi_update_irte / kvm_intr_is_single_vcpu): post only a Fixed or LowestPriority
    * interrupt that resolves to exactly one vCPU; anything else keeps the host vector and goes through injection.
    */
@@ -406,7 +469,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (!this.postedOn || route.host === null) return;
     const r = route.slot.result;
     let vcpu: number | null = null;
-    if (route.enabled && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
+    if (route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
       const targets = this.guest.apicBus.matchSlow(r.msg);
       if (targets.length === 1) vcpu = targets[0];
     }
@@ -573,7 +636,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const h = r.host;
     return {
       guest: { bdf: r.assignment.guestBdf, kind: r.kind, index: r.index, addr: hex(r.addrHi * TWO_32 + r.addrLo), data: hex(r.data) },
-      state: !r.enabled ? 'disabled' : valid ? 'valid' : r.evicted ? 'evicted' : 'untranslated',
+      state: !r.enabled ? 'disabled' : r.masked ? 'masked' : valid ? 'valid' : r.evicted ? 'evicted' : 'untranslated',
       target,
       cookie: valid ? formatCookie(res.cookie) : 'none',
       lastOutcome: r.lastOutcome,
@@ -584,6 +647,11 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       evictions: r.evictions,
     };
   }
+}
+
+/** QEMU's vbasedev.name for a vfio-pci device: the host device's sysfs name, "0000:bb:dd.f". */
+function vfioName(a: ResolvedAssignment): string {
+  return `0000:${a.hostBdf}`;
 }
 
 function hex(v: number | bigint): string {
