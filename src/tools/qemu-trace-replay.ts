@@ -18,17 +18,17 @@
  *   says so.
  *
  * Each request is also run through the same model with the `qemu` VMM profile applied (profiles.ts,
- * profile-hooks.ts): what irqpath's model of QEMU does, set beside what the real QEMU did, so a disagreement between
+ * qemu-vtd-front.ts): what irqpath's model of QEMU does, set beside what the real QEMU did, so a disagreement between
  * the two shows a gap in the model rather than hiding it. Output is data (ReplayReport); the CLI formats it.
  */
-import { createMachine } from '../machine/machine.ts';
+import { createMachine, Machine } from '../machine/machine.ts';
 import { formatBdf } from '../core/bdf.ts';
 import type { IommuFaultEvent } from '../core/events.ts';
 import { UsageError } from '../core/errors.ts';
 import * as R from '../iommu-intel/registers.ts';
 import { parseQemuTraceLog, type TraceLog, type TraceLogEvent } from './qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
-import { applyProfile } from '../vmm/profile-hooks.ts';
+import { qemuVtdFrontFor } from '../vmm/qemu-vtd-front.ts';
 import { VMM_PROFILES, type VmmProfile } from '../vmm/profiles.ts';
 import {
   big, deliveryDifferences, deliveryFromResult, describeDelivery, num, qemuOutcomeFromResult, sameOutcome, withoutExtra,
@@ -185,7 +185,7 @@ function requester(p: PendingRequest, ioapicSid: number): { sourceId: number; no
 
 function runModel(p: PendingRequest, sourceId: number, eime: boolean, cfis: boolean, tableAt: { base: number; entries: number }, profile?: VmmProfile):
   { outcome: ReplayOutcome; trace: string[] } {
-  const m = createMachine({ cpus: 1, iommu: { kind: 'intel', eim: true, dmaTranslation: false } });
+  const m = new Machine({ cpus: 1, iommu: { kind: 'intel', eim: true, dmaTranslation: false } }, { remapperFront: profile ? qemuVtdFrontFor(profile) : undefined });
   const base = m.firmware.dmar!.registerBase;
   const cpu = m.cpu(0);
   for (const [index, e] of p.table) {
@@ -198,7 +198,6 @@ function runModel(p: PendingRequest, sourceId: number, eime: boolean, cfis: bool
   cpu.write64(base + R.IRTA_REG, BigInt(tableAt.base) | (eime ? BigInt(R.IRTA_EIME) : 0n) | BigInt(sizeField));
   cpu.write32(base + R.GCMD_REG, R.GCMD_SIRTP);
   if (p.irEnabled) cpu.write32(base + R.GCMD_REG, R.GCMD_IRE | (cfis ? R.GCMD_CFI : 0));
-  if (profile) applyProfile(profile, m);
   const faults: IommuFaultEvent[] = [];
   m.events.on('iommu_fault', (f) => faults.push(f));
   const rec = m.startTrace();

@@ -145,7 +145,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
   const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
   const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId');
-  if (nativeRemapBySourceId && hostResolved.iommu === undefined) {
+  if (nativeRemapBySourceId && !hostResolved.iommu) {
     throw new ConfigError('vmm.nativeRemapBySourceId', "is a mode of the host IOMMU (seed 001's hypothetical remapping by source-id): the host needs an iommu");
   }
   const quirks: VmmQuirkName[] = [];
@@ -205,17 +205,14 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
-  // The seed 000 hack lives inside the Intel vIOMMU model (its `intelIrAcceptsAmdFormat` option).
-  let hypervisor = guestBase.hypervisor;
-  if (VMM_PROFILES[profile as VmmProfileName].intelReadsAmdFormat) {
-    if (guestBase.iommu?.kind !== 'intel') throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
-    hypervisor = { ...hypervisor, intelIrAcceptsAmdFormat: true };
+  // Seed 000's hack is a behaviour of QEMU's Intel vIOMMU, applied by the VMM's QEMU front (qemu-vtd-front.ts).
+  if (VMM_PROFILES[profile as VmmProfileName].intelIrAcceptsAmdFormat && guestBase.iommu?.kind !== 'intel') {
+    throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
   }
   // The guest sees each assigned function with the host function's identity and capability layout (vfio-pci
   // exposes the physical config space, virtualising the MSI/MSI-X capabilities).
   const guest: MachineConfig = {
     ...guestBase,
-    ...(hypervisor === undefined ? {} : { hypervisor }),
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');

@@ -14,11 +14,13 @@ import { AssignedBar, athQuirkWindow } from './ath-bar0-quirk.ts';
 import { ImsTrapBar } from './ims-trap.ts';
 import { NativeRemapBySourceId } from './native-remap-by-source-id.ts';
 import type { HostKernel } from './host-kernel.ts';
+import type { InterruptRemapper } from '../msi/remapper.ts';
+import type { EventHub } from '../core/events.ts';
 import { VMM_PROFILES } from './profiles.ts';
 import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
 import type { Vcpu } from './vcpu.ts';
 import { Vmm } from './vmm.ts';
-import { applyProfile } from './profile-hooks.ts';
+import { qemuVtdFrontFor } from './qemu-vtd-front.ts';
 
 export class System {
   readonly config: ResolvedSystemConfig;
@@ -29,17 +31,28 @@ export class System {
   /** The hypothetical native-remap IOMMU mode, when `vmm.nativeRemapBySourceId` is on. */
   nativeRemap: NativeRemapBySourceId | null = null;
 
+
   constructor(config: SystemConfig, bootHostKernel: (host: Machine) => HostKernel) {
     const resolved = resolveSystemConfig(config);
     this.config = resolved;
-    this.host = new Machine(resolved.host);
-    this.hostKernel = bootHostKernel(this.host);
+    // The host kernel takes every interrupt its CPUs accept (set as the host machine is assembled; it boots after).
+    let kernel: HostKernel | null = null;
+    this.host = new Machine(resolved.host, {
+      interruptEntry: (cpu, vector) => {
+        kernel?.interrupt(cpu, vector);
+      },
+      remapperFront: resolved.vmm.nativeRemapBySourceId ? (unit, parts) => this.nativeRemapFront(unit, parts.events) : undefined,
+    });
+    kernel = bootHostKernel(this.host);
+    this.hostKernel = kernel;
     const profile = VMM_PROFILES[resolved.vmm.profile];
     const vmm = new Vmm(resolved, profile, this.host, this.hostKernel);
     this.vmm = vmm;
     const byRid = new Map(resolved.assigned.map((a) => [a.guestRid, a]));
     const host = this.host;
     this.guest = new Machine(resolved.guest, {
+      remapperFront: qemuVtdFrontFor(profile),
+      interruptEntriesInvalidated: () => vmm.interruptEntriesInvalidated(),
       functionFor: (d, dma, events) => {
         const a = byRid.get(d.requesterId);
         if (a === undefined) return null;
@@ -69,28 +82,22 @@ export class System {
         return fn;
       },
     });
-    applyProfile(profile, this.guest);
     vmm.attach(this.guest);
-    if (resolved.vmm.nativeRemapBySourceId) this.installNativeRemap();
-    for (let c = 0; c < this.host.cpuCount; c++) {
-      const kernel = this.hostKernel;
-      this.host.cpu(c).lapic.interruptEntry = (vector) => {
-        kernel.interrupt(c, vector);
-      };
+    // The guest exists now: the hypothetical host IOMMU mode can fill its per-source-id tables.
+    if (this.nativeRemap !== null) {
+      this.nativeRemap.attachGuest(this.guest.apicBus, this.guest.events, vmm.counters);
+      for (const a of this.config.assigned) this.nativeRemap.assign(a.hostRid, this.guest.config.apicIds);
     }
   }
 
   /**
-   * Seed 001's hypothetical host IOMMU mode (vmm.nativeRemapBySourceId): put it in front of the host's unit and fill
-   * one table per assigned device's host requester ID with the guest's APIC IDs.
+   * Seed 001's hypothetical host IOMMU mode (vmm.nativeRemapBySourceId), put in front of the host's unit while the
+   * host machine is assembled.
    */
-  private installNativeRemap(): void {
-    const unit = this.host.core.remapper;
-    if (unit === null) throw new ConfigError('vmm.nativeRemapBySourceId', 'the host machine has no interrupt remapper to extend');
-    const front = new NativeRemapBySourceId(unit, this.guest.apicBus, this.guest.events, this.host.events, this.vmm.counters);
-    for (const a of this.config.assigned) front.assign(a.hostRid, this.guest.config.apicIds);
-    this.host.core.remapper = front;
+  private nativeRemapFront(unit: InterruptRemapper, hostEvents: EventHub): InterruptRemapper {
+    const front = new NativeRemapBySourceId(unit, hostEvents);
     this.nativeRemap = front;
+    return front;
   }
 
   /** Guest vCPU i (its scheduling state and, with posting, its descriptor). */

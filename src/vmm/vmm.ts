@@ -20,7 +20,7 @@ import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
 import { PCI_COMMAND } from '../pci/type0-header.ts';
-import type { TranslationResult } from '../msi/translation-result.ts';
+import { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
 import type { AssignedBar } from './ath-bar0-quirk.ts';
@@ -32,6 +32,8 @@ import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.t
 import { Vcpu, type VcpuScheduler } from './vcpu.ts';
 
 const TWO_32 = 0x1_0000_0000;
+/** QEMU's IOAPIC_NUM_PINS: the GSIs below are the I/O APIC's. */
+const IOAPIC_NUM_PINS = 24;
 
 /** What a route serves: MSI message k, MSI-X entry k, or entry k of the device's IMS (device-specific storage). */
 export type RouteKind = 'msi' | 'msix' | 'ims';
@@ -133,6 +135,13 @@ export class AssignedRoute {
   masked = false;
   /** The guest's stand-in function (whose virtual MSI-X table and PBA the guest sees). */
   fn: AssignedFunction | null = null;
+  /** The KVM GSI of this route (QEMU's virq), or null while KVM has no route for it. */
+  gsi: number | null = null;
+  /**
+   * `qemu` profile: where QEMU's userspace handler sends the vector through the vIOMMU when KVM has no route for it
+   * (never kept: QEMU's vIOMMU caches nothing).
+   */
+  readonly userspaceSlot = new RouteSlot();
   host: HostVector | null = null;
   postedTo: number | null = null;
   translations = 0;
@@ -173,6 +182,12 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly postedKind: 'intel' | 'amd' | null;
   /** Host CPU index by physical APIC ID (the doorbell names an APIC ID; no scan on the interrupt path). */
   private readonly cpuByApicId = new Map<number, number>();
+  /** KVM GSIs in use by routes. */
+  private readonly usedGsis = new Set<number>();
+  /** `qemu` profile: routes are KVM's copies, refreshed on IEC notifications (profiles.ts `kvmRouteCopies`). */
+  private readonly kvmRouteCopies: boolean;
+  /** Where a KVM route's re-translation lands before it replaces the route (a failure must leave the old one). */
+  private readonly scratch = new TranslationResult();
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -181,6 +196,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     private readonly kernel: HostKernel,
   ) {
     this.byGuestRid = new Map(config.assigned.map((a) => [a.guestRid, a]));
+    this.kvmRouteCopies = profile.kvmRouteCopies;
     this.postedOn = config.vmm.postedInterrupts;
     this.vcpusByHostCpu = Array.from({ length: host.cpuCount }, () => []);
     this.postedKind = this.postedOn ? kernel.remapping : null;
@@ -321,6 +337,12 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     route.masked = false;
     if (route.postedTo !== null) this.unpost(route);
     route.slot.valid = false;
+    // vfio_remove_kvm_msi_virq → kvm_irqchip_release_virq.
+    if (route.gsi !== null) {
+      this.usedGsis.delete(route.gsi);
+      if (this.guest.events.active) this.guest.events.hop('kvm_irqchip_release_virq', [['virq', route.gsi]]);
+      route.gsi = null;
+    }
   }
 
   /** A guest vector was enabled or rewritten: (re)build its route; an unchanged message keeps its route. */
@@ -361,17 +383,125 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.updatePosting(route);
   }
 
-  /** Translate the guest message for a route without raising anything (deliverNow = false). */
+  /**
+   * Translate the guest message for a route without raising anything (deliverNow = false): KVM_SET_GSI_ROUTING for
+   * the vector's GSI (`kvm_irqchip_add_msi_route` the first time, `kvm_irqchip_update_msi_route` after).
+   */
   private prepare(route: AssignedRoute): void {
+    if (this.kvmRouteCopies) {
+      this.updateKvmCopy(route);
+      return;
+    }
     this.counters.translations++;
     route.translations++;
     route.evicted = false;
     const guest = this.guest;
-    if (guest.events.active) {
-      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data]]);
-    }
+    this.traceRouteChange(route);
     const result = guest.core.prepareRoute(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, route.slot);
     route.lastOutcome = describeOutcome(result);
+  }
+
+  /**
+   * Give the route a GSI if it has none, and trace QEMU's line for it: `kvm_irqchip_add_msi_route` for a new route
+   * (dev is the PCI device's QEMU name), `kvm_irqchip_update_msi_route` for a changed one.
+   */
+  private traceRouteChange(route: AssignedRoute): void {
+    const added = route.gsi === null;
+    const gsi = added ? this.allocateGsi(route) : route.gsi!;
+    const events = this.guest.events;
+    if (!events.active) return;
+    if (added) events.hop('kvm_irqchip_add_msi_route', [['name', 'vfio-pci'], ['vector', route.index], ['virq', gsi]]);
+    else events.hop('kvm_irqchip_update_msi_route', [['virq', gsi]]);
+  }
+
+  /**
+   * KVM's next free GSI (kvm_irqchip_get_virq: the lowest clear bit of the used-GSI bitmap). Under QEMU's
+   * kernel-irqchip=split the I/O APIC's 24 pins hold GSIs 0..23 (kvm_arch_init_irq_routing adds one MSI route per pin
+   * at boot), so device vectors start at 24.
+   */
+  private allocateGsi(route: AssignedRoute): number {
+    let g = IOAPIC_NUM_PINS;
+    while (this.usedGsis.has(g)) g++;
+    this.usedGsis.add(g);
+    route.gsi = g;
+    return g;
+  }
+
+  /**
+   * `qemu` profile (profiles.ts `kvmRouteCopies`): KVM's route is a copy of a translation made with do_fault = 0.
+   * A successful translation becomes (or replaces) the route; a failed one adds no route — the vector stays on
+   * QEMU's userspace path — or, for a vector that has one, leaves the old route in place, silently
+   * (`kvm_irqchip_update_msi_route` returns -EINVAL from `kvm_arch_fixup_msi_route` before the update).
+   */
+  private updateKvmCopy(route: AssignedRoute): void {
+    this.counters.translations++;
+    route.translations++;
+    const guest = this.guest;
+    const r = guest.core.translate(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, false, this.scratch);
+    const hadRoute = route.gsi !== null;
+    if (r.kind === 'deliver') {
+      this.traceRouteChange(route);
+      route.slot.result.copyFrom(r);
+      route.slot.valid = true;
+      route.lastOutcome = describeOutcome(r);
+      return;
+    }
+    if (guest.events.active) guest.events.hop('kvm_x86_fixup_msi_error', [['gsi', hadRoute ? route.gsi! : this.nextFreeGsi()]]);
+    route.lastOutcome = hadRoute
+      ? `${describeOutcome(r)}: KVM kept the old route (kvm_irqchip_update_msi_route failed)`
+      : `${describeOutcome(r)}: no KVM route, QEMU's userspace path (kvm_irqchip_add_msi_route failed)`;
+  }
+
+  private nextFreeGsi(): number {
+    let g = IOAPIC_NUM_PINS;
+    while (this.usedGsis.has(g)) g++;
+    return g;
+  }
+
+  /**
+   * The guest's Intel vIOMMU invalidated interrupt entries (any IEC invalidation, or SIRTP). Under the `qemu` profile
+   * this is QEMU's IEC notifier, target/i386/kvm/kvm.c `kvm_update_msi_routes_all`: every MSI route in its list is
+   * translated again, whatever the invalidation covered (disabled and masked vectors are skipped but counted), and the
+   * routes are committed together, which re-pairs posting (kvm_irq_routing_update → kvm_arch_update_irqfd_routing).
+   * The `hardware` profile ignores it: there the vIOMMU evicts by cookie through the translation core.
+   */
+  interruptEntriesInvalidated(): void {
+    if (!this.kvmRouteCopies || this.guestMachine === null) return;
+    let cnt = 0;
+    for (const r of this.routeMap.values()) {
+      if (r.gsi === null) continue;
+      cnt++;
+      if (!r.enabled || r.masked) continue;
+      this.updateKvmCopy(r);
+      this.updatePosting(r);
+    }
+    const events = this.guest.events;
+    if (events.active) {
+      events.hop('kvm_irqchip_commit_routes', []);
+      events.hop('kvm_x86_update_msi_routes', [['num', cnt]]);
+    }
+  }
+
+  /**
+   * `qemu` profile, a vector KVM has no route for: vfio signals QEMU's eventfd and `vfio_msi_interrupt` sends the
+   * guest's message itself (`msix_notify` / `msi_notify` → `msi_send_message`), a DMA write the vIOMMU translates
+   * with do_fault = 1 and keeps nothing of.
+   */
+  private userspaceSend(route: AssignedRoute): void {
+    const guest = this.guest;
+    if (guest.events.active) {
+      guest.events.beginFlow();
+      guest.events.hop('vfio_msi_interrupt', [['name', vfioName(route.assignment)], ['index', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data]]);
+    }
+    this.counters.translations++;
+    route.translations++;
+    const slot = route.userspaceSlot;
+    guest.bus.sendMessage(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, slot);
+    const result = slot.result;
+    if (result.kind === 'deliver') this.counters.injections++;
+    else if (result.kind === 'fault') this.counters.faults++;
+    route.lastOutcome = `${describeOutcome(result)} (QEMU's userspace path)`;
+    slot.invalidate();
   }
 
   // ---- IMS (device-specific interrupt storage, seed 001) ---------------------------------------------------------
@@ -422,10 +552,14 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.apicBus.deliver(slot.result.msg);
       return;
     }
+    if (!warm && this.kvmRouteCopies) {
+      this.userspaceSend(route);
+      return;
+    }
     const guest = this.guest;
     if (guest.events.active) {
       guest.events.beginFlow();
-      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
+      guest.events.hop('irqpath_kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
     }
     if (!warm) {
       // No valid route (evicted, or its translation failed): translate now, with deliverNow = true.
@@ -524,7 +658,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       if (!v.isRunning && v.descriptor !== null && v.descriptor.outstanding) {
         v.wakeups++;
         this.counters.wakeups++;
-        if (this.guest.events.active) this.guest.events.hop('kvm_vcpu_wakeup', [['vcpu', v.index], ['reason', 'posted interrupt']]);
+        if (this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', 'posted interrupt']]);
       }
     }
   }
@@ -577,14 +711,14 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (v === undefined || v.isRunning) return;
     v.wakeups++;
     this.counters.wakeups++;
-    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('kvm_vcpu_wakeup', [['vcpu', v.index], ['reason', `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`]]);
+    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`]]);
   }
 
   private acceptPosted(cpu: number, apicId: number, vector: number, lapic: { acceptInterrupt(v: number, t: number): boolean }): void {
     lapic.acceptInterrupt(vector, 0);
     const events = this.guest.events;
     if (events.active) {
-      events.hop(this.postedKind === 'amd' ? 'avic_irr_to_lapic' : 'vmx_posted_interrupt', [['vcpu', cpu], ['vector', vector]]);
+      events.hop(this.postedKind === 'amd' ? 'irqpath_avic_irr_to_lapic' : 'irqpath_vmx_sync_pir_to_irr', [['vcpu', cpu], ['vector', vector]]);
       events.emit('apic_accept', { flow: events.currentFlow, cpu, apicId, vector, deliveryMode: DeliveryMode.Fixed, trigger: 0 });
     }
   }

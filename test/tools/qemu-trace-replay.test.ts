@@ -45,8 +45,8 @@ describe('replay of the published Intel-host trace (Windows boots)', () => {
     }
   });
 
-  it('counts what it skipped: QEMU warnings and kvm_irqchip_* events', () => {
-    expect(report.skipped).toEqual({ kvm_irqchip_add_msi_route: 24, kvm_irqchip_commit_routes: 8, kvm_irqchip_update_msi_route: 2 });
+  it('reads the kvm_irqchip_* route events (their formats are in the table) and counts QEMU warnings', () => {
+    expect(report.skipped).toEqual({});
     expect(report.otherLines).toBe(6); // five qemu-system-x86_64 warnings and the empty last line
   });
 });
@@ -89,14 +89,14 @@ describe('QEMU trace log reader', () => {
     const log = parseQemuTraceLog([
       '12345@1720683990.123456:vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1 sid 0xffff do_fault 0',
       '12345@1720683990.123460:vtd_ir_irte_get index 0 low 0x0 high 0x100d10005',
-      'kvm_irqchip_commit_routes ',
+      'kvm_run_exit cpu_index 0, reason 2',
       'vtd_ir_remap index zero trigger 0 vector 209 deliver 0 dest 0x1 mode 1',
       'qemu-system-x86_64: warning: something',
     ].join('\n'));
     expect(log.events.map((e) => e.name)).toEqual(['vtd_ir_remap_msi_req', 'vtd_ir_irte_get']);
     expect(log.events[0]).toMatchObject({ pid: 12345, time: '1720683990.123456', values: { addr: 0xfee00010n, data: 0xd1n }, extra: { sid: '0xffff', do_fault: '0' } });
     expect(log.events[1].values).toEqual({ index: 0n, low: 0n, high: 0x100d10005n });
-    expect(log.skipped).toEqual({ kvm_irqchip_commit_routes: 1 });
+    expect(log.skipped).toEqual({ kvm_run_exit: 1 });
     expect(log.malformed).toEqual([{ line: 4, text: 'vtd_ir_remap index zero trigger 0 vector 209 deliver 0 dest 0x1 mode 1' }]);
     expect(log.otherLines).toBe(1);
   });
