@@ -106,6 +106,8 @@ export interface VmmRouteReport {
    * page, with the GA tag the IRTE carries (what a GA log entry names).
    */
   posted: { vcpu: number; descriptor: string; backingPage?: string; gaTag?: string } | null;
+  /** The KVM GSI of the route (QEMU's virq), or null while KVM has none (disabled, or QEMU's userspace path). */
+  gsi: number | null;
   translations: number;
   evictions: number;
 }
@@ -552,8 +554,20 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.apicBus.deliver(slot.result.msg);
       return;
     }
-    if (!warm && this.kvmRouteCopies) {
-      this.userspaceSend(route);
+    if (this.kvmRouteCopies) {
+      if (!warm) {
+        this.userspaceSend(route);
+        return;
+      }
+      // KVM delivers its copy of the translation (kvm_set_msi_irq from the routing entry); the vIOMMU is not asked,
+      // whatever the guest changed since the route was last updated.
+      const events = this.guest.events;
+      if (events.active) {
+        events.beginFlow();
+        events.hop('irqpath_kvm_set_msi', [['gsi', route.gsi ?? -1], ['dev', route.assignment.guestBdf], ['vector', route.index], ['route', 'kvm-copy']]);
+      }
+      this.counters.injections++;
+      this.guest.apicBus.deliver(slot.result.msg);
       return;
     }
     const guest = this.guest;
@@ -777,6 +791,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       kvm: target === null ? null : this.kvmRoute(r, res),
       host: h === null ? null : { bdf: r.assignment.hostBdf, cpu: h.cpu, apicId: h.apicId, vector: h.vector, irte: h.irteIndex, message: { addr: hex(h.message.addr), data: hex(h.message.data) } },
       posted: r.postedTo === null ? null : this.postedReport(r.postedTo),
+      gsi: r.gsi,
       translations: r.translations,
       evictions: r.evictions,
     };
