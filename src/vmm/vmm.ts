@@ -30,6 +30,7 @@ import { drainVapicIrr } from '../iommu-amd/vapic-backing-page.ts';
 import type { VmmProfile } from './profiles.ts';
 import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.ts';
 import { Vcpu, type VcpuScheduler } from './vcpu.ts';
+import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type BypassProducer, type EventfdToken, type KvmRoutingEntry } from './kvm-irq-routing.ts';
 
 const TWO_32 = 0x1_0000_0000;
 /** QEMU's IOAPIC_NUM_PINS: the GSIs below are the I/O APIC's. */
@@ -144,6 +145,12 @@ export class AssignedRoute {
    * (never kept: QEMU's vIOMMU caches nothing).
    */
   readonly userspaceSlot = new RouteSlot();
+  /** The eventfd KVM's irqfd for this route's GSI listens on (QEMU's vector->kvm_interrupt). */
+  readonly kvmInterrupt: EventfdToken = {};
+  /** The eventfd QEMU's own handler listens on (vector->interrupt): vfio's trigger while masked or routeless. */
+  readonly userspaceInterrupt: EventfdToken = {};
+  /** vfio's trigger for this vector as an irqbypass producer (null while vfio has no host vector for it). */
+  producer: BypassProducer | null = null;
   host: HostVector | null = null;
   postedTo: number | null = null;
   translations = 0;
@@ -184,8 +191,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly postedKind: 'intel' | 'amd' | null;
   /** Host CPU index by physical APIC ID (the doorbell names an APIC ID; no scan on the interrupt path). */
   private readonly cpuByApicId = new Map<number, number>();
-  /** KVM GSIs in use by routes. */
-  private readonly usedGsis = new Set<number>();
+  /** KVM's routing table, irqfds and irqbypass pairings for this VM (`sys.vmm.kvm`). */
+  readonly kvm: KvmIrqRouting;
+  /** The route behind each GSI the VMM allocated. */
+  private readonly routesByGsi = new Map<number, AssignedRoute>();
   /** `qemu` profile: routes are KVM's copies, refreshed on IEC notifications (profiles.ts `kvmRouteCopies`). */
   private readonly kvmRouteCopies: boolean;
   /** Where a KVM route's re-translation lands before it replaces the route (a failure must leave the old one). */
@@ -199,6 +208,18 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   ) {
     this.byGuestRid = new Map(config.assigned.map((a) => [a.guestRid, a]));
     this.kvmRouteCopies = profile.kvmRouteCopies;
+    this.kvm = new KvmIrqRouting({
+      // The VMM injects through its routes' precomputed messages; an irqfd signalled directly injects the entry.
+      inject: () => {},
+      paired: (gsi) => {
+        const r = this.routesByGsi.get(gsi);
+        if (r !== undefined) this.updatePosting(r);
+      },
+      unpaired: (gsi) => {
+        const r = this.routesByGsi.get(gsi);
+        if (r !== undefined && r.postedTo !== null) this.unpost(r);
+      },
+    });
     this.postedOn = config.vmm.postedInterrupts;
     this.vcpusByHostCpu = Array.from({ length: host.cpuCount }, () => []);
     this.postedKind = this.postedOn ? kernel.remapping : null;
@@ -324,8 +345,30 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (route === undefined || !route.enabled || route.masked) return;
     route.masked = true;
     if (this.guest.events.active) this.guest.events.hop('vfio_msix_vector_release', [['name', vfioName(a)], ['index', n]]);
-    // The bypass producer now signals an eventfd no KVM irqfd consumes: the pairing, and the posted IRTE, go.
-    if (route.postedTo !== null) this.unpost(route);
+    // vfio now signals QEMU's eventfd, which no irqfd consumes: the pairing, and the posted IRTE, go.
+    this.syncProducer(route);
+  }
+
+  /**
+   * vfio's trigger for the route (VFIO_DEVICE_SET_IRQS ACTION_TRIGGER): KVM's irqfd eventfd when the route has a GSI
+   * and the vector is unmasked, else QEMU's own (hw/vfio/pci.c `vfio_enable_vectors`, `vfio_msix_vector_release`).
+   * vfio-pci re-registers its irqbypass producer whenever the eventfd changes (drivers/vfio/pci/vfio_pci_intrs.c
+   * `vfio_msi_set_vector_signal`), which pairs or unpairs it with the irqfd.
+   */
+  private syncProducer(route: AssignedRoute): void {
+    const token = route.host === null || !route.enabled ? null : route.gsi !== null && !route.masked ? route.kvmInterrupt : route.userspaceInterrupt;
+    if (route.producer?.token === token) return;
+    if (route.producer !== null) this.kvm.unregisterProducer(route.producer);
+    route.producer = token === null ? null : { token, name: `${vfioName(route.assignment)} ${route.kind === 'msix' ? 'MSI-X' : route.kind === 'msi' ? 'MSI' : 'IMS'} ${route.index}` };
+    if (route.producer !== null) this.kvm.registerProducer(route.producer);
+  }
+
+  /** KVM_SET_GSI_ROUTING with the whole table, as QEMU's `kvm_irqchip_commit_routes` does: the I/O APIC's pins, then every route. */
+  private commitRoutes(): void {
+    const table: KvmRoutingEntry[] = [];
+    for (let pin = 0; pin < IOAPIC_NUM_PINS; pin++) table.push({ gsi: pin, type: 'ioapic', pin });
+    for (const [gsi, r] of this.routesByGsi) table.push({ gsi, type: 'msi', ...this.kvmMessage(r) });
+    this.kvm.setRouting(table);
   }
 
   private key(a: ResolvedAssignment, kind: RouteKind, index: number): string {
@@ -337,13 +380,16 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (route === undefined || !route.enabled) return;
     route.enabled = false;
     route.masked = false;
+    this.syncProducer(route);
     if (route.postedTo !== null) this.unpost(route);
     route.slot.valid = false;
-    // vfio_remove_kvm_msi_virq → kvm_irqchip_release_virq.
+    // vfio_remove_kvm_msi_virq → kvm_irqchip_remove_irqfd_notifier_gsi, kvm_irqchip_release_virq.
     if (route.gsi !== null) {
-      this.usedGsis.delete(route.gsi);
+      this.kvm.deassignIrqfd(route.kvmInterrupt);
+      this.routesByGsi.delete(route.gsi);
       if (this.guest.events.active) this.guest.events.hop('kvm_irqchip_release_virq', [['virq', route.gsi]]);
       route.gsi = null;
+      this.commitRoutes();
     }
   }
 
@@ -363,7 +409,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const lo = Number(addr & 0xffffffffn);
     if (route.enabled && route.addrHi === hi && route.addrLo === lo && route.data === data >>> 0) {
       // vfio_msix_vector_do_use with an unchanged message: the irqfd is signalled again, and pairs again for posting.
-      if (unmasked) this.updatePosting(route);
+      if (unmasked) this.syncProducer(route);
       return;
     }
     route.enabled = true;
@@ -382,6 +428,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
         route.host = host;
       }
     }
+    this.commitRoutes();
+    this.syncProducer(route);
     this.updatePosting(route);
   }
 
@@ -422,10 +470,11 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
    * at boot), so device vectors start at 24.
    */
   private allocateGsi(route: AssignedRoute): number {
-    let g = IOAPIC_NUM_PINS;
-    while (this.usedGsis.has(g)) g++;
-    this.usedGsis.add(g);
+    const g = this.nextFreeGsi();
+    this.routesByGsi.set(g, route);
     route.gsi = g;
+    // kvm_irqchip_add_irqfd_notifier_gsi: KVM's irqfd for the GSI, on the route's kvm_interrupt eventfd.
+    this.kvm.assignIrqfd(g, route.kvmInterrupt);
     return g;
   }
 
@@ -456,7 +505,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   private nextFreeGsi(): number {
     let g = IOAPIC_NUM_PINS;
-    while (this.usedGsis.has(g)) g++;
+    while (this.routesByGsi.has(g)) g++;
+    if (g >= KVM_MAX_IRQ_ROUTES) throw new UsageError(`KVM has no free GSI: all ${KVM_MAX_IRQ_ROUTES} (KVM_MAX_IRQ_ROUTES) are in use`);
     return g;
   }
 
@@ -475,8 +525,9 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       cnt++;
       if (!r.enabled || r.masked) continue;
       this.updateKvmCopy(r);
-      this.updatePosting(r);
     }
+    // One commit for all of them: KVM redoes the posting of exactly the paired GSIs whose entry changed.
+    this.commitRoutes();
     const events = this.guest.events;
     if (events.active) {
       events.hop('kvm_irqchip_commit_routes', []);
@@ -587,6 +638,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     else if (result.kind === 'fault') this.counters.faults++;
     if (!warm) {
       route.lastOutcome = describeOutcome(result);
+      // The route's entry now holds the new translation (or the guest's message again): KVM_SET_GSI_ROUTING.
+      if (route.gsi !== null) this.commitRoutes();
       if (this.postedOn) this.updatePosting(route);
     }
   }
@@ -617,7 +670,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (!this.postedOn || route.host === null) return;
     const r = route.slot.result;
     let vcpu: number | null = null;
-    if (route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
+    const paired = route.gsi !== null && this.kvm.isPaired(route.gsi);
+    if (paired && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
       const targets = this.guest.apicBus.matchSlow(r.msg);
       if (targets.length === 1) vcpu = targets[0];
     }
@@ -753,14 +807,22 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return undefined;
   }
 
-  private kvmRoute(r: AssignedRoute, res: TranslationResult): VmmRouteReport['kvm'] {
+  /**
+   * The KVM MSI routing entry for a route (kvm_irq_routing_msi after kvm_arch_fixup_msi_route): KVM's x2APIC format
+   * (address_hi = destination 31:8) for what the vIOMMU remapped, or — for a compatibility message — the 15-bit
+   * extension swizzled into that format when the profile does (kvm_swizzle_msi_ext_dest_id), else the guest's message
+   * as it stands; the guest's message too while the route holds no translation.
+   */
+  private kvmMessage(r: AssignedRoute): { addressHi: number; addressLo: number; data: number } {
+    const res = r.slot.result;
+    if (!r.slot.valid || res.kind !== 'deliver') return { addressHi: r.addrHi, addressLo: r.addrLo, data: r.data };
     const compat = res.format === 'compat' || res.format === 'ext-dest-id';
     if (compat) {
-      if (!this.profile.kvmX2apicSwizzle) return { addressHi: hex(r.addrHi), addressLo: hex(r.addrLo), data: hex(r.data) };
+      if (!this.profile.kvmX2apicSwizzle) return { addressHi: r.addrHi, addressLo: r.addrLo, data: r.data };
       // kvm_swizzle_msi_ext_dest_id: address bits 11:5 (destination 14:8) move to address bits 46:40, i.e.
       // address_hi bits 14:8; the data is kept.
       const ext = r.addrLo & 0xfe0;
-      return { addressHi: hex((r.addrHi | (ext << 3)) >>> 0), addressLo: hex((r.addrLo & ~ext) >>> 0), data: hex(r.data) };
+      return { addressHi: (r.addrHi | (ext << 3)) >>> 0, addressLo: (r.addrLo & ~ext) >>> 0, data: r.data };
     }
     // Remapped by the vIOMMU: vtd_generate_msi_message / amdvi's equivalent compose the KVM x2APIC format.
     const m = res.msg;
@@ -768,7 +830,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     // The compatibility layout with destination 7:0 in address 19:12 and 31:8 in address_hi (KVM_X2APIC_API).
     const lo = (0xfee00000 | ((dest & 0xff) << 12) | (m.redirectionHint << 3) | (m.destMode << 2)) >>> 0;
     const data = (m.vector | (m.deliveryMode << 8) | (m.level << 14) | (m.trigger << 15)) >>> 0;
-    return { addressHi: hex(m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0), addressLo: hex(lo), data: hex(data) };
+    return { addressHi: m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0, addressLo: lo, data };
   }
 
   private postedReport(vcpu: number): VmmRouteReport['posted'] {
@@ -788,7 +850,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       target,
       cookie: valid ? formatCookie(res.cookie) : 'none',
       lastOutcome: r.lastOutcome,
-      kvm: target === null ? null : this.kvmRoute(r, res),
+      kvm: target === null ? null : hexMessage(this.kvmMessage(r)),
       host: h === null ? null : { bdf: r.assignment.hostBdf, cpu: h.cpu, apicId: h.apicId, vector: h.vector, irte: h.irteIndex, message: { addr: hex(h.message.addr), data: hex(h.message.data) } },
       posted: r.postedTo === null ? null : this.postedReport(r.postedTo),
       gsi: r.gsi,
@@ -801,6 +863,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 /** QEMU's vbasedev.name for a vfio-pci device: the host device's sysfs name, "0000:bb:dd.f". */
 function vfioName(a: ResolvedAssignment): string {
   return `0000:${a.hostBdf}`;
+}
+
+function hexMessage(m: { addressHi: number; addressLo: number; data: number }): VmmRouteReport['kvm'] {
+  return { addressHi: hex(m.addressHi), addressLo: hex(m.addressLo), data: hex(m.data) };
 }
 
 function hex(v: number | bigint): string {
