@@ -350,9 +350,16 @@ class Stimulus {
         this.linux(step).releaseIrte(this.programmed);
         return;
       case 'deschedule':
+      case 'preempt':
       case 'resume':
+        // The vCPU the source targets blocks in HLT (deschedule), is preempted while runnable, or runs again.
         if (this.sys === null) throw new UsageError(`step "${step}" needs a two-machine scenario`);
-        this.sys.vcpu(this.programmed.cpu).running = verb === 'resume';
+        this.sys.vcpu(this.programmed.cpu).state = verb === 'resume' ? 'running' : verb === 'preempt' ? 'preempted' : 'blocked';
+        return;
+      case 'migrate':
+        // The host scheduler moves the source's target vCPU to host CPU N.
+        if (this.sys === null) throw new UsageError(`step "${step}" needs a two-machine scenario`);
+        this.sys.vcpu(this.programmed.cpu).moveTo(Number(name));
         return;
       case 'mask':
       case 'unmask':

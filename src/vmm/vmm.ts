@@ -29,7 +29,7 @@ import { POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, PostedDescriptor } from 
 import { drainVapicIrr } from '../iommu-amd/vapic-backing-page.ts';
 import type { VmmProfile } from './profiles.ts';
 import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.ts';
-import { Vcpu, type VcpuScheduler } from './vcpu.ts';
+import { Vcpu, type VcpuScheduler, type VcpuState } from './vcpu.ts';
 import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type BypassProducer, type EventfdToken, type KvmRoutingEntry } from './kvm-irq-routing.ts';
 
 const TWO_32 = 0x1_0000_0000;
@@ -720,34 +720,93 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
   }
 
-  /** POSTED_INTR_WAKEUP_VECTOR on host CPU c: pi_wakeup_handler kicks the blocked vCPUs whose ON is set. */
+  /** POSTED_INTR_WAKEUP_VECTOR on host CPU c: pi_wakeup_handler kicks the blocked vCPUs on c's wake-up list whose ON is set. */
   private wakeupHandler(c: number): void {
     for (const v of this.vcpusByHostCpu[c]) {
-      if (!v.isRunning && v.descriptor !== null && v.descriptor.outstanding) {
-        v.wakeups++;
-        this.counters.wakeups++;
-        if (this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', 'posted interrupt']]);
-      }
+      if (v.current === 'blocked' && v.descriptor !== null && v.descriptor.outstanding) this.wake(v, 'posted interrupt');
     }
   }
 
-  setRunning(vcpu: Vcpu, running: boolean): void {
-    if (vcpu.isRunning === running) return;
-    vcpu.isRunning = running;
-    if (vcpu.backingPage !== null) {
-      this.avicSchedule(vcpu, running);
+  private wake(v: Vcpu, reason: string): void {
+    v.wakeups++;
+    this.counters.wakeups++;
+    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', reason]]);
+  }
+
+  get hostCpuCount(): number {
+    return this.host.cpuCount;
+  }
+
+  /** The host scheduler put vCPU `v` in `state`, on host CPU `hostCpu` (its next one, when it is not running). */
+  schedule(v: Vcpu, state: VcpuState, hostCpu: number): void {
+    v.nextHostCpu = hostCpu;
+    const was = v.current;
+    if (state === 'running') {
+      if (was === 'running' && hostCpu === v.hostCpu) return;
+      // A running vCPU moved by the scheduler is put (preempted) and loaded on its new CPU.
+      if (was === 'running') this.put(v, 'preempted');
+      this.load(v, hostCpu);
       return;
     }
-    const pid = vcpu.descriptor;
-    if (pid === null) return;
-    const x2apic = this.host.cpu(vcpu.hostCpu).lapic.mode === 'x2apic';
-    if (running) {
-      pid.program(vcpu.hostApicId, x2apic, POSTED_INTR_VECTOR);
-      // VM entry: vmx_sync_pir_to_irr.
-      if (pid.outstanding || pid.hasPending()) this.counters.posted += pid.drain(vcpu.deliverPosted);
-    } else {
-      pid.program(vcpu.hostApicId, x2apic, POSTED_INTR_WAKEUP_VECTOR);
+    if (was === state) return;
+    if (was !== 'running') {
+      // Preempted ↔ blocked without running in between: as if loaded where it last ran and put again.
+      this.load(v, v.hostCpu);
     }
+    this.put(v, state);
+  }
+
+  /**
+   * The vCPU is loaded on host CPU `cpu` and enters the guest. VT-d (vmx_vcpu_pi_load): off any wake-up list, NDST =
+   * the CPU's APIC ID, NV = POSTED_INTR_VECTOR, SN = 0, then ON set if PIR is not empty; VM entry moves PIR into the
+   * virtual APIC (vmx_sync_pir_to_irr). AMD (avic_vcpu_load): every IRTE posting to it gets IsRun = 1 and the new
+   * Destination (amd_iommu_update_ga), and VMRUN evaluates the backing page's IRR.
+   */
+  private load(v: Vcpu, cpu: number): void {
+    if (cpu !== v.hostCpu) {
+      const from = this.vcpusByHostCpu[v.hostCpu];
+      from.splice(from.indexOf(v), 1);
+      this.vcpusByHostCpu[cpu].push(v);
+      v.hostCpu = cpu;
+      v.hostApicId = this.host.config.apicIds[cpu];
+    }
+    v.current = 'running';
+    if (this.guestMachine !== null && this.guest.events.active) {
+      this.guest.events.hop('irqpath_vcpu_load', [['vcpu', v.index], ['cpu', cpu], ['apic', v.hostApicId]]);
+    }
+    if (v.backingPage !== null) {
+      this.avicSchedule(v, true);
+      return;
+    }
+    const pid = v.descriptor;
+    if (pid === null) return;
+    pid.program(v.hostApicId, this.host.cpu(cpu).lapic.mode === 'x2apic', POSTED_INTR_VECTOR);
+    if (pid.hasPending()) pid.setOutstanding();
+    if (pid.outstanding) this.counters.posted += pid.drain(v.deliverPosted);
+  }
+
+  /**
+   * The vCPU leaves its host CPU (vmx_vcpu_pi_put). Blocked in HLT: pi_enable_wakeup_handler puts it on this CPU's
+   * wake-up list with NV = POSTED_INTR_WAKEUP_VECTOR (and wakes it at once if ON is already set). Preempted: SN = 1,
+   * so the IOMMU sets PIR bits and notifies nobody until the vCPU is loaded again. AMD (avic_vcpu_put): IsRun = 0.
+   */
+  private put(v: Vcpu, state: 'preempted' | 'blocked'): void {
+    v.current = state;
+    if (this.guestMachine !== null && this.guest.events.active) {
+      this.guest.events.hop('irqpath_vcpu_put', [['vcpu', v.index], ['cpu', v.hostCpu], ['state', state]]);
+    }
+    if (v.backingPage !== null) {
+      this.avicSchedule(v, false);
+      return;
+    }
+    const pid = v.descriptor;
+    if (pid === null) return;
+    if (state === 'preempted') {
+      pid.setSuppressed(true);
+      return;
+    }
+    pid.program(v.hostApicId, this.host.cpu(v.hostCpu).lapic.mode === 'x2apic', POSTED_INTR_WAKEUP_VECTOR);
+    if (pid.outstanding) this.wake(v, 'posted interrupt (ON already set)');
   }
 
   /**
@@ -776,10 +835,9 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   /** avic_ga_log_notifier: the GA log named a vCPU that was not running; wake it (kvm_vcpu_wake_up). */
   private gaLogNotified(gaTag: number): void {
     const v = this.vcpus[gaTag & AVIC_VCPU_IDX_MASK];
-    if (v === undefined || v.isRunning) return;
-    v.wakeups++;
-    this.counters.wakeups++;
-    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`]]);
+    // kvm_vcpu_wake_up of a runnable (preempted) vCPU has nothing to wake.
+    if (v === undefined || v.current !== 'blocked') return;
+    this.wake(v, `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`);
   }
 
   private acceptPosted(cpu: number, apicId: number, vector: number, lapic: { acceptInterrupt(v: number, t: number): boolean }): void {
