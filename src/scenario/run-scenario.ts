@@ -141,7 +141,7 @@ function setupIms(guest: GuestOs, m: Machine, src: ScenarioSource, sys: System |
 /** One line for a two-machine system: host, guest, and the VMM's profile and options. */
 export function describeSystem(sys: System): string {
   const v = sys.config.vmm;
-  const opts = [v.postedInterrupts ? 'posted interrupts' : null, v.msiNoVirt ? 'MSI_NOVIRT' : null, v.pvComposeMsi ? 'PV compose-MSI' : null, v.nativeRemapBySourceId ? 'hypothetical IOMMU: native remap by source-id' : null, ...v.quirks.map((q) => `quirk ${q}`)].filter((x) => x !== null);
+  const opts = [v.postedInterrupts ? 'posted interrupts' : null, v.msiNoVirt ? 'MSI_NOVIRT' : null, v.pvComposeMsi ? 'PV compose-MSI' : null, sys.config.hypothetical.nativeRemapBySourceId ? 'hypothetical IOMMU: native remap by source-id' : null, v.athBar0Quirk ? 'quirk ath-bar0' : null, v.imsTrap ? 'quirk ims-trap' : null].filter((x) => x !== null);
   const assigned = sys.config.assigned.map((a) => `${a.hostBdf} → guest ${a.guestBdf}`).join(', ');
   return `host: ${describeMachine(sys.host)} ‖ guest: ${describeMachine(sys.guest)} ‖ VMM: profile ${v.profile}${opts.length ? ', ' + opts.join(', ') : ''}; assigned ${assigned}`;
 }

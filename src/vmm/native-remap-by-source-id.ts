@@ -2,7 +2,7 @@
  * A HYPOTHETICAL host IOMMU mode: seed 001's "you can imagine a world where ... we let guests write native MSI
  * message to the device without trapping — and where the IOMMU then sees the incoming interrupt and has to map the
  * APIC ID to a *virtual* CPU for that guest, based on the PCI source-id of the device" (David Woodhouse). No shipping
- * Intel VT-d or AMD-Vi unit does this; it exists here, behind the explicit option `vmm.nativeRemapBySourceId`, so
+ * Intel VT-d or AMD-Vi unit does this; it exists here, behind the explicit option `hypothetical.nativeRemapBySourceId`, so
  * scenario 24 can show why IMS would then need neither a trap nor a paravirtual call.
  *
  * What the mode does. When the VMM assigns a device, it fills a table for the device's host requester ID: guest APIC

@@ -28,7 +28,7 @@ export class System {
   readonly guest: Machine;
   readonly vmm: Vmm;
   readonly hostKernel: HostKernel;
-  /** The hypothetical native-remap IOMMU mode, when `vmm.nativeRemapBySourceId` is on. */
+  /** The hypothetical native-remap IOMMU mode, when `hypothetical.nativeRemapBySourceId` is on. */
   nativeRemap: NativeRemapBySourceId | null = null;
 
 
@@ -41,7 +41,7 @@ export class System {
       interruptEntry: (cpu, vector) => {
         kernel?.interrupt(cpu, vector);
       },
-      remapperFront: resolved.vmm.nativeRemapBySourceId ? (unit, parts) => this.nativeRemapFront(unit, parts.events) : undefined,
+      remapperFront: resolved.hypothetical.nativeRemapBySourceId ? (unit, parts) => this.nativeRemapFront(unit, parts.events) : undefined,
     });
     kernel = bootHostKernel(this.host);
     this.hostKernel = kernel;
@@ -69,10 +69,10 @@ export class System {
         if (embeddedMsi !== undefined) {
           const index = embeddedMsi.bar ?? 0;
           const bar = physical.fn.bars.find((b) => b.index === index)!;
-          if (resolved.vmm.quirks.includes('ims-trap')) {
+          if (resolved.vmm.imsTrap) {
             bars.push({ index, size: bar.size, mmio: new ImsTrapBar(bar.mmio, embeddedMsi.registers, a.guestBdf, vmm) });
           } else {
-            const quirk = resolved.vmm.quirks.includes('ath-bar0') ? athQuirkWindow(d.vendorId, d.deviceId) : null;
+            const quirk = resolved.vmm.athBar0Quirk ? athQuirkWindow(d.vendorId, d.deviceId) : null;
             const mmio = new AssignedBar(bar.mmio, quirk, () => ({ virtual: fn!, physical: physical.fn }));
             vmm.assignedBars.set(a.guestBdf, mmio);
             bars.push({ index, size: bar.size, mmio });
@@ -91,7 +91,7 @@ export class System {
   }
 
   /**
-   * Seed 001's hypothetical host IOMMU mode (vmm.nativeRemapBySourceId), put in front of the host's unit while the
+   * Seed 001's hypothetical host IOMMU mode (hypothetical.nativeRemapBySourceId), put in front of the host's unit while the
    * host machine is assembled.
    */
   private nativeRemapFront(unit: InterruptRemapper, hostEvents: EventHub): InterruptRemapper {
