@@ -30,6 +30,7 @@ import { createMachine, type Machine } from '../src/machine/machine.ts';
 import { decodeCompatInto } from '../src/msi/formats/compat.ts';
 import { newApicMessage } from '../src/msi/interrupt.ts';
 import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type KvmRoutingEntry } from '../src/vmm/kvm-irq-routing.ts';
+import { snapshotRows } from './snapshots.ts';
 import { enableBusMaster, enableLapic, programAmdIrte, programIntelIrte, programMsix, programVtdDmaMapping } from './program.ts';
 
 const ITERATIONS = Number(process.env.IRQPATH_BENCH_ITERATIONS ?? 2_000_000);
@@ -281,3 +282,5 @@ function gsiReplace(): { postingUpdates: number; changed: number; us: number } {
 const gsi = gsiReplace();
 console.log('');
 console.log(`gsi-replace    ${`${gsi.us.toFixed(0)} µs`.padStart(11)}   full 4096-GSI table, 1 route changed: ${gsi.changed} entry changed, ${gsi.postingUpdates} posting update${gsi.postingUpdates === 1 ? '' : 's'}  ${gsi.postingUpdates === gsi.changed ? '✓' : '✗'} target: O(routes changed)`);
+console.log('');
+for (const line of snapshotRows()) console.log(line);

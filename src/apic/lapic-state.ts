@@ -50,6 +50,8 @@ export interface LapicRegisterFile extends LapicScalarRegisters {
   readonly isr: Uint32Array;
   readonly tmr: Uint32Array;
   readonly run: CpuRunState;
+  /** A plain copy of one register block (what a saved state holds), read without making the typed-array views. */
+  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[];
 }
 
 export interface LapicState extends LapicScalarRegisters {
@@ -65,6 +67,12 @@ export interface LapicState extends LapicScalarRegisters {
   tmr: number[];
   run: CpuRunStateSnapshot;
 }
+
+/** The fields of a {@link LapicState}: exactly what {@link saveLapicRegisters} writes. */
+const LAPIC_STATE_KEYS: ReadonlySet<string> = new Set([
+  'version', 'cpu', 'initialApicId', 'apicBase', 'id', 'tpr', 'ldr', 'dfr', 'svr', 'icrLo', 'icrHi', 'tmict', 'tdcr',
+  'esr', 'esrPending', 'errorInterruptArmed', 'lvt', 'irr', 'isr', 'tmr', 'run',
+]);
 
 export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
   return {
@@ -84,12 +92,22 @@ export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
     esr: lapic.esr,
     esrPending: lapic.esrPending,
     errorInterruptArmed: lapic.errorInterruptArmed,
-    lvt: Array.from(lapic.lvt),
-    irr: Array.from(lapic.irr),
-    isr: Array.from(lapic.isr),
-    tmr: Array.from(lapic.tmr),
+    lvt: lapic.copyRegisterWords('lvt'),
+    irr: lapic.copyRegisterWords('irr'),
+    isr: lapic.copyRegisterWords('isr'),
+    tmr: lapic.copyRegisterWords('tmr'),
     run: lapic.run.save(),
   };
+}
+
+/** Freeze a state from {@link saveLapicRegisters} in place (it shares nothing with the LAPIC), arrays included. */
+export function freezeLapicState(s: LapicState): Readonly<LapicState> {
+  Object.freeze(s.lvt);
+  Object.freeze(s.irr);
+  Object.freeze(s.isr);
+  Object.freeze(s.tmr);
+  Object.freeze(s.run);
+  return Object.freeze(s);
 }
 
 /** A state that passed validation for one particular LAPIC. */
@@ -109,6 +127,9 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
     throw new UsageError(`${where}.${field}: ${why}`);
   };
   if (s.version !== LAPIC_STATE_VERSION) fail('version', `expected ${LAPIC_STATE_VERSION}, got ${JSON.stringify(s.version)}`);
+  // A field no LAPIC has would be dropped by the restore: refuse it rather than lose it silently.
+  for (const key of Object.keys(s)) if (!LAPIC_STATE_KEYS.has(key)) fail(key, 'no such field in a LAPIC state');
+  if (s.cpu !== lapic.cpu) fail('cpu', `state is for CPU ${JSON.stringify(s.cpu)}, this LAPIC is CPU ${lapic.cpu}`);
   if (s.initialApicId !== lapic.initialApicId) {
     fail('initialApicId', `state is for APIC ID ${JSON.stringify(s.initialApicId)}, this LAPIC has ${lapic.initialApicId}`);
   }

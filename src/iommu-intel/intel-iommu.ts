@@ -6,7 +6,7 @@
  * interrupt-entry-cache.ts (IEC), fault-recording.ts (FRCD/FSTS/FECTL + fault event), invalidation-queue.ts (QI),
  * posted-interrupts.ts (PID), linux-log.ts (dmesg lines). This file wires them together.
  *
- * Access rules (reference §1): registers are accessed as naturally aligned 4- or 8-byte operations; an 8-byte access
+ * Access rules (VT-d spec §11.2): registers are accessed as naturally aligned 4- or 8-byte operations; an 8-byte access
  * is handled as its low dword then its high dword (QEMU accepts only 4/8, VBox rejects misaligned ones). Any other
  * width or alignment is ignored and reads as 0. Reserved bits read as 0 and ignore writes; read-only registers
  * ignore writes; GCMD is write-only and reads as 0.
@@ -62,12 +62,12 @@ const MSI_ADDR_SHV = 1 << 3;
 
 export { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
 export type { IntelIommuState } from './state.ts';
-/** The AMD-style reading (seed 000 hack): IRTE index in data 10:0. */
+/** The AMD-style reading (the hack of the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01): IRTE index in data 10:0. */
 const AMD_STYLE_INDEX_MASK = 0x7ff;
 
 /** How a unit treats one request: hardware's rules, or a hypervisor's changes to them (each named by its effect). */
 export interface VtdRequestPolicy {
-  /** Read a compatibility-format request as an IRTE index taken from data 10:0, as AMD-Vi would (seed 000's hack). */
+  /** Read a compatibility-format request as an IRTE index taken from data 10:0, as AMD-Vi would (the qemu-devel hack of 2024-10-01). */
   readonly compatAsAmdIndex: boolean;
   /** A requester ID exempt from the IRTE's source-id check (-1: none, as on hardware). */
   readonly exemptSourceId: number;
@@ -192,7 +192,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
    */
   /**
    * How this unit treats requests that arrive through {@link remap}: hardware's policy, unless the machine's hypervisor
-   * option `intelIrAcceptsAmdFormat` (seed 000's hack) asks for AMD-style compatibility messages.
+   * option `intelIrAcceptsAmdFormat` (the hack of qemu-devel, 2024-10-01) asks for AMD-style compatibility messages.
    */
   private readonly policy: VtdRequestPolicy;
 
@@ -224,7 +224,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // (KVM's x2APIC API, the Windows high-bits workaround) claimed it as an interrupt: it is then blocked or passed
       // by the same CFIS/EIME rule as any other compatibility-format request.
       if (policy.compatAsAmdIndex) {
-        // Hypervisor hack, not hardware (seed 000): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
+        // Hypervisor hack, not hardware (qemu-devel, 2024-10-01): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
         // the AMD format, with the IRTE index where the vector would be.
         return this.remapIndex(policy, sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, data, 'intel-irte-amd-style', deliverNow, out);
       }
@@ -446,7 +446,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const events = this.host.events;
     if (events.active) {
       const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-      events.hop('vtd_irq_generate', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)]]);
+      events.hop('vtd_irq_generate', [['addr', addr], ['data', data >>> 0]]);
     }
     this.host.sendOwnMsi(addrHi >>> 0, addrLo >>> 0, data >>> 0);
   }
@@ -550,7 +550,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       const length = 2 ** (12 + am);
       const base = addr - (addr % length);
       tlb.invalidateRange(did, base, length);
-      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
+      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', BigInt(base)], ['mask', am], ['ih', ih]]);
       return 3;
     }
     if (granularity === 2 || granularity === 3) {
@@ -673,7 +673,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   }
 
   /**
-   * GCMD (reference §3): one-shot commands (SRTP, SIRTP, WBF, SFL) act whenever written as 1; persistent ones
+   * GCMD (VT-d spec §11.4.4): one-shot commands (SRTP, SIRTP, WBF, SFL) act whenever written as 1; persistent ones
    * (TE, QIE, IRE, CFI) act when they differ from GSTS, so software's "GSTS & 0x96FFFFFF | bit" idiom and Linux's
    * shadow register both work. Completion is immediate: status bits are set when the command returns.
    */
@@ -712,7 +712,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       this.host.routes.invalidateAllRoutes();
       this.host.interruptEntriesInvalidated?.();
       // QEMU vtd_interrupt_remap_table_setup: the table base and its entry count (EIME is not in QEMU's line).
-      if (events.active) events.hop('vtd_reg_ir_root', [['addr', this.irta.base], ['size', this.irta.entries]]);
+      if (events.active) events.hop('vtd_reg_ir_root', [['addr', BigInt(this.irta.base)], ['size', this.irta.entries]]);
     }
     if (changed & R.GCMD_IRE && this.irSupported) {
       this.gsts ^= R.GSTS_IRES;

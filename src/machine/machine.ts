@@ -28,8 +28,8 @@ import type { ReservedRegion } from '../msi/reserved-region.ts';
 import { ScopedRemapper } from './scoped-remapper.ts';
 import type { InterruptRemapper } from '../msi/remapper.ts';
 import { SparseMemory } from '../core/memory.ts';
-import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
-import { diffStates, type StateChange } from './state-diff.ts';
+import { MachineSnapshots, memoryImageOf, type MachineSnapshot } from './snapshot.ts';
+import { diffMemory, diffStates, type StateChange } from './state-diff.ts';
 import { TraceRecorder } from './trace.ts';
 import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './register-windows.ts';
 
@@ -238,7 +238,7 @@ export class Machine {
     const unit = this.iommu?.kind ?? 'intel-vtd';
     events.nestedFlow((flow) => {
       if (events.active) {
-        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', addr], ['data', data ?? 0]]);
+        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', BigInt(addr)], ['data', data ?? 0]]);
         events.emit('iommu_interrupt', { flow, unit, dest: msg.dest >>> 0, vector: msg.vector });
       }
       this.apicBus.deliver(msg);
@@ -307,7 +307,9 @@ export class Machine {
     for (const [name, s] of [['before', before], ['after', after]] as const) {
       if (typeof s !== 'object' || s === null || typeof s.devices !== 'object' || s.devices === null) throw new UsageError(`diff: ${name} must be a snapshot from machine.snapshot()`);
     }
-    return diffStates(before.devices, after.devices);
+    const { memory: memBefore, ...devBefore } = before.devices;
+    const { memory: memAfter, ...devAfter } = after.devices;
+    return [...diffStates(devBefore, devAfter), ...diffMemory(memoryImageOf(memBefore), memoryImageOf(memAfter))];
   }
 
   /** Run `step` and return what it changed in register state. */

@@ -47,11 +47,11 @@ export interface VmmBehaviours {
    *   userspace path, `vfio_msi_interrupt` → `msi_send_message`, translated by the vIOMMU per interrupt with
    *   do_fault = 1.
    * Off (`hardware`): a route is a cache the vIOMMU's invalidations evict by the entry it depended on, translated
-   * again at its next interrupt with deliverNow = true (seed 000's proposal).
+   * again at its next interrupt with deliverNow = true (the proposal in qemu-devel, "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01).
    */
   kvmRouteCopies: boolean;
   /**
-   * Seed 000's proof-of-concept hack: QEMU's Intel vIOMMU accepts an AMD-format (compatibility) message and reads it
+   * The proof-of-concept hack of qemu-devel, "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01: QEMU's Intel vIOMMU accepts an AMD-format (compatibility) message and reads it
    * as an IRTE index taken from data 10:0, as an AMD IOMMU would. The same behaviour as the machine option
    * `hypervisor.intelIrAcceptsAmdFormat`, here applied by the VMM's QEMU front.
    */
@@ -77,7 +77,7 @@ export const VMM_PROFILES: Record<VmmProfileName, VmmProfile> = {
   },
   'qemu-amd-hack': {
     name: 'qemu-amd-hack',
-    description: "the 'qemu' profile plus seed 000's hack: the Intel vIOMMU accepts AMD-format messages (IRTE index in data 10:0)",
+    description: "the 'qemu' profile plus the qemu-devel 2024-10-01 hack: the Intel vIOMMU accepts AMD-format messages (IRTE index in data 10:0)",
     ...QEMU,
     intelIrAcceptsAmdFormat: true,
   },

@@ -30,7 +30,7 @@ export function profileNeedsVtdFront(p: VmmProfile): boolean {
  *   origin)) where the hardware unit would block it (CFIS = 0 or EIME = 1, fault 0x25);
  * - no interrupt entry cache: every IRTE is read from guest memory (`vtd_irte_get`), and nothing the core
  *   translates through QEMU is kept as a cached route;
- * - with seed 000's hack, a compatibility request is read AMD-style (IRTE index = data 10:0).
+ * - with the hack of qemu-devel, 2024-10-01, a compatibility request is read AMD-style (IRTE index = data 10:0).
  */
 export class QemuVtdFront implements InterruptRemapper {
   readonly kind = 'intel-vtd' as const;
@@ -64,7 +64,7 @@ export class QemuVtdFront implements InterruptRemapper {
     }
     const events = this.events;
     if (events.active) {
-      // QEMU's own format prints addr and data; sid and do_fault ride along for the patched QEMU of the seed thread,
+      // QEMU's own format prints addr and data; sid and do_fault ride along for the patched QEMU of the qemu-devel thread,
       // which printed them too ("vtd_ir_remap_msi_req addr 0xfee00004 data 0x0 sid 0xffff do_fault 0").
       const addr = BigInt(addrLo >>> 0);
       events.hop('vtd_ir_remap_msi_req', [['addr', addr], ['data', data >>> 0], ['sid', sid], ['do_fault', doFault]]);

@@ -26,13 +26,14 @@ export interface GuestMachineConfig extends MachineConfig {
 /**
  * What the VMM does, one boolean per behaviour (all off by default) beside the profile that names the VMM being
  * modelled. Two of them are device quirks for assigned devices with their own interrupt storage:
- * - `athBar0Quirk`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (seed 003, `vfio_probe_ath_bar0_quirk`):
+ * - `athBar0Quirk`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12,
+ *   `vfio_probe_ath_bar0_quirk`):
  *   trap guest writes into the BAR0 window the driver uses for the device's embedded interrupt controller and
  *   substitute the host's physical MSI address and data (+ the multi-message offset).
- * - `imsTrap`: trap-and-translate for IMS (seed 001): the VMM knows the device's IMS table (its `embeddedMsi`
+ * - `imsTrap`: trap-and-translate for IMS (LKML 2020-11-08): the VMM knows the device's IMS table (its `embeddedMsi`
  *   registers), traps the guest's stores to it, builds a route from each guest message and stores the host's
  *   message in the physical entry — "trap and emulate the places in the device that program additional interrupt
- *   sources and do a full MSI-like flow to set them up in the kernel" (seed 003, Jason Gunthorpe).
+ *   sources and do a full MSI-like flow to set them up in the kernel" (Jason Gunthorpe, kvm list, 2024-08-13).
  *
  * Older spellings are still read: `quirks: [ath-bar0, ims-trap]` for the two quirks, and `nativeRemapBySourceId`
  * here for what is now `hypothetical.nativeRemapBySourceId` (it is a host IOMMU mode, not a VMM behaviour).
@@ -51,7 +52,7 @@ export interface VmmConfig {
    * and data from the assigned device's MSI capability (writes are still trapped to build routes).
    */
   msiNoVirt?: boolean;
-  /** Offer the paravirtual compose-MSI call for IMS (seed 001): `sys.vmm.composeMsi(...)`. */
+  /** Offer the paravirtual compose-MSI call for IMS (LKML 2020-11-08): `sys.vmm.composeMsi(...)`. */
   pvComposeMsi?: boolean;
   athBar0Quirk?: boolean;
   imsTrap?: boolean;
@@ -63,7 +64,7 @@ export interface VmmConfig {
 
 /**
  * HYPOTHETICAL hardware, not VT-d or AMD-Vi, kept apart from the VMM so nobody mistakes it for a real option:
- * `nativeRemapBySourceId` is seed 001's IOMMU that remaps a guest's native (compatibility-format) message by the
+ * `nativeRemapBySourceId` is the IOMMU imagined on LKML 2020-11-08 that remaps a guest's native (compatibility-format) message by the
  * requester's source-id — the guest APIC ID in it is mapped to that guest's vCPU through a table the VMM fills for
  * each assigned device (src/vmm/native-remap-by-source-id.ts). Needs a host IOMMU.
  */
@@ -185,7 +186,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const nativeField = vmmRaw.nativeRemapBySourceId !== undefined ? 'vmm.nativeRemapBySourceId' : 'hypothetical.nativeRemapBySourceId';
   const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId') || optionalBool(hypoRaw?.nativeRemapBySourceId, 'hypothetical.nativeRemapBySourceId');
   if (nativeRemapBySourceId && !hostResolved.iommu) {
-    throw new ConfigError(nativeField, "is a mode of the host IOMMU (seed 001's hypothetical remapping by source-id): the host needs an iommu");
+    throw new ConfigError(nativeField, "is a mode of the host IOMMU (a hypothetical remapping by source-id): the host needs an iommu");
   }
   if (postedInterrupts) {
     const iommu = hostResolved.iommu;
@@ -233,7 +234,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
-  // Seed 000's hack is a behaviour of QEMU's Intel vIOMMU, applied by the VMM's QEMU front (qemu-vtd-front.ts).
+  // The qemu-devel 2024-10-01 hack is a behaviour of QEMU's Intel vIOMMU, applied by the VMM's QEMU front (qemu-vtd-front.ts).
   if (VMM_PROFILES[profile as VmmProfileName].intelIrAcceptsAmdFormat && guestBase.iommu?.kind !== 'intel') {
     throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
   }

@@ -91,7 +91,7 @@ export class System {
   }
 
   /**
-   * Seed 001's hypothetical host IOMMU mode (hypothetical.nativeRemapBySourceId), put in front of the host's unit while the
+   * The hypothetical host IOMMU mode of LKML, 2020-11-08 (hypothetical.nativeRemapBySourceId), put in front of the host's unit while the
    * host machine is assembled.
    */
   private nativeRemapFront(unit: InterruptRemapper, hostEvents: EventHub): InterruptRemapper {
