@@ -19,7 +19,7 @@ import { formatBdf } from '../core/bdf.ts';
 import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
-import { PCI_COMMAND } from '../pci/type0-header.ts';
+import { PCI_COMMAND, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
 import { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
@@ -284,13 +284,18 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /**
-   * vfio-pci passes the guest's Bus Master Enable through to the physical function (vfio_pci_config's Command
-   * register permissions), so a device whose driver sends interrupts by DMA (IMS, embedded controllers) can.
+   * vfio-pci passes the guest's Bus Master Enable through to the physical function, set and clear alike
+   * (drivers/vfio/pci/vfio_pci_config.c: PCI_COMMAND_MASTER is among the Command bits a user may write), so a device
+   * whose driver sends interrupts by DMA (IMS, embedded controllers) can, and a guest that clears it stops the
+   * device's DMA — its MSI and MSI-X messages included (PCIe Base Specification, Command register: "setting the Bus
+   * Master Enable bit to 0b disables MSI/MSI-X interrupt Messages as well").
    */
   private syncBusMaster(fn: AssignedFunction, a: ResolvedAssignment): void {
-    if (!fn.busMasterEnabled()) return; // clearing it is left to the host kernel, which also uses it for MSI
-    const physical = this.host.device(a.hostBdf);
-    if (!physical.fn.busMasterEnabled()) physical.fn.enableBusMaster();
+    const physical = this.host.device(a.hostBdf).fn;
+    const want = fn.busMasterEnabled();
+    if (physical.busMasterEnabled() === want) return;
+    const command = physical.configRead(PCI_COMMAND, 2);
+    physical.configWrite(PCI_COMMAND, 2, want ? command | PCI_COMMAND_MASTER : command & ~PCI_COMMAND_MASTER);
   }
 
   msixEntryWritten(fn: AssignedFunction, n: number): void {
