@@ -20,6 +20,8 @@ import { VMM_PROFILES } from './profiles.ts';
 import { resolveSystemConfig, type ResolvedSystemConfig, type SystemConfig } from './system-config.ts';
 import type { Vcpu } from './vcpu.ts';
 import { Vmm } from './vmm.ts';
+import { checkVmmState, type VmmState } from './vmm-state.ts';
+import type { MachineSnapshot } from '../machine/snapshot.ts';
 import { qemuVtdFrontFor } from './qemu-vtd-front.ts';
 
 export class System {
@@ -100,12 +102,57 @@ export class System {
     return front;
   }
 
+  /**
+   * A snapshot of the whole system: both machines (machine.snapshot()), and the VMM's routes, GSIs, posting and vCPU
+   * scheduling state. The host kernel and guest OS models are not in it: a snapshot restores only while the host
+   * kernel has allocated no vector since it was taken (restore refuses otherwise), and the guest OS model is the
+   * caller's, as with a machine snapshot.
+   */
+  snapshot(): SystemSnapshot {
+    return { version: SYSTEM_SNAPSHOT_VERSION, host: this.host.snapshot(), guest: this.guest.snapshot(), vmm: this.vmm.saveState() };
+  }
+
+  /**
+   * Put the system back into a snapshot's state (the live object or its JSON). Everything is checked first; a
+   * snapshot refused at any point leaves the system as it was (UsageError naming what was wrong).
+   */
+  restore(snapshot: SystemSnapshot): void {
+    if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) throw new UsageError('system snapshot: expected an object from sys.snapshot()');
+    for (const k of Object.keys(snapshot)) if (!['version', 'host', 'guest', 'vmm'].includes(k)) throw new UsageError(`system snapshot: ${k} is not a field of a system snapshot`);
+    if (snapshot.version !== SYSTEM_SNAPSHOT_VERSION) throw new UsageError(`system snapshot: version ${JSON.stringify(snapshot.version)} is not supported (expected ${SYSTEM_SNAPSHOT_VERSION})`);
+    const vmmState = checkVmmState(snapshot.vmm, this.vmm.stateShape());
+    if (vmmState.hostAllocations !== this.hostKernel.allocations) {
+      throw new UsageError(`system snapshot: the host kernel has allocated ${this.hostKernel.allocations - vmmState.hostAllocations} vector(s) since it was taken; the host kernel model is not part of a snapshot, so it restores only onto the host kernel as it was`);
+    }
+    const before = this.snapshot();
+    this.vmm.beginRestore();
+    try {
+      this.host.restore(snapshot.host);
+      this.guest.restore(snapshot.guest);
+    } catch (e) {
+      this.host.restore(before.host);
+      this.guest.restore(before.guest);
+      this.vmm.applyState(before.vmm);
+      throw e instanceof UsageError ? new UsageError(`system snapshot: ${e.message}`) : e;
+    }
+    this.vmm.applyState(vmmState);
+  }
+
   /** Guest vCPU i (its scheduling state and, with posting, its descriptor). */
   vcpu(i: number): Vcpu {
     const v = this.vmm.vcpus[i];
     if (v === undefined) throw new UsageError(`vcpu(${i}): the guest has vCPUs 0..${this.vmm.vcpus.length - 1}`);
     return v;
   }
+}
+
+export const SYSTEM_SNAPSHOT_VERSION = 1;
+
+export interface SystemSnapshot {
+  version: typeof SYSTEM_SNAPSHOT_VERSION;
+  host: MachineSnapshot;
+  guest: MachineSnapshot;
+  vmm: VmmState;
 }
 
 export function buildSystem(config: SystemConfig, bootHostKernel: (host: Machine) => HostKernel): System {

@@ -30,6 +30,7 @@ import { drainVapicIrr } from '../iommu-amd/vapic-backing-page.ts';
 import type { VmmProfile } from './profiles.ts';
 import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.ts';
 import { Vcpu, type VcpuScheduler, type VcpuState } from './vcpu.ts';
+import type { SavedRoute, VmmShape, VmmState } from './vmm-state.ts';
 import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type BypassProducer, type EventfdToken, type KvmRoutingEntry } from './kvm-irq-routing.ts';
 
 const TWO_32 = 0x1_0000_0000;
@@ -199,6 +200,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly kvmRouteCopies: boolean;
   /** Where a KVM route's re-translation lands before it replaces the route (a failure must leave the old one). */
   private readonly scratch = new TranslationResult();
+  /** A system restore is under way: evictions are not counted and KVM's pairing callbacks change nothing. */
+  private restoring = false;
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -212,10 +215,12 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       // The VMM injects through its routes' precomputed messages; an irqfd signalled directly injects the entry.
       inject: () => {},
       paired: (gsi) => {
+        if (this.restoring) return;
         const r = this.routesByGsi.get(gsi);
         if (r !== undefined) this.updatePosting(r);
       },
       unpaired: (gsi) => {
+        if (this.restoring) return;
         const r = this.routesByGsi.get(gsi);
         if (r !== undefined && r.postedTo !== null) this.unpost(r);
       },
@@ -706,6 +711,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   /** @internal a guest invalidation evicted this route's slot. */
   evicted(route: AssignedRoute): void {
+    // A restore empties the guest's route cache; the routes come back from the snapshot, not as evictions.
+    if (this.restoring) return;
     this.counters.evictions++;
     route.evictions++;
     route.evicted = true;
@@ -852,6 +859,125 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       events.hop(this.postedKind === 'amd' ? 'irqpath_avic_irr_to_lapic' : 'irqpath_vmx_sync_pir_to_irr', [['vcpu', cpu], ['vector', vector]]);
       events.emit('apic_accept', { flow: events.currentFlow, cpu, apicId, vector, deliveryMode: DeliveryMode.Fixed, trigger: 0 });
     }
+  }
+
+  // ---- System snapshots -----------------------------------------------------------------------------------------
+
+  /** The VMM's part of a system snapshot (vmm-state.ts). */
+  saveState(): VmmState {
+    const routes: SavedRoute[] = [];
+    for (const r of this.routeMap.values()) {
+      const res = r.slot.result;
+      const m = res.msg;
+      routes.push({
+        guestBdf: r.assignment.guestBdf, kind: r.kind, index: r.index, addrHi: r.addrHi, addrLo: r.addrLo, data: r.data,
+        enabled: r.enabled, masked: r.masked, gsi: r.gsi,
+        host: r.host === null ? null : { cpu: r.host.cpu, apicId: r.host.apicId, vector: r.host.vector, irteIndex: r.host.irteIndex, addr: hex(r.host.message.addr), data: r.host.message.data },
+        postedTo: r.postedTo,
+        delivery: r.slot.valid && res.kind === 'deliver'
+          ? { format: res.format, cookie: res.cookie, dest: m.dest >>> 0, destWidth: m.destWidth, destMode: m.destMode, deliveryMode: m.deliveryMode, vector: m.vector, trigger: m.trigger, level: m.level, redirectionHint: m.redirectionHint }
+          : null,
+        translations: r.translations, evictions: r.evictions, evicted: r.evicted, lastOutcome: r.lastOutcome,
+      });
+    }
+    return {
+      routes,
+      vcpus: this.vcpus.map((v) => ({ state: v.current, hostCpu: v.hostCpu, nextHostCpu: v.nextHostCpu, wakeups: v.wakeups })),
+      counters: { ...this.counters },
+      hostAllocations: this.kernel.allocations,
+    };
+  }
+
+  /** The shape a saved state must fit (for checkVmmState). */
+  stateShape(): VmmShape {
+    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
+  }
+
+  /** First step of a restore, before the machines are restored: KVM's irqfds and producers go; evictions are not counted. */
+  beginRestore(): void {
+    this.restoring = true;
+    for (const r of this.routeMap.values()) {
+      if (r.producer !== null) this.kvm.unregisterProducer(r.producer);
+      r.producer = null;
+      if (r.gsi !== null) this.kvm.deassignIrqfd(r.kvmInterrupt);
+    }
+    this.routesByGsi.clear();
+  }
+
+  /**
+   * Last step of a restore, after both machines are restored: routes, vCPUs and counters from a checked state; the
+   * guest's route cache gets the routes' translations back as they were (not translated again), and KVM's table,
+   * irqfds and pairings are rebuilt from the routes. The host kernel must have allocated nothing since the save.
+   */
+  applyState(state: VmmState): void {
+    this.restoring = true;
+    const apicIds = this.host.config.apicIds;
+    for (const list of this.vcpusByHostCpu) list.length = 0;
+    state.vcpus.forEach((sv, i) => {
+      const v = this.vcpus[i];
+      v.current = sv.state;
+      v.hostCpu = sv.hostCpu;
+      v.hostApicId = apicIds[sv.hostCpu];
+      v.nextHostCpu = sv.nextHostCpu;
+      v.wakeups = sv.wakeups;
+      this.vcpusByHostCpu[sv.hostCpu].push(v);
+    });
+    const byBdf = new Map(this.config.assigned.map((a) => [a.guestBdf, a]));
+    const next = new Map<string, AssignedRoute>();
+    for (const sr of state.routes) {
+      const a = byBdf.get(sr.guestBdf)!;
+      const key = this.key(a, sr.kind, sr.index);
+      const route = this.routeMap.get(key) ?? new AssignedRoute(a, sr.kind, sr.index, this);
+      route.addrHi = sr.addrHi;
+      route.addrLo = sr.addrLo;
+      route.data = sr.data;
+      route.enabled = sr.enabled;
+      route.masked = sr.masked;
+      route.gsi = sr.gsi;
+      route.host = sr.host === null ? null : { cpu: sr.host.cpu, apicId: sr.host.apicId, vector: sr.host.vector, irteIndex: sr.host.irteIndex, message: { addr: BigInt(sr.host.addr), data: sr.host.data } };
+      route.postedTo = sr.postedTo;
+      route.translations = sr.translations;
+      route.evictions = sr.evictions;
+      route.evicted = sr.evicted;
+      route.lastOutcome = sr.lastOutcome;
+      route.fn = sr.kind === 'ims' ? null : this.guest.device(sr.guestBdf).fn as AssignedFunction;
+      const slot = route.slot;
+      slot.invalidate();
+      if (sr.delivery !== null) {
+        const d = sr.delivery;
+        const res = slot.result.reset();
+        res.kind = 'deliver';
+        res.format = d.format as TranslationResult['format'];
+        res.cookie = d.cookie;
+        const m = res.msg;
+        m.dest = d.dest;
+        m.destWidth = d.destWidth;
+        m.destMode = d.destMode;
+        m.deliveryMode = d.deliveryMode;
+        m.vector = d.vector;
+        m.trigger = d.trigger;
+        m.level = d.level;
+        m.redirectionHint = d.redirectionHint;
+        if (this.kvmRouteCopies) {
+          // KVM's copy: the guest's translation core never evicts it.
+          slot.valid = true;
+        } else {
+          this.guest.core.adoptRoute(slot, a.guestRid, sr.addrHi, sr.addrLo, sr.data);
+        }
+      }
+      next.set(key, route);
+    }
+    this.routeMap.clear();
+    for (const [k, r] of next) this.routeMap.set(k, r);
+    for (const r of this.routeMap.values()) {
+      if (r.gsi === null) continue;
+      this.routesByGsi.set(r.gsi, r);
+      this.kvm.assignIrqfd(r.gsi, r.kvmInterrupt);
+    }
+    for (const r of this.routeMap.values()) this.syncProducer(r);
+    this.commitRoutes();
+    Object.assign(this.counters, state.counters);
+    this.restoring = false;
   }
 
   // ---- Reports --------------------------------------------------------------------------------------------------
