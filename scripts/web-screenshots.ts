@@ -1,5 +1,5 @@
 /**
- * Regenerates the README's screenshots of the web page (docs/web-*.png): builds the site, serves it on a free
+ * Regenerates the docs' screenshots of the web page (docs/web-*.png): builds the site, serves it on a free
  * loopback port and photographs each view in Chromium. Not part of the tests (those keep their own screenshots in
  * test-artifacts/web/); run it when the page changes:
  *

@@ -1,4 +1,4 @@
-/** The public API of irqpath. See README.md for a tour. */
+/** The public API of irqpath. See docs/library-api.md for a tour. */
 export { createMachine, Machine } from './machine/machine.ts';
 export { createSystem } from './guest/create-system.ts';
 export { System } from './vmm/system.ts';
