@@ -657,6 +657,18 @@ export class Lapic implements MmioDevice {
     return true;
   }
 
+  /**
+   * Why this LAPIC refuses a message of this delivery mode and vector — the conditions of the accept* methods above,
+   * in their order. Called only after a message was lost (never on the delivery path), to say why in interrupt_lost.
+   */
+  refusalReason(deliveryMode: number, vector: number): string {
+    if (this.mode === 'disabled') return 'hardware-disabled (IA32_APIC_BASE.EN = 0)';
+    const needsSoftwareEnable = deliveryMode === 0 || deliveryMode === 1 || deliveryMode === 7; // Fixed, LowestPriority, ExtINT
+    if (needsSoftwareEnable && !this.softwareEnabled) return 'software-disabled (SVR bit 8 = 0)';
+    if ((deliveryMode === 0 || deliveryMode === 1) && vector < FIRST_LEGAL_VECTOR) return `illegal vector 0x${vector.toString(16)} (ESR: receive illegal vector)`;
+    return 'refused';
+  }
+
   /** INIT (level assert): INIT-reset the LAPIC and the CPU. */
   acceptInit(): boolean {
     if (this.mode === 'disabled') return false;

@@ -134,7 +134,7 @@ export class Ioapic implements MmioDevice {
         value = 0;
     }
     if (this.events.active) {
-      this.events.hop('ioapic_mem_read', [['addr', offset], ['regsel', this.regsel], ['size', size], ['val', value]]);
+      this.events.hop('ioapic_mem_read', [['addr', BigInt(offset)], ['regsel', this.regsel], ['size', size], ['val', value]]);
     }
     return BigInt(value >>> 0);
   }
@@ -142,7 +142,7 @@ export class Ioapic implements MmioDevice {
   write(offset: number, size: AccessSize, value: bigint): void {
     const v = Number(BigInt.asUintN(32, value));
     if (this.events.active) {
-      this.events.hop('ioapic_mem_write', [['addr', offset], ['regsel', this.regsel], ['size', size], ['val', v]]);
+      this.events.hop('ioapic_mem_write', [['addr', BigInt(offset)], ['regsel', this.regsel], ['size', size], ['val', v]]);
     }
     switch (offset) {
       case IOREGSEL:

@@ -200,7 +200,7 @@ export class AmdDmaTranslation {
 
   private pageFault(deviceId: number, domain: number, addr: number, isWrite: boolean, flags: number, se: boolean, sa: boolean, detail: string): number {
     const hub = this.hub;
-    if (hub.active) hub.hop('irqpath_amdvi_page_fault', [['devid', deviceId], ['addr', '0x' + addr.toString(16)], ['write', isWrite], ['why', detail]]);
+    if (hub.active) hub.hop('irqpath_amdvi_page_fault', [['devid', deviceId], ['addr', BigInt(addr)], ['write', isWrite], ['why', detail]]);
     let suppressedBy: string | null = null;
     if (sa) suppressedBy = 'DTE.SA (suppress all I/O page faults)';
     else if (se && this.faultLogged[deviceId] === 1) suppressedBy = 'DTE.SE (a fault was already logged for this device)';

@@ -261,7 +261,7 @@ export class AmdInterruptRemapping {
     }
     const w0 = irte[0];
     if (hub.active) {
-      hub.hop('amdvi_ir_irte', [['addr', root], ['offset', index * entryBytes]]);
+      hub.hop('amdvi_ir_irte', [['addr', BigInt(root)], ['offset', index * entryBytes]]);
       if (wide) hub.hop('amdvi_ir_irte_ga_val', [['hi', qword(irte[3], irte[2])], ['lo', qword(irte[1], irte[0])]]);
       else hub.hop('amdvi_ir_irte_val', [['data', w0 >>> 0]]);
     }

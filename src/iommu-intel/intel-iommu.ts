@@ -423,7 +423,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const events = this.host.events;
     if (events.active) {
       const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-      events.hop('vtd_irq_generate', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)]]);
+      events.hop('vtd_irq_generate', [['addr', addr], ['data', data >>> 0]]);
     }
     this.host.sendOwnMsi(addrHi >>> 0, addrLo >>> 0, data >>> 0);
   }
@@ -527,7 +527,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       const length = 2 ** (12 + am);
       const base = addr - (addr % length);
       tlb.invalidateRange(did, base, length);
-      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
+      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', BigInt(base)], ['mask', am], ['ih', ih]]);
       return 3;
     }
     if (granularity === 2 || granularity === 3) {
@@ -688,7 +688,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       this.iec.invalidateAll();
       this.host.routes.invalidateAllRoutes();
       // QEMU vtd_interrupt_remap_table_setup: the table base and its entry count (EIME is not in QEMU's line).
-      if (events.active) events.hop('vtd_reg_ir_root', [['addr', this.irta.base], ['size', this.irta.entries]]);
+      if (events.active) events.hop('vtd_reg_ir_root', [['addr', BigInt(this.irta.base)], ['size', this.irta.entries]]);
     }
     if (changed & R.GCMD_IRE && this.irSupported) {
       this.gsts ^= R.GSTS_IRES;

@@ -230,7 +230,7 @@ export class InvalidationQueue {
     // treats it as invalid).
     if (w0 & WAIT_SW) {
       const statusAddr = (w3 >>> 0) * 0x1_0000_0000 + ((w2 & ~WAIT_W2_RSVD) >>> 0);
-      if (this.events.active) this.events.hop('vtd_inv_desc_wait_sw', [['addr', '0x' + statusAddr.toString(16)], ['data', '0x' + (w1 >>> 0).toString(16)]]);
+      if (this.events.active) this.events.hop('vtd_inv_desc_wait_sw', [['addr', BigInt(statusAddr)], ['data', w1 >>> 0]]);
       if (!this.sink.readable(statusAddr, 4)) return IqeReason.FetchError;
       this.memory.write32(statusAddr, w1 >>> 0);
     }

@@ -96,7 +96,7 @@ export class MachineBus implements DmaPort {
     const events = this.events;
     if (events.active) {
       events.continueFlow();
-      events.hop('irqpath_msi_route', [['sid', sourceId], ['addr', addrHi * TWO_32 + addrLo], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
+      events.hop('irqpath_msi_route', [['sid', sourceId], ['addr', (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0)], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
     }
     this.dispatch(sourceId, this.core.route(sourceId, addrHi, addrLo, data, slot));
   }

@@ -307,6 +307,8 @@ export class MsixCapability implements MmioDevice {
     const pba = new Uint32Array(this.pba.length);
     for (const n of s.pending as unknown[]) {
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= this.entries) bad(`msix.pending: ${String(n)} is not a vector 0..${this.entries - 1}`);
+      // A PBA bit is set or clear: a vector listed twice is not a state the PBA can hold (and would be lost).
+      if (pba[(n as number) >>> 5] & (1 << ((n as number) & 31))) bad(`msix.pending: vector ${String(n)} is listed twice`);
       pba[(n as number) >>> 5] |= 1 << ((n as number) & 31);
     }
     return { table, pba };

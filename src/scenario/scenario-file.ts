@@ -83,9 +83,9 @@ export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
 export interface ScenarioDma {
   id: string;
   device: string;
-  iova: number;
+  iova: bigint;
   map: 'rw' | 'ro' | 'none';
-  address: number;
+  address: bigint;
   value: number;
 }
 
@@ -433,7 +433,7 @@ function parseDma(c: Checker, raw: unknown, i: number, devices: ResolvedConfig['
   if (map !== 'rw' && map !== 'ro' && map !== 'none') c.fail(`${field}.map`, `must be rw, ro or none, got ${JSON.stringify(o.map)}`);
   const address = o.address === undefined ? iova : c.int(o.address, `${field}.address`, 0, 0xffff_fffc);
   if (address % 4 !== 0) c.fail(`${field}.address`, `must be 4-byte aligned, got 0x${address.toString(16)}`);
-  return { id, device, iova, map: map as ScenarioDma['map'], address, value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
+  return { id, device, iova: BigInt(iova), map: map as ScenarioDma['map'], address: BigInt(address), value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
 }
 
 function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect', dmaIds: Set<string> = new Set()): ScenarioExpect {

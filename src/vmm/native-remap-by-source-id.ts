@@ -115,7 +115,7 @@ export class NativeRemapBySourceId implements InterruptRemapper {
     if (!deliverNow) return true;
     this.counters.nativeRemaps++;
     if (this.hostEvents.active) {
-      this.hostEvents.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['addr', addrLo >>> 0], ['data', data >>> 0], ['vcpu', vcpu], ['vector', m.vector]]);
+      this.hostEvents.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['addr', BigInt(addrLo >>> 0)], ['data', data >>> 0], ['vcpu', vcpu], ['vector', m.vector]]);
     }
     const g = this.guestEvents;
     if (g.active) {

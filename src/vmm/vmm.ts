@@ -327,7 +327,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     route.evicted = false;
     const guest = this.guest;
     if (guest.events.active) {
-      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data]]);
+      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data]]);
     }
     const result = guest.core.prepareRoute(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, route.slot);
     route.lastOutcome = describeOutcome(result);
@@ -380,7 +380,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const guest = this.guest;
     if (guest.events.active) {
       guest.events.beginFlow();
-      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
+      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
     }
     if (!warm) {
       // No valid route (evicted, or its translation failed): translate now, with deliverNow = true.

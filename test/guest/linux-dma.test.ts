@@ -37,7 +37,7 @@ describe.each(['intel', 'amd'] as const)('Linux DMA API on %s', (iommu) => {
     expect(map.translated).toBe(true);
     expect(map.physical).not.toBe(map.iova);
     m.device(DEV).dmaWrite(0x10_0008, 0xcafe_f00d);
-    expect(m.memory.read32(map.physical + 8)).toBe(0xcafe_f00d);
+    expect(m.memory.read32(Number(map.physical) + 8)).toBe(0xcafe_f00d);
     expect(m.memory.read32(0x10_0008)).toBe(0);
     expect(m.device(DEV).dmaRead(0x10_0008)).toBe(0xcafe_f00d);
   });

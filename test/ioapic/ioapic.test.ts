@@ -409,8 +409,8 @@ describe('routing slots and events', () => {
     io.write(IOREGSEL, 4, 1n);
     io.read(IOWIN, 4);
     expect(hops).toEqual([
-      ['ioapic_mem_write', { addr: 0, regsel: 0, size: 4, val: 1 }],
-      ['ioapic_mem_read', { addr: 0x10, regsel: 1, size: 4, val: 0x00170020 }],
+      ['ioapic_mem_write', { addr: 0n, regsel: 0, size: 4, val: 1 }],
+      ['ioapic_mem_read', { addr: 0x10n, regsel: 1, size: 4, val: 0x00170020 }],
     ]);
   });
 

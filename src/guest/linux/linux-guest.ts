@@ -24,6 +24,7 @@
  * emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
+import { toPhysical, type Address } from '../../machine/cpu.ts';
 import { amdViDeviceStyle, apicIdRejection, apicRoutingLine, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
@@ -109,20 +110,21 @@ export class LinuxGuest extends GuestBase {
    * and on Intel the first attach turns DMA remapping on). Returns the buffer's physical address. Without an IOMMU
    * that translates, the IOVA is the physical address (dma-direct) and nothing is mapped.
    */
-  mapDma(device: string, iova: number, access: { read: boolean; write: boolean }): DmaMapping {
+  mapDma(device: string, iova: Address, access: { read: boolean; write: boolean }): DmaMapping {
     const sid = parseBdf(device);
-    if (!Number.isInteger(iova) || iova < 0 || iova % 4096 !== 0) throw new UsageError(`mapDma: IOVA ${iova} is not a 4 KiB-aligned address`);
+    const at = toPhysical(iova, 'mapDma: IOVA');
+    if (at % 4096 !== 0) throw new UsageError(`mapDma: IOVA 0x${at.toString(16)} is not 4 KiB aligned`);
     const domain = this.dmaDomain(sid);
-    if (domain === null) return { iova, physical: iova, translated: false };
+    if (domain === null) return { iova: BigInt(at), physical: BigInt(at), translated: false };
     const physical = this.mem.alloc(4096);
-    domain.map(iova, physical, access.read, access.write);
-    return { iova, physical, translated: true };
+    domain.map(at, physical, access.read, access.write);
+    return { iova: BigInt(at), physical: BigInt(physical), translated: true };
   }
 
   /** dma_unmap_single: clear the page's entry and invalidate it (IOTLB page-selective / INVALIDATE_IOMMU_PAGES). */
-  unmapDma(device: string, iova: number): void {
+  unmapDma(device: string, iova: Address): void {
     const domain = this.dmaDomains.get(parseBdf(device));
-    if (domain !== undefined) domain.unmap(iova);
+    if (domain !== undefined) domain.unmap(toPhysical(iova, 'unmapDma: IOVA'));
   }
 
   private dmaDomain(sid: number): IntelDmaDomain | AmdDmaDomain | null {
