@@ -32,6 +32,7 @@ export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
 export type { Scenario, GuestSpec, ScenarioSource, ScenarioDma, ScenarioExpect, SourceExpectation, DmaExpectation } from './scenario/scenario-file.ts';
+export type { FilePosition } from './scenario/field-position.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './scenario/scenario-library.ts';
 export { runMatrix, runMatrixCells, matrixCells, renderMatrix } from './scenario/matrix.ts';
 export type { MatrixAxes, MatrixCell, MatrixCellSpec } from './scenario/matrix.ts';
