@@ -19,7 +19,7 @@ export const CONFIGURATIONS: readonly Configuration[] = [
   { name: 'intel-ir-1cpu', description: 'Intel vIOMMU with interrupt remapping, 1 vCPU', smp: 1, iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-4cpu', description: 'Intel vIOMMU with interrupt remapping, 4 vCPUs', smp: 4, iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-32cpu', description: 'Intel vIOMMU with interrupt remapping, 32 vCPUs', smp: 32, iommu: 'intel-iommu,intremap=on' },
-  { name: 'intel-ir-128cpu', description: 'Intel vIOMMU with interrupt remapping, 128 vCPUs', smp: 128, memory: '1G', iommu: 'intel-iommu,intremap=on', timeoutMs: 900_000 },
+  { name: 'intel-ir-128cpu', description: 'Intel vIOMMU with interrupt remapping, 128 vCPUs', smp: 128, memory: '1G', iommu: 'intel-iommu,intremap=on', timeoutMs: 1_800_000 },
   { name: 'intel-ir-split', description: 'Intel vIOMMU with interrupt remapping, -machine kernel-irqchip=split under TCG', smp: 4, machine: 'q35,kernel-irqchip=split', iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-caching-mode', description: 'Intel vIOMMU, intremap=on, caching-mode=on', smp: 4, iommu: 'intel-iommu,intremap=on,caching-mode=on' },
   { name: 'intel-ir-aw48', description: 'Intel vIOMMU, intremap=on, aw-bits=48', smp: 4, iommu: 'intel-iommu,intremap=on,aw-bits=48' },

@@ -5,10 +5,13 @@
  * (full, gzip'd, when small enough, and trimmed), the remapping and MSI-X tables read through the monitor, exit status
  * and wall time. Needs qemu-system-x86_64, a /boot/vmlinuz-* with its /lib/modules tree, and /bin/busybox (static).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { buildInitramfs } from '../../src/cli/qemu/initramfs.ts';
 import { amdIommuMmioBase, dumpAmdVi, dumpMsix, dumpVtd } from '../../src/cli/qemu/monitor-dumps.ts';
 import { runQemu, shellQuote } from '../../src/cli/qemu/run-qemu.ts';
@@ -26,7 +29,7 @@ import {
   type IrtDump,
   type RecordingProvenance,
 } from '../../src/tools/qemu-recording.ts';
-import { trimTrace } from '../../src/tools/qemu-trace-trim.ts';
+import { TraceTrimmer } from '../../src/tools/qemu-trace-trim.ts';
 import { CONFIGURATIONS, type Configuration } from './configurations.ts';
 import { GUEST_MODULES, initScript } from './init-script.ts';
 
@@ -138,33 +141,59 @@ function monitorAction(outDir: string, work: string, dump: { value?: IrtDump }) 
   };
 }
 
-/** Writes trace.log (whole, or trimmed) and, when trimmed, the whole trace gzip'd if it is small enough. */
-function writeTraces(text: string, write: (name: string, data: string | Buffer) => void): RecordingProvenance['trace'] {
-  const trimmed = trimTrace(text, TRIM);
-  if (trimmed.dropped.length === 0) {
-    write('trace.log', text);
-    return { full: 'trace.log', lines: trimmed.lines };
+/**
+ * Writes trace.log — the whole trace, or the trim of src/tools/qemu-trace-trim.ts — from a stream of the trace, line
+ * by line (a 128-vCPU boot writes gigabytes), and, when `gzipFull`, the whole trace gzip'd as trace-full.log.gz,
+ * given up as soon as it grows past FULL_TRACE_LIMIT. Returns the provenance's `trace` and the files written.
+ */
+async function writeTraces(input: Readable, outDir: string, gzipFull: boolean): Promise<{ trace: RecordingProvenance['trace']; files: string[] }> {
+  const out = createWriteStream(join(outDir, 'trace.log'));
+  const gzPath = join(outDir, 'trace-full.log.gz');
+  let gz: Gzip | undefined;
+  let gzDone: Promise<unknown> = Promise.resolve();
+  let gzBytes = 0;
+  if (gzipFull) {
+    gz = createGzip({ level: 9 });
+    gz.on('data', (chunk: Buffer) => (gzBytes += chunk.length));
+    const file = createWriteStream(gzPath);
+    gz.pipe(file);
+    gzDone = once(file, 'close');
   }
-  const trace: RecordingProvenance['trace'] = { trimmed: 'trace.log', lines: trimmed.lines, keptLines: trimmed.keptLines };
-  const gz = gzipSync(text, { level: 9 });
-  if (gz.length <= FULL_TRACE_LIMIT) {
-    write('trace-full.log.gz', gz);
+  const trimmer = new TraceTrimmer(TRIM, (line) => out.write(line + '\n'));
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    trimmer.push(line);
+    if (gz && gzBytes > FULL_TRACE_LIMIT) {
+      gz.end();
+      gz = undefined;
+    }
+    if (gz && !gz.write(line + '\n')) await once(gz, 'drain');
+  }
+  const r = trimmer.end();
+  gz?.end();
+  await gzDone;
+  out.end();
+  await once(out, 'close');
+  const files = ['trace.log'];
+  const keepGz = gzipFull && r.dropped.length > 0 && gzBytes <= FULL_TRACE_LIMIT;
+  if (gzipFull && !keepGz) rmSync(gzPath, { force: true });
+  if (r.dropped.length === 0) return { trace: { full: 'trace.log', lines: r.lines }, files };
+  const trace: RecordingProvenance['trace'] = { trimmed: 'trace.log', lines: r.lines, keptLines: r.keptLines };
+  if (keepGz) {
     trace.full = 'trace-full.log.gz';
+    files.push('trace-full.log.gz');
   }
-  write('trace.log', trimmed.text);
-  trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...trimmed.dropped];
-  return trace;
+  trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...r.dropped];
+  if (gzipFull && !keepGz) trace.dropped.push(`the whole trace is not kept: gzip'd it exceeds ${FULL_TRACE_LIMIT} bytes`);
+  return { trace, files };
 }
 
 /** Trims trace.log again from trace-full.log.gz (after a change of the trim), updating provenance.json. */
-function retrim(dirPath: string): boolean {
+async function retrim(dirPath: string): Promise<boolean> {
   const full = join(dirPath, 'trace-full.log.gz');
   if (!existsSync(full)) return false;
   const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
-  p.trace = writeTraces(gunzipSync(readFileSync(full)).toString('utf8'), (name, data) => {
-    if (name !== 'trace-full.log.gz') writeFileSync(join(dirPath, name), data);
-  });
-  p.trace.full ??= 'trace-full.log.gz';
+  p.trace = (await writeTraces(createReadStream(full).pipe(createGunzip()), dirPath, false)).trace;
+  p.trace.full = 'trace-full.log.gz';
   writeFileSync(join(dirPath, 'provenance.json'), JSON.stringify(p, null, 2) + '\n');
   return true;
 }
@@ -215,7 +244,11 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   for (const f of ['monitor-info-pic.txt', 'monitor-info-pci.txt']) if (existsSync(join(outDir, f))) files.push(f);
   write('trace-events.txt', readFileSync(join(work, 'trace-events.txt')));
   let trace: RecordingProvenance['trace'] = { lines: 0 };
-  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) trace = writeTraces(readFileSync(r.traceFile, 'utf8'), write);
+  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) {
+    const written = await writeTraces(createReadStream(r.traceFile), outDir, true);
+    trace = written.trace;
+    files.push(...written.files);
+  }
   // Scratch paths are named, not kept: $WORK holds the disk images, trace and QMP socket, $INITRD the initramfs.
   const anonymize = (a: string) => a.split(work).join('$WORK').split(ctx.initrd).join('$INITRD');
   const notes: string[] = [];
@@ -288,7 +321,8 @@ function summaryTable(outRoot: string): string {
 async function main() {
   const { out, only, list, table, retrim: retrimOnly } = parseArgs(process.argv.slice(2));
   if (retrimOnly) {
-    for (const c of CONFIGURATIONS) if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${retrim(join(out, c.name)) ? 'trimmed again' : 'no trace-full.log.gz'}`);
+    for (const c of CONFIGURATIONS)
+      if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${(await retrim(join(out, c.name))) ? 'trimmed again' : 'no trace-full.log.gz'}`);
     return;
   }
   if (table) {
