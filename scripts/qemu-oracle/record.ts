@@ -45,6 +45,7 @@ function usage(): never {
   console.log(`usage: npm run record-qemu -- [--out DIR] [--only NAME,...] [--list]
   --out DIR     where the recordings go (default test/fixtures/qemu-recordings)
   --only NAMES  record only these configurations (comma-separated)
+  --console     pass the guest console through to stdout while recording
   --list        list the configurations and exit
   --retrim      trim trace.log again from trace-full.log.gz in --out (after a change of the trim) and exit
   --table       print the Markdown table of the recordings in --out (for its README) and exit
@@ -58,6 +59,7 @@ function parseArgs(argv: string[]) {
   let list = false;
   let table = false;
   let retrimOnly = false;
+  let passConsole = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--out') out = argv[++i]!;
@@ -65,10 +67,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--list') list = true;
     else if (a === '--table') table = true;
     else if (a === '--retrim') retrimOnly = true;
+    else if (a === '--console') passConsole = true;
     else if (a === '--help' || a === '-h') usage();
     else throw new Error(`unknown argument ${a}`);
   }
-  return { out: resolve(out), only, list, table, retrim: retrimOnly };
+  return { out: resolve(out), only, list, table, retrim: retrimOnly, passConsole };
 }
 
 function findKernel(): { kernel: string; release: string } {
@@ -210,7 +213,7 @@ const SECTION_FILES: Record<string, string> = {
   dmesg: 'dmesg.txt',
 };
 
-async function record(c: Configuration, ctx: { outRoot: string; kernel: string; initrd: string; events: string[]; version: string }): Promise<RecordingProvenance> {
+async function record(c: Configuration, ctx: { outRoot: string; kernel: string; initrd: string; events: string[]; version: string; passConsole: boolean }): Promise<RecordingProvenance> {
   const outDir = join(ctx.outRoot, c.name);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
@@ -226,13 +229,16 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
     args,
     traceEvents: ctx.events,
     dir: work,
+    ...(ctx.passConsole ? { onConsole: (text: string) => process.stdout.write(text) } : {}),
     timeoutMs: c.timeoutMs ?? 600_000,
     onMarker: { marker: `${SECTION_PREFIX}${READY_SECTION} ===`, action: monitorAction(outDir, work, dump), reply: 'go\n' },
   });
   const consoleText = r.console.replace(/\r/g, '');
   const sections = splitSections(consoleText);
   const booted = sections.has(READY_SECTION);
-  const outcome: RecordingProvenance['outcome'] = booted ? 'booted' : r.exitCode !== 0 && consoleText.trim() === '' && !r.timedOut ? 'refused' : 'failed';
+  // Refused: QEMU ran, said why on stderr and exited before the guest printed anything.
+  const refused = !r.spawnError && !r.timedOut && r.exitCode !== 0 && consoleText.trim() === '' && r.stderr.trim() !== '';
+  const outcome: RecordingProvenance['outcome'] = booted ? 'booted' : refused ? 'refused' : 'failed';
   const files: string[] = [];
   const write = (name: string, data: string | Buffer) => {
     writeFileSync(join(outDir, name), data);
@@ -267,7 +273,7 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
     signal: r.signal,
     timedOut: r.timedOut,
     wallSeconds: Math.round(r.wallMs / 100) / 10,
-    stderr: r.stderr,
+    stderr: r.stderr + (r.spawnError ? `(spawn: ${r.spawnError})\n` : ''),
     outcome,
     traceEvents: ctx.events.length,
     trace,
@@ -276,7 +282,7 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   if (notes.length) provenance.notes = notes;
   writeFileSync(join(outDir, 'provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
   rmSync(work, { recursive: true, force: true });
-  console.log(`${outcome} in ${provenance.wallSeconds} s${r.stderr ? ` — ${r.stderr.trim().split('\n')[0]}` : ''}`);
+  console.log(`${outcome} in ${provenance.wallSeconds} s${r.stderr ? ` — ${r.stderr.trim().split('\n')[0]}` : ''}${r.spawnError ? ` — ${r.spawnError}` : ''}`);
   return provenance;
 }
 
@@ -319,7 +325,7 @@ function summaryTable(outRoot: string): string {
 }
 
 async function main() {
-  const { out, only, list, table, retrim: retrimOnly } = parseArgs(process.argv.slice(2));
+  const { out, only, list, table, retrim: retrimOnly, passConsole } = parseArgs(process.argv.slice(2));
   if (retrimOnly) {
     for (const c of CONFIGURATIONS)
       if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${(await retrim(join(out, c.name))) ? 'trimmed again' : 'no trace-full.log.gz'}`);
@@ -346,7 +352,7 @@ async function main() {
   writeFileSync(initrd, built.image);
   console.log(`initramfs: ${built.image.length} bytes, modules ${built.modules.map((m) => m.split('/').pop()).join(' ')}`);
   mkdirSync(out, { recursive: true });
-  for (const c of selected) await record(c, { outRoot: out, kernel, initrd, events, version });
+  for (const c of selected) await record(c, { outRoot: out, kernel, initrd, events, version, passConsole });
   rmSync(scratch, { recursive: true, force: true });
 }
 
