@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readRecording, recordingDirectories } from '../../src/cli/qemu/read-recording.ts';
 import {
   PROVENANCE_FIELDS,
   cpuHasX2apic,
@@ -178,6 +179,24 @@ describe('intel-ir-k-nox2apic: the echo of the command line is no decision', () 
     const lines = decisionLines(read('intel-ir-k-nox2apic', 'dmesg.txt'));
     expect(lines.some((l) => /command line/i.test(l))).toBe(false);
     expect(lines).toContain('DMAR-IR: Enabled IRQ remapping in xapic mode');
+  });
+});
+
+describe('parseRecording: a whole directory at once', () => {
+  it('a booted recording has every part; a refused one only its provenance', () => {
+    const r = readRecording(join(root, 'intel-ir-4cpu'));
+    expect(r.kernel).toBe('6.1.0-57-amd64');
+    expect(r.x2apicCpu).toBe(false);
+    expect(r.interrupts!.rows[0]!.name).toBe('timer');
+    expect(r.tables!.intel!.eime).toBe(false);
+    expect(r.iommuGroups).toHaveLength(6);
+    expect(r.pciDevices!.map((d) => d.driver).filter(Boolean)).toEqual(['virtio-pci', 'e1000e', 'nvme', 'ahci']);
+    expect(r.trace!.split('\n')).toHaveLength(r.provenance.trace.keptLines! + 1);
+    const refused = readRecording(join(root, 'refused-256cpu'));
+    expect(refused.provenance.outcome).toBe('refused');
+    expect(refused.provenance.stderr).toContain('current -smp configuration requires kernel irqchip and X2APIC API support.');
+    expect(refused.dmesg).toBeUndefined();
+    expect(recordingDirectories(root).map((d) => d.split('/').pop())).toContain('refused-eim');
   });
 });
 
