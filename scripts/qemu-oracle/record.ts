@@ -260,6 +260,10 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   const notes: string[] = [];
   if (r.markerError) notes.push(`monitor dump failed: ${r.markerError}`);
   if (booted && !dump.value) notes.push('the ready marker was seen but no monitor dump was written');
+  if (r.timedOut) {
+    const last = parseDmesg(sections.get('boot') ?? '').pop();
+    notes.push(`killed after ${Math.round(r.wallMs / 1000)} s without reaching the ready marker${last ? `; the last console line: ${last.time !== undefined ? `[${last.time}] ` : ''}${last.text}` : ''}`);
+  }
   const provenance: RecordingProvenance = {
     name: c.name,
     description: c.description,

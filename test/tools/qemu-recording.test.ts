@@ -226,6 +226,10 @@ describe('every recording has a complete provenance.json', () => {
       expect(p.exitCode).not.toBe(0);
       expect(p.stderr).toMatch(/qemu-system-x86_64: /);
       expect(p.kernel).toBeNull();
+    } else if (p.outcome === 'failed') {
+      // Kept when it is a fact worth having (e.g. a boot that did not finish in time): it must say why.
+      expect(p.timedOut || p.exitCode !== 0).toBe(true);
+      expect(p.notes?.length ?? 0).toBeGreaterThan(0);
     } else {
       expect(p.outcome).toBe('booted');
       expect(p.exitCode).toBe(0);
