@@ -19,6 +19,7 @@ export const CONFIGURATIONS: readonly Configuration[] = [
   { name: 'intel-ir-1cpu', description: 'Intel vIOMMU with interrupt remapping, 1 vCPU', smp: 1, iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-4cpu', description: 'Intel vIOMMU with interrupt remapping, 4 vCPUs', smp: 4, iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-32cpu', description: 'Intel vIOMMU with interrupt remapping, 32 vCPUs', smp: 32, iommu: 'intel-iommu,intremap=on' },
+  { name: 'intel-ir-64cpu', description: 'Intel vIOMMU with interrupt remapping, 64 vCPUs', smp: 64, memory: '1G', iommu: 'intel-iommu,intremap=on', timeoutMs: 1_500_000 },
   { name: 'intel-ir-128cpu', description: 'Intel vIOMMU with interrupt remapping, 128 vCPUs', smp: 128, memory: '1G', iommu: 'intel-iommu,intremap=on', timeoutMs: 1_800_000 },
   { name: 'intel-ir-split', description: 'Intel vIOMMU with interrupt remapping, -machine kernel-irqchip=split under TCG', smp: 4, machine: 'q35,kernel-irqchip=split', iommu: 'intel-iommu,intremap=on' },
   { name: 'intel-ir-caching-mode', description: 'Intel vIOMMU, intremap=on, caching-mode=on', smp: 4, iommu: 'intel-iommu,intremap=on,caching-mode=on' },
