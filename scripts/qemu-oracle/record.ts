@@ -39,6 +39,11 @@ const LPJ = 'lpj=9781716';
 const COMMON_APPEND = ['console=ttyS0', LPJ, 'log_buf_len=4M', 'panic=-1'];
 /** A full trace is committed (gzip'd) when it compresses to at most this many bytes. */
 const FULL_TRACE_LIMIT = 1_500_000;
+/**
+ * Traces larger than this are not gzip'd at all: at ~100:1 they would exceed FULL_TRACE_LIMIT anyway, and gzip is
+ * the slow part of reading them (a 128-vCPU boot writes 2.4 GB).
+ */
+const FULL_TRACE_GZIP_MAX_INPUT = 200_000_000;
 const TRIM = { requestsPerKey: 20, linesPerBulkEvent: 300 };
 
 function usage(): never {
@@ -146,17 +151,18 @@ function monitorAction(outDir: string, work: string, dump: { value?: IrtDump }) 
 
 /**
  * Writes trace.log — the whole trace, or the trim of src/tools/qemu-trace-trim.ts — from a stream of the trace, line
- * by line (a 128-vCPU boot writes gigabytes), and, when `gzipFull`, the whole trace gzip'd as trace-full.log.gz,
- * given up as soon as it grows past FULL_TRACE_LIMIT. Returns the provenance's `trace` and the files written.
+ * by line (a 128-vCPU boot writes gigabytes), and, when `full` is 'gzip', the whole trace gzip'd as
+ * trace-full.log.gz, given up as soon as it grows past FULL_TRACE_LIMIT ('too-large': not tried; 'exists': kept as is). Returns the provenance's `trace` and the files written.
  */
-async function writeTraces(input: Readable, outDir: string, gzipFull: boolean): Promise<{ trace: RecordingProvenance['trace']; files: string[] }> {
+async function writeTraces(input: Readable, outDir: string, full: 'gzip' | 'too-large' | 'exists'): Promise<{ trace: RecordingProvenance['trace']; files: string[] }> {
   const out = createWriteStream(join(outDir, 'trace.log'));
   const gzPath = join(outDir, 'trace-full.log.gz');
   let gz: Gzip | undefined;
   let gzDone: Promise<unknown> = Promise.resolve();
   let gzBytes = 0;
+  const gzipFull = full === 'gzip';
   if (gzipFull) {
-    gz = createGzip({ level: 9 });
+    gz = createGzip({ level: 6 });
     gz.on('data', (chunk: Buffer) => (gzBytes += chunk.length));
     const file = createWriteStream(gzPath);
     gz.pipe(file);
@@ -172,6 +178,7 @@ async function writeTraces(input: Readable, outDir: string, gzipFull: boolean): 
     if (gz && !gz.write(line + '\n')) await once(gz, 'drain');
   }
   const r = trimmer.end();
+  // trace.log was written as it was read: when nothing was dropped it is the whole trace.
   gz?.end();
   await gzDone;
   out.end();
@@ -186,7 +193,8 @@ async function writeTraces(input: Readable, outDir: string, gzipFull: boolean): 
     files.push('trace-full.log.gz');
   }
   trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...r.dropped];
-  if (gzipFull && !keepGz) trace.dropped.push(`the whole trace is not kept: gzip'd it exceeds ${FULL_TRACE_LIMIT} bytes`);
+  if (full === 'too-large') trace.dropped.push(`the whole trace is not kept: larger than ${FULL_TRACE_GZIP_MAX_INPUT} bytes, it was not gzip'd`);
+  else if (full === 'gzip' && !keepGz) trace.dropped.push(`the whole trace is not kept: gzip'd it exceeds ${FULL_TRACE_LIMIT} bytes`);
   return { trace, files };
 }
 
@@ -195,7 +203,7 @@ async function retrim(dirPath: string): Promise<boolean> {
   const full = join(dirPath, 'trace-full.log.gz');
   if (!existsSync(full)) return false;
   const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
-  p.trace = (await writeTraces(createReadStream(full).pipe(createGunzip()), dirPath, false)).trace;
+  p.trace = (await writeTraces(createReadStream(full).pipe(createGunzip()), dirPath, 'exists')).trace;
   p.trace.full = 'trace-full.log.gz';
   writeFileSync(join(dirPath, 'provenance.json'), JSON.stringify(p, null, 2) + '\n');
   return true;
@@ -251,7 +259,7 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   write('trace-events.txt', readFileSync(join(work, 'trace-events.txt')));
   let trace: RecordingProvenance['trace'] = { lines: 0 };
   if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) {
-    const written = await writeTraces(createReadStream(r.traceFile), outDir, true);
+    const written = await writeTraces(createReadStream(r.traceFile), outDir, statSync(r.traceFile).size <= FULL_TRACE_GZIP_MAX_INPUT ? 'gzip' : 'too-large');
     trace = written.trace;
     files.push(...written.files);
   }
