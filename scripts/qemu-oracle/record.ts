@@ -316,11 +316,14 @@ function summaryTable(outRoot: string): string {
     const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
     const opt = [c.iommu ? `-device ${c.iommu}` : 'no vIOMMU', c.cpu ? `-cpu ${c.cpu}` : '', c.machine && c.machine !== 'q35' ? `-machine ${c.machine}` : '', `-smp ${c.smp}`, c.append ? `kernel ${c.append.join(' ')}` : ''];
     const said = describeStderr(p.stderr);
+    const read = (f: string) => (existsSync(join(dirPath, f)) ? readFileSync(join(dirPath, f), 'utf8') : '');
     if (p.outcome !== 'booted') {
-      rows.push(`| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | ${p.outcome} | | | | |`);
+      // A boot that did not finish still printed its decisions on the console.
+      const early = decisionLines(splitSections(read('console.txt')).get('boot') ?? '').filter((l) => !/IOMMUv2 functionality not available/.test(l));
+      const how = p.outcome === 'failed' ? `failed (${p.timedOut ? `killed after ${p.wallSeconds}` : `exit ${p.exitCode}`})` : p.outcome;
+      rows.push(`| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | ${how} | ${early.map((d) => '`' + d + '`').join('<br>')} | | | |`);
       continue;
     }
-    const read = (f: string) => (existsSync(join(dirPath, f)) ? readFileSync(join(dirPath, f), 'utf8') : '');
     const decisions = decisionLines(read('dmesg.txt')).filter((l) => !/IOMMUv2 functionality not available/.test(l));
     const irqs = parseProcInterrupts(read('interrupts.txt')).rows.filter((r) => /^\d+$/.test(r.irq));
     const chips = [...new Set(irqs.map((r) => r.chip))].join(', ');
