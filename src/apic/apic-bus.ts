@@ -2,7 +2,7 @@
  * The APIC bus: takes a decoded interrupt ({@link ApicMessage}) from an MSI, an I/O APIC, an IOMMU's own interrupt
  * or a LAPIC's ICR, finds the addressed LAPICs through the destination index, and has them accept it.
  *
- * Choices made here (reference/apic-ioapic-msi.md §2; the full destination rules are in destination-match.ts):
+ * Choices made here (SDM 10.6; the full destination rules are in destination-match.ts):
  * - An 8-bit destination aimed at an x2APIC-mode LAPIC: physical matches dest == x2APIC ID, so 0xFF reaches APIC
  *   255 and is no broadcast for x2APIC-mode CPUs (QEMU TCG; KVM with its broadcast quirk disabled, as QEMU sets it).
  *   Logical is read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests ioapic logical test). What
@@ -31,7 +31,7 @@
  */
 import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
 import { ConfigError, UsageError } from '../core/errors.ts';
-import type { EventHub } from '../core/events.ts';
+import type { EventHub, LapicRefusal } from '../core/events.ts';
 import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
 import { applyLapicState, freezeLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
@@ -178,12 +178,14 @@ export class ApicBus {
     try {
       if (this.arbitrates(msg, shorthand)) {
         const cpu = chooseLowestPriority(this.lowestPriority, this.lapics, targets, count, msg.vector);
-        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled');
-        return this.acceptOn(this.lapics[cpu], msg) ? 1 : this.lost(msg, 'the chosen LAPIC refused it');
+        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled', targets, count);
+        if (this.acceptOn(this.lapics[cpu], msg)) return 1;
+        targets[0] = cpu;
+        return this.lost(msg, 'the chosen LAPIC refused it', targets, 1);
       }
       let accepted = 0;
       for (let i = 0; i < count; i++) if (this.acceptOn(this.lapics[targets[i]], msg)) accepted++;
-      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it') : accepted;
+      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it', targets, count) : accepted;
     } finally {
       this.depth = depth;
     }
@@ -242,15 +244,25 @@ export class ApicBus {
     return accepted;
   }
 
-  private lost(msg: ApicMessage, reason: string): 0 {
+  /**
+   * Report a lost message. When LAPICs refused it, `targets[0..count)` are the CPUs addressed, and each one's reason
+   * is worked out here — only for a lost message and only when someone listens, so delivery itself never pays for it.
+   */
+  private lost(msg: ApicMessage, reason: string, targets?: Int32Array, count = 0): 0 {
     const hub = this.events;
     if (hub.active) {
+      const refusals: LapicRefusal[] = [];
+      for (let i = 0; i < count; i++) {
+        const lapic = this.lapics[targets![i]];
+        refusals.push({ cpu: lapic.cpu, apicId: lapic.physicalId, why: lapic.refusalReason(msg.deliveryMode, msg.vector) });
+      }
       hub.emit('interrupt_lost', {
         flow: hub.currentFlow,
         source: 'apic-bus',
         reason:
           `${DELIVERY_MODE_NAMES[msg.deliveryMode & 7]} vector ${hex(msg.vector, 2)} to ` +
-          `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}`,
+          `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}${describeRefusals(refusals)}`,
+        ...(count > 0 ? { refusals } : {}),
       });
     }
     return 0;
@@ -321,4 +333,26 @@ export class ApicBus {
     for (const v of validated) applyLapicState(v);
     this.index.invalidate();
   }
+}
+
+/** At most this many CPUs are named per reason in the text; the event's `refusals` lists every one. */
+const NAMED_PER_REASON = 8;
+
+/** " — CPU 1 (APIC 0x1): software-disabled (SVR bit 8 = 0); CPU 2, 3 (APIC 0x2, 0x3): ...", grouped by reason. */
+function describeRefusals(refusals: readonly LapicRefusal[]): string {
+  if (refusals.length === 0) return '';
+  const byWhy = new Map<string, LapicRefusal[]>();
+  for (const r of refusals) {
+    const list = byWhy.get(r.why);
+    if (list) list.push(r);
+    else byWhy.set(r.why, [r]);
+  }
+  const parts: string[] = [];
+  for (const [why, list] of byWhy) {
+    const named = list.slice(0, NAMED_PER_REASON);
+    const more = list.length > named.length ? ` and ${list.length - named.length} more` : '';
+    const noun = list.length === 1 ? 'CPU' : 'CPUs';
+    parts.push(`${noun} ${named.map((r) => r.cpu).join(', ')}${more} (APIC ${named.map((r) => hex(r.apicId)).join(', ')}${more ? ', ...' : ''}): ${why}`);
+  }
+  return ` — ${parts.join('; ')}`;
 }

@@ -182,7 +182,9 @@ hardware, how many diverge, by kind. The unit's state follows the log: requests 
 replay with remapping off. See docs/replay-and-qemu.md.`)
     .action(async function (this: Command, file: string, opts: { json?: boolean; divergentOnly?: boolean; progress?: boolean; eim?: string; cfis?: string; ir?: string; intTabLen?: string }) {
       const options = replayOptionsFrom(opts);
-      const report = await replayFile(file, options, (t) => writeErr(this, t), opts.progress === true);
+      // Under --json the divergences are in the JSON; stderr stays quiet unless --progress asks for it.
+      const notify = opts.json && !opts.progress ? () => {} : (t: string) => writeErr(this, t);
+      const report = await replayFile(file, options, notify, opts.progress === true);
       writeOut(this, opts.json ? replayJson(report, opts.divergentOnly) : formatReplay(report, file, { divergentOnly: opts.divergentOnly }));
       setExitCode(this, 0);
     });

@@ -214,7 +214,7 @@ export class Machine {
     const unit = this.iommu?.kind ?? 'intel-vtd';
     events.nestedFlow((flow) => {
       if (events.active) {
-        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', addr], ['data', data ?? 0]]);
+        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', BigInt(addr)], ['data', data ?? 0]]);
         events.emit('iommu_interrupt', { flow, unit, dest: msg.dest >>> 0, vector: msg.vector });
       }
       this.apicBus.deliver(msg);
