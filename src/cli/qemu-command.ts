@@ -95,7 +95,9 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
         } else {
           report.push('', '# replay: QEMU wrote no trace file');
         }
-        if (replay) report.push('', ...formatReplaySummary(replay, traceFile));
+        // Without --record the trace file goes with the temporary directory: name it as what it is.
+        const traceName = opts.record !== undefined ? traceFile : "QEMU's trace";
+        if (replay) report.push('', ...formatReplaySummary(replay, traceName));
         // (c) the decision lines
         let differs = false;
         if (derived.kernel !== null) {
@@ -121,7 +123,7 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
           if (replay) writeFileSync(join(dir, 'replay.json'), replayJson(replay));
           err(`irqpath qemu: recorded in ${dir}\n`);
         } else if (replay && opts.full) {
-          out('\n' + formatReplay(replay, traceFile));
+          out('\n' + formatReplay(replay, traceName));
         }
         setExitCode(this, failed || differs ? 1 : 0);
       } finally {
