@@ -78,10 +78,30 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   apic_local_deliver: ev('vector %d delivery mode %d', ['vector', 'lvt'], 'apic.c apic_local_deliver'),
   apic_register_read: ev('register 0x%02x = 0x%x', ['reg', 'val'], 'apic.c apic_register_read'),
   apic_register_write: ev('register 0x%02x = 0x%x', ['reg', 'val'], 'apic.c apic_register_write'),
+  // hw/intc/trace-events — i8259.c; hw/i386/trace-events — x86.c
+  pic_update_irq: ev('master %d imr %u irr %u padd %u', ['master', 'imr', 'irr', 'padd'], 'i8259.c pic_update_irq'),
+  pic_set_irq: ev('master %d irq %d level %d', ['master', 'irq', 'level'], 'i8259.c pic_set_irq'),
+  pic_interrupt: ev('irq %d intno %d', ['irq', 'intno'], 'i8259.c pic_read_irq'),
+  pic_ioport_write: ev('master %d addr 0x%x val 0x%x', ['master', 'addr', 'val'], 'i8259.c pic_ioport_write'),
+  pic_ioport_read: ev('master %d addr 0x%x val 0x%x', ['master', 'addr', 'val'], 'i8259.c pic_ioport_read'),
+  x86_pic_interrupt: ev('PIC interrupt #%d level:%d', ['irqn', 'level'], 'x86.c pic_irq_request'),
   // hw/pci/trace-events — pci_host.c, msix.c
   pci_cfg_read: ev('%s %02x:%02x.%x @0x%x -> 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_read_common'),
   pci_cfg_write: ev('%s %02x:%02x.%x @0x%x <- 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_write_common'),
   msix_write_config: ev('dev %s enabled %d masked %d', ['name', 'enabled', 'masked'], 'msix.c msix_write_config'),
+  // accel/kvm/trace-events — kvm-all.c (dev is the PCI device's QEMU name, "N/A" for the I/O APIC's routes)
+  kvm_irqchip_add_msi_route: ev('dev %s vector %d virq %d', ['name', 'vector', 'virq'], 'accel/kvm/kvm-all.c kvm_irqchip_add_msi_route'),
+  kvm_irqchip_update_msi_route: ev('Updating MSI route virq=%d', ['virq'], 'accel/kvm/kvm-all.c kvm_irqchip_update_msi_route'),
+  kvm_irqchip_release_virq: ev('virq %d', ['virq'], 'accel/kvm/kvm-all.c kvm_irqchip_release_virq'),
+  kvm_irqchip_commit_routes: ev('', [], 'accel/kvm/kvm-all.c kvm_irqchip_commit_routes'),
+  // target/i386/kvm/trace-events — kvm.c
+  kvm_x86_fixup_msi_error: ev('VT-d failed to remap interrupt for GSI %u', ['gsi'], 'target/i386/kvm/kvm.c kvm_arch_fixup_msi_route'),
+  kvm_x86_update_msi_routes: ev('Updated %d MSI routes', ['num'], 'target/i386/kvm/kvm.c kvm_update_msi_routes_all'),
+  // hw/vfio/trace-events — pci.c (name is vbasedev.name, the host device "0000:bb:dd.f"; the leading space is QEMU's)
+  vfio_msi_interrupt: ev(' (%s) vector %d 0x%x/0x%x', ['name', 'index', 'addr', 'data'], 'hw/vfio/pci.c vfio_msi_interrupt'),
+  vfio_msix_vector_do_use: ev(' (%s) vector %d used', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_do_use'),
+  vfio_msix_vector_release: ev(' (%s) vector %d released', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_release'),
+  vfio_msix_pba_enable: ev(' (%s)', ['name'], 'hw/vfio/pci.c vfio_msi_interrupt'),
 };
 
 /** True for an event QEMU defines (and irqpath renders with QEMU's format). */

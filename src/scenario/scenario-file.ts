@@ -101,6 +101,7 @@ export interface VmmCounterExpectations {
   wakeups?: number;
   faults?: number;
   nativeRemaps?: number;
+  pended?: number;
 }
 
 export interface ScenarioExpect {
@@ -194,10 +195,15 @@ class Checker {
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
-const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
-const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
+/**
+ * MSI steps besides signalling: `mask` / `unmask` set or clear the source's own mask bit (MSI-X vector control bit 0,
+ * MSI per-vector Mask bit) with the guest's stores; `invalidate-iec <source>` has the guest invalidate the interrupt
+ * entry cache for another source's IRTE only (qi_flush_iec of that index), touching no entry.
+ */
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
 
 function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
   if (raw === 'intended') return { kind: 'intended', times: 1 };
@@ -293,9 +299,9 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   } else {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle)`);
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
-      if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && s !== 'deschedule' && s !== 'resume') c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
+      if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
     });
   }
@@ -458,7 +464,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
   const vmm: VmmCounterExpectations = {};
   if (o.vmm !== undefined) {
     const v = c.obj(o.vmm, `${field}.vmm`);
-    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps'] as const;
+    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps', 'pended'] as const;
     c.only(v, [...names], `${field}.vmm`);
     for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
   }
