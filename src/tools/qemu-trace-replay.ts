@@ -100,7 +100,9 @@ export class QemuTraceReplay {
     }
     const captured = (name: string) => (log.events[name] ?? 0) > 0;
     const groups = this.groups.groups().map((g): ReplayedGroup => ({ ...g, trace: compareTrace(g.request, captured) }));
-    return { summary: this.groups.summary(log.lines), vtd: this.vtd.report(), amd: this.amd.report(), groups, log };
+    const summary = this.groups.summary(log.lines);
+    summary.cutOff = [this.vtd.cutOff, this.amd.cutOff].filter((l): l is number => l !== null).sort((a, b) => a - b);
+    return { summary, vtd: this.vtd.report(), amd: this.amd.report(), groups, log };
   }
 
   private event(ev: TraceLogEvent): void {
