@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
 import { replayQemuTrace, type ReplayOutcome, type ReplayReport } from '../tools/qemu-trace-replay.ts';
-import { setExitCode, writeOut } from './output.ts';
+import { setExitCode, writeOut, writeOutputFile } from './output.ts';
+import { parseQemuTraceLog, traceLogHops } from '../tools/qemu-trace-log.ts';
+import { perfettoTrace } from '../machine/perfetto-trace.ts';
+import { basename } from 'node:path';
 
 function onOff(text: string, option: string): boolean {
   if (text === 'on' || text === '1') return true;
@@ -92,10 +95,11 @@ export function registerReplayCommand(program: Command): void {
     .description("replay a QEMU trace log (-trace 'vtd_*' ...): what QEMU did with each interrupt request next to what hardware does")
     .argument('<log>', 'the trace log (lines with or without the pid@time: prefix; other lines are skipped and counted)')
     .option('--json', 'print the replay as JSON')
+    .option('--perfetto <file>', "write the log's events as Chrome/Perfetto trace JSON, at the log's own timestamps (open in ui.perfetto.dev)")
     .option('--eim <on|off>', 'IRTA.EIME of the modelled unit (default: inferred from the log, else on)')
     .option('--cfis <on|off>', 'GSTS.CFIS of the modelled unit (default off)')
     .option('--int-tab-len <n>', 'AMD-Vi: DTE.IntTabLen of every requester, 0..11 (default 9, 512 entries, as Linux sets it)')
-    .action(function (this: Command, file: string, opts: { json?: boolean; eim?: string; cfis?: string; intTabLen?: string }) {
+    .action(function (this: Command, file: string, opts: { json?: boolean; perfetto?: string; eim?: string; cfis?: string; intTabLen?: string }) {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
@@ -110,6 +114,9 @@ export function registerReplayCommand(program: Command): void {
       if (opts.eim !== undefined) options.eime = onOff(opts.eim, '--eim');
       if (opts.cfis !== undefined) options.cfis = onOff(opts.cfis, '--cfis');
       const report = replayQemuTrace(text, options);
+      if (opts.perfetto !== undefined) {
+        writeOutputFile(opts.perfetto, JSON.stringify(perfettoTrace({ name: basename(file), hops: traceLogHops(parseQemuTraceLog(text)) })), '--perfetto');
+      }
       if (opts.json) {
         writeOut(this, JSON.stringify(report, (_k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v), 2) + '\n');
       } else {

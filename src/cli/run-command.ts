@@ -5,26 +5,16 @@
  * only the total and the full report of any UNEXPECTED run.
  * Exit code 0 when every run REPRODUCED or FIXED what it states, 1 when any is UNEXPECTED, 2 for bad input.
  */
-import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
+import { mermaidForFlow } from '../machine/trace.ts';
+import { perfettoTrace } from '../machine/perfetto-trace.ts';
 import { runScenario } from '../scenario/run-scenario.ts';
 import { renderScenario, renderSummary, renderSummaryTable, resultsToJson } from '../scenario/report.ts';
 import { ScenarioError } from '../scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
-import { setExitCode, writeOut } from './output.ts';
+import { setExitCode, writeOut, writeOutputFile } from './output.ts';
 import { loadSelectedScenarios } from './scenario-files.ts';
 import { painter, shouldColor } from './color.ts';
-
-/** Write an output file; a path that cannot be written is a usage error naming the option, not a stack trace. */
-function writeFile(path: string, text: string, option: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${option} ${path}: cannot write the file (${code ?? (e as Error).message})`);
-  }
-}
 
 /** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
 export const UNEXPECTED_EXIT_CODE = 1;
@@ -54,8 +44,9 @@ export function registerRunCommand(program: Command): void {
       // Exit 1 when any run did not show what its file states, whatever the output format (CI reads this code).
       if (results.some((r) => r.verdict === 'UNEXPECTED')) setExitCode(this, UNEXPECTED_EXIT_CODE);
       if (opts.perfetto !== undefined) {
-        // One run per scenario run: perfettoTrace numbers the flows of all of them uniquely.
-        writeFile(opts.perfetto, JSON.stringify(perfettoTrace(...results.map((r) => r.sources.flatMap((src) => src.hops)))), '--perfetto');
+        // One run per scenario run, named after it: perfettoTrace numbers the flows of all of them uniquely.
+        const runs = results.map((r) => ({ name: r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id, hops: r.sources.flatMap((src) => src.hops) }));
+        writeOutputFile(opts.perfetto, JSON.stringify(perfettoTrace(...runs)), '--perfetto');
       }
       if (opts.mermaid) {
         for (const r of results) {

@@ -20,6 +20,13 @@ export interface TraceHop {
   name: string;
   /** Ordered arguments, rendered "name key value key value" like QEMU's log backend. */
   args: [string, TraceValue][];
+  /**
+   * Which machine of a system emitted it ('host' or 'guest'), when whoever recorded the hops of both tagged them (the
+   * scenario runner does); absent for a machine on its own. Machines number their flows independently.
+   */
+  machine?: string;
+  /** Real time in microseconds, when the hop was read from a recorded log with timestamps (a QEMU trace); else absent. */
+  ts?: number;
 }
 
 /** A fault recorded (or suppressed) by an IOMMU, with the decoded record and Linux's log line for it. */

@@ -458,7 +458,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
     m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
     m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
-    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+    // In a system, each hop is tagged with its machine: host and guest number their flows independently, and a
+    // trace viewer keeps them apart (copies made only while tracing).
+    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(sys === null ? h : { ...h, machine: 'guest' }));
     if (sys !== null) {
       // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of seed 003) and its hops.
       sys.host.events.on('iommu_fault', (e) => {
@@ -466,7 +468,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
         result.faultLog.push(e.linuxLog);
       });
       sys.host.events.on('interrupt_lost', (e) => current.lost.push(`host: ${e.reason}`));
-      if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+      if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push({ ...h, machine: 'host' }));
     }
 
     guest.boot();

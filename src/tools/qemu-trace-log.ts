@@ -8,6 +8,7 @@
  * trace events at all (QEMU's warnings, a shell's `^C`) are counted too. Browser-safe: takes the text, not a file.
  */
 import { compileQemuEvent, QEMU_TRACE_EVENTS, type CompiledQemuEvent } from '../machine/qemu-trace-formats.ts';
+import type { TraceHop, TraceValue } from '../core/events.ts';
 
 export type TraceLogValue = bigint | string;
 
@@ -96,4 +97,28 @@ export function parseQemuTraceLog(text: string): TraceLog {
     log.events.push(event);
   });
   return log;
+}
+
+/** "seconds.micros" as printed by QEMU → microseconds since the epoch, exactly (a bigint: the value passes 2^53). */
+function micros(time: string): bigint {
+  const [seconds, fraction = ''] = time.split('.');
+  return BigInt(seconds) * 1_000_000n + BigInt((fraction + '000000').slice(0, 6));
+}
+
+/**
+ * The log's events as trace hops, for the renderers (Perfetto, Mermaid): arguments in QEMU's order with the extra
+ * pairs after them, `machine` naming the QEMU process (`qemu pid 1234`) when the line has the `pid@time:` prefix, and
+ * `ts` the line's real time in microseconds after the log's first timestamp. A QEMU log does not say which lines
+ * belong to one interrupt, so every hop has flow 0 (no arrows are drawn between them).
+ */
+export function traceLogHops(log: TraceLog): TraceHop[] {
+  const first = log.events.find((e) => e.time !== undefined)?.time;
+  const origin = first === undefined ? 0n : micros(first);
+  return log.events.map((e) => {
+    const args: [string, TraceValue][] = [...Object.entries(e.values), ...Object.entries(e.extra)];
+    const hop: TraceHop = { flow: 0, name: e.name, args };
+    if (e.pid !== undefined) hop.machine = `qemu pid ${e.pid}`;
+    if (e.time !== undefined) hop.ts = Number(micros(e.time) - origin);
+    return hop;
+  });
 }
