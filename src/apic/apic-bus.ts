@@ -2,7 +2,7 @@
  * The APIC bus: takes a decoded interrupt ({@link ApicMessage}) from an MSI, an I/O APIC, an IOMMU's own interrupt
  * or a LAPIC's ICR, finds the addressed LAPICs through the destination index, and has them accept it.
  *
- * Choices made here (reference/apic-ioapic-msi.md §2; the full destination rules are in destination-match.ts):
+ * Choices made here (SDM 10.6; the full destination rules are in destination-match.ts):
  * - An 8-bit destination aimed at an x2APIC-mode LAPIC: physical matches dest == x2APIC ID, so 0xFF reaches APIC
  *   255 and is no broadcast for x2APIC-mode CPUs (QEMU TCG; KVM with its broadcast quirk disabled, as QEMU sets it).
  *   Logical is read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests ioapic logical test). What

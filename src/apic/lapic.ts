@@ -2,8 +2,8 @@
  * One local APIC: the xAPIC MMIO register page, the x2APIC MSRs, IA32_APIC_BASE, and the acceptance side of the
  * APIC bus (IRR/ISR/TMR, PPR, INTA acknowledge, EOI, ESR, and the INIT/SIPI/NMI/SMI/ExtINT latches).
  *
- * Facts: reference/apic-ioapic-msi.md §1 (register map, MSR rules, APIC base), §2.3 (acceptance), §2.5 (EOI),
- * §2.6 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
+ * Facts: SDM 10.4 and 10.12 (register map, MSR rules, APIC base), 10.6.1 and 10.8 (acceptance), 10.8.5 (EOI),
+ * 10.8.3.1 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
  *
  * Not modelled: the APIC timer (TMICT/TDCR/LVT Timer are stored and read back, TMCCT reads 0, nothing counts down),
  * the thermal/PMC/LINT0/LINT1 sources (their LVT entries are stored only), CMCI (no LVT CMCI: LVR reports 6 LVTs),
@@ -91,11 +91,6 @@ export interface LapicSinks {
 /** x2APIC logical ID: cluster (id >> 4) in 31:16, one bit (id & 0xF) in 15:0 (SDM 10.12.10.2). */
 export function x2apicLdr(x2apicId: number): number {
   return (((x2apicId >>> 4) << 16) | (1 << (x2apicId & 0xf))) >>> 0;
-}
-
-/** Vector of the highest set bit in an 8×32-bit vector bitmap, or -1. */
-export function highestVector(bitmap: Uint32Array): number {
-  return highestAt(bitmap, 0);
 }
 
 /** Whether `vector` is set in the 8-word bitmap at bitmap[base..base + 8). */
@@ -614,7 +609,7 @@ export class Lapic implements MmioDevice {
   // --- Acceptance (called by the APIC bus) ---------------------------------------------------------------------
 
   /**
-   * A Fixed or LowestPriority interrupt. Refused when hardware- or software-disabled (§2.3) and, with a receive
+   * A Fixed or LowestPriority interrupt. Refused when hardware- or software-disabled (SDM 10.4.7.2) and, with a receive
    * illegal vector error, for vectors 0–15. TMR records the trigger mode at acceptance (edge clears it).
    */
   acceptInterrupt(vector: number, trigger: number): boolean {
@@ -716,7 +711,7 @@ export class Lapic implements MmioDevice {
   // --- The CPU side: INTA and EOI ---------------------------------------------------------------------------------
 
   /**
-   * INTA: the highest IRR vector whose priority class is above PPR moves to ISR and is returned (§2.6); null when
+   * INTA: the highest IRR vector whose priority class is above PPR moves to ISR and is returned (SDM 10.8.3.1); null when
    * nothing is deliverable (hardware would then return the spurious vector if it had already raised INTR).
    */
   acknowledge(): number | null {
@@ -730,7 +725,7 @@ export class Lapic implements MmioDevice {
 
   /**
    * EOI: clear the highest ISR bit. A level-triggered vector (TMR set) is broadcast to the I/O APICs unless SVR
-   * bit 12 (EOI-broadcast suppression) is set (§2.5). An EOI with nothing in service does nothing.
+   * bit 12 (EOI-broadcast suppression) is set (SDM 10.8.5). An EOI with nothing in service does nothing.
    */
   eoi(): void {
     const { words, at } = this;

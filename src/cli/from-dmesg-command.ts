@@ -11,10 +11,10 @@ import { machineFromDmesg, type DmesgMachine } from '../tools/from-dmesg.ts';
 import { checkRemappingLines } from '../tools/dmesg-check.ts';
 import { setExitCode, writeErr, writeOut } from './output.ts';
 
-const HEX_KEYS = new Set(['base', 'sourceId']);
+const HEX_KEYS = new Set(['base', 'sourceId', 'vendorId', 'deviceId']);
 
-/** The YAML text: notes as comments, then `machine:` (register bases in hex). */
-export function renderDmesgMachine(d: DmesgMachine): string {
+/** The YAML text: notes as comments, then `machine:` (register bases and PCI IDs in hex). */
+export function renderDmesgMachine(d: DmesgMachine, title = 'Machine implied by a Linux boot log (irqpath from-dmesg). Paste under a scenario, or run as is.'): string {
   const doc = new Document({ machine: d.machine });
   visit(doc, {
     Pair(_, pair) {
@@ -24,7 +24,7 @@ export function renderDmesgMachine(d: DmesgMachine): string {
     },
   });
   const head = [
-    '# Machine implied by a Linux boot log (irqpath from-dmesg). Paste under a scenario, or run as is.',
+    `# ${title}`,
     d.kernel === null ? '# Kernel version: not in the log.' : `# Kernel: Linux ${d.kernel} — for the same log formats use guest: { os: linux, version: '${d.kernel.split('.').slice(0, 2).join('.')}' }`,
     '# Not determined by the log (assumed instead):',
     ...d.notes.map((n) => `#   - ${n}`),

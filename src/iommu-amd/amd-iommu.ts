@@ -2,7 +2,7 @@
  * The AMD IOMMU: register file (MMIO window), event log, command buffer, caches, its own interrupt, and the
  * interrupt-remapping entry point the translation core calls (`remap`, see interrupt-remapping.ts).
  *
- * Register behaviour and where the sources disagree (reference §1–§3, §6–§8):
+ * Register behaviour and where the sources disagree (AMD IOMMU spec §2.4, §2.5, §3.4):
  * - Accesses are 32- or 64-bit and naturally aligned; anything else reads 0 and is ignored (traced
  *   `amdvi_mmio_invalid`). Unimplemented offsets in the window read 0, writes are ignored.
  * - Device Table / Command Buffer / Event Log Base: a 32-bit write to the low dword is latched and takes effect with
@@ -18,7 +18,7 @@
  * - Event log overflow: EventOverflow set, entry dropped, EventLogRun cleared — logging stops until software
  *   restarts it (clear EventLogEn, W1C EventOverflow, set EventLogEn), which is what Linux's
  *   amd_iommu_restart_log does and what its "if EventLogRun is still set do nothing" test implies.
- * - EventLogInt is set for every logged entry (like ComWaitInt, which OVMM/VBox set regardless of the enable bit);
+ * - EventLogInt is set for every logged entry (like ComWaitInt, which OpenVMM/VBox set regardless of the enable bit);
  *   the IOMMU's interrupt is sent on a 0→1 edge of EventLogInt or EventOverflow when EventIntEn, and of ComWaitInt
  *   when ComWaitIntEn (Linux amd_iommu_handle_irq: a still-set bit suppresses further interrupts).
  * - The interrupt goes through XT register 0x170 when Control.IntCapXTEn (decoded 32-bit destination straight to

@@ -60,7 +60,6 @@ export interface FirmwareTables {
 }
 
 export const IOAPIC_BASE = 0xfec00000;
-export const LAPIC_DEFAULT_BASE = 0xfee00000;
 
 /** What firmware knows about one Intel unit (from its resolved options). */
 export interface IntelUnitFacts {

@@ -1,6 +1,6 @@
 /**
  * The machine bus: where a bus master's write goes. The only place in the code base that decides what an address
- * means (design note "The path of one interrupt"):
+ * means (docs/architecture.md, "The path of one interrupt"):
  * - low dword in 0xFEEx_xxxx → the translation core (which may still call it a memory write: high address bits
  *   with no hypervisor ABI claiming them, exactly as on hardware);
  * - anything else → memory, through the IOMMU's DMA translation when one translates.

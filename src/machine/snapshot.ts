@@ -14,6 +14,7 @@ import { freeze } from 'immer';
 import { MAX_PHYS_ADDR_BITS, MemoryImage, PAGE_SIZE, type SparseMemory } from '../core/memory.ts';
 import { UsageError } from '../core/errors.ts';
 import { base64ToBytes } from '../core/byte-text.ts';
+import { checkStateFields } from './snapshot-shape.ts';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -100,7 +101,13 @@ export class MachineSnapshots {
     if (m.iommus.length > 1 && (!Array.isArray(d.moreIommus) || d.moreIommus.length !== m.iommus.length - 1)) {
       throw new UsageError(`snapshot: devices.moreIommus must hold ${m.iommus.length - 1} unit states`);
     }
-    const memory = memoryImageOf(d.memory);
+    for (const key of Object.keys(snapshot)) {
+      if (key !== 'version' && key !== 'config' && key !== 'devices') throw new UsageError(`snapshot.${key}: no such field in a snapshot`);
+    }
+    const { cpus: _checkedByTheBus, ...current } = this.saveDevices(false);
+    const { cpus: _cpus, memory: rawMemory, ...givenDevices } = d;
+    checkStateFields(givenDevices, JSON.parse(JSON.stringify(current)), 'snapshot.devices');
+    const memory = memoryImageOf(rawMemory);
 
     // The LAPICs are restored last and all or nothing (the bus checks every state first), so a rollback needs only
     // the other devices' states.

@@ -1,16 +1,14 @@
 /**
  * Register-state diffs with immer: a diff between two snapshots is the list of immer patches that turns the first
  * into the second, produced by assigning only the leaves that differ (so the patches name exactly the registers that
- * changed, not whole subtrees). Used per scenario step — never on the interrupt hot path (immer is 100–700× slower
- * than mutation, design note "Devices").
+ * changed, not whole subtrees). Used per scenario step — never on the interrupt hot path (immer's drafts cost far more
+ * than plain mutation).
  */
 import { enablePatches, produceWithPatches, type Patch } from 'immer';
 import { bytesToBase64 } from '../core/byte-text.ts';
 import type { MemoryImage } from '../core/memory.ts';
 
 enablePatches();
-
-export type StateTree = unknown;
 
 export interface StateChange {
   /** Dotted path, e.g. "cpus.3.irr.1". */

@@ -109,7 +109,7 @@ function hex(n: number | bigint): string {
 }
 
 /**
- * The Linux model's IMS driver (seed 001): its irq domain composes a message for IMS entry k — or, when the VMM
+ * The Linux model's IMS driver (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08): its irq domain composes a message for IMS entry k — or, when the VMM
  * offers the paravirtual compose-MSI call, the guest hands that message to the VMM and stores what comes back —
  * and the driver writes address and data into the entry with CPU stores.
  */
@@ -462,7 +462,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     // trace viewer keeps them apart (copies made only while tracing).
     if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(sys === null ? h : { ...h, machine: 'guest' }));
     if (sys !== null) {
-      // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of seed 003) and its hops.
+      // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of the "ath11k and vfio-pci support"
+      // thread, 2024-01) and its hops.
       sys.host.events.on('iommu_fault', (e) => {
         current.faults.push(e);
         result.faultLog.push(e.linuxLog);

@@ -4,7 +4,8 @@
  * log formats (core/linux-version.ts); interrupt-remapping decisions follow Linux (intel-ir-prepare.ts,
  * amdIoapicsListed, decideX2apic).
  *
- * Boot, in the kernel's order of decisions (reference apic-ioapic-msi §4.3, §6; intel-vtd §3, §12; amd-iommu §8–§10):
+ * Boot, in the kernel's order of decisions (Linux try_to_enable_x2apic,
+ * x86_init.hyper.msi_ext_dest_id, intel_setup_irq_remapping, amd_iommu_init):
  * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
  *    ops").
  * 2. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`): Intel DMAR-IR when the DMAR unit
@@ -55,7 +56,8 @@ import {
 const X2APIC_MAX_ID = 0xfffffffe;
 const LIMIT_8BIT = 255;
 const LIMIT_15BIT = 32767;
-/** First PIRQ the model hands out: high enough that addresses carry PIRQ bits in addr 63:40 (seed 000). */
+/** First PIRQ the model hands out: high enough that addresses carry PIRQ bits in addr 63:40 (Xen PIRQ MSIs;
+ * QEMU xen_evtchn_translate_pirq_msi). */
 export const XEN_FIRST_PIRQ = 4160;
 /** SVT = 01b (verify the requester ID), SQ = 00b (all 16 bits): what Linux programs for MSI and I/O APIC IRTEs. */
 const SVT_VERIFY_SID = 1;
@@ -446,7 +448,7 @@ export class LinuxGuest extends GuestBase {
   }
 
   /**
-   * An interrupt for device-specific storage (IMS, seed 001): a vector on `cpu` and the message composed for it
+   * An interrupt for device-specific storage (IMS; LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08): a vector on `cpu` and the message composed for it
    * the way this kernel's irq domain does — an IRTE and a remappable message under interrupt remapping, else a
    * compatibility message — returned, not written anywhere: the IMS driver stores it in its device's own table.
    */
