@@ -10,8 +10,9 @@ import type { EventHub, TraceHop } from '../core/events.ts';
 import { formatHopArgs, isQemuTraceEvent } from './qemu-trace-formats.ts';
 import { formatTraceValue, participantOf, PATH_ORDER } from './trace-values.ts';
 
-export { formatTraceValue, isHexArg, participantOf, PATH_ORDER } from './trace-values.ts';
-export { perfettoTrace, type PerfettoRun } from './perfetto-trace.ts';
+export { formatTraceValue, participantOf, PATH_ORDER } from './trace-values.ts';
+// The web page and older callers import perfettoTrace from here.
+export { perfettoTrace } from './perfetto-trace.ts';
 
 /**
  * One line as QEMU's log backend prints it (without the `pid@time:` prefix): `name ` + QEMU's format string for an
