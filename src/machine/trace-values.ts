@@ -8,7 +8,7 @@ import type { TraceValue } from '../core/events.ts';
 const HEX_ARGS = new Set([
   'addr', 'addr2', 'data', 'data2', 'sid', 'devid', 'lo', 'hi', 'low', 'high', 'val', 'value', 'regsel', 'dest',
   'address', 'rte', 'irte', 'irte_lo', 'irte_hi', 'fsts', 'fectl', 'status', 'control', 'pda', 'iqa', 'iqh', 'iqt',
-  'ctrl', 'entry', 'cmd', 'ics', 'offset', 'mask', 'apic',
+  'ctrl', 'entry', 'cmd', 'ics', 'offset', 'mask', 'apic', 'ndst', 'ga_tag',
 ]);
 
 /** Whether a numeric argument of this name is printed in hex. */
