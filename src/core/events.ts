@@ -21,10 +21,10 @@ export interface TraceHop {
   /** Ordered arguments, rendered "name key value key value" like QEMU's log backend. */
   args: [string, TraceValue][];
   /**
-   * Which machine of a system emitted it ('host' or 'guest'), when whoever recorded the hops of both tagged them (the
-   * scenario runner does); absent for a machine on its own. Machines number their flows independently.
+   * Which machine of a two-machine system recorded it. Never set by the hub (the hot path does not know); a recorder
+   * listening to both machines of a system tags the copies it keeps, so diagrams can draw host and guest apart.
    */
-  machine?: string;
+  machine?: 'host' | 'guest';
   /** Real time in microseconds, when the hop was read from a recorded log with timestamps (a QEMU trace); else absent. */
   ts?: number;
 }

@@ -206,8 +206,8 @@ function micros(time: string): bigint {
 
 /**
  * Turns a log's events, in order, into trace hops for the renderers (Perfetto, Mermaid): arguments in QEMU's order
- * with the extra pairs after them, `machine` naming the QEMU process (`qemu pid 1234`) when the line has the
- * `pid@time:` prefix, and `ts` the line's real time in microseconds after the first timestamp seen. A QEMU log does
+ * with the extra pairs after them, and `ts` the line's real time in microseconds after the first timestamp seen (the
+ * `pid@seconds.micros:` prefix). A QEMU log does
  * not say which lines belong to one interrupt, so every hop has flow 0 (no arrows are drawn between them). Streams:
  * feed it the events a {@link QemuTraceLogReader} delivers.
  */
@@ -216,7 +216,6 @@ export function traceLogHopMaker(): (e: TraceLogEvent) => TraceHop {
   return (e) => {
     const args: [string, TraceValue][] = [...Object.entries(e.values), ...Object.entries(e.extra)];
     const hop: TraceHop = { flow: 0, name: e.name, args };
-    if (e.pid !== undefined) hop.machine = `qemu pid ${e.pid}`;
     if (e.time !== undefined) {
       const at = micros(e.time);
       origin ??= at;
