@@ -1,27 +1,31 @@
 /**
  * The Linux model: what an x86-64 kernel programs, and the lines it prints, on this machine — a guest or, with
  * `bareMetal`, a host. The kernel version (default DEFAULT_LINUX_VERSION) picks the version-dependent behaviour and
- * log formats (core/linux-version.ts); interrupt-remapping decisions follow Linux (intel-ir-prepare.ts,
- * amdIoapicsListed, decideX2apic).
+ * log formats (core/linux-version.ts); the command line (kernel-cmdline.ts) the options that change the interrupt
+ * path; the CPU's x2APIC bit comes from CPUID (machine `cpu.x2apic`). docs/linux-model.md describes it for users.
  *
- * Boot, in the kernel's order of decisions (Linux try_to_enable_x2apic,
- * x86_init.hyper.msi_ext_dest_id, intel_setup_irq_remapping, amd_iommu_init):
- * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
- *    ops").
- * 2. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`): Intel DMAR-IR when the DMAR unit
- *    has ECAP.IR (x2APIC mode iff ECAP.EIM), AMD-Vi when IVRS is present (x2APIC mode iff EFR.XTSup && EFR.GASup).
- * 3. `try_to_enable_x2apic`: with IR in x2APIC mode every APIC ID is addressable and the kernel uses the cluster
- *    x2APIC driver (QEMU's FADT asks for the cluster model, not FORCE_APIC_PHYSICAL); otherwise — in a VM, where
- *    x2apic_available() — it keeps x2APIC with `apic_limit` = 255, or 32767 when the hypervisor advertises the
- *    15-bit extended destination ID, and forces physical mode (x2apic_phys = 1).
- * 4. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
- * 5. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC and software-enables its APIC.
+ * Boot, in the kernel's order of decisions:
+ * 1. Early parameters print while the command line is parsed (intel_iommu_setup's "DMAR: IOMMU disabled").
+ * 2. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
+ *    ops"); `nox2apic` clears the CPU's x2APIC bit unless the BSP needs it (setup_nox2apic).
+ * 3. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`; nothing with `noapic`): Intel
+ *    DMAR-IR (intel-ir-prepare.ts), AMD-Vi when IVRS is present (x2APIC mode iff EFR.XTSup && EFR.GASup).
+ * 4. `try_to_enable_x2apic`: nothing without the CPU bit; with IR in x2APIC mode the cluster x2APIC driver (physical
+ *    with `x2apic_phys`); otherwise on bare metal xAPIC, in a VM x2APIC with `apic_limit` 255 (32767 with the
+ *    hypervisor's 15-bit extended destination ID) in physical mode. In xAPIC mode `default_setup_apic_routing` keeps
+ *    logical flat for at most 8 CPUs on kernels that still have it, else physical flat.
+ * 5. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
+ * 6. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC (or programs the flat LDR) and software-enables
+ *    its APIC.
+ * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; the IOMMU's own interrupt; setup_IO_APIC_irqs gives legacy pins
+ *    1..15 their IRTEs in pin order and check_timer programs pin 2.
  *
- * Interrupts: one vector per request on the affine CPU (lowest free from 0x21); messages as in msi-compose.ts.
- * Simplifications, stated: Linux's PCI/IOMMU DMA translation (TE, context tables) is not modelled — only interrupt
- * remapping; legacy ISA IRQs are not pre-allocated; the AMD IOMMU's own interrupt is only set up in XT mode (the
- * PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the
- * emulated I/O APIC).
+ * Interrupts: one vector per request on the requested CPU (lowest free from 0x21, vector-allocator.ts); messages as
+ * in msi-compose.ts. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
+ * mapDma/unmapDma go; PCI INTx pins are not set up before a device's MSI/MSI-X; the vector matrix's choice of CPU
+ * and managed spreading are not modelled (a request names its CPU); the AMD IOMMU's own interrupt is only set up in
+ * XT mode (the PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs
+ * stay on the emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
 import { toPhysical, type Address } from '../../machine/cpu.ts';
