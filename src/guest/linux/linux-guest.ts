@@ -428,6 +428,11 @@ export class LinuxGuest extends GuestBase {
 
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
 
+  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the fewest allocated vectors. */
+  protected override chooseCpu(onlineCpus: readonly number[]): number {
+    return this.vectors.bestCpu(onlineCpus);
+  }
+
   protected program(req: CheckedRequest, cpu: number, note: string | undefined): ProgrammedInterrupt {
     if (this.cmdline.noapic && req.kind === 'ioapic') return this.refused(req, cpu, 'noapic: the kernel does not use the I/O APIC (skip_ioapic_setup)');
     if (this.xenPirq && req.kind !== 'ioapic') return this.programXenPirq(req, cpu, note);
