@@ -14,7 +14,7 @@ import { machineFromDmesg, type DmesgMachine } from '../tools/from-dmesg.ts';
 import { checkRemappingLines, isModelledRemappingLine } from '../tools/dmesg-check.ts';
 import { setExitCode, writeErr, writeOut } from './output.ts';
 
-const HEX_KEYS = new Set(['base', 'sourceId']);
+const HEX_KEYS = new Set(['base', 'sourceId', 'vendorId', 'deviceId']);
 
 function hexBases(doc: Document): void {
   visit(doc, {
@@ -30,13 +30,13 @@ function noteLines(d: DmesgMachine): string[] {
   return ['# Not determined by the log (assumed instead):', ...d.notes.map((n) => `#   - ${n}`)];
 }
 
-/** The YAML text: notes as comments, then `machine:` (register bases in hex). */
-export function renderDmesgMachine(d: DmesgMachine): string {
+/** The YAML text: notes as comments, then `machine:` (register bases and PCI IDs in hex). */
+export function renderDmesgMachine(d: DmesgMachine, title = 'Machine implied by a Linux boot log (irqpath from-dmesg). Paste under a scenario, or print a whole one with --scenario.'): string {
   const doc = new Document({ machine: d.machine });
   hexBases(doc);
   const guest = [d.kernel === null ? null : `version: '${d.kernel}'`, d.cmdline ? `cmdline: ${JSON.stringify(d.cmdline)}` : null].filter((x) => x !== null);
   const head = [
-    '# Machine implied by a Linux boot log (irqpath from-dmesg). Paste under a scenario, or print a whole one with --scenario.',
+    `# ${title}`,
     d.kernel === null ? '# Kernel version: not in the log.' : `# Kernel: Linux ${d.kernel}.`,
     guest.length > 0 ? `# For the same kernel use guest: { os: linux, ${guest.join(', ')} }` : '# Guest: { os: linux }',
     ...noteLines(d),

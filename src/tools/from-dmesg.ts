@@ -70,7 +70,11 @@ const X2APIC_CPU = [
 /** DMI vendors of virtual machines (the kernel may still detect no hypervisor: QEMU's TCG has no CPUID leaves). */
 const VM_DMI = /^DMI: (QEMU|Bochs|VMware|innotek GmbH VirtualBox|Xen|Microsoft Corporation Virtual Machine|Red Hat KVM|Google Compute Engine|Amazon EC2)/;
 
-export function machineFromDmesg(text: string): DmesgMachine {
+/**
+ * The machine a boot log implies. `allowEmpty`: a console that may hold no kernel line at all (QEMU refused to start)
+ * gives the default 1-CPU machine instead of the usage error.
+ */
+export function machineFromDmesg(text: string, options: { allowEmpty?: boolean } = {}): DmesgMachine {
   const { lines, boots } = readBootLines(text);
   const notes: string[] = [];
   const warnings: string[] = [];
@@ -195,12 +199,12 @@ export function machineFromDmesg(text: string): DmesgMachine {
       // A kernel line outside the model: it still says this is a Linux boot log.
     } else known = before;
   }
-  if (known === 0) {
+  if (known === 0 && !options.allowEmpty) {
     throw new UsageError('no Linux boot-log line found (expected dmesg or journal lines such as "Linux version …", "DMAR: …", "AMD-Vi: …", "smpboot: …")');
   }
   const complete = kernel !== null && cmdlineText !== null && broughtUp;
   const cmdline = cmdlineText === null ? null : cmdlineText.trim();
-  const options = parseKernelCmdline(cmdline ?? '');
+  const cmd = parseKernelCmdline(cmdline ?? '');
 
   const machine: MachineConfig = { cpus: 1 };
   if (cpus === null) {
@@ -246,10 +250,10 @@ export function machineFromDmesg(text: string): DmesgMachine {
           : 'DRHD device scopes: not in the log; units without INCLUDE_PCI_ALL get an empty device scope',
       );
     }
-    const intrRemapClear = !dmarIrSeen && complete && !options.intremapOff && !options.noapic;
+    const intrRemapClear = !dmarIrSeen && complete && !cmd.intremapOff && !cmd.noapic;
     if (intrRemapClear) {
       notes.push('no DMAR-IR line in a whole boot log without intremap=off or noapic: the DMAR INTR_REMAP flag was clear (dmar_ir_support; QEMU clears it for intel-iommu,intremap=off)');
-    } else if (!dmarIrSeen && !options.intremapOff && !options.noapic) {
+    } else if (!dmarIrSeen && !cmd.intremapOff && !cmd.noapic) {
       notes.push('no DMAR-IR line: interrupt remapping was not attempted; INTR_REMAP is assumed set (the log cannot tell it from a kernel built without IRQ_REMAP)');
     }
     const scopeIds = drhds.flatMap((d) => d.ioapicIds);
@@ -311,7 +315,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
   // x2APIC: a line that needs it proves it; a remapping unit in xapic mode with no opt-out and no "does not support
   // EIM" line, or a whole boot log with no x2APIC line at all, says the CPU has none (x2apic_state stays DISABLED and
   // Linux prints nothing). nox2apic on the command line hides the CPU bit from the kernel, so it tells nothing.
-  if (!x2apicLine && !options.nox2apic && ((xapicRemap && !optOut && noEim.length === 0) || complete)) {
+  if (!x2apicLine && !cmd.nox2apic && ((xapicRemap && !optOut && noEim.length === 0) || complete)) {
     machine.cpu = { x2apic: false };
     notes.push(
       xapicRemap
@@ -319,7 +323,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
         : 'CPU x2APIC: a whole boot log without any x2apic line: the CPU has no x2APIC (as QEMU 7.2 TCG CPUs)',
     );
   } else if (!x2apicLine) {
-    notes.push(options.nox2apic ? 'CPU x2APIC: hidden by nox2apic on the command line; an x2APIC-capable CPU assumed' : 'CPU x2APIC: no line decides it; an x2APIC-capable CPU assumed');
+    notes.push(cmd.nox2apic ? 'CPU x2APIC: hidden by nox2apic on the command line; an x2APIC-capable CPU assumed' : 'CPU x2APIC: no line decides it; an x2APIC-capable CPU assumed');
   }
 
   // Bare metal vs VM, as the kernel sees it: a hypervisor it detected, or none ("bare hardware", even inside QEMU TCG,
