@@ -147,8 +147,8 @@ describe('irqpath from-dmesg', () => {
   });
 });
 
-describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/dmesg-qemu72-linux61, README there): whole logs, checked strictly', () => {
-  const dir = 'dmesg-qemu72-linux61';
+describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/qemu72-linux61-consoles, README there): whole logs, checked strictly', () => {
+  const dir = 'qemu72-linux61-consoles';
   const names = ['intel-ir-4', 'intel-ir-16', 'intel-ir-4-intremap-off', 'intel-ir-4-noapic', 'intel-ir-4-x2apicphys', 'intel-devnoir-4', 'epyc-intel-ir-4', 'amd-iommu-4'];
 
   it.each(names)('%s: read through the console escapes, a whole log, every decision line reproduced and none added', (name) => {
@@ -202,13 +202,13 @@ describe('what a log cannot be, and what it leaves out', () => {
       expect(() => machineFromDmesg(text)).toThrow(/no Linux boot-log line found/);
     }
     let err = '';
-    const code = await runCli(['node', 'irqpath', 'from-dmesg', new URL('../fixtures/dmesg-qemu72-linux61/README.md', import.meta.url).pathname], { writeOut: () => {}, writeErr: (t) => (err += t) });
+    const code = await runCli(['node', 'irqpath', 'from-dmesg', new URL('../fixtures/qemu72-linux61-consoles/README.md', import.meta.url).pathname], { writeOut: () => {}, writeErr: (t) => (err += t) });
     expect(code).toBe(2);
     expect(err).toContain('no Linux boot-log line found');
   });
 
   it('several boots in one file: a warning, and the last boot is read', () => {
-    const two = fixture('dmesg-qemu72-linux61/intel-ir-16.txt') + fixture('dmesg-qemu72-linux61/intel-ir-4.txt');
+    const two = fixture('qemu72-linux61-consoles/intel-ir-16.txt') + fixture('qemu72-linux61-consoles/intel-ir-4.txt');
     const d = machineFromDmesg(two);
     expect(d.warnings).toEqual(['the file holds 2 boots ("Linux version" lines); the last one is read']);
     expect(d.machine.cpus).toBe(4);
