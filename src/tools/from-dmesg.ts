@@ -71,6 +71,18 @@ const X2APIC_CPU = [
 const VM_DMI = /^DMI: (QEMU|Bochs|VMware|innotek GmbH VirtualBox|Xen|Microsoft Corporation Virtual Machine|Red Hat KVM|Google Compute Engine|Amazon EC2)/;
 
 /**
+ * Distribution kernels name the upstream stable release they are built from at the end of the "Linux version" line:
+ * Debian "… Debian 6.1.192-3 (2026-11-26)" for "6.1.0-57-amd64", Ubuntu "… (Ubuntu 6.11.0-19.19-generic 6.11.11)".
+ * The release matters where a change reached a stable series (logical flat left 6.11 at 6.11.3).
+ */
+function upstreamVersion(line: string): string | null {
+  const debian = / Debian (\d+\.\d+\.\d+)-\S+ \(\d{4}-\d\d-\d\d\)$/.exec(line);
+  if (debian) return debian[1];
+  const ubuntu = /\(Ubuntu [^)]* (\d+\.\d+\.\d+)\)$/.exec(line);
+  return ubuntu ? ubuntu[1] : null;
+}
+
+/**
  * The machine a boot log implies. `allowEmpty`: a console that may hold no kernel line at all (QEMU refused to start)
  * gives the default 1-CPU machine instead of the usage error.
  */
@@ -118,7 +130,7 @@ export function machineFromDmesg(text: string, options: { allowEmpty?: boolean }
     known++;
     if (X2APIC_CPU.some((re) => re.test(l))) x2apicLine = true;
     if (/^DMAR-IR: Enabled IRQ remapping in xapic mode/.test(l)) xapicRemap = true;
-    if ((m = /^Linux version (\d+\.\d+(?:\.\d+)?)/.exec(l))) kernel = m[1];
+    if ((m = /^Linux version (\d+\.\d+(?:\.\d+)?)/.exec(l))) kernel = upstreamVersion(l) ?? m[1];
     else if ((m = /^(?:Kernel )?[Cc]ommand line: ?(.*)$/.exec(l))) cmdlineText ??= m[1];
     else if ((m = VM_DMI.exec(l))) dmiVm = m[1];
     else if (/^smp: Brought up \d+ nodes?, \d+ CPUs?/.test(l) && cpus !== null) broughtUp = true;
