@@ -82,11 +82,8 @@ function upstreamVersion(line: string): string | null {
   return ubuntu ? ubuntu[1] : null;
 }
 
-/**
- * The machine a boot log implies. `allowEmpty`: a console that may hold no kernel line at all (QEMU refused to start)
- * gives the default 1-CPU machine instead of the usage error.
- */
-export function machineFromDmesg(text: string, options: { allowEmpty?: boolean } = {}): DmesgMachine {
+/** The machine a boot log implies; a UsageError when the text holds no kernel line this reader knows. */
+export function machineFromDmesg(text: string): DmesgMachine {
   const { lines, boots } = readBootLines(text);
   const notes: string[] = [];
   const warnings: string[] = [];
@@ -211,7 +208,7 @@ export function machineFromDmesg(text: string, options: { allowEmpty?: boolean }
       // A kernel line outside the model: it still says this is a Linux boot log.
     } else known = before;
   }
-  if (known === 0 && !options.allowEmpty) {
+  if (known === 0) {
     throw new UsageError('no Linux boot-log line found (expected dmesg or journal lines such as "Linux version …", "DMAR: …", "AMD-Vi: …", "smpboot: …")');
   }
   const complete = kernel !== null && cmdlineText !== null && broughtUp;

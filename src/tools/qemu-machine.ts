@@ -7,6 +7,7 @@
 import type { AmdIommuOptions, DeviceOptions, IntelIommuOptions, MachineConfig } from '../core/config-types.ts';
 import { ConfigError } from '../core/errors.ts';
 import { createMachine } from '../machine/machine.ts';
+import { UsageError } from '../core/errors.ts';
 import { machineFromDmesg, stripPrefix, type DmesgMachine } from './from-dmesg.ts';
 import type { QemuCommandLine, QemuPciDevice } from './qemu-command-line.ts';
 
@@ -47,9 +48,19 @@ export function consoleText(raw: string): string {
     .replace(/\r/g, '\n');
 }
 
+/** What the guest console says about the machine; a console with no Linux boot log at all says nothing. */
+function machineFromConsole(console: string): DmesgMachine {
+  try {
+    return machineFromDmesg(console);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    return { machine: { cpus: 1 }, kernel: null, cmdline: null, notes: [], warnings: [], lines: [], complete: false, uncompared: [] };
+  }
+}
+
 export function machineFromQemu(cmd: QemuCommandLine, rawConsole: string): DmesgMachine {
   const console = consoleText(rawConsole);
-  const fromLog = machineFromDmesg(console, { allowEmpty: true });
+  const fromLog = machineFromConsole(console);
   const booted = fromLog.kernel !== null;
   const notes = [...cmd.notes];
   const machine: MachineConfig = { cpus: cmd.cpus };

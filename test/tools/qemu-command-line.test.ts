@@ -105,7 +105,8 @@ describe('the machine, completed by what the guest printed', () => {
       { bdf: '00:02.0', name: 'e1000e', vendorId: 0x8086, deviceId: 0x10d3, msix: { entries: 5 } },
       { bdf: '00:1f.2', name: 'ich9-ahci', vendorId: 0x8086, deviceId: 0x2922, msi: { vectors: 1 } },
     ]);
-    // The unit's registers as the guest printed them ("cap d2008c22260206 ecap f00f4a": QEMU's IRO puts IVA at 0xF0).
+    // The unit is the one the guest printed (cap/ecap exact): ECAP f00f4a has bit 4 (EIM) clear, and its IRO puts IVA
+    // at 0xF0. The guest's CPU (qemu64 under TCG) has no x2APIC.
     expect(d.machine.iommu).toMatchObject({ kind: 'intel', cap: 'd2008c22260206', ecap: 'f00f4a' });
     expect(d.machine.cpu).toEqual({ x2apic: false });
     expect(() => createMachine(d.machine)).not.toThrow();
