@@ -47,6 +47,7 @@ import { IntelIrDriver, type IntelIrteFields } from '../drivers/intel-ir.ts';
 import { driverFor, prepareIntelRemapping, type IntelRemapping } from './intel-ir-prepare.ts';
 import { EFR_GAM_SUP_SHIFT } from '../../iommu-amd/extended-features.ts';
 import { XAPIC_MAX_ID } from '../firmware-handoff.ts';
+import { isaIrqToGsi } from '../../machine/firmware.ts';
 import {
   composeAmdRemappable,
   composeApicMessage,
@@ -74,8 +75,6 @@ const ISA_IRQ_VECTOR_BASE = 0x30;
 const PIC_CASCADE_IR = 2;
 /** The legacy IRQs, 0..15 (nr_legacy_irqs() with an 8259 pair). */
 const NR_LEGACY_IRQS = 16;
-/** IRQ0 (the PIT) arrives on I/O APIC pin 2: the interrupt source override every PC's MADT carries (QEMU's too). */
-const TIMER_PIN = 2;
 /** Logical flat addressing has one LDR bit per CPU: 8 CPUs (physflat_probe switches above num_possible_cpus() 8). */
 const FLAT_MAX_CPUS = 8;
 /** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): "SB IOAPIC is always on this device in AMD systems", 00:14.0. */
@@ -393,32 +392,38 @@ export class LinuxGuest extends GuestBase {
 
   /**
    * setup_IO_APIC → setup_IO_APIC_irqs: every legacy pin gets its IRQ, and under Intel remapping its IRTE, in pin
-   * order (pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
+   * order (with QEMU's MADT pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
    * requests it — so a q35 guest's pins 1..15 own IRTEs 0..14 before any device. Then check_timer programs pin 2 at
    * ISA_IRQ_VECTOR(0) on CPU 0 and prints its verdict.
    */
   private setupLegacyIrqs(): void {
     if (this.ioapicPinCount() < NR_LEGACY_IRQS) return;
+    // The pins the ISA IRQs arrive at through the MADT's interrupt source overrides (mp_config_acpi_legacy_irqs);
+    // the cascade IRQ 2 has none.
+    const overrides = this.machine.firmware.madt.interruptSourceOverrides;
+    const pins = new Set<number>();
+    for (let irq = 0; irq < NR_LEGACY_IRQS; irq++) if (irq !== PIC_CASCADE_IR) pins.add(isaIrqToGsi(irq, overrides));
     if (this.intel !== null) {
-      for (let pin = 1; pin < NR_LEGACY_IRQS; pin++) {
+      for (const pin of [...pins].sort((a, b) => a - b)) {
         const index = this.intel.allocIrte(1);
         if (index !== null) this.legacyIrte.set(pin, index);
       }
     }
+    const timerPin = isaIrqToGsi(0, overrides);
     const vector = ISA_IRQ_VECTOR_BASE;
     const req: CheckedRequest = {
-      request: { id: 'timer', kind: 'ioapic', pin: TIMER_PIN, cpu: 0 },
+      request: { id: 'timer', kind: 'ioapic', pin: timerPin, cpu: 0 },
       kind: 'ioapic',
       index: 0,
       device: null,
       msi: null,
       msix: null,
-      pin: TIMER_PIN,
+      pin: timerPin,
       pinSetup: { trigger: 'edge', polarity: 'high' },
     };
     this.timer = this.intel ? this.programIntel(req, 0, vector, undefined) : this.amd ? this.programAmd(req, 0, vector, undefined) : this.programDirect(req, 0, vector, undefined);
     // check_timer (io_apic.c): the pin found through the MADT override, no ExtINT pin on a second I/O APIC.
-    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${TIMER_PIN} apic2=-1 pin2=-1`);
+    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${timerPin} apic2=-1 pin2=-1`);
   }
 
   /** The destination Linux writes for `cpu`: its logical ID (cluster or flat), else its APIC ID. */
