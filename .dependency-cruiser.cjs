@@ -24,7 +24,7 @@ const GUEST_FACTORIES = '^src/guest/(create-guest|create-system)\\.ts$';
 
 module.exports = {
   layers,
-  rootFiles: ['index.ts', 'testing.ts'],
+  rootFiles: ['index.ts', 'testing.ts', 'index.cts', 'testing.cts'],
   forbidden: [
     { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
     ...upward,

@@ -29,6 +29,7 @@ import { createSystem } from '../src/guest/create-system.ts';
 import { createMachine, type Machine } from '../src/machine/machine.ts';
 import { decodeCompatInto } from '../src/msi/formats/compat.ts';
 import { newApicMessage } from '../src/msi/interrupt.ts';
+import { snapshotRows } from './snapshots.ts';
 import { enableBusMaster, enableLapic, programAmdIrte, programIntelIrte, programMsix, programVtdDmaMapping } from './program.ts';
 
 const ITERATIONS = Number(process.env.IRQPATH_BENCH_ITERATIONS ?? 2_000_000);
@@ -251,3 +252,6 @@ console.log(bootRow(4096, 6) + '  (linear: 4×)');
 console.log(bootRow(32768, 64) + '  (linear: 32×)');
 const big32768 = bootMs.get(32768)!;
 console.log(`boot of 32768 vCPUs: ${big32768.toFixed(0)} ms  ${big32768 < 1000 ? '✓' : '✗'} target < 1000 ms`);
+
+console.log('');
+for (const line of snapshotRows()) console.log(line);

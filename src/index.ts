@@ -1,5 +1,9 @@
 /** The public API of irqpath. See README.md for a tour. */
 export { createMachine, Machine } from './machine/machine.ts';
+// Handles the machine gives out (machine.device(bdf), machine.cpu(i)); made by the machine, never constructed.
+export type { Device } from './machine/device.ts';
+export type { Cpu, Address } from './machine/cpu.ts';
+export type { Lapic } from './apic/lapic.ts';
 export { createSystem } from './guest/create-system.ts';
 export { System } from './vmm/system.ts';
 export type { SystemConfig, VmmConfig, GuestMachineConfig, AssignedDeviceConfig } from './vmm/system-config.ts';
@@ -10,7 +14,7 @@ export { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from './c
 export { machineFromDmesg, type DmesgMachine } from './tools/from-dmesg.ts';
 export { checkRemappingLines, type RemappingCheck } from './tools/dmesg-check.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './core/errors.ts';
-export type { MachineEvents, TraceHop, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent } from './core/events.ts';
+export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, IommuInterruptEvent } from './core/events.ts';
 export { formatHop, mermaidForFlow, perfettoTrace, TraceRecorder } from './machine/trace.ts';
 export type { MachineSnapshot } from './machine/snapshot.ts';
 export { parseBdf, formatBdf } from './core/bdf.ts';
@@ -21,11 +25,13 @@ export { DeliveryMode } from './msi/interrupt.ts';
 export { explain } from './msi/explain.ts';
 export { explainValue, type ValueExplanation, type ValueKind } from './tools/explain-value.ts';
 export { routeMessage, routeRte, type MessageRoute, type MessageRouteSetup } from './tools/message-route.ts';
-export { createGuest, LinuxGuest, WindowsGuest } from './guest/create-guest.ts';
-export type { GuestOs, InterruptRequest, ProgrammedInterrupt } from './guest/guest-os.ts';
+export { createGuest, LinuxGuest, WindowsGuest, WINDOWS_QUIRK_NAMES, type GuestOptions, type WindowsQuirks } from './guest/create-guest.ts';
+export type { GuestOs, InterruptRequest, ProgrammedInterrupt, DmaMapping, PinSetup } from './guest/guest-os.ts';
+export { programVector, fireVector, type VectorMessage } from './guest/fire-vector.ts';
 export { runScenario } from './scenario/run-scenario.ts';
+export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
-export type { Scenario } from './scenario/scenario-file.ts';
+export type { Scenario, GuestSpec, ScenarioSource, ScenarioDma, ScenarioExpect, SourceExpectation, DmaExpectation } from './scenario/scenario-file.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './scenario/scenario-library.ts';
 export { runMatrix, runMatrixCells, matrixCells, renderMatrix } from './scenario/matrix.ts';
 export type { MatrixAxes, MatrixCell, MatrixCellSpec } from './scenario/matrix.ts';

@@ -1,5 +1,5 @@
 /**
- * IA32_APIC_BASE (MSR 0x1B): bit layout and the legal mode transitions (reference §1.3; SDM 10.12.5, Fig. 10-26).
+ * IA32_APIC_BASE (MSR 0x1B): bit layout and the legal mode transitions (SDM 10.4.4, 10.12.5, Fig. 10-26).
  *
  *   bit 8  BSP    bootstrap processor (set by hardware; irqpath keeps it read-only, see below)
  *   bit 10 EXTD   x2APIC enable

@@ -2,7 +2,7 @@
  * The APIC bus: takes a decoded interrupt ({@link ApicMessage}) from an MSI, an I/O APIC, an IOMMU's own interrupt
  * or a LAPIC's ICR, finds the addressed LAPICs through the destination index, and has them accept it.
  *
- * Choices made here (reference/apic-ioapic-msi.md §2; the full destination rules are in destination-match.ts):
+ * Choices made here (SDM 10.6; the full destination rules are in destination-match.ts):
  * - An 8-bit destination aimed at an x2APIC-mode LAPIC: physical matches dest == x2APIC ID, so 0xFF reaches APIC
  *   255 and is no broadcast for x2APIC-mode CPUs (QEMU TCG; KVM with its broadcast quirk disabled, as QEMU sets it).
  *   Logical is read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests ioapic logical test). What
@@ -31,10 +31,10 @@
  */
 import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
 import { ConfigError, showValue, UsageError } from '../core/errors.ts';
-import type { EventHub } from '../core/events.ts';
+import type { EventHub, LapicRefusal } from '../core/events.ts';
 import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
-import { applyLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
+import { applyLapicState, freezeLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
 import { LAPIC_REGISTER_WORDS, Lapic, type LapicSinks } from './lapic.ts';
 import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
 import { LVT_MASKED, Shorthand } from './registers.ts';
@@ -57,6 +57,9 @@ const LVT_LINT0 = 3;
 
 export const APIC_BUS_STATE_VERSION = 1;
 
+/** LAPIC states a bus saved and froze: known valid for their CPU (their fields cannot have changed since). */
+const SAVED_BY_A_BUS = new WeakSet<object>();
+
 export interface ApicBusState {
   version: number;
   lapics: LapicState[];
@@ -64,6 +67,8 @@ export interface ApicBusState {
 
 export class ApicBus {
   readonly lapics: readonly Lapic[];
+  /** The state each LAPIC gave at its last {@link saveStates}, while it still holds it (undefined once changed). */
+  private readonly savedStates: (Readonly<LapicState> | undefined)[] = [];
   readonly lowestPriority: LowestPriorityPolicy;
   private readonly events: EventHub;
   private readonly eoiBroadcastSink: (vector: number) => void;
@@ -134,13 +139,19 @@ export class ApicBus {
     return this.lintLevels[pin];
   }
 
-  private lintWatch(lapic: Lapic, pin: number): void {
+  /** Set a LINT wire's level without telling anybody (a snapshot restore: the LAPICs hold their own view). */
+  restoreLintLevel(pin: 0 | 1, level: boolean): void {
+    this.lintLevels[pin] = level;
+  }
+
+  /** `sync` false: only the listener list (a restore, where the LAPIC's line levels come from the state). */
+  private lintWatch(lapic: Lapic, pin: number, sync = true): void {
     const listeners = this.lintListeners[pin];
     const listening = (lapic.lvtEntry(LVT_LINT0 + pin) & LVT_MASKED) === 0;
     const at = listeners.indexOf(lapic);
     if (listening && at < 0) {
       listeners.push(lapic);
-      lapic.syncLint(pin, this.lintLevels[pin]);
+      if (sync) lapic.syncLint(pin, this.lintLevels[pin]);
     } else if (!listening && at >= 0) {
       listeners[at] = listeners[listeners.length - 1];
       listeners.pop();
@@ -233,12 +244,14 @@ export class ApicBus {
     try {
       if (this.arbitrates(msg, shorthand)) {
         const cpu = chooseLowestPriority(this.lowestPriority, this.lapics, targets, count, msg.vector);
-        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled');
-        return this.acceptOn(this.lapics[cpu], msg) ? 1 : this.lost(msg, 'the chosen LAPIC refused it');
+        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled', targets, count);
+        if (this.acceptOn(this.lapics[cpu], msg)) return 1;
+        targets[0] = cpu;
+        return this.lost(msg, 'the chosen LAPIC refused it', targets, 1);
       }
       let accepted = 0;
       for (let i = 0; i < count; i++) if (this.acceptOn(this.lapics[targets[i]], msg)) accepted++;
-      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it') : accepted;
+      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it', targets, count) : accepted;
     } finally {
       this.depth = depth;
     }
@@ -297,21 +310,78 @@ export class ApicBus {
     return accepted;
   }
 
-  private lost(msg: ApicMessage, reason: string): 0 {
+  /**
+   * Report a lost message. When LAPICs refused it, `targets[0..count)` are the CPUs addressed, and each one's reason
+   * is worked out here — only for a lost message and only when someone listens, so delivery itself never pays for it.
+   */
+  private lost(msg: ApicMessage, reason: string, targets?: Int32Array, count = 0): 0 {
     const hub = this.events;
     if (hub.active) {
+      const refusals: LapicRefusal[] = [];
+      for (let i = 0; i < count; i++) {
+        const lapic = this.lapics[targets![i]];
+        refusals.push({ cpu: lapic.cpu, apicId: lapic.physicalId, why: lapic.refusalReason(msg.deliveryMode, msg.vector) });
+      }
       hub.emit('interrupt_lost', {
         flow: hub.currentFlow,
         source: 'apic-bus',
         reason:
           `${DELIVERY_MODE_NAMES[msg.deliveryMode & 7]} vector ${hex(msg.vector, 2)} to ` +
-          `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}`,
+          `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}${describeRefusals(refusals)}`,
+        ...(count > 0 ? { refusals } : {}),
       });
     }
     return 0;
   }
 
   // --- Save / restore ------------------------------------------------------------------------------------------
+
+  /**
+   * Every LAPIC's state for a machine snapshot. A LAPIC that still matches the state it gave last time gives that
+   * same frozen object again, so consecutive snapshots share the states of unchanged CPUs and a snapshot of a
+   * 32768-CPU machine costs one comparison per CPU plus a save per CPU that changed.
+   */
+  saveStates(): readonly Readonly<LapicState>[] {
+    const out = new Array<Readonly<LapicState>>(this.lapics.length);
+    for (let cpu = 0; cpu < this.lapics.length; cpu++) {
+      const lapic = this.lapics[cpu];
+      let s = this.savedStates[cpu];
+      if (s === undefined || !lapic.matchesSavedState(s)) {
+        s = freezeLapicState(lapic.save());
+        this.savedStates[cpu] = s;
+        SAVED_BY_A_BUS.add(s);
+      }
+      out[cpu] = s;
+    }
+    return Object.freeze(out);
+  }
+
+  /**
+   * Put every LAPIC into `states[cpu]` (from {@link saveStates}, or its JSON form). All or nothing: every state is
+   * checked before any is applied. A LAPIC already in the state it is given is left alone, so restoring a snapshot of
+   * a 32768-CPU machine costs in proportion to the CPUs that differ; a state this library froze for the same CPU needs
+   * no validation beyond that, any other state is validated field by field.
+   */
+  restoreStates(states: readonly unknown[]): void {
+    if (!Array.isArray(states) || states.length !== this.lapics.length) {
+      throw new UsageError(`snapshot: devices.cpus must hold ${this.lapics.length} CPU states`);
+    }
+    const changed: ValidatedLapicState[] = [];
+    for (let cpu = 0; cpu < this.lapics.length; cpu++) {
+      const lapic = this.lapics[cpu];
+      const s = states[cpu] as LapicState;
+      const ours = SAVED_BY_A_BUS.has(s) && s.cpu === cpu && s.initialApicId === lapic.initialApicId;
+      if (ours && lapic.matchesSavedState(s)) continue;
+      changed.push(validateLapicState(lapic, s));
+    }
+    for (const v of changed) {
+      applyLapicState(v);
+      this.savedStates[v.lapic.cpu] = undefined;
+      this.index.update(v.lapic.cpu);
+      this.lintWatch(this.lapics[v.lapic.cpu], 0, false);
+      this.lintWatch(this.lapics[v.lapic.cpu], 1, false);
+    }
+  }
 
   save(): ApicBusState {
     return { version: APIC_BUS_STATE_VERSION, lapics: this.lapics.map((lapic) => lapic.save()) };
@@ -332,4 +402,26 @@ export class ApicBus {
     this.index.invalidate();
     this.rebuildLintListeners();
   }
+}
+
+/** At most this many CPUs are named per reason in the text; the event's `refusals` lists every one. */
+const NAMED_PER_REASON = 8;
+
+/** " — CPU 1 (APIC 0x1): software-disabled (SVR bit 8 = 0); CPU 2, 3 (APIC 0x2, 0x3): ...", grouped by reason. */
+function describeRefusals(refusals: readonly LapicRefusal[]): string {
+  if (refusals.length === 0) return '';
+  const byWhy = new Map<string, LapicRefusal[]>();
+  for (const r of refusals) {
+    const list = byWhy.get(r.why);
+    if (list) list.push(r);
+    else byWhy.set(r.why, [r]);
+  }
+  const parts: string[] = [];
+  for (const [why, list] of byWhy) {
+    const named = list.slice(0, NAMED_PER_REASON);
+    const more = list.length > named.length ? ` and ${list.length - named.length} more` : '';
+    const noun = list.length === 1 ? 'CPU' : 'CPUs';
+    parts.push(`${noun} ${named.map((r) => r.cpu).join(', ')}${more} (APIC ${named.map((r) => hex(r.apicId)).join(', ')}${more ? ', ...' : ''}): ${why}`);
+  }
+  return ` — ${parts.join('; ')}`;
 }

@@ -20,6 +20,11 @@ export interface CpuRunStateSnapshot {
   extIntReceived: number;
 }
 
+const RUN_STATE_KEYS: ReadonlySet<string> = new Set([
+  'runState', 'startupVector', 'nmiPending', 'smiPending', 'extIntPending',
+  'nmiReceived', 'smiReceived', 'initReceived', 'sipiReceived', 'extIntReceived',
+]);
+
 export class CpuRunState {
   runState: RunState;
   /** Vector of the SIPI that started this CPU (it began executing at vector << 12), or null. */
@@ -114,10 +119,21 @@ export class CpuRunState {
     };
   }
 
+  /** True when {@link save} would return a state equal to `s` (compared field by field, nothing allocated). */
+  matches(s: CpuRunStateSnapshot): boolean {
+    return (
+      this.runState === s.runState && this.startupVector === s.startupVector && this.nmiPending === s.nmiPending &&
+      this.smiPending === s.smiPending && this.extIntPending === s.extIntPending && this.nmiReceived === s.nmiReceived &&
+      this.smiReceived === s.smiReceived && this.initReceived === s.initReceived && this.sipiReceived === s.sipiReceived &&
+      this.extIntReceived === s.extIntReceived
+    );
+  }
+
   /** Throws {@link UsageError} naming the bad field, before changing anything. */
   static validate(state: unknown, where: string): CpuRunStateSnapshot {
     if (typeof state !== 'object' || state === null) throw new UsageError(`${where}: expected an object`);
     const s = state as Record<string, unknown>;
+    for (const key of Object.keys(s)) if (!RUN_STATE_KEYS.has(key)) throw new UsageError(`${where}.${key}: no such field in a CPU run state`);
     if (s.runState !== 'running' && s.runState !== 'wait-for-sipi') {
       throw new UsageError(`${where}.runState: expected 'running' or 'wait-for-sipi', got ${JSON.stringify(s.runState)}`);
     }

@@ -1,5 +1,5 @@
 /**
- * The bus's destination index, after KVM's kvm_apic_map (reference/peers-and-style.md "optimized APIC map"), but
+ * The bus's destination index, after KVM's optimized APIC map (arch/x86/kvm/lapic.c kvm_recalculate_apic_map), but
  * maintained per CPU instead of rebuilt: a CPU whose ID, LDR, DFR or mode changes is told to the index
  * ({@link DestinationIndex.update}), which compares what it indexed for that CPU with the LAPIC's registers now.
  *

@@ -1,5 +1,6 @@
 /**
- * The destination rules, written as "does this one LAPIC match this message" (reference §2.1, §2.2). This is the
+ * The destination rules, written as "does this one LAPIC match this message" (SDM 10.6.2;
+ * 8-bit destinations to x2APIC-mode targets as KVM's kvm_apic_mda). This is the
  * slow oracle: the bus resolves destinations through {@link DestinationIndex} and property tests check the two
  * agree. Only hardware-enabled LAPICs take part; software enable matters only at acceptance.
  *
@@ -13,7 +14,7 @@
  * - x2APIC-mode LAPIC, physical: dest == x2APIC ID; 0xFF is NOT a broadcast here (it names APIC 255), as QEMU TCG
  *   and KVM with KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK do. KVM's default broadcast quirk is not modelled.
  * - x2APIC-mode LAPIC, logical: read as x2APIC cluster 0 with mask = dest (QEMU TCG; kvm-unit-tests
- *   test_ioapic_logical_destination_mode expects 0x0D → IDs 0, 2, 3). Hardware behaviour is [UNCONFIRMED] (§2.2).
+ *   test_ioapic_logical_destination_mode expects 0x0D → IDs 0, 2, 3). Hardware behaviour is [UNCONFIRMED]: no primary source says.
  *
  * destWidth 32 (x2APIC-format destination: x2APIC ICR, IRTE in x2APIC mode, hypervisor 32-bit MSI ABIs):
  * - 0xFFFFFFFF is a broadcast to every LAPIC, physical or logical.

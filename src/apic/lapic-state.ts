@@ -54,6 +54,8 @@ export interface LapicRegisterFile extends LapicScalarRegisters {
   lintLines: number;
   readonly timerState: LapicTimer | null;
   ensureTimer(): LapicTimer;
+  /** A plain copy of one register block (what a saved state holds), read without making the typed-array views. */
+  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[];
 }
 
 export interface LapicState extends LapicScalarRegisters {
@@ -68,11 +70,18 @@ export interface LapicState extends LapicScalarRegisters {
   isr: number[];
   tmr: number[];
   run: CpuRunStateSnapshot;
-  /** LINT0 (bit 0) and LINT1 (bit 1) input levels as last seen. Absent in older states: 0. */
-  lintLines?: number;
-  /** The timer's counting state; null (or absent in older states) when the timer was never touched. */
-  timer?: LapicTimerState | null;
+  /** LINT0 (bit 0) and LINT1 (bit 1) input levels as last seen. */
+  lintLines: number;
+  /** The timer's counting state; null when the timer was never touched. */
+  timer: LapicTimerState | null;
 }
+
+/** The fields of a {@link LapicState}: exactly what {@link saveLapicRegisters} writes. */
+const LAPIC_STATE_KEYS: ReadonlySet<string> = new Set([
+  'version', 'cpu', 'initialApicId', 'apicBase', 'id', 'tpr', 'ldr', 'dfr', 'svr', 'icrLo', 'icrHi', 'tmict', 'tdcr',
+  'esr', 'esrPending', 'errorInterruptArmed', 'lvt', 'irr', 'isr', 'tmr', 'run', 'lintLines', 'timer',
+]);
+const TIMER_STATE_KEYS: ReadonlySet<string> = new Set(['running', 'countBase', 'baseTime', 'tscDeadline']);
 
 export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
   return {
@@ -92,14 +101,25 @@ export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
     esr: lapic.esr,
     esrPending: lapic.esrPending,
     errorInterruptArmed: lapic.errorInterruptArmed,
-    lvt: Array.from(lapic.lvt),
-    irr: Array.from(lapic.irr),
-    isr: Array.from(lapic.isr),
-    tmr: Array.from(lapic.tmr),
+    lvt: lapic.copyRegisterWords('lvt'),
+    irr: lapic.copyRegisterWords('irr'),
+    isr: lapic.copyRegisterWords('isr'),
+    tmr: lapic.copyRegisterWords('tmr'),
     run: lapic.run.save(),
     lintLines: lapic.lintLines,
     timer: lapic.timerState === null ? null : lapic.timerState.save(),
   };
+}
+
+/** Freeze a state from {@link saveLapicRegisters} in place (it shares nothing with the LAPIC), arrays included. */
+export function freezeLapicState(s: LapicState): Readonly<LapicState> {
+  Object.freeze(s.lvt);
+  Object.freeze(s.irr);
+  Object.freeze(s.isr);
+  Object.freeze(s.tmr);
+  Object.freeze(s.run);
+  if (s.timer) Object.freeze(s.timer);
+  return Object.freeze(s);
 }
 
 /** A state that passed validation for one particular LAPIC. */
@@ -119,6 +139,9 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
     throw new UsageError(`${where}.${field}: ${why}`);
   };
   if (s.version !== LAPIC_STATE_VERSION) fail('version', `expected ${LAPIC_STATE_VERSION}, got ${JSON.stringify(s.version)}`);
+  // A field no LAPIC has would be dropped by the restore: refuse it rather than lose it silently.
+  for (const key of Object.keys(s)) if (!LAPIC_STATE_KEYS.has(key)) fail(key, 'no such field in a LAPIC state');
+  if (s.cpu !== lapic.cpu) fail('cpu', `state is for CPU ${JSON.stringify(s.cpu)}, this LAPIC is CPU ${lapic.cpu}`);
   if (s.initialApicId !== lapic.initialApicId) {
     fail('initialApicId', `state is for APIC ID ${JSON.stringify(s.initialApicId)}, this LAPIC has ${lapic.initialApicId}`);
   }
@@ -178,10 +201,12 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
   words('isr', APIC_BITMAP_WORDS, vectorBits);
   words('tmr', APIC_BITMAP_WORDS, vectorBits);
   CpuRunState.validate(s.run, `${where}.run`);
-  if (s.lintLines !== undefined && !isIntInRange(s.lintLines, 0, 3)) fail('lintLines', 'expected 0..3 (bit 0 LINT0, bit 1 LINT1)');
-  if (s.timer !== undefined && s.timer !== null) {
+  if (!isIntInRange(s.lintLines, 0, 3)) fail('lintLines', 'expected 0..3 (bit 0 LINT0, bit 1 LINT1)');
+  if (s.timer === undefined) fail('timer', 'expected the timer state or null');
+  if (s.timer !== null) {
     const t = s.timer as Record<string, unknown>;
     if (typeof t !== 'object') fail('timer', 'expected an object or null');
+    for (const key of Object.keys(t)) if (!TIMER_STATE_KEYS.has(key)) fail(`timer.${key}`, 'no such field in a timer state');
     if (typeof t.running !== 'boolean') fail('timer.running', 'expected a boolean');
     if (!isIntInRange(t.countBase, 0, 0xffffffff)) fail('timer.countBase', 'expected an unsigned 32-bit count');
     if (!isIntInRange(t.baseTime, 0, Number.MAX_SAFE_INTEGER)) fail('timer.baseTime', 'expected a time in ns (a non-negative integer)');
@@ -212,7 +237,7 @@ export function applyLapicState(v: ValidatedLapicState): void {
   lapic.isr.set(s.isr);
   lapic.tmr.set(s.tmr);
   lapic.run.load(s.run);
-  lapic.lintLines = s.lintLines ?? 0;
+  lapic.lintLines = s.lintLines;
   if (s.timer) lapic.ensureTimer().load(s.timer);
   else lapic.timerState?.stop();
 }

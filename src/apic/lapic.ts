@@ -2,8 +2,8 @@
  * One local APIC: the xAPIC MMIO register page, the x2APIC MSRs, IA32_APIC_BASE, and the acceptance side of the
  * APIC bus (IRR/ISR/TMR, PPR, INTA acknowledge, EOI, ESR, and the INIT/SIPI/NMI/SMI/ExtINT latches).
  *
- * Facts: reference/apic-ioapic-msi.md §1 (register map, MSR rules, APIC base), §2.3 (acceptance), §2.5 (EOI),
- * §2.6 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
+ * Facts: SDM 10.4 and 10.12 (register map, MSR rules, APIC base), 10.6.1 and 10.8 (acceptance), 10.8.5 (EOI),
+ * 10.8.3.1 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
  *
  * The timer counts on the machine's simulated clock (lapic-timer.ts). LINT0 and LINT1 are inputs the bus drives
  * (the 8259's INTR on LINT0 in virtual-wire mode, NMI on LINT1), delivered through their LVT entries (SDM 10.5.1).
@@ -119,11 +119,6 @@ export function x2apicLdr(x2apicId: number): number {
   return (((x2apicId >>> 4) << 16) | (1 << (x2apicId & 0xf))) >>> 0;
 }
 
-/** Vector of the highest set bit in an 8×32-bit vector bitmap, or -1. */
-export function highestVector(bitmap: Uint32Array): number {
-  return highestAt(bitmap, 0);
-}
-
 /** Whether `vector` is set in the 8-word bitmap at bitmap[base..base + 8). */
 export function testVector(bitmap: Uint32Array, vector: number, base = 0): boolean {
   return ((bitmap[base + (vector >>> 5)] >>> (vector & 31)) & 1) !== 0;
@@ -195,6 +190,10 @@ export class Lapic implements MmioDevice {
   private readonly words: Uint32Array;
   private readonly at: number;
   private views: RegisterViews | null = null;
+
+  /** IA32_APIC_BASE as a saved state writes it, and the value it was made from ({@link matchesSavedState}). */
+  private apicBaseText = '';
+  private apicBaseTextOf = -1n;
 
   /** Reused message for IPIs this LAPIC sends (no allocation per IPI; made on the first IPI). */
   private ipiMessage: ApicMessage | null = null;
@@ -805,7 +804,7 @@ export class Lapic implements MmioDevice {
   // --- Acceptance (called by the APIC bus) ---------------------------------------------------------------------
 
   /**
-   * A Fixed or LowestPriority interrupt. Refused when hardware- or software-disabled (§2.3) and, with a receive
+   * A Fixed or LowestPriority interrupt. Refused when hardware- or software-disabled (SDM 10.4.7.2) and, with a receive
    * illegal vector error, for vectors 0–15. TMR records the trigger mode at acceptance (edge clears it).
    */
   acceptInterrupt(vector: number, trigger: number): boolean {
@@ -851,6 +850,18 @@ export class Lapic implements MmioDevice {
     if (this.mode === 'disabled' || !this.softwareEnabled) return false;
     this.run.latchExtInt();
     return true;
+  }
+
+  /**
+   * Why this LAPIC refuses a message of this delivery mode and vector — the conditions of the accept* methods above,
+   * in their order. Called only after a message was lost (never on the delivery path), to say why in interrupt_lost.
+   */
+  refusalReason(deliveryMode: number, vector: number): string {
+    if (this.mode === 'disabled') return 'hardware-disabled (IA32_APIC_BASE.EN = 0)';
+    const needsSoftwareEnable = deliveryMode === 0 || deliveryMode === 1 || deliveryMode === 7; // Fixed, LowestPriority, ExtINT
+    if (needsSoftwareEnable && !this.softwareEnabled) return 'software-disabled (SVR bit 8 = 0)';
+    if ((deliveryMode === 0 || deliveryMode === 1) && vector < FIRST_LEGAL_VECTOR) return `illegal vector 0x${vector.toString(16)} (ESR: receive illegal vector)`;
+    return 'refused';
   }
 
   /** INIT (level assert): INIT-reset the LAPIC and the CPU. */
@@ -901,7 +912,7 @@ export class Lapic implements MmioDevice {
   // --- The CPU side: INTA and EOI ---------------------------------------------------------------------------------
 
   /**
-   * INTA: the highest IRR vector whose priority class is above PPR moves to ISR and is returned (§2.6); null when
+   * INTA: the highest IRR vector whose priority class is above PPR moves to ISR and is returned (SDM 10.8.3.1); null when
    * nothing is deliverable (hardware would then return the spurious vector if it had already raised INTR).
    */
   acknowledge(): number | null {
@@ -915,7 +926,7 @@ export class Lapic implements MmioDevice {
 
   /**
    * EOI: clear the highest ISR bit. A level-triggered vector (TMR set) is broadcast to the I/O APICs unless SVR
-   * bit 12 (EOI-broadcast suppression) is set (§2.5). An EOI with nothing in service does nothing.
+   * bit 12 (EOI-broadcast suppression) is set (SDM 10.8.5). An EOI with nothing in service does nothing.
    */
   eoi(): void {
     const { words, at } = this;
@@ -931,6 +942,44 @@ export class Lapic implements MmioDevice {
 
   save(): LapicState {
     return saveLapicRegisters(this);
+  }
+
+  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[] {
+    const from = this.at + (block === 'lvt' ? LVT_AT : block === 'irr' ? IRR_AT : block === 'isr' ? ISR_AT : TMR_AT);
+    const length = block === 'lvt' ? APIC_LVT_COUNT : APIC_BITMAP_WORDS;
+    const out = new Array<number>(length);
+    for (let i = 0; i < length; i++) out[i] = this.words[from + i];
+    return out;
+  }
+
+  /**
+   * True when {@link save} would return a state equal to `s`: what lets a snapshot reuse the state it saved last time
+   * for a LAPIC that has not changed since (compared in place: no views made, nothing allocated but the base's text).
+   */
+  matchesSavedState(s: LapicState): boolean {
+    if (
+      s.id !== this.id || s.tpr !== this.tpr || s.ldr !== this.ldr || s.dfr !== this.dfr || s.svr !== this.svr ||
+      s.icrLo !== this.icrLo || s.icrHi !== this.icrHi || s.tmict !== this.tmict || s.tdcr !== this.tdcr ||
+      s.esr !== this.esr || s.esrPending !== this.esrPending || s.errorInterruptArmed !== this.errorInterruptArmed
+    ) return false;
+    if (!this.run.matches(s.run)) return false;
+    if (this.apicBaseTextOf !== this.apicBase) {
+      this.apicBaseTextOf = this.apicBase;
+      this.apicBaseText = '0x' + this.apicBase.toString(16);
+    }
+    if (s.apicBase !== this.apicBaseText) return false;
+    if (s.lintLines !== this.lintLines) return false;
+    const t = this.timerUnit;
+    const st = s.timer;
+    if (t === null ? st !== null : st === null || st.running !== t.running || st.countBase !== t.countBase || st.baseTime !== t.baseTime || BigInt(st.tscDeadline) !== t.tscDeadline) {
+      return false;
+    }
+    const { words, at } = this;
+    const same = (saved: readonly number[], from: number) => {
+      for (let i = 0; i < saved.length; i++) if (words[at + from + i] !== saved[i]) return false;
+      return true;
+    };
+    return same(s.lvt, LVT_AT) && same(s.irr, IRR_AT) && same(s.isr, ISR_AT) && same(s.tmr, TMR_AT);
   }
 
   /** Validate `state` completely, then apply it; throws {@link UsageError} and changes nothing on bad input. */

@@ -1,6 +1,6 @@
 /**
- * Lowest-priority arbitration: which one of the addressed LAPICs takes a LowestPriority interrupt (reference §2.4).
- * Only hardware- and software-enabled LAPICs take part (§2.3: a software-disabled APIC refuses LowestPriority).
+ * Lowest-priority arbitration: which one of the addressed LAPICs takes a LowestPriority interrupt (SDM 10.6.2.4).
+ * Only hardware- and software-enabled LAPICs take part (SDM 10.4.7.2: a software-disabled APIC refuses LowestPriority).
  *
  * - 'priority' (default, hardware-like, SDM 10.6.2.4 / 10.7.2.6): a focus processor (the vector is already in its
  *   IRR or ISR, and its SVR bit 9 "focus processor checking disabled" is clear) wins; otherwise the lowest PPR

@@ -1,6 +1,6 @@
 /**
  * Local APIC register offsets (xAPIC MMIO page) and the bit fields irqpath uses.
- * Source: reference/apic-ioapic-msi.md §1.1 (SDM Table 10-1 / 10-6, linux apicdef.h, kvm-unit-tests apic-defs.h).
+ * Source: SDM Table 10-1 / 10-6, linux apicdef.h, kvm-unit-tests apic-defs.h.
  */
 
 // --- Register offsets within the 4 KiB xAPIC page -------------------------------------------------------------
@@ -44,7 +44,7 @@ export const APIC_VERSION = 0x14;
  * max LVT entry index reported in LVR 23:16 is 5.
  */
 export const APIC_LVT_COUNT = 6;
-/** LVR bit 24: EOI-broadcast suppression (directed EOI) supported; makes SVR bit 12 writable (§2.5). */
+/** LVR bit 24: EOI-broadcast suppression (directed EOI) supported; makes SVR bit 12 writable (SDM 10.8.5). */
 export const APIC_LVR_DIRECTED_EOI = 1 << 24;
 export const APIC_LVR_VALUE = (APIC_VERSION | ((APIC_LVT_COUNT - 1) << 16) | APIC_LVR_DIRECTED_EOI) >>> 0;
 
@@ -76,7 +76,7 @@ export const ESR_SEND_ILLEGAL_VECTOR = 1 << 5;
 export const ESR_RECEIVE_ILLEGAL_VECTOR = 1 << 6;
 export const ESR_ILLEGAL_REGISTER_ADDRESS = 1 << 7;
 
-// --- ICR (§1.2) ------------------------------------------------------------------------------------------------
+// --- ICR (SDM 10.6.1) --------------------------------------------------------------------------------------------
 export const ICR_VECTOR_MASK = 0xff;
 export const ICR_DELIVERY_MODE_SHIFT = 8;
 export const ICR_DEST_LOGICAL = 1 << 11;

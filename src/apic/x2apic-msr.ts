@@ -1,6 +1,6 @@
 /**
- * x2APIC MSR ↔ xAPIC offset mapping and the #GP rules for RDMSR/WRMSR (reference §1.1 and its "Further rules";
- * SDM Table 10-6, 10.12.1.2).
+ * x2APIC MSR ↔ xAPIC offset mapping and the #GP rules for RDMSR/WRMSR (SDM 10.12.1.2,
+ * Table 10-6; KVM kvm_x2apic_msr_read/write).
  *
  * MSR = 0x800 + (offset >> 4). Registers missing in x2APIC mode (APR 0x809, RRD 0x80C, DFR 0x80E, ICR high 0x831,
  * CMCI 0x82F since irqpath models no CMCI) and every unlisted MSR in 0x800–0xBFF raise #GP.
@@ -20,8 +20,11 @@ export const X2APIC_MSR_FIRST = 0x800;
 export const X2APIC_MSR_LAST = 0x8ff;
 export const X2APIC_MSR_RESERVED_LAST = 0xbff;
 
+/** @public */
 export const MSR_X2APIC_ID = 0x802;
+/** @public */
 export const MSR_X2APIC_TPR = 0x808;
+/** @public */
 export const MSR_X2APIC_PPR = 0x80a;
 export const MSR_X2APIC_EOI = 0x80b;
 export const MSR_X2APIC_LDR = 0x80d;

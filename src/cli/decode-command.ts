@@ -47,7 +47,7 @@ export function explanationJson(explanation: Explanation): Record<string, unknow
   return {
     interrupt: explanation.interrupt,
     verdict: explanation.verdict,
-    addr: formatAddr(explanation.addr),
+    addr: '0x' + explanation.addr.toString(16), // plain hex: BigInt() and JSON readers parse it (the table keeps the _ separator)
     data: explanation.data,
     formats: explanation.formats,
   };

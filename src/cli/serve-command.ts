@@ -6,7 +6,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
 import { unsignedOption } from './parse-number.ts';
 import { writeOut } from './output.ts';
@@ -69,7 +69,8 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('serve the web page (explain a message, run scenarios, the matrix) on 127.0.0.1 and print its URL')
-    .option('--port <n>', 'TCP port (0 picks a free one)', unsignedOption(16), 8080n)
+    // The default is shown in --help by its description: commander would JSON.stringify the bigint and throw.
+    .addOption(new Option('--port <n>', 'TCP port (0 picks a free one)').argParser(unsignedOption(16)).default(8080n, '8080'))
     .option('--dir <path>', 'the built site (default: dist/web of this package, from `npm run build:web`)')
     .action(async function (this: Command, opts: { port: bigint; dir?: string }) {
       const { url } = await startWebServer(opts.dir ?? defaultWebDir(), Number(opts.port));

@@ -14,7 +14,7 @@ export interface HypervisorOptions {
   /** Accept Windows' "high bits in the address" layout: address bits 55:32 carry APIC ID 31:8. */
   windowsHighAddressBits?: boolean;
   /**
-   * The proof-of-concept hack from seed 000: the Intel unit reads a compatibility-format (AMD-style) message as an
+   * The proof-of-concept hack from the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?" (2024-10-01): the Intel unit reads a compatibility-format (AMD-style) message as an
    * IRTE index taken from data 10:0, as an AMD IOMMU would.
    */
   intelIrAcceptsAmdFormat?: boolean;
@@ -61,7 +61,7 @@ export interface DeviceOptions {
   /** A short label for reports ("nvme", "virtio-net"). */
   name?: string;
   /**
-   * An embedded interrupt controller in a memory BAR (ath11k/ath12k, seed 003): the driver writes an MSI address
+   * An embedded interrupt controller in a memory BAR (ath11k/ath12k; "ath11k and vfio-pci support", linux-wireless, 2024-01): the driver writes an MSI address
    * at each `registers[k]` and its data 8 bytes above, and the device raises source k by a DMA write of them.
    */
   embeddedMsi?: EmbeddedMsiOptions;

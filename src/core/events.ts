@@ -72,6 +72,15 @@ export interface InterruptLostEvent {
   flow: number;
   source: string;
   reason: string;
+  /** When the addressed local APICs refused it: each one and why (software-disabled, illegal vector, ...). */
+  refusals?: LapicRefusal[];
+}
+
+/** One local APIC's refusal of a message it was addressed by. */
+export interface LapicRefusal {
+  cpu: number;
+  apicId: number;
+  why: string;
 }
 
 /** An IOMMU raised its own interrupt (fault event, invalidation completion, event log); it has a flow of its own. */

@@ -5,6 +5,7 @@
  * values are little-endian. A bad address or value is a {@link UsageError} (the public `machine.memory` is this
  * class); the IOMMU models call it with addresses they have range-checked or whose failure they turn into a fault.
  */
+import { bytesToBase64 } from './byte-text.ts';
 import { showValue, UsageError } from './errors.ts';
 
 export const PAGE_SIZE = 4096;
@@ -14,9 +15,41 @@ const MAX_ADDR = 2 ** MAX_PHYS_ADDR_BITS;
 /** A physical address as the API takes it. */
 export type PhysicalAddress = number | bigint;
 
+/**
+ * The touched pages of a memory at one moment, shared copy-on-write with the memory it came from: taking one costs a
+ * map copy, not a page copy, and nothing is encoded until it is serialised (`JSON.stringify` calls {@link toJSON}:
+ * page frame in lower-case hex → base64 page, the form a restore also accepts).
+ */
+export class MemoryImage {
+  /** Page frame → the page's bytes. Never written: the memory copies a shared page before its next write. */
+  readonly pages: ReadonlyMap<number, Uint8Array>;
+
+  constructor(pages: ReadonlyMap<number, Uint8Array>) {
+    this.pages = pages;
+    Object.freeze(this);
+  }
+
+  get pageCount(): number {
+    return this.pages.size;
+  }
+
+  toJSON(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const pfn of [...this.pages.keys()].sort((a, b) => a - b)) out[pfn.toString(16)] = bytesToBase64(this.pages.get(pfn)!);
+    return out;
+  }
+}
+
 export class SparseMemory {
-  private readonly pages = new Map<number, Uint8Array>();
+  private pages = new Map<number, Uint8Array>();
   private readonly views = new Map<number, DataView>();
+  /**
+   * Copy-on-write bookkeeping without a walk per image: every image taken bumps `generation`, and a page may be
+   * written in place only while `owned` records the current generation for it (it was created or copied since the
+   * last image). Any other page may be held by an image, so its next write copies it first.
+   */
+  private generation = 0;
+  private readonly owned = new Map<number, number>();
 
   /** The address as a number, after checking that [addr, addr + size) lies in the 52-bit physical space. */
   private check(addr: PhysicalAddress, size: number): number {
@@ -35,12 +68,23 @@ export class SparseMemory {
 
   private view(page: number, create: boolean): DataView | undefined {
     let v = this.views.get(page);
-    if (v === undefined && create) {
-      const bytes = new Uint8Array(PAGE_SIZE);
-      this.pages.set(page, bytes);
-      v = new DataView(bytes.buffer);
-      this.views.set(page, v);
+    if (v === undefined) {
+      const bytes = this.pages.get(page);
+      if (bytes !== undefined) {
+        // A page loaded from an image gets its view on first use.
+        v = new DataView(bytes.buffer, bytes.byteOffset, PAGE_SIZE);
+        this.views.set(page, v);
+      } else {
+        if (!create) return undefined;
+        const fresh = new Uint8Array(PAGE_SIZE);
+        this.pages.set(page, fresh);
+        this.owned.set(page, this.generation);
+        v = new DataView(fresh.buffer);
+        this.views.set(page, v);
+        return v;
+      }
     }
+    if (create && this.owned.get(page) !== this.generation) v = this.unshare(page);
     return v;
   }
 
@@ -114,6 +158,29 @@ export class SparseMemory {
     for (let i = 0; i < size; i++) this.write8(addr + i, Number((value >> BigInt(8 * i)) & 0xffn));
   }
 
+  /** Copy a page an image shares before it is written, so the image keeps the bytes it was taken with. */
+  private unshare(page: number): DataView {
+    this.owned.set(page, this.generation);
+    const copy = new Uint8Array(this.pages.get(page)!);
+    this.pages.set(page, copy);
+    const v = new DataView(copy.buffer);
+    this.views.set(page, v);
+    return v;
+  }
+
+  /** The touched pages as they are now, shared copy-on-write (O(pages) references, no bytes copied). */
+  image(): MemoryImage {
+    this.generation++;
+    return new MemoryImage(new Map(this.pages));
+  }
+
+  /** Make the memory hold exactly the image's pages, sharing them copy-on-write (nothing copied until written). */
+  loadImage(image: MemoryImage): void {
+    this.pages = new Map(image.pages);
+    this.views.clear();
+    this.owned.clear();
+  }
+
   /** Page-frame numbers that have been written (for reports and snapshots). */
   touchedPages(): number[] {
     return [...this.pages.keys()].sort((a, b) => a - b);
@@ -131,11 +198,13 @@ export class SparseMemory {
   clear(): void {
     this.pages.clear();
     this.views.clear();
+    this.owned.clear();
   }
 
   loadPage(page: number, bytes: Uint8Array): void {
     if (bytes.length !== PAGE_SIZE) throw new UsageError(`page ${page} must be ${PAGE_SIZE} bytes, got ${bytes.length}`);
     const copy = new Uint8Array(bytes);
+    this.owned.set(page, this.generation);
     this.pages.set(page, copy);
     this.views.set(page, new DataView(copy.buffer));
   }

@@ -21,8 +21,3 @@ export function parseRegisterValue(value: unknown, field: string, bits: number):
   if (v < 0n || v >> BigInt(bits) !== 0n) throw new ConfigError(field, `0x${v.toString(16)} does not fit in ${bits} bits`);
   return v;
 }
-
-/** The hex text Linux prints for a register (`%llx`): no 0x, no padding. */
-export function registerText(v: bigint): string {
-  return v.toString(16);
-}

@@ -25,6 +25,10 @@ export interface GuestOptions {
 export type { WindowsQuirks };
 export { WINDOWS_QUIRK_NAMES, LinuxGuest, WindowsGuest };
 
+/** The result is typed by `os`: a LinuxGuest for 'linux' (mapDma, its kernel version), a WindowsGuest for 'windows'. */
+export function createGuest(machine: Machine, options: GuestOptions & { os: 'linux' }): LinuxGuest;
+export function createGuest(machine: Machine, options: GuestOptions & { os: 'windows' }): WindowsGuest;
+export function createGuest(machine: Machine, options: GuestOptions): LinuxGuest | WindowsGuest;
 export function createGuest(machine: Machine, options: GuestOptions): LinuxGuest | WindowsGuest {
   if (!(machine instanceof Machine)) throw new UsageError(`createGuest: expected a machine from createMachine(), got ${showValue(machine)}`);
   if (typeof options !== 'object' || options === null) throw new UsageError('createGuest: options must be an object like { os: "linux" }');

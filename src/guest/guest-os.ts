@@ -4,6 +4,7 @@
  * real guest can discover (`machine.firmware`: MADT, DMAR/IVRS, CPUID), and records what it decided in a boot log.
  */
 import type { Machine } from '../machine/machine.ts';
+import type { Address } from '../machine/cpu.ts';
 import type { BootLog } from './boot-log.ts';
 
 /** A driver's request for one interrupt, with the CPU it wants the interrupt affine to. */
@@ -51,9 +52,9 @@ export interface ProgrammedInterrupt {
 /** A buffer a driver mapped for its device's DMA (dma_map_single). */
 export interface DmaMapping {
   /** The address the device is told to use. */
-  iova: number;
+  iova: bigint;
   /** Where the buffer is in RAM. */
-  physical: number;
+  physical: bigint;
   /** false when no IOMMU translates for the device (the IOVA is the physical address). */
   translated: boolean;
 }
@@ -91,7 +92,7 @@ export interface GuestOs {
    * Map one 4 KiB buffer for `device`'s DMA at `iova` with these permissions, the way this OS's DMA API does; absent
    * on models that do not implement DMA mapping.
    */
-  mapDma?(device: string, iova: number, access: { read: boolean; write: boolean }): DmaMapping;
+  mapDma?(device: string, iova: Address, access: { read: boolean; write: boolean }): DmaMapping;
   /** Unmap a page mapped by mapDma (and invalidate the IOMMU's cached translation of it). */
-  unmapDma?(device: string, iova: number): void;
+  unmapDma?(device: string, iova: Address): void;
 }

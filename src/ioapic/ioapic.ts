@@ -2,12 +2,12 @@
  * The I/O APIC (82093AA, version 0x11, or a PCI 2.2 I/OxAPIC with the EOI register, version 0x20).
  *
  * Each input pin owns a redirection-table entry (RTE). When a pin fires, the I/O APIC turns the RTE into an
- * interrupt message (a 32-bit write to 0xFEEx_xxxx, reference §3.5) and puts it on the machine bus with its
+ * interrupt message (a 32-bit write to 0xFEEx_xxxx, SDM 10.11, QEMU ioapic_entry_parse) and puts it on the machine bus with its
  * source-id, through the injected {@link DmaPort}; the machine routes it through the translation core (and an
  * IOMMU's interrupt remapping) exactly like a PCI MSI. Level-triggered pins are gated by Remote IRR, which an EOI
  * (the LAPIC's EOI broadcast or, from version 0x20, the EOI register) clears.
  *
- * Register map (reference §3.1/§3.2): IOREGSEL at 0x00 selects an indirect register, IOWIN at 0x10 reads/writes it,
+ * Register map (82093AA datasheet §3.0, §3.1, §3.2): IOREGSEL at 0x00 selects an indirect register, IOWIN at 0x10 reads/writes it,
  * EOI at 0x40. Indirect: 0x00 ID, 0x01 version, 0x02 arbitration ID, 0x10+2n / 0x11+2n RTE n low / high dword.
  */
 import type { DmaPort } from '../msi/dma-port.ts';
@@ -40,9 +40,6 @@ export const IOREGSEL = 0x00;
 export const IOWIN = 0x10;
 /** EOI register, version 0x20 only (ICH/6700PXH datasheets; Linux `struct io_apic.eoi`). */
 export const IOAPIC_EOI = 0x40;
-/** Size of the MMIO window QEMU maps for the I/O APIC ("ioapic", 0x1000 bytes). */
-export const IOAPIC_MMIO_SIZE = 0x1000;
-export const IOAPIC_DEFAULT_BASE = 0xfec00000;
 
 // Indirect registers (IOREGSEL values).
 export const IOAPIC_REG_ID = 0x00;
@@ -111,7 +108,7 @@ export class Ioapic implements MmioDevice {
     this.reset();
   }
 
-  /** Power-on state (reference §3.4): every RTE masked, ID kept from the configuration, IOREGSEL 0, lines idle. */
+  /** Power-on state (82093AA datasheet §3.2.4): every RTE masked, ID kept from the configuration, IOREGSEL 0, lines idle. */
   reset(): void {
     this.regsel = 0;
     this.rteLo.fill(RTE_MASK);
@@ -137,7 +134,7 @@ export class Ioapic implements MmioDevice {
         value = 0;
     }
     if (this.events.active) {
-      this.events.hop('ioapic_mem_read', [['addr', offset], ['regsel', this.regsel], ['size', size], ['val', value]]);
+      this.events.hop('ioapic_mem_read', [['addr', BigInt(offset)], ['regsel', this.regsel], ['size', size], ['val', value]]);
     }
     return BigInt(value >>> 0);
   }
@@ -145,7 +142,7 @@ export class Ioapic implements MmioDevice {
   write(offset: number, size: AccessSize, value: bigint): void {
     const v = Number(BigInt.asUintN(32, value));
     if (this.events.active) {
-      this.events.hop('ioapic_mem_write', [['addr', offset], ['regsel', this.regsel], ['size', size], ['val', v]]);
+      this.events.hop('ioapic_mem_write', [['addr', BigInt(offset)], ['regsel', this.regsel], ['size', size], ['val', v]]);
     }
     switch (offset) {
       case IOREGSEL:
@@ -211,7 +208,7 @@ export class Ioapic implements MmioDevice {
     let lo = ((value & ~RTE_LO_READ_ONLY) | (this.rteLo[n] & RTE_LO_READ_ONLY)) >>> 0;
     // Making an entry edge-triggered clears Remote IRR. Not in the 82093AA text, but every emulator (QEMU
     // ioapic_fix_edge_remote_irr, KVM) does it and Linux's EOI simulation for version 0x11 (mask, set edge, set
-    // level) relies on it (reference §2.5, §3.4).
+    // level) relies on it (SDM 10.8.5; 82093AA §3.2.4 Remote IRR).
     if (!(lo & RTE_TRIGGER)) lo = (lo & ~RTE_REMOTE_IRR) >>> 0;
     this.rteLo[n] = lo;
     // A level line that is asserted while the entry becomes deliverable (unmasked, Remote IRR clear) is delivered
@@ -315,7 +312,7 @@ export class Ioapic implements MmioDevice {
    * Deliver a level interrupt: Remote IRR is set when the message is sent. The message is a posted write, so the
    * I/O APIC cannot know whether a LAPIC accepted it: if the IOMMU faults it, or no APIC matches its destination,
    * Remote IRR stays set and the pin is dead until an EOI with that vector arrives — exactly what a real guest sees
-   * (a "stuck" level interrupt). (KVM's in-kernel IOAPIC sets it from the delivery result instead, §3.4.)
+   * (a "stuck" level interrupt). (KVM's in-kernel IOAPIC sets it from the delivery result instead: kvm/ioapic.c.)
    */
   private sendLevel(pin: number): void {
     this.rteLo[pin] = (this.rteLo[pin] | RTE_REMOTE_IRR) >>> 0;

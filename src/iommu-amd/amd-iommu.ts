@@ -2,7 +2,7 @@
  * The AMD IOMMU: register file (MMIO window), event log, command buffer, caches, its own interrupt, and the
  * interrupt-remapping entry point the translation core calls (`remap`, see interrupt-remapping.ts).
  *
- * Register behaviour and where the sources disagree (reference §1–§3, §6–§8):
+ * Register behaviour and where the sources disagree (AMD IOMMU spec §2.4, §2.5, §3.4):
  * - Accesses are 32- or 64-bit and naturally aligned; anything else reads 0 and is ignored (traced
  *   `amdvi_mmio_invalid`). Unimplemented offsets in the window read 0, writes are ignored.
  * - Device Table / Command Buffer / Event Log Base: a 32-bit write to the low dword is latched and takes effect with
@@ -18,7 +18,7 @@
  * - Event log overflow: EventOverflow set, entry dropped, EventLogRun cleared — logging stops until software
  *   restarts it (clear EventLogEn, W1C EventOverflow, set EventLogEn), which is what Linux's
  *   amd_iommu_restart_log does and what its "if EventLogRun is still set do nothing" test implies.
- * - EventLogInt is set for every logged entry (like ComWaitInt, which OVMM/VBox set regardless of the enable bit);
+ * - EventLogInt is set for every logged entry (like ComWaitInt, which OpenVMM/VBox set regardless of the enable bit);
  *   the IOMMU's interrupt is sent on a 0→1 edge of EventLogInt or EventOverflow when EventIntEn, and of ComWaitInt
  *   when ComWaitIntEn (Linux amd_iommu_handle_irq: a still-set bit suppresses further interrupts).
  * - The interrupt goes through XT register 0x170 when Control.IntCapXTEn (decoded 32-bit destination straight to
@@ -194,7 +194,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     const out = dma.translate(sourceId, addr, isWrite);
     if (out < 0) return null;
     const hub = this.host.events;
-    if (hub.active) hub.hop('irqpath_amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', '0x' + addr.toString(16)], ['gpa', '0x' + out.toString(16)], ['path', dma.lastPath], ['write', isWrite]]);
+    if (hub.active) hub.hop('irqpath_amdvi_translation_result', [['devid', sourceId & 0xffff], ['addr', BigInt(addr)], ['gpa', BigInt(out)], ['path', dma.lastPath], ['write', isWrite]]);
     return out;
   }
 
@@ -223,7 +223,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
     if (!this.validAccess(offset, size)) return;
     const reg = offset & ~7;
     const v = BigInt.asUintN(size * 8, value);
-    if (this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_write', [['addr', offset], ['size', size], ['val', v]]);
+    if (this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_write', [['addr', BigInt(offset)], ['size', size], ['val', v]]);
     if (size === 8) {
       this.latchedLow.delete(reg);
       this.writeRegister(reg, v, ALL_BITS);
@@ -244,7 +244,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
 
   private validAccess(offset: number, size: number): boolean {
     const ok = (size === 4 || size === 8) && Number.isInteger(offset) && offset >= 0 && offset % size === 0 && offset + size <= R.MMIO_SIZE;
-    if (!ok && this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_invalid', [['addr', offset], ['size', size]]);
+    if (!ok && this.host.events.active) this.host.events.hop('irqpath_amdvi_mmio_invalid', [['addr', BigInt(offset)], ['size', size]]);
     return ok;
   }
 
@@ -427,7 +427,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
         }
         const command = decodeCommand(words, { iaSup: this.options.iaSup });
         if (command.op === 'ILLEGAL') {
-          if (this.host.events.active) this.host.events.hop('irqpath_amdvi_invalid_command', [['addr', at], ['reason', command.reason]]);
+          if (this.host.events.active) this.host.events.hop('irqpath_amdvi_invalid_command', [['addr', BigInt(at)], ['reason', command.reason]]);
           this.stopCommands(illegalCommandEvent(at));
           return;
         }
@@ -461,7 +461,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
         }
         if (hub.active) {
           hub.hop('amdvi_completion_wait', [
-            ['addr', command.storeAddress], ['data', (BigInt(command.storeDataHi) << 32n) | BigInt(command.storeDataLo)],
+            ['addr', BigInt(command.storeAddress)], ['data', (BigInt(command.storeDataHi) << 32n) | BigInt(command.storeDataLo)],
             ['store', command.store], ['interrupt', command.interrupt],
           ]);
         }

@@ -2,7 +2,7 @@
  * The IOMMU's device-table and interrupt-remapping-table caches. Software changes a DTE or IRTE in memory and must
  * then issue INVALIDATE_DEVTAB_ENTRY / INVALIDATE_INTERRUPT_TABLE (+ COMPLETION_WAIT) before the change takes effect
  * (Linux iommu_flush_irt_and_complete, Xen amd_iommu_flush_intremap) — unless Control.IRTCacheDis turns IRTE caching
- * off (reference §2, §5). QEMU and VirtualBox never cache, so they hide missing invalidations; this model does not.
+ * off (AMD IOMMU spec §2.2.5, §3.4 Control). QEMU and VirtualBox never cache, so they hide missing invalidations; this model does not.
  *
  * Both caches are filled on a miss and then read without allocation: the DTE cache is one typed array indexed by
  * DeviceID, the IRTE cache one typed-array block per DeviceID (allocated on that device's first interrupt). IRTE

@@ -1,6 +1,6 @@
 /**
  * The command buffer: 128-bit commands software writes to guest memory and publishes by advancing the Tail
- * register; the IOMMU fetches from Head while Head != Tail and the buffer runs (reference §7). Opcode in bits 63:60
+ * register; the IOMMU fetches from Head while Head != Tail and the buffer runs (AMD IOMMU spec §2.4). Opcode in bits 63:60
  * (dword1[31:28]).
  *
  * This file decodes and validates commands; amd-iommu.ts executes them. A command is illegal when its opcode is

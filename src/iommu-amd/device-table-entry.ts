@@ -1,5 +1,5 @@
 /**
- * Device Table Entry: 256 bits at DevTabBase + DeviceID x 32 (reference §4), seen here as eight little-endian
+ * Device Table Entry: 256 bits at DevTabBase + DeviceID x 32 (AMD IOMMU spec §2.2.2.1), seen here as eight little-endian
  * dwords d[0..7]. The interrupt half is qword 2 (d4, d5) and qword 3 (d6, d7):
  *
  *   d4: [0] IV, [4:1] IntTabLen, [5] IG, [31:6] IntTableRootPtr address bits 31:6
@@ -15,7 +15,7 @@
  */
 
 /*
- * The DMA half (AMD IOMMU spec §2.2.2.1 Device Table Entry; reference §4): qword 0 (d0, d1) and qword 1 (d2, d3):
+ * The DMA half (AMD IOMMU spec §2.2.2.1 Device Table Entry): qword 0 (d0, d1) and qword 1 (d2, d3):
  *
  *   d0: [0] V, [1] TV, [6:2] reserved, [8:7] HAD, [11:9] Mode (host page-table levels; 0 = no translation),
  *       [31:12] Host Page Table Root Pointer bits 31:12
@@ -98,17 +98,6 @@ export function dteDomainId(d2: number): number {
 /** Non-zero when the interrupt half (qwords 2–3) has reserved bits set. */
 export function dteInterruptReservedBits(d5: number, d6: number, d7: number): number {
   return (d5 & DTE_D5_RESERVED) | d6 | (d7 & DTE_D7_RESERVED);
-}
-
-/**
- * Why an IV = 1 entry would be illegal for a fixed/arbitrated request that it remaps, or null (reference §4, §5 steps
- * 4 and 6). Only the reserved-bit case applies to every request; remapping checks IntCtl / IntTabLen where it uses them.
- */
-export function dteInterruptIllegality(d4: number, d5: number, d6: number, d7: number): 'reserved-bits' | 'int-tab-len' | 'int-ctl' | null {
-  if (dteInterruptReservedBits(d5, d6, d7) !== 0) return 'reserved-bits';
-  if (dteIntTabLen(d4) > INT_TAB_LEN_MAX) return 'int-tab-len';
-  if (dteIntCtl(d5) === IntCtl.Reserved) return 'int-ctl';
-  return null;
 }
 
 export interface DecodedDte {

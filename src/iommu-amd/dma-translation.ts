@@ -3,7 +3,7 @@
  * table, §2.2.3 I/O page tables for host translations; §2.5 event log): what the IOMMU does with one untranslated
  * memory request (read or write) from DeviceID D to input address A. Requests to 0xFEEx_xxxx never get here: "accesses
  * to the interrupt address range ... go through the interrupt remapping portion of the IOMMU and not through address
- * translation processing" (reference §9), and the machine bus decides that first.
+ * translation processing" (AMD IOMMU spec, on the interrupt address range), and the machine bus decides that first.
  *
  *  1. Control.IommuEn = 0 → untranslated.
  *  2. D beyond the device table → IO_PAGE_FAULT (PR = 0), as interrupt requests do; DTE unreadable →
@@ -200,7 +200,7 @@ export class AmdDmaTranslation {
 
   private pageFault(deviceId: number, domain: number, addr: number, isWrite: boolean, flags: number, se: boolean, sa: boolean, detail: string): number {
     const hub = this.hub;
-    if (hub.active) hub.hop('irqpath_amdvi_page_fault', [['devid', deviceId], ['addr', '0x' + addr.toString(16)], ['write', isWrite], ['why', detail]]);
+    if (hub.active) hub.hop('irqpath_amdvi_page_fault', [['devid', deviceId], ['addr', BigInt(addr)], ['write', isWrite], ['why', detail]]);
     let suppressedBy: string | null = null;
     if (sa) suppressedBy = 'DTE.SA (suppress all I/O page faults)';
     else if (se && this.faultLogged[deviceId] === 1) suppressedBy = 'DTE.SE (a fault was already logged for this device)';

@@ -1,5 +1,5 @@
 /**
- * Event-log codes and flag bits (reference §6; Linux EVENT_TYPE_*, FreeBSD, VBox EVT_*).
+ * Event-log codes and flag bits (AMD IOMMU spec §2.5; Linux EVENT_TYPE_*, FreeBSD, VBox EVT_*).
  * Flags are event bits 59:48, i.e. dword1 bits 27:16 of the entry.
  */
 
@@ -18,8 +18,6 @@ export const EventCode = {
   RMP_PAGE_FAULT: 0xd,
   RMP_HW_ERROR: 0xe,
 } as const;
-
-export type EventCodeValue = (typeof EventCode)[keyof typeof EventCode];
 
 const NAMES = new Map<number, string>(Object.entries(EventCode).map(([name, code]) => [code, name]));
 
@@ -57,7 +55,7 @@ export const HwErrorType = { MasterAbort: 1, TargetAbort: 2, DataError: 3 } as c
 export const INVALID_DEVICE_REQUEST_TYPE_SHIFT = 9;
 /**
  * Type 101b: "Posted write to the Interrupt/EOI range from an I/O device that has IntCtl=00b in the device's DTE".
- * This rests on a third-party quote of the AMD spec (reference §5 step 13, "Journal Warnings & Errors") matching the
+ * This rests on a third-party quote of the AMD spec (a web page titled "Journal Warnings & Errors") matching the
  * flags=0x0a00 seen in real logs; VirtualBox names the same encoding "RsvdIntrRange" and QEMU/VBox log nothing.
  */
 export const INVALID_DEVICE_REQUEST_INTCTL_ABORT = 5;

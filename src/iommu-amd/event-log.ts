@@ -1,5 +1,5 @@
 /**
- * The event log: 128-bit entries the IOMMU writes to guest memory at EventBase + Tail (reference §6).
+ * The event log: 128-bit entries the IOMMU writes to guest memory at EventBase + Tail (AMD IOMMU spec §2.5).
  *
  * Entry layout (Linux/Xen/FreeBSD/VBox/QEMU majority; OpenVMM's layout disagrees and is not followed):
  *   dword0 [15:0] DeviceID, [19:16] PASID[19:16]
@@ -7,7 +7,7 @@
  *   dword2–3     64-bit address / operand
  *
  * Ring mechanics: the IOMMU writes at Tail and advances it by 16 modulo the buffer size; software consumes from Head.
- * Full when (Tail + 16) mod size == Head, so at most N − 1 entries are held (QEMU get_next_eventlog_entry, OVMM).
+ * Full when (Tail + 16) mod size == Head, so at most N − 1 entries are held (QEMU get_next_eventlog_entry, OpenVMM amd_iommu).
  */
 import type { SparseMemory } from '../core/memory.ts';
 import {
@@ -60,7 +60,7 @@ export function interruptPageFaultEvent(deviceId: number, domainId: number, addr
 }
 
 /**
- * IO_PAGE_FAULT for a DMA request (AMD IOMMU spec §2.5.3 IO_PAGE_FAULT Event; reference §6): I = 0, RW = 1 for a
+ * IO_PAGE_FAULT for a DMA request (AMD IOMMU spec §2.5.3 IO_PAGE_FAULT Event): I = 0, RW = 1 for a
  * write, PR = the entry that stopped the walk was present, PE = permission denied, RZ = reserved bits / invalid level
  * encoding; DomainID from the DTE; Address = the request's input address.
  */

@@ -1,5 +1,5 @@
 /**
- * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (reference §3).
+ * Extended Feature Register (MMIO 0x30) and EFR2 (0x1A0), read-only (AMD IOMMU spec §3.4).
  *
  * Built from the friendly options, only what this model implements is advertised: XTSup, IASup, GASup, HATS,
  * GAMSup = 001b (guest vAPIC, only with `vapic: true`; otherwise Linux runs 128-bit IRTEs in "legacy GA" mode) and
@@ -7,19 +7,25 @@
  * exactly that (options.ts); features this model does not implement are then reported but not modelled.
  */
 
+/** @public */
 export const EFR_PREF_SUP = 1n << 0n;
+/** @public */
 export const EFR_PPR_SUP = 1n << 1n;
 export const EFR_XT_SUP = 1n << 2n;
+/** @public */
 export const EFR_NX_SUP = 1n << 3n;
+/** @public */
 export const EFR_GT_SUP = 1n << 4n;
 export const EFR_IA_SUP = 1n << 6n;
 export const EFR_GA_SUP = 1n << 7n;
+/** @public */
 export const EFR_HE_SUP = 1n << 8n;
+/** @public */
 export const EFR_PC_SUP = 1n << 9n;
 export const EFR_HATS_SHIFT = 10n;
-/** HATS = 10b (6-level host tables), the default and the value QEMU advertises (QEMU-h AMDVI_DEFAULT_EXT_FEATURES). */
+/** HATS = 10b (6-level host tables), the default and the value QEMU advertises (QEMU hw/i386/amd_iommu.h AMDVI_DEFAULT_EXT_FEATURES). @public */
 export const HATS_6_LEVEL = 2n;
-/** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (QEMU-hat). */
+/** HATS = 11b (reserved): QEMU's dma-translation=off signal that no host page table format is usable (qemu-devel, "Add a way to disable DMA translation", 2025-09). */
 export const HATS_NONE = 3n;
 export const EFR_GAM_SUP_SHIFT = 21n;
 

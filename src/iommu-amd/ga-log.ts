@@ -7,8 +7,8 @@
  * amd_iommu_types.h; the handler iommu_poll_ga_log hands GA_TAG to KVM's avic_ga_log_notifier).
  *
  * Size: GALogLen in Base [59:56]; Linux writes 1000b for 512 eight-byte entries (GA_LOG_SIZE_512), i.e. the log holds
- * 16 x 2^GALogLen bytes, the same byte count as the event log's length code (reference §1 marks the encoding
- * UNCONFIRMED). Full when Tail + 8 would reach Head, as for the event log: the entry is dropped (GAOverflow).
+ * 16 x 2^GALogLen bytes, the same byte count as the event log's length code (the encoding is
+ * UNCONFIRMED: only Linux's GA_LOG_SIZE_512 shows it). Full when Tail + 8 would reach Head, as for the event log: the entry is dropped (GAOverflow).
  */
 import type { SparseMemory } from '../core/memory.ts';
 import { GA_LOG_PTR_MASK, ringBase, ringBytes } from './registers.ts';

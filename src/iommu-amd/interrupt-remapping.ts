@@ -1,6 +1,6 @@
 /**
  * AMD-Vi interrupt remapping: what the IOMMU does with one interrupt request (a write to 0xFEEx_xxxx) from
- * DeviceID D with address A and data X. Reference §5 "How the IOMMU uses the MSI", step by step:
+ * DeviceID D with address A and data X. AMD IOMMU spec §2.2.5, step by step:
  *
  *  1. IommuEn = 0 → forwarded unchanged.
  *     (A DeviceID whose DTE lies beyond the device table (Size field) has no DTE: logged as IO_PAGE_FAULT (I = 1,
@@ -112,32 +112,6 @@ import {
 } from './irte.ts';
 import { setVapicIrr, vapicIrrWordAddress } from './vapic-backing-page.ts';
 
-// Module-local aliases of the hot-path helpers and constants: a bundler/loader may compile imported bindings
-// to getters (tsx does), which would cost a call per use on every interrupt.
-const L_DTE_D5_EINT_PASS = DTE_D5_EINT_PASS;
-const L_DTE_D5_INIT_PASS = DTE_D5_INIT_PASS;
-const L_DTE_D5_NMI_PASS = DTE_D5_NMI_PASS;
-const L_dteDomainId = dteDomainId;
-const L_dteIg = dteIg;
-const L_dteIntCtl = dteIntCtl;
-const L_dteIntTabLen = dteIntTabLen;
-const L_dteIntTableRoot = dteIntTableRoot;
-const L_dteInterruptReservedBits = dteInterruptReservedBits;
-const L_INT_TAB_LEN_MAX = INT_TAB_LEN_MAX;
-const L_dteIv = dteIv;
-const L_irte128Dest32 = irte128Dest32;
-const L_irte128Vector = irte128Vector;
-const L_irte32Vector = irte32Vector;
-const L_irteDest8 = irteDest8;
-const L_irteDestMode = irteDestMode;
-const L_irteGuestMode = irteGuestMode;
-const L_irteIntType = irteIntType;
-const L_irteRemapEn = irteRemapEn;
-const L_irteSupIopf = irteSupIopf;
-const L_amdCookie = amdCookie;
-const L_DeliveryMode = DeliveryMode;
-const L_IntCtl = IntCtl;
-
 /** The `amdvi_ir_delivery_mode` texts of QEMU amdvi_int_remap_msi, by message type (data 10:8). */
 const QEMU_DELIVERY_MODE_NAMES: readonly (string | undefined)[] = [
   'fixed/arbitrated', 'fixed/arbitrated', undefined, 'unsupported delivery_mode', 'nmi', 'init', 'unsupported delivery_mode', 'eint',
@@ -211,51 +185,51 @@ export class AmdInterruptRemapping {
     const d5 = dte[5];
 
     // Step 3.
-    if (!L_dteIv(d4)) return this.passed(addrHi, addrLo, data);
+    if (!dteIv(d4)) return this.passed(addrHi, addrLo, data);
 
     // Step 4: reserved bits only. The reserved IntCtl / IntTabLen encodings are checked in step 6, where they are
     // used (fixed/arbitrated interrupts only).
-    if (L_dteInterruptReservedBits(d5, dte[6], dte[7]) !== 0) {
+    if (dteInterruptReservedBits(d5, dte[6], dte[7]) !== 0) {
       return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, true, 'has reserved bits set in its interrupt half');
     }
 
     // Step 6: message type (not read in 2K mode with DM = 1, where X[10:8] are index bits).
     const wideIndex = ctl.intRemap2k && (addrLo & 4) !== 0;
-    const type = wideIndex ? L_DeliveryMode.Fixed : (data >>> 8) & 7;
-    const intCtl = L_dteIntCtl(d5);
+    const type = wideIndex ? DeliveryMode.Fixed : (data >>> 8) & 7;
+    const intCtl = dteIntCtl(d5);
     // QEMU's names for the message types it handles; SMI it refuses without a trace line.
     const qemuMode = QEMU_DELIVERY_MODE_NAMES[type];
     if (hub.active && qemuMode !== undefined) hub.hop('amdvi_ir_delivery_mode', [['str', qemuMode]]);
     switch (type) {
-      case L_DeliveryMode.Fixed:
-      case L_DeliveryMode.LowestPriority:
+      case DeliveryMode.Fixed:
+      case DeliveryMode.LowestPriority:
         if (hub.active) hub.hop('amdvi_ir_intctl', [['val', intCtl]]);
-        if (intCtl === L_IntCtl.ForwardUnmapped) return this.passed(addrHi, addrLo, data);
-        if (intCtl === L_IntCtl.TargetAbort) {
+        if (intCtl === IntCtl.ForwardUnmapped) return this.passed(addrHi, addrLo, data);
+        if (intCtl === IntCtl.TargetAbort) {
           return this.fail(out, deliverNow, sourceId, -1, intCtlAbortEvent(deviceId, msiAddress(addrHi, addrLo)), null,
             'INVALID_DEVICE_REQUEST', `${formatBdf(deviceId)} sent a fixed/arbitrated interrupt but its DTE has IntCtl = 00b (abort)`, undefined, 'int_ctl abort');
         }
-        if (intCtl === L_IntCtl.Reserved) {
+        if (intCtl === IntCtl.Reserved) {
           return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, true, 'has reserved IntCtl 11b');
         }
-        if (L_dteIntTabLen(d4) > L_INT_TAB_LEN_MAX) {
+        if (dteIntTabLen(d4) > INT_TAB_LEN_MAX) {
           return this.illegalDte(out, deliverNow, sourceId, deviceId, addrHi, addrLo, false,
-            `has reserved IntTabLen ${L_dteIntTabLen(d4)} (at most ${L_INT_TAB_LEN_MAX})`);
+            `has reserved IntTabLen ${dteIntTabLen(d4)} (at most ${INT_TAB_LEN_MAX})`);
         }
-        break; // L_IntCtl.Remap
-      case L_DeliveryMode.SMI:
+        break; // IntCtl.Remap
+      case DeliveryMode.SMI:
         if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'SMI with destination mode logical (address bit 2) is not passed');
         return this.passed(addrHi, addrLo, data);
-      case L_DeliveryMode.NMI:
-        if ((d5 & L_DTE_D5_NMI_PASS) === 0) return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0', 'passthrough is not enabled');
+      case DeliveryMode.NMI:
+        if ((d5 & DTE_D5_NMI_PASS) === 0) return this.abort(out, sourceId, 'NMI from a device whose DTE has NMIPass = 0', 'passthrough is not enabled');
         if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'NMI with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
         return this.passed(addrHi, addrLo, data);
-      case L_DeliveryMode.INIT:
-        if ((d5 & L_DTE_D5_INIT_PASS) === 0) return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0', 'passthrough is not enabled');
+      case DeliveryMode.INIT:
+        if ((d5 & DTE_D5_INIT_PASS) === 0) return this.abort(out, sourceId, 'INIT from a device whose DTE has InitPass = 0', 'passthrough is not enabled');
         if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'INIT with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
         return this.passed(addrHi, addrLo, data);
-      case L_DeliveryMode.ExtINT:
-        if ((d5 & L_DTE_D5_EINT_PASS) === 0) return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0', 'passthrough is not enabled');
+      case DeliveryMode.ExtINT:
+        if ((d5 & DTE_D5_EINT_PASS) === 0) return this.abort(out, sourceId, 'ExtINT from a device whose DTE has EIntPass = 0', 'passthrough is not enabled');
         if ((addrLo & 4) !== 0) return this.abort(out, sourceId, 'ExtINT with destination mode logical (address bit 2) is not passed', 'invalid dest_mode');
         return this.passed(addrHi, addrLo, data);
       default:
@@ -264,9 +238,9 @@ export class AmdInterruptRemapping {
 
     // Step 7/8: index and bounds.
     const index = wideIndex ? data & 0x7ff : data & 0x1ff;
-    const intTabLen = L_dteIntTabLen(d4);
-    const domainId = L_dteDomainId(dte[2]);
-    const igSuppress = L_dteIg(d4) ? 'DTE.IG' : null;
+    const intTabLen = dteIntTabLen(d4);
+    const domainId = dteDomainId(dte[2]);
+    const igSuppress = dteIg(d4) ? 'DTE.IG' : null;
     if (index >= 1 << intTabLen) {
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress,
@@ -274,7 +248,7 @@ export class AmdInterruptRemapping {
     }
 
     // The entry (cached unless IRTCacheDis).
-    const root = L_dteIntTableRoot(d4, d5);
+    const root = dteIntTableRoot(d4, d5);
     const wide = ctl.gaEn;
     const irte = this.irte;
     const entryBytes = wide ? 16 : 4;
@@ -287,25 +261,25 @@ export class AmdInterruptRemapping {
     }
     const w0 = irte[0];
     if (hub.active) {
-      hub.hop('amdvi_ir_irte', [['addr', root], ['offset', index * entryBytes]]);
+      hub.hop('amdvi_ir_irte', [['addr', BigInt(root)], ['offset', index * entryBytes]]);
       if (wide) hub.hop('amdvi_ir_irte_ga_val', [['hi', qword(irte[3], irte[2])], ['lo', qword(irte[1], irte[0])]]);
       else hub.hop('amdvi_ir_irte_val', [['data', w0 >>> 0]]);
     }
-    const supIopf = L_irteSupIopf(w0) ? 'IRTE.SupIOPF' : null;
+    const supIopf = irteSupIopf(w0) ? 'IRTE.SupIOPF' : null;
 
     // Step 9.
-    if (!L_irteRemapEn(w0)) {
+    if (!irteRemapEn(w0)) {
       return this.fail(out, deliverNow, sourceId, index,
         interruptPageFaultEvent(deviceId, domainId, msiAddress(addrHi, addrLo), false, false), igSuppress ?? supIopf,
         'IO_PAGE_FAULT', `IRTE ${index} of ${formatBdf(deviceId)} has RemapEn = 0`, () => this.decodeEntry(wide), 'RemapEn is disabled');
     }
 
     // Step 10.
-    const guestMode = L_irteGuestMode(w0);
+    const guestMode = irteGuestMode(w0);
     if (guestMode && wide && ctl.gaVapic) {
       return this.postToVapic(out, deliverNow, sourceId, deviceId, domainId, root + index * 16, index);
     }
-    const intType = L_irteIntType(w0);
+    const intType = irteIntType(w0);
     if (guestMode || intType > 1) {
       const why = guestMode
         ? (wide ? 'GuestMode = 1 but Control.GAMEn is not 001b (guest virtual APIC mode off)' : 'GuestMode = 1 in a 32-bit IRTE (GAEn = 0)')
@@ -318,14 +292,14 @@ export class AmdInterruptRemapping {
     // Step 11.
     const msg = out.msg;
     if (wide && ctl.xtEn) {
-      msg.dest = L_irte128Dest32(w0, irte[3]);
+      msg.dest = irte128Dest32(w0, irte[3]);
       msg.destWidth = 32;
     } else {
-      msg.dest = L_irteDest8(w0);
+      msg.dest = irteDest8(w0);
       msg.destWidth = 8;
     }
-    msg.vector = wide ? L_irte128Vector(irte[2]) : L_irte32Vector(w0);
-    msg.destMode = L_irteDestMode(w0);
+    msg.vector = wide ? irte128Vector(irte[2]) : irte32Vector(w0);
+    msg.destMode = irteDestMode(w0);
     msg.deliveryMode = intType; // 0 Fixed, 1 Arbitrated = lowest priority
     msg.trigger = (data >>> 15) & 1;
     msg.level = 1;
@@ -333,7 +307,7 @@ export class AmdInterruptRemapping {
     out.kind = 'deliver';
     out.format = 'amd-irte';
     out.fault = null;
-    out.cookie = L_amdCookie(deviceId, index);
+    out.cookie = amdCookie(deviceId, index);
     // With IRTCacheDis the IOMMU reads the IRTE on every request and software skips INVALIDATE_INTERRUPT_TABLE, so
     // no route built from it may be cached by the translation core either.
     out.uncacheable = ctl.irtCacheDis;
@@ -384,7 +358,7 @@ export class AmdInterruptRemapping {
       this.hub.hop('amdvi_ir_target_abort', args);
     }
     out.setFault({ unit: 'amd-vi', code: ev.code, name, detail, index, recorded });
-    out.cookie = L_amdCookie(sourceId, index < 0 ? 0xffff : index);
+    out.cookie = amdCookie(sourceId, index < 0 ? 0xffff : index);
     return true;
   }
 
@@ -395,7 +369,7 @@ export class AmdInterruptRemapping {
   private abort(out: TranslationResult, sourceId: number, detail: string, qemuErr?: string): true {
     if (this.hub.active) this.hub.hop(qemuErr ? 'amdvi_ir_err' : 'amdvi_ir_target_abort', [['str', qemuErr ?? detail]]);
     out.setFault({ unit: 'amd-vi', code: NO_EVENT, name: 'target abort', detail, index: -1, recorded: false });
-    out.cookie = L_amdCookie(sourceId, 0xffff);
+    out.cookie = amdCookie(sourceId, 0xffff);
     return true;
   }
 
@@ -410,17 +384,17 @@ export class AmdInterruptRemapping {
     const w0 = memory.read32(at);
     const gaTag = memory.read32(at + 4);
     const w3 = memory.read32(at + 12);
-    const vector = L_irte128Vector(irte[2]);
+    const vector = irte128Vector(irte[2]);
     const page = irteGaRootPtr(irte[2], irte[3]);
     const isRun = (w0 & IRTE_IS_RUN) !== 0;
-    const dest = this.control.xtEn ? L_irte128Dest32(w0, w3) : L_irteDest8(w0);
+    const dest = this.control.xtEn ? irte128Dest32(w0, w3) : irteDest8(w0);
     out.kind = 'posted';
     out.format = 'amd-vapic';
     out.fault = null;
     out.postedDescriptor = page;
     out.postedNotify = false;
     out.doorbellDest = -1;
-    out.cookie = L_amdCookie(deviceId, index);
+    out.cookie = amdCookie(deviceId, index);
     out.uncacheable = this.control.irtCacheDis;
     if (!deliverNow) return true; // an inspection: nothing is written, no doorbell, no log
     try {

@@ -1,5 +1,5 @@
 /**
- * Interrupt Remapping Table Entries (reference §5). The table is per DeviceID; Control.GAEn selects the format.
+ * Interrupt Remapping Table Entries (AMD IOMMU spec §2.2.5). The table is per DeviceID; Control.GAEn selects the format.
  *
  * 32-bit IRTE (GAEn = 0), at IRT + index x 4:
  *   [0] RemapEn, [1] SupIOPF, [4:2] IntType (000 Fixed, 001 Arbitrated, others reserved), [5] RqEoi, [6] DM,
@@ -17,10 +17,8 @@ export const IRTE_REMAP_EN = 1 << 0;
 export const IRTE_SUP_IOPF = 1 << 1;
 export const IRTE_INT_TYPE_SHIFT = 2;
 export const IRTE_RQ_EOI = 1 << 5;
-export const IRTE_DM = 1 << 6;
 export const IRTE_GUEST_MODE = 1 << 7;
 
-export const IntType = { Fixed: 0, Arbitrated: 1 } as const;
 
 export function irteRemapEn(w0: number): boolean {
   return (w0 & IRTE_REMAP_EN) !== 0;

@@ -1,6 +1,6 @@
 /**
  * Where the bits are in an AMD-Vi interrupt remapping table entry (AMD IOMMU §2.2.5, the field list in irte.ts) and
- * in an event-log entry (§2.5, reference amd-iommu §6), for drawing.
+ * in an event-log entry (AMD IOMMU spec §2.5), for drawing.
  */
 import { f, r, type BitWord } from '../msi/bit-layout.ts';
 

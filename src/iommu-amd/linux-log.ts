@@ -1,6 +1,6 @@
 /**
  * Event-log entries formatted the way Linux prints them (drivers/iommu/amd/iommu.c, iommu_print_event and
- * amd_iommu_report_page_fault, current multi-segment formats; reference §6), so a user can put irqpath's output
+ * amd_iommu_report_page_fault, current multi-segment formats), so a user can put irqpath's output
  * next to a real guest's dmesg.
  *
  * - IO_PAGE_FAULT for a device Linux does not know (always the case here: irqpath has no driver model):
@@ -84,8 +84,8 @@ export function formatRawEventEntry(entry: ArrayLike<number> | readonly [bigint,
   const words = toWords(entry);
   const ev = decodeEvent(words);
   if (ev.code === EventCode.INVALID_PPR_REQUEST) {
-    // Linux takes the PASID with its PPR_PASID() macro on the first qword; its exact bit split is not in the
-    // reference notes, so the generic DeviceID/PASID split is used here (UNCONFIRMED for this one event type).
+    // Linux takes the PASID with its PPR_PASID() macro on the first qword; its exact bit split is not confirmed
+    // here, so the generic DeviceID/PASID split is used here (UNCONFIRMED for this one event type).
     const pasid = ev.pasid;
     const tag = words[1] & 0x3ff;
     const addr = (BigInt(words[3]) << 32n) | BigInt(words[2]);

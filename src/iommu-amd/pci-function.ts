@@ -1,5 +1,5 @@
 /**
- * The IOMMU's own PCI function (reference §1 "PCI side"): ID 1022:1419, class 0x0806 (system peripheral / IOMMU),
+ * The IOMMU's own PCI function (AMD IOMMU spec, IOMMU PCI capability block; QEMU amdvi_pci_realize): ID 1022:1419, class 0x0806 (system peripheral / IOMMU),
  * an IOMMU capability (ID 0x0F, CapType 011b) showing where the MMIO window is, and an MSI capability (64-bit, one
  * vector, no per-vector masking) the IOMMU signals through when Control.IntCapXTEn = 0.
  *
@@ -28,12 +28,16 @@ export const IOMMU_CAP_BASE_LO = 0x04;
 export const IOMMU_CAP_BASE_HI = 0x08;
 export const IOMMU_CAP_RANGE = 0x0c;
 export const IOMMU_CAP_MISC0 = 0x10;
-// Header bits (QEMU amdvi_pci_realize, VBox, OVMM IommuCapabilityData).
+// Header bits (QEMU amdvi_pci_realize, VBox, OpenVMM IommuCapabilityData).
+/** @public */
 export const CAP_TYPE_SHIFT = 16;
 export const CAP_TYPE_IOMMU = 0b011;
 export const CAP_REV_SHIFT = 19;
+/** @public */
 export const CAP_IOTLB_SUP = 1 << 24;
+/** @public */
 export const CAP_HT_TUNNEL = 1 << 25;
+/** @public */
 export const CAP_NP_CACHE = 1 << 26;
 export const CAP_EFR_SUP = 1 << 27;
 const BASE_LO_ENABLE = 1;

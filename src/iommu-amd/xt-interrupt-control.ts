@@ -1,11 +1,11 @@
 /**
  * XT (x2APIC) interrupt control registers: 0x170 event log (and completion wait), 0x178 PPR log, 0x180 GA log
- * (reference §8; Linux union intcapxt, Xen, FreeBSD, VBox). Used for the IOMMU's own interrupts when
- * Control.IntCapXTEn = 1, "replacing the legacy MSI capability registers" (OVMM comment on §3.4.13).
+ * (AMD IOMMU spec §3.4; Linux union intcapxt, Xen, FreeBSD, VBox). Used for the IOMMU's own interrupts when
+ * Control.IntCapXTEn = 1, "replacing the legacy MSI capability registers" (OpenVMM amd_iommu, on spec §3.4.13).
  *
  *   [2] DestMode (0 physical, 1 logical)   [31:8] Destination[23:0]   [39:32] Vector
  *   [40] IntType ("DM" in spec 3.04 per Xen; Xen fills it from the MSI delivery mode, i.e. 0 fixed, 1 lowest
- *        priority — the exact meaning is UNCONFIRMED in the notes, so that reading is used here)
+ *        priority — the exact meaning is UNCONFIRMED, so that reading is used here)
  *   [63:56] Destination[31:24]
  */
 import type { ApicMessage } from '../msi/interrupt.ts';

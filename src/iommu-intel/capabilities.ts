@@ -1,5 +1,5 @@
 /**
- * VER, CAP and ECAP (VT-d spec 11.4.1–11.4.3; reference §2): the field layout, and the values a unit reports when
+ * VER, CAP and ECAP (VT-d spec 11.4.1–11.4.3): the field layout, and the values a unit reports when
  * it is configured with friendly options instead of raw `cap`/`ecap`. Values are 64-bit bigints.
  * Fixed fields follow QEMU's model where the options say nothing (ND, PSI, MAMV, DWD/DRD, SLLPS, PT), so a decoded
  * dump looks like a QEMU guest's `cap ... ecap ...` line except where this unit differs on purpose (FRO/NFR/IRO, PI).
@@ -67,7 +67,8 @@ export function capField(value: bigint, shift: bigint, bits: number): number {
 }
 
 export function sagawFor(opts: Pick<CapabilityInputs, 'dmaTranslation' | 'awBits'>): number {
-  if (!opts.dmaTranslation) return 0; // the "IR only" trick: no page-table format advertised (reference §11, seed 000)
+  if (!opts.dmaTranslation) return 0; // the "IR only" trick: no page-table format advertised (QEMU's dma-translation=off;
+  // qemu-devel "[PATCH v2 2/4] intel_iommu: Support IR-only mode without DMA translation", 2021-12-09)
   // Every width up to MGAW: a 57-bit unit walks 3-, 4- and 5-level tables (the context entry's AW picks one).
   if (opts.awBits >= 57) return SAGAW_39 | SAGAW_48 | SAGAW_57;
   return opts.awBits >= 48 ? SAGAW_39 | SAGAW_48 : SAGAW_39;

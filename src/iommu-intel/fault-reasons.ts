@@ -1,6 +1,6 @@
 /**
- * Fault reasons (VT-d spec chapter 7, "Address Translation Faults"; interrupt side reference §7) with Linux's exact
- * reason strings (drivers/iommu/intel/dmar.c `dma_remap_fault_reasons[]` and `irq_remap_fault_reasons[]`, L-dm) and
+ * Fault reasons (VT-d spec chapter 7, "Address Translation Faults"; interrupt side §7.1.3 and §5.1) with Linux's exact
+ * reason strings (drivers/iommu/intel/dmar.c `dma_remap_fault_reasons[]` and `irq_remap_fault_reasons[]`) and
  * which ones the FPD bit of the entry used (context entry for DMA, IRTE for interrupts) can suppress.
  */
 
@@ -87,7 +87,7 @@ const SHORT_NAMES: Record<number, string> = {
   0x28: 'reserved bits in posted-interrupt descriptor',
 };
 
-/** Linux's strings for 0x20..0x26, verbatim (L-dm). 0x27+ have none: Linux prints "Unknown". */
+/** Linux's strings for 0x20..0x26, verbatim (dmar.c `irq_remap_fault_reasons[]`). 0x27+ have none: Linux prints "Unknown". */
 const LINUX_IR_REASONS = [
   'Detected reserved fields in the decoded interrupt-remapped request',
   'Interrupt index exceeded the interrupt-remapping table size',
@@ -98,7 +98,7 @@ const LINUX_IR_REASONS = [
   'Blocked an interrupt request due to source-id verification failure',
 ] as const;
 
-/** Linux's strings for DMA reasons 0x0..0xD, verbatim (L-dm `dma_remap_fault_reasons[]`); 0xE+ print "Unknown". */
+/** Linux's strings for DMA reasons 0x0..0xD, verbatim (dmar.c `dma_remap_fault_reasons[]`); 0xE+ print "Unknown". */
 const LINUX_DMA_REASONS = [
   'Software',
   'Present bit in root entry is clear',
@@ -133,7 +133,7 @@ export function linuxReasonString(code: number): { text: string; intrRemap: bool
 /**
  * "Qualified" faults are the ones IRTE.FPD suppresses: they are detected after the IRTE was read (not present,
  * reserved bits, SID, and the posted-descriptor errors). 0x20, 0x21, 0x23 and 0x25 happen before or without an IRTE
- * and are always reported (QEMU Q-c "Even 'not present'"; VBox vtdIrFaultIsQualified adds 0x27/0x28).
+ * and are always reported (QEMU vtd_interrupt_remap_msi: "Even 'not present'"; VBox vtdIrFaultIsQualified adds 0x27/0x28).
  */
 export function isQualifiedFault(code: number): boolean {
   return code === 0x22 || code === 0x24 || code === 0x26 || code === 0x27 || code === 0x28;

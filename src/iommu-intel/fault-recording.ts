@@ -1,6 +1,6 @@
 /**
  * Primary fault logging: the fault recording registers (FRCD), FSTS, FECTL and the fault event message
- * (FEDATA / FEADDR / FEUADDR) — reference §8.
+ * (FEDATA / FEADDR / FEUADDR) — VT-d spec §11.4 (FSTS_REG, FECTL_REG, FEDATA_REG, FEADDR_REG, FRCD_REG).
  *
  * Recording. Records are written round-robin at an internal index. When FSTS.PFO is set no fault is recorded until
  * software clears it; when the register at the internal index still holds an unserviced record (F = 1), PFO is set and

@@ -6,7 +6,7 @@
  * interrupt-entry-cache.ts (IEC), fault-recording.ts (FRCD/FSTS/FECTL + fault event), invalidation-queue.ts (QI),
  * posted-interrupts.ts (PID), linux-log.ts (dmesg lines). This file wires them together.
  *
- * Access rules (reference §1): registers are accessed as naturally aligned 4- or 8-byte operations; an 8-byte access
+ * Access rules (VT-d spec §11.2): registers are accessed as naturally aligned 4- or 8-byte operations; an 8-byte access
  * is handled as its low dword then its high dword (QEMU accepts only 4/8, VBox rejects misaligned ones). Any other
  * width or alignment is ignored and reads as 0. Reserved bits read as 0 and ignore writes; read-only registers
  * ignore writes; GCMD is write-only and reads as 0.
@@ -62,7 +62,7 @@ const MSI_ADDR_SHV = 1 << 3;
 
 export { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
 export type { IntelIommuState } from './state.ts';
-/** The AMD-style reading (seed 000 hack): IRTE index in data 10:0. */
+/** The AMD-style reading (the hack of the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01): IRTE index in data 10:0. */
 const AMD_STYLE_INDEX_MASK = 0x7ff;
 const INTERRUPT_WINDOW_START = 0xfee00000;
 const INTERRUPT_WINDOW_END = 0xfef00000;
@@ -203,7 +203,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // (KVM's x2APIC API, the Windows high-bits workaround) claimed it as an interrupt: it is then blocked or passed
       // by the same CFIS/EIME rule as any other compatibility-format request.
       if (this.host.hypervisor.intelIrAcceptsAmdFormat) {
-        // Hypervisor hack, not hardware (seed 000): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
+        // Hypervisor hack, not hardware (qemu-devel, 2024-10-01): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
         // the AMD format, with the IRTE index where the vector would be.
         return this.remapIndex(sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, data, 'intel-irte-amd-style', deliverNow, out);
       }
@@ -423,7 +423,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const events = this.host.events;
     if (events.active) {
       const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-      events.hop('vtd_irq_generate', [['addr', '0x' + addr.toString(16)], ['data', hexNum(data)]]);
+      events.hop('vtd_irq_generate', [['addr', addr], ['data', data >>> 0]]);
     }
     this.host.sendOwnMsi(addrHi >>> 0, addrLo >>> 0, data >>> 0);
   }
@@ -527,7 +527,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       const length = 2 ** (12 + am);
       const base = addr - (addr % length);
       tlb.invalidateRange(did, base, length);
-      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', '0x' + base.toString(16)], ['mask', am], ['ih', ih]]);
+      if (events.active) events.hop('irqpath_vtd_inv_desc_iotlb_pages', [['did', did], ['addr', BigInt(base)], ['mask', am], ['ih', ih]]);
       return 3;
     }
     if (granularity === 2 || granularity === 3) {
@@ -650,7 +650,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   }
 
   /**
-   * GCMD (reference §3): one-shot commands (SRTP, SIRTP, WBF, SFL) act whenever written as 1; persistent ones
+   * GCMD (VT-d spec §11.4.4): one-shot commands (SRTP, SIRTP, WBF, SFL) act whenever written as 1; persistent ones
    * (TE, QIE, IRE, CFI) act when they differ from GSTS, so software's "GSTS & 0x96FFFFFF | bit" idiom and Linux's
    * shadow register both work. Completion is immediate: status bits are set when the command returns.
    */
@@ -688,7 +688,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       this.iec.invalidateAll();
       this.host.routes.invalidateAllRoutes();
       // QEMU vtd_interrupt_remap_table_setup: the table base and its entry count (EIME is not in QEMU's line).
-      if (events.active) events.hop('vtd_reg_ir_root', [['addr', this.irta.base], ['size', this.irta.entries]]);
+      if (events.active) events.hop('vtd_reg_ir_root', [['addr', BigInt(this.irta.base)], ['size', this.irta.entries]]);
     }
     if (changed & R.GCMD_IRE && this.irSupported) {
       this.gsts ^= R.GSTS_IRES;

@@ -1,5 +1,5 @@
 /**
- * Queued invalidation (reference §9): IQA / IQH / IQT, descriptors fetched from guest memory between head and tail,
+ * Queued invalidation (VT-d spec §6.5.2, §11.4.9): IQA / IQH / IQT, descriptors fetched from guest memory between head and tail,
  * the invalidation-wait completion (ICS.IWC, IECTL/IEDATA/IEADDR/IEUADDR) and queue errors (FSTS.IQE + IQERCD).
  *
  * Descriptors are processed synchronously when the tail is written (and when QIE turns on with work queued: QEMU
@@ -17,7 +17,7 @@ import type { EventHub } from '../core/events.ts';
 import type { SparseMemory } from '../core/memory.ts';
 import { ECTL_IM, ECTL_IP, EADDR_MASK, EDATA_MASK, ICS_IWC, IQ_PTR_MASK, IQA_ADDR_LO_MASK, IQA_DW, IQA_QS_MASK } from './registers.ts';
 
-/** IQERCD.IQEI codes (V-h). */
+/** IQERCD.IQEI codes (VT-d spec §11.4.9.9; VirtualBox iommu-intel.h). */
 export const IqeReason = {
   InvalidTail: 1,
   FetchError: 2,
@@ -225,12 +225,12 @@ export class InvalidationQueue {
 
   private invalidationWait(w0: number, w1: number, w2: number, w3: number): number {
     if (w0 & WAIT_W0_RSVD || w2 & WAIT_W2_RSVD) return IqeReason.ReservedField;
-    // SW first: the status write must be visible before the completion interrupt (V-c). SW and IF together are
+    // SW first: the status write must be visible before the completion interrupt (VirtualBox DevIommuIntel.cpp). SW and IF together are
     // valid (FreeBSD uses both; QEMU crashed on it before Aug 2025). Neither set is a plain fence: accepted (QEMU
     // treats it as invalid).
     if (w0 & WAIT_SW) {
       const statusAddr = (w3 >>> 0) * 0x1_0000_0000 + ((w2 & ~WAIT_W2_RSVD) >>> 0);
-      if (this.events.active) this.events.hop('vtd_inv_desc_wait_sw', [['addr', '0x' + statusAddr.toString(16)], ['data', '0x' + (w1 >>> 0).toString(16)]]);
+      if (this.events.active) this.events.hop('vtd_inv_desc_wait_sw', [['addr', BigInt(statusAddr)], ['data', w1 >>> 0]]);
       if (!this.sink.readable(statusAddr, 4)) return IqeReason.FetchError;
       this.memory.write32(statusAddr, w1 >>> 0);
     }

@@ -1,5 +1,5 @@
 /**
- * IRTA_REG (0xB8, reference §4): the programmed value, and the copy the hardware latched on GCMD.SIRTP. Writes alone
+ * IRTA_REG (0xB8, VT-d spec §11.4): the programmed value, and the copy the hardware latched on GCMD.SIRTP. Writes alone
  * change nothing the remapping hardware uses (QEMU `vtd_interrupt_remap_table_setup`, VBox `uIrtaReg`).
  *
  * 63:12 table base (bits above the host address width are reserved), 11 EIME (reserved unless ECAP.EIM),

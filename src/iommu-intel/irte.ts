@@ -1,5 +1,5 @@
 /**
- * Interrupt Remapping Table Entry (128 bits, reference §5), read as four little-endian dwords:
+ * Interrupt Remapping Table Entry (128 bits, VT-d spec §9.10), read as four little-endian dwords:
  * w0 = bits 31:0, w1 = 63:32, w2 = 95:64, w3 = 127:96. Pure bit readers: no allocation, safe on the hot path.
  *
  * Remapped format (IM = 0): P 0, FPD 1, DM 2, RH 3, TM 4, DLM 7:5, AVAIL 11:8, rsvd 14:12, IM 15, V 23:16,
@@ -11,9 +11,6 @@ import { FaultReason } from './fault-reasons.ts';
 
 export const IRTE_SIZE = 16;
 
-export const IRTE_P = 1 << 0;
-export const IRTE_FPD = 1 << 1;
-export const IRTE_IM = 1 << 15;
 
 /** Remapped format, w0: bits 14:12 and 31:24. */
 export const IRTE_REMAPPED_W0_RSVD = 0xff007000;

@@ -1,6 +1,6 @@
 /**
  * Where the bits are in a VT-d interrupt remapping table entry (VT-d §9.10, the field list in irte.ts) and in a
- * fault recording register (VT-d §11.4.14, reference intel-vtd §8), for drawing.
+ * fault recording register (VT-d §11.4.14), for drawing.
  */
 import { f, r, type BitWord } from '../msi/bit-layout.ts';
 

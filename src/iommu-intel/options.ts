@@ -139,7 +139,7 @@ export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptio
   const rawEcap = opts.ecap === undefined ? undefined : parseRegisterValue(opts.ecap, `${path}.ecap`, 64);
   if (rawCap === undefined && given.awBits !== undefined && given.awBits !== 39 && given.awBits !== 48 && given.awBits !== 57) {
     // 39, 48 or 57 bits: MGAW and the SAGAW bits (3-, 4-, 5-level second-level tables). QEMU offers only 39/48 in
-    // legacy mode (reference §11); the spec's SAGAW bit 3 (5-level) is legacy mode too. Other widths come with a raw cap.
+    // legacy mode (QEMU's aw-bits property); the spec's SAGAW bit 3 (5-level) is legacy mode too. Other widths come with a raw cap.
     throw new ConfigError(`${path}.awBits`, `must be 39, 48 or 57, got ${String(opts.awBits)}`);
   }
 

@@ -1,6 +1,6 @@
 /**
- * VT-d remapping-unit register offsets and bit fields (Intel VT-d spec chapter 10, as quoted by the reference notes
- * intel-vtd.md §1, §3, §4, §8, §9; bit positions agree across QEMU Q-h, Linux L-h, FreeBSD F and VirtualBox V-h).
+ * VT-d remapping-unit register offsets and bit fields (Intel VT-d spec §11.4; bit positions
+ * agree across QEMU intel_iommu_internal.h, Linux intel/iommu.h, FreeBSD intel_reg.h and VirtualBox iommu-intel.h).
  *
  * Every register is modelled as one or two 32-bit dwords: the MMIO dispatcher splits an 8-byte access into its low
  * and high dword (low first), which is also how Linux touches several of them (writel of IQT, FRCD +12).
@@ -32,7 +32,7 @@ export const IRTA_REG = 0x0b8;
 
 /**
  * Implementation-defined placement (the spec lets CAP.FRO / ECAP.IRO choose it). A real Skylake-era unit has FRCDs at
- * 0x400 and IOTLB registers at 0x500 (reference §1); we put IVA/IOTLB at 0x500 and the fault recording registers after
+ * 0x400 and IOTLB registers at 0x500 (VT-d spec §11.4); we put IVA/IOTLB at 0x500 and the fault recording registers after
  * them at 0x600, so up to 256 records fit without overlapping anything.
  */
 export const IRO_UNITS = 0x50;
@@ -42,7 +42,7 @@ export const FRO_UNITS = 0x60;
 export const FRCD_BASE = FRO_UNITS * 16;
 export const FRCD_SIZE = 16;
 
-// ---- GCMD / GSTS (§3) ------------------------------------------------------------------------------------------
+// ---- GCMD / GSTS (§11.4.4–5) --------------------------------------------------------------------------------------
 export const GCMD_TE = 1 << 31;
 export const GCMD_SRTP = 1 << 30;
 export const GCMD_SFL = 1 << 29;
@@ -60,7 +60,7 @@ export const GSTS_IRES = GCMD_IRE;
 export const GSTS_IRTPS = GCMD_SIRTP;
 export const GSTS_CFIS = GCMD_CFI;
 
-// ---- FSTS (§8) -------------------------------------------------------------------------------------------------
+// ---- FSTS (§11.4) ----------------------------------------------------------------------------------------------
 export const FSTS_PFO = 1 << 0;
 export const FSTS_PPF = 1 << 1;
 export const FSTS_AFO = 1 << 2;
@@ -68,7 +68,7 @@ export const FSTS_APF = 1 << 3;
 export const FSTS_IQE = 1 << 4;
 export const FSTS_ICE = 1 << 5;
 export const FSTS_ITE = 1 << 6;
-/** Deprecated PRO: MBZ (V-h); Linux still writes it, so it must be ignored. */
+/** Deprecated PRO: MBZ (VirtualBox iommu-intel.h); Linux still writes it, so it must be ignored. */
 export const FSTS_PRO = 1 << 7;
 export const FSTS_FRI_SHIFT = 8;
 /** Write-1-to-clear status bits (PPF and FRI are read-only, derived from the records). */
@@ -76,32 +76,32 @@ export const FSTS_W1C = FSTS_PFO | FSTS_AFO | FSTS_APF | FSTS_IQE | FSTS_ICE | F
 /** The "status fields" the interrupt-condition rule looks at (FECTL.IP description, reference DS). */
 export const FSTS_STATUS_FIELDS = FSTS_PFO | FSTS_PPF | FSTS_AFO | FSTS_APF | FSTS_IQE | FSTS_ICE | FSTS_ITE;
 
-// ---- FECTL / IECTL (§8) ----------------------------------------------------------------------------------------
+// ---- FECTL / IECTL (§11.4) -------------------------------------------------------------------------------------
 export const ECTL_IM = 1 << 31;
 export const ECTL_IP = 1 << 30;
-/** Event data registers: 15:0 message data (31:16 were EIMD before 2021, now reserved; reference §8). */
+/** Event data registers: 15:0 message data (31:16 were EIMD before 2021, now reserved; VT-d spec §11.4 FEDATA_REG). */
 export const EDATA_MASK = 0x0000ffff;
 /** Event address registers: 31:2 message address, 1:0 reserved. */
 export const EADDR_MASK = 0xfffffffc;
 
-// ---- FRCD (§8), dword view ---------------------------------------------------------------------------------------
+// ---- FRCD (§11.4), dword view ------------------------------------------------------------------------------------
 /** Dword at +12: F (RW1C) in bit 31, T in bit 30, FR in bits 7:0. */
 export const FRCD_HI_F = 1 << 31;
 /** Dword at +12 bit 30: T (bit 126) — 1 read, 0 write. */
 export const FRCD_HI_T = 1 << 30;
 
-// ---- IRTA (§4) -------------------------------------------------------------------------------------------------
+// ---- IRTA (§11.4) ----------------------------------------------------------------------------------------------
 export const IRTA_EIME = 1 << 11;
 export const IRTA_S_MASK = 0xf;
 export const IRTA_ADDR_LO_MASK = 0xfffff000;
 
-// ---- Invalidation queue (§9) -------------------------------------------------------------------------------------
+// ---- Invalidation queue (§11.4.9) ----------------------------------------------------------------------------------
 export const IQA_ADDR_LO_MASK = 0xfffff000;
 export const IQA_QS_MASK = 0x7;
 /**
  * IQA.DW (bit 11): 256-bit descriptors. RW (reads return what was last programmed), but "when both SMTS and ADMS are
  * not supported, hardware treats a value of 1 in this field as an Invalidation Queue Error" (IQEI 5) — VT-d spec
- * IQA_REG / IQERCD_REG field descriptions; reference §9 (VBox: IQE "invalid descriptor width", QEMU wmask …F807).
+ * IQA_REG / IQERCD_REG field descriptions; VT-d spec §11.4.9 (VBox: IQE "invalid descriptor width", QEMU wmask …F807).
  */
 export const IQA_DW = 1 << 11;
 /** IQH / IQT: 18:4 (128-bit descriptors; 256-bit descriptors need ECAP.SMTS or ADMS, which this unit does not offer). */

@@ -136,7 +136,7 @@ function hex(v: unknown, path: string, re: RegExp): string {
 }
 
 /**
- * IRTA_REG as the unit can hold it (reference §4): 63:12 table base below the host address width, 11 EIME only with
+ * IRTA_REG as the unit can hold it (VT-d spec §11.4 IRTA_REG): 63:12 table base below the host address width, 11 EIME only with
  * ECAP.EIM, 10:4 reserved, 3:0 S. The register's write mask drops everything else, so a snapshot cannot hold it.
  */
 function irtaValue(v: unknown, path: string, limits: StateLimits): string {
@@ -193,7 +193,7 @@ export function validateIntelIommuState(input: unknown, limits: StateLimits): Va
   const iqaLo = Number(BigInt(iqa) & 0xffffffffn);
   // IQH may lie past the end of the queue IQA now describes: IQH is read-only and changes only when the unit
   // fetches a descriptor or when QIE is cleared (VT-d 11.4.9.1 IQH_REG: reset to 0 when queued invalidation is
-  // disabled; reference §9), so rewriting IQA.QS smaller leaves it where it was. Any QH value (bits 18:4) is legal.
+  // disabled; VT-d spec §11.4.9), so rewriting IQA.QS smaller leaves it where it was. Any QH value (bits 18:4) is legal.
   const queue = {
     iqa,
     head: u32(q.head, 'queue.head', R.IQ_PTR_MASK),

@@ -1,6 +1,6 @@
 /**
  * The machine bus: where a bus master's write goes. The only place in the code base that decides what an address
- * means (design note "The path of one interrupt"):
+ * means (docs/architecture.md, "The path of one interrupt"):
  * - low dword in 0xFEEx_xxxx → the translation core (which may still call it a memory write: high address bits
  *   with no hypervisor ABI claiming them, exactly as on hardware);
  * - anything else → memory, through the IOMMU's DMA translation when one translates.
@@ -96,7 +96,7 @@ export class MachineBus implements DmaPort {
     const events = this.events;
     if (events.active) {
       events.continueFlow();
-      events.hop('irqpath_msi_route', [['sid', sourceId], ['addr', addrHi * TWO_32 + addrLo], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
+      events.hop('irqpath_msi_route', [['sid', sourceId], ['addr', (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0)], ['data', data], ['cached', slot.matches(sourceId, addrHi, addrLo, data)]]);
     }
     this.dispatch(sourceId, this.core.route(sourceId, addrHi, addrLo, data, slot));
   }

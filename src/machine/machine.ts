@@ -27,8 +27,8 @@ import { MachineBus } from './machine-bus.ts';
 import type { ReservedRegion } from '../msi/reserved-region.ts';
 import { ScopedRemapper } from './scoped-remapper.ts';
 import { SparseMemory } from '../core/memory.ts';
-import { MachineSnapshots, type MachineSnapshot } from './snapshot.ts';
-import { diffStates, type StateChange } from './state-diff.ts';
+import { MachineSnapshots, memoryImageOf, type MachineSnapshot } from './snapshot.ts';
+import { diffMemory, diffStates, type StateChange } from './state-diff.ts';
 import { TraceRecorder } from './trace.ts';
 import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './register-windows.ts';
 import { SimClock } from '../core/sim-clock.ts';
@@ -306,18 +306,27 @@ export class Machine {
 
   /** Snapshot state of the wires (machine-level, next to the devices'). */
   saveWires(): unknown {
-    return { lines: this.lines.save(), pirqSources: Array.from(this.pirqSources), isaDriven: Array.from(this.isaDriven), clock: this.clock.now };
+    return {
+      lines: this.lines.save(),
+      pirqSources: Array.from(this.pirqSources),
+      isaDriven: Array.from(this.isaDriven),
+      lint: [this.apicBus.lintLevel(0), this.apicBus.lintLevel(1)],
+      clock: this.clock.now,
+    };
   }
 
   restoreWires(state: unknown): void {
-    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; clock?: unknown } | null;
+    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; lint?: unknown; clock?: unknown } | null;
     const counts = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff);
     if (s === null || typeof s !== 'object' || !counts(s.pirqSources, 8) || !counts(s.isaDriven, 16) || s.isaDriven.some((x) => x > 1)) {
-      throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags) and clock');
+      throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags), lint and clock');
     }
+    if (!Array.isArray(s.lint) || s.lint.length !== 2 || !s.lint.every((v) => typeof v === 'boolean')) throw new UsageError('snapshot: devices.wires.lint must be [LINT0, LINT1] levels (booleans)');
     this.lines.restore(s.lines);
     this.clock.restoreTime(s.clock as number);
     this.pirqSources.set(s.pirqSources);
+    this.apicBus.restoreLintLevel(0, s.lint[0]);
+    this.apicBus.restoreLintLevel(1, s.lint[1]);
     this.isaDriven.set(s.isaDriven);
   }
 
@@ -364,7 +373,7 @@ export class Machine {
     const unit = this.iommu?.kind ?? 'intel-vtd';
     events.nestedFlow((flow) => {
       if (events.active) {
-        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', addr], ['data', data ?? 0]]);
+        events.hop('irqpath_iommu_own_interrupt', addr === undefined ? [['unit', unit], ['dest', msg.dest >>> 0], ['vector', msg.vector]] : [['unit', unit], ['addr', BigInt(addr)], ['data', data ?? 0]]);
         events.emit('iommu_interrupt', { flow, unit, dest: msg.dest >>> 0, vector: msg.vector });
       }
       this.apicBus.deliver(msg);
@@ -433,7 +442,9 @@ export class Machine {
     for (const [name, s] of [['before', before], ['after', after]] as const) {
       if (typeof s !== 'object' || s === null || typeof s.devices !== 'object' || s.devices === null) throw new UsageError(`diff: ${name} must be a snapshot from machine.snapshot()`);
     }
-    return diffStates(before.devices, after.devices);
+    const { memory: memBefore, ...devBefore } = before.devices;
+    const { memory: memAfter, ...devAfter } = after.devices;
+    return [...diffStates(devBefore, devAfter), ...diffMemory(memoryImageOf(memBefore), memoryImageOf(memAfter))];
   }
 
   /** Run `step` and return what it changed in register state. */

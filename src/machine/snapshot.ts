@@ -1,13 +1,20 @@
 /**
- * Machine snapshots: every device's plain `save()` state plus touched RAM pages, frozen with immer so a stored
- * snapshot cannot be changed by accident. Restore validates the whole snapshot before it applies anything and rolls
- * back if a device refuses its part, so a bad snapshot never leaves the machine half-restored.
+ * Machine snapshots: every device's plain `save()` state plus the touched RAM pages. Device states are deep-copied
+ * and frozen with immer, so a stored snapshot cannot be changed by accident; RAM is a {@link MemoryImage} that shares
+ * its pages copy-on-write with the machine, so a snapshot costs in proportion to the device state, not to the RAM a
+ * machine has touched, and pages are encoded (base64) only when the snapshot is serialised with `JSON.stringify`.
+ * Restore takes either form — the live snapshot or its parsed JSON — validates the whole snapshot before it applies
+ * anything, and rolls back if a device refuses its part, so a bad snapshot never leaves the machine half-restored.
+ *
+ * The translation core's route cache is not saved: a restore empties it, and the first interrupt of each source after
+ * a restore is translated afresh (its trace shows `translate` hops where the run that was snapshotted showed
+ * `cached` ones); delivery is the same either way, since a cached route is only ever a copy of what translation gives.
  */
 import { freeze } from 'immer';
-import type { SparseMemory } from '../core/memory.ts';
-import { MAX_PHYS_ADDR_BITS, PAGE_SIZE } from '../core/memory.ts';
+import { MAX_PHYS_ADDR_BITS, MemoryImage, PAGE_SIZE, type SparseMemory } from '../core/memory.ts';
 import { UsageError } from '../core/errors.ts';
-import { base64ToBytes, bytesToBase64 } from '../core/byte-text.ts';
+import { base64ToBytes } from '../core/byte-text.ts';
+import { checkStateFields } from './snapshot-shape.ts';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -27,8 +34,11 @@ export interface MachineSnapshot {
     hpet: unknown;
     /** The interrupt wires' source counts and the simulated time. */
     wires: unknown;
-    /** Touched RAM pages by page-frame number (hex), base64-encoded. */
-    memory: Record<string, string>;
+    /**
+     * Touched RAM pages: a {@link MemoryImage} in a live snapshot; in its JSON form (and accepted by restore) an
+     * object of page-frame number (lower-case hex) → base64 page.
+     */
+    memory: MemoryImage | Record<string, string>;
   };
 }
 
@@ -45,7 +55,7 @@ interface SavedDevice {
 export interface SnapshotSubject {
   readonly config: unknown;
   readonly cpuCount: number;
-  readonly apicBus: { readonly lapics: readonly SavedDevice[]; rebuildMaps?(): void };
+  readonly apicBus: { saveStates(): readonly unknown[]; restoreStates(states: readonly unknown[]): void };
   readonly ioapic: SavedDevice;
   readonly pci: SavedDevice;
   readonly iommu: SavedDevice | null;
@@ -58,36 +68,44 @@ export interface SnapshotSubject {
   restoreWires(state: unknown): void;
 }
 
+type DeviceStates = Omit<MachineSnapshot['devices'], 'memory'>;
+
 export class MachineSnapshots {
-  constructor(private readonly m: SnapshotSubject) {}
+  /** The configuration as a snapshot records it, computed once (the configuration never changes). */
+  private readonly configText: string;
+
+  constructor(private readonly m: SnapshotSubject) {
+    this.configText = JSON.stringify(m.config);
+  }
 
   take(): MachineSnapshot {
+    // The other devices' states go through JSON so the snapshot holds plain data that shares nothing with the live
+    // devices; the LAPIC states come frozen from the bus already (and are shared with earlier snapshots).
+    const { cpus, ...rest } = this.saveDevices();
+    const others = freeze(JSON.parse(JSON.stringify(rest)) as Omit<DeviceStates, 'cpus'>, true);
+    return Object.freeze({ version: SNAPSHOT_VERSION, config: this.configText, devices: Object.freeze({ cpus, ...others, memory: this.m.memory.image() }) });
+  }
+
+  /** Every device's `save()`, as they return it (fresh objects: no copy needed for a rollback); `cpus` on request. */
+  private saveDevices(withCpus = true): DeviceStates {
     const m = this.m;
-    const memory: Record<string, string> = {};
-    for (const page of m.memory.touchedPages()) memory[page.toString(16)] = bytesToBase64(m.memory.pageBytes(page)!);
-    const snapshot: MachineSnapshot = {
-      version: SNAPSHOT_VERSION,
-      config: JSON.stringify(m.config),
-      devices: {
-        cpus: m.apicBus.lapics.map((l) => l.save()),
-        ioapic: m.ioapic.save(),
-        pci: m.pci.save(),
-        iommu: m.iommu ? m.iommu.save() : null,
-        ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
-        pic: m.pic.save(),
-        hpet: m.hpet.save(),
-        wires: m.saveWires(),
-        memory,
-      },
+    return {
+      cpus: withCpus ? (m.apicBus.saveStates() as unknown[]) : [],
+      ioapic: m.ioapic.save(),
+      pci: m.pci.save(),
+      iommu: m.iommu ? m.iommu.save() : null,
+      ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
+      pic: m.pic.save(),
+      hpet: m.hpet.save(),
+      wires: m.saveWires(),
     };
-    return freeze(JSON.parse(JSON.stringify(snapshot)) as MachineSnapshot, true);
   }
 
   restore(snapshot: MachineSnapshot): void {
     const m = this.m;
     if (typeof snapshot !== 'object' || snapshot === null) throw new UsageError('snapshot: expected an object from machine.snapshot()');
     if (snapshot.version !== SNAPSHOT_VERSION) throw new UsageError(`snapshot: version ${String(snapshot.version)} is not supported (expected ${SNAPSHOT_VERSION})`);
-    if (snapshot.config !== JSON.stringify(m.config)) throw new UsageError('snapshot: it was taken on a machine with a different configuration');
+    if (snapshot.config !== this.configText) throw new UsageError('snapshot: it was taken on a machine with a different configuration');
     const d = snapshot.devices;
     if (typeof d !== 'object' || d === null || Array.isArray(d)) throw new UsageError('snapshot: devices must be an object');
     if (!Array.isArray(d.cpus) || d.cpus.length !== m.cpuCount) throw new UsageError(`snapshot: devices.cpus must hold ${m.cpuCount} CPU states`);
@@ -95,33 +113,40 @@ export class MachineSnapshots {
     if (m.iommus.length > 1 && (!Array.isArray(d.moreIommus) || d.moreIommus.length !== m.iommus.length - 1)) {
       throw new UsageError(`snapshot: devices.moreIommus must hold ${m.iommus.length - 1} unit states`);
     }
-    const pages = validatePages(d.memory);
+    for (const key of Object.keys(snapshot)) {
+      if (key !== 'version' && key !== 'config' && key !== 'devices') throw new UsageError(`snapshot.${key}: no such field in a snapshot`);
+    }
+    const { cpus: _checkedByTheBus, ...current } = this.saveDevices(false);
+    const { cpus: _cpus, memory: rawMemory, ...givenDevices } = d;
+    checkStateFields(givenDevices, JSON.parse(JSON.stringify(current)), 'snapshot.devices');
+    const memory = memoryImageOf(rawMemory);
 
-    const rollback = this.take();
+    // The LAPICs are restored last and all or nothing (the bus checks every state first), so a rollback needs only
+    // the other devices' states.
+    const { cpus: _unchanged, ...rollback } = this.saveDevices(false);
     try {
-      this.apply(d, pages);
+      this.apply(d, memory);
     } catch (e) {
-      this.apply(rollback.devices, validatePages(rollback.devices.memory));
+      this.apply(rollback, null);
       // Each device validates its own part; anything else it throws on malformed input is still bad input.
       if (e instanceof UsageError) throw e;
       throw new UsageError(`snapshot: malformed device state (${e instanceof Error ? e.message : String(e)})`);
     }
   }
 
-  private apply(d: MachineSnapshot['devices'], pages: Map<number, Uint8Array>): void {
+  /** Apply the states; `cpus` and `memory` absent (a rollback) leave the LAPICs and RAM as they are. */
+  private apply(d: Omit<DeviceStates, 'cpus'> & { cpus?: unknown[] }, memory: MemoryImage | null): void {
     const m = this.m;
     // Time first: a running LAPIC timer or HPET comparator re-arms relative to it.
     m.restoreWires(d.wires);
-    m.apicBus.lapics.forEach((l, i) => l.restore(d.cpus[i] as never));
-    m.apicBus.rebuildMaps?.();
     m.ioapic.restore(d.ioapic as never);
     m.pic.restore(d.pic as never);
     m.hpet.restore(d.hpet as never);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
     m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));
-    m.memory.clear();
-    for (const [pfn, bytes] of pages) m.memory.loadPage(pfn, bytes);
+    if (d.cpus) m.apicBus.restoreStates(d.cpus);
+    if (memory) m.memory.loadImage(memory);
     // Cached routes describe the old state.
     m.core.invalidateAllRoutes();
   }
@@ -131,10 +156,12 @@ export class MachineSnapshots {
 const PAGE_FRAMES = 2 ** (MAX_PHYS_ADDR_BITS - 12);
 
 /**
- * `devices.memory` as page frame → bytes. It is required: a snapshot lists every touched page, so a missing map
- * would mean "RAM is all zero" and silently wipe the machine's memory.
+ * `devices.memory` as an image: a live snapshot's own image as it is, a JSON one decoded and checked. It is required:
+ * a snapshot lists every touched page, so a missing map would mean "RAM is all zero" and silently wipe the machine's
+ * memory.
  */
-function validatePages(memory: unknown): Map<number, Uint8Array> {
+export function memoryImageOf(memory: unknown): MemoryImage {
+  if (memory instanceof MemoryImage) return memory;
   if (typeof memory !== 'object' || memory === null || Array.isArray(memory)) {
     throw new UsageError('snapshot: devices.memory must be an object of page frame (hex) → base64 page (an empty object when no RAM was touched)');
   }
@@ -150,5 +177,5 @@ function validatePages(memory: unknown): Map<number, Uint8Array> {
     if (bytes.length !== PAGE_SIZE) throw new UsageError(`snapshot: devices.memory page "${pfn}" holds ${bytes.length} bytes, not ${PAGE_SIZE}`);
     pages.set(frame, bytes);
   }
-  return pages;
+  return new MemoryImage(pages);
 }

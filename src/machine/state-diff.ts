@@ -1,14 +1,14 @@
 /**
  * Register-state diffs with immer: a diff between two snapshots is the list of immer patches that turns the first
  * into the second, produced by assigning only the leaves that differ (so the patches name exactly the registers that
- * changed, not whole subtrees). Used per scenario step — never on the interrupt hot path (immer is 100–700× slower
- * than mutation, design note "Devices").
+ * changed, not whole subtrees). Used per scenario step — never on the interrupt hot path (immer's drafts cost far more
+ * than plain mutation).
  */
 import { enablePatches, produceWithPatches, type Patch } from 'immer';
+import { bytesToBase64 } from '../core/byte-text.ts';
+import type { MemoryImage } from '../core/memory.ts';
 
 enablePatches();
-
-export type StateTree = unknown;
 
 export interface StateChange {
   /** Dotted path, e.g. "cpus.3.irr.1". */
@@ -68,4 +68,29 @@ export function diffStates<T>(before: T, after: T): StateChange[] {
     before: valueAt(before, p.path),
     after: p.op === 'remove' ? undefined : p.value,
   }));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * RAM changes between two images, one entry per page that differs (`memory.<page frame in hex>`, the page as base64
+ * before and after, undefined where it was not touched). Pages an image shares with the other are the same object,
+ * so an unchanged page costs one comparison of references, not of bytes.
+ */
+export function diffMemory(before: MemoryImage, after: MemoryImage): StateChange[] {
+  const differ: number[] = [];
+  for (const [pfn, a] of before.pages) {
+    const b = after.pages.get(pfn);
+    if (a !== b && (b === undefined || !sameBytes(a, b))) differ.push(pfn);
+  }
+  for (const pfn of after.pages.keys()) if (!before.pages.has(pfn)) differ.push(pfn);
+  return differ.sort((x, y) => x - y).map((pfn) => {
+    const a = before.pages.get(pfn);
+    const b = after.pages.get(pfn);
+    return { path: `memory.${pfn.toString(16)}`, before: a && bytesToBase64(a), after: b && bytesToBase64(b) };
+  });
 }

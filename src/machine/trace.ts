@@ -1,5 +1,5 @@
 /**
- * Recording and rendering the hop stream, in three forms (design note "Events and traces"):
+ * Recording and rendering the hop stream, in three forms (docs/architecture.md, "Events and traces"):
  * - QEMU's log-backend line without the pid/timestamp prefix — `vtd_ir_remap_msi_req addr 0xfee00010 data 0xd1` — in
  *   QEMU's own format for every event QEMU defines, to diff against `qemu -trace "vtd_ir_*" -trace "apic_*"` output;
  * - a Mermaid sequence diagram of one interrupt (renders in GitHub issues);

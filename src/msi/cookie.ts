@@ -1,6 +1,6 @@
 /**
  * Route cookies: a number naming the one remapping-table entry a translation depended on, so that an IOMMU
- * invalidation can evict exactly the cached routes built from that entry (the seed's "cookie" for KVM routes).
+ * invalidation can evict exactly the cached routes built from that entry (the "cookies needed for IOMMU invalidation" of qemu-devel, 2024-10-01).
  *
  * Encoded as a plain number (no allocation on the hot path):
  * - {@link NO_COOKIE} (-1): the translation read no remapping table (compatibility format, pass-through, PIRQ).
@@ -45,12 +45,4 @@ export function cookieInIntelRange(cookie: number, first: number, count: number)
 export function cookieIsAmdDevice(cookie: number, deviceId: number): boolean {
   if (cookie < 0 || Math.floor(cookie / TWO_32) !== AMD_TAG) return false;
   return Math.floor((cookie % TWO_32) / 0x10000) === deviceId;
-}
-
-export function isIntelCookie(cookie: number): boolean {
-  return cookie >= 0 && Math.floor(cookie / TWO_32) === INTEL_TAG;
-}
-
-export function isAmdCookie(cookie: number): boolean {
-  return cookie >= 0 && Math.floor(cookie / TWO_32) === AMD_TAG;
 }

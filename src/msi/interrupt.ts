@@ -22,7 +22,6 @@ export const DeliveryMode = {
 export const DELIVERY_MODE_NAMES = ['Fixed', 'LowestPriority', 'SMI', 'RemoteRead', 'NMI', 'INIT', 'StartUp', 'ExtINT'] as const;
 
 export const DestMode = { Physical: 0, Logical: 1 } as const;
-export const TriggerMode = { Edge: 0, Level: 1 } as const;
 
 /**
  * Width of the destination field as the message carries it.
@@ -63,11 +62,6 @@ export function copyApicMessage(from: ApicMessage, to: ApicMessage): ApicMessage
   to.level = from.level;
   to.redirectionHint = from.redirectionHint;
   return to;
-}
-
-/** Broadcast destination for a given width. */
-export function broadcastFor(width: DestinationWidth): number {
-  return width === 8 ? 0xff : 0xffffffff;
 }
 
 export function hex(value: number | bigint, digits = 0): string {

@@ -4,7 +4,7 @@
  * "0x%016llx 0x%016llx %s", start, end, type). On x86 the interrupt window 0xFEE00000–0xFEEFFFFF is one of them,
  * typed `msi`: requests there are decoded as interrupts before any translation (VT-d spec §3.14; AMD: "accesses to
  * the interrupt address range ... go through the interrupt remapping portion of the IOMMU and not through address
- * translation"), so a mapping there can never be reached by DMA (seed 004).
+ * translation"), so a mapping there can never be reached by DMA (iommu list, "RMRR device on non-Intel platform", 2023-04-26).
  */
 
 export type ReservedRegionType = 'msi' | 'reserved' | 'direct';

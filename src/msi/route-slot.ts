@@ -1,6 +1,6 @@
 /**
  * A cached route for one interrupt source (an MSI/MSI-X vector, an I/O APIC pin): the KVM-routing-table idea from
- * seed 000. The source owns the slot and passes it with every message; the translation core fills it after a
+ * qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?" (2024-10-01). The source owns the slot and passes it with every message; the translation core fills it after a
  * successful translation and reuses it while the message (addrHi, addrLo, data) is unchanged, so a warm interrupt
  * skips the decoders and the IOMMU walk. The core evicts slots through their cookie when an IOMMU invalidates the
  * entry they depended on, and wholesale when global translation state changes.

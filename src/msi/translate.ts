@@ -1,5 +1,6 @@
 /**
- * The one translation core (seed 000's `arch_translate_msi_message`): every device write to the interrupt window
+ * The one translation core (`arch_translate_msi_message`, proposed in the
+ * qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01): every device write to the interrupt window
  * passes through {@link TranslationCore.translate}, which decides whether it reaches a CPU, raises a fault, names a
  * Xen PIRQ, or is just a memory write.
  *
@@ -181,7 +182,7 @@ export class TranslationCore implements RouteInvalidator {
 
   /**
    * Precompute a route for a source without raising anything (deliverNow = false: no fault is recorded, no IEC is
-   * filled): the VMM's step when a guest programs an assigned device's MSI (seed 000: "this function should be
+   * filled): the VMM's step when a guest programs an assigned device's MSI (qemu-devel, 2024-10-01: "this function should be
    * called with deliver_now==false. If the translation succeeds, yay! It should be put into the KVM routing
    * table"). A cacheable delivery fills and registers the slot, so the unit's invalidations evict it by cookie; any
    * other outcome leaves the slot invalid, and the next {@link route} translates again with deliverNow = true.

@@ -35,7 +35,7 @@ export type DeliveryFormat =
   | 'amd-vapic'
   | 'amd-irte'
   | 'amd-passthrough'
-  /** seed 001's hypothetical IOMMU (src/vmm/native-remap-by-source-id.ts): a guest's native message, mapped by source-id to its vCPU. */
+  /** The hypothetical IOMMU of LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08 (src/vmm/native-remap-by-source-id.ts): a guest's native message, mapped by source-id to its vCPU. */
   | 'native-by-source-id';
 
 export interface TranslationFault {

@@ -13,7 +13,6 @@ import type { PciConfigSpace } from './config-space.ts';
 import { PCI_BASE_ADDRESS_0 } from './type0-header.ts';
 
 export const PCI_NUM_BARS = 6;
-export const BAR_SPACE_IO = 1 << 0;
 export const BAR_MEM_TYPE_64 = 0b10 << 1;
 export const BAR_MEM_PREFETCH = 1 << 3;
 export const BAR_MEM_ADDR_MASK = 0xfffffff0;

@@ -1,11 +1,11 @@
 /**
- * A device's own interrupt controller behind a memory BAR, as Qualcomm's ath11k/ath12k WLAN chips have (seed 003):
+ * A device's own interrupt controller behind a memory BAR, as Qualcomm's ath11k/ath12k WLAN chips have ("ath11k and vfio-pci support", 2024-01):
  * the driver copies an MSI address and data into device registers, and the device then raises interrupts by plain
  * DMA writes of those values — not through its MSI capability. The BAR is otherwise a plain register file (reads
  * return what was written), which is all the scenarios need of the rest of the chip.
  *
  * Each interrupt source k has an address register at `registers[k]` and its data register 8 bytes above it, the
- * layout the seed's QEMU trace shows (region0+0xb849c = 0xfee00000, region0+0xb84a4 = 0x21).
+ * layout the QEMU trace in that thread shows (region0+0xb849c = 0xfee00000, region0+0xb84a4 = 0x21).
  */
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { UsageError } from '../core/errors.ts';
@@ -41,7 +41,7 @@ export class EmbeddedMsiController implements MmioDevice {
       this.regs.set(offset + 4, Number((value >> 32n) & 0xffffffffn));
       return;
     }
-    if (size !== 4) return; // the chip takes 4- and 8-byte accesses only (seed 003: "Only 4- and 8-byte accesses")
+    if (size !== 4) return; // the chip takes 4- and 8-byte accesses only (vfio/pci-quirks ath patch, 2024-08-12: "Only 4- and 8-byte accesses")
     this.regs.set(offset, Number(value & 0xffffffffn));
   }
 

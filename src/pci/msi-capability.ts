@@ -1,5 +1,5 @@
 /**
- * The MSI capability (ID 0x05; PCI Local Bus 3.0 §6.8.1; reference §5.1). Four layouts: 32/64-bit address, with or
+ * The MSI capability (ID 0x05; PCI Local Bus 3.0 §6.8.1). Four layouts: 32/64-bit address, with or
  * without per-vector masking.
  *
  *   +0 ID, next   +2 Message Control   +4 Address low (bits 1:0 read 0)

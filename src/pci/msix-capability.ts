@@ -1,5 +1,5 @@
 /**
- * The MSI-X capability (ID 0x11; PCI Local Bus 3.0 §6.8.2; reference §5.2) and its table and Pending Bit Array,
+ * The MSI-X capability (ID 0x11; PCI Local Bus 3.0 §6.8.2) and its table and Pending Bit Array,
  * which live in a memory BAR. This class is both: it installs the 12-byte capability in config space and is the
  * {@link MmioDevice} that decodes the BAR (offsets relative to the BAR base).
  *
@@ -307,6 +307,8 @@ export class MsixCapability implements MmioDevice {
     const pba = new Uint32Array(this.pba.length);
     for (const n of s.pending as unknown[]) {
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= this.entries) bad(`msix.pending: ${String(n)} is not a vector 0..${this.entries - 1}`);
+      // A PBA bit is set or clear: a vector listed twice is not a state the PBA can hold (and would be lost).
+      if (pba[(n as number) >>> 5] & (1 << ((n as number) & 31))) bad(`msix.pending: vector ${String(n)} is listed twice`);
       pba[(n as number) >>> 5] |= 1 << ((n as number) & 31);
     }
     return { table, pba };

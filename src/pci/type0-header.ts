@@ -14,12 +14,17 @@ export const PCI_CLASS_PROG = 0x09;
 export const PCI_CACHE_LINE_SIZE = 0x0c;
 export const PCI_HEADER_TYPE = 0x0e;
 export const PCI_BASE_ADDRESS_0 = 0x10;
+/** @public */
 export const PCI_SUBSYSTEM_VENDOR_ID = 0x2c;
+/** @public */
 export const PCI_SUBSYSTEM_ID = 0x2e;
+/** @public */
 export const PCI_ROM_ADDRESS = 0x30;
 export const PCI_INTERRUPT_LINE = 0x3c;
+/** @public */
 export const PCI_INTERRUPT_PIN = 0x3d;
 
+/** @public */
 export const PCI_COMMAND_IO = 1 << 0;
 export const PCI_COMMAND_MEMORY = 1 << 1;
 export const PCI_COMMAND_MASTER = 1 << 2;

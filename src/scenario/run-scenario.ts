@@ -55,7 +55,7 @@ export interface SourceResult {
 export interface DmaResult {
   request: ScenarioDma;
   /** Where the guest's buffer is (null without a mapping or without translation). */
-  physical: number | null;
+  physical: bigint | null;
   ok: boolean;
   expected: string;
   actual: string;
@@ -109,7 +109,7 @@ function hex(n: number | bigint): string {
 }
 
 /**
- * The Linux model's IMS driver (seed 001): its irq domain composes a message for IMS entry k — or, when the VMM
+ * The Linux model's IMS driver (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08): its irq domain composes a message for IMS entry k — or, when the VMM
  * offers the paravirtual compose-MSI call, the guest hands that message to the VMM and stores what comes back —
  * and the driver writes address and data into the entry with CPU stores.
  */
@@ -379,7 +379,7 @@ function describeDmaExpectation(e: DmaExpectation): string {
  * remapped, blocked or lost as one), or the IOMMU blocked it as DMA and recorded a fault.
  */
 function runDma(m: Machine, guest: GuestOs, d: ScenarioDma, exp: DmaExpectation): DmaResult {
-  let physical: number | null = null;
+  let physical: bigint | null = null;
   if (d.map !== 'none') {
     if (guest.mapDma === undefined) {
       return { request: d, physical, ok: false, expected: describeDmaExpectation(exp), actual: `the ${guest.os} model has no DMA API`, linuxLog: [] };
@@ -407,7 +407,7 @@ function runDma(m: Machine, guest: GuestOs, d: ScenarioDma, exp: DmaExpectation)
   } else if (st.dmaBlocked > before.blocked) {
     kind = 'fault';
     actual = faults.length ? `blocked with ${faults[0].unit} fault 0x${faults[0].code.toString(16)} (${faults[0].name})${faults[0].recorded ? '' : `, not recorded: ${faults[0].suppressedBy}`}` : 'blocked';
-  } else if (st.memoryWrites > before.memory && m.memory.read32(target) === d.value) {
+  } else if (st.memoryWrites > before.memory && m.memory.read32(Number(target)) === d.value) {
     kind = 'memory';
     actual = `written to 0x${target.toString(16)}${physical === null ? '' : ` (the buffer behind IOVA 0x${d.iova.toString(16)})`}`;
   } else {
@@ -460,7 +460,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
     if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
     if (sys !== null) {
-      // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of seed 003) and its hops.
+      // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of the "ath11k and vfio-pci support"
+      // thread, 2024-01) and its hops.
       sys.host.events.on('iommu_fault', (e) => {
         current.faults.push(e);
         result.faultLog.push(e.linuxLog);

@@ -54,7 +54,7 @@ export type SourceExpectation =
 /**
  * One interrupt source of a scenario: an InterruptRequest, or kind 'ims' — entry `vector` of the device's
  * device-specific interrupt storage (its `embeddedMsi` table), which the Linux model's IMS driver fills with a
- * message its irq domain composed (seed 001).
+ * message its irq domain composed (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
  */
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
   kind: InterruptRequest['kind'] | 'ims';
@@ -64,13 +64,13 @@ export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
    * For devices whose driver copies an MSI message into the device's own registers (an embedded interrupt
    * controller, like ath11k/ath12k): the device signals by a plain DMA write of this message instead of through
    * its MSI capability. 'from-msi-capability' copies what the OS programmed into the capability; an explicit
-   * message is what the driver was given instead (e.g. the guest-physical message under vfio-pci, seed 003).
+   * message is what the driver was given instead (e.g. the guest-physical message under vfio-pci, "ath11k and vfio-pci support", 2024-01).
    */
   embeddedMessage?: 'from-msi-capability' | { addr: bigint; data: number };
   /**
    * Two-machine scenarios: the guest's driver copies the MSI message it reads from the device's MSI capability
    * (message k for source vector k) into the device's embedded interrupt controller (`embeddedMsi` on the host
-   * device), and the physical device signals through that controller — ath11k's behaviour in seed 003.
+   * device), and the physical device signals through that controller — ath11k's behaviour in the "ath11k and vfio-pci support" thread (2024-01).
    */
   embedded?: boolean;
 }
@@ -83,9 +83,9 @@ export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
 export interface ScenarioDma {
   id: string;
   device: string;
-  iova: number;
+  iova: bigint;
   map: 'rw' | 'ro' | 'none';
-  address: number;
+  address: bigint;
   value: number;
 }
 
@@ -433,7 +433,7 @@ function parseDma(c: Checker, raw: unknown, i: number, devices: ResolvedConfig['
   if (map !== 'rw' && map !== 'ro' && map !== 'none') c.fail(`${field}.map`, `must be rw, ro or none, got ${JSON.stringify(o.map)}`);
   const address = o.address === undefined ? iova : c.int(o.address, `${field}.address`, 0, 0xffff_fffc);
   if (address % 4 !== 0) c.fail(`${field}.address`, `must be 4-byte aligned, got 0x${address.toString(16)}`);
-  return { id, device, iova, map: map as ScenarioDma['map'], address, value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
+  return { id, device, iova: BigInt(iova), map: map as ScenarioDma['map'], address: BigInt(address), value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
 }
 
 function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect', dmaIds: Set<string> = new Set()): ScenarioExpect {

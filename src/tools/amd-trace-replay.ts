@@ -172,7 +172,7 @@ function runAmdModel(p: PendingAmd, deviceId: number, setup: ModelSetup, iv: boo
   return { outcome: { kind: 'passed', summary: `passed through unchanged: ${describeDelivery(delivery)}`, delivery }, trace };
 }
 
-/** Why QEMU and hardware differ, in words (QEMU deviations: /work/shared/reference/amd-iommu.md §5). */
+/** Why QEMU and hardware differ, in words (QEMU deviations: hw/i386/amd_iommu.c amdvi_int_remap_msi). */
 function amdDivergences(p: PendingAmd, qemu: ReplayOutcome, hw: ReplayOutcome, intTabLen: number): string[] {
   const out: string[] = [];
   if (qemu.kind !== 'blocked' && hw.kind === 'blocked') {

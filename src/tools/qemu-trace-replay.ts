@@ -43,7 +43,7 @@ export interface ReplayOptions extends AmdReplayOptions {
   cfis?: boolean;
 }
 
-export type { ReplayDelivery, ReplayOutcome } from './trace-replay-outcome.ts';
+export type { ReplayOutcome } from './trace-replay-outcome.ts';
 
 export interface ReplayedRequest {
   /** Line of the `vtd_ir_remap_msi_req` in the log. */

@@ -5,7 +5,7 @@
  * each one; the stand-in never sends an interrupt itself — the physical device does, on the host.
  *
  * With `msiNoVirt` the MSI address and data read back the physical function's values (the issue's framing of
- * VFIO_DEVICE_FEATURE_PCI_MSI_NOVIRT, seed 003: "reads of the MSI address and data fields will return the physical
+ * VFIO_DEVICE_FEATURE_PCI_MSI_NOVIRT (kvm, "[PATCH RFC/RFT] vfio/pci: Create feature to disable MSI virtualization", 2024-08-12): "reads of the MSI address and data fields will return the physical
  * values"); the guest's writes are still trapped to build its routes.
  */
 import type { EventHub } from '../core/events.ts';

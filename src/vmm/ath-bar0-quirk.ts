@@ -2,7 +2,8 @@
  * The guest's view of an assigned device's memory BAR: vfio-pci maps the physical BAR straight into the guest, so
  * every access reaches the device — except where a VMM quirk traps a window of it.
  *
- * The `ath-bar0` quirk is QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (seed 003, hw/vfio/pci-quirks.c
+ * The `ath-bar0` quirk is QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12,
+ * hw/vfio/pci-quirks.c
  * `vfio_probe_ath_bar0_quirk` / `vfio_ath_quirk_write`): it traps the driver's window (ath11k: 0x80000, 256 KiB;
  * ath12k: 0x1e00000, 512 KiB) and, while MSI is enabled, replaces a 4-byte write equal to the guest's MSI address
  * with the physical address, then the write 8 bytes above it — when its value, with the multi-message vector

@@ -40,7 +40,7 @@ export interface HostKernel {
   enableVector(hostBdf: string, kind: 'msi' | 'msix', index: number, handler: () => void): HostVector | string;
   /**
    * A host interrupt for entry `index` of the device's IMS (device-specific storage): vector, IRTE and message from
-   * the kernel's irq domain, `handler` registered; the caller stores the message in the device (seed 001).
+   * the kernel's irq domain, `handler` registered; the caller stores the message in the device (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
    */
   enableImsVector(hostBdf: string, index: number, handler: () => void): HostVector | string;
   /** irq_set_vcpu_affinity(): rewrite the vector's IRTE in posted format (intel_ir_set_vcpu_affinity). */

@@ -1,12 +1,12 @@
 /**
- * Trap-and-translate for IMS (seed 001), as a VMM device quirk: the VMM knows where the device keeps its
+ * Trap-and-translate for IMS (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08), as a VMM device quirk: the VMM knows where the device keeps its
  * interrupt messages (its `embeddedMsi` registers: address at `registers[k]`, data 8 bytes above), traps the
  * guest's stores there and keeps them in a shadow the guest reads back, and when an entry's data is written —
  * the last store of an entry, as for an MSI-X entry — builds that entry's route from the guest's message and
  * stores the host kernel's message in the physical entry. Everything else in the BAR goes straight to the device.
  *
  * It works only because the VMM has been taught this device's layout; an IMS table it does not know of (the case
- * seed 001 worries about) escapes it, and the device then sends the guest's own message.
+ * that thread worries about) escapes it, and the device then sends the guest's own message.
  */
 import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';

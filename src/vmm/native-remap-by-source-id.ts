@@ -1,7 +1,7 @@
 /**
- * A HYPOTHETICAL host IOMMU mode: seed 001's "you can imagine a world where ... we let guests write native MSI
+ * A HYPOTHETICAL host IOMMU mode: the "you can imagine a world where ... we let guests write native MSI
  * message to the device without trapping — and where the IOMMU then sees the incoming interrupt and has to map the
- * APIC ID to a *virtual* CPU for that guest, based on the PCI source-id of the device" (David Woodhouse). No shipping
+ * APIC ID to a *virtual* CPU for that guest, based on the PCI source-id of the device" (David Woodhouse, LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08). No shipping
  * Intel VT-d or AMD-Vi unit does this; it exists here, behind the explicit option `vmm.nativeRemapBySourceId`, so
  * scenario 24 can show why IMS would then need neither a trap nor a paravirtual call.
  *
@@ -17,7 +17,7 @@
  *
  * Why AMD-Vi's per-device tables do not already give this: an AMD IOMMU does index a table per DeviceID, so the
  * requester does select "this guest's" entries — but the index is MSI data 10:0 and the destination and DM bits of
- * the address are ignored (AMD IOMMU spec 2.2.5.1; shared/reference/amd-iommu.md §"Remap: index = X[10:0]"). A
+ * the address are ignored (AMD IOMMU spec 2.2.5.1; QEMU AMDVI_IRTE_OFFSET). A
  * native message's vector therefore picks an IRTE, and that IRTE names one destination; the guest's choice of CPU
  * (address bits 19:12) never reaches the lookup. Two messages with the same vector for two different vCPUs meet the
  * same entry, so the VMM still has to know what the guest wrote — i.e. trap it.
@@ -115,7 +115,7 @@ export class NativeRemapBySourceId implements InterruptRemapper {
     if (!deliverNow) return true;
     this.counters.nativeRemaps++;
     if (this.hostEvents.active) {
-      this.hostEvents.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['addr', addrLo >>> 0], ['data', data >>> 0], ['vcpu', vcpu], ['vector', m.vector]]);
+      this.hostEvents.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['addr', BigInt(addrLo >>> 0)], ['data', data >>> 0], ['vcpu', vcpu], ['vector', m.vector]]);
     }
     const g = this.guestEvents;
     if (g.active) {

@@ -43,7 +43,7 @@ export class QemuVtdInterruptFront implements InterruptRemapper {
     if (!passCompat) return this.unit.remap(sid, addrHi, addrLo, data, doFault, out);
     const events = this.events;
     if (events.active) {
-      // QEMU's own format prints addr and data; sid and do_fault ride along for the patched QEMU of the seed thread,
+      // QEMU's own format prints addr and data; sid and do_fault ride along for the patched QEMU of the qemu-devel thread,
       // which printed them too ("vtd_ir_remap_msi_req addr 0xfee00004 data 0x0 sid 0xffff do_fault 0").
       const addr = BigInt(addrLo >>> 0);
       events.hop('vtd_ir_remap_msi_req', [['addr', addr], ['data', data >>> 0], ['sid', sid], ['do_fault', doFault]]);

@@ -29,7 +29,7 @@ export interface VmmBehaviours {
    */
   kvmX2apicSwizzle: boolean;
   /**
-   * Seed 000's proof-of-concept hack: the Intel vIOMMU reads an AMD-style (compatibility-format) message as an IRTE
+   * The proof-of-concept hack of qemu-devel, 2024-10-01: the Intel vIOMMU reads an AMD-style (compatibility-format) message as an IRTE
    * index taken from data 10:0, as an AMD IOMMU would. Implemented by the IOMMU model's `intelIrAcceptsAmdFormat`.
    */
   intelReadsAmdFormat: boolean;
@@ -54,7 +54,7 @@ export const VMM_PROFILES: Record<VmmProfileName, VmmProfile> = {
   },
   'qemu-amd-hack': {
     name: 'qemu-amd-hack',
-    description: "the 'qemu' profile plus seed 000's hack: the Intel vIOMMU reads AMD-style messages (IRTE index in data 10:0)",
+    description: "the 'qemu' profile plus the qemu-devel 2024-10-01 hack: the Intel vIOMMU reads AMD-style messages (IRTE index in data 10:0)",
     vtdCompatPassThrough: true,
     ioapicInvalidSid: true,
     kvmX2apicSwizzle: true,

@@ -25,13 +25,13 @@ export interface GuestMachineConfig extends MachineConfig {
 
 /**
  * Device quirks a VMM can apply to an assigned device.
- * - `ath-bar0`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (seed 003, `vfio_probe_ath_bar0_quirk`):
+ * - `ath-bar0`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12, `vfio_probe_ath_bar0_quirk`):
  *   trap guest writes into the BAR0 window the driver uses for the device's embedded interrupt controller and
  *   substitute the host's physical MSI address and data (+ the multi-message offset).
- * - `ims-trap`: trap-and-translate for IMS (seed 001): the VMM knows the device's IMS table (its `embeddedMsi`
+ * - `ims-trap`: trap-and-translate for IMS (LKML 2020-11-08): the VMM knows the device's IMS table (its `embeddedMsi`
  *   registers), traps the guest's stores to it, builds a route from each guest message and stores the host's
  *   message in the physical entry — "trap and emulate the places in the device that program additional interrupt
- *   sources and do a full MSI-like flow to set them up in the kernel" (seed 003, Jason Gunthorpe).
+ *   sources and do a full MSI-like flow to set them up in the kernel" (Jason Gunthorpe, kvm list, 2024-08-13).
  */
 export const VMM_QUIRK_NAMES = ['ath-bar0', 'ims-trap'] as const;
 export type VmmQuirkName = (typeof VMM_QUIRK_NAMES)[number];
@@ -51,10 +51,10 @@ export interface VmmConfig {
    */
   msiNoVirt?: boolean;
   quirks?: VmmQuirkName[];
-  /** Offer the paravirtual compose-MSI call for IMS (seed 001): `sys.vmm.composeMsi(...)`. */
+  /** Offer the paravirtual compose-MSI call for IMS (LKML 2020-11-08): `sys.vmm.composeMsi(...)`. */
   pvComposeMsi?: boolean;
   /**
-   * HYPOTHETICAL hardware, not VT-d or AMD-Vi: seed 001's IOMMU that remaps a guest's native (compatibility-format)
+   * HYPOTHETICAL hardware, not VT-d or AMD-Vi: the IOMMU imagined on LKML 2020-11-08 that remaps a guest's native (compatibility-format)
    * message by the requester's source-id — the guest APIC ID in it is mapped to that guest's vCPU through a table
    * the VMM fills for each assigned device (src/vmm/native-remap-by-source-id.ts). Needs a host IOMMU.
    */
@@ -146,7 +146,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
   const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId');
   if (nativeRemapBySourceId && hostResolved.iommu === undefined) {
-    throw new ConfigError('vmm.nativeRemapBySourceId', "is a mode of the host IOMMU (seed 001's hypothetical remapping by source-id): the host needs an iommu");
+    throw new ConfigError('vmm.nativeRemapBySourceId', "is a mode of the host IOMMU (a hypothetical remapping by source-id): the host needs an iommu");
   }
   const quirks: VmmQuirkName[] = [];
   if (vmmRaw.quirks !== undefined) {
@@ -205,7 +205,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
-  // The seed 000 hack lives inside the Intel vIOMMU model (its `intelIrAcceptsAmdFormat` option).
+  // The qemu-devel 2024-10-01 hack lives inside the Intel vIOMMU model (its `intelIrAcceptsAmdFormat` option).
   let hypervisor = guestBase.hypervisor;
   if (VMM_PROFILES[profile as VmmProfileName].intelReadsAmdFormat) {
     if (guestBase.iommu?.kind !== 'intel') throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);

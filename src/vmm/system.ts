@@ -78,7 +78,7 @@ export class System {
   }
 
   /**
-   * Seed 001's hypothetical host IOMMU mode (vmm.nativeRemapBySourceId): put it in front of the host's unit and fill
+   * The hypothetical host IOMMU mode of LKML, 2020-11-08 (vmm.nativeRemapBySourceId): put it in front of the host's unit and fill
    * one table per assigned device's host requester ID with the guest's APIC IDs.
    */
   private installNativeRemap(): void {

@@ -5,7 +5,7 @@
  * way vfio-pci does, and when the host interrupt arrives, injects the routed interrupt into the guest vCPU's LAPIC
  * (KVM's irqfd → kvm_set_msi), or lets the host IOMMU post it straight into the vCPU's posted-interrupt descriptor.
  *
- * Routes and eviction (seed 000). A route lives in a {@link RouteSlot} registered with the guest's translation
+ * Routes and eviction (qemu-devel, "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01). A route lives in a {@link RouteSlot} registered with the guest's translation
  * core, so the guest vIOMMU's invalidations (VT-d IEC invalidation, AMD INVALIDATE_INTERRUPT_TABLE) evict exactly
  * the routes whose cookies they cover through the core's ordinary RouteInvalidator path. An evicted route is
  * translated again when its next interrupt arrives, with deliverNow = true, so an entry that became invalid raises
@@ -327,13 +327,13 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     route.evicted = false;
     const guest = this.guest;
     if (guest.events.active) {
-      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data]]);
+      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data]]);
     }
     const result = guest.core.prepareRoute(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, route.slot);
     route.lastOutcome = describeOutcome(result);
   }
 
-  // ---- IMS (device-specific interrupt storage, seed 001) ---------------------------------------------------------
+  // ---- IMS (device-specific interrupt storage, LKML 2020-11-08) ------------------------------------------------
 
   /**
    * The guest stored a message in IMS entry k of an assigned device (trapped by a device quirk), or asked for one
@@ -349,7 +349,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /**
-   * The paravirtual "compose MSI" hypercall of seed 001 ("a hypercall interface to compose an MSI message on behalf
+   * The paravirtual "compose MSI" hypercall of LKML 2020-11-08 ("a hypercall interface to compose an MSI message on behalf
    * of the guest, for IMS to use"): the guest passes the message it composed for itself for IMS entry k of an
    * assigned device and gets back the message to write into the device. Needs `vmm.pvComposeMsi`.
    */
@@ -380,7 +380,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const guest = this.guest;
     if (guest.events.active) {
       guest.events.beginFlow();
-      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', route.addrHi * TWO_32 + route.addrLo], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
+      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
     }
     if (!warm) {
       // No valid route (evicted, or its translation failed): translate now, with deliverNow = true.

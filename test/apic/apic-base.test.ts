@@ -1,6 +1,6 @@
 /**
  * IA32_APIC_BASE (MSR 0x1B): reset value, reserved bits and the SDM 10.12.5 transition matrix
- * (reference §1.3; kvm-unit-tests test_enable_x2apic / test_apicbase).
+ * (SDM 10.12.5; kvm-unit-tests test_enable_x2apic / test_apicbase).
  */
 import { describe, expect, test } from 'vitest';
 import { GeneralProtectionFault } from '../../src/core/errors.ts';

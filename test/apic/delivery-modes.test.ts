@@ -1,4 +1,4 @@
-/** Delivery modes and the CPU run-state latches (reference §1.2, §2.3; SDM 8.4, 10.4.7.3, 10.6.1). */
+/** Delivery modes and the CPU run-state latches (SDM 8.4, 10.4.7.3, 10.6.1). */
 import { describe, expect, test } from 'vitest';
 import type { ApicAcceptEvent, TraceHop } from '../../src/core/events.ts';
 import { DeliveryMode, DestMode } from '../../src/msi/interrupt.ts';

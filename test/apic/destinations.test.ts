@@ -1,4 +1,4 @@
-/** Destination matching (reference §2.1, §2.2; SDM 10.6.2; choices documented in src/apic/destination-match.ts). */
+/** Destination matching (SDM 10.6.2; KVM kvm_apic_mda for 8-bit destinations in x2APIC mode; choices documented in src/apic/destination-match.ts). */
 import { describe, expect, test } from 'vitest';
 import { DestMode } from '../../src/msi/interrupt.ts';
 import { cpusWithIrr, enableAll, enterX2apic, makeBus, message, mmioWrite } from './helpers.ts';

@@ -1,5 +1,5 @@
 /**
- * Acceptance, INTA acknowledge, EOI and errors (reference §2.3, §2.5, §2.6; SDM 10.5.3, 10.8).
+ * Acceptance, INTA acknowledge, EOI and errors (SDM 10.5.3, 10.6.1, 10.8).
  */
 import { describe, expect, test } from 'vitest';
 import { DeliveryMode } from '../../src/msi/interrupt.ts';

@@ -1,4 +1,4 @@
-/** Lowest-priority arbitration policies (reference §2.4, test idea 6 and 7 of §7.4). */
+/** Lowest-priority arbitration policies (SDM 10.6.2.4; KVM kvm_vector_to_index and apic_arb_prio). */
 import { describe, expect, test } from 'vitest';
 import type { LowestPriorityPolicy } from '../../src/apic/lowest-priority.ts';
 import { DeliveryMode, DestMode } from '../../src/msi/interrupt.ts';

@@ -1,4 +1,4 @@
-/** xAPIC register file: reset values (SDM 10.12.5.1), write masks (KVM), MMIO access rules (reference §1.1). */
+/** xAPIC register file: reset values (SDM 10.12.5.1), write masks (KVM), MMIO access rules (SDM 10.4.1). */
 import { describe, expect, test } from 'vitest';
 import { makeBus, mmioRead, mmioWrite, softwareEnable, enterX2apic } from './helpers.ts';
 

@@ -1,4 +1,4 @@
-/** x2APIC MSR access rules (reference §1.1 "Further rules"; SDM Table 10-6; KVM kvm_lapic_msr_read/write). */
+/** x2APIC MSR access rules (SDM 10.12.1.2, Table 10-6; KVM kvm_lapic_msr_read/write). */
 import { describe, expect, test } from 'vitest';
 import { GeneralProtectionFault, UsageError } from '../../src/core/errors.ts';
 import { cpusWithIrr, enterX2apic, hasVector, makeBus, softwareEnable } from './helpers.ts';

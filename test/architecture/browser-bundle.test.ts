@@ -1,5 +1,5 @@
 /**
- * The library runs in a browser (design.md, "Layers"). This bundles src/index.ts the way a web page would (esbuild,
+ * The library runs in a browser (docs/architecture.md, "Layers"). This bundles src/index.ts the way a web page would (esbuild,
  * platform "browser"): any import of a Node built-in — node:fs, node:events, ... — fails the build. The bundle then
  * runs in a bare JavaScript context with only what browsers provide (no `process`, `Buffer` or `require`), so a
  * Node-only global on a path the test walks fails too: build a machine, snapshot and restore it, and run a built-in
@@ -37,15 +37,15 @@ test('src/index.ts bundles for the browser and runs without Node globals', async
       const restored = m.memory.read32(0x1000);
       const s05 = lib.builtInScenarios().find((s) => s.id.startsWith('05-') && s.variant === null);
       const run = lib.runScenario(s05);
-      return { hasProcess: typeof process !== 'undefined', hasBuffer: typeof Buffer !== 'undefined', memoryPages: Object.keys(snap.devices.memory).length, restored, verdict: run.verdict };
+      return { hasProcess: typeof process !== 'undefined', hasBuffer: typeof Buffer !== 'undefined', memoryPages: Object.keys(JSON.parse(JSON.stringify(snap)).devices.memory).length, restored, verdict: run.verdict };
     })()`,
     context,
   );
   expect(check.hasProcess).toBe(false);
   expect(check.hasBuffer).toBe(false);
-  // RAM pages travel through the snapshot as base64 (snapshot.ts): one touched page, its word back after restore.
+  // RAM pages travel through a serialised snapshot as base64 (snapshot.ts): one touched page, its word back after restore.
   expect(check.memoryPages).toBe(1);
   expect(check.restored).toBe(0xdeadbeef);
-  // Scenario 05 states that its run reproduces the Windows-on-AMD-CPU / Intel IOMMU failure (seed 005).
+  // Scenario 05 states that its run reproduces the Windows-on-AMD-CPU / Intel IOMMU failure.
   expect(check.verdict).toBe('REPRODUCED');
 }, 60_000);

@@ -57,7 +57,7 @@ describe('irqpath matrix', () => {
 });
 
 describe('irqpath log', () => {
-  it('formats a VT-d fault record exactly as the real log line in the reference notes', async () => {
+  it('formats a VT-d fault record exactly as Linux dmar_fault_do_one prints it', async () => {
     // High qword: F (bit 63), fault reason 0x26 in 39:32, SID 0x00E1 = 00:1c.1; low qword: index 0x20 in 63:48.
     const r = await cli('log', 'dmar', '--frcd', '0x80000026000000e1', '0x0020000000000000');
     expect(r.out.trim()).toBe('DMAR: [INTR-REMAP] Request device [00:1c.1] fault index 0x20 [fault reason 0x26] Blocked an interrupt request due to source-id verification failure');
@@ -73,7 +73,7 @@ describe('irqpath log', () => {
     expect(w.out.trim()).toBe('DMAR: [DMA Write PASID 0x42] Request device [03:00.0] fault addr 0x7000 [fault reason 0x05] PTE Write access is not set');
   });
 
-  it('formats an AMD event-log entry like the real INVALID_DEVICE_REQUEST line in the reference notes', async () => {
+  it('formats an AMD event-log entry like the Linux iommu_print_event INVALID_DEVICE_REQUEST line', async () => {
     // dword1 = code 8 << 28 | flags 0xA00 << 16; address 0xFFFFFFFD_F8000000 in dwords 2-3.
     const r = await cli('log', 'amdvi', '--entry', '0x0', '0x8a000000', '0xf8000000', '0xfffffffd');
     expect(r.out).toContain('Event logged [INVALID_DEVICE_REQUEST device=0000:00:00.0 pasid=0x00000 address=0xfffffffdf8000000 flags=0x0a00]');

@@ -80,7 +80,7 @@ describe('Linux message composition', () => {
   it('RTEs: a message shuffled into RTE bits, and the Intel remappable RTE with the pin as vector', () => {
     // dest 0x2B with ext bits 1 → RTE 63:56 = 0x2B, 55:49 = 1; level, active low.
     expect(rteFromMessage(composeApicMessage(0x12b, 0x22, false), { trigger: 'level', polarity: 'low' })).toBe(0x2b02_0000_0000_a022n);
-    // intel-vtd §6 example: index 0x8001, pin 5, level → 0x0003000000008805.
+    // VT-d §5.1.5.1 layout: index 0x8001, pin 5, level → 0x0003000000008805.
     expect(rteIntelRemappable(0x8001, 5, { trigger: 'level', polarity: 'high' })).toBe(0x0003_0000_0000_8805n);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * DMA through a Linux guest's IOMMU domains on a whole machine: device writes and reads go through the requester's
- * translation; faults are logged the way Linux prints them; the interrupt window is never translated (seed 004).
+ * translation; faults are logged the way Linux prints them; the interrupt window is never translated (iommu list, "RMRR device on non-Intel platform", 2023-04-26).
  * Expected values: the spec's fault reasons / IO_PAGE_FAULT flags and Linux's format strings (see the unit tests).
  */
 import { describe, expect, it } from 'vitest';
@@ -37,7 +37,7 @@ describe.each(['intel', 'amd'] as const)('Linux DMA API on %s', (iommu) => {
     expect(map.translated).toBe(true);
     expect(map.physical).not.toBe(map.iova);
     m.device(DEV).dmaWrite(0x10_0008, 0xcafe_f00d);
-    expect(m.memory.read32(map.physical + 8)).toBe(0xcafe_f00d);
+    expect(m.memory.read32(Number(map.physical) + 8)).toBe(0xcafe_f00d);
     expect(m.memory.read32(0x10_0008)).toBe(0);
     expect(m.device(DEV).dmaRead(0x10_0008)).toBe(0xcafe_f00d);
   });
@@ -78,7 +78,7 @@ describe.each(['intel', 'amd'] as const)('Linux DMA API on %s', (iommu) => {
     expect(faults).toHaveLength(1);
   });
 
-  it('seed 004: an IOVA mapped inside 0xFEE00000–0xFEEFFFFF is an interrupt request, never memory', () => {
+  it('the x86 side of the iommu-list MSI IOVA thread: an IOVA mapped inside 0xFEE00000–0xFEEFFFFF is an interrupt request, never memory', () => {
     const { m, guest, accepted } = boot(iommu);
     const map = guest.mapDma(DEV, 0xfee0_0000, { read: true, write: true });
     // What the guest expects to be a DMA write into its buffer: address 0xFEE00000, data 0x45.

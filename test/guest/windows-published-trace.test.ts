@@ -1,5 +1,5 @@
 /**
- * The Windows model against the published QEMU traces of the seed case (test/fixtures/qemu-trace/README.md): Windows
+ * The Windows model against the published QEMU traces of the Windows-on-AMD case (test/fixtures/qemu-trace/README.md): Windows
  * sets up I/O APIC pin 2 first and gives it IRTE 0. The model's vector differs from the trace's 0xd1 (Windows picks
  * vectors by IRQL; the model allocates from 0x51), so the published lines are compared with that one value replaced.
  */

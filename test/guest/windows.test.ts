@@ -35,7 +35,7 @@ describe('Windows on an AMD CPU with an Intel IR-only unit (quirk amdCpuAssumesA
     // Pin 1 is the second interrupt set up: IRTE 1.
     const p = g.setupInterrupt({ id: 'kbd', kind: 'ioapic', pin: 1, cpu: 0 });
     expect(p.rte).toBe(0x801n);
-    // I/O APIC message: addr 0xFEE00000 | DM << 2, data = vector field: the seed's "addr 0xfee00004".
+    // I/O APIC message: addr 0xFEE00000 | DM << 2, data = vector field: the "addr 0xfee00004" of the qemu-devel trace (2024-07-11).
     expect(p.message).toEqual({ addr: 0xfee00004n, data: 1 });
     expect(p.encoding).toBe('amd-remappable');
   });
@@ -67,7 +67,7 @@ describe('Windows on an AMD CPU with an Intel IR-only unit (quirk amdCpuAssumesA
   });
 });
 
-describe('Windows on an AMD CPU + Intel IR unit, with the seed\'s hack in the Intel unit', () => {
+describe('Windows on an AMD CPU + Intel IR unit, with the qemu-devel 2024-10-01 hack in the Intel unit', () => {
   const m = machineWith(300, {
     cpuVendor: 'amd',
     iommu: { kind: 'intel', dmaTranslation: false },

@@ -1,8 +1,8 @@
 /**
- * I/O APIC behaviour, following kvm-unit-tests x86/ioapic.c (reference §7.1) and the RTE rules of §3.3–3.5.
+ * I/O APIC behaviour, following kvm-unit-tests x86/ioapic.c and the RTE rules of the 82093AA datasheet §3.2.4.
  * The guest side is played by MMIO writes; the CPU side (EOI) by calling eoiBroadcast as the LAPIC would.
  *
- * Message encodings used below (§3.5): address = 0xFEE00000 | RTE[63:48] << 4 | RTE[11] << 2;
+ * Message encodings used below (SDM 10.11; QEMU ioapic_entry_parse): address = 0xFEE00000 | RTE[63:48] << 4 | RTE[11] << 2;
  * data = vector | delivery mode << 8 | trigger << 15.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -108,7 +108,7 @@ describe('I/O APIC registers', () => {
   });
 
   it('the high dword supplies address bits 19:4, including the 15-bit extension in RTE 55:49', () => {
-    // §7.4 #8: high (0x12<<24)|(0x01<<17) → RTE 63:48 = 0x1202 → address 0xFEE00000 | 0x1202<<4 = 0xFEE12020.
+    // High (0x12<<24)|(0x01<<17) → RTE 63:48 = 0x1202 → address 0xFEE00000 | 0x1202<<4 = 0xFEE12020.
     setRte(3, 0x41, (0x12 << 24) | (0x01 << 17));
     io.pulse(3);
     expect(dma.messages.map((m) => [m.addrHi, m.addrLo >>> 0, m.data])).toEqual([[0, 0xfee12020, 0x41]]);
@@ -409,8 +409,8 @@ describe('routing slots and events', () => {
     io.write(IOREGSEL, 4, 1n);
     io.read(IOWIN, 4);
     expect(hops).toEqual([
-      ['ioapic_mem_write', { addr: 0, regsel: 0, size: 4, val: 1 }],
-      ['ioapic_mem_read', { addr: 0x10, regsel: 1, size: 4, val: 0x00170020 }],
+      ['ioapic_mem_write', { addr: 0n, regsel: 0, size: 4, val: 1 }],
+      ['ioapic_mem_read', { addr: 0x10n, regsel: 1, size: 4, val: 0x00170020 }],
     ]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * DTE and IRTE caching (reference §5 "IRTE caching", §7): a change in memory takes effect only after its
+ * DTE and IRTE caching (AMD IOMMU spec §2.2.5, §2.4): a change in memory takes effect only after its
  * invalidation command, unless Control.IRTCacheDis; invalidations evict the translation core's routes.
  */
 import { describe, expect, it } from 'vitest';

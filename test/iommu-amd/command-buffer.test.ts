@@ -1,4 +1,4 @@
-/** Command buffer (reference §7). */
+/** Command buffer (AMD IOMMU spec §2.4). */
 import { describe, expect, it } from 'vitest';
 import { buildCommand } from '../../src/iommu-amd/command-buffer.ts';
 import { CMD_BUF, CMD_SEM, CTRL, LinuxAmdDriver, MMIO, STATUS } from './helpers.ts';
@@ -17,7 +17,7 @@ describe('COMPLETION_WAIT', () => {
     expect(buildCommand.completionWait({ storeAddress: 0x12_3456_7898, storeData: 5n, interrupt: true })).toEqual([0x3456789b, 0x10000012, 5, 0]) // 0x34567898 | S | I;
   });
 
-  it('I = 1 sets ComWaitInt and interrupts only when ComWaitIntEn (OVMM/VBox, not QEMU)', () => {
+  it('I = 1 sets ComWaitInt and interrupts only when ComWaitIntEn (OpenVMM/VBox, not QEMU)', () => {
     const msi = { addrLo: 0xfee02000, data: 0x22 };
     const d = new LinuxAmdDriver({}, { msi }).init();
     d.queue(buildCommand.completionWait({ interrupt: true }));

@@ -1,7 +1,7 @@
 /**
  * AMD-Vi DMA translation through host page tables. Tables are built here from the spec layout (AMD IOMMU spec
  * §2.2.2 DTE, §2.2.3 I/O page tables: PR bit 0, Next Level 11:9, address 51:12, IR 61, IW 62); expected events and
- * log lines come from the event layout (§2.5, reference §6) and Linux's IO_PAGE_FAULT format.
+ * log lines come from the event layout (AMD IOMMU spec §2.5) and Linux's IO_PAGE_FAULT format.
  */
 import { describe, expect, it } from 'vitest';
 import { buildCommand } from '../../src/iommu-amd/command-buffer.ts';

@@ -1,5 +1,5 @@
 /**
- * Event log mechanics (reference §6) and the IOMMU's own interrupt (§2 status semantics, §8 XT registers).
+ * Event log mechanics (AMD IOMMU spec §2.5) and the IOMMU's own interrupt (§3.4: Status, XT registers).
  */
 import { describe, expect, it } from 'vitest';
 import { CTRL, EVT_LOG, LinuxAmdDriver, MMIO, STATUS } from './helpers.ts';

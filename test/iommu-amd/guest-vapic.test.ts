@@ -1,7 +1,7 @@
 /**
  * Guest virtual APIC posting (GuestMode = 1 IRTEs, Control.GAMEn = 001b) and the GA log.
  *
- * IRTE words are written by hand from the 128-bit GuestMode = 1 layout (reference §5):
+ * IRTE words are written by hand from the 128-bit GuestMode = 1 layout (AMD IOMMU spec §2.2.5):
  *   w0: RemapEn 0, SupIOPF 1, GALogIntr 2, GAPPIDis 5, IsRun 6, GuestMode 7, Destination[23:0] 31:8
  *   w1: GATag
  *   w2: guest Vector 7:0, GA Root Ptr[31:12] in 31:12 (bits 115:76 of the entry = backing page [51:12])

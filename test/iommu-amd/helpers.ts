@@ -32,7 +32,7 @@ export const MMIO = {
   STATUS: 0x2020,
 } as const;
 
-// Control bits (reference §2).
+// Control bits (AMD IOMMU spec §3.4).
 export const CTRL = {
   IOMMU_EN: 1n << 0n,
   EVENT_LOG_EN: 1n << 2n,
@@ -47,7 +47,7 @@ export const CTRL = {
   IRT_CACHE_DIS: 1n << 59n,
 } as const;
 
-// Status bits (reference §2).
+// Status bits (AMD IOMMU spec §3.4).
 export const STATUS = { EVENT_OVERFLOW: 1, EVENT_LOG_INT: 2, COM_WAIT_INT: 4, EVENT_LOG_RUN: 8, CMD_BUF_RUN: 16 } as const;
 
 export class FakeRoutes {
@@ -101,7 +101,6 @@ export const IRT_AREA = 0x0040_0000;
 
 export const MSI_ADDR = 0xfee00000;
 export const IOAPIC_DEVID = 0x00a0; // 00:14.0
-export const IOMMU_BDF = 0x0010; // 00:02.0
 
 export interface DriverOptions {
   /** 128-bit IRTEs (Control.GAEn), default true when the IOMMU supports GA. */

@@ -1,6 +1,6 @@
 /**
  * Linux's event-log lines (drivers/iommu/amd/iommu.c iommu_print_event / amd_iommu_report_page_fault, current
- * formats quoted in reference §6). Raw entries are built by hand from the §6 dword layout.
+ * formats). Raw entries are built by hand from the event layout of AMD IOMMU spec §2.5.
  */
 import { describe, expect, it } from 'vitest';
 import { formatRawEventEntry } from '../../src/iommu-amd/linux-log.ts';

@@ -1,7 +1,7 @@
 /**
  * An AMD IOMMU configured from the raw EFR/EFR2 a real unit reports. Values are ones Linux printed on real hosts
  * (test/fixtures/dmesg-*.txt hold the published lines): 0x206d73ef22254ade (XTSup, GASup, GAMSup), 0x58f77ef22294a5a
- * (GAMSup set but GASup clear). Bits by the AMD IOMMU spec's EFR layout (reference amd-iommu §3).
+ * (GAMSup set but GASup clear). Bits by the AMD IOMMU spec's EFR layout (§3.4).
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.ts';

@@ -1,4 +1,4 @@
-/** Register file, features, PCI function, options and snapshots (reference §1–§3, §8). */
+/** Register file, features, PCI function, options and snapshots (AMD IOMMU spec §3.4). */
 import { describe, expect, it } from 'vitest';
 import { AmdIommu, resolveAmdOptions } from '../../src/iommu-amd/amd-iommu.ts';
 import { ConfigError, UsageError } from '../../src/core/errors.ts';

@@ -1,6 +1,6 @@
 /**
- * Interrupt remapping through DTE → per-device IRT (reference §4, §5). Expected values are worked out from the
- * IRTE/DTE layouts in the notes; event-log dwords from the §6 generic layout:
+ * Interrupt remapping through DTE → per-device IRT (AMD IOMMU spec §2.2.2.1, §2.2.5). Expected values are worked out from the
+ * IRTE/DTE layouts of the spec; event-log dwords from the §2.5 generic layout:
  *   dword0 = DeviceID | PASID[19:16] << 16, dword1 = DomainID | flags << 16 | code << 28, dwords 2–3 = address.
  */
 import { describe, expect, it } from 'vitest';
@@ -141,7 +141,7 @@ describe('pass-through', () => {
   });
 
   it('a passed type (SMI/NMI/INIT/ExtINT) with address DM = 1 is aborted even when its pass bit is set', () => {
-    // QEMU amdvi_int_remap_msi (notes §5 step 6) and VirtualBox (note below the spec's Table 19): only physical
+    // QEMU amdvi_int_remap_msi and VirtualBox (note below the spec's Table 19): only physical
     // destination mode is passed for types other than fixed/arbitrated. No event is defined for it.
     const d = booted();
     d.attachTable(DEV_A, { passBits: (1n << 56n) | (1n << 57n) | (1n << 58n) });
@@ -200,12 +200,12 @@ describe('IntCtl', () => {
     const r = d.msi(DEV_A, 0x21);
     expect(r.fault).toMatchObject({ code: 1, name: 'ILLEGAL_DEV_TABLE_ENTRY', recorded: true });
     // VirtualBox iommuAmdIntrTableLookup raises the reserved-IntCtl illegal DTE with fRsvdNotZero = true:
-    // flags I | RZ = 0x008 | 0x080 (notes §6) → dword1 = 0x088 << 16 | 1 << 28 = 0x10880000.
+    // flags I | RZ = 0x008 | 0x080 (AMD IOMMU spec §2.5.2) → dword1 = 0x088 << 16 | 1 << 28 = 0x10880000.
     expect(d.eventEntries()).toEqual([[DEV_A, 0x10880000, 0xfee00000, 0]]);
   });
 
   it('IntCtl governs only fixed/arbitrated requests: with IntCtl = 11 an NMI is still passed by NMIPass', () => {
-    // Notes §5 step 6 table: the IntCtl column applies to types 000/001; NMI is "forward unchanged iff NMIPass = 1".
+    // AMD IOMMU spec §2.2.5, the interrupt-type table: the IntCtl column applies to types 000/001; NMI is "forward unchanged iff NMIPass = 1".
     const d = booted();
     d.attachTable(DEV_A, { intCtl: 3n, passBits: 1n << 58n });
     expect(d.passesThrough(DEV_A, 0x400)).toBe(true);

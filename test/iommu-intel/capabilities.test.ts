@@ -60,7 +60,7 @@ describe('VER / CAP / ECAP', () => {
   });
 
   it('awBits 39 decodes like QEMU aw-bits=39 except where this unit differs on purpose', () => {
-    // QEMU aw-bits=39 CAP = 0x00d2008c22260206 (reference §2): ND 6, SAGAW 0x02 (39-bit), MGAW 38, FRO 0x22, SLLPS 0x3,
+    // QEMU aw-bits=39 CAP = 0x00d2008c22260206 (VT-d spec §11.4.2): ND 6, SAGAW 0x02 (39-bit), MGAW 38, FRO 0x22, SLLPS 0x3,
     // PSI 1, NFR 0, MAMV 18, DWD 1, DRD 1.
     const qemu = 0x00d2008c22260206n;
     const { unit } = makeUnit({ awBits: 39 });

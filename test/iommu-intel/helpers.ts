@@ -1,6 +1,6 @@
 /**
  * Test fixtures for the VT-d unit: a fake IommuHost that records what the unit sends out, IRTE builders written from
- * the spec layout (reference §5), and a small Linux-style driver that programs the unit only through MMIO writes and
+ * the spec layout (VT-d spec §9.10), and a small Linux-style driver that programs the unit only through MMIO writes and
  * memory, the way drivers/iommu/intel/{dmar,irq_remapping}.c do.
  */
 import type { HypervisorOptions, IntelIommuOptions } from '../../src/core/config-types.ts';
@@ -62,7 +62,7 @@ export function makeUnit(opts: Partial<IntelIommuOptions> = {}, hypervisor: Hype
   return { unit, host };
 }
 
-// ---- IRTE builders (reference §5) ------------------------------------------------------------------------------
+// ---- IRTE builders (VT-d spec §9.10) ---------------------------------------------------------------------------
 
 export interface RemappedIrte {
   present?: number;
@@ -120,7 +120,7 @@ export function writeIrte(memory: SparseMemory, tableBase: number, index: number
   for (let i = 0; i < 4; i++) memory.write32(tableBase + index * 16 + 4 * i, w[i]);
 }
 
-// ---- Remappable-format messages (reference §6) ---------------------------------------------------------------------
+// ---- Remappable-format messages (VT-d §5.1.2.2) ------------------------------------------------------------------
 
 /** Remappable MSI address: 0xFEE | handle[14:0] in 19:5 | format bit 4 | SHV bit 3 | handle[15] in bit 2. */
 export function remappableAddress(handle: number, shv: boolean): number {

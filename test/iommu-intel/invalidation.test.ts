@@ -205,7 +205,7 @@ describe('queue errors', () => {
   it('IQA.DW = 1 (256-bit descriptors) without SMTS/ADMS → IQEI 5 and nothing is fetched', () => {
     // VT-d spec IQA_REG.DW: "When both scalable mode translation and abort-dma mode are not supported (SMTS = 0 and
     // ADMS = 0), hardware treats a value of 1 in this field as an Invalidation Queue Error"; IQERCD.IQEI 5 = "invalid
-    // descriptor width programmed in IQA_REG" (reference §9 IQEI table). This unit's ECAP has neither bit.
+    // descriptor width programmed in IQA_REG" (VT-d spec §11.4.9.9, IQEI). This unit's ECAP has neither bit.
     const { unit, host, driver } = linuxReadyUnit();
     expect(Number((unit.read(0x10, 8) >> 43n) & 1n)).toBe(0); // ECAP.SMTS
     expect(Number((unit.read(0x10, 8) >> 52n) & 1n)).toBe(0); // ECAP.ADMS

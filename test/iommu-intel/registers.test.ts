@@ -147,7 +147,7 @@ describe('register masks', () => {
     const { unit } = makeUnit();
     w32(unit, 0x88, 0xffffffff);
     expect(r32(unit, 0x88)).toBe(0x7fff0);
-    // IQA_REG: 63:12 IQA, 11 DW, 10:3 reserved, 2:0 QS (reference §9). DW is RW even without SMTS/ADMS ("reads of this
+    // IQA_REG: 63:12 IQA, 11 DW, 10:3 reserved, 2:0 QS (VT-d spec §11.4.9.3). DW is RW even without SMTS/ADMS ("reads of this
     // field return the value last programmed"; a 1 there is a queue error at fetch time, not a write-ignored bit).
     unit.write(0x90, 8, 0x1234_5678_9fffn);
     expect(unit.read(0x90, 8)).toBe(0x1234_5678_9807n);

@@ -84,7 +84,7 @@ describe('remapped delivery', () => {
     const rteLo = 0x00008805; // pin 5 in 7:0, level (15), index[15] (11)
     const rteHi = 0x00030000; // index[14:0] = 1 in 63:49, format bit 48
     const addrLo = rteMessageAddrLo(rteLo, rteHi);
-    expect(addrLo).toBe(0xfee00034); // reference §6 worked example
+    expect(addrLo).toBe(0xfee00034); // VT-d §5.1.2.2: handle 1 in 19:5, bit 4 format, SHV bit 3
     const { out } = remap(unit, unit.ioapicSourceId, addrLo, rteMessageData(rteLo));
     expect(out.kind).toBe('deliver');
     expect(out.cookie).toBe(intelCookie(0x8001));
@@ -333,7 +333,7 @@ describe('compatibility-format requests', () => {
   });
 });
 
-describe('hypervisor option intelIrAcceptsAmdFormat (seed 000 hack, not hardware)', () => {
+describe('hypervisor option intelIrAcceptsAmdFormat (the qemu-devel 2024-10-01 hack, not hardware)', () => {
   it('reads a compatibility-format message as an IRTE index in data 10:0', () => {
     const { unit, host } = linuxReadyUnit({}, true, { intelIrAcceptsAmdFormat: true });
     writeIrte(host.memory, TABLE_BASE, 3, remappedIrte({ vector: 0x51, dest: 260, x2apic: true, sid: IOAPIC_SID, svt: 1 }));

@@ -103,7 +103,7 @@ describe('device DMA on the machine bus', () => {
   });
 
   it('lets a message with address bits 63:32 set scribble memory on bare metal, and reports it', () => {
-    // Windows' layout for APIC 0x12345: 0x00000123_FEE45000 (seed 000, "Windows, part 2")
+    // Windows' layout for APIC 0x12345: 0x00000123_FEE45000 (qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", "Windows, part 2")
     const m = createMachine({ cpus: 1, devices: [NVME] });
     const writes: MemoryWriteEvent[] = [];
     m.events.on('memory_write', (e) => writes.push(e));

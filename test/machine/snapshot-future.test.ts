@@ -1,5 +1,5 @@
 /**
- * "restore(save(x)) gives the same future trace" (design note "Tests"): after a guest has booted and programmed
+ * "restore(save(x)) gives the same future trace": after a guest has booted and programmed
  * remapped interrupts, a snapshot restored later reproduces, hop for hop, what the machine did after the snapshot
  * was taken — including the IOMMU's caches and fault records, the I/O APIC's Remote IRR and the LAPICs' IRR/ISR.
  */

@@ -1,5 +1,5 @@
 /**
- * Properties of the translation core's route slots (design note "Tests"): caching routes must be invisible. For any
+ * Properties of the translation core's route slots: caching routes must be invisible. For any
  * sequence of IRTE rewrites (with or without the invalidation the spec requires), interrupt-entry-cache
  * invalidations and device interrupts, a machine with route caching on delivers exactly what the same machine with
  * route caching off delivers. Everything is programmed through the public API, as a driver would.

@@ -28,7 +28,6 @@ export function rig(opts: Partial<PciFunctionOptions> = {}, listen = false): Rig
 }
 
 export const COMMAND = 0x04;
-export const MEMORY = 1 << 1;
 export const MASTER = 1 << 2;
 
 /** Messages put on the bus as [addrHi, addrLo, data]. */

@@ -1,5 +1,5 @@
 /**
- * MSI capability (PCI 3.0 §6.8.1, reference §5.1). With msi {vectors: 4, perVectorMask: true} the 64-bit capability
+ * MSI capability (PCI 3.0 §6.8.1). With msi {vectors: 4, perVectorMask: true} the 64-bit capability
  * sits at 0x40: control +2, address +4/+8, data +0xC, mask +0x10, pending +0x14.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * MSI-X (PCI 3.0 §6.8.2, reference §5.2). With msix {entries: 8} alone the capability sits at 0x40 (control +2,
+ * MSI-X (PCI 3.0 §6.8.2). With msix {entries: 8} alone the capability sits at 0x40 (control +2,
  * table +4, PBA +8); BAR0 holds the table at 0 (16 bytes per entry) and the PBA at 0x1000.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * Every built-in scenario, run as a regression test: each must come out as its file states (REPRODUCED for the
- * failures the seeds describe, FIXED for the paths that work). The expectations live in the YAML files; this test
+ * failures the cited mailing-list threads describe, FIXED for the paths that work). The expectations live in the YAML files; this test
  * only insists that the run meets them, so a routing regression anywhere in the fabric turns a verdict UNEXPECTED.
  */
 import { describe, expect, it } from 'vitest';
@@ -25,7 +25,7 @@ describe('built-in scenarios', () => {
   }
 });
 
-describe('what the scenarios show, checked against the seeds', () => {
+describe('what the scenarios show, checked against the mailing-list threads', () => {
   const byId = (id: string, variant: string | null = null) => runScenario(scenarios.find((s) => s.id.startsWith(id) && s.variant === variant)!);
 
   it('01: Linux without IR or the extension ignores the 44 CPUs above APIC ID 255', () => {
@@ -48,7 +48,7 @@ describe('what the scenarios show, checked against the seeds', () => {
     expect(r.faultLog).toContain('DMAR: [INTR-REMAP] Request device [00:03.0] fault index 0x0 [fault reason 0x25] Blocked a compatibility format interrupt request');
   });
 
-  it('05: Windows writes the AMD-style I/O APIC message of the seed trace: addr 0xFEE00004 (DM set), data = IRTE index', () => {
+  it('05: Windows writes the AMD-style I/O APIC message of the qemu-devel trace: addr 0xFEE00004 (DM set), data = IRTE index', () => {
     const pin0 = byId('05').sources.find((x) => x.source.id === 'pin-0')!;
     expect(pin0.programmed.message).toEqual({ addr: 0xfee00004n, data: 0 });
   });
@@ -58,9 +58,9 @@ describe('what the scenarios show, checked against the seeds', () => {
     expect(src.observed.memoryWrites[0].addr).toBe(0x1_fee2_b000n);
   });
 
-  it('11: the host kernel prints the two lines of the seed thread\'s dmesg, and nothing reaches the guest', () => {
+  it('11: the host kernel prints the two lines of the ath11k thread\'s dmesg, and nothing reaches the guest', () => {
     const r = byId('11');
-    // Two machines now: the host kernel's fault handler prints the seed's dmesg; the guest prints nothing.
+    // Two machines now: the host kernel's fault handler prints the thread's dmesg; the guest prints nothing.
     expect(r.hostLog!.slice(-2)).toEqual([
       'DMAR: DRHD: handling fault status reg 2',
       'DMAR: [INTR-REMAP] Request device [02:00.0] fault index 0x0 [fault reason 0x25] Blocked a compatibility format interrupt request',

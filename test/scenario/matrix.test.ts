@@ -1,6 +1,6 @@
 /**
- * The compatibility matrix on a reduced grid (every axis value appears; 300 vCPUs is where the seeds' failures show),
- * with the cells the seeds describe checked by name.
+ * The compatibility matrix on a reduced grid (every axis value appears; 300 vCPUs is where the reported failures show),
+ * with the cells the mailing-list threads describe checked by name.
  */
 import { describe, expect, it } from 'vitest';
 import { renderMatrix, runMatrix, runMatrixCell, scenarioForCell } from '../../src/scenario/matrix.ts';

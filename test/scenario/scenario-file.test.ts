@@ -68,7 +68,7 @@ describe('scenario files: DMA requests', () => {
 
   it('parse a DMA request and its expectation (address defaults to the IOVA)', () => {
     const [s] = parseScenario(WITH_DMA + '  dma: { buf: { fault: { unit: intel-vtd, code: 0x5 } } }\n', 'x.yaml');
-    expect(s.dma).toEqual([{ id: 'buf', device: '00:03.0', iova: 0x100000, map: 'ro', address: 0x100000, value: 7 }]);
+    expect(s.dma).toEqual([{ id: 'buf', device: '00:03.0', iova: 0x100000n, map: 'ro', address: 0x100000n, value: 7 }]);
     expect(s.expect.dma.buf).toEqual({ kind: 'fault', unit: 'intel-vtd', code: 5 });
   });
 

@@ -41,7 +41,7 @@ describe('finding 1: AMD IRTCacheDis evicts the routes built from cached IRTEs',
     expect(m.cpu(1).acknowledge()).toBe(0x40);
     m.cpu(1).wrmsr(0x80b, 0n);
     setIrtCacheDis(m);
-    // 128-bit IRTE 3: vector in bits 71:64 (reference §4). No INVALIDATE_INTERRUPT_TABLE: with IRTCacheDis set the
+    // 128-bit IRTE 3: vector in bits 71:64 (AMD IOMMU spec §2.2.5). No INVALIDATE_INTERRUPT_TABLE: with IRTCacheDis set the
     // IOMMU reads the entry on every request.
     m.memory.write64(IRT + 16 * 3 + 8, 0x41n);
     m.device('00:03.0').signal(0);
@@ -59,7 +59,7 @@ describe('finding 1: AMD IRTCacheDis evicts the routes built from cached IRTEs',
     m.memory.write64(IRT + 16 * 3, 0n); // RemapEn (bit 0) = 0
     m.device('00:03.0').signal(0);
     expect(m.cpu(1).acknowledge()).toBeNull();
-    // IO_PAGE_FAULT is event code 2 (reference §6 event types).
+    // IO_PAGE_FAULT is event code 2 (AMD IOMMU spec §2.5).
     expect(faults.map((f) => [f.unit, f.code])).toEqual([['amd-vi', 2]]);
   });
 

@@ -12,7 +12,7 @@ import { programMsix } from '../../bench/program.ts';
 import { AmdRemappingModel, type AmdPrediction, type DteWords } from './models/amd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 
-// MMIO offsets and Control bits (reference §1, §2), written out rather than imported.
+// MMIO offsets and Control bits (AMD IOMMU spec §3.4), written out rather than imported.
 const DEV_TAB_BASE = 0x0000;
 const CMD_BUF_BASE = 0x0008;
 const CONTROL = 0x0018;
@@ -127,7 +127,7 @@ const show = (msg: Message): string => `addr 0x${msg.addrHi.toString(16)}_${msg.
 
 type Cmd = fc.Command<ModelState, Real>;
 
-/** Queue one command (dword 0 = DeviceID, opcode in dword 1 bits 31:28; reference §7) and let the IOMMU run it. */
+/** Queue one command (dword 0 = DeviceID, opcode in dword 1 bits 31:28; AMD IOMMU spec §2.4) and let the IOMMU run it. */
 function command(r: Real, opcode: number, deviceId: number): void {
   const at = CMD_BUF + r.cmdTail;
   r.m.memory.write128(at, BigInt(deviceId) | (BigInt(opcode) << 60n), 0n);
@@ -243,12 +243,12 @@ class SignalMsix implements Cmd {
 const bit = fc.integer({ min: 0, max: 1 });
 const hotIndex = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 1 }), weight: 8 }, { arbitrary: fc.integer({ min: 0, max: 7 }), weight: 3 }, { arbitrary: fc.integer({ min: 0, max: 511 }), weight: 1 });
 
-/** DTE qword 2 (reference §4): IV 0, IntTabLen 4:1, IG 5, root 51:6; InitPass 56, EIntPass 57, NMIPass 58, IntCtl 61:60. */
+/** DTE qword 2 (AMD IOMMU spec §2.2.2.1): IV 0, IntTabLen 4:1, IG 5, root 51:6; InitPass 56, EIntPass 57, NMIPass 58, IntCtl 61:60. */
 const dteArb: fc.Arbitrary<DteWords> = fc
   .record({ iv: fc.integer({ min: 0, max: 9 }).map((n) => (n === 0 ? 0 : 1)), len: fc.constantFrom(1, 2, 4, 9, 9), ig: bit, root: fc.constantFrom(0, 0, 0, 1), pass: fc.integer({ min: 0, max: 7 }), intCtl: fc.constantFrom(0, 1, 2, 2, 2, 2, 3) })
   .map((f) => [(f.iv | (f.len << 1) | (f.ig << 5) | ROOTS[f.root]) >>> 0, ((f.pass << 24) | (f.intCtl << 28)) >>> 0] as const);
 
-/** An IRTE of either size (reference §5): RemapEn 0, SupIOPF 1, IntType 4:2, DM 6, GuestMode 7, destination, vector. */
+/** An IRTE of either size (AMD IOMMU spec §2.2.5): RemapEn 0, SupIOPF 1, IntType 4:2, DM 6, GuestMode 7, destination, vector. */
 const irteArb = fc
   .record({
     root: fc.constantFrom(0, 0, 0, 0, 1), index: hotIndex, sameFormat: fc.integer({ min: 0, max: 6 }).map((n) => n > 0),

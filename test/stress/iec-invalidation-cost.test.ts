@@ -1,8 +1,8 @@
 /**
- * Stress-campaign finding 2 (issue 10): an index-selective IEC invalidation covers 2^IM indices (VT-d 6.5.2.7,
- * reference §9: IM 31:27, "invalidate 2^IM entries"), but its cost must follow what the cache holds, not the size of
- * the range: one IQT write publishing a full queue of IM = 15/16 descriptors took seconds when each walked all of
- * its 32768/65536 indices.
+ * Stress-campaign finding 2: an index-selective IEC invalidation covers 2^IM indices (VT-d 6.5.2.7, IM 31:27,
+ * "invalidate 2^IM entries"), but its cost must follow what the cache holds, not the size of the range: one IQT write
+ * publishing a full queue of IM = 15/16 descriptors took seconds when each walked all of its 32768/65536 indices.
+ * The cost is counted, not timed: the cache reports how many slots its invalidations examined.
  */
 import { describe, expect, it } from 'vitest';
 import { InterruptEntryCache, IEC_ENTRIES } from '../../src/iommu-intel/interrupt-entry-cache.ts';
@@ -17,14 +17,21 @@ const IQA = 0x90;
 const QIE = 1 << 26;
 const QUEUE = 0x100000;
 
-/** IEC descriptor qw0: type 4, G (bit 4) = 1 index-selective, IM in 31:27, IIDX in 47:32 (reference §9). */
+/** IEC descriptor qw0: type 4, G (bit 4) = 1 index-selective, IM in 31:27, IIDX in 47:32 (VT-d 6.5.2.7). */
 function iecDescriptor(index: number, im: number): bigint {
   return 4n | (1n << 4n) | (BigInt(im) << 27n) | (BigInt(index) << 32n);
 }
 
-/** Publish a full 32768-descriptor queue of IEC descriptors with mask `im` in one IQT write; returns its milliseconds. */
-function timeFullQueue(im: number): number {
+/** Eight cached IRTEs, all in the lower half of the index space (indices 0x10, 0x20, ..., 0x80). */
+const CACHED = [0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80];
+
+/**
+ * Publish a full 32768-descriptor queue of IEC descriptors with mask `im` in one IQT write, with CACHED in the
+ * cache; returns the slots the invalidations examined and the entries left in the cache.
+ */
+function fullQueue(im: number): { visits: number; left: number } {
   const { unit, host } = makeUnit();
+  for (const i of CACHED) unit.iec.fill(i, 1, 0, 0, 0);
   // QS = 7: 2^(7+8) = 32768 descriptors of 16 bytes. The queue holds at most size - 1 descriptors (head = tail
   // means empty), so the tail goes at the last slot.
   const entries = 2 ** 15;
@@ -33,28 +40,25 @@ function timeFullQueue(im: number): number {
   unit.write(GCMD, 4, BigInt(QIE));
   expect(Number(unit.read(GSTS, 4)) & QIE).toBe(QIE);
   for (let i = 0; i < entries - 1; i++) host.memory.write128(QUEUE + 16 * i, iecDescriptor((i * 7) & 0xffff, im), 0n);
-  const start = performance.now();
+  const before = unit.iec.invalidationVisits;
   unit.write(IQT, 4, BigInt((entries - 1) * 16));
-  const elapsed = performance.now() - start;
   expect(Number(unit.read(FSTS, 4)) & 0x10).toBe(0); // no IQE: every descriptor was valid
   expect(Number(unit.read(IQH, 4))).toBe((entries - 1) * 16);
-  return elapsed;
+  return { visits: unit.iec.invalidationVisits - before, left: unit.iec.size };
 }
 
 describe('finding 2: IEC invalidation cost follows the cache, not 2^IM', () => {
+  it('a queue of IM = 0 descriptors examines one index each: 32767 in all', () => {
+    // IIDX = 7i (mod 2^16): a range of one index is smaller than the cache (8), so each walks its range.
+    expect(fullQueue(0).visits).toBe(32767);
+  });
+
   for (const im of [15, 16, 31]) {
-    it(`a full queue of IM = ${im} descriptors costs about what a queue of IM = 0 descriptors costs`, () => {
-      // Compared with the same queue of single-entry invalidations, timed in the same test, so the bound holds on a
-      // loaded machine too. Before the fix each IM >= 15 descriptor walked 2^15..2^16 indices: thousands of times
-      // the IM = 0 queue (1.4–3.3 s per queue here, up to 27 s in the campaign); after it the two cost the same.
-      // The fastest of three runs each, so that one garbage collection or JIT pause on a loaded machine does not
-      // decide the ratio.
-      const fastest = (mask: number): number => Math.min(timeFullQueue(mask), timeFullQueue(mask), timeFullQueue(mask));
-      const baseline = Math.max(fastest(0), 5);
-      const masked = fastest(im);
-      // After the fix the ratio is about 1 on an idle machine and has reached 10.5 under a load average of 15 on two
-      // cores; with the old code reverted it measured 29–150. 20 separates the two.
-      expect(masked / baseline).toBeLessThan(20);
+    it(`a full queue of IM = ${im} descriptors examines the cached entries once, not 2^IM indices per descriptor`, () => {
+      // Descriptor 0 (IIDX 0) covers indices 0..2^IM - 1 (all of them for IM >= 16; IM 31 is clipped to the index
+      // space): its range is larger than the cache, so it walks the 8 cached entries and drops them all. Every later
+      // descriptor walks an empty cache. Before the fix each walked its 2^15..2^16 indices: over 10^9 slots a queue.
+      expect(fullQueue(im)).toEqual({ visits: CACHED.length, left: 0 });
     });
   }
 });

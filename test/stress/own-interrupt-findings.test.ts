@@ -24,7 +24,7 @@ function intelFault(feaddr: number, fedata: number): Machine {
   cpu.write32(base + vtd.FEADDR_REG, feaddr);
   cpu.write32(base + vtd.FECTL_REG, 0); // IM = 0
   programIntelIrte(m, 0x100000, 0, 1, 0x40);
-  // Remappable format (reference §6): handle 5 in address 19:5, bit 4 = 1, SHV = 0. IRTE 5 is all zeros: P = 0.
+  // Remappable format (VT-d §5.1.2.2): handle 5 in address 19:5, bit 4 = 1, SHV = 0. IRTE 5 is all zeros: P = 0.
   programMsix(m, '00:03.0', 0, BigInt((0xfee00000 | (5 << 5) | (1 << 4)) >>> 0), 0);
   return m;
 }

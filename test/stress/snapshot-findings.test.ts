@@ -63,7 +63,7 @@ describe('finding 3: legal states restore', () => {
     cpu.write32(base + 0x88, 300 * 16);
     expect(cpu.read32(base + 0x80)).toBe(300 * 16);
     // IQA rewritten with QS = 0 (256 descriptors). IQH is read-only and changes only when the unit fetches or when
-    // QIE is cleared (VT-d 11.4.9.1 IQH_REG: reset to 0 when queued invalidation is disabled; reference §9): it
+    // QIE is cleared (VT-d 11.4.9.1 IQH_REG: reset to 0 when queued invalidation is disabled): it
     // keeps 0x12c0, past the new end. The state is legal and must snapshot and restore.
     cpu.write64(base + 0x90, BigInt(queue));
     expect(cpu.read32(base + 0x80)).toBe(300 * 16);

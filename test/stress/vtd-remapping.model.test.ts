@@ -2,7 +2,7 @@
  * Model-based stress test of VT-d interrupt remapping (issue 10): random sequences of register writes (IRTA, GCMD
  * IRE/CFI/SIRTP), IRTE writes to memory, IEC invalidations through the invalidation queue, MSI-X programming and
  * interrupts, device DMA writes and direct translations, on a whole machine, each outcome compared with an
- * independent model of the rules (models/vtd-remapping-model.ts, written from the reference notes, importing nothing
+ * independent model of the rules (models/vtd-remapping-model.ts, written from the VT-d spec, importing nothing
  * from src/). In particular a changed IRTE must take effect only once the cached copy is invalidated — through the
  * IEC and through the translation core's route slots alike — and an inspection (deliverNow = false) caches nothing.
  *
@@ -17,7 +17,7 @@ import { programMsix } from '../../bench/program.ts';
 import { VtdRemappingModel, type Irte, type Prediction } from './models/vtd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 
-// Register offsets (reference §1) and bits (§3), written out rather than imported.
+// Register offsets (VT-d spec §11.4) and bits (§11.4.4), written out rather than imported.
 const GCMD = 0x18;
 const FSTS = 0x34;
 const IQH = 0x80;
@@ -93,7 +93,7 @@ function setup(start: { eime: boolean; cfi: boolean }): { model: ModelState; rea
   model.sirtp();
   model.ire = true;
   model.cfis = start.cfi;
-  // A small table already in memory (reference §5 layout): IRTEs 0–7 present, fixed, physical, DST = i << 8 (APIC i
+  // A small table already in memory (VT-d spec §9.10 layout): IRTEs 0–7 present, fixed, physical, DST = i << 8 (APIC i
   // in xAPIC mode, where the ID sits in 47:40; APIC 0x100·i in x2APIC mode), vector 0x40 + i; 0–5 without source
   // validation, 6 verifying requester 00:03.0 exactly (SVT 01, SQ 00), 7 the bus range 00–01 (SVT 10).
   for (let i = 0; i < 8; i++) {
@@ -188,7 +188,7 @@ class InvalidateIec implements Cmd {
   run(s: ModelState, r: Real): void {
     if (this.global) s.model.invalidateGlobal();
     else s.model.invalidateIndex(this.iidx, this.im);
-    // IEC descriptor (reference §9): type 4, G bit 4 (1 = index-selective), IM 31:27, IIDX 47:32.
+    // IEC descriptor (VT-d 6.5.2.7): type 4, G bit 4 (1 = index-selective), IM 31:27, IIDX 47:32.
     const qw0 = this.global ? 4n : 4n | (1n << 4n) | (BigInt(this.im) << 27n) | (BigInt(this.iidx) << 32n);
     r.m.memory.write128(QUEUE + r.queueTail, qw0, 0n);
     r.queueTail = (r.queueTail + 16) % 4096;

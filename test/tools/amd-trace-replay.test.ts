@@ -1,7 +1,7 @@
 /**
  * `irqpath replay` of QEMU's AMD vIOMMU (`amdvi_*`) lines. The log is constructed by hand in QEMU's formats
  * (test/fixtures/qemu-trace/README.md says from which format strings and what each request proves); the expected
- * outcomes are worked out from the AMD IOMMU specification's interrupt-remapping steps (reference amd-iommu.md §5),
+ * outcomes are worked out from the AMD IOMMU specification's interrupt-remapping steps (§2.2.5),
  * not from irqpath's output.
  */
 import { readFileSync } from 'node:fs';
@@ -125,7 +125,7 @@ describe('128-bit IRTEs (amdvi_ir_irte_ga_val)', () => {
 
 describe('NMI requests: the DTE pass bit follows what QEMU did', () => {
   // Message type = data 10:8 = 100b (NMI): forwarded unchanged iff DTE.NMIPass = 1, else target abort with no event
-  // (reference amd-iommu.md §5 step 6). QEMU traces `amdvi_ir_delivery_mode nmi`, then passes or errs.
+  // (AMD IOMMU spec §2.2.5). QEMU traces `amdvi_ir_delivery_mode nmi`, then passes or errs.
   it('QEMU passed it → NMIPass = 1 → hardware passes it unchanged too', () => {
     const text = [
       'amdvi_ir_remap_msi_req addr 0xfee00000 data 0x400 devid 0x18',

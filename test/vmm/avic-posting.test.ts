@@ -1,7 +1,7 @@
 /**
  * Posted interrupts on an AMD host: the host IOMMU's guest virtual APIC mode (EFR.GAMSup, Control.GAMEn = 001b), as
  * KVM drives it (arch/x86/kvm/svm/avic.c: avic_pi_update_irte, avic_vcpu_load/put → amd_iommu_update_ga,
- * avic_ga_log_notifier). Expected values come from the IRTE layout (reference amd-iommu §5, GuestMode = 1) and KVM's
+ * avic_ga_log_notifier). Expected values come from the IRTE layout (AMD IOMMU spec §2.2.5, GuestMode = 1) and KVM's
  * AVIC_GATAG (VM ID 1 above the 9-bit vCPU index: vCPU 1 → 0x201).
  */
 import { describe, expect, it } from 'vitest';

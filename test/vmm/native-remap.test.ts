@@ -1,8 +1,8 @@
 /**
- * vmm.nativeRemapBySourceId: seed 001's HYPOTHETICAL IOMMU that reads a native (compatibility-format) message from an
+ * vmm.nativeRemapBySourceId: the HYPOTHETICAL IOMMU of LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08, that reads a native (compatibility-format) message from an
  * assigned device's requester ID as the guest's own and maps its APIC ID to that guest's vCPU.
  *
- * Expected values from the compatibility format (Intel SDM vol. 3 §11.11.1; shared/reference/msi-formats.md):
+ * Expected values from the compatibility format (Intel SDM vol. 3 §11.11.1):
  * address 0xFEEx_xxxx with the destination APIC ID in bits 19:12, bit 2 = destination mode, bit 4 clear (VT-d:
  * Interrupt Format = compatibility); data bits 7:0 vector, 10:8 delivery mode (000 Fixed, 100 NMI). A VT-d unit with
  * remapping on and EIME set (the host Linux enables x2APIC with remapping) blocks such a request: fault 0x25.
@@ -41,7 +41,7 @@ function guestIrrs(sys: System): number[][] {
   return [0, 1, 2].map((i) => irrVectors(sys.guest.cpu(i).lapic.irr));
 }
 
-describe('the hypothetical native-remap-by-source-id IOMMU (seed 001)', () => {
+describe('the hypothetical native-remap-by-source-id IOMMU (LKML 2020-11-08)', () => {
   it('maps the guest APIC ID in a native message from the assigned requester to the vCPU with that APIC ID', () => {
     const sys = imsSystem(true);
     // The per-source-id table the VMM filled at assignment: APIC 2 → vCPU 0, 5 → 1, 7 → 2; nothing else.

@@ -1,6 +1,6 @@
 /**
  * VMM profiles: `hardware` is the reference; `qemu` copies QEMU's Intel vIOMMU front end (vtd_interrupt_remap_msi,
- * the KVM route path for I/O APIC messages); `qemu-amd-hack` adds seed 000's AMD-format hack.
+ * the KVM route path for I/O APIC messages); `qemu-amd-hack` adds the AMD-format hack of the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?" (2024-10-01).
  */
 import { describe, expect, it } from 'vitest';
 import { createSystem } from '../../src/guest/create-system.ts';
@@ -11,7 +11,7 @@ import { IRTA_REG } from '../../src/iommu-intel/registers.ts';
 import { IntelIommu } from '../../src/iommu-intel/intel-iommu.ts';
 import { formatTraceValue } from '../../src/machine/trace.ts';
 
-/** Windows on AMD vCPUs with QEMU's Intel vIOMMU (IR only), on an AMD host: the seed 000 set-up. */
+/** Windows on AMD vCPUs with QEMU's Intel vIOMMU (IR only), on an AMD host: the set-up of qemu-devel 2024-10-01. */
 function windowsOnAmd(profile: VmmProfileName) {
   const sys = createSystem({
     host: { cpus: 4, cpuVendor: 'amd', iommu: { kind: 'amd' }, devices: [{ bdf: '02:00.0', msix: { entries: 2 } }] },
@@ -29,12 +29,12 @@ function windowsOnAmd(profile: VmmProfileName) {
   return { sys, pin, nic, accepted, faults };
 }
 
-describe('the published trace of the Windows seed case (Intel vIOMMU, AMD host)', () => {
+describe('the published trace of the Windows-on-AMD case (Intel vIOMMU, AMD host)', () => {
   it('qemu: the I/O APIC request carries sid 0xffff, do_fault 0, and passes through unchanged', () => {
     const { sys, faults, accepted } = windowsOnAmd('qemu');
     const trace = sys.guest.startTrace();
     sys.guest.ioapic.pulse(0);
-    // The two lines from the seed thread, in upstream QEMU's formats...
+    // The two lines from the qemu-devel thread, in upstream QEMU's formats...
     expect(trace.lines()).toEqual(expect.arrayContaining([
       'vtd_ir_remap_msi_req addr 0xfee00004 data 0x0',
       'vtd_ir_remap_msi (addr 0xfee00004, data 0x0) -> (addr 0xfee00004, data 0x0)',
@@ -59,7 +59,7 @@ describe('the published trace of the Windows seed case (Intel vIOMMU, AMD host)'
     const { sys, pin, faults, accepted } = windowsOnAmd('qemu-amd-hack');
     sys.guest.ioapic.pulse(0);
     expect(accepted).toEqual([`cpu${pin.cpu}/0x${pin.vector.toString(16)}`]);
-    // Windows fills no IRTE for PCI MSIs (seed 000): data 0 is index 0, the I/O APIC pin's entry.
+    // Windows fills no IRTE for PCI MSIs (qemu-devel 2024-10-01): data 0 is index 0, the I/O APIC pin's entry.
     sys.host.device('02:00.0').signal(0);
     expect(accepted).toEqual([`cpu${pin.cpu}/0x${pin.vector.toString(16)}`, `cpu${pin.cpu}/0x${pin.vector.toString(16)}`]);
     expect(faults).toEqual([]);
@@ -116,7 +116,7 @@ describe('profile validation', () => {
 
 describe('KVM routing entries (kvm_arch_fixup_msi_route)', () => {
   it.each([
-    // 15-bit extension (seed 000): APIC ID 0x123 = 0x23 in address 19:12 and 0x1 in address 11:5 (bit 5).
+    // 15-bit extension (qemu-devel, "[RFC,POC] Supporting >255 guest CPUs without interrupt remapping", 2020-10-02): APIC ID 0x123 = 0x23 in address 19:12 and 0x1 in address 11:5 (bit 5).
     // qemu swizzles it into KVM's x2APIC format: address_hi = 0x1 << 8, address 11:5 cleared; data unchanged.
     ['qemu', { addressHi: '0x100', addressLo: '0xfee23000', data: '0x21' }],
     // hardware has no KVM conversion: the guest's message as written.

@@ -1,5 +1,5 @@
 /**
- * Routes evicted by cookie (seed 000): a guest invalidation evicts exactly the routes built from the entries it
+ * Routes evicted by cookie (qemu-devel 2024-10-01, "the cookies needed for IOMMU invalidation"): a guest invalidation evicts exactly the routes built from the entries it
  * covers, and the next interrupt of an evicted route is translated again with deliverNow = true.
  */
 import { describe, expect, it } from 'vitest';
@@ -81,7 +81,7 @@ describe('routes behind a guest Intel vIOMMU', () => {
     expect(faults).toEqual([]);
     // Nothing reaches the guest but its vIOMMU's own fault event, at the vector Linux chose for it.
     expect(fire(sys, 3)).toEqual([`cpu0/0x${Number(guest.log.decisions.dmarFaultVector).toString(16)}`]);
-    // VT-d 7.1.3 / reference fault table: 0x22 "IRTE not present", recorded against the assigned function's guest
+    // VT-d 7.1.3: 0x22 "IRTE not present", recorded against the assigned function's guest
     // requester ID with the IRTE index.
     expect(faults.map((f) => [f.unit, f.code, f.sourceId, f.index, f.recorded])).toEqual([['intel-vtd', 0x22, GUEST_NIC_RID, p[3].irteIndex, true]]);
     expect(sys.vmm.counters.faults).toBe(1);

@@ -1,5 +1,5 @@
 /**
- * Linux's AMD-Vi interrupt-remapping driver (drivers/iommu/amd/init.c, iommu.c; reference amd-iommu §1–§10), driving
+ * Linux's AMD-Vi interrupt-remapping driver (drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec chapters 2–3), driving
  * the unit only through its MMIO registers and guest memory:
  *
  * init (`early_enable_iommu`): disable → Control flags (Coherent, InvTimeOut 1 s) → Device Table Base → command

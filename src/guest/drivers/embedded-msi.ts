@@ -1,5 +1,5 @@
 /**
- * The ath11k/ath12k driver's trick (seed 003): after the PCI core programmed the MSI capability, the driver reads
+ * The ath11k/ath12k driver's trick (linux-wireless/iommu thread "ath11k and vfio-pci support", 2024-01): after the PCI core programmed the MSI capability, the driver reads
  * the MSI address and data back from it (ath11k_pci_msi_addr_get / the MSI data it caches at probe) and writes them
  * into registers of the chip's own interrupt controller in BAR0, so the chip raises interrupts with that message.
  * With multi-message MSI (the Windows driver) source k gets the data plus k.

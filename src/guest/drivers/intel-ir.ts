@@ -1,6 +1,6 @@
 /**
- * Linux's Intel interrupt-remapping driver (drivers/iommu/intel/irq_remapping.c, dmar.c; reference intel-vtd §3, §4,
- * §5, §9, §10, §12), driving the unit only through its registers and guest memory:
+ * Linux's Intel interrupt-remapping driver (drivers/iommu/intel/irq_remapping.c, dmar.c; VT-d spec §5.1,
+ * §6.5.2, §9.10, §11.4), driving the unit only through its registers and guest memory:
  *
  * enable: queued invalidation (IQT = 0, IQA = queue | QS 0, GCMD.QIE, wait QIES) → IRTA = table | EIME << 11 | 0xF
  * → GCMD.SIRTP, wait IRTPS → global IEC flush (unless CAP.ESIRTPS) → GCMD.IRE, wait IRES → clear CFI if CFIS.
@@ -25,7 +25,6 @@ import type { GuestPageAllocator } from '../guest-memory.ts';
 const QI_CC_TYPE = 0x1n;
 const QI_IOTLB_TYPE = 0x2n;
 export const QI_GRAN_GLOBAL = 1n;
-export const QI_GRAN_DOMAIN = 2n;
 export const QI_GRAN_PAGE = 3n;
 const QI_IEC_TYPE = 0x4n;
 const QI_IEC_SELECTIVE = 1n << 4n;

@@ -1,6 +1,7 @@
 /**
  * How Linux composes interrupt messages, per the mode it booted in, and how it derives an I/O APIC RTE from one
- * (reference apic-ioapic-msi §4.2–4.5, intel-vtd §6, amd-iommu §9; seed 000):
+ * (Linux __irq_msi_compose_msg, dmar_msi_compose_msg / intel_ir_compose_msi_msg, irq_remapping_prepare_irte (AMD);
+ * qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01):
  *
  * - no remapping (`__irq_msi_compose_msg`): 0xFEE | dest[7:0] in addr 19:12, DM from the APIC driver, data = vector
  *   with delivery mode Fixed, edge, no level bit; with the hypervisor's 15-bit extension dest[14:8] go into addr 11:5;
@@ -35,7 +36,8 @@ export function composeIntelRemappable(index: number, subhandle = 0): ComposedMe
   return encodeIntelRemappable({ handle: index, shv: 1, subhandle });
 }
 
-/** Linux's AMD IR message: data = index; in 2K mode the address DM bit selects 11-bit indices (reference §5 step 7). */
+/** Linux's AMD IR message: data = index; in 2K mode the address DM bit selects 11-bit indices (Linux irq_remapping_prepare_irte,
+ * AMD IOMMU spec §2.2.5). */
 export function composeAmdRemappable(index: number, twoK: boolean): ComposedMessage {
   return { addr: BigInt((MSI_ADDR_BASE | (twoK ? MSI_ADDR_DM : 0)) >>> 0), data: index };
 }

@@ -4,7 +4,8 @@
  * log formats (core/linux-version.ts); interrupt-remapping decisions follow Linux (intel-ir-prepare.ts,
  * amdIoapicsListed, decideX2apic).
  *
- * Boot, in the kernel's order of decisions (reference apic-ioapic-msi §4.3, §6; intel-vtd §3, §12; amd-iommu §8–§10):
+ * Boot, in the kernel's order of decisions (Linux try_to_enable_x2apic,
+ * x86_init.hyper.msi_ext_dest_id, intel_setup_irq_remapping, amd_iommu_init):
  * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
  *    ops").
  * 2. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`): Intel DMAR-IR when the DMAR unit
@@ -23,6 +24,7 @@
  * emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
+import { toPhysical, type Address } from '../../machine/cpu.ts';
 import { amdViDeviceStyle, apicIdRejection, apicRoutingLine, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
@@ -54,7 +56,8 @@ import {
 const X2APIC_MAX_ID = 0xfffffffe;
 const LIMIT_8BIT = 255;
 const LIMIT_15BIT = 32767;
-/** First PIRQ the model hands out: high enough that addresses carry PIRQ bits in addr 63:40 (seed 000). */
+/** First PIRQ the model hands out: high enough that addresses carry PIRQ bits in addr 63:40 (Xen PIRQ MSIs;
+ * QEMU xen_evtchn_translate_pirq_msi). */
 export const XEN_FIRST_PIRQ = 4160;
 /** SVT = 01b (verify the requester ID), SQ = 00b (all 16 bits): what Linux programs for MSI and I/O APIC IRTEs. */
 const SVT_VERIFY_SID = 1;
@@ -107,20 +110,21 @@ export class LinuxGuest extends GuestBase {
    * and on Intel the first attach turns DMA remapping on). Returns the buffer's physical address. Without an IOMMU
    * that translates, the IOVA is the physical address (dma-direct) and nothing is mapped.
    */
-  mapDma(device: string, iova: number, access: { read: boolean; write: boolean }): DmaMapping {
+  mapDma(device: string, iova: Address, access: { read: boolean; write: boolean }): DmaMapping {
     const sid = parseBdf(device);
-    if (!Number.isInteger(iova) || iova < 0 || iova % 4096 !== 0) throw new UsageError(`mapDma: IOVA ${iova} is not a 4 KiB-aligned address`);
+    const at = toPhysical(iova, 'mapDma: IOVA');
+    if (at % 4096 !== 0) throw new UsageError(`mapDma: IOVA 0x${at.toString(16)} is not 4 KiB aligned`);
     const domain = this.dmaDomain(sid);
-    if (domain === null) return { iova, physical: iova, translated: false };
+    if (domain === null) return { iova: BigInt(at), physical: BigInt(at), translated: false };
     const physical = this.mem.alloc(4096);
-    domain.map(iova, physical, access.read, access.write);
-    return { iova, physical, translated: true };
+    domain.map(at, physical, access.read, access.write);
+    return { iova: BigInt(at), physical: BigInt(physical), translated: true };
   }
 
   /** dma_unmap_single: clear the page's entry and invalidate it (IOTLB page-selective / INVALIDATE_IOMMU_PAGES). */
-  unmapDma(device: string, iova: number): void {
+  unmapDma(device: string, iova: Address): void {
     const domain = this.dmaDomains.get(parseBdf(device));
-    if (domain !== undefined) domain.unmap(iova);
+    if (domain !== undefined) domain.unmap(toPhysical(iova, 'unmapDma: IOVA'));
   }
 
   private dmaDomain(sid: number): IntelDmaDomain | AmdDmaDomain | null {
@@ -444,7 +448,7 @@ export class LinuxGuest extends GuestBase {
   }
 
   /**
-   * An interrupt for device-specific storage (IMS, seed 001): a vector on `cpu` and the message composed for it
+   * An interrupt for device-specific storage (IMS; LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08): a vector on `cpu` and the message composed for it
    * the way this kernel's irq domain does — an IRTE and a remappable message under interrupt remapping, else a
    * compatibility message — returned, not written anywhere: the IMS driver stores it in its device's own table.
    */

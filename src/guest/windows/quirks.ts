@@ -1,6 +1,6 @@
 /**
- * The Windows behaviours the seeds describe (seed 000 "Windows, part 1/part 2"; reference msi-formats §9,
- * peers-and-style §2 items 1–2). Each is a named boolean, on by default ("the Windows that ships"); switching one off
+ * The Windows behaviours described in the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?"
+ * (qemu-devel, Jul–Oct 2024: "Windows, part 1/part 2", and the traces of 2024-07-11). Each is a named boolean, on by default ("the Windows that ships"); switching one off
  * gives the "fixed Windows" that programs what the hardware in front of it expects.
  */
 import { UsageError } from '../../core/errors.ts';
@@ -15,9 +15,9 @@ export interface WindowsQuirks {
    */
   amdCpuAssumesAmdIommu: boolean;
   /**
-   * With no IOMMU and APIC IDs above 255, Windows puts destination bits 31:8 into MSI address bits 55:32 (seed 000
+   * With no IOMMU and APIC IDs above 255, Windows puts destination bits 31:8 into MSI address bits 55:32 (same thread,
    * "Windows, part 2"), which real hardware turns into a memory write at 0x000000xx_FEExxxxx. An I/O APIC RTE has no
-   * such bits; what Windows does for a pin aimed above 255 is not known (the seed: "I'm not sure what would happen"),
+   * such bits; what Windows does for a pin aimed above 255 is not known (the thread: "I'm not sure what would happen"),
    * so this model ASSUMES it keeps only destination bits 7:0 and the pin reaches APIC ID (dest & 0xFF).
    */
   msiHighAddressBits: boolean;

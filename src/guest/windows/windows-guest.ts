@@ -1,12 +1,12 @@
 /**
- * The Windows guest model: the register programming the seeds attribute to Windows Server 2022-era guests
- * (seed 000; reference msi-formats §9, peers-and-style §2 items 1–2), with each deviation a named quirk
+ * The Windows guest model: the register programming attributed to Windows Server 2022-era guests
+ * in the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?" (Jul–Oct 2024), with each deviation a named quirk
  * (quirks.ts). Windows prints no boot log; the model's lines start with "windows: " and describe its decisions.
  *
  * What the model ASSUMES where no public source says (each stated again where it is used):
  * - Windows starts every CPU in x2APIC mode and applies no APIC-ID limit of its own.
  * - With remapping in x2APIC mode it targets each CPU with a logical x2APIC-cluster destination, delivery Fixed,
- *   SVT 0 (the trace in peers-and-style §2 item 2: IRTE high 0x100d10005, low 0 → DM logical, dest 0x1, SVT 0).
+ *   SVT 0 (the qemu-devel trace of 2024-07-11: IRTE high 0x100d10005, low 0 → DM logical, dest 0x1, SVT 0).
  * - IRTE indices are allocated in setup order. On Intel's global table I/O APIC pins and MSIs share one allocator:
  *   the published QEMU trace of a Windows boot (test/fixtures/qemu-trace/windows-intel-host.log) shows I/O APIC
  *   pin 2, the first interrupt Windows sets up, at IRTE 0 (`vtd_ir_irte_get index 0 …`, RTE message 0xfee00010);
@@ -309,7 +309,7 @@ export class WindowsGuest extends GuestBase {
       msg = composeApicMessage(dest, out.vector, false);
       encoding = dest <= 255 ? 'compat' : 'ext-dest-id';
     } else if (req.kind === 'ioapic') {
-      // Model assumption (seed 000 does not say): the RTE keeps destination bits 7:0 only.
+      // Model assumption (the qemu-devel thread does not say): the RTE keeps destination bits 7:0 only.
       msg = composeApicMessage(dest & 0xff, out.vector, false);
       encoding = 'compat-truncated';
       const why = `an RTE holds only destination bits 7:0: APIC ID ${dest} becomes ${dest & 0xff} (model assumption)`;

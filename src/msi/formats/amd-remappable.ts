@@ -19,7 +19,6 @@ export const AMD_REMAPPABLE_FORMAT = 'AMD remappable format';
 
 export const AMD_DATA_INDEX_MASK = 0x7ff;
 export const AMD_DATA_INDEX_2K_DM0_MASK = 0x1ff;
-export const AMD_DATA_TYPE_SHIFT = 8;
 
 /** Message types (data 10:8) the IOMMU handles without remapping, or refuses. */
 export const AMD_MESSAGE_TYPE_HANDLING = [

@@ -16,8 +16,6 @@ import { addrHi, addrLo, bitNote, bits32, checkBit, checkField, checkMessage } f
 export const MSI_ADDR_BASE = 0xfee00000;
 export const MSI_ADDR_BASE_MASK = 0xfff00000;
 export const MSI_ADDR_DEST_SHIFT = 12;
-export const MSI_ADDR_DEST_MASK = 0x000ff000;
-export const MSI_ADDR_EXT_DEST_MASK = 0x00000ff0;
 /** Intel "Interrupt Format" bit: 1 = remappable. */
 export const MSI_ADDR_IF = 1 << 4;
 export const MSI_ADDR_RH = 1 << 3;
@@ -25,10 +23,6 @@ export const MSI_ADDR_DM = 1 << 2;
 
 export const MSI_DATA_VECTOR_MASK = 0xff;
 export const MSI_DATA_DM_SHIFT = 8;
-export const MSI_DATA_LEVEL = 1 << 14;
-export const MSI_DATA_TRIGGER = 1 << 15;
-/** Data bits the compatibility format defines; the rest (31:16, 13:11) are reserved. */
-export const MSI_DATA_DEFINED = 0xc7ff;
 
 /** True when a write to this low address dword reaches the interrupt window 0xFEEx_xxxx. */
 export function isInterruptWindow(addrLo: number): boolean {
@@ -49,15 +43,6 @@ export function decodeCompatInto(addrLo: number, data: number, out: ApicMessage)
   out.trigger = (data >>> 15) & 1;
   out.level = 1;
   return out;
-}
-
-/** Compose a compatibility-format address (low dword) and data. */
-export function composeCompatAddress(dest: number, destMode: number, redirectionHint = 0): number {
-  return (MSI_ADDR_BASE | ((dest & 0xff) << MSI_ADDR_DEST_SHIFT) | ((redirectionHint & 1) << 3) | ((destMode & 1) << 2)) >>> 0;
-}
-
-export function composeCompatData(vector: number, deliveryMode: number, trigger: number, level = 1): number {
-  return ((vector & 0xff) | ((deliveryMode & 7) << 8) | ((level & 1) << 14) | ((trigger & 1) << 15)) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

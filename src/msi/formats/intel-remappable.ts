@@ -1,5 +1,6 @@
 /**
- * Intel remappable-format MSI (VT-d §5.1.2.2; source tags V-h, Q-ih, L-x86 `dmar_*`, K `vtd_msi_addr`).
+ * Intel remappable-format MSI (VT-d §5.1.2.2; VirtualBox iommu-intel.h, QEMU
+ * include/hw/i386/intel_iommu.h, Linux arch/x86/include/asm/msi.h `dmar_*`, kvm-unit-tests `vtd_msi_addr`).
  *
  *   address: 0xFEE (31:20) | handle[14:0] (19:5) | interrupt format = 1 (4) | SHV (3) | handle[15] (2) | ignored (1:0)
  *   data:    reserved (31:16) | subhandle (15:0)

@@ -4,7 +4,8 @@
  * remappable format flag in 48 with the handle in 63:49), RTE bit 11 into address bit 2, and vector, delivery mode
  * and trigger mode into the data (QEMU ioapic_entry_parse, Linux ioapic_setup_msg_from_msi).
  *
- * The three RTE layouts (82093AA / Linux `IO_APIC_route_entry`, reference apic-ioapic-msi §3.3 and intel-vtd §6):
+ * The three RTE layouts (82093AA / Linux `IO_APIC_route_entry`, 82093AA
+ * §3.2.4 and VT-d spec §5.1.5.1):
  *
  *   bit    compatibility            15-bit extended destination      Intel remappable
  *   63:56  destination[7:0]         destination[7:0]                 index[14:7]    (63:49 = index[14:0])
@@ -55,9 +56,6 @@ export const RTE_COMPAT_FORMAT = 'compatibility RTE';
 export const RTE_EXT_DEST_FORMAT = 'extended-destination RTE';
 export const RTE_REMAPPABLE_FORMAT = 'Intel remappable RTE';
 
-export const RTE_FORMAT_BIT = 48;
-export const RTE_EXT_DEST_SHIFT = 49;
-export const RTE_DEST_SHIFT = 56;
 
 /** The pin-control bits every layout shares (bits 16:12). */
 export interface RtePinControl {

@@ -44,7 +44,7 @@ export const MSI_LAYOUTS: Record<keyof ExplainedFormats, BitWord[]> = {
   ],
   // KVM api.rst, KVM_X2APIC_API_USE_32BIT_IDS.
   kvmX2apicApi: [{ label: 'address', width: 64, fields: [f('dest[31:8]', 63, 40), f('must be 0', 39, 32, 0), ...lowDword('compat')] }, CONTROL_DATA],
-  // Seed 000, "Windows, part 2".
+  // qemu-devel, "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01, "Windows, part 2".
   windowsHighBits: [{ label: 'address', width: 64, fields: [f('must be 0', 63, 56, 0), f('dest[31:8]', 55, 32), ...lowDword('compat')] }, CONTROL_DATA],
 };
 

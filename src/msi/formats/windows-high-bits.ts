@@ -1,5 +1,5 @@
 /**
- * The Windows "high bits in the address" layout (seed 000, "Windows, part 2"): with no IOMMU and APIC IDs above 255,
+ * The Windows "high bits in the address" layout (qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01, "Windows, part 2"): with no IOMMU and APIC IDs above 255,
  * Windows puts destination bits 31:8 into addr 55:32, the KVM x2APIC API layout shifted down by 8 bits.
  *
  *   address: 0 (63:56) | dest[31:8] (55:32) | compatibility-format low dword (dest[7:0] in 19:12)

@@ -1,7 +1,6 @@
 /**
- * An independent model of AMD-Vi interrupt remapping for the model-based stress test, written from the reference
- * notes (/work/shared/reference/amd-iommu.md §2 Control, §4 DTE, §5 "How the IOMMU uses the MSI", §7 commands). It
- * imports nothing from src/.
+ * An independent model of AMD-Vi interrupt remapping for the model-based stress test, written from the AMD IOMMU
+ * spec (§2.2.2.1 DTE, §2.2.5 interrupt remapping, §2.4 commands, §3.4 Control). It imports nothing from src/.
  *
  * Scope: IommuEn stays set, the device table covers every DeviceID, tables lie in ordinary memory, 512-entry mode.
  * Caches: the IOMMU keeps the DTE of a DeviceID once a request read it, until INVALIDATE_DEVTAB_ENTRY; it keeps the
@@ -24,7 +23,7 @@ interface IrteBlock {
   entries: Map<number, number[]>;
 }
 
-/** Event codes (reference §6): ILLEGAL_DEV_TABLE_ENTRY 1, IO_PAGE_FAULT 2, INVALID_DEVICE_REQUEST 8; 0 = no event. */
+/** Event codes (AMD IOMMU spec §2.5): ILLEGAL_DEV_TABLE_ENTRY 1, IO_PAGE_FAULT 2, INVALID_DEVICE_REQUEST 8; 0 = no event. */
 const ILLEGAL_DTE = 1;
 const IO_PAGE_FAULT = 2;
 const INVALID_DEVICE_REQUEST = 8;

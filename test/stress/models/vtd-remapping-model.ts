@@ -1,15 +1,15 @@
 /**
- * An independent model of VT-d interrupt remapping, written from the specification notes
- * (/work/shared/reference/intel-vtd.md §3–§7, §9–§10) and the SDM's MSI layout, for the model-based stress test. It
+ * An independent model of VT-d interrupt remapping, written from the specification
+ * (VT-d spec §5.1, §6.5.2, §7.1.3, §9.10, §11.4) and the SDM's MSI layout, for the model-based stress test. It
  * imports nothing from src/: every bit position is written out here, so a wrong constant in the implementation cannot
  * hide itself by being shared.
  *
  * What it predicts for one interrupt request (sourceId, address, data):
  *  - 'memory': the write is not an interrupt (address bits 31:20 ≠ 0xFEE, or address bits 63:32 ≠ 0 — only
  *    0x00000000_FEExxxxx reaches the interrupt logic on bare metal);
- *  - 'fault' with the fault reason (§7), qualified or not (FPD only suppresses recording, the request still fails);
+ *  - 'fault' with the fault reason (§7.1.3), qualified or not (FPD only suppresses recording, the request still fails);
  *  - 'deliver' with the APIC message: from the compatibility-format fields (IR off, or CFIS passes it), or from the
- *    IRTE (§5 "IRTE → outgoing MSI").
+ *    IRTE (§9.10).
  *
  * The interrupt entry cache (IEC): a request that reads a present, well-formed IRTE keeps a copy (CAP.CM = 0:
  * "not-present and erroneous entries are not cached"), and later requests use that copy until an IEC invalidation
@@ -33,7 +33,7 @@ export class VtdRemappingModel {
   readonly iec = new Map<number, Irte>();
   ire = false;
   cfis = false;
-  /** IRTA as programmed (takes effect on SIRTP only, §4). */
+  /** IRTA as programmed (takes effect on SIRTP only, §11.4.4 GCMD.SIRTP). */
   programmed = { s: 0, eime: false };
   /** IRTA as latched by SIRTP. */
   latched = { entries: 2, eime: false };
@@ -57,7 +57,7 @@ export class VtdRemappingModel {
     this.iec.clear();
   }
 
-  /** Index-selective IEC invalidation (§9): 2^IM entries starting at IIDX with its low IM bits cleared. */
+  /** Index-selective IEC invalidation (§6.5.2.7): 2^IM entries starting at IIDX with its low IM bits cleared. */
   invalidateIndex(iidx: number, im: number): void {
     if (im >= 16) {
       this.iec.clear();
@@ -79,10 +79,10 @@ export class VtdRemappingModel {
     const remappable = Math.floor(addrLo / 0x10) % 2 === 1; // address bit 4: Interrupt Format
     if (!this.ire) return compatibility(addrLo, data);
     if (!remappable) {
-      // CFI/CFIS lets compatibility format through only with EIME = 0 (§3, §4); otherwise fault 0x25.
+      // CFI/CFIS lets compatibility format through only with EIME = 0 (GCMD.CFI, IRTA_REG.EIME in §11.4); otherwise fault 0x25.
       return this.cfis && !this.latched.eime ? compatibility(addrLo, data) : { kind: 'fault', code: 0x25 };
     }
-    // Remappable format (§6): data 31:16 reserved → 0x20.
+    // Remappable format (§5.1.2.2): data 31:16 reserved → 0x20.
     if (data >= 0x10000) return { kind: 'fault', code: 0x20 };
     const handle = (Math.floor(addrLo / 0x20) % 0x8000) + (Math.floor(addrLo / 4) % 2) * 0x8000;
     const shv = Math.floor(addrLo / 8) % 2 === 1;
@@ -130,7 +130,7 @@ function bits(value: number, hi: number, lo: number): number {
 }
 
 /**
- * §5: reserved in a remapped-format IRTE (fault 0x24): 14:12, 31:24, 127:84 (qword 1 bits 63:20 → dword 2 bits
+ * §9.10: reserved in a remapped-format IRTE (fault 0x24): 14:12, 31:24, 127:84 (qword 1 bits 63:20 → dword 2 bits
  * 31:20 and all of dword 3); IM (15) = 1 is reserved without CAP.PI (this unit offers none); in xAPIC mode
  * (EIME = 0) DST bits 39:32 and 63:48 as well.
  */
@@ -141,7 +141,7 @@ function reservedBitsSet([w0, w1, w2, w3]: Irte, eime: boolean): boolean {
   return false;
 }
 
-/** §10: SVT 00 none; 01 SID compared under the SQ mask; 10 requester bus within [SID 15:8, SID 7:0]; 11 fails. */
+/** §9.10: SVT 00 none; 01 SID compared under the SQ mask; 10 requester bus within [SID 15:8, SID 7:0]; 11 fails. */
 function sourceIdOk(requester: number, w2: number): boolean {
   const sid = bits(w2, 15, 0);
   const sq = bits(w2, 17, 16);

@@ -1,0 +1,103 @@
+/**
+ * Every parser that reads what a user hands irqpath — scenario YAML, pasted boot logs, QEMU trace logs (read and
+ * replayed), the CLI's numbers — is fed random, truncated, bit-flipped and concatenated input built from real
+ * examples. Each input must end in a result or in one of the project's documented errors (UsageError, ConfigError,
+ * ScenarioError; on the command line commander's InvalidArgumentError with exit code 2), never in a TypeError,
+ * RangeError or stack overflow. Runs: IRQPATH_STRESS_RUNS (default 60 per
+ * property); the seed is fixed under CI (budget.ts).
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, UsageError } from '../../src/core/errors.ts';
+import { parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { machineFromDmesg } from '../../src/tools/from-dmesg.ts';
+import { parseQemuTraceLog } from '../../src/tools/qemu-trace-log.ts';
+import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
+import { InvalidArgumentError } from 'commander';
+import { unsignedOption, USAGE_EXIT_CODE } from '../../src/cli/parse-number.ts';
+import { stressRuns, stressSeed } from './budget.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+const scenarioTexts = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => read(`scenarios/${f}`));
+const bootLogs = readdirSync(join(ROOT, 'test/fixtures')).filter((f) => f.startsWith('dmesg-')).map((f) => read(`test/fixtures/${f}`));
+const traceLogs = readdirSync(join(ROOT, 'test/fixtures/qemu-trace')).filter((f) => f.endsWith('.log')).map((f) => read(`test/fixtures/qemu-trace/${f}`).slice(0, 40_000));
+
+/** Real text changed the ways a user's paste goes wrong: cut short, bits flipped, pieces glued together, or noise. */
+function mangled(samples: readonly string[]): fc.Arbitrary<string> {
+  const sample = fc.constantFrom(...samples);
+  const truncated = fc.tuple(sample, fc.double({ min: 0, max: 1, noNaN: true })).map(([s, f]) => s.slice(0, Math.floor(s.length * f)));
+  const flipped = fc.tuple(sample, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 15 })), { minLength: 1, maxLength: 8 })).map(([s, flips]) => {
+    const codes = [...s].map((c) => c.charCodeAt(0));
+    for (const [at, bit] of flips) if (codes.length > 0) codes[at % codes.length] ^= 1 << bit;
+    return String.fromCharCode(...codes.slice(0, 200_000));
+  });
+  const glued = fc.array(fc.oneof(sample, truncated), { minLength: 2, maxLength: 3 }).map((parts) => parts.join(''));
+  const spliced = fc.tuple(sample, fc.nat(), fc.string({ unit: 'binary', maxLength: 64 })).map(([s, at, junk]) => s.slice(0, at % (s.length + 1)) + junk + s.slice(at % (s.length + 1)));
+  return fc.oneof(truncated, flipped, glued, spliced, fc.string({ unit: 'binary', maxLength: 400 }));
+}
+
+/** Run `parse`; anything thrown must be one of the documented error classes. */
+function endsCleanly(parse: () => unknown): void {
+  try {
+    parse();
+  } catch (e) {
+    const documented = e instanceof UsageError || e instanceof ConfigError || e instanceof ScenarioError;
+    if (!documented) throw new Error(`undocumented ${e instanceof Error ? e.constructor.name : typeof e}: ${String(e)}`, { cause: e });
+  }
+}
+
+const params = () => ({ numRuns: stressRuns(60), seed: stressSeed() });
+
+describe('parsers end in a result or a documented error on mangled input', () => {
+  it('scenario files', () => {
+    fc.assert(fc.property(mangled(scenarioTexts), (text) => endsCleanly(() => parseScenario(text, 'fuzz.yaml'))), { ...params(), numRuns: stressRuns(20) });
+  });
+
+  it('pasted boot logs (from-dmesg)', () => {
+    fc.assert(fc.property(mangled(bootLogs), (text) => endsCleanly(() => machineFromDmesg(text))), params());
+  });
+
+  it('QEMU trace logs, read', () => {
+    fc.assert(fc.property(mangled(traceLogs), (text) => endsCleanly(() => parseQemuTraceLog(text))), params());
+  });
+
+  it('QEMU trace logs, replayed', () => {
+    fc.assert(fc.property(mangled(traceLogs), (text) => endsCleanly(() => replayQemuTrace(text))), { ...params(), numRuns: stressRuns(25) });
+  });
+
+  it('CLI numbers', () => {
+    const numbers = ['0', '4031', '0xfee00000', '0XFEE0_0000', '-1', '1e3', '0b101', ' 7', '0x', '18446744073709551616'];
+    // On the command line a bad number is commander's InvalidArgumentError with exit code 2, naming the value.
+    fc.assert(
+      fc.property(mangled(numbers), fc.constantFrom(8, 16, 32, 64), (text, bits) => {
+        try {
+          const value = unsignedOption(bits)(text);
+          expect(value >= 0n && value < 1n << BigInt(bits)).toBe(true);
+        } catch (e) {
+          if (!(e instanceof InvalidArgumentError) || e.exitCode !== USAGE_EXIT_CODE || !e.message.includes(`'${text}'`)) throw e;
+        }
+      }),
+      params(),
+    );
+  });
+
+  it('the fuzzer reaches the error paths too (a mangled scenario is refused with a ScenarioError at least once)', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(mangled(scenarioTexts), (text) => {
+        try {
+          parseScenario(text, 'fuzz.yaml');
+        } catch (e) {
+          if (e instanceof ScenarioError || e instanceof UsageError || e instanceof ConfigError) refused++;
+        }
+      }),
+      { numRuns: 40, seed: 7 },
+    );
+    expect(refused).toBeGreaterThan(0);
+  });
+});
