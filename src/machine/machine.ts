@@ -118,7 +118,8 @@ export class Machine {
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
     let hpetSourceId = DEFAULT_HPET_SOURCE_ID;
-    const hpetFacts = { capabilities: hpetCapabilitiesLow(resolved.legacy.hpetTimers), minimumTick: 0x80 };
+    // QEMU build_hpet: Event Timer Block ID = the capabilities' low dword (0x8086A201 with 3 timers), minimum tick 0.
+    const hpetFacts = { capabilities: hpetCapabilitiesLow(resolved.legacy.hpetTimers), minimumTick: 0 };
     const units: Iommu[] = [];
     if (resolved.iommu?.kind === 'intel') {
       const opts = resolved.iommus.map((u, i) => resolveIntelOptions(u as IntelIommuOptions, resolved.iommus.length > 1 ? `iommus[${i}]` : 'iommu'));
