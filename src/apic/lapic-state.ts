@@ -51,11 +51,11 @@ export interface LapicRegisterFile extends LapicScalarRegisters {
   readonly isr: Uint32Array;
   readonly tmr: Uint32Array;
   readonly run: CpuRunState;
+  /** A plain copy of one register block (what a saved state holds), read without making the typed-array views. */
+  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[];
   lintLines: number;
   readonly timerState: LapicTimer | null;
   ensureTimer(): LapicTimer;
-  /** A plain copy of one register block (what a saved state holds), read without making the typed-array views. */
-  copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[];
 }
 
 export interface LapicState extends LapicScalarRegisters {
@@ -206,7 +206,7 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
   if (s.timer !== null) {
     const t = s.timer as Record<string, unknown>;
     if (typeof t !== 'object') fail('timer', 'expected an object or null');
-    for (const key of Object.keys(t)) if (!TIMER_STATE_KEYS.has(key)) fail(`timer.${key}`, 'no such field in a timer state');
+    for (const key of Object.keys(t)) if (!TIMER_STATE_KEYS.has(key)) fail(`timer.${key}`, 'no such field in a LAPIC timer state');
     if (typeof t.running !== 'boolean') fail('timer.running', 'expected a boolean');
     if (!isIntInRange(t.countBase, 0, 0xffffffff)) fail('timer.countBase', 'expected an unsigned 32-bit count');
     if (!isIntInRange(t.baseTime, 0, Number.MAX_SAFE_INTEGER)) fail('timer.baseTime', 'expected a time in ns (a non-negative integer)');

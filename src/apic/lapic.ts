@@ -18,6 +18,7 @@ import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import {
   APIC_BASE_ADDRESS_MASK,
   APIC_BASE_BSP,
+  APIC_BASE_EXTD,
   MSR_IA32_APIC_BASE,
   acceptedApicBase,
   checkApicBaseWrite,
@@ -81,7 +82,7 @@ import {
   Shorthand,
   TDCR_WRITABLE,
 } from './registers.ts';
-import { LapicTimer, TimerMode, timerMode, type LapicTiming } from './lapic-timer.ts';
+import { LapicTimer, TimerMode, timerMode, type LapicTimerState, type LapicTiming } from './lapic-timer.ts';
 import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, isX2apicMsr, x2apicMsrToOffset } from './x2apic-msr.ts';
 import { applyLapicState, saveLapicRegisters, validateLapicState, type LapicState } from './lapic-state.ts';
 
@@ -190,6 +191,9 @@ export class Lapic implements MmioDevice {
   private readonly words: Uint32Array;
   private readonly at: number;
   private views: RegisterViews | null = null;
+
+  /** CPUID.1:ECX[21]: this processor can enter x2APIC mode (the machine's `cpu.x2apic`). */
+  x2apicCapable = true;
 
   /** IA32_APIC_BASE as a saved state writes it, and the value it was made from ({@link matchesSavedState}). */
   private apicBaseText = '';
@@ -687,6 +691,10 @@ export class Lapic implements MmioDevice {
   // --- IA32_APIC_BASE ------------------------------------------------------------------------------------------
 
   private writeApicBase(value: bigint): void {
+    // Without CPUID.1:ECX[21] EXTD is a reserved bit of IA32_APIC_BASE (SDM 10.12.1): setting it #GPs.
+    if (!this.x2apicCapable && (value & APIC_BASE_EXTD) !== 0n) {
+      throw new GeneralProtectionFault('IA32_APIC_BASE: EXTD is reserved on a CPU without x2APIC (CPUID.1:ECX[21] = 0)');
+    }
     const to = checkApicBaseWrite(this.apicBase, value);
     const from = this.mode;
     this.apicBase = acceptedApicBase(this.apicBase, value);
@@ -962,18 +970,15 @@ export class Lapic implements MmioDevice {
       s.icrLo !== this.icrLo || s.icrHi !== this.icrHi || s.tmict !== this.tmict || s.tdcr !== this.tdcr ||
       s.esr !== this.esr || s.esrPending !== this.esrPending || s.errorInterruptArmed !== this.errorInterruptArmed
     ) return false;
-    if (!this.run.matches(s.run)) return false;
+    if (!this.run.matches(s.run) || (s.lintLines ?? 0) !== this.lintLines) return false;
+    // A running timer is never taken as unchanged: its restore re-arms the clock event relative to the restored time.
+    const timer = this.timerUnit;
+    if (timer === null ? s.timer != null : s.timer == null || timer.running || s.timer.running || !sameTimerState(timer.save(), s.timer)) return false;
     if (this.apicBaseTextOf !== this.apicBase) {
       this.apicBaseTextOf = this.apicBase;
       this.apicBaseText = '0x' + this.apicBase.toString(16);
     }
     if (s.apicBase !== this.apicBaseText) return false;
-    if (s.lintLines !== this.lintLines) return false;
-    const t = this.timerUnit;
-    const st = s.timer;
-    if (t === null ? st !== null : st === null || st.running !== t.running || st.countBase !== t.countBase || st.baseTime !== t.baseTime || BigInt(st.tscDeadline) !== t.tscDeadline) {
-      return false;
-    }
     const { words, at } = this;
     const same = (saved: readonly number[], from: number) => {
       for (let i = 0; i < saved.length; i++) if (words[at + from + i] !== saved[i]) return false;
@@ -987,4 +992,8 @@ export class Lapic implements MmioDevice {
     applyLapicState(validateLapicState(this, state));
     this.sinks.addressingChanged(this);
   }
+}
+
+function sameTimerState(a: LapicTimerState, b: LapicTimerState): boolean {
+  return a.running === b.running && a.countBase === b.countBase && a.baseTime === b.baseTime && a.tscDeadline === b.tscDeadline;
 }

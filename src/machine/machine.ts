@@ -106,6 +106,7 @@ export class Machine {
       eoiBroadcast: (vector) => ioapic?.eoiBroadcast(vector),
       timing: { clock: this.clock, busCycleNs: resolved.legacy.apicBusCycleNs, tscHz: resolved.legacy.tscHz },
     });
+    if (!resolved.cpuX2apic) for (const lapic of this.apicBus.lapics) lapic.x2apicCapable = false;
     this.bus = new MachineBus(this.core, this.memory, this.apicBus, this.events);
 
     const host: IommuHost = {

@@ -11,6 +11,7 @@ import type { TraceHop } from '../../src/core/events.ts';
 import { programMsix } from '../../bench/program.ts';
 import { AmdRemappingModel, type AmdPrediction, type DteWords } from './models/amd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
+import { campaignStats } from './campaign-stats.ts';
 
 // MMIO offsets and Control bits (AMD IOMMU spec §3.4), written out rather than imported.
 const DEV_TAB_BASE = 0x0000;
@@ -290,6 +291,8 @@ const commands = fc.commands<ModelState, Real>(
   { maxCommands: 80, size: 'max' },
 );
 
+const stats = campaignStats('amd-remapping');
+
 describe('AMD-Vi interrupt remapping against an independent model (fc.commands)', () => {
   it(`random DTE / IRTE / command / Control / MSI-X / DMA sequences (${stressRuns(100)} runs)`, () => {
     const seen = new Map<string, number>();
@@ -297,7 +300,7 @@ describe('AMD-Vi interrupt remapping against an independent model (fc.commands)'
       fc.property(fc.record({ ga: fc.integer({ min: 0, max: 3 }).map((n) => n > 0), xt: fc.boolean() }), commands, (start, cmds) => {
         const s = setup(start);
         try {
-          fc.modelRun(() => s, cmds);
+          fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
           for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
         }

@@ -16,6 +16,7 @@ import type { TraceHop } from '../../src/core/events.ts';
 import { programMsix } from '../../bench/program.ts';
 import { VtdRemappingModel, type Irte, type Prediction } from './models/vtd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
+import { campaignStats } from './campaign-stats.ts';
 
 // Register offsets (VT-d spec §11.4) and bits (§11.4.4), written out rather than imported.
 const GCMD = 0x18;
@@ -340,6 +341,8 @@ export const commands = fc.commands<ModelState, Real>(
   { maxCommands: 80, size: 'max' },
 );
 
+const stats = campaignStats('vtd-remapping');
+
 describe('VT-d interrupt remapping against an independent model (fc.commands)', () => {
   it(`random register / IRTE / IEC / MSI-X / DMA sequences (${stressRuns(150)} runs)`, () => {
     const seen = new Map<string, number>();
@@ -347,7 +350,7 @@ describe('VT-d interrupt remapping against an independent model (fc.commands)', 
       fc.property(fc.record({ eime: fc.boolean(), cfi: fc.boolean() }), commands, (start, cmds) => {
         const s = setup(start);
         try {
-          fc.modelRun(() => s, cmds);
+          fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
           for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
         }
