@@ -26,6 +26,14 @@ function writeFile(path: string, text: string, option: string): void {
 /** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
 export const UNEXPECTED_EXIT_CODE = 1;
 
+const DEVICE_ASSIGNMENT_HELP = `
+Device-assignment scenarios (system: { host, guest, vmm }) — see docs/device-assignment.md:
+  vmm.profile hardware | qemu | qemu-amd-hack; vmm.postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap
+  source steps: retarget N, retarget-stale N, release, invalidate-iec <source>, mask, unmask,
+                deschedule, preempt, resume, migrate N
+  expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps
+`;
+
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
@@ -36,6 +44,7 @@ export function registerRunCommand(program: Command): void {
     .addOption(new Option('--mermaid', 'print each interrupt source as a Mermaid sequence diagram (renders in GitHub issues)').conflicts('json'))
     .option('--perfetto <file>', 'write every hop of the run as Chrome/Perfetto trace JSON (open in ui.perfetto.dev)')
     .option('--no-color', 'plain text even on a terminal')
+    .addHelpText('after', DEVICE_ASSIGNMENT_HELP)
     .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; color: boolean }) {
       let scenarios;
       try {

@@ -64,6 +64,18 @@ export { resolveIntelOptions, type ResolvedIntelOptions } from './options.ts';
 export type { IntelIommuState } from './state.ts';
 /** The AMD-style reading (the hack of the qemu-devel thread "More than 255 vcpus Windows VM setup without viommu ?", 2024-10-01): IRTE index in data 10:0. */
 const AMD_STYLE_INDEX_MASK = 0x7ff;
+
+/** How a unit treats one request: hardware's rules, or a hypervisor's changes to them (each named by its effect). */
+export interface VtdRequestPolicy {
+  /** Read a compatibility-format request as an IRTE index taken from data 10:0, as AMD-Vi would (the qemu-devel hack of 2024-10-01). */
+  readonly compatAsAmdIndex: boolean;
+  /** A requester ID exempt from the IRTE's source-id check (-1: none, as on hardware). */
+  readonly exemptSourceId: number;
+  /** Serve and fill the interrupt entry cache (hardware: yes; an IOMMU with no IEC reads every IRTE from memory). */
+  readonly cacheIrtes: boolean;
+}
+
+export const HARDWARE_VTD_POLICY: VtdRequestPolicy = { compatAsAmdIndex: false, exemptSourceId: -1, cacheIrtes: true };
 const INTERRUPT_WINDOW_START = 0xfee00000;
 const INTERRUPT_WINDOW_END = 0xfef00000;
 const PHYS_LIMIT = 2 ** MAX_PHYS_ADDR_BITS;
@@ -117,6 +129,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   constructor(opts: IntelIommuOptions | ResolvedIntelOptions, private readonly host: IommuHost) {
     const o = resolveIntelOptions(opts);
     this.options = o;
+    this.policy = host.hypervisor.intelIrAcceptsAmdFormat ? { ...HARDWARE_VTD_POLICY, compatAsAmdIndex: true } : HARDWARE_VTD_POLICY;
     this.base = o.base;
     this.ioapicSourceId = o.ioapicSourceId;
     this.frcdBase = o.frcdOffset;
@@ -178,10 +191,10 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
    *     CAP.PI and the xAPIC-mode DST bits) → 0x24; source-id → 0x26; posted descriptor → 0x27 / 0x28.
    */
   /**
-   * A requester ID whose requests skip the IRTE's source-id check. Hardware has none (-1). A VMM profile sets it to
-   * QEMU's X86_IOMMU_SID_INVALID (0xFFFF), which `vtd_irte_get` exempts: KVM routes built without a device carry it.
+   * How this unit treats requests that arrive through {@link remap}: hardware's policy, unless the machine's hypervisor
+   * option `intelIrAcceptsAmdFormat` (the hack of qemu-devel, 2024-10-01) asks for AMD-style compatibility messages.
    */
-  uncheckedSourceId = -1;
+  private readonly policy: VtdRequestPolicy;
 
   /** GSTS.IRES: interrupt remapping is enabled. */
   get remappingEnabled(): boolean {
@@ -189,6 +202,14 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   }
 
   remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
+    return this.remapUnder(this.policy, sourceId, addrHi, addrLo, data, deliverNow, out);
+  }
+
+  /**
+   * {@link remap} under an explicit policy: a VMM's front for this unit (QEMU's vIOMMU behaviours, src/vmm) passes
+   * its own; hardware's is {@link HARDWARE_VTD_POLICY}.
+   */
+  remapUnder(policy: VtdRequestPolicy, sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
     const events = this.host.events;
     // QEMU vtd_interrupt_remap_msi traces every request first, and `vtd_ir_remap_msi (request) -> (result)` at the
     // end of every request it lets through (passed or remapped); a request it faults ends with no line.
@@ -202,10 +223,10 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // A compatibility-format request with address bits 63:32 set reaches the unit only when a hypervisor ABI
       // (KVM's x2APIC API, the Windows high-bits workaround) claimed it as an interrupt: it is then blocked or passed
       // by the same CFIS/EIME rule as any other compatibility-format request.
-      if (this.host.hypervisor.intelIrAcceptsAmdFormat) {
+      if (policy.compatAsAmdIndex) {
         // Hypervisor hack, not hardware (qemu-devel, 2024-10-01): Windows on AMD CPUs programs an Intel unit's I/O APIC RTEs in
         // the AMD format, with the IRTE index where the vector would be.
-        return this.remapIndex(sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, data, 'intel-irte-amd-style', deliverNow, out);
+        return this.remapIndex(policy, sourceId, data & AMD_STYLE_INDEX_MASK, addrLo, data, 'intel-irte-amd-style', deliverNow, out);
       }
       if (this.gsts & R.GSTS_CFIS && !this.irta.eime) {
         if (events.active) this.tracePassed(addrHi, addrLo, data);
@@ -225,7 +246,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     }
     const handle = interruptHandle(addrLo);
     const index = addrLo & MSI_ADDR_SHV ? (handle + (data & 0xffff)) & 0xffff : handle;
-    return this.remapIndex(sourceId, index, addrLo, data, 'intel-irte', deliverNow, out);
+    return this.remapIndex(policy, sourceId, index, addrLo, data, 'intel-irte', deliverNow, out);
   }
 
   /** QEMU's closing line for a request passed through unchanged (IR disabled, or compatibility format). */
@@ -234,7 +255,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     this.host.events.hop('vtd_ir_remap_msi', [['addr', addr], ['data', data >>> 0], ['addr2', addr], ['data2', data >>> 0]]);
   }
 
-  private remapIndex(sourceId: number, index: number, addrLo: number, data: number, format: DeliveryFormat, deliverNow: boolean, out: TranslationResult): boolean {
+  private remapIndex(policy: VtdRequestPolicy, sourceId: number, index: number, addrLo: number, data: number, format: DeliveryFormat, deliverNow: boolean, out: TranslationResult): boolean {
     const irta = this.irta;
     if (index >= irta.entries) {
       return this.fault(out, sourceId, FaultReason.IndexTooLarge, index, index, deliverNow, false, `index ${index} is beyond the table's ${irta.entries} entries`);
@@ -247,7 +268,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     // cached", so software need not invalidate after fixing one. Everything else is served from the cache until
     // invalidated.
     const iec = this.iec;
-    const cached = iec.has(index);
+    const cached = policy.cacheIrtes && iec.has(index);
     let w0: number, w1: number, w2: number, w3: number;
     if (cached) {
       w0 = iec.word(index, 0);
@@ -283,8 +304,8 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     }
     // Only a real request fills the cache: a lookup with deliverNow = false (route precomputation, inspection) is not
     // a hardware access and must not make a later interrupt see this copy instead of the one in memory then.
-    if (!cached && deliverNow) iec.fill(index, w0, w1, w2, w3);
-    if (sourceId !== this.uncheckedSourceId && !sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
+    if (!cached && deliverNow && policy.cacheIrtes) iec.fill(index, w0, w1, w2, w3);
+    if (sourceId !== policy.exemptSourceId && !sourceIdVerified(sourceId, irteSid(w2), irteSq(w2), irteSvt(w2))) {
       const why = `requester ${hexNum(sourceId)} fails SVT=${irteSvt(w2)} SQ=${irteSq(w2)} SID=${hexNum(irteSid(w2))} of IRTE ${index}`;
       return this.fault(out, sourceId, FaultReason.SourceIdFailure, index, index, deliverNow, fpd, why);
     }
@@ -411,11 +432,13 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
   private invalidateIecAll(): void {
     this.iec.invalidateAll();
     this.host.routes.invalidateAllRoutes();
+    this.host.interruptEntriesInvalidated?.();
   }
 
   private invalidateIecRange(first: number, count: number): void {
     this.iec.invalidateRange(first, count);
     this.host.routes.invalidateRoutes((cookie) => cookieInIntelRange(cookie, first, count));
+    this.host.interruptEntriesInvalidated?.();
   }
 
   /** The unit's own interrupts (fault event, completion event): sent as-is, never remapped. */
@@ -687,6 +710,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // This unit also drops its IEC on SIRTP (CAP.ESIRTPS stays 0, so software must not rely on it).
       this.iec.invalidateAll();
       this.host.routes.invalidateAllRoutes();
+      this.host.interruptEntriesInvalidated?.();
       // QEMU vtd_interrupt_remap_table_setup: the table base and its entry count (EIME is not in QEMU's line).
       if (events.active) events.hop('vtd_reg_ir_root', [['addr', BigInt(this.irta.base)], ['size', this.irta.entries]]);
     }

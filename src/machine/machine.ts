@@ -26,6 +26,7 @@ import type { IommuHost } from '../msi/iommu-host.ts';
 import { MachineBus } from './machine-bus.ts';
 import type { ReservedRegion } from '../msi/reserved-region.ts';
 import { ScopedRemapper } from './scoped-remapper.ts';
+import type { InterruptRemapper } from '../msi/remapper.ts';
 import { SparseMemory } from '../core/memory.ts';
 import { MachineSnapshots, memoryImageOf, type MachineSnapshot } from './snapshot.ts';
 import { diffMemory, diffStates, type StateChange } from './state-diff.ts';
@@ -56,6 +57,23 @@ export type Iommu = IntelIommu | AmdIommu;
  */
 export interface MachineAssembly {
   functionFor?: (device: ResolvedDevice, dma: DmaPort, events: EventHub) => PciFunction | null;
+  /**
+   * A front for the interrupt remapper the machine built (a VMM's model of its vIOMMU: QEMU's behaviours): every
+   * request the translation core translates goes to the front, which may hand it to `remapper`.
+   */
+  remapperFront?: (remapper: InterruptRemapper, parts: RemapperParts) => InterruptRemapper;
+  /** Told whenever an IOMMU invalidates its interrupt entries (QEMU's IEC notifier list, `x86_iommu_iec_notify_all`). */
+  interruptEntriesInvalidated?: () => void;
+  /** Each CPU's interrupt entry: the operating system that takes vector `vector` on CPU `cpu` (a host kernel). */
+  interruptEntry?: (cpu: number, vector: number) => void;
+}
+
+/** What a remapper front may need to know of the machine being assembled. */
+export interface RemapperParts {
+  iommu: Iommu;
+  /** The requester ID the I/O APIC's messages carry. */
+  ioapicSourceId: number;
+  events: EventHub;
 }
 
 export class Machine {
@@ -116,6 +134,7 @@ export class Machine {
       hypervisor: resolved.hypervisor,
       sendOwnMsi: (addrHi, addrLo, data) => this.sendOwnMsi(addrHi, addrLo, data),
       deliverToApicBus: (msg) => this.deliverOwnInterrupt(msg),
+      interruptEntriesInvalidated: assembly.interruptEntriesInvalidated ?? (() => {}),
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
     let hpetSourceId = DEFAULT_HPET_SOURCE_ID;
@@ -168,6 +187,9 @@ export class Machine {
     }
     this.iommus = units;
     this.iommu = units[0] ?? null;
+    if (assembly.remapperFront !== undefined && this.core.remapper !== null) {
+      this.core.remapper = assembly.remapperFront(this.core.remapper, { iommu: units[0], ioapicSourceId, events: this.events });
+    }
     units.forEach((unit) => this.addressSpace.add({ base: unit.base, size: unit.size, device: unit }));
 
     ioapic = new Ioapic({ ...resolved.ioapic, sourceId: ioapicSourceId }, this.bus, this.events);
@@ -210,6 +232,8 @@ export class Machine {
     this.checkRegisterWindows();
     const platform = { ports: this.ports, interruptAcknowledge: () => this.pic.acknowledge(), clock: this.clock, tscHz: resolved.legacy.tscHz };
     this.cpus = this.apicBus.lapics.map((lapic, i) => new Cpu(i, lapic, this.addressSpace, this.memory, platform));
+    const entry = assembly.interruptEntry;
+    if (entry !== undefined) this.apicBus.lapics.forEach((lapic, i) => (lapic.interruptEntry = (vector) => entry(i, vector)));
     this.snapshots = new MachineSnapshots(this);
   }
 

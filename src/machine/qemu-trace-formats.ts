@@ -8,7 +8,7 @@
  * arguments in that order, named after what the line prints them as. The table is also the parser's grammar
  * (`irqpath replay`): every format compiles to a regular expression that reads the same line back.
  *
- * Hops QEMU has no event for are named `irqpath_*` and printed as `name key value key value` (see README).
+ * Hops QEMU has no event for are named `irqpath_*` and printed as `name key value key value` (see docs/replay-and-qemu.md).
  */
 import type { TraceHop, TraceValue } from '../core/events.ts';
 
@@ -89,6 +89,19 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   pci_cfg_read: ev('%s %02x:%02x.%x @0x%x -> 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_read_common'),
   pci_cfg_write: ev('%s %02x:%02x.%x @0x%x <- 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_write_common'),
   msix_write_config: ev('dev %s enabled %d masked %d', ['name', 'enabled', 'masked'], 'msix.c msix_write_config'),
+  // accel/kvm/trace-events — kvm-all.c (dev is the PCI device's QEMU name, "N/A" for the I/O APIC's routes)
+  kvm_irqchip_add_msi_route: ev('dev %s vector %d virq %d', ['name', 'vector', 'virq'], 'accel/kvm/kvm-all.c kvm_irqchip_add_msi_route'),
+  kvm_irqchip_update_msi_route: ev('Updating MSI route virq=%d', ['virq'], 'accel/kvm/kvm-all.c kvm_irqchip_update_msi_route'),
+  kvm_irqchip_release_virq: ev('virq %d', ['virq'], 'accel/kvm/kvm-all.c kvm_irqchip_release_virq'),
+  kvm_irqchip_commit_routes: ev('', [], 'accel/kvm/kvm-all.c kvm_irqchip_commit_routes'),
+  // target/i386/kvm/trace-events — kvm.c
+  kvm_x86_fixup_msi_error: ev('VT-d failed to remap interrupt for GSI %u', ['gsi'], 'target/i386/kvm/kvm.c kvm_arch_fixup_msi_route'),
+  kvm_x86_update_msi_routes: ev('Updated %d MSI routes', ['num'], 'target/i386/kvm/kvm.c kvm_update_msi_routes_all'),
+  // hw/vfio/trace-events — pci.c (name is vbasedev.name, the host device "0000:bb:dd.f"; the leading space is QEMU's)
+  vfio_msi_interrupt: ev(' (%s) vector %d 0x%x/0x%x', ['name', 'index', 'addr', 'data'], 'hw/vfio/pci.c vfio_msi_interrupt'),
+  vfio_msix_vector_do_use: ev(' (%s) vector %d used', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_do_use'),
+  vfio_msix_vector_release: ev(' (%s) vector %d released', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_release'),
+  vfio_msix_pba_enable: ev(' (%s)', ['name'], 'hw/vfio/pci.c vfio_msi_interrupt'),
 };
 
 /** True for an event QEMU defines (and irqpath renders with QEMU's format). */

@@ -21,4 +21,9 @@ export interface IommuHost {
   sendOwnMsi(addrHi: number, addrLo: number, data: number): void;
   /** Deliver an already-decoded message straight to the APIC bus (AMD XT interrupt-control registers). */
   deliverToApicBus(msg: ApicMessage): void;
+  /**
+   * Told after the unit invalidated its interrupt entries (a VT-d IEC invalidation, or SIRTP latching a new table):
+   * the points where QEMU's Intel vIOMMU calls its IEC notifiers (hw/i386/intel_iommu.c `vtd_iec_notify_all`).
+   */
+  interruptEntriesInvalidated?(): void;
 }

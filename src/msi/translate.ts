@@ -194,6 +194,14 @@ export class TranslationCore implements RouteInvalidator {
     return result;
   }
 
+  /**
+   * Register a slot that already holds a delivery (restored from a snapshot, not translated now), so the unit's
+   * invalidations evict it like any other cached route.
+   */
+  adoptRoute(slot: RouteSlot, sourceId: number, addrHi: number, addrLo: number, data: number): void {
+    this.fillSlot(slot, sourceId, addrHi, addrLo, data);
+  }
+
   private fillSlot(slot: RouteSlot, sourceId: number, addrHi: number, addrLo: number, data: number): void {
     slot.valid = true;
     slot.sourceId = sourceId;

@@ -9,7 +9,9 @@ import type { IommuFaultEvent, TraceHop } from '../core/events.ts';
 import { formatHop } from '../machine/trace.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { GuestOs, InterruptRequest, ProgrammedInterrupt } from '../guest/guest-os.ts';
-import { barBase, enableBusMaster } from '../guest/pci-msi-setup.ts';
+import { barBase, enableBusMaster, readMsiCap, readMsixCap } from '../guest/pci-msi-setup.ts';
+import { MSIX_ENTRY_CTRL_MASKBIT, MSIX_ENTRY_SIZE, MSIX_ENTRY_VECTOR_CTRL } from '../pci/msix-capability.ts';
+import { MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
 import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
 import type { Device } from '../machine/device.ts';
@@ -141,7 +143,7 @@ function setupIms(guest: GuestOs, m: Machine, src: ScenarioSource, sys: System |
 /** One line for a two-machine system: host, guest, and the VMM's profile and options. */
 export function describeSystem(sys: System): string {
   const v = sys.config.vmm;
-  const opts = [v.postedInterrupts ? 'posted interrupts' : null, v.msiNoVirt ? 'MSI_NOVIRT' : null, v.pvComposeMsi ? 'PV compose-MSI' : null, v.nativeRemapBySourceId ? 'hypothetical IOMMU: native remap by source-id' : null, ...v.quirks.map((q) => `quirk ${q}`)].filter((x) => x !== null);
+  const opts = [v.postedInterrupts ? 'posted interrupts' : null, v.msiNoVirt ? 'MSI_NOVIRT' : null, v.pvComposeMsi ? 'PV compose-MSI' : null, sys.config.hypothetical.nativeRemapBySourceId ? 'hypothetical IOMMU: native remap by source-id' : null, v.athBar0Quirk ? 'quirk ath-bar0' : null, v.imsTrap ? 'quirk ims-trap' : null].filter((x) => x !== null);
   const assigned = sys.config.assigned.map((a) => `${a.hostBdf} → guest ${a.guestBdf}`).join(', ');
   return `host: ${describeMachine(sys.host)} ‖ guest: ${describeMachine(sys.guest)} ‖ VMM: profile ${v.profile}${opts.length ? ', ' + opts.join(', ') : ''}; assigned ${assigned}`;
 }
@@ -257,6 +259,8 @@ class Stimulus {
     public programmed: ProgrammedInterrupt,
     private readonly obs: SourceObservation,
     private readonly sys: System | null = null,
+    /** Every source as the guest programmed it, by id (for steps that name another source). */
+    private readonly others: ReadonlyMap<string, ProgrammedInterrupt> = new Map(),
   ) {}
 
   /** The physical device behind an assigned guest device, or null when the source's device is the guest's own. */
@@ -348,11 +352,45 @@ class Stimulus {
         this.linux(step).releaseIrte(this.programmed);
         return;
       case 'deschedule':
+      case 'preempt':
       case 'resume':
+        // The vCPU the source targets blocks in HLT (deschedule), is preempted while runnable, or runs again.
         if (this.sys === null) throw new UsageError(`step "${step}" needs a two-machine scenario`);
-        this.sys.vcpu(this.programmed.cpu).running = verb === 'resume';
+        this.sys.vcpu(this.programmed.cpu).state = verb === 'resume' ? 'running' : verb === 'preempt' ? 'preempted' : 'blocked';
         return;
+      case 'migrate':
+        // The host scheduler moves the source's target vCPU to host CPU N.
+        if (this.sys === null) throw new UsageError(`step "${step}" needs a two-machine scenario`);
+        this.sys.vcpu(this.programmed.cpu).moveTo(Number(name));
+        return;
+      case 'mask':
+      case 'unmask':
+        this.setMask(verb === 'mask');
+        return;
+      case 'invalidate-iec': {
+        const other = this.others.get(name);
+        if (other?.irteIndex === undefined) throw new UsageError(`step "${step}": source "${name}" has no IRTE`);
+        this.linux(step).invalidateInterruptEntry(other.irteIndex);
+        return;
+      }
     }
+  }
+
+  /** The guest's own store to the source's mask bit: MSI-X vector control bit 0, or the MSI per-vector Mask bit. */
+  private setMask(masked: boolean): void {
+    const device = this.m.device(this.src.device!);
+    const k = this.src.vector ?? 0;
+    if (this.src.kind === 'msix') {
+      const cap = readMsixCap(device)!;
+      const at = barBase(device, cap.tableBir) + cap.tableOffset + k * MSIX_ENTRY_SIZE + MSIX_ENTRY_VECTOR_CTRL;
+      this.m.cpu(0).write32(at, masked ? MSIX_ENTRY_CTRL_MASKBIT : 0);
+      return;
+    }
+    const cap = readMsiCap(device);
+    if (cap === null || !cap.maskable) throw new UsageError(`step "${masked ? 'mask' : 'unmask'}": ${this.src.device} has no MSI per-vector masking`);
+    const at = cap.offset + (cap.is64 ? MSI_MASK_64 : MSI_MASK_32);
+    const mask = device.configRead(at, 4) >>> 0;
+    device.configWrite(at, 4, (masked ? mask | (1 << k) : mask & ~(1 << k)) >>> 0);
   }
 
   /** Let the guest take whatever is still pending on the CPUs this source (or the IOMMU's fault event) reached. */
@@ -498,7 +536,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       const hops: TraceHop[] = [];
       currentTrace = options.trace ? hops : null;
       const p = programmed.get(src.id)!;
-      const stimulus = new Stimulus(m, guest, src, p, obs, sys);
+      const stimulus = new Stimulus(m, guest, src, p, obs, sys, programmed);
       if (p.status === 'programmed') {
         for (const step of src.steps) stimulus.run(step);
         stimulus.drain();

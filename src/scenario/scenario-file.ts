@@ -16,13 +16,22 @@ import { isBdf as isBdfText } from '../core/bdf.ts';
 import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
 import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
+import { positionOfField, type FilePosition } from './field-position.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
- * `variant` names the variant whose merged content is wrong, or is null for the base scenario.
+ * `variant` names the variant whose merged content is wrong, or is null for the base scenario; `position` is the
+ * line and column of that field in the file's text (of its nearest enclosing node when the field is missing), or null
+ * when there is no text to point into.
  */
 export class ScenarioError extends Error {
-  constructor(readonly file: string, readonly field: string, readonly reason: string, readonly variant: string | null = null) {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly reason: string,
+    readonly variant: string | null = null,
+    readonly position: FilePosition | null = null,
+  ) {
     super(`${file}${variant === null ? '' : ` (variant ${variant})`}: ${field ? field + ': ' : ''}${reason}`);
     this.name = 'ScenarioError';
   }
@@ -101,6 +110,7 @@ export interface VmmCounterExpectations {
   wakeups?: number;
   faults?: number;
   nativeRemaps?: number;
+  pended?: number;
 }
 
 export interface ScenarioExpect {
@@ -194,10 +204,15 @@ class Checker {
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
-const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
-const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|resume)$/;
+const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
+/**
+ * MSI steps besides signalling: `mask` / `unmask` set or clear the source's own mask bit (MSI-X vector control bit 0,
+ * MSI per-vector Mask bit) with the guest's stores; `invalidate-iec <source>` has the guest invalidate the interrupt
+ * entry cache for another source's IRTE only (qi_flush_iec of that index), touching no entry.
+ */
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
 
 function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
   if (raw === 'intended') return { kind: 'intended', times: 1 };
@@ -293,9 +308,9 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   } else {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle)`);
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
-      if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && s !== 'deschedule' && s !== 'resume') c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
+      if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
     });
   }
@@ -458,7 +473,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
   const vmm: VmmCounterExpectations = {};
   if (o.vmm !== undefined) {
     const v = c.obj(o.vmm, `${field}.vmm`);
-    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps'] as const;
+    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps', 'pended'] as const;
     c.only(v, [...names], `${field}.vmm`);
     for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
   }
@@ -512,16 +527,34 @@ export function scenarioFileId(file: string): string {
   return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.ya?ml$/, '');
 }
 
-/** Parse and validate one scenario document; returns the base scenario followed by its variants. */
+/**
+ * Parse and validate one scenario document; returns the base scenario followed by its variants. A ScenarioError
+ * carries the line and column of the field it names.
+ */
 export function parseScenario(text: string, file: string): Scenario[] {
-  const c: Checker = new Checker(file);
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (e) {
-    if (e instanceof YAMLParseError) c.fail('', `YAML syntax error: ${e.message}`);
+    if (e instanceof YAMLParseError) {
+      const at = e.linePos?.[0];
+      throw new ScenarioError(file, '', `YAML syntax error: ${e.message}`, null, at ? { line: at.line, column: at.col } : null);
+    }
     throw e;
   }
+  try {
+    return validateScenario(doc, file);
+  } catch (e) {
+    if (e instanceof ScenarioError && e.position === null) {
+      throw new ScenarioError(e.file, e.field, e.reason, e.variant, positionOfField(text, e.field, e.variant));
+    }
+    throw e;
+  }
+}
+
+/** The checks of {@link parseScenario}, on the parsed document. */
+function validateScenario(doc: unknown, file: string): Scenario[] {
+  const c: Checker = new Checker(file);
   const o = c.obj(doc, '(document)');
   c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'dma', 'expect', 'variants'], '');
   if ((o.machine === undefined) === (o.system === undefined)) c.fail(o.machine === undefined ? 'machine' : 'system', 'a scenario has either a machine or a system (host, guest and VMM), exactly one of them');

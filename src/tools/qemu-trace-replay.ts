@@ -22,7 +22,7 @@ import { AmdTraceReplay, type AmdReplayedRequest, type AmdReplayOptions, type Am
 
 export interface ReplayOptions extends VtdReplayOptions, AmdReplayOptions {}
 
-export type { ReplayDelivery, ReplayOutcome } from './trace-replay-outcome.ts';
+export type { ReplayOutcome } from './trace-replay-outcome.ts';
 export type { ReplayedRequest } from './vtd-trace-replay.ts';
 export type { AmdReplayedRequest } from './amd-trace-replay.ts';
 export type { ReplayGroup, ReplaySummary } from './replay-groups.ts';

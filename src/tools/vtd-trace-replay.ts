@@ -26,11 +26,11 @@
  *   become the model's I/O APIC source-id; otherwise the IRTE's own SID, so source validation passes.
  *
  * Each request runs on two models kept for the whole log — hardware, and hardware with the `qemu` VMM profile applied
- * (profile-hooks.ts: what irqpath's model of QEMU does, whose trace lines are set beside QEMU's) — re-programmed only
+ * (qemu-vtd-front.ts: what irqpath's model of QEMU does, whose trace lines are set beside QEMU's) — re-programmed only
  * where the request needs it: IRTA and GCMD when the state changed, the one IRTE it reads, that entry's IEC slot, and
  * the fault record it left.
  */
-import { createMachine, type Machine } from '../machine/machine.ts';
+import { Machine } from '../machine/machine.ts';
 import { formatBdf } from '../core/bdf.ts';
 import type { IommuFaultEvent } from '../core/events.ts';
 import { IntelIommu } from '../iommu-intel/intel-iommu.ts';
@@ -38,7 +38,7 @@ import * as R from '../iommu-intel/registers.ts';
 import type { TraceLogEvent } from './qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
 import type { Cpu } from '../machine/cpu.ts';
-import { applyProfile } from '../vmm/profile-hooks.ts';
+import { qemuVtdFrontFor } from '../vmm/qemu-vtd-front.ts';
 import { VMM_PROFILES } from '../vmm/profiles.ts';
 import { TranslationResult } from '../msi/translation-result.ts';
 import {
@@ -133,11 +133,11 @@ class VtdModel {
   private readonly faults: IommuFaultEvent[] = [];
 
   constructor(qemuProfile: boolean) {
-    this.m = createMachine({ cpus: 1, iommu: { kind: 'intel', eim: true, dmaTranslation: false } });
+    // The qemu profile's front (QEMU's vIOMMU as vtd_int_remap behaves) is installed while the machine is assembled.
+    this.m = new Machine({ cpus: 1, iommu: { kind: 'intel', eim: true, dmaTranslation: false } }, { remapperFront: qemuProfile ? qemuVtdFrontFor(VMM_PROFILES.qemu) : undefined });
     this.unit = this.m.iommu as IntelIommu;
     this.cpu = this.m.cpu(0);
     this.base = this.m.firmware.dmar!.registerBase;
-    if (qemuProfile) applyProfile(VMM_PROFILES.qemu, this.m);
     this.m.events.on('iommu_fault', (f) => this.faults.push(f));
   }
 

@@ -65,4 +65,9 @@ export interface HostKernel {
   servicePending(): void;
   /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
   readonly log: readonly string[];
+  /**
+   * Host vectors the kernel has allocated so far. The kernel model is not part of a system snapshot, so a snapshot
+   * restores only while this count is what it was when the snapshot was taken.
+   */
+  readonly allocations: number;
 }

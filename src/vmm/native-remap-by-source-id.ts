@@ -2,7 +2,7 @@
  * A HYPOTHETICAL host IOMMU mode: the "you can imagine a world where ... we let guests write native MSI
  * message to the device without trapping — and where the IOMMU then sees the incoming interrupt and has to map the
  * APIC ID to a *virtual* CPU for that guest, based on the PCI source-id of the device" (David Woodhouse, LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08). No shipping
- * Intel VT-d or AMD-Vi unit does this; it exists here, behind the explicit option `vmm.nativeRemapBySourceId`, so
+ * Intel VT-d or AMD-Vi unit does this; it exists here, behind the explicit option `hypothetical.nativeRemapBySourceId`, so
  * scenario 24 can show why IMS would then need neither a trap nor a paravirtual call.
  *
  * What the mode does. When the VMM assigns a device, it fills a table for the device's host requester ID: guest APIC
@@ -50,17 +50,25 @@ export class NativeRemapBySourceId implements InterruptRemapper {
   private readonly tables = new Map<number, Int16Array>();
   /** Reused for every injection (hot path: no allocation). */
   private readonly msg = newApicMessage();
+  /** The guest this mode injects into; set once the guest machine exists (no table is filled before). */
+  private guestApic: NativeRemapSink | null = null;
+  private guestEvents: EventHub | null = null;
+  /** The VMM's counters: `nativeRemaps` counts the requests this mode injected into a guest vCPU. */
+  private counters: { nativeRemaps: number } = { nativeRemaps: 0 };
 
   constructor(
     /** The real unit: everything this mode does not claim goes there. */
     private readonly unit: InterruptRemapper,
-    private readonly guestApic: NativeRemapSink,
-    private readonly guestEvents: EventHub,
     private readonly hostEvents: EventHub,
-    /** The VMM's counters: `nativeRemaps` counts the requests this mode injected into a guest vCPU. */
-    private readonly counters: { nativeRemaps: number },
   ) {
     this.kind = unit.kind;
+  }
+
+  /** The guest machine and its VMM exist: where accepted requests go, and whose counters they count in. */
+  attachGuest(guestApic: NativeRemapSink, guestEvents: EventHub, counters: { nativeRemaps: number }): void {
+    this.guestApic = guestApic;
+    this.guestEvents = guestEvents;
+    this.counters = counters;
   }
 
   /**
@@ -83,7 +91,8 @@ export class NativeRemapBySourceId implements InterruptRemapper {
 
   remap(sourceId: number, addrHi: number, addrLo: number, data: number, deliverNow: boolean, out: TranslationResult): boolean {
     const table = this.tables.get(sourceId);
-    if (table === undefined || addrHi !== 0 || (addrLo & (ADDR_REMAPPABLE | ADDR_DEST_LOGICAL)) !== 0) {
+    const guestApic = this.guestApic;
+    if (table === undefined || guestApic === null || addrHi !== 0 || (addrLo & (ADDR_REMAPPABLE | ADDR_DEST_LOGICAL)) !== 0) {
       return this.unit.remap(sourceId, addrHi, addrLo, data, deliverNow, out);
     }
     const deliveryMode = (data >>> 8) & 0x7;
@@ -117,12 +126,12 @@ export class NativeRemapBySourceId implements InterruptRemapper {
     if (this.hostEvents.active) {
       this.hostEvents.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['addr', BigInt(addrLo >>> 0)], ['data', data >>> 0], ['vcpu', vcpu], ['vector', m.vector]]);
     }
-    const g = this.guestEvents;
+    const g = this.guestEvents!;
     if (g.active) {
       g.beginFlow();
       g.hop('irqpath_native_remap_by_sid', [['sid', sourceId], ['vcpu', vcpu], ['dest', apicId], ['vector', m.vector]]);
     }
-    this.guestApic.deliver(m);
+    guestApic.deliver(m);
     return true;
   }
 }

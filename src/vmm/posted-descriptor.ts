@@ -20,6 +20,7 @@ export const POSTED_INTR_WAKEUP_VECTOR = 0xf1;
 const CONTROL = 32;
 const NDST = 36;
 const ON = 1;
+const SN = 2;
 const PIR_WORDS = 8;
 
 export class PostedDescriptor {
@@ -34,6 +35,26 @@ export class PostedDescriptor {
     const control = this.memory.read32(this.address + CONTROL);
     this.memory.write32(this.address + CONTROL, ((control & 0xff00ffff & ~2) | (nv << 16)) >>> 0);
     this.memory.write32(this.address + NDST, x2apic ? apicId >>> 0 : (apicId & 0xff) << 8);
+  }
+
+  /** pi_set_sn / pi_clear_sn: suppress notifications (a preempted vCPU) or allow them. */
+  setSuppressed(sn: boolean): void {
+    const control = this.memory.read32(this.address + CONTROL);
+    this.memory.write32(this.address + CONTROL, (sn ? control | SN : control & ~SN) >>> 0);
+  }
+
+  get suppressed(): boolean {
+    return (this.memory.read32(this.address + CONTROL) & SN) !== 0;
+  }
+
+  /** pi_set_on. */
+  setOutstanding(): void {
+    this.memory.write32(this.address + CONTROL, (this.memory.read32(this.address + CONTROL) | ON) >>> 0);
+  }
+
+  /** NDST as KVM wrote it (x2APIC: the APIC ID; xAPIC: the APIC ID in bits 15:8). */
+  get notificationDestination(): number {
+    return this.memory.read32(this.address + NDST) >>> 0;
   }
 
   get outstanding(): boolean {

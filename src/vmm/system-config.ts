@@ -24,25 +24,27 @@ export interface GuestMachineConfig extends MachineConfig {
 }
 
 /**
- * Device quirks a VMM can apply to an assigned device.
- * - `ath-bar0`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12, `vfio_probe_ath_bar0_quirk`):
+ * What the VMM does, one boolean per behaviour (all off by default) beside the profile that names the VMM being
+ * modelled. Two of them are device quirks for assigned devices with their own interrupt storage:
+ * - `athBar0Quirk`: QEMU's proposed vfio-pci quirk for Qualcomm ath11k/ath12k (kvm/qemu-devel, "[PATCH RFC/RFT] vfio/pci-quirks: Quirk for ath wireless", 2024-08-12,
+ *   `vfio_probe_ath_bar0_quirk`):
  *   trap guest writes into the BAR0 window the driver uses for the device's embedded interrupt controller and
  *   substitute the host's physical MSI address and data (+ the multi-message offset).
- * - `ims-trap`: trap-and-translate for IMS (LKML 2020-11-08): the VMM knows the device's IMS table (its `embeddedMsi`
+ * - `imsTrap`: trap-and-translate for IMS (LKML 2020-11-08): the VMM knows the device's IMS table (its `embeddedMsi`
  *   registers), traps the guest's stores to it, builds a route from each guest message and stores the host's
  *   message in the physical entry — "trap and emulate the places in the device that program additional interrupt
  *   sources and do a full MSI-like flow to set them up in the kernel" (Jason Gunthorpe, kvm list, 2024-08-13).
+ *
+ * Older spellings are still read: `quirks: [ath-bar0, ims-trap]` for the two quirks, and `nativeRemapBySourceId`
+ * here for what is now `hypothetical.nativeRemapBySourceId` (it is a host IOMMU mode, not a VMM behaviour).
  */
-export const VMM_QUIRK_NAMES = ['ath-bar0', 'ims-trap'] as const;
-export type VmmQuirkName = (typeof VMM_QUIRK_NAMES)[number];
-
 export interface VmmConfig {
   /** Which VMM's behaviours to model: 'hardware' (none: the VMM is invisible), 'qemu', 'qemu-amd-hack'. */
   profile: VmmProfileName;
   /**
    * Posted interrupts for assigned devices (KVM's `enable_apicv` with an IOMMU that can post): the host IRTE
-   * points at the target vCPU's posted-interrupt descriptor (Intel VT-d PI) instead of a host vector. Needs a host
-   * Intel IOMMU with `postedInterrupts: true`.
+   * points at the target vCPU's posted-interrupt descriptor (Intel VT-d PI) or AVIC backing page (AMD guest vAPIC)
+   * instead of a host vector. Needs a host IOMMU that can post.
    */
   postedInterrupts?: boolean;
   /**
@@ -50,21 +52,40 @@ export interface VmmConfig {
    * and data from the assigned device's MSI capability (writes are still trapped to build routes).
    */
   msiNoVirt?: boolean;
-  quirks?: VmmQuirkName[];
   /** Offer the paravirtual compose-MSI call for IMS (LKML 2020-11-08): `sys.vmm.composeMsi(...)`. */
   pvComposeMsi?: boolean;
-  /**
-   * HYPOTHETICAL hardware, not VT-d or AMD-Vi: the IOMMU imagined on LKML 2020-11-08 that remaps a guest's native (compatibility-format)
-   * message by the requester's source-id — the guest APIC ID in it is mapped to that guest's vCPU through a table
-   * the VMM fills for each assigned device (src/vmm/native-remap-by-source-id.ts). Needs a host IOMMU.
-   */
+  athBar0Quirk?: boolean;
+  imsTrap?: boolean;
+  /** @deprecated the older spelling of `athBar0Quirk` / `imsTrap`. */
+  quirks?: ('ath-bar0' | 'ims-trap')[];
+  /** @deprecated the older place of `hypothetical.nativeRemapBySourceId`. */
   nativeRemapBySourceId?: boolean;
+}
+
+/**
+ * HYPOTHETICAL hardware, not VT-d or AMD-Vi, kept apart from the VMM so nobody mistakes it for a real option:
+ * `nativeRemapBySourceId` is the IOMMU imagined on LKML 2020-11-08 that remaps a guest's native (compatibility-format) message by the
+ * requester's source-id — the guest APIC ID in it is mapped to that guest's vCPU through a table the VMM fills for
+ * each assigned device (src/vmm/native-remap-by-source-id.ts). Needs a host IOMMU.
+ */
+export interface HypotheticalHardwareConfig {
+  nativeRemapBySourceId?: boolean;
+}
+
+export interface ResolvedVmmConfig {
+  profile: VmmProfileName;
+  postedInterrupts: boolean;
+  msiNoVirt: boolean;
+  pvComposeMsi: boolean;
+  athBar0Quirk: boolean;
+  imsTrap: boolean;
 }
 
 export interface SystemConfig {
   host: MachineConfig;
   guest: GuestMachineConfig;
   vmm: VmmConfig;
+  hypothetical?: HypotheticalHardwareConfig;
 }
 
 export interface ResolvedAssignment {
@@ -83,7 +104,8 @@ export interface ResolvedSystemConfig {
   hostResolved: ResolvedConfig;
   guestResolved: ResolvedConfig;
   assigned: ResolvedAssignment[];
-  vmm: Required<VmmConfig>;
+  vmm: ResolvedVmmConfig;
+  hypothetical: Required<HypotheticalHardwareConfig>;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -126,7 +148,7 @@ function bdfField(v: unknown, field: string): number {
 export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig {
   const raw = config as unknown;
   if (!isObject(raw)) throw new ConfigError('system', 'must be an object { host, guest, vmm }');
-  for (const k of Object.keys(raw)) if (!['host', 'guest', 'vmm'].includes(k)) throw new ConfigError(k, 'unknown field (allowed: host, guest, vmm)');
+  for (const k of Object.keys(raw)) if (!['host', 'guest', 'vmm', 'hypothetical'].includes(k)) throw new ConfigError(k, 'unknown field (allowed: host, guest, vmm, hypothetical)');
   if (!isObject(raw.host)) throw new ConfigError('host', 'must be a machine config object');
   if (!isObject(raw.guest)) throw new ConfigError('guest', 'must be a machine config object with an `assigned` list');
   if (!isObject(raw.vmm)) throw new ConfigError('vmm', 'must be an object { profile, ... }');
@@ -136,7 +158,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
 
   // --- vmm
   const vmmRaw = raw.vmm;
-  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'quirks', 'pvComposeMsi', 'nativeRemapBySourceId'], 'vmm');
+  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'pvComposeMsi', 'athBar0Quirk', 'imsTrap', 'quirks', 'nativeRemapBySourceId'], 'vmm');
   const profile = vmmRaw.profile;
   if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
     throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
@@ -144,20 +166,27 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
   const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
   const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
-  const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId');
-  if (nativeRemapBySourceId && hostResolved.iommu === undefined) {
-    throw new ConfigError('vmm.nativeRemapBySourceId', "is a mode of the host IOMMU (a hypothetical remapping by source-id): the host needs an iommu");
-  }
-  const quirks: VmmQuirkName[] = [];
+  let athBar0Quirk = optionalBool(vmmRaw.athBar0Quirk, 'vmm.athBar0Quirk');
+  let imsTrap = optionalBool(vmmRaw.imsTrap, 'vmm.imsTrap');
   if (vmmRaw.quirks !== undefined) {
-    if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', `must be a list of quirk names (${VMM_QUIRK_NAMES.join(', ')})`);
+    // The older spelling: a list of quirk names.
+    if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', 'must be a list of quirk names (ath-bar0, ims-trap); the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true');
+    const seen = new Set<string>();
     vmmRaw.quirks.forEach((q, i) => {
-      if (typeof q !== 'string' || !(VMM_QUIRK_NAMES as readonly string[]).includes(q)) {
-        throw new ConfigError(`vmm.quirks[${i}]`, `unknown quirk ${JSON.stringify(q)} (known: ${VMM_QUIRK_NAMES.join(', ')})`);
-      }
-      if (quirks.includes(q as VmmQuirkName)) throw new ConfigError(`vmm.quirks[${i}]`, `"${q}" is listed twice`);
-      quirks.push(q as VmmQuirkName);
+      if (q !== 'ath-bar0' && q !== 'ims-trap') throw new ConfigError(`vmm.quirks[${i}]`, `unknown quirk ${JSON.stringify(q)} (known: ath-bar0, ims-trap; the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true)`);
+      if (seen.has(q)) throw new ConfigError(`vmm.quirks[${i}]`, `"${q}" is listed twice`);
+      seen.add(q);
+      if (q === 'ath-bar0') athBar0Quirk = true;
+      else imsTrap = true;
     });
+  }
+  const hypoRaw = raw.hypothetical;
+  if (hypoRaw !== undefined && !isObject(hypoRaw)) throw new ConfigError('hypothetical', 'must be an object { nativeRemapBySourceId }');
+  if (hypoRaw !== undefined) rejectUnknown(hypoRaw, ['nativeRemapBySourceId'], 'hypothetical');
+  const nativeField = vmmRaw.nativeRemapBySourceId !== undefined ? 'vmm.nativeRemapBySourceId' : 'hypothetical.nativeRemapBySourceId';
+  const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId') || optionalBool(hypoRaw?.nativeRemapBySourceId, 'hypothetical.nativeRemapBySourceId');
+  if (nativeRemapBySourceId && !hostResolved.iommu) {
+    throw new ConfigError(nativeField, "is a mode of the host IOMMU (a hypothetical remapping by source-id): the host needs an iommu");
   }
   if (postedInterrupts) {
     const iommu = hostResolved.iommu;
@@ -205,19 +234,16 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
-  // The qemu-devel 2024-10-01 hack lives inside the Intel vIOMMU model (its `intelIrAcceptsAmdFormat` option).
-  let hypervisor = guestBase.hypervisor;
-  if (VMM_PROFILES[profile as VmmProfileName].intelReadsAmdFormat) {
-    if (guestBase.iommu?.kind !== 'intel') throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
-    hypervisor = { ...hypervisor, intelIrAcceptsAmdFormat: true };
+  // The qemu-devel 2024-10-01 hack is a behaviour of QEMU's Intel vIOMMU, applied by the VMM's QEMU front (qemu-vtd-front.ts).
+  if (VMM_PROFILES[profile as VmmProfileName].intelIrAcceptsAmdFormat && guestBase.iommu?.kind !== 'intel') {
+    throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
   }
   // The guest sees each assigned function with the host function's identity and capability layout (vfio-pci
   // exposes the physical config space, virtualising the MSI/MSI-X capabilities).
   const guest: MachineConfig = {
     ...guestBase,
-    ...(hypervisor === undefined ? {} : { hypervisor }),
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, quirks, pvComposeMsi, nativeRemapBySourceId } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap }, hypothetical: { nativeRemapBySourceId } };
 }

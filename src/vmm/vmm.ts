@@ -19,8 +19,8 @@ import { formatBdf } from '../core/bdf.ts';
 import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
-import { PCI_COMMAND } from '../pci/type0-header.ts';
-import type { TranslationResult } from '../msi/translation-result.ts';
+import { PCI_COMMAND, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
+import { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
 import type { AssignedBar } from './ath-bar0-quirk.ts';
@@ -29,9 +29,13 @@ import { POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR, PostedDescriptor } from 
 import { drainVapicIrr } from '../iommu-amd/vapic-backing-page.ts';
 import type { VmmProfile } from './profiles.ts';
 import type { ResolvedAssignment, ResolvedSystemConfig } from './system-config.ts';
-import { Vcpu, type VcpuScheduler } from './vcpu.ts';
+import { Vcpu, type VcpuScheduler, type VcpuState } from './vcpu.ts';
+import type { SavedRoute, VmmShape, VmmState } from './vmm-state.ts';
+import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type BypassProducer, type EventfdToken, type KvmRoutingEntry } from './kvm-irq-routing.ts';
 
 const TWO_32 = 0x1_0000_0000;
+/** QEMU's IOAPIC_NUM_PINS: the GSIs below are the I/O APIC's. */
+const IOAPIC_NUM_PINS = 24;
 
 /** What a route serves: MSI message k, MSI-X entry k, or entry k of the device's IMS (device-specific storage). */
 export type RouteKind = 'msi' | 'msix' | 'ims';
@@ -67,6 +71,11 @@ export interface VmmCounters {
   faults: number;
   /** Host interrupts that found their guest vector disabled (dropped, as vfio-pci with no eventfd would). */
   dropped: number;
+  /**
+   * Host interrupts that found their guest MSI-X vector masked: QEMU's userspace handler set the vector's bit in the
+   * guest-visible PBA instead of delivering it (hw/vfio/pci.c `vfio_msi_interrupt` → `msix_notify`).
+   */
+  pended: number;
   /** Guest native messages the hypothetical `nativeRemapBySourceId` IOMMU mapped to a vCPU (native-remap-by-source-id.ts). */
   nativeRemaps: number;
 }
@@ -74,7 +83,12 @@ export interface VmmCounters {
 /** A route as `sys.vmm.routes()` reports it. */
 export interface VmmRouteReport {
   guest: { bdf: string; kind: RouteKind; index: number; addr: string; data: string };
-  state: 'valid' | 'evicted' | 'untranslated' | 'disabled';
+  /**
+   * `masked`: the guest masked the MSI-X vector (entry or function mask); QEMU keeps the KVM route but points vfio's
+   * trigger at its own handler, which pends the vector in the guest-visible PBA (hw/vfio/pci.c
+   * `vfio_msix_vector_release`).
+   */
+  state: 'valid' | 'masked' | 'evicted' | 'untranslated' | 'disabled';
   /** Where the route delivers: the guest vCPU(s) and vector; null until a translation succeeded. */
   target: { vcpus: number[]; dest: number; destMode: number; vector: number; deliveryMode: number } | null;
   /** The remapping entry the route depends on: "none", "intel IRTE 5", "amd 00:05.0 IRTE 2". */
@@ -94,6 +108,8 @@ export interface VmmRouteReport {
    * page, with the GA tag the IRTE carries (what a GA log entry names).
    */
   posted: { vcpu: number; descriptor: string; backingPage?: string; gaTag?: string } | null;
+  /** The KVM GSI of the route (QEMU's virq), or null while KVM has none (disabled, or QEMU's userspace path). */
+  gsi: number | null;
   translations: number;
   evictions: number;
 }
@@ -116,6 +132,26 @@ export class AssignedRoute {
   addrLo = 0;
   data = 0;
   enabled = false;
+  /**
+   * The guest masked this MSI-X vector: vfio's trigger goes to QEMU's handler instead of KVM's irqfd, so the interrupt
+   * is pended in the guest's PBA and nothing is injected or posted until unmask.
+   */
+  masked = false;
+  /** The guest's stand-in function (whose virtual MSI-X table and PBA the guest sees). */
+  fn: AssignedFunction | null = null;
+  /** The KVM GSI of this route (QEMU's virq), or null while KVM has no route for it. */
+  gsi: number | null = null;
+  /**
+   * `qemu` profile: where QEMU's userspace handler sends the vector through the vIOMMU when KVM has no route for it
+   * (never kept: QEMU's vIOMMU caches nothing).
+   */
+  readonly userspaceSlot = new RouteSlot();
+  /** The eventfd KVM's irqfd for this route's GSI listens on (QEMU's vector->kvm_interrupt). */
+  readonly kvmInterrupt: EventfdToken = {};
+  /** The eventfd QEMU's own handler listens on (vector->interrupt): vfio's trigger while masked or routeless. */
+  readonly userspaceInterrupt: EventfdToken = {};
+  /** vfio's trigger for this vector as an irqbypass producer (null while vfio has no host vector for it). */
+  producer: BypassProducer | null = null;
   host: HostVector | null = null;
   postedTo: number | null = null;
   translations = 0;
@@ -140,7 +176,7 @@ export class AssignedRoute {
 }
 
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
-  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, nativeRemaps: 0 };
+  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0 };
   readonly vcpus: Vcpu[] = [];
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();
@@ -156,6 +192,16 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly postedKind: 'intel' | 'amd' | null;
   /** Host CPU index by physical APIC ID (the doorbell names an APIC ID; no scan on the interrupt path). */
   private readonly cpuByApicId = new Map<number, number>();
+  /** KVM's routing table, irqfds and irqbypass pairings for this VM (`sys.vmm.kvm`). */
+  readonly kvm: KvmIrqRouting;
+  /** The route behind each GSI the VMM allocated. */
+  private readonly routesByGsi = new Map<number, AssignedRoute>();
+  /** `qemu` profile: routes are KVM's copies, refreshed on IEC notifications (profiles.ts `kvmRouteCopies`). */
+  private readonly kvmRouteCopies: boolean;
+  /** Where a KVM route's re-translation lands before it replaces the route (a failure must leave the old one). */
+  private readonly scratch = new TranslationResult();
+  /** A system restore is under way: evictions are not counted and KVM's pairing callbacks change nothing. */
+  private restoring = false;
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -164,6 +210,21 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     private readonly kernel: HostKernel,
   ) {
     this.byGuestRid = new Map(config.assigned.map((a) => [a.guestRid, a]));
+    this.kvmRouteCopies = profile.kvmRouteCopies;
+    this.kvm = new KvmIrqRouting({
+      // The VMM injects through its routes' precomputed messages; an irqfd signalled directly injects the entry.
+      inject: () => {},
+      paired: (gsi) => {
+        if (this.restoring) return;
+        const r = this.routesByGsi.get(gsi);
+        if (r !== undefined) this.updatePosting(r);
+      },
+      unpaired: (gsi) => {
+        if (this.restoring) return;
+        const r = this.routesByGsi.get(gsi);
+        if (r !== undefined && r.postedTo !== null) this.unpost(r);
+      },
+    });
     this.postedOn = config.vmm.postedInterrupts;
     this.vcpusByHostCpu = Array.from({ length: host.cpuCount }, () => []);
     this.postedKind = this.postedOn ? kernel.remapping : null;
@@ -228,13 +289,18 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   /**
-   * vfio-pci passes the guest's Bus Master Enable through to the physical function (vfio_pci_config's Command
-   * register permissions), so a device whose driver sends interrupts by DMA (IMS, embedded controllers) can.
+   * vfio-pci passes the guest's Bus Master Enable through to the physical function, set and clear alike
+   * (drivers/vfio/pci/vfio_pci_config.c: PCI_COMMAND_MASTER is among the Command bits a user may write), so a device
+   * whose driver sends interrupts by DMA (IMS, embedded controllers) can, and a guest that clears it stops the
+   * device's DMA — its MSI and MSI-X messages included (PCIe Base Specification, Command register: "setting the Bus
+   * Master Enable bit to 0b disables MSI/MSI-X interrupt Messages as well").
    */
   private syncBusMaster(fn: AssignedFunction, a: ResolvedAssignment): void {
-    if (!fn.busMasterEnabled()) return; // clearing it is left to the host kernel, which also uses it for MSI
-    const physical = this.host.device(a.hostBdf);
-    if (!physical.fn.busMasterEnabled()) physical.fn.enableBusMaster();
+    const physical = this.host.device(a.hostBdf).fn;
+    const want = fn.busMasterEnabled();
+    if (physical.busMasterEnabled() === want) return;
+    const command = physical.configRead(PCI_COMMAND, 2);
+    physical.configWrite(PCI_COMMAND, 2, want ? command | PCI_COMMAND_MASTER : command & ~PCI_COMMAND_MASTER);
   }
 
   msixEntryWritten(fn: AssignedFunction, n: number): void {
@@ -259,13 +325,15 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
         continue;
       }
       const m = msi.message(k);
-      this.program(a, 'msi', k, m.addr, m.data);
+      this.program(a, 'msi', k, m.addr, m.data, fn);
     }
   }
 
   /**
-   * QEMU msix_handle_mask_update → vfio_msix_vector_use: an entry is (re)routed when it is unmasked with MSI-X
-   * enabled; writes to a masked entry (Linux masks, writes address and data, unmasks) only take effect at unmask.
+   * QEMU msix_handle_mask_update → vfio_msix_vector_use / vfio_msix_vector_release: an entry is (re)routed when it is
+   * unmasked with MSI-X enabled; writes to a masked entry (Linux masks, writes address and data, unmasks) only take
+   * effect at unmask. Masking (the entry's bit or the function's) keeps the KVM route but moves vfio's trigger from
+   * KVM's irqfd to QEMU's own handler, which pends the vector (see {@link deliver}); posting stops with the irqfd.
    */
   private syncMsix(fn: AssignedFunction, a: ResolvedAssignment, n: number): void {
     const msix = fn.msix!;
@@ -274,8 +342,43 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       return;
     }
     const e = msix.entry(n);
-    if (e.masked) return;
-    this.program(a, 'msix', n, e.addr, e.data);
+    if (e.masked) {
+      this.mask(a, n);
+      return;
+    }
+    this.program(a, 'msix', n, e.addr, e.data, fn);
+  }
+
+  /** vfio_msix_vector_release: the guest masked MSI-X vector n. */
+  private mask(a: ResolvedAssignment, n: number): void {
+    const route = this.routeMap.get(this.key(a, 'msix', n));
+    if (route === undefined || !route.enabled || route.masked) return;
+    route.masked = true;
+    if (this.guest.events.active) this.guest.events.hop('vfio_msix_vector_release', [['name', vfioName(a)], ['index', n]]);
+    // vfio now signals QEMU's eventfd, which no irqfd consumes: the pairing, and the posted IRTE, go.
+    this.syncProducer(route);
+  }
+
+  /**
+   * vfio's trigger for the route (VFIO_DEVICE_SET_IRQS ACTION_TRIGGER): KVM's irqfd eventfd when the route has a GSI
+   * and the vector is unmasked, else QEMU's own (hw/vfio/pci.c `vfio_enable_vectors`, `vfio_msix_vector_release`).
+   * vfio-pci re-registers its irqbypass producer whenever the eventfd changes (drivers/vfio/pci/vfio_pci_intrs.c
+   * `vfio_msi_set_vector_signal`), which pairs or unpairs it with the irqfd.
+   */
+  private syncProducer(route: AssignedRoute): void {
+    const token = route.host === null || !route.enabled ? null : route.gsi !== null && !route.masked ? route.kvmInterrupt : route.userspaceInterrupt;
+    if (route.producer?.token === token) return;
+    if (route.producer !== null) this.kvm.unregisterProducer(route.producer);
+    route.producer = token === null ? null : { token, name: `${vfioName(route.assignment)} ${route.kind === 'msix' ? 'MSI-X' : route.kind === 'msi' ? 'MSI' : 'IMS'} ${route.index}` };
+    if (route.producer !== null) this.kvm.registerProducer(route.producer);
+  }
+
+  /** KVM_SET_GSI_ROUTING with the whole table, as QEMU's `kvm_irqchip_commit_routes` does: the I/O APIC's pins, then every route. */
+  private commitRoutes(): void {
+    const table: KvmRoutingEntry[] = [];
+    for (let pin = 0; pin < IOAPIC_NUM_PINS; pin++) table.push({ gsi: pin, type: 'ioapic', pin });
+    for (const [gsi, r] of this.routesByGsi) table.push({ gsi, type: 'msi', ...this.kvmMessage(r) });
+    this.kvm.setRouting(table);
   }
 
   private key(a: ResolvedAssignment, kind: RouteKind, index: number): string {
@@ -286,21 +389,39 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const route = this.routeMap.get(this.key(a, kind, index));
     if (route === undefined || !route.enabled) return;
     route.enabled = false;
+    route.masked = false;
+    this.syncProducer(route);
     if (route.postedTo !== null) this.unpost(route);
     route.slot.valid = false;
+    // vfio_remove_kvm_msi_virq → kvm_irqchip_remove_irqfd_notifier_gsi, kvm_irqchip_release_virq.
+    if (route.gsi !== null) {
+      this.kvm.deassignIrqfd(route.kvmInterrupt);
+      this.routesByGsi.delete(route.gsi);
+      if (this.guest.events.active) this.guest.events.hop('kvm_irqchip_release_virq', [['virq', route.gsi]]);
+      route.gsi = null;
+      this.commitRoutes();
+    }
   }
 
   /** A guest vector was enabled or rewritten: (re)build its route; an unchanged message keeps its route. */
-  private program(a: ResolvedAssignment, kind: RouteKind, index: number, addr: bigint, data: number): void {
+  private program(a: ResolvedAssignment, kind: RouteKind, index: number, addr: bigint, data: number, fn: AssignedFunction | null): void {
     const k = this.key(a, kind, index);
     let route = this.routeMap.get(k);
     if (route === undefined) {
       route = new AssignedRoute(a, kind, index, this);
       this.routeMap.set(k, route);
     }
+    route.fn = fn;
+    const unmasked = route.masked;
+    route.masked = false;
+    if (unmasked && this.guest.events.active) this.guest.events.hop('vfio_msix_vector_do_use', [['name', vfioName(a)], ['index', index]]);
     const hi = Number((addr >> 32n) & 0xffffffffn);
     const lo = Number(addr & 0xffffffffn);
-    if (route.enabled && route.addrHi === hi && route.addrLo === lo && route.data === data >>> 0) return;
+    if (route.enabled && route.addrHi === hi && route.addrLo === lo && route.data === data >>> 0) {
+      // vfio_msix_vector_do_use with an unchanged message: the irqfd is signalled again, and pairs again for posting.
+      if (unmasked) this.syncProducer(route);
+      return;
+    }
     route.enabled = true;
     route.addrHi = hi;
     route.addrLo = lo;
@@ -317,20 +438,133 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
         route.host = host;
       }
     }
+    this.commitRoutes();
+    this.syncProducer(route);
     this.updatePosting(route);
   }
 
-  /** Translate the guest message for a route without raising anything (deliverNow = false). */
+  /**
+   * Translate the guest message for a route without raising anything (deliverNow = false): KVM_SET_GSI_ROUTING for
+   * the vector's GSI (`kvm_irqchip_add_msi_route` the first time, `kvm_irqchip_update_msi_route` after).
+   */
   private prepare(route: AssignedRoute): void {
+    if (this.kvmRouteCopies) {
+      this.updateKvmCopy(route);
+      return;
+    }
     this.counters.translations++;
     route.translations++;
     route.evicted = false;
     const guest = this.guest;
-    if (guest.events.active) {
-      guest.events.hop('kvm_irqchip_add_msi_route', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data]]);
-    }
+    this.traceRouteChange(route);
     const result = guest.core.prepareRoute(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, route.slot);
     route.lastOutcome = describeOutcome(result);
+  }
+
+  /**
+   * Give the route a GSI if it has none, and trace QEMU's line for it: `kvm_irqchip_add_msi_route` for a new route
+   * (dev is the PCI device's QEMU name), `kvm_irqchip_update_msi_route` for a changed one.
+   */
+  private traceRouteChange(route: AssignedRoute): void {
+    const added = route.gsi === null;
+    const gsi = added ? this.allocateGsi(route) : route.gsi!;
+    const events = this.guest.events;
+    if (!events.active) return;
+    if (added) events.hop('kvm_irqchip_add_msi_route', [['name', 'vfio-pci'], ['vector', route.index], ['virq', gsi]]);
+    else events.hop('kvm_irqchip_update_msi_route', [['virq', gsi]]);
+  }
+
+  /**
+   * KVM's next free GSI (kvm_irqchip_get_virq: the lowest clear bit of the used-GSI bitmap). Under QEMU's
+   * kernel-irqchip=split the I/O APIC's 24 pins hold GSIs 0..23 (kvm_arch_init_irq_routing adds one MSI route per pin
+   * at boot), so device vectors start at 24.
+   */
+  private allocateGsi(route: AssignedRoute): number {
+    const g = this.nextFreeGsi();
+    this.routesByGsi.set(g, route);
+    route.gsi = g;
+    // kvm_irqchip_add_irqfd_notifier_gsi: KVM's irqfd for the GSI, on the route's kvm_interrupt eventfd.
+    this.kvm.assignIrqfd(g, route.kvmInterrupt);
+    return g;
+  }
+
+  /**
+   * `qemu` profile (profiles.ts `kvmRouteCopies`): KVM's route is a copy of a translation made with do_fault = 0.
+   * A successful translation becomes (or replaces) the route; a failed one adds no route — the vector stays on
+   * QEMU's userspace path — or, for a vector that has one, leaves the old route in place, silently
+   * (`kvm_irqchip_update_msi_route` returns -EINVAL from `kvm_arch_fixup_msi_route` before the update).
+   */
+  private updateKvmCopy(route: AssignedRoute): void {
+    this.counters.translations++;
+    route.translations++;
+    const guest = this.guest;
+    const r = guest.core.translate(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, false, this.scratch);
+    const hadRoute = route.gsi !== null;
+    if (r.kind === 'deliver') {
+      this.traceRouteChange(route);
+      route.slot.result.copyFrom(r);
+      route.slot.valid = true;
+      route.lastOutcome = describeOutcome(r);
+      return;
+    }
+    if (guest.events.active) guest.events.hop('kvm_x86_fixup_msi_error', [['gsi', hadRoute ? route.gsi! : this.nextFreeGsi()]]);
+    route.lastOutcome = hadRoute
+      ? `${describeOutcome(r)}: KVM kept the old route (kvm_irqchip_update_msi_route failed)`
+      : `${describeOutcome(r)}: no KVM route, QEMU's userspace path (kvm_irqchip_add_msi_route failed)`;
+  }
+
+  private nextFreeGsi(): number {
+    let g = IOAPIC_NUM_PINS;
+    while (this.routesByGsi.has(g)) g++;
+    if (g >= KVM_MAX_IRQ_ROUTES) throw new UsageError(`KVM has no free GSI: all ${KVM_MAX_IRQ_ROUTES} (KVM_MAX_IRQ_ROUTES) are in use`);
+    return g;
+  }
+
+  /**
+   * The guest's Intel vIOMMU invalidated interrupt entries (any IEC invalidation, or SIRTP). Under the `qemu` profile
+   * this is QEMU's IEC notifier, target/i386/kvm/kvm.c `kvm_update_msi_routes_all`: every MSI route in its list is
+   * translated again, whatever the invalidation covered (disabled and masked vectors are skipped but counted), and the
+   * routes are committed together, which re-pairs posting (kvm_irq_routing_update → kvm_arch_update_irqfd_routing).
+   * The `hardware` profile ignores it: there the vIOMMU evicts by cookie through the translation core.
+   */
+  interruptEntriesInvalidated(): void {
+    if (!this.kvmRouteCopies || this.guestMachine === null) return;
+    let cnt = 0;
+    for (const r of this.routeMap.values()) {
+      if (r.gsi === null) continue;
+      cnt++;
+      if (!r.enabled || r.masked) continue;
+      this.updateKvmCopy(r);
+    }
+    // One commit for all of them: KVM redoes the posting of exactly the paired GSIs whose entry changed.
+    this.commitRoutes();
+    const events = this.guest.events;
+    if (events.active) {
+      events.hop('kvm_irqchip_commit_routes', []);
+      events.hop('kvm_x86_update_msi_routes', [['num', cnt]]);
+    }
+  }
+
+  /**
+   * `qemu` profile, a vector KVM has no route for: vfio signals QEMU's eventfd and `vfio_msi_interrupt` sends the
+   * guest's message itself (`msix_notify` / `msi_notify` → `msi_send_message`), a DMA write the vIOMMU translates
+   * with do_fault = 1 and keeps nothing of.
+   */
+  private userspaceSend(route: AssignedRoute): void {
+    const guest = this.guest;
+    if (guest.events.active) {
+      guest.events.beginFlow();
+      guest.events.hop('vfio_msi_interrupt', [['name', vfioName(route.assignment)], ['index', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data]]);
+    }
+    this.counters.translations++;
+    route.translations++;
+    const slot = route.userspaceSlot;
+    guest.bus.sendMessage(route.assignment.guestRid, route.addrHi, route.addrLo, route.data, slot);
+    const result = slot.result;
+    if (result.kind === 'deliver') this.counters.injections++;
+    else if (result.kind === 'fault') this.counters.faults++;
+    route.lastOutcome = `${describeOutcome(result)} (QEMU's userspace path)`;
+    slot.invalidate();
   }
 
   // ---- IMS (device-specific interrupt storage, LKML 2020-11-08) ------------------------------------------------
@@ -343,7 +577,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   programIms(guestBdf: string, k: number, addr: bigint, data: number): { addr: bigint; data: number } | null {
     const a = this.config.assigned.find((x) => x.guestBdf === guestBdf);
     if (a === undefined) throw new UsageError(`IMS: ${guestBdf} is not an assigned device`);
-    this.program(a, 'ims', k, addr, data);
+    this.program(a, 'ims', k, addr, data, null);
     const host = this.routeMap.get(this.key(a, 'ims', k))!.host;
     return host === null ? null : host.message;
   }
@@ -368,6 +602,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.counters.dropped++;
       return;
     }
+    if (route.masked) {
+      this.pend(route);
+      return;
+    }
     const slot = route.slot;
     const warm = slot.valid;
     if (warm && this.apicBus !== null && !this.quiet.active) {
@@ -377,10 +615,26 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.apicBus.deliver(slot.result.msg);
       return;
     }
+    if (this.kvmRouteCopies) {
+      if (!warm) {
+        this.userspaceSend(route);
+        return;
+      }
+      // KVM delivers its copy of the translation (kvm_set_msi_irq from the routing entry); the vIOMMU is not asked,
+      // whatever the guest changed since the route was last updated.
+      const events = this.guest.events;
+      if (events.active) {
+        events.beginFlow();
+        events.hop('irqpath_kvm_set_msi', [['gsi', route.gsi ?? -1], ['dev', route.assignment.guestBdf], ['vector', route.index], ['route', 'kvm-copy']]);
+      }
+      this.counters.injections++;
+      this.guest.apicBus.deliver(slot.result.msg);
+      return;
+    }
     const guest = this.guest;
     if (guest.events.active) {
       guest.events.beginFlow();
-      guest.events.hop('kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
+      guest.events.hop('irqpath_kvm_set_msi', [['dev', route.assignment.guestBdf], ['vector', route.index], ['addr', (BigInt(route.addrHi >>> 0) << 32n) | BigInt(route.addrLo >>> 0)], ['data', route.data], ['route', warm ? 'cached' : 'translate']]);
     }
     if (!warm) {
       // No valid route (evicted, or its translation failed): translate now, with deliverNow = true.
@@ -394,8 +648,28 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     else if (result.kind === 'fault') this.counters.faults++;
     if (!warm) {
       route.lastOutcome = describeOutcome(result);
+      // The route's entry now holds the new translation (or the guest's message again): KVM_SET_GSI_ROUTING.
+      if (route.gsi !== null) this.commitRoutes();
       if (this.postedOn) this.updatePosting(route);
     }
+  }
+
+  /**
+   * QEMU's userspace handler for a masked MSI-X vector (hw/vfio/pci.c `vfio_msi_interrupt`): set the vector's PBA bit
+   * and enable the emulated PBA (`vfio_msix_pba_enable`), then `msix_notify`, which for a masked vector only pends
+   * it. The guest's unmask sends it once, with the entry's contents at that moment (`msix_handle_mask_update`).
+   */
+  private pend(route: AssignedRoute): void {
+    this.counters.pended++;
+    const fn = route.fn!;
+    const events = this.guest.events;
+    if (events.active) {
+      events.beginFlow();
+      const e = fn.msix!.entry(route.index);
+      events.hop('vfio_msix_pba_enable', [['name', vfioName(route.assignment)]]);
+      events.hop('vfio_msi_interrupt', [['name', vfioName(route.assignment)], ['index', route.index], ['addr', e.addr], ['data', e.data]]);
+    }
+    fn.msix!.signal(route.index);
   }
 
   /**
@@ -406,7 +680,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (!this.postedOn || route.host === null) return;
     const r = route.slot.result;
     let vcpu: number | null = null;
-    if (route.enabled && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
+    const paired = route.gsi !== null && this.kvm.isPaired(route.gsi);
+    if (paired && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
       const targets = this.guest.apicBus.matchSlow(r.msg);
       if (targets.length === 1) vcpu = targets[0];
     }
@@ -436,6 +711,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   /** @internal a guest invalidation evicted this route's slot. */
   evicted(route: AssignedRoute): void {
+    // A restore empties the guest's route cache; the routes come back from the snapshot, not as evictions.
+    if (this.restoring) return;
     this.counters.evictions++;
     route.evictions++;
     route.evicted = true;
@@ -455,34 +732,93 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
   }
 
-  /** POSTED_INTR_WAKEUP_VECTOR on host CPU c: pi_wakeup_handler kicks the blocked vCPUs whose ON is set. */
+  /** POSTED_INTR_WAKEUP_VECTOR on host CPU c: pi_wakeup_handler kicks the blocked vCPUs on c's wake-up list whose ON is set. */
   private wakeupHandler(c: number): void {
     for (const v of this.vcpusByHostCpu[c]) {
-      if (!v.isRunning && v.descriptor !== null && v.descriptor.outstanding) {
-        v.wakeups++;
-        this.counters.wakeups++;
-        if (this.guest.events.active) this.guest.events.hop('kvm_vcpu_wakeup', [['vcpu', v.index], ['reason', 'posted interrupt']]);
-      }
+      if (v.current === 'blocked' && v.descriptor !== null && v.descriptor.outstanding) this.wake(v, 'posted interrupt');
     }
   }
 
-  setRunning(vcpu: Vcpu, running: boolean): void {
-    if (vcpu.isRunning === running) return;
-    vcpu.isRunning = running;
-    if (vcpu.backingPage !== null) {
-      this.avicSchedule(vcpu, running);
+  private wake(v: Vcpu, reason: string): void {
+    v.wakeups++;
+    this.counters.wakeups++;
+    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('irqpath_kvm_vcpu_wake_up', [['vcpu', v.index], ['reason', reason]]);
+  }
+
+  get hostCpuCount(): number {
+    return this.host.cpuCount;
+  }
+
+  /** The host scheduler put vCPU `v` in `state`, on host CPU `hostCpu` (its next one, when it is not running). */
+  schedule(v: Vcpu, state: VcpuState, hostCpu: number): void {
+    v.nextHostCpu = hostCpu;
+    const was = v.current;
+    if (state === 'running') {
+      if (was === 'running' && hostCpu === v.hostCpu) return;
+      // A running vCPU moved by the scheduler is put (preempted) and loaded on its new CPU.
+      if (was === 'running') this.put(v, 'preempted');
+      this.load(v, hostCpu);
       return;
     }
-    const pid = vcpu.descriptor;
-    if (pid === null) return;
-    const x2apic = this.host.cpu(vcpu.hostCpu).lapic.mode === 'x2apic';
-    if (running) {
-      pid.program(vcpu.hostApicId, x2apic, POSTED_INTR_VECTOR);
-      // VM entry: vmx_sync_pir_to_irr.
-      if (pid.outstanding || pid.hasPending()) this.counters.posted += pid.drain(vcpu.deliverPosted);
-    } else {
-      pid.program(vcpu.hostApicId, x2apic, POSTED_INTR_WAKEUP_VECTOR);
+    if (was === state) return;
+    if (was !== 'running') {
+      // Preempted ↔ blocked without running in between: as if loaded where it last ran and put again.
+      this.load(v, v.hostCpu);
     }
+    this.put(v, state);
+  }
+
+  /**
+   * The vCPU is loaded on host CPU `cpu` and enters the guest. VT-d (vmx_vcpu_pi_load): off any wake-up list, NDST =
+   * the CPU's APIC ID, NV = POSTED_INTR_VECTOR, SN = 0, then ON set if PIR is not empty; VM entry moves PIR into the
+   * virtual APIC (vmx_sync_pir_to_irr). AMD (avic_vcpu_load): every IRTE posting to it gets IsRun = 1 and the new
+   * Destination (amd_iommu_update_ga), and VMRUN evaluates the backing page's IRR.
+   */
+  private load(v: Vcpu, cpu: number): void {
+    if (cpu !== v.hostCpu) {
+      const from = this.vcpusByHostCpu[v.hostCpu];
+      from.splice(from.indexOf(v), 1);
+      this.vcpusByHostCpu[cpu].push(v);
+      v.hostCpu = cpu;
+      v.hostApicId = this.host.config.apicIds[cpu];
+    }
+    v.current = 'running';
+    if (this.guestMachine !== null && this.guest.events.active) {
+      this.guest.events.hop('irqpath_vcpu_load', [['vcpu', v.index], ['cpu', cpu], ['apic', v.hostApicId]]);
+    }
+    if (v.backingPage !== null) {
+      this.avicSchedule(v, true);
+      return;
+    }
+    const pid = v.descriptor;
+    if (pid === null) return;
+    pid.program(v.hostApicId, this.host.cpu(cpu).lapic.mode === 'x2apic', POSTED_INTR_VECTOR);
+    if (pid.hasPending()) pid.setOutstanding();
+    if (pid.outstanding) this.counters.posted += pid.drain(v.deliverPosted);
+  }
+
+  /**
+   * The vCPU leaves its host CPU (vmx_vcpu_pi_put). Blocked in HLT: pi_enable_wakeup_handler puts it on this CPU's
+   * wake-up list with NV = POSTED_INTR_WAKEUP_VECTOR (and wakes it at once if ON is already set). Preempted: SN = 1,
+   * so the IOMMU sets PIR bits and notifies nobody until the vCPU is loaded again. AMD (avic_vcpu_put): IsRun = 0.
+   */
+  private put(v: Vcpu, state: 'preempted' | 'blocked'): void {
+    v.current = state;
+    if (this.guestMachine !== null && this.guest.events.active) {
+      this.guest.events.hop('irqpath_vcpu_put', [['vcpu', v.index], ['cpu', v.hostCpu], ['state', state]]);
+    }
+    if (v.backingPage !== null) {
+      this.avicSchedule(v, false);
+      return;
+    }
+    const pid = v.descriptor;
+    if (pid === null) return;
+    if (state === 'preempted') {
+      pid.setSuppressed(true);
+      return;
+    }
+    pid.program(v.hostApicId, this.host.cpu(v.hostCpu).lapic.mode === 'x2apic', POSTED_INTR_WAKEUP_VECTOR);
+    if (pid.outstanding) this.wake(v, 'posted interrupt (ON already set)');
   }
 
   /**
@@ -511,19 +847,137 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   /** avic_ga_log_notifier: the GA log named a vCPU that was not running; wake it (kvm_vcpu_wake_up). */
   private gaLogNotified(gaTag: number): void {
     const v = this.vcpus[gaTag & AVIC_VCPU_IDX_MASK];
-    if (v === undefined || v.isRunning) return;
-    v.wakeups++;
-    this.counters.wakeups++;
-    if (this.guestMachine !== null && this.guest.events.active) this.guest.events.hop('kvm_vcpu_wakeup', [['vcpu', v.index], ['reason', `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`]]);
+    // kvm_vcpu_wake_up of a runnable (preempted) vCPU has nothing to wake.
+    if (v === undefined || v.current !== 'blocked') return;
+    this.wake(v, `GA log (GATag 0x${(gaTag >>> 0).toString(16)})`);
   }
 
   private acceptPosted(cpu: number, apicId: number, vector: number, lapic: { acceptInterrupt(v: number, t: number): boolean }): void {
     lapic.acceptInterrupt(vector, 0);
     const events = this.guest.events;
     if (events.active) {
-      events.hop(this.postedKind === 'amd' ? 'avic_irr_to_lapic' : 'vmx_posted_interrupt', [['vcpu', cpu], ['vector', vector]]);
+      events.hop(this.postedKind === 'amd' ? 'irqpath_avic_irr_to_lapic' : 'irqpath_vmx_sync_pir_to_irr', [['vcpu', cpu], ['vector', vector]]);
       events.emit('apic_accept', { flow: events.currentFlow, cpu, apicId, vector, deliveryMode: DeliveryMode.Fixed, trigger: 0 });
     }
+  }
+
+  // ---- System snapshots -----------------------------------------------------------------------------------------
+
+  /** The VMM's part of a system snapshot (vmm-state.ts). */
+  saveState(): VmmState {
+    const routes: SavedRoute[] = [];
+    for (const r of this.routeMap.values()) {
+      const res = r.slot.result;
+      const m = res.msg;
+      routes.push({
+        guestBdf: r.assignment.guestBdf, kind: r.kind, index: r.index, addrHi: r.addrHi, addrLo: r.addrLo, data: r.data,
+        enabled: r.enabled, masked: r.masked, gsi: r.gsi,
+        host: r.host === null ? null : { cpu: r.host.cpu, apicId: r.host.apicId, vector: r.host.vector, irteIndex: r.host.irteIndex, addr: hex(r.host.message.addr), data: r.host.message.data },
+        postedTo: r.postedTo,
+        delivery: r.slot.valid && res.kind === 'deliver'
+          ? { format: res.format, cookie: res.cookie, dest: m.dest >>> 0, destWidth: m.destWidth, destMode: m.destMode, deliveryMode: m.deliveryMode, vector: m.vector, trigger: m.trigger, level: m.level, redirectionHint: m.redirectionHint }
+          : null,
+        translations: r.translations, evictions: r.evictions, evicted: r.evicted, lastOutcome: r.lastOutcome,
+      });
+    }
+    return {
+      routes,
+      vcpus: this.vcpus.map((v) => ({ state: v.current, hostCpu: v.hostCpu, nextHostCpu: v.nextHostCpu, wakeups: v.wakeups })),
+      counters: { ...this.counters },
+      hostAllocations: this.kernel.allocations,
+    };
+  }
+
+  /** The shape a saved state must fit (for checkVmmState). */
+  stateShape(): VmmShape {
+    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
+  }
+
+  /** First step of a restore, before the machines are restored: KVM's irqfds and producers go; evictions are not counted. */
+  beginRestore(): void {
+    this.restoring = true;
+    for (const r of this.routeMap.values()) {
+      if (r.producer !== null) this.kvm.unregisterProducer(r.producer);
+      r.producer = null;
+      if (r.gsi !== null) this.kvm.deassignIrqfd(r.kvmInterrupt);
+    }
+    this.routesByGsi.clear();
+  }
+
+  /**
+   * Last step of a restore, after both machines are restored: routes, vCPUs and counters from a checked state; the
+   * guest's route cache gets the routes' translations back as they were (not translated again), and KVM's table,
+   * irqfds and pairings are rebuilt from the routes. The host kernel must have allocated nothing since the save.
+   */
+  applyState(state: VmmState): void {
+    this.restoring = true;
+    const apicIds = this.host.config.apicIds;
+    for (const list of this.vcpusByHostCpu) list.length = 0;
+    state.vcpus.forEach((sv, i) => {
+      const v = this.vcpus[i];
+      v.current = sv.state;
+      v.hostCpu = sv.hostCpu;
+      v.hostApicId = apicIds[sv.hostCpu];
+      v.nextHostCpu = sv.nextHostCpu;
+      v.wakeups = sv.wakeups;
+      this.vcpusByHostCpu[sv.hostCpu].push(v);
+    });
+    const byBdf = new Map(this.config.assigned.map((a) => [a.guestBdf, a]));
+    const next = new Map<string, AssignedRoute>();
+    for (const sr of state.routes) {
+      const a = byBdf.get(sr.guestBdf)!;
+      const key = this.key(a, sr.kind, sr.index);
+      const route = this.routeMap.get(key) ?? new AssignedRoute(a, sr.kind, sr.index, this);
+      route.addrHi = sr.addrHi;
+      route.addrLo = sr.addrLo;
+      route.data = sr.data;
+      route.enabled = sr.enabled;
+      route.masked = sr.masked;
+      route.gsi = sr.gsi;
+      route.host = sr.host === null ? null : { cpu: sr.host.cpu, apicId: sr.host.apicId, vector: sr.host.vector, irteIndex: sr.host.irteIndex, message: { addr: BigInt(sr.host.addr), data: sr.host.data } };
+      route.postedTo = sr.postedTo;
+      route.translations = sr.translations;
+      route.evictions = sr.evictions;
+      route.evicted = sr.evicted;
+      route.lastOutcome = sr.lastOutcome;
+      route.fn = sr.kind === 'ims' ? null : this.guest.device(sr.guestBdf).fn as AssignedFunction;
+      const slot = route.slot;
+      slot.invalidate();
+      if (sr.delivery !== null) {
+        const d = sr.delivery;
+        const res = slot.result.reset();
+        res.kind = 'deliver';
+        res.format = d.format as TranslationResult['format'];
+        res.cookie = d.cookie;
+        const m = res.msg;
+        m.dest = d.dest;
+        m.destWidth = d.destWidth;
+        m.destMode = d.destMode;
+        m.deliveryMode = d.deliveryMode;
+        m.vector = d.vector;
+        m.trigger = d.trigger;
+        m.level = d.level;
+        m.redirectionHint = d.redirectionHint;
+        if (this.kvmRouteCopies) {
+          // KVM's copy: the guest's translation core never evicts it.
+          slot.valid = true;
+        } else {
+          this.guest.core.adoptRoute(slot, a.guestRid, sr.addrHi, sr.addrLo, sr.data);
+        }
+      }
+      next.set(key, route);
+    }
+    this.routeMap.clear();
+    for (const [k, r] of next) this.routeMap.set(k, r);
+    for (const r of this.routeMap.values()) {
+      if (r.gsi === null) continue;
+      this.routesByGsi.set(r.gsi, r);
+      this.kvm.assignIrqfd(r.gsi, r.kvmInterrupt);
+    }
+    for (const r of this.routeMap.values()) this.syncProducer(r);
+    this.commitRoutes();
+    Object.assign(this.counters, state.counters);
+    this.restoring = false;
   }
 
   // ---- Reports --------------------------------------------------------------------------------------------------
@@ -542,14 +996,22 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return undefined;
   }
 
-  private kvmRoute(r: AssignedRoute, res: TranslationResult): VmmRouteReport['kvm'] {
+  /**
+   * The KVM MSI routing entry for a route (kvm_irq_routing_msi after kvm_arch_fixup_msi_route): KVM's x2APIC format
+   * (address_hi = destination 31:8) for what the vIOMMU remapped, or — for a compatibility message — the 15-bit
+   * extension swizzled into that format when the profile does (kvm_swizzle_msi_ext_dest_id), else the guest's message
+   * as it stands; the guest's message too while the route holds no translation.
+   */
+  private kvmMessage(r: AssignedRoute): { addressHi: number; addressLo: number; data: number } {
+    const res = r.slot.result;
+    if (!r.slot.valid || res.kind !== 'deliver') return { addressHi: r.addrHi, addressLo: r.addrLo, data: r.data };
     const compat = res.format === 'compat' || res.format === 'ext-dest-id';
     if (compat) {
-      if (!this.profile.kvmX2apicSwizzle) return { addressHi: hex(r.addrHi), addressLo: hex(r.addrLo), data: hex(r.data) };
+      if (!this.profile.kvmX2apicSwizzle) return { addressHi: r.addrHi, addressLo: r.addrLo, data: r.data };
       // kvm_swizzle_msi_ext_dest_id: address bits 11:5 (destination 14:8) move to address bits 46:40, i.e.
       // address_hi bits 14:8; the data is kept.
       const ext = r.addrLo & 0xfe0;
-      return { addressHi: hex((r.addrHi | (ext << 3)) >>> 0), addressLo: hex((r.addrLo & ~ext) >>> 0), data: hex(r.data) };
+      return { addressHi: (r.addrHi | (ext << 3)) >>> 0, addressLo: (r.addrLo & ~ext) >>> 0, data: r.data };
     }
     // Remapped by the vIOMMU: vtd_generate_msi_message / amdvi's equivalent compose the KVM x2APIC format.
     const m = res.msg;
@@ -557,7 +1019,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     // The compatibility layout with destination 7:0 in address 19:12 and 31:8 in address_hi (KVM_X2APIC_API).
     const lo = (0xfee00000 | ((dest & 0xff) << 12) | (m.redirectionHint << 3) | (m.destMode << 2)) >>> 0;
     const data = (m.vector | (m.deliveryMode << 8) | (m.level << 14) | (m.trigger << 15)) >>> 0;
-    return { addressHi: hex(m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0), addressLo: hex(lo), data: hex(data) };
+    return { addressHi: m.destWidth === 32 ? (dest & 0xffffff00) >>> 0 : 0, addressLo: lo, data };
   }
 
   private postedReport(vcpu: number): VmmRouteReport['posted'] {
@@ -573,17 +1035,27 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const h = r.host;
     return {
       guest: { bdf: r.assignment.guestBdf, kind: r.kind, index: r.index, addr: hex(r.addrHi * TWO_32 + r.addrLo), data: hex(r.data) },
-      state: !r.enabled ? 'disabled' : valid ? 'valid' : r.evicted ? 'evicted' : 'untranslated',
+      state: !r.enabled ? 'disabled' : r.masked ? 'masked' : valid ? 'valid' : r.evicted ? 'evicted' : 'untranslated',
       target,
       cookie: valid ? formatCookie(res.cookie) : 'none',
       lastOutcome: r.lastOutcome,
-      kvm: target === null ? null : this.kvmRoute(r, res),
+      kvm: target === null ? null : hexMessage(this.kvmMessage(r)),
       host: h === null ? null : { bdf: r.assignment.hostBdf, cpu: h.cpu, apicId: h.apicId, vector: h.vector, irte: h.irteIndex, message: { addr: hex(h.message.addr), data: hex(h.message.data) } },
       posted: r.postedTo === null ? null : this.postedReport(r.postedTo),
+      gsi: r.gsi,
       translations: r.translations,
       evictions: r.evictions,
     };
   }
+}
+
+/** QEMU's vbasedev.name for a vfio-pci device: the host device's sysfs name, "0000:bb:dd.f". */
+function vfioName(a: ResolvedAssignment): string {
+  return `0000:${a.hostBdf}`;
+}
+
+function hexMessage(m: { addressHi: number; addressLo: number; data: number }): VmmRouteReport['kvm'] {
+  return { addressHi: hex(m.addressHi), addressLo: hex(m.addressLo), data: hex(m.data) };
 }
 
 function hex(v: number | bigint): string {

@@ -30,7 +30,7 @@ const BY_HOP: Record<string, Record<string, [Meaning, string]>> = {
   // The MSI-X table entry / MSI message number, not an interrupt vector.
   irqpath_msix_notify: { vector: ['index', 'entry'] },
   irqpath_msi_notify: { vector: ['index', 'message'] },
-  kvm_set_msi: { vector: ['index', 'entry'] },
+  irqpath_kvm_set_msi: { vector: ['index', 'entry'] },
   kvm_irqchip_add_msi_route: { vector: ['index', 'entry'] },
   irqpath_ioapic_masked_edge_lost: { n: ['pin', 'pin'] },
   // QEMU's "(should be: %d)" is a trigger mode here, a vector in vtd_warn_ir_vector.

@@ -42,9 +42,12 @@ export interface SequenceInput {
   outcome?: DiagramStep;
 }
 
-/** The VMM's own hops: KVM's trace events (virt/kvm, arch/x86/kvm: kvm_set_msi, kvm_vcpu_wakeup, …). */
+/**
+ * The VMM's own hops: QEMU's KVM and VFIO trace events (accel/kvm: kvm_irqchip_*, kvm_x86_*; hw/vfio: vfio_msi_*,
+ * vfio_msix_*) and irqpath's names for KVM work that has no QEMU event (irqpath_kvm_set_msi, irqpath_vcpu_load, …).
+ */
 function isVmmHop(name: string): boolean {
-  return name.startsWith('kvm_');
+  return name.startsWith('kvm_') || name.startsWith('vfio_') || name.startsWith('irqpath_kvm_') || name.startsWith('irqpath_vcpu_');
 }
 
 function partOf(name: string): Part {

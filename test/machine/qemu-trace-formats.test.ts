@@ -19,7 +19,7 @@ describe('QEMU trace-event table', () => {
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         if (!line.includes('hop(')) continue;
         for (const m of line.matchAll(/'([a-z][a-z0-9]*_[a-z0-9_]+)'/g)) {
-          if (/^(vtd|amdvi|ioapic|apic|pci|msi|msix|xen|dma|iommu|irqpath)_/.test(m[1])) names.add(m[1]);
+          if (/^(vtd|amdvi|ioapic|apic|pci|msi|msix|xen|dma|iommu|irqpath|kvm|vfio|vmx|avic|svm)_/.test(m[1])) names.add(m[1]);
         }
       }
     }

@@ -3,6 +3,7 @@ import { createSystem } from '../../src/guest/create-system.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';
 import { barBase, readMsiCap, readMsixCap } from '../../src/guest/pci-msi-setup.ts';
 import { bootLinux, GUEST_NIC, HOST_NIC, irrVectors, nicSystem } from './helpers.ts';
+import { PCI_COMMAND, PCI_COMMAND_MASTER } from '../../src/pci/type0-header.ts';
 
 describe('trapped MSI-X programming of an assigned device', () => {
   it('gives every unmasked guest vector a route and a host vector of its own, and delivers to the vCPU and vector the guest programmed', () => {
@@ -162,5 +163,26 @@ describe('posted interrupts (VT-d PI)', () => {
     sys.host.device(HOST_NIC).signal(0);
     expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([p.vector]);
     expect(sys.vmm.counters).toMatchObject({ posted: 0, injections: 1 });
+  });
+});
+
+describe('Bus Master Enable of an assigned device', () => {
+  it('is passed through set and clear: a guest that clears it stops the physical function\'s MSI-X (PCIe Command register)', () => {
+    const sys = nicSystem();
+    const guest = bootLinux(sys);
+    const p = guest.setupInterrupt({ id: 'q0', kind: 'msix', device: GUEST_NIC, vector: 0, cpu: 1 });
+    const physical = sys.host.device(HOST_NIC).fn;
+    expect(physical.busMasterEnabled()).toBe(true);
+    const dev = sys.guest.device(GUEST_NIC);
+    const lost: string[] = [];
+    sys.host.events.on('interrupt_lost', (e) => lost.push(e.reason));
+    dev.configWrite(PCI_COMMAND, 2, dev.configRead(PCI_COMMAND, 2) & ~PCI_COMMAND_MASTER);
+    expect(physical.busMasterEnabled()).toBe(false);
+    sys.host.device(HOST_NIC).signal(0);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([]);
+    expect(lost).toEqual(['bus master disabled']);
+    dev.configWrite(PCI_COMMAND, 2, dev.configRead(PCI_COMMAND, 2) | PCI_COMMAND_MASTER);
+    sys.host.device(HOST_NIC).signal(0);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([p.vector]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * vmm.nativeRemapBySourceId: the HYPOTHETICAL IOMMU of LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08, that reads a native (compatibility-format) message from an
+ * hypothetical.nativeRemapBySourceId: the HYPOTHETICAL IOMMU of LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08, that reads a native (compatibility-format) message from an
  * assigned device's requester ID as the guest's own and maps its APIC ID to that guest's vCPU.
  *
  * Expected values from the compatibility format (Intel SDM vol. 3 §11.11.1):
@@ -30,7 +30,8 @@ function imsSystem(nativeRemapBySourceId: boolean): System {
     },
     // Sparse guest APIC IDs, so mapping "APIC ID → vCPU" is not the identity.
     guest: { cpus: 3, apicIds: [2, 5, 7], assigned: [{ bdf: '00:06.0', host: HOST_DEV }] },
-    vmm: { profile: 'hardware', nativeRemapBySourceId },
+    vmm: { profile: 'hardware' },
+    hypothetical: { nativeRemapBySourceId },
   });
   bootLinux(sys);
   return sys;

@@ -13,7 +13,7 @@ describe('the system handle', () => {
     const before = sys.guest.snapshot();
     const trace = sys.guest.startTrace();
     sys.host.device(HOST_NIC).signal(0);
-    expect(trace.lines().some((l) => l.startsWith('kvm_set_msi'))).toBe(true);
+    expect(trace.lines().some((l) => l.startsWith('irqpath_kvm_set_msi '))).toBe(true);
     expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([p.vector]);
     sys.guest.restore(before);
     expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSystem } from '../../src/guest/create-system.ts';
 import { ConfigError } from '../../src/core/errors.ts';
-import type { SystemConfig } from '../../src/vmm/system-config.ts';
+import { resolveSystemConfig, type SystemConfig } from '../../src/vmm/system-config.ts';
 
 const base = (): SystemConfig => ({
   host: { cpus: 2, iommu: { kind: 'intel' }, devices: [{ bdf: '02:00.0', msix: { entries: 4 } }] },
@@ -42,8 +42,11 @@ describe('system config validation names the field', () => {
     ['a host device assigned twice', (c: any) => c.guest.assigned.push({ bdf: '00:06.0', host: '02:00.0' }), 'guest.assigned[1].host'],
     ['a guest BDF taken by a guest device', (c: any) => (c.guest.devices = [{ bdf: '00:05.0', msi: { vectors: 1 } }]), 'guest.assigned[0].bdf'],
     ['posting without a posting-capable host IOMMU (CAP.PI off)', (c: any) => (c.vmm.postedInterrupts = true), 'vmm.postedInterrupts'],
-    ['a non-boolean nativeRemapBySourceId', (c: any) => (c.vmm.nativeRemapBySourceId = 1), 'vmm.nativeRemapBySourceId'],
-    ['nativeRemapBySourceId without a host IOMMU (it is a mode of the host IOMMU)', (c: any) => { delete c.host.iommu; c.vmm.nativeRemapBySourceId = true; }, 'vmm.nativeRemapBySourceId'],
+    ['a non-boolean nativeRemapBySourceId', (c: any) => (c.hypothetical = { nativeRemapBySourceId: 1 }), 'hypothetical.nativeRemapBySourceId'],
+    ['nativeRemapBySourceId without a host IOMMU (it is a mode of the host IOMMU)', (c: any) => { delete c.host.iommu; c.hypothetical = { nativeRemapBySourceId: true }; }, 'hypothetical.nativeRemapBySourceId'],
+    ['the same at its older place under vmm', (c: any) => { delete c.host.iommu; c.vmm.nativeRemapBySourceId = true; }, 'vmm.nativeRemapBySourceId'],
+    ['an unknown hypothetical field', (c: any) => (c.hypothetical = { magic: true }), 'hypothetical.magic'],
+    ['a non-boolean athBar0Quirk', (c: any) => (c.vmm.athBar0Quirk = 'yes'), 'vmm.athBar0Quirk'],
     ['posting on an AMD host whose IOMMU has no guest vAPIC (EFR.GAMSup = 0)', (c: any) => { c.host.iommu = { kind: 'amd' }; c.vmm.postedInterrupts = true; }, 'vmm.postedInterrupts'],
   ])('%s', (_what, mutate, field) => {
     expect(fieldOf(mutate)).toBe(field);
@@ -51,5 +54,14 @@ describe('system config validation names the field', () => {
 
   it('a host device with neither MSI nor MSI-X cannot be assigned (nothing to route; INTx is not modelled)', () => {
     expect(fieldOf((c) => (c.host.devices = [{ bdf: '02:00.0' }]))).toBe('guest.assigned[0].host');
+  });
+
+  it('reads the older spellings (vmm.quirks list, vmm.nativeRemapBySourceId) into the same resolved configuration', () => {
+    const older = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', quirks: ['ath-bar0', 'ims-trap'], nativeRemapBySourceId: true } });
+    const current = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', athBar0Quirk: true, imsTrap: true }, hypothetical: { nativeRemapBySourceId: true } });
+    expect(older.vmm).toEqual(current.vmm);
+    expect(older.vmm).toEqual({ profile: 'hardware', postedInterrupts: false, msiNoVirt: false, pvComposeMsi: false, athBar0Quirk: true, imsTrap: true });
+    expect(older.hypothetical).toEqual({ nativeRemapBySourceId: true });
+    expect(current.hypothetical).toEqual({ nativeRemapBySourceId: true });
   });
 });

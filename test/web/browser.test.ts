@@ -230,14 +230,14 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
       expect(await fig.locator('.seq-actor').allInnerTexts()).toEqual(['device / I/O APIC', 'machine bus', 'IOMMU', 'local APIC', 'VMM', 'device / I/O APIC', 'machine bus', 'IOMMU', 'local APIC']);
       await page.close();
     }
-    // Scenario 20: the host's VT-d remaps the physical device's message, the VMM injects it (kvm_set_msi), the guest's
+    // Scenario 20: the host's VT-d remaps the physical device's message, QEMU's vfio takes it (vfio_msi_interrupt), the guest's
     // vIOMMU remaps it again; vectors in hex (0x51 = 81), the same as the source table says.
     const page = await open('#/scenario?id=20');
     const ce = page.locator('article.run').first().locator('figure.seq', { hasText: 'ce (msi 00:05.0)' });
     await ce.waitFor({ timeout: 60_000 });
     const laneOf = async (text: string) => (await ce.locator('.seq-row', { hasText: text }).first().locator('.seq-lane').innerText()).replace(/: $/, '');
     expect(await laneOf('vtd_ir_remap_msi_req addr 0xfee00018')).toBe('host IOMMU');
-    expect(await laneOf('kvm_set_msi')).toBe('VMM');
+    expect(await laneOf('vfio_msi_interrupt')).toBe('VMM');
     expect(await laneOf('vtd_ir_remap_msi_req addr 0xfee00098')).toBe('guest IOMMU');
     const guestDelivery = await ce.locator('.seq-row', { hasText: 'apic_deliver_irq dest 0x02' }).locator('.seq-text').innerText();
     expect(guestDelivery).toBe('apic_deliver_irq dest 0x02 dest_mode logical delivery_mode fixed vector 0x51 trigger_mode edge');

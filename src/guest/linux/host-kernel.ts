@@ -21,6 +21,7 @@ export class LinuxHostKernel implements HostKernel {
   private readonly handlers: ((() => void) | undefined)[];
   private readonly lapics: Lapic[];
   private readonly perCpu: number[];
+  allocations = 0;
 
   constructor(private readonly host: Machine) {
     this.linux = new LinuxGuest(host);
@@ -43,6 +44,7 @@ export class LinuxHostKernel implements HostKernel {
     const p = this.linux.setupInterrupt({ id: `vfio-msi${kind === 'msix' ? 'x' : ''}-${index}(${hostBdf})`, kind, device: hostBdf, vector: index, cpu });
     if (p.status !== 'programmed' || p.message === undefined) return p.note ?? 'refused';
     this.perCpu[p.cpu]++;
+    this.allocations++;
     this.handlers[p.cpu * 256 + p.vector] = handler;
     return { cpu: p.cpu, apicId: p.apicId, vector: p.vector, irteIndex: p.irteIndex ?? null, message: p.message };
   }
@@ -53,6 +55,7 @@ export class LinuxHostKernel implements HostKernel {
     if (typeof r === 'string') return r;
     void index;
     this.perCpu[r.cpu]++;
+    this.allocations++;
     this.handlers[r.cpu * 256 + r.vector] = handler;
     return { cpu: r.cpu, apicId: r.apicId, vector: r.vector, irteIndex: r.irteIndex ?? null, message: r.message };
   }

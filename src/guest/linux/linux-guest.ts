@@ -554,6 +554,17 @@ export class LinuxGuest extends GuestBase {
   }
 
   /**
+   * qi_flush_iec(index, 0) on its own: invalidate one entry of the Intel IOMMU's interrupt entry cache (what Linux
+   * does after modify_irte of that entry, here without touching the entry).
+   */
+  invalidateInterruptEntry(index: number): void {
+    this.requireBooted('invalidateInterruptEntry');
+    if (this.intel === null) throw new UsageError('invalidateInterruptEntry: Intel interrupt remapping is off');
+    if (!Number.isInteger(index) || index < 0 || index > 0xffff) throw new UsageError(`invalidateInterruptEntry: ${String(index)} is not an IRTE index 0..65535`);
+    this.intel.flushIec(index, 0);
+  }
+
+  /**
    * free_irte for a remapped MSI/MSI-X source (what pci_free_irq_vectors does to its IRTE): the entry is cleared and
    * invalidated. The device is left programmed, so a later interrupt from it meets a non-present entry.
    */
