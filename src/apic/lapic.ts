@@ -15,6 +15,7 @@ import type { AccessSize, MmioDevice } from '../core/mmio.ts';
 import {
   APIC_BASE_ADDRESS_MASK,
   APIC_BASE_BSP,
+  APIC_BASE_EXTD,
   MSR_IA32_APIC_BASE,
   acceptedApicBase,
   checkApicBaseWrite,
@@ -164,6 +165,9 @@ export class Lapic implements MmioDevice {
   private readonly words: Uint32Array;
   private readonly at: number;
   private views: RegisterViews | null = null;
+
+  /** CPUID.1:ECX[21]: this processor can enter x2APIC mode (the machine's `cpu.x2apic`). */
+  x2apicCapable = true;
 
   /** IA32_APIC_BASE as a saved state writes it, and the value it was made from ({@link matchesSavedState}). */
   private apicBaseText = '';
@@ -492,6 +496,10 @@ export class Lapic implements MmioDevice {
   // --- IA32_APIC_BASE ------------------------------------------------------------------------------------------
 
   private writeApicBase(value: bigint): void {
+    // Without CPUID.1:ECX[21] EXTD is a reserved bit of IA32_APIC_BASE (SDM 10.12.1): setting it #GPs.
+    if (!this.x2apicCapable && (value & APIC_BASE_EXTD) !== 0n) {
+      throw new GeneralProtectionFault('IA32_APIC_BASE: EXTD is reserved on a CPU without x2APIC (CPUID.1:ECX[21] = 0)');
+    }
     const to = checkApicBaseWrite(this.apicBase, value);
     const from = this.mode;
     this.apicBase = acceptedApicBase(this.apicBase, value);

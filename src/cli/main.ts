@@ -19,6 +19,7 @@ import { registerMatrixCommand } from './matrix-command.ts';
 import { registerLogCommand } from './log-command.ts';
 import { registerFromDmesgCommand } from './from-dmesg-command.ts';
 import { registerReplayCommand } from './replay-command.ts';
+import { registerQemuCommand } from './qemu-command.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { USAGE_EXIT_CODE } from './parse-number.ts';
 import { exitCodeOf } from './output.ts';
@@ -51,6 +52,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   registerLogCommand(program);
   registerFromDmesgCommand(program);
   registerReplayCommand(program);
+  registerQemuCommand(program);
   registerServeCommand(program);
   return program;
 }

@@ -158,6 +158,24 @@ export interface DmarTableOptions {
   intrRemap?: boolean;
   /** Flags bit 1, X2APIC_OPT_OUT: firmware asks the OS not to use x2APIC mode (default false). */
   x2apicOptOut?: boolean;
+  /**
+   * The Enumeration ID of the DMAR I/O APIC device scope (VT-d 8.3.1), default the MADT's I/O APIC ID. Firmware that
+   * gets it wrong names an I/O APIC the OS does not have; Linux then refuses interrupt remapping
+   * ("[Firmware Bug]: ioapic N has no mapping iommu").
+   */
+  ioapicScopeId?: number;
+}
+
+/** The processor model every CPU of the machine is (CPUID leaf 0 vendor, CPUID.1:ECX). */
+export interface CpuOptions {
+  /** CPUID vendor string: GenuineIntel or AuthenticAMD (default intel). Same as the top-level `cpuVendor`. */
+  vendor?: 'intel' | 'amd';
+  /**
+   * CPUID.1:ECX[21], x2APIC support (default true). Without it IA32_APIC_BASE.EXTD is reserved (WRMSR #GP), the
+   * x2APIC MSRs #GP, and every APIC ID must fit the 8-bit xAPIC ID (0..254). QEMU's default TCG CPU (qemu64) and
+   * QEMU 7.2 under TCG in general have no x2APIC.
+   */
+  x2apic?: boolean;
 }
 
 export interface MachineConfig {
@@ -173,6 +191,8 @@ export interface MachineConfig {
   /** APIC ID of each CPU (default: CPU i has APIC ID i). Unique, 0..0xFFFFFFFE. */
   apicIds?: number[];
   cpuVendor?: 'intel' | 'amd';
+  /** The CPU model: vendor and x2APIC support (`cpu.vendor` and `cpuVendor` are the same setting; give one). */
+  cpu?: CpuOptions;
   ioapic?: IoapicOptions;
   hypervisor?: HypervisorOptions;
   devices?: DeviceOptions[];

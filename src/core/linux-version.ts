@@ -10,6 +10,8 @@ import { ConfigError } from './errors.ts';
 export interface LinuxVersion {
   major: number;
   minor: number;
+  /** The stable release (6.11.3 → 3), null when not given ("6.11"). */
+  patch: number | null;
   /** As the user wrote it (for messages and reports). */
   text: string;
 }
@@ -37,7 +39,7 @@ export function parseLinuxVersion(value: unknown, field: string): LinuxVersion {
   if (major < OLDEST.major || major > 9) {
     throw new ConfigError(field, `Linux ${major}.${minor} is outside the modelled range (${OLDEST.major}.${OLDEST.minor} to 9.x)`);
   }
-  return { major, minor, text: text.trim() };
+  return { major, minor, patch: m[3] === undefined ? null : Number(m[3]), text: text.trim() };
 }
 
 export function atLeast(v: LinuxVersion, major: number, minor: number): boolean {
@@ -79,6 +81,16 @@ export function cpuEnumerationPrefix(v: LinuxVersion): 'smpboot: ' | 'CPU topo: 
 }
 
 /**
+ * The whole line: before 6.9 prefill_possible_map (smpboot.c) words it "Allowing %d CPUs, %d hotplug CPUs" (possible
+ * CPUs, then the hotplug slots among them; a real 6.1 q35 boot prints "smpboot: Allowing 4 CPUs, 0 hotplug CPUs"),
+ * from 6.9 topology_init_possible_cpus "Allowing %u present CPUs plus %u hotplug CPUs".
+ */
+export function cpuEnumerationLine(v: LinuxVersion, present: number, hotplug: number): string {
+  if (atLeast(v, 6, 9)) return `CPU topo: Allowing ${present} present CPUs plus ${hotplug} hotplug CPUs`;
+  return `smpboot: Allowing ${present + hotplug} CPUs, ${hotplug} hotplug CPUs`;
+}
+
+/**
  * What a kernel does with an x2APIC MADT entry whose APIC ID is above the limit it later sets without interrupt
  * remapping (255, or 32767 with the extended destination ID):
  * - 'bringup' (before 6.9): the entry is registered (acpi_parse_x2apic asks the APIC driver installed at MADT
@@ -97,6 +109,19 @@ export function apicIdRejection(v: LinuxVersion): { at: 'bringup'; fn: 'native_c
 /** KVM_FEATURE_MSI_EXT_DEST_ID (15-bit destination IDs without remapping) is understood from 5.10 on. */
 export function supportsExtDestId(v: LinuxVersion): boolean {
   return atLeast(v, 5, 10);
+}
+
+/**
+ * Does a 64-bit kernel in xAPIC mode still have the logical flat APIC driver (apic_flat, the default `apic`), used
+ * while at most 8 CPUs are possible (physflat_probe: num_possible_cpus() > 8 picks physical flat)? Up to 6.11 yes;
+ * 6.12 removed logical destination mode on x86-64 (physical flat is the default driver, so no "Switched APIC
+ * routing" line either — Borislav Petkov notes the line no longer appears, LKML "Re: [RFC v2 01/17] x86/apic: Add
+ * new driver for Secure AVIC", 2025-03-20), and the 6.11 stable series took the change at 6.11.3.
+ */
+export function keepsLogicalFlat(v: LinuxVersion): boolean {
+  if (atLeast(v, 6, 12)) return false;
+  if (v.major === 6 && v.minor === 11 && (v.patch ?? 0) >= 3) return false;
+  return true;
 }
 
 /**

@@ -180,7 +180,7 @@ export abstract class GuestBase implements GuestOs {
     if (trigger !== 'edge' && trigger !== 'level') throw new UsageError(`${who}: trigger must be "edge" or "level", got ${JSON.stringify(r.trigger)}`);
     if (polarity !== 'high' && polarity !== 'low') throw new UsageError(`${who}: polarity must be "high" or "low", got ${JSON.stringify(r.polarity)}`);
     if (r.kind === 'ioapic') {
-      if (this.ioapicPins < 0) this.ioapicPins = ioapicVersion(this.bsp, this.ioapicBase).pins;
+      this.ioapicPinCount();
       if (!Number.isInteger(r.pin) || (r.pin as number) < 0 || (r.pin as number) >= this.ioapicPins) {
         throw new UsageError(`${who}: pin must be an I/O APIC input 0..${this.ioapicPins - 1}, got ${JSON.stringify(r.pin)}`);
       }
@@ -201,6 +201,12 @@ export abstract class GuestBase implements GuestOs {
     if (msix === null) throw new UsageError(`${who}: device ${device.bdf} has no MSI-X capability`);
     if (index >= msix.tableSize) throw new UsageError(`${who}: device ${device.bdf} has MSI-X entries 0..${msix.tableSize - 1}, got ${index}`);
     return { request: r, kind: 'msix', index, device, msi: null, msix, pin: -1, pinSetup: { trigger: 'edge', polarity: 'high' } };
+  }
+
+  /** The I/O APIC's input count, read once from its version register (max redirection entry + 1). */
+  protected ioapicPinCount(): number {
+    if (this.ioapicPins < 0) this.ioapicPins = ioapicVersion(this.bsp, this.ioapicBase).pins;
+    return this.ioapicPins;
   }
 
   // ---- Programming helpers --------------------------------------------------------------------------------------

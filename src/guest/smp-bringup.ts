@@ -10,7 +10,9 @@
  */
 import { MSR_IA32_APIC_BASE, APIC_BASE_EN, APIC_BASE_EXTD } from '../apic/apic-base.ts';
 import {
+  APIC_DFR,
   APIC_ICR_HI,
+  APIC_LDR,
   APIC_ICR_LO,
   APIC_SVR,
   ICR_LEVEL_ASSERT,
@@ -79,18 +81,28 @@ export function broadcastInit(bsp: Cpu): void {
   sendIpi(bsp, 0, ICR_INIT_DEASSERT, Shorthand.AllExcludingSelf);
 }
 
+/** DFR model bits 31:28 = 1111b: the flat model (SDM 10.6.2.2). */
+const DFR_FLAT = 0xffffffff;
+
 /**
  * What each CPU runs to set up its own local APIC (Linux `setup_local_APIC`): enter x2APIC mode if the OS uses it,
  * then software-enable the APIC with the spurious vector. Returns the logical destination register (x2APIC: the
  * hardware-derived cluster ID Linux's cluster driver reads into x86_cpu_to_logical_apicid), or 0 in xAPIC mode.
+ *
+ * `flatLogicalId`: xAPIC with Linux's logical flat driver (apic_flat's init_apic_ldr): DFR = flat, LDR bits 31:24
+ * = the CPU's bit (1 << cpu number, at most 8 CPUs); returned as the 8-bit logical ID.
  */
-export function setupLocalApic(cpu: Cpu, x2apic: boolean): number {
+export function setupLocalApic(cpu: Cpu, x2apic: boolean, flatLogicalId?: number): number {
   if (x2apic) {
     enableX2apic(cpu);
     cpu.wrmsr(MSR_X2APIC_SVR, SVR_APIC_ENABLED | SPURIOUS_APIC_VECTOR);
     return Number(cpu.rdmsr(MSR_X2APIC_LDR));
   }
   const page = Number(cpu.rdmsr(MSR_IA32_APIC_BASE) & 0x000f_ffff_ffff_f000n);
+  if (flatLogicalId !== undefined) {
+    cpu.write32(page + APIC_DFR, DFR_FLAT);
+    cpu.write32(page + APIC_LDR, ((flatLogicalId & 0xff) << 24) >>> 0);
+  }
   cpu.write32(page + APIC_SVR, SVR_APIC_ENABLED | SPURIOUS_APIC_VECTOR);
-  return 0;
+  return flatLogicalId ?? 0;
 }

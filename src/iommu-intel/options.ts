@@ -69,8 +69,13 @@ export interface ResolvedIntelOptions {
 
 export const INTEL_IOMMU_DEFAULT_BASE = 0xfed90000;
 export const INTEL_IOAPIC_DEFAULT_SOURCE_ID = 0xff00;
-/** The model implements the architectural registers in 0x000–0x0FF; FRCDs and IVA/IOTLB must lie above them. */
-const ARCH_REGS_END = 0x100;
+/**
+ * The architectural registers at fixed offsets end with PEUADDR_REG at 0x0EC (VT-d 11.4, register map); the fault
+ * recording registers and IVA/IOTLB are placed by CAP.FRO and ECAP.IRO anywhere after them that overlaps nothing.
+ * 0x0F0–0x0FF is free: QEMU puts IVA there (vtd_init: ECAP.IRO = DMAR_IOTLB_REG_OFFSET 0xF0 >> 4, IOTLB at 0xF8;
+ * "ecap f00f4a" in a q35 guest's dmesg).
+ */
+const ARCH_REGS_END = 0xf0;
 /** The unit's register window is at most 64 KiB here (16 pages; DRHD "Size" field, ACPI DMAR rev. ≥ 3). */
 const MAX_WINDOW = 0x10000;
 
@@ -199,10 +204,10 @@ export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptio
   if (postedInterrupts && !interruptRemapping) throw new ConfigError(rawCap !== undefined ? `${path}.cap` : `${path}.postedInterrupts`, `PI (CAP bit 59) is set but ${path}.ecap has no IR (bit 3): posted interrupts need interrupt remapping`);
   const frcdEnd = frcdOffset + 16 * faultRecords;
   if (frcdOffset < ARCH_REGS_END || frcdEnd > MAX_WINDOW) {
-    throw new ConfigError(capF, `FRO puts the ${faultRecords} fault recording registers at 0x${frcdOffset.toString(16)}–0x${(frcdEnd - 1).toString(16)}, outside 0x100–0xFFFF`);
+    throw new ConfigError(capF, `FRO puts the ${faultRecords} fault recording registers at 0x${frcdOffset.toString(16)}–0x${(frcdEnd - 1).toString(16)}, outside 0xF0–0xFFFF (VT-d 11.4: the fixed registers end at 0xEF)`);
   }
   if (ivaOffset < ARCH_REGS_END || ivaOffset + 16 > MAX_WINDOW) {
-    throw new ConfigError(ecapF, `IRO puts IVA/IOTLB at 0x${ivaOffset.toString(16)}, outside 0x100–0xFFFF`);
+    throw new ConfigError(ecapF, `IRO puts IVA/IOTLB at 0x${ivaOffset.toString(16)}, outside 0xF0–0xFFFF (VT-d 11.4: the fixed registers end at 0xEF)`);
   }
   if (ivaOffset < frcdEnd && frcdOffset < ivaOffset + 16) {
     throw new ConfigError(`${path}.cap`, `the fault recording registers (0x${frcdOffset.toString(16)}–0x${(frcdEnd - 1).toString(16)}, CAP.FRO/NFR) overlap IVA/IOTLB at 0x${ivaOffset.toString(16)} (${path}.ecap IRO)`);

@@ -22,6 +22,8 @@ export interface ResolvedConfig {
   cpus: number;
   apicIds: number[];
   cpuVendor: 'intel' | 'amd';
+  /** CPUID.1:ECX[21]: the CPUs support x2APIC mode. */
+  cpuX2apic: boolean;
   ioapic: { pins: number; version: 0x11 | 0x20; id: number };
   hypervisor: Required<HypervisorOptions>;
   devices: ResolvedDevice[];
@@ -30,7 +32,7 @@ export interface ResolvedConfig {
   iommus: IommuOptions[];
   lowestPriority: 'priority' | 'vector-hash' | 'first';
   bareMetal: boolean;
-  dmar: { hostAddressWidth: number | null; intrRemap: boolean; x2apicOptOut: boolean };
+  dmar: { hostAddressWidth: number | null; intrRemap: boolean; x2apicOptOut: boolean; ioapicScopeId: number | null };
 }
 
 const HYPERVISOR_KEYS: (keyof HypervisorOptions)[] = [
@@ -202,11 +204,31 @@ function validateIntelUnits(raw: unknown, taken: Map<number, string>): IommuOpti
   return units;
 }
 
+/** `cpu: { vendor, x2apic }` and the older top-level `cpuVendor` (one of the two). */
+function validateCpu(cpu: unknown, topVendor: unknown): { vendor: 'intel' | 'amd'; x2apic: boolean } {
+  let vendor = topVendor;
+  let vendorField = 'cpuVendor';
+  let x2apic = true;
+  if (cpu !== undefined) {
+    if (!isObject(cpu)) throw new ConfigError('cpu', 'must be an object like { vendor: intel, x2apic: false }');
+    rejectUnknown(cpu, ['vendor', 'x2apic'], 'cpu');
+    if (cpu.vendor !== undefined) {
+      if (topVendor !== undefined) throw new ConfigError('cpu.vendor', 'give the vendor once: cpu.vendor or cpuVendor, not both');
+      vendor = cpu.vendor;
+      vendorField = 'cpu.vendor';
+    }
+    if (cpu.x2apic !== undefined) x2apic = optionalBool(cpu.x2apic, 'cpu.x2apic');
+  }
+  vendor ??= 'intel';
+  if (vendor !== 'intel' && vendor !== 'amd') throw new ConfigError(vendorField, `must be "intel" or "amd", got ${JSON.stringify(vendor)}`);
+  return { vendor, x2apic };
+}
+
 /** Validate a machine configuration and fill its defaults. Throws ConfigError naming the first bad field. */
 export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const raw = config as unknown;
   if (!isObject(raw)) throw new ConfigError('config', 'must be an object');
-  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority', 'bareMetal', 'dmar', 'iommus'], '');
+  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'cpu', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority', 'bareMetal', 'dmar', 'iommus'], '');
   const cpus = intIn(raw.cpus, 'cpus', 1, MAX_CPUS);
 
   let apicIds: number[];
@@ -226,8 +248,12 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     });
   }
 
-  const cpuVendor = raw.cpuVendor ?? 'intel';
-  if (cpuVendor !== 'intel' && cpuVendor !== 'amd') throw new ConfigError('cpuVendor', `must be "intel" or "amd", got ${JSON.stringify(cpuVendor)}`);
+  const { vendor: cpuVendor, x2apic: cpuX2apic } = validateCpu(raw.cpu, raw.cpuVendor);
+  if (!cpuX2apic) {
+    // Without x2APIC the only APIC ID is the 8-bit xAPIC one, and 0xFF is the broadcast (SDM 10.4.6, 10.6.2.1).
+    const high = apicIds.findIndex((id) => id > 254);
+    if (high >= 0) throw new ConfigError(`apicIds[${high}]`, `APIC ID ${apicIds[high]} needs x2APIC, but cpu.x2apic is false (an xAPIC ID is 0..254)`);
+  }
 
   const ioapicRaw = raw.ioapic ?? {};
   if (!isObject(ioapicRaw)) throw new ConfigError('ioapic', 'must be an object');
@@ -279,16 +305,18 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     if (on !== undefined) throw new ConfigError(`hypervisor.${on}`, 'is a hypervisor feature; a bareMetal machine has no hypervisor');
   }
 
-  let dmar: ResolvedConfig['dmar'] = { hostAddressWidth: null, intrRemap: true, x2apicOptOut: false };
+  let dmar: ResolvedConfig['dmar'] = { hostAddressWidth: null, intrRemap: true, x2apicOptOut: false, ioapicScopeId: null };
   if (raw.dmar !== undefined) {
     if (!isObject(raw.dmar)) throw new ConfigError('dmar', 'must be an object');
     if (iommu?.kind !== 'intel') throw new ConfigError('dmar', 'describes the ACPI DMAR table, which only a machine with iommu.kind "intel" has');
-    rejectUnknown(raw.dmar, ['hostAddressWidth', 'intrRemap', 'x2apicOptOut'], 'dmar');
+    rejectUnknown(raw.dmar, ['hostAddressWidth', 'intrRemap', 'x2apicOptOut', 'ioapicScopeId'], 'dmar');
     dmar = {
       // DMAR "Host Address Width" holds width - 1 in a byte; real tables say 36..52.
       hostAddressWidth: raw.dmar.hostAddressWidth === undefined ? null : intIn(raw.dmar.hostAddressWidth, 'dmar.hostAddressWidth', 32, 64),
       intrRemap: raw.dmar.intrRemap === undefined ? true : optionalBool(raw.dmar.intrRemap, 'dmar.intrRemap'),
       x2apicOptOut: optionalBool(raw.dmar.x2apicOptOut, 'dmar.x2apicOptOut'),
+      // The scope's Enumeration ID is a byte (VT-d 8.3.1); the model's I/O APIC ID register holds 4 bits.
+      ioapicScopeId: raw.dmar.ioapicScopeId === undefined ? null : intIn(raw.dmar.ioapicScopeId, 'dmar.ioapicScopeId', 0, 255),
     };
   }
 
@@ -296,6 +324,7 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     cpus,
     apicIds,
     cpuVendor,
+    cpuX2apic,
     ioapic: { pins, version, id: ioapicId },
     hypervisor,
     devices,

@@ -33,8 +33,8 @@ export interface IvrsSpecialDevice {
 export interface FirmwareTables {
   cpuid: {
     vendor: 'GenuineIntel' | 'AuthenticAMD';
-    /** CPUID.1:ECX[21]: every CPU of this machine supports x2APIC. */
-    x2apic: true;
+    /** CPUID.1:ECX[21]: the CPUs of this machine support x2APIC (config `cpu.x2apic`, default true). */
+    x2apic: boolean;
     /** CPUID.1:ECX[31]: the machine is a virtual machine (false for a `bareMetal` machine). */
     hypervisorPresent: boolean;
     /** KVM_FEATURE_MSI_EXT_DEST_ID (CPUID 0x40000001 EAX bit 15) or its Xen/Hyper-V equivalents. */
@@ -93,7 +93,8 @@ export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFact
       registerBase: u.base,
       includePciAll: u.includePciAll,
       devices: [...u.scopeDevices],
-      ioapics: u.ioapicScope ? [{ id: ioapicId, sourceId: u.ioapicSourceId }] : [],
+      // The scope's Enumeration ID names the I/O APIC by its MADT ID, unless the firmware got it wrong (dmar.ioapicScopeId).
+      ioapics: u.ioapicScope ? [{ id: config.dmar.ioapicScopeId ?? ioapicId, sourceId: u.ioapicSourceId }] : [],
       hpets: u.hpet ? [{ ...u.hpet }] : [],
     }));
     const first = ordered.find((u) => u.ioapicScope) ?? ordered[0];
@@ -113,7 +114,7 @@ export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFact
   return {
     cpuid: {
       vendor: config.cpuVendor === 'amd' ? 'AuthenticAMD' : 'GenuineIntel',
-      x2apic: true,
+      x2apic: config.cpuX2apic,
       hypervisorPresent: !config.bareMetal,
       msiExtDestId: config.hypervisor.extDestId,
       xenPirq: config.hypervisor.xenPirq,

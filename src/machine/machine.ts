@@ -98,6 +98,7 @@ export class Machine {
       events: this.events,
       eoiBroadcast: (vector) => ioapic?.eoiBroadcast(vector),
     });
+    if (!resolved.cpuX2apic) for (const lapic of this.apicBus.lapics) lapic.x2apicCapable = false;
     this.bus = new MachineBus(this.core, this.memory, this.apicBus, this.events);
 
     const host: IommuHost = {

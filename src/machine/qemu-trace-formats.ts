@@ -40,6 +40,8 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   vtd_inv_desc_iec: ev('granularity 0x%x index 0x%x mask 0x%x', ['granularity', 'index', 'mask'], 'intel_iommu.c vtd_process_inv_iec_desc'),
   vtd_inv_desc_wait_sw: ev('wait invalidate status write addr 0x%x data 0x%x', ['addr', 'data'], 'intel_iommu.c vtd_process_wait_desc'),
   vtd_fsts_ppf: ev('FSTS PPF bit set to %d', ['set'], 'intel_iommu.c vtd_update_fsts_ppf'),
+  // Read back by the replay: IRTA (0xb8) carries EIME and the table size, which no other line shows.
+  vtd_reg_write: ev('addr 0x%x size 0x%x value 0x%x', ['addr', 'size', 'val'], 'intel_iommu.c vtd_mem_write'),
   vtd_reg_write_gcmd: ev('status 0x%x value 0x%x', ['status', 'val'], 'intel_iommu.c vtd_handle_gcmd_write'),
   vtd_dmar_translate: ev('dev %02x:%02x.%02x iova 0x%x -> gpa 0x%x mask 0x%x', ['bus', 'slot', 'func', 'iova', 'gpa', 'mask'], 'intel_iommu.c vtd_iommu_translate'),
   vtd_dmar_enable: ev('enable %d', ['en'], 'intel_iommu.c vtd_handle_gcmd_te'),

@@ -124,6 +124,8 @@ export interface GuestSpec {
   quirks?: Record<string, boolean>;
   /** Linux kernel version ('5.10', '6.1.55'); default DEFAULT_LINUX_VERSION. */
   version?: string;
+  /** Linux kernel command line ("intremap=off nox2apic"); the interrupt-path options are modelled. */
+  cmdline?: string;
 }
 
 export interface Scenario {
@@ -486,7 +488,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
 
 function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
   const o = c.obj(raw, field);
-  c.only(o, ['os', 'quirks', 'version'], field);
+  c.only(o, ['os', 'quirks', 'version', 'cmdline'], field);
   if (o.os !== 'linux' && o.os !== 'windows') c.fail(`${field}.os`, `must be linux or windows, got ${JSON.stringify(o.os)}`);
   const guest: GuestSpec = { os: o.os };
   if (o.version !== undefined) {
@@ -497,6 +499,11 @@ function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
       if (e instanceof ConfigError) c.fail(e.field, e.reason);
       throw e;
     }
+  }
+  if (o.cmdline !== undefined) {
+    if (o.os !== 'linux') c.fail(`${field}.cmdline`, 'is a Linux kernel command line; only os: linux has one');
+    if (typeof o.cmdline !== 'string') c.fail(`${field}.cmdline`, `must be a kernel command line string like "intremap=off nox2apic", got ${JSON.stringify(o.cmdline)}`);
+    guest.cmdline = o.cmdline;
   }
   if (o.quirks !== undefined) {
     const q = c.obj(o.quirks, `${field}.quirks`);

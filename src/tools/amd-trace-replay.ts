@@ -20,19 +20,27 @@
  *
  * The `qemu` VMM profile (profiles.ts) models no behaviour of QEMU's AMD vIOMMU, so the AMD requests carry no profile
  * column: the reason is given instead.
+ *
+ * The requests stream in (event by event) and run on one AMD IOMMU model per Control setting (GAEn/XTEn) kept for the
+ * whole log; each request re-programs what it reads — its DTE, its IRTE — and rewrites the device table base, which
+ * drops the DTE and IRTE caches as the invalidation commands software issues after such changes would, and a fault's
+ * event is consumed from the event log (head = tail) as a driver would.
  */
-import { createMachine } from '../machine/machine.ts';
+import { createMachine, type Machine } from '../machine/machine.ts';
 import { UsageError } from '../core/errors.ts';
 import type { IommuFaultEvent } from '../core/events.ts';
+import type { Cpu } from '../machine/cpu.ts';
 import * as R from '../iommu-amd/registers.ts';
 import {
   DTE_D4_INT_TAB_LEN_SHIFT, DTE_D4_IV, DTE_D5_EINT_PASS, DTE_D5_INIT_PASS, DTE_D5_INT_CTL_SHIFT, DTE_D5_NMI_PASS, INT_TAB_LEN_MAX,
 } from '../iommu-amd/device-table-entry.ts';
 import type { TraceLogEvent } from './qemu-trace-log.ts';
 import { formatHop } from '../machine/trace.ts';
+import { TranslationResult } from '../msi/translation-result.ts';
 import {
   big, deliveryDifferences, deliveryFromResult, describeDelivery, num, qemuOutcomeFromResult, withoutExtra, type ReplayOutcome,
 } from './trace-replay-outcome.ts';
+import type { RequestSink } from './vtd-trace-replay.ts';
 
 export interface AmdReplayOptions {
   /** DTE.IntTabLen of every requester (0..11; default 9, 512 entries, as Linux sets it). */
@@ -42,6 +50,8 @@ export interface AmdReplayOptions {
 export interface AmdReplayedRequest {
   /** Line of the `amdvi_ir_remap_msi_req` in the log. */
   line: number;
+  /** `AMD-Vi fixed/arbitrated`, `AMD-Vi nmi`, ...: the message type QEMU read. */
+  kind: string;
   addr: bigint;
   data: number;
   /** DeviceID the model used (QEMU prints 7:0; bus 0 assumed). */
@@ -54,14 +64,14 @@ export interface AmdReplayedRequest {
   hardware: ReplayOutcome;
   /** Why there is no `qemu` profile column for this request. */
   qemuProfile: { applies: false; reason: string };
+  /** The log's lines and the hardware model's lines (irqpath has no model of QEMU's AMD vIOMMU to print them). */
   trace: { qemu: string[]; irqpath: string[] };
   divergences: string[];
 }
 
-export interface AmdReplay {
+export interface AmdUnitReport {
   machine: { ga: boolean; xtEn: boolean; intTabLen: number; ioapicDeviceId: number };
   assumptions: string[];
-  requests: AmdReplayedRequest[];
 }
 
 const PROFILE_REASON = "irqpath's `qemu` VMM profile models QEMU's Intel vIOMMU only; no AMD-Vi behaviour of QEMU is in it yet";
@@ -70,6 +80,8 @@ const DEV_TABLE = 0x0100_0000;
 const EVENT_LOG = 0x0300_0000;
 const DEFAULT_IRT = 0x0400_0000;
 const DEFAULT_INT_TAB_LEN = 9;
+/** QEMU's AMDVI_IOAPIC_SB_DEVID: 00:14.0, the requester QEMU gives its I/O APIC. */
+const IOAPIC_DEVICE_ID = 0xa0;
 
 interface PendingAmd {
   req: TraceLogEvent;
@@ -82,94 +94,85 @@ interface PendingAmd {
   result: TraceLogEvent | null;
 }
 
-function collectAmd(events: TraceLogEvent[]): PendingAmd[] {
-  const out: PendingAmd[] = [];
-  let cur: PendingAmd | null = null;
-  for (const ev of events) {
-    if (!ev.name.startsWith('amdvi_')) continue;
-    if (ev.name === 'amdvi_ir_remap_msi_req') {
-      cur = { req: ev, lines: [ev], mode: null, intCtl: null, irteAt: null, irteVal: null, refusal: null, result: null };
-      out.push(cur);
-      continue;
-    }
-    if (cur === null) continue;
-    switch (ev.name) {
-      case 'amdvi_ir_delivery_mode': cur.mode = ev.values.str as string; break;
-      case 'amdvi_ir_intctl': cur.intCtl = num(ev.values.val) & 3; break;
-      case 'amdvi_ir_irte': cur.irteAt = { root: big(ev.values.addr), offset: num(ev.values.offset) }; break;
-      case 'amdvi_ir_irte_val': cur.irteVal = { ga: false, lo: big(ev.values.data) & 0xffffffffn, hi: 0n }; break;
-      case 'amdvi_ir_irte_ga_val': cur.irteVal = { ga: true, lo: big(ev.values.lo), hi: big(ev.values.hi) }; break;
-      case 'amdvi_ir_target_abort': case 'amdvi_ir_err': case 'amdvi_err': cur.refusal = ev.values.str as string; break;
-      case 'amdvi_ir_remap_msi': cur.result = ev; break;
-      default: continue; // command-buffer and invalidation events belong to no request
-    }
-    cur.lines.push(ev);
-    if (ev.name === 'amdvi_ir_remap_msi' || cur.refusal !== null) cur = null;
-  }
-  return out;
-}
-
 interface ModelSetup { ga: boolean; xtEn: boolean; intTabLen: number }
 
-function runAmdModel(p: PendingAmd, deviceId: number, setup: ModelSetup, iv: boolean): { outcome: ReplayOutcome; trace: string[] } {
-  const m = createMachine({ cpus: 1, iommu: { kind: 'amd', ga: true, xt: true } });
-  const base = m.firmware.ivrs!.registerBase;
-  const cpu = m.cpu(0);
-  const type = (p.req.values.data as bigint) >> 8n & 7n;
-  // The DTE (qword 2 = dwords 4/5): IV, IntTabLen, table root, IntCtl, the pass bits. QEMU passing an NMI/INIT/ExtINT
-  // shows the pass bit set; refusing it ("passthrough is not enabled") shows it clear.
-  const root = p.irteAt?.root ?? BigInt(DEFAULT_IRT);
-  let d4 = (iv ? DTE_D4_IV : 0) | (setup.intTabLen << DTE_D4_INT_TAB_LEN_SHIFT) | (Number(root & 0xffffffc0n) >>> 0);
-  let d5 = Number((root >> 32n) & 0xfffffn) | ((p.intCtl ?? 0) << DTE_D5_INT_CTL_SHIFT);
-  const passed = p.result !== null;
-  if (passed && type === 4n) d5 |= DTE_D5_NMI_PASS;
-  if (passed && type === 5n) d5 |= DTE_D5_INIT_PASS;
-  if (passed && type === 7n) d5 |= DTE_D5_EINT_PASS;
-  d4 >>>= 0;
-  const dteAt = DEV_TABLE + deviceId * 32;
-  m.memory.write64(dteAt + 16, (BigInt(d5 >>> 0) << 32n) | BigInt(d4));
-  if (p.irteAt && p.irteVal) {
-    const at = Number(root) + p.irteAt.offset;
-    if (p.irteVal.ga) {
-      m.memory.write64(at, p.irteVal.lo);
-      m.memory.write64(at + 8, p.irteVal.hi);
-    } else {
-      m.memory.write32(at, Number(p.irteVal.lo));
-    }
-  }
-  cpu.write64(base + R.DEV_TAB_BASE, BigInt(DEV_TABLE) | R.DEV_TAB_SIZE_MASK);
-  cpu.write64(base + R.EVT_LOG_BASE, BigInt(EVENT_LOG) | (9n << R.BUF_LEN_SHIFT));
-  let control = R.CTRL_IOMMU_EN | R.CTRL_EVENT_LOG_EN;
-  if (setup.ga) control |= R.CTRL_GA_EN;
-  if (setup.xtEn) control |= R.CTRL_XT_EN;
-  cpu.write64(base + R.CONTROL, control);
+/** One AMD IOMMU model with a fixed Control (GAEn, XTEn), kept for the whole replay. */
+class AmdModel {
+  private readonly m: Machine;
+  private readonly cpu: Cpu;
+  private readonly base: number;
+  private readonly out = new TranslationResult();
+  private readonly faults: IommuFaultEvent[] = [];
 
-  const faults: IommuFaultEvent[] = [];
-  m.events.on('iommu_fault', (f) => faults.push(f));
-  const rec = m.startTrace();
-  const r = m.core.translateMessage({ sourceId: deviceId, addr: big(p.req.values.addr), data: num(p.req.values.data) }, { deliverNow: true });
-  rec.stop();
-  const trace = rec.hops.filter((h) => h.name.startsWith('amdvi_')).map(formatHop);
-  if (r.kind === 'fault' && r.fault) {
-    const f = r.fault;
-    const logged = faults[0];
-    const event = !logged
-      ? 'no event (the IOMMU defines none for this abort)'
-      : logged.recorded
-        ? `${f.name} written to the event log`
-        : `${f.name} not logged (${logged.suppressedBy ?? 'event log unavailable'})`;
-    return {
-      outcome: {
-        kind: 'blocked',
-        summary: `target abort: ${f.detail}; ${event}`,
-        fault: { code: f.code, name: f.name, index: f.index, recorded: logged?.recorded ?? false, linuxLog: logged?.recorded ? logged.linuxLog ?? null : null },
-      },
-      trace,
-    };
+  constructor(setup: ModelSetup) {
+    this.m = createMachine({ cpus: 1, iommu: { kind: 'amd', ga: true, xt: true } });
+    this.base = this.m.firmware.ivrs!.registerBase;
+    this.cpu = this.m.cpu(0);
+    this.cpu.write64(this.base + R.DEV_TAB_BASE, BigInt(DEV_TABLE) | R.DEV_TAB_SIZE_MASK);
+    this.cpu.write64(this.base + R.EVT_LOG_BASE, BigInt(EVENT_LOG) | (9n << R.BUF_LEN_SHIFT));
+    let control = R.CTRL_IOMMU_EN | R.CTRL_EVENT_LOG_EN;
+    if (setup.ga) control |= R.CTRL_GA_EN;
+    if (setup.xtEn) control |= R.CTRL_XT_EN;
+    this.cpu.write64(this.base + R.CONTROL, control);
+    this.m.events.on('iommu_fault', (f) => this.faults.push(f));
   }
-  const delivery = deliveryFromResult(r.msg);
-  if (r.format === 'amd-irte') return { outcome: { kind: 'remapped', summary: `remapped to ${describeDelivery(delivery)}`, delivery }, trace };
-  return { outcome: { kind: 'passed', summary: `passed through unchanged: ${describeDelivery(delivery)}`, delivery }, trace };
+
+  run(p: PendingAmd, deviceId: number, intTabLen: number, iv: boolean): { outcome: ReplayOutcome; trace: string[] } {
+    const { m, cpu } = this;
+    const type = (p.req.values.data as bigint) >> 8n & 7n;
+    // The DTE (qword 2 = dwords 4/5): IV, IntTabLen, table root, IntCtl, the pass bits. QEMU passing an NMI/INIT/ExtINT
+    // shows the pass bit set; refusing it ("passthrough is not enabled") shows it clear.
+    const root = p.irteAt?.root ?? BigInt(DEFAULT_IRT);
+    let d4 = (iv ? DTE_D4_IV : 0) | (intTabLen << DTE_D4_INT_TAB_LEN_SHIFT) | (Number(root & 0xffffffc0n) >>> 0);
+    let d5 = Number((root >> 32n) & 0xfffffn) | ((p.intCtl ?? 0) << DTE_D5_INT_CTL_SHIFT);
+    const passed = p.result !== null;
+    if (passed && type === 4n) d5 |= DTE_D5_NMI_PASS;
+    if (passed && type === 5n) d5 |= DTE_D5_INIT_PASS;
+    if (passed && type === 7n) d5 |= DTE_D5_EINT_PASS;
+    d4 >>>= 0;
+    m.memory.write64(DEV_TABLE + deviceId * 32 + 16, (BigInt(d5 >>> 0) << 32n) | BigInt(d4));
+    if (p.irteAt && p.irteVal) {
+      const at = Number(root) + p.irteAt.offset;
+      if (p.irteVal.ga) {
+        m.memory.write64(at, p.irteVal.lo);
+        m.memory.write64(at + 8, p.irteVal.hi);
+      } else {
+        m.memory.write32(at, Number(p.irteVal.lo));
+      }
+    }
+    // Rewriting the device table base drops the DTE and IRTE caches: what INVALIDATE_DEVTAB_ENTRY and
+    // INVALIDATE_INTERRUPT_TABLE would do after software changed this DTE and IRTE.
+    cpu.write64(this.base + R.DEV_TAB_BASE, BigInt(DEV_TABLE) | R.DEV_TAB_SIZE_MASK);
+
+    this.faults.length = 0;
+    const rec = m.startTrace();
+    const addr = big(p.req.values.addr);
+    const r = m.core.translate(deviceId, Number(addr >> 32n) >>> 0, Number(addr & 0xffffffffn) >>> 0, num(p.req.values.data) >>> 0, true, this.out);
+    rec.stop();
+    const trace = rec.hops.filter((h) => h.name.startsWith('amdvi_')).map(formatHop);
+    const logged = this.faults[0];
+    // A driver consumes the event it was given: head = tail, so the log never fills over a long replay.
+    if (logged?.recorded) cpu.write64(this.base + R.EVT_LOG_HEAD, cpu.read64(this.base + R.EVT_LOG_TAIL));
+    if (r.kind === 'fault' && r.fault) {
+      const f = r.fault;
+      const event = !logged
+        ? 'no event (the IOMMU defines none for this abort)'
+        : logged.recorded
+          ? `${f.name} written to the event log`
+          : `${f.name} not logged (${logged.suppressedBy ?? 'event log unavailable'})`;
+      return {
+        outcome: {
+          kind: 'blocked',
+          summary: `target abort: ${f.detail}; ${event}`,
+          fault: { code: f.code, name: f.name, index: f.index, recorded: logged?.recorded ?? false, linuxLog: logged?.recorded ? logged.linuxLog ?? null : null },
+        },
+        trace,
+      };
+    }
+    const delivery = deliveryFromResult(r.msg);
+    if (r.format === 'amd-irte') return { outcome: { kind: 'remapped', summary: `remapped to ${describeDelivery(delivery)}`, delivery }, trace };
+    return { outcome: { kind: 'passed', summary: `passed through unchanged: ${describeDelivery(delivery)}`, delivery }, trace };
+  }
 }
 
 /** Why QEMU and hardware differ, in words (QEMU deviations: hw/i386/amd_iommu.c amdvi_int_remap_msi). */
@@ -203,27 +206,85 @@ function amdDivergences(p: PendingAmd, qemu: ReplayOutcome, hw: ReplayOutcome, i
   return out;
 }
 
-/** Replay the AMD-Vi requests of a parsed log (none: an empty replay). */
-export function replayAmdRequests(events: TraceLogEvent[], options: AmdReplayOptions = {}): AmdReplay | null {
-  if (options.intTabLen !== undefined && !(Number.isInteger(options.intTabLen) && options.intTabLen >= 0 && options.intTabLen <= INT_TAB_LEN_MAX)) {
-    throw new UsageError(`intTabLen: expected an integer 0..${INT_TAB_LEN_MAX} (DTE.IntTabLen; 2^n entries), got ${String(options.intTabLen)}`);
-  }
-  const pending = collectAmd(events);
-  if (pending.length === 0) return null;
-  const assumptions: string[] = [];
-  const intTabLen = options.intTabLen ?? DEFAULT_INT_TAB_LEN;
-  if (options.intTabLen === undefined) {
-    assumptions.push(`DTE.IntTabLen = ${DEFAULT_INT_TAB_LEN} (512 entries, as Linux sets it): QEMU never reads it, so no line shows it`);
-  }
-  const ga = pending.some((p) => p.irteVal?.ga === true);
-  assumptions.push(ga
-    ? 'Control.GAEn = 1 (the log shows 128-bit IRTEs) and XTEn = 1 (32-bit destinations, as Linux enables with XTSup)'
-    : 'Control.GAEn = 0: the log shows 32-bit IRTEs only (or none)');
-  assumptions.push('requesters on bus 0: QEMU prints DeviceID bits 7:0 only');
-  const setup: ModelSetup = { ga, xtEn: ga, intTabLen };
-  const ioapicDeviceId = 0xa0;
+/** The AMD-Vi requests of one log, read event by event. */
+export class AmdTraceReplay {
+  private readonly intTabLen: number;
+  private readonly models = new Map<boolean, AmdModel>();
+  private current: PendingAmd | null = null;
+  /** GAEn as the last IRTE read showed it (128-bit IRTE: 1). */
+  private ga: boolean | null = null;
+  private anyGa = false;
+  private requests = 0;
 
-  const requests = pending.map((p): AmdReplayedRequest => {
+  constructor(private readonly options: AmdReplayOptions, private readonly sink: RequestSink<AmdReplayedRequest>) {
+    if (options.intTabLen !== undefined && !(Number.isInteger(options.intTabLen) && options.intTabLen >= 0 && options.intTabLen <= INT_TAB_LEN_MAX)) {
+      throw new UsageError(`intTabLen: expected an integer 0..${INT_TAB_LEN_MAX} (DTE.IntTabLen; 2^n entries), got ${String(options.intTabLen)}`);
+    }
+    this.intTabLen = options.intTabLen ?? DEFAULT_INT_TAB_LEN;
+  }
+
+  static reads(name: string): boolean {
+    return name.startsWith('amdvi_ir_') || name === 'amdvi_err';
+  }
+
+  event(ev: TraceLogEvent): void {
+    if (ev.name === 'amdvi_ir_remap_msi_req') {
+      this.close();
+      this.current = { req: ev, lines: [ev], mode: null, intCtl: null, irteAt: null, irteVal: null, refusal: null, result: null };
+      return;
+    }
+    const cur = this.current;
+    if (cur === null) return;
+    switch (ev.name) {
+      case 'amdvi_ir_delivery_mode': cur.mode = ev.values.str as string; break;
+      case 'amdvi_ir_intctl': cur.intCtl = num(ev.values.val) & 3; break;
+      case 'amdvi_ir_irte': cur.irteAt = { root: big(ev.values.addr), offset: num(ev.values.offset) }; break;
+      case 'amdvi_ir_irte_val': cur.irteVal = { ga: false, lo: big(ev.values.data) & 0xffffffffn, hi: 0n }; break;
+      case 'amdvi_ir_irte_ga_val': cur.irteVal = { ga: true, lo: big(ev.values.lo), hi: big(ev.values.hi) }; break;
+      case 'amdvi_ir_target_abort': case 'amdvi_ir_err': case 'amdvi_err': cur.refusal = ev.values.str as string; break;
+      case 'amdvi_ir_remap_msi': cur.result = ev; break;
+      default: return; // command-buffer and invalidation events belong to no request
+    }
+    cur.lines.push(ev);
+    if (ev.name === 'amdvi_ir_remap_msi' || cur.refusal !== null) this.close();
+  }
+
+  finish(): void {
+    this.close();
+  }
+
+  report(): AmdUnitReport | null {
+    if (this.requests === 0) return null;
+    const assumptions: string[] = [];
+    if (this.options.intTabLen === undefined) {
+      assumptions.push(`DTE.IntTabLen = ${DEFAULT_INT_TAB_LEN} (512 entries, as Linux sets it): QEMU never reads it, so no line shows it`);
+    }
+    assumptions.push(this.anyGa
+      ? 'Control.GAEn = 1 where the log shows 128-bit IRTEs, with XTEn = 1 (32-bit destinations, as Linux enables with XTSup)'
+      : 'Control.GAEn = 0: the log shows 32-bit IRTEs only (or none)');
+    assumptions.push('requesters on bus 0: QEMU prints DeviceID bits 7:0 only');
+    return { machine: { ga: this.anyGa, xtEn: this.anyGa, intTabLen: this.intTabLen, ioapicDeviceId: IOAPIC_DEVICE_ID }, assumptions };
+  }
+
+  private close(): void {
+    const p = this.current;
+    if (p === null) return;
+    this.current = null;
+    this.requests++;
+    if (p.irteVal) this.ga = p.irteVal.ga;
+    if (p.irteVal?.ga) this.anyGa = true;
+    const ga = this.ga ?? false;
+    const key = `${ga ? 1 : 0}|` + p.lines.map((l) => l.text).join('\n');
+    this.sink(key, p.req.line, p.req.line, 1, () => this.replay(p, ga));
+  }
+
+  private replay(p: PendingAmd, ga: boolean): AmdReplayedRequest {
+    let model = this.models.get(ga);
+    if (!model) {
+      model = new AmdModel({ ga, xtEn: ga, intTabLen: this.intTabLen });
+      this.models.set(ga, model);
+    }
+    const intTabLen = this.intTabLen;
     const deviceId = num(p.req.values.devid) & 0xff;
     const data = num(p.req.values.data);
     const type = (data >>> 8) & 7;
@@ -231,10 +292,11 @@ export function replayAmdRequests(events: TraceLogEvent[], options: AmdReplayOpt
     const iv = !(type <= 1 && p.intCtl === null && p.result !== null);
     const passedWhy = !iv ? 'DTE.IV = 0' : p.intCtl === 1 ? 'IntCtl = 01b, forward unmapped' : type > 1 ? `${p.mode ?? 'pass-through'} type, pass bit set` : null;
     const qemu = qemuOutcomeFromResult(p.result, `refused (${p.refusal ?? 'no amdvi_ir_remap_msi line follows'}): the interrupt was dropped, no event logged`, passedWhy);
-    const { outcome: hardware, trace } = runAmdModel(p, deviceId, setup, iv);
+    const { outcome: hardware, trace } = model.run(p, deviceId, intTabLen, iv);
     const index = p.irteAt ? p.irteAt.offset / (p.irteVal?.ga ? 16 : 4) : -1;
     return {
       line: p.req.line,
+      kind: `AMD-Vi ${p.mode ?? 'request'}`,
       addr: big(p.req.values.addr),
       data,
       deviceId,
@@ -246,6 +308,5 @@ export function replayAmdRequests(events: TraceLogEvent[], options: AmdReplayOpt
       trace: { qemu: p.lines.map(withoutExtra), irqpath: trace },
       divergences: amdDivergences(p, qemu, hardware, intTabLen),
     };
-  });
-  return { machine: { ga, xtEn: ga, intTabLen, ioapicDeviceId }, assumptions, requests };
+  }
 }

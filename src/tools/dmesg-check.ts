@@ -1,8 +1,13 @@
 /**
- * The round trip behind `irqpath from-dmesg --check`: boot the Linux model on the machine a log implies and compare
- * the interrupt-remapping lines it prints with the log's own. Only lines the model produces are compared: the DMAR
- * table and unit lines, every `DMAR-IR:` line, the x2APIC refusal, and the AMD-Vi feature, remapping, X2APIC,
- * vAPIC and I/O APIC firmware-bug lines (RMRR, ATSR, ANDD, IVHD dumps, IOMMU groups are outside the model).
+ * The round trip behind `irqpath from-dmesg --check`: boot the Linux model (the log's kernel version and command
+ * line) on the machine a log implies and compare the decision lines it prints with the log's own: the DMAR table and
+ * unit lines, every `DMAR-IR:` line, the x2APIC lines, the APIC routing line, `noapic`'s and `intel_iommu=`'s lines,
+ * and the AMD-Vi feature, remapping, X2APIC, vAPIC and I/O APIC firmware-bug lines (RMRR, ATSR, ANDD, IVHD dumps,
+ * IOMMU groups are outside the model).
+ *
+ * Strict both ways on a whole boot log: a decision line the model prints that the log lacks is a difference too. An
+ * excerpt is held only to the kinds of line it shows, and kinds whose content the log did not determine (a unit line
+ * with assumed CAP/ECAP) are not compared at all; both are reported.
  */
 import { DEFAULT_LINUX_VERSION, parseLinuxVersion } from '../core/linux-version.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -11,11 +16,19 @@ import type { DmesgMachine } from './from-dmesg.ts';
 import { createGuest } from '../guest/create-guest.ts';
 
 const COVERED = [
+  /^DMAR: IOMMU (enabled|disabled)$/,
   /^DMAR: Host address width /,
   /^DMAR: DRHD base: /,
   /^DMAR: dmar\d+: reg_base_addr /,
   /^DMAR-IR: /,
   /^x2apic: IRQ remapping doesn't support X2APIC mode/,
+  /^x2apic: enabled by BIOS, switching to x2apic ops/,
+  /^x2apic enabled$/,
+  /^x2apic disabled$/,
+  /^x2apic already enabled\.$/,
+  /^Apicid: [0-9a-f]+, cannot enforce nox2apic/,
+  /^(APIC: )?Switched APIC routing to:? /,
+  /^Not enabling interrupt remapping due to skipped IO-APIC setup/,
   /^AMD-Vi: Extended features \(0x[0-9a-f]+, 0x[0-9a-f]+\):/,
   /^AMD-Vi: Interrupt remapping enabled/,
   /^AMD-Vi: X2APIC enabled/,
@@ -36,8 +49,12 @@ export interface RemappingCheck {
   matched: string[];
   /** The log's modelled lines the model did not print. */
   missing: string[];
-  /** Modelled lines the model printed that the log does not have, for the kinds of line the log shows at all. */
+  /** Modelled lines the model printed that the log does not have (on an excerpt: of the kinds the log shows). */
   extra: string[];
+  /** Whether extra lines of every kind count (a whole boot log) or only of the kinds the log shows (an excerpt). */
+  strict: boolean;
+  /** Model lines left out of the comparison because the log did not determine their content. */
+  uncompared: string[];
   /** Everything the model printed at boot. */
   modelLines: string[];
 }
@@ -53,19 +70,23 @@ export function checkRemappingLines(d: DmesgMachine): RemappingCheck {
     }
   }
   const m = createMachine(d.machine);
-  const g = createGuest(m, { os: 'linux', version: kernel });
+  const g = createGuest(m, { os: 'linux', version: kernel, cmdline: d.cmdline ?? '' });
   g.boot();
   const modelLines = [...g.log.lines];
-  const logLines = d.lines.filter(isModelledRemappingLine);
+  const skip = (l: string): boolean => d.uncompared.some((re) => re.test(l));
+  const logLines = d.lines.filter((l) => isModelledRemappingLine(l) && !skip(l));
   const printed = new Set(modelLines);
   const inLog = new Set(logLines);
+  const strict = d.complete;
+  // An excerpt may lack a whole kind of line (cut, or a kernel that prints it differently): only kinds it has count.
+  const counted = (l: string): boolean => strict || COVERED.some((re) => re.test(l) && logLines.some((x) => re.test(x)));
   return {
     kernel,
     matched: logLines.filter((l) => printed.has(l)),
     missing: logLines.filter((l) => !printed.has(l)),
-    // A log excerpt may lack a whole kind of line (cut, or a kernel that prints it differently): only kinds the log
-    // has are held against the model.
-    extra: modelLines.filter((l) => !inLog.has(l) && COVERED.some((re) => re.test(l) && logLines.some((x) => re.test(x)))),
+    extra: modelLines.filter((l) => isModelledRemappingLine(l) && !skip(l) && !inLog.has(l) && counted(l)),
+    strict,
+    uncompared: modelLines.filter((l) => isModelledRemappingLine(l) && skip(l)),
     modelLines,
   };
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { machineFromDmesg, stripPrefix } from '../../src/tools/from-dmesg.ts';
 import { checkRemappingLines } from '../../src/tools/dmesg-check.ts';
-import { renderDmesgMachine } from '../../src/cli/from-dmesg-command.ts';
+import { renderDmesgMachine, renderDmesgScenario } from '../../src/cli/from-dmesg-command.ts';
 import { parseScenario } from '../../src/scenario/scenario-file.ts';
 import { runScenario } from '../../src/scenario/run-scenario.ts';
 import { createMachine } from '../../src/machine/machine.ts';
@@ -136,7 +136,7 @@ describe('irqpath from-dmesg', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/^# Machine implied by a Linux boot log/);
     expect(out).toContain('machine:');
-    expect(err).toContain('11 of 11 remapping lines of the log reproduced');
+    expect(err).toContain('11 of 11 decision lines of the log reproduced');
   });
 
   it('an unreadable file is a usage error (exit 2)', async () => {
@@ -144,5 +144,106 @@ describe('irqpath from-dmesg', () => {
     const code = await runCli(['node', 'irqpath', 'from-dmesg', '/nonexistent/dmesg.txt'], { writeOut: () => {}, writeErr: (t) => (err += t) });
     expect(code).toBe(2);
     expect(err).toContain('cannot read the file');
+  });
+});
+
+describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/dmesg-qemu72-linux61, README there): whole logs, checked strictly', () => {
+  const dir = 'dmesg-qemu72-linux61';
+  const names = ['intel-ir-4', 'intel-ir-16', 'intel-ir-4-intremap-off', 'intel-ir-4-noapic', 'intel-ir-4-x2apicphys', 'intel-devnoir-4', 'epyc-intel-ir-4', 'amd-iommu-4'];
+
+  it.each(names)('%s: read through the console escapes, a whole log, every decision line reproduced and none added', (name) => {
+    const d = machineFromDmesg(fixture(`${dir}/${name}.txt`));
+    expect(d.kernel).toBe('6.1.0');
+    expect(d.complete).toBe(true);
+    // The CPU (qemu64 / EPYC under TCG): AuthenticAMD, no x2APIC, no hypervisor detected.
+    expect(d.machine).toMatchObject({ cpuVendor: 'amd', cpu: { x2apic: false }, bareMetal: true });
+    const c = checkRemappingLines(d);
+    expect(c.strict).toBe(true);
+    expect(c.missing).toEqual([]);
+    expect(c.extra).toEqual([]);
+    expect(c.matched.length).toBeGreaterThan(0);
+  });
+
+  it("reads QEMU's registers as the guest printed them and the command line", () => {
+    const d = machineFromDmesg(fixture(`${dir}/intel-ir-4-x2apicphys.txt`));
+    expect(d.machine.iommu).toMatchObject({ kind: 'intel', base: 0xfed90000, cap: 'd2008c22260206', ecap: 'f00f4a', includePciAll: false });
+    expect(d.cmdline).toBe('console=ttyS0 lpj=1000000 panic=-1 x2apic_phys intel_iommu=off');
+    expect(machineFromDmesg(fixture(`${dir}/intel-ir-16.txt`)).machine.cpus).toBe(16);
+  });
+
+  it('a unit without IR on a whole log: the DMAR INTR_REMAP flag was clear (nothing printed by DMAR-IR)', () => {
+    expect(machineFromDmesg(fixture(`${dir}/intel-devnoir-4.txt`)).machine.dmar).toEqual({ hostAddressWidth: 39, intrRemap: false });
+  });
+
+  it('strict both ways: the intremap=off boot checked without its command line shows the model\'s extra DMAR-IR lines', () => {
+    const d = machineFromDmesg(fixture(`${dir}/intel-ir-4-intremap-off.txt`));
+    const c = checkRemappingLines({ ...d, cmdline: null });
+    expect(c.missing).toEqual([]);
+    expect(c.extra).toEqual(['DMAR-IR: IOAPIC id 0 under DRHD base  0xfed90000 IOMMU 0', 'DMAR-IR: Enabled IRQ remapping in xapic mode']);
+  });
+
+  it('--scenario prints a scenario the loader accepts and irqpath run passes: guest version and command line, the log lines as facts', () => {
+    const file = `test/fixtures/${dir}/intel-ir-4-noapic.txt`;
+    const text = renderDmesgScenario(machineFromDmesg(fixture(`${dir}/intel-ir-4-noapic.txt`)), file);
+    const [s] = parseScenario(text, 'from-dmesg-noapic.yaml');
+    expect(s.guest).toEqual({ os: 'linux', version: '6.1.0', cmdline: 'console=ttyS0 lpj=1000000 panic=-1 noapic' });
+    expect(s.expect.bootLog).toContain('Not enabling interrupt remapping due to skipped IO-APIC setup');
+    expect(s.expect.onlineCpus).toBe(4);
+    const r = runScenario(s);
+    expect(r.checks.filter((c) => !c.ok)).toEqual([]);
+    const [flat] = parseScenario(renderDmesgScenario(machineFromDmesg(fixture(`${dir}/intel-ir-4.txt`)), 'x'), 'from-dmesg-flat.yaml');
+    expect(runScenario(flat).checks.filter((c) => !c.ok)).toEqual([]);
+  });
+});
+
+describe('what a log cannot be, and what it leaves out', () => {
+  it('junk, an empty file or a binary is refused: no kernel line found (exit 2)', async () => {
+    for (const text of ['', 'hello world\nthis is not a kernel log\n', '\u0000\u0001\u0002ELF\u0000\u00ff\u00fe']) {
+      expect(() => machineFromDmesg(text)).toThrow(/no Linux boot-log line found/);
+    }
+    let err = '';
+    const code = await runCli(['node', 'irqpath', 'from-dmesg', new URL('../fixtures/dmesg-qemu72-linux61/README.md', import.meta.url).pathname], { writeOut: () => {}, writeErr: (t) => (err += t) });
+    expect(code).toBe(2);
+    expect(err).toContain('no Linux boot-log line found');
+  });
+
+  it('several boots in one file: a warning, and the last boot is read', () => {
+    const two = fixture('dmesg-qemu72-linux61/intel-ir-16.txt') + fixture('dmesg-qemu72-linux61/intel-ir-4.txt');
+    const d = machineFromDmesg(two);
+    expect(d.warnings).toEqual(['the file holds 2 boots ("Linux version" lines); the last one is read']);
+    expect(d.machine.cpus).toBe(4);
+  });
+
+  it('a dmarN line without its DRHD line is kept, with a warning', () => {
+    const d = machineFromDmesg('[    0.1] DMAR: Host address width 39\n[    0.2] DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c22260206 ecap f00f4a\n');
+    expect(d.warnings[0]).toMatch(/dmar0: reg_base_addr fed90000" has no "DMAR: DRHD base/);
+    expect(d.machine.iommu).toMatchObject({ kind: 'intel', base: 0xfed90000, ecap: 'f00f4a', includePciAll: false });
+  });
+
+  // Constructed from Linux 6.1's format strings (ir_parse_ioapic_hpet_scope, parse_ioapics_under_ir,
+  // intel_cleanup_irq_remapping): a DMAR whose I/O APIC scope names ID 0 while the kernel's I/O APIC is 2, quoted
+  // without the dmarN lines, on an x2APIC CPU.
+  const firmwareBug = [
+    'DMAR-IR: IOAPIC id 0 under DRHD base  0xfed91000 IOMMU 0',
+    'DMAR-IR: [Firmware Bug]: ioapic 2 has no mapping iommu, interrupt remapping will be disabled',
+    'DMAR-IR: Not enabling interrupt remapping',
+    'DMAR-IR: Failed to enable irq remapping. You are vulnerable to irq-injection attacks.',
+    "x2apic: IRQ remapping doesn't support X2APIC mode",
+  ].join('\n');
+
+  it('DMAR-IR lines without reg_base_addr lines still build the unit; a scope ID that differs from the kernel\'s I/O APIC is reproduced', () => {
+    const d = machineFromDmesg(firmwareBug);
+    expect(d.machine).toMatchObject({ ioapic: { id: 2 }, dmar: { ioapicScopeId: 0 }, bareMetal: true, iommu: { kind: 'intel', base: 0xfed91000, interruptRemapping: true } });
+    const c = checkRemappingLines(d);
+    expect(c.missing).toEqual([]);
+    expect(c.extra).toEqual([]);
+    expect(c.matched).toHaveLength(5);
+    expect(c.uncompared.some((l) => l.startsWith('DMAR: dmar0: reg_base_addr'))).toBe(true);
+  });
+
+  it('the kernel version from the wording when "Linux version" is missing', () => {
+    expect(machineFromDmesg('APIC: Switched APIC routing to: physical flat\n').kernel).toBe('6.6');
+    expect(machineFromDmesg('smpboot: Allowing 4 CPUs, 0 hotplug CPUs\nSwitched APIC routing to physical flat.\n').kernel).toBe('6.5');
+    expect(machineFromDmesg('CPU topo: Allowing 4 present CPUs plus 0 hotplug CPUs\n').kernel).toBe('6.9');
   });
 });

@@ -91,6 +91,14 @@ describe('Intel unit from raw cap/ecap', () => {
     expect(configError(() => resolveIntelOptions({ kind: 'intel', cap: 0xf050da as unknown as string })).field).toBe('iommu.cap');
   });
 
+  it("QEMU's IRO = 0xF (IVA at 0xF0, IOTLB at 0xF8: free space after PEUADDR_REG 0xEC) is accepted; IRO = 0xE is not", () => {
+    // "cap d2008c22260206 ecap f00f4a" and "ecap f00f5a" are what Linux prints in a QEMU 7.2 q35 guest (vtd_init).
+    for (const ecap of ['f00f4a', 'f00f5a']) expect(resolveIntelOptions({ kind: 'intel', cap: 'd2008c22260206', ecap }).ivaOffset).toBe(0xf0);
+    const e = configError(() => resolveIntelOptions({ kind: 'intel', cap: 'd2008c22260206', ecap: 'f00e4a' }));
+    expect(e.field).toBe('iommu.ecap');
+    expect(e.reason).toMatch(/IVA\/IOTLB at 0xe0/);
+  });
+
   it('a unit without QI ignores GCMD.QIE, so Linux cannot enable remapping on it', () => {
     // ecap with neither IR nor QI: PT only (bit 6), IRO 0x50.
     const m = createMachine({ cpus: 1, iommu: { kind: 'intel', ecap: '5040' } });

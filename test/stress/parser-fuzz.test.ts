@@ -6,7 +6,7 @@
  * RangeError or stack overflow. Runs: IRQPATH_STRESS_RUNS (default 60 per
  * property); the seed is fixed under CI (budget.ts).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -24,7 +24,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 const scenarioTexts = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.yaml')).map((f) => read(`scenarios/${f}`));
-const bootLogs = readdirSync(join(ROOT, 'test/fixtures')).filter((f) => f.startsWith('dmesg-')).map((f) => read(`test/fixtures/${f}`));
+const bootLogs = readdirSync(join(ROOT, 'test/fixtures'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => /^dmesg-[^/]*(\/[^/]+)?\.(txt|log)$/.test(f) && statSync(join(ROOT, 'test/fixtures', f)).isFile())
+  .map((f) => read(`test/fixtures/${f}`));
 const traceLogs = readdirSync(join(ROOT, 'test/fixtures/qemu-trace')).filter((f) => f.endsWith('.log')).map((f) => read(`test/fixtures/qemu-trace/${f}`).slice(0, 40_000));
 
 /** Real text changed the ways a user's paste goes wrong: cut short, bits flipped, pieces glued together, or noise. */

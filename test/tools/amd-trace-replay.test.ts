@@ -6,11 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
+import { replayQemuTrace, type AmdReplayedRequest, type ReplayReport } from '../../src/tools/qemu-trace-replay.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 const fixture = new URL('../fixtures/qemu-trace/amd-constructed.log', import.meta.url);
 const LOG = readFileSync(fixture, 'utf8');
+
+/** The distinct AMD-Vi requests of a report, in the order of their first line. */
+const amdRequests = (report: ReplayReport) => report.groups.filter((g) => g.unit === 'amd-vi').map((g) => g.request as AmdReplayedRequest);
 
 /** The log's amdvi_* lines of one request, as QEMU printed them (prefix cut). */
 function loggedLines(fromLine: number, count: number): string[] {
@@ -20,10 +23,11 @@ function loggedLines(fromLine: number, count: number): string[] {
 describe('replay of the constructed AMD-Vi log', () => {
   const report = replayQemuTrace(LOG);
   const amd = report.amd!;
-  const req = amd.requests;
+  const req = amdRequests(report);
 
   it('finds the six amdvi_ir_remap_msi_req requests and no VT-d request; 32-bit IRTEs → GAEn = 0', () => {
-    expect(report.requests).toEqual([]);
+    expect(report.vtd).toBeNull();
+    expect(report.summary).toMatchObject({ requests: 6, distinct: 6 });
     expect(req.map((r) => r.line)).toEqual([1, 7, 13, 19, 25, 29]);
     expect(amd.machine).toMatchObject({ ga: false, xtEn: false, intTabLen: 9 });
   });
@@ -88,7 +92,7 @@ describe('replay of the constructed AMD-Vi log', () => {
   });
 
   it('with IntTabLen 2 (4 entries) hardware aborts index 4, which QEMU (no bounds check) remapped', () => {
-    const r = replayQemuTrace(LOG, { intTabLen: 2 }).amd!.requests;
+    const r = amdRequests(replayQemuTrace(LOG, { intTabLen: 2 }));
     expect(r[0].hardware.kind).toBe('remapped'); // index 3 < 4
     expect(r[1].hardware.fault).toMatchObject({ name: 'IO_PAGE_FAULT', recorded: true });
     expect(r[1].divergences).toEqual(['QEMU ignores DTE.IntTabLen and read IRTE 4; hardware with IntTabLen 2 (4 entries) aborts it and logs IO_PAGE_FAULT']);
@@ -112,9 +116,9 @@ describe('128-bit IRTEs (amdvi_ir_irte_ga_val)', () => {
       'amdvi_ir_irte_ga_val hi 0x100000000000061 lo 0x10201',
       'amdvi_ir_remap_msi (addr 0xfee00000, data 0x2) -> (addr 0x1000100fee02000, data 0x4061)',
     ].join('\n');
-    const amd = replayQemuTrace(text).amd!;
-    expect(amd.machine).toMatchObject({ ga: true, xtEn: true });
-    const r = amd.requests[0];
+    const report = replayQemuTrace(text);
+    expect(report.amd!.machine).toMatchObject({ ga: true, xtEn: true });
+    const r = amdRequests(report)[0];
     expect(r.irte).toEqual({ index: 2, ga: true, lo: 0x10201n, hi: 0x100000000000061n });
     expect(r.hardware.delivery).toEqual({ dest: 0x01000102, destMode: 'physical', vector: 0x61, deliveryMode: 'Fixed', trigger: 'edge' });
     expect(r.divergences).toEqual([]);
@@ -132,7 +136,7 @@ describe('NMI requests: the DTE pass bit follows what QEMU did', () => {
       'amdvi_ir_delivery_mode nmi',
       'amdvi_ir_remap_msi (addr 0xfee00000, data 0x400) -> (addr 0xfee00000, data 0x400)',
     ].join('\n');
-    const r = replayQemuTrace(text).amd!.requests[0];
+    const r = amdRequests(replayQemuTrace(text))[0];
     expect(r.qemu.kind).toBe('passed');
     expect(r.hardware.kind).toBe('passed');
     expect(r.hardware.delivery).toMatchObject({ deliveryMode: 'NMI', dest: 0 });
@@ -146,7 +150,7 @@ describe('NMI requests: the DTE pass bit follows what QEMU did', () => {
       'amdvi_ir_delivery_mode nmi',
       'amdvi_ir_err passthrough is not enabled',
     ].join('\n');
-    const r = replayQemuTrace(text).amd!.requests[0];
+    const r = amdRequests(replayQemuTrace(text))[0];
     expect(r.qemu.kind).toBe('blocked');
     expect(r.hardware.kind).toBe('blocked');
     expect(r.hardware.fault).toMatchObject({ recorded: false, linuxLog: null });
@@ -164,19 +168,19 @@ describe('irqpath replay (CLI) on an AMD-Vi log', () => {
   it('prints each request with its DTE and IRTE, QEMU next to hardware, and the divergences', async () => {
     const r = await cli('replay', fixture.pathname);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('AMD-Vi, 6 interrupt requests');
+    expect(r.out.split('\n')[0]).toBe(`irqpath replay ${fixture.pathname}: 30 lines, 6 interrupt requests (6 distinct): 3 as on hardware, 3 diverging`);
     expect(r.out).toContain('#2 line 7: AMD-Vi request addr 0xfee00000 data 0x8004 from DeviceID 0xa0; DTE IV = 1, IntCtl = 10b, IntTabLen = 9, IRTE 4 = 0x520101');
     expect(r.out).toContain('✗ trigger mode: QEMU edge, hardware level');
-    expect(r.out).toContain('6 requests: 3 as on hardware, 3 diverging');
   });
 
   it('--json carries the AMD-Vi requests; --int-tab-len reaches the model', async () => {
     const r = await cli('replay', fixture.pathname, '--json', '--int-tab-len', '2');
     const json = JSON.parse(r.out);
     expect(json.amd.machine.intTabLen).toBe(2);
-    expect(json.amd.requests).toHaveLength(6);
-    expect(json.amd.requests[1].hardware.fault.name).toBe('IO_PAGE_FAULT');
-    expect(json.amd.requests[0].irte).toEqual({ index: 3, ga: false, lo: '0x410101', hi: '0x0' });
+    expect(json.groups).toHaveLength(6);
+    expect(json.groups.every((g: { unit: string }) => g.unit === 'amd-vi')).toBe(true);
+    expect(json.groups[1].request.hardware.fault.name).toBe('IO_PAGE_FAULT');
+    expect(json.groups[0].request.irte).toEqual({ index: 3, ga: false, lo: '0x410101', hi: '0x0' });
   });
 
   it('a bad --int-tab-len is a usage error (exit 2)', async () => {

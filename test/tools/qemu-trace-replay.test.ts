@@ -5,12 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseQemuTraceLog } from '../../src/tools/qemu-trace-log.ts';
-import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
+import { replayQemuTrace, type ReplayedRequest, type ReplayReport } from '../../src/tools/qemu-trace-replay.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 const fixture = (name: string) => new URL(`../fixtures/qemu-trace/${name}`, import.meta.url);
 const INTEL_HOST = readFileSync(fixture('windows-intel-host.log'), 'utf8');
 const AMD_HOST = readFileSync(fixture('windows-amd-host.log'), 'utf8');
+
+/** The distinct VT-d requests of a report, in the order of their first line. */
+const vtdRequests = (report: ReplayReport) => report.groups.filter((g) => g.unit === 'intel-vtd').map((g) => g.request as ReplayedRequest);
 
 /** The published vtd_* lines of the log, in upstream QEMU's format (the patched QEMU's `sid`/`do_fault` cut off). */
 function publishedVtdLines(text: string): string[] {
@@ -20,24 +23,29 @@ function publishedVtdLines(text: string): string[] {
 describe('replay of the published Intel-host trace (Windows boots)', () => {
   const report = replayQemuTrace(INTEL_HOST);
 
-  it('finds both I/O APIC pin 2 requests and reads the IRTE QEMU printed', () => {
-    expect(report.requests).toHaveLength(2);
-    const r = report.requests[0];
+  it('finds both I/O APIC pin 2 requests, identical, listed once with lines 37 and 44; reads the IRTE QEMU printed', () => {
+    expect(report.summary).toMatchObject({ requests: 2, distinct: 1, asOnHardware: 2, diverging: 0 });
+    expect(report.groups).toHaveLength(1);
+    expect(report.groups[0]).toMatchObject({ unit: 'intel-vtd', count: 2, firstLine: 37, lastLine: 44 });
+    const r = vtdRequests(report)[0];
     expect(r.addr).toBe(0xfee00010n);
     expect(r.data).toBe(0xd1);
     expect(r.format).toBe('remappable');
     expect(r.irte).toEqual({ index: 0, low: 0n, high: 0x100d10005n });
   });
 
-  it('irqpath prints exactly the lines QEMU printed for each request (golden: the published trace)', () => {
+  it('irqpath prints exactly the lines QEMU printed for the request (golden: the published trace)', () => {
     const published = publishedVtdLines(INTEL_HOST);
-    expect(report.requests.flatMap((r) => r.trace.irqpath)).toEqual(published);
+    // Two identical requests of five lines each: the group's lines are the first five, and so are the second's.
+    expect(published.slice(0, 5)).toEqual(published.slice(5));
+    expect(vtdRequests(report)[0].trace.irqpath).toEqual(published.slice(0, 5));
+    expect(report.groups[0].trace).toEqual({ same: true, notCaptured: [] });
   });
 
   it('hardware agrees with QEMU: x2APIC logical destination 1, vector 0xd1, fixed, edge (IRTE 0x100d10005 with EIME = 1)', () => {
     // IRTE bits: P (0) = 1, DM (2) = 1, vector 15:8 = 0xd1, destination 63:32 = 1 → EIME = 1 uses all 32 bits.
-    expect(report.machine.eime).toBe(true);
-    for (const r of report.requests) {
+    expect(report.vtd!.machine.eime).toBe(true);
+    for (const r of vtdRequests(report)) {
       expect(r.divergences).toEqual([]);
       expect(r.hardware.delivery).toEqual({ dest: 1, destMode: 'logical', vector: 0xd1, deliveryMode: 'Fixed', trigger: 'edge' });
       expect(r.qemu.message).toEqual({ addr: 0xfee01004n, data: 0x40d1 });
@@ -45,9 +53,12 @@ describe('replay of the published Intel-host trace (Windows boots)', () => {
     }
   });
 
-  it('reads the kvm_irqchip_* route events (their formats are in the table) and counts QEMU warnings', () => {
-    expect(report.skipped).toEqual({});
-    expect(report.otherLines).toBe(6); // five qemu-system-x86_64 warnings and the empty last line
+  it('reads the kvm_irqchip_* route events (their formats are in the table), counts QEMU warnings; the final newline adds no line', () => {
+    expect(report.log.skipped).toEqual({});
+    expect(report.log.otherLines).toBe(5); // the five qemu-system-x86_64 warnings
+    expect(INTEL_HOST.endsWith('\n')).toBe(true);
+    expect(report.log.lines).toBe(INTEL_HOST.split('\n').length - 1);
+    expect(report.summary.lines).toBe(report.log.lines);
   });
 });
 
@@ -55,8 +66,10 @@ describe('replay of the published AMD-host trace (Windows hangs)', () => {
   const report = replayQemuTrace(AMD_HOST);
 
   it('QEMU passed the AMD-style RTE message through; hardware with EIME = 1 blocks it with fault 0x25, index 0x8000', () => {
-    expect(report.requests).toHaveLength(1);
-    const r = report.requests[0];
+    expect(report.summary).toMatchObject({ requests: 1, asOnHardware: 0, diverging: 1 });
+    const r = vtdRequests(report)[0];
+    // After `vtd_ir_enable enable 1` (line 35): remapping on.
+    expect(r.unit.irEnabled).toBe(true);
     expect(r.format).toBe('compatibility');
     expect(r.qemu.kind).toBe('passed');
     expect(r.hardware.kind).toBe('blocked');
@@ -67,19 +80,19 @@ describe('replay of the published AMD-host trace (Windows hangs)', () => {
   });
 
   it('irqpath\'s `qemu` VMM profile does what the logged QEMU did: passes it through', () => {
-    const r = report.requests[0];
+    const r = vtdRequests(report)[0];
     expect(r.qemuProfile).toMatchObject({ kind: 'passed', matchesLog: true });
     expect(r.qemuProfile.delivery).toEqual(r.qemu.delivery);
   });
 
   it('with CFIS = 1 and EIME = 0 hardware would pass it too: no divergence', () => {
-    const r = replayQemuTrace(AMD_HOST, { eime: false, cfis: true }).requests[0];
+    const r = vtdRequests(replayQemuTrace(AMD_HOST, { eime: false, cfis: true }))[0];
     expect(r.hardware.kind).toBe('passed');
     expect(r.divergences).toEqual([]);
   });
 
   it('with EIME = 0 and CFIS = 0 the divergence names CFIS', () => {
-    const r = replayQemuTrace(AMD_HOST, { eime: false }).requests[0];
+    const r = vtdRequests(replayQemuTrace(AMD_HOST, { eime: false }))[0];
     expect(r.divergences).toEqual(['QEMU passed a compatibility-format request through; hardware with CFIS=0 blocks it with fault 0x25']);
   });
 });
@@ -108,7 +121,7 @@ describe('QEMU trace log reader', () => {
       'vtd_ir_remap_msi_req addr 0xfee000b8 data 0x0',
       'vtd_ir_irte_get index 5 low 0x0 high 0x100d10004',
     ].join('\n');
-    const r = replayQemuTrace(text).requests[0];
+    const r = vtdRequests(replayQemuTrace(text))[0];
     expect(r.qemu.kind).toBe('blocked');
     expect(r.hardware.fault).toMatchObject({ code: 0x22, index: 5 });
     expect(r.divergences).toEqual([]);
@@ -135,12 +148,37 @@ describe('irqpath replay (CLI)', () => {
     expect(r.out).toContain('✗ QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25');
   });
 
-  it('--json gives the same report', async () => {
+  it('the report opens with the summary; the new divergence is reported on stderr as it is found', async () => {
+    const file = fixture('windows-amd-host.log').pathname;
+    const r = await cli('replay', file);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toBe(`irqpath replay ${file}: 42 lines, 1 interrupt request (1 distinct): 0 as on hardware, 1 diverging`);
+    expect(lines[1]).toBe('   VT-d compatibility: QEMU passed, hardware blocked  1');
+    expect(lines[2]).toBe('   ✗ 1 × QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25');
+    expect(r.err).toBe('irqpath replay: line 38: VT-d compatibility request diverges: QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25\n');
+  });
+
+  it('--divergent-only lists only what differs; identical requests are listed once with their count and lines', async () => {
+    const file = fixture('windows-intel-host.log').pathname;
+    const all = await cli('replay', file);
+    expect(all.out).toContain('#1 lines 37–44 (×2): VT-d remappable-format request addr 0xfee00010 data 0xd1, IRTE 0; remapping on (vtd_ir_enable enable 1 at line 34)');
+    expect(all.out.match(/^#\d/gm)).toHaveLength(1);
+    const divergent = await cli('replay', file, '--divergent-only');
+    expect(divergent.out.match(/^#\d/gm)).toBeNull();
+    expect(divergent.out.split('\n')[0]).toContain('2 interrupt requests (1 distinct): 2 as on hardware, 0 diverging');
+  });
+
+  it('--json gives the same report; 64-bit values are hex strings BigInt() reads', async () => {
     const r = await cli('replay', fixture('windows-intel-host.log').pathname, '--json');
     const json = JSON.parse(r.out);
-    expect(json.requests).toHaveLength(2);
-    expect(json.requests[0].qemu.message).toEqual({ addr: '0xfee01004', data: 0x40d1 });
-    expect(json.requests[0].divergences).toEqual([]);
+    expect(Object.keys(json)[0]).toBe('summary');
+    expect(json.summary).toMatchObject({ requests: 2, distinct: 1, asOnHardware: 2, diverging: 0 });
+    expect(json.groups).toHaveLength(1);
+    expect(json.groups[0]).toMatchObject({ unit: 'intel-vtd', count: 2, firstLine: 37, lastLine: 44 });
+    const req = json.groups[0].request;
+    expect(req.qemu.message).toEqual({ addr: '0xfee01004', data: 0x40d1 });
+    expect(BigInt(req.irte.high)).toBe(0x100d10005n);
+    expect(req.divergences).toEqual([]);
   });
 
   it('a missing file and a bad --eim are usage errors (exit 2)', async () => {

@@ -3,14 +3,19 @@
  * DMAR table parsing (drivers/iommu/intel/dmar.c: dmar_table_print_dmar_entry, alloc_iommu), then
  * intel_prepare_irq_remapping (drivers/iommu/intel/irq_remapping.c):
  *
+ * 0. `intremap=off` (disable_irq_remap): irq_remapping_prepare returns before calling the Intel driver; the DMAR
+ *    table lines still appear (intel_iommu_init runs dmar_table_init for DMA remapping), nothing else.
  * 1. `dmar_ir_support()`: the DMAR INTR_REMAP flag (bit 0) clear → no remapping, silently.
  * 2. `parse_ioapics_under_ir()`: for each unit with ECAP.IR, `ir_parse_ioapic_hpet_scope` prints its I/O APIC and
  *    HPET scopes; no IR unit at all, or an I/O APIC no IR unit lists ("[Firmware Bug]: ioapic N has no mapping
- *    iommu, interrupt remapping will be disabled") → "Not enabling interrupt remapping".
- * 3. Every unit must have ECAP.IR, else no remapping (silently).
- * 4. x2APIC mode (`eim`) when the CPU has x2APIC, unless the DMAR X2APIC_OPT_OUT flag is set (the two
- *    "x2apic is disabled because BIOS sets x2apic opt out bit" lines), and only if every unit has ECAP.EIM
- *    ("dmarN does not support EIM").
+ *    iommu, interrupt remapping will be disabled") → "Not enabling interrupt remapping", then the error path.
+ * 3. Every unit must have ECAP.IR, else the error path.
+ *    The error path, intel_cleanup_irq_remapping, prints "Failed to enable irq remapping. You are vulnerable to
+ *    irq-injection attacks." when the CPU has x2APIC (x2apic_supported()), and nothing more otherwise.
+ * 4. x2APIC mode (`eim`) when the CPU has x2APIC, unless the DMAR X2APIC_OPT_OUT flag is set and the command line
+ *    has no `intremap=no_x2apic_optout` (dmar_x2apic_optout; the two "x2apic is disabled because BIOS sets x2apic
+ *    opt out bit" lines), and only if every unit has ECAP.EIM ("dmarN does not support EIM"). A CPU without x2APIC
+ *    (or `nox2apic`) gives xapic mode without a line.
  * 5. "Queued invalidation will be enabled ..." only in x2APIC mode; then every unit is enabled
  *    (intel_enable_irq_remapping) and "Enabled IRQ remapping in x2apic|xapic mode" is printed once.
  */
@@ -27,7 +32,23 @@ export interface IntelRemapping {
   eim: boolean;
 }
 
-export function prepareIntelRemapping(machine: Machine, mem: GuestPageAllocator, log: BootLog, faultStyle: DmarFaultStyle): IntelRemapping | null {
+/** What the CPU and the command line contribute to the decision. */
+export interface IntelRemappingInputs {
+  /** X86_FEATURE_X2APIC after `nox2apic`. */
+  cpuX2apic: boolean;
+  /** `intremap=off`. */
+  disabled: boolean;
+  /** `intremap=no_x2apic_optout`. */
+  noX2apicOptout: boolean;
+}
+
+export function prepareIntelRemapping(
+  machine: Machine,
+  mem: GuestPageAllocator,
+  log: BootLog,
+  faultStyle: DmarFaultStyle,
+  inputs: IntelRemappingInputs = { cpuX2apic: true, disabled: false, noX2apicOptout: false },
+): IntelRemapping | null {
   const dmar = machine.firmware.dmar!;
   const hex = (v: number): string => v.toString(16);
   log.print(`DMAR: Host address width ${dmar.hostAddressWidth}`);
@@ -42,6 +63,15 @@ export function prepareIntelRemapping(machine: Machine, mem: GuestPageAllocator,
   log.decide('dmaTranslation', probes.every((p) => p.sagaw !== 0) ? 'available' : 'none (SAGAW = 0)');
   log.decide('dmarUnits', dmar.units.length);
 
+  if (inputs.disabled) {
+    log.decide('intelIr', 'intremap=off');
+    return null;
+  }
+  // intel_cleanup_irq_remapping's warning, only on a CPU with x2APIC.
+  const failed = (): null => {
+    if (inputs.cpuX2apic) log.print('DMAR-IR: Failed to enable irq remapping. You are vulnerable to irq-injection attacks.');
+    return null;
+  };
   if (!dmar.flags.intrRemap) {
     log.decide('intelIr', 'DMAR INTR_REMAP flag clear');
     return null;
@@ -59,16 +89,16 @@ export function prepareIntelRemapping(machine: Machine, mem: GuestPageAllocator,
     if (anyIr) log.print(`DMAR-IR: [Firmware Bug]: ioapic ${ioapicId} has no mapping iommu, interrupt remapping will be disabled`);
     log.print('DMAR-IR: Not enabling interrupt remapping');
     log.decide('intelIr', anyIr ? `I/O APIC ${ioapicId} under no DRHD` : 'no unit with ECAP.IR');
-    return null;
+    return failed();
   }
   if (!probes.every((p) => p.ir)) {
     log.decide('intelIr', 'a DRHD without ECAP.IR');
-    return null;
+    return failed();
   }
 
-  // CPUID.1:ECX.x2APIC is always set on irqpath machines (x2apic_supported()).
-  let eim = true;
-  if (dmar.flags.x2apicOptOut) {
+  // x2apic_supported(): CPUID.1:ECX.x2APIC, cleared by nox2apic.
+  let eim = inputs.cpuX2apic;
+  if (eim && dmar.flags.x2apicOptOut && !inputs.noX2apicOptout) {
     eim = false;
     log.print('DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit.');
     log.print("DMAR-IR: Use 'intremap=no_x2apic_optout' to override the BIOS setting.");

@@ -25,7 +25,8 @@
  */
 import { UsageError } from '../../core/errors.ts';
 import { toPhysical, type Address } from '../../machine/cpu.ts';
-import { amdViDeviceStyle, apicIdRejection, apicRoutingLine, cpuEnumerationPrefix, dmarFaultStyle, DEFAULT_LINUX_VERSION, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
+import { amdViDeviceStyle, apicIdRejection, apicRoutingLine, cpuEnumerationLine, dmarFaultStyle, DEFAULT_LINUX_VERSION, keepsLogicalFlat, parseLinuxVersion, supportsExtDestId, type LinuxVersion } from '../../core/linux-version.ts';
+import { parseKernelCmdline, type LinuxCmdline } from './kernel-cmdline.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
@@ -61,6 +62,18 @@ const LIMIT_15BIT = 32767;
 export const XEN_FIRST_PIRQ = 4160;
 /** SVT = 01b (verify the requester ID), SQ = 00b (all 16 bits): what Linux programs for MSI and I/O APIC IRTEs. */
 const SVT_VERIFY_SID = 1;
+/** SVT = 00b: no requester-id check (set_irte_sid with intremap=nosid). */
+const SVT_NO_VERIFY = 0;
+/** ISA_IRQ_VECTOR(irq) = 0x30 + irq: where the legacy IRQs sit (arch/x86/include/asm/irq_vectors.h). */
+const ISA_IRQ_VECTOR_BASE = 0x30;
+/** PIC_CASCADE_IR: IRQ 2 cascades the slave 8259; its ISA vector is a system vector on every CPU. */
+const PIC_CASCADE_IR = 2;
+/** The legacy IRQs, 0..15 (nr_legacy_irqs() with an 8259 pair). */
+const NR_LEGACY_IRQS = 16;
+/** IRQ0 (the PIT) arrives on I/O APIC pin 2: the interrupt source override every PC's MADT carries (QEMU's too). */
+const TIMER_PIN = 2;
+/** Logical flat addressing has one LDR bit per CPU: 8 CPUs (physflat_probe switches above num_possible_cpus() 8). */
+const FLAT_MAX_CPUS = 8;
 /** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): "SB IOAPIC is always on this device in AMD systems", 00:14.0. */
 const IOAPIC_SB_DEVID = 0x00a0;
 
@@ -84,20 +97,31 @@ export class LinuxGuest extends GuestBase {
   private apicLimit = LIMIT_8BIT;
   private extDestId = false;
   private cluster = false;
+  /** xAPIC with the logical flat driver (apic_flat): DM = 1, destination = the CPU's LDR bit. */
+  private flat = false;
   /** x86_cpu_to_logical_apicid: the LDR each CPU read back after entering x2APIC mode. */
   private readonly logicalId: Uint32Array;
   private xenPirq = false;
   private nextPirq = XEN_FIRST_PIRQ;
+  /** IRTE index Linux allocated for each legacy I/O APIC pin at I/O APIC setup (Intel remapping). */
+  private readonly legacyIrte = new Map<number, number>();
+  /** The timer (IRQ0 on pin 2) as the kernel set it up at boot; null with noapic. */
+  timer: ProgrammedInterrupt | null = null;
   /** Multi-MSI IRTE blocks under remapping, per device. */
   private readonly msiBlocks = new Map<number, MsiBlock>();
 
   /** The kernel version modelled (guest: { os: linux, version }). */
   readonly version: LinuxVersion;
+  /** The kernel command line's interrupt-path options (guest: { os: linux, cmdline }). */
+  readonly cmdline: LinuxCmdline;
 
-  constructor(machine: Machine, version: LinuxVersion = parseLinuxVersion(DEFAULT_LINUX_VERSION, 'guest.version')) {
+  constructor(machine: Machine, version: LinuxVersion = parseLinuxVersion(DEFAULT_LINUX_VERSION, 'guest.version'), cmdline: LinuxCmdline = parseKernelCmdline('')) {
     super(machine);
     this.version = version;
+    this.cmdline = cmdline;
     this.vectors = new VectorAllocator(machine.cpuCount);
+    // lapic_assign_system_vectors: the cascade's ISA vector is taken on every CPU (lapic_assign_legacy_vector).
+    this.vectors.reserveSystem(ISA_IRQ_VECTOR_BASE + PIC_CASCADE_IR);
     this.logicalId = new Uint32Array(machine.cpuCount);
   }
 
@@ -114,7 +138,8 @@ export class LinuxGuest extends GuestBase {
     const sid = parseBdf(device);
     const at = toPhysical(iova, 'mapDma: IOVA');
     if (at % 4096 !== 0) throw new UsageError(`mapDma: IOVA 0x${at.toString(16)} is not 4 KiB aligned`);
-    const domain = this.dmaDomain(sid);
+    // iommu=pt: the default domain is an identity (passthrough) domain, so the DMA API hands out physical addresses.
+    const domain = this.cmdline.iommuPassthrough ? null : this.dmaDomain(sid);
     if (domain === null) return { iova: BigInt(at), physical: BigInt(at), translated: false };
     const physical = this.mem.alloc(4096);
     domain.map(at, physical, access.read, access.write);
@@ -151,12 +176,19 @@ export class LinuxGuest extends GuestBase {
     const m = this.machine;
     const fw = m.firmware;
     const log = this.log;
+    // Early parameters print while the command line is parsed, before anything below.
+    for (const line of this.cmdline.parseLines) log.print(line);
     const handoff = firmwareHandoff(m);
     if (handoff.x2apicByFirmware) log.print('x2apic: enabled by BIOS, switching to x2apic ops');
     log.decide('x2apicByFirmware', handoff.x2apicByFirmware);
+    const cpuX2apic = this.cpuHasX2apic(handoff.x2apicByFirmware);
+    log.decide('cpuX2apic', cpuX2apic);
 
-    this.prepareRemapping();
-    this.decideX2apic(handoff.x2apicByFirmware);
+    // enable_IR_x2apic: skip_ioapic_setup (noapic) → neither remapping nor x2APIC (try_to_enable_x2apic is not
+    // reached); the IOMMU is still probed later for DMA remapping, so its table lines appear all the same.
+    if (this.cmdline.noapic) log.print('Not enabling interrupt remapping due to skipped IO-APIC setup');
+    this.prepareRemapping(cpuX2apic, !this.cmdline.noapic && !this.cmdline.intremapOff);
+    this.decideX2apic(handoff.x2apicByFirmware, cpuX2apic);
 
     // MADT: processors above the limit are either never registered (6.9 on) or registered and refused at bring-up
     // (core/linux-version.ts apicIdRejection).
@@ -166,11 +198,11 @@ export class LinuxGuest extends GuestBase {
       if (id > this.apicLimit && rejection.at === 'madt') log.print('ACPI: x2apic entry ignored');
       else present.push(cpu);
     });
-    log.print(`${cpuEnumerationPrefix(this.version)}Allowing ${present.length} present CPUs plus 0 hotplug CPUs`);
+    log.print(cpuEnumerationLine(this.version, present.length, 0));
     log.decide('presentCpus', present.length);
     log.decide('ignoredCpus', fw.madt.apicIds.length - present.length);
 
-    this.logicalId[0] = setupLocalApic(this.bsp, this.x2apic);
+    this.logicalId[0] = setupLocalApic(this.bsp, this.x2apic, this.flat ? 1 : undefined);
     this.markOnline(0);
     log.print('smp: Bringing up secondary CPUs ...');
     for (const cpu of present) {
@@ -186,7 +218,7 @@ export class LinuxGuest extends GuestBase {
         log.print(`smpboot: do_boot_cpu failed(-1) to wakeup CPU#${cpu}`);
         continue;
       }
-      this.logicalId[cpu] = setupLocalApic(ap, this.x2apic);
+      this.logicalId[cpu] = setupLocalApic(ap, this.x2apic, this.flat ? 1 << cpu : undefined);
       this.markOnline(cpu);
     }
     log.print(`smp: Brought up 1 node, ${this.online.length} CPUs`);
@@ -195,28 +227,63 @@ export class LinuxGuest extends GuestBase {
     this.xenPirq = fw.cpuid.xenPirq;
     log.decide('xenPirq', this.xenPirq);
     this.booted = true;
+    // IRQ0 keeps ISA_IRQ_VECTOR(0) on CPU 0 (vector_configure_legacy: the timer is activated before the I/O APIC
+    // setup), so the IOMMU's own interrupt and every device vector come after it.
+    this.vectors.claim(0, ISA_IRQ_VECTOR_BASE);
     this.setupIommuInterrupt();
+    if (!this.cmdline.noapic) this.setupLegacyIrqs();
+  }
+
+  /**
+   * X86_FEATURE_X2APIC after the command line: the CPUID bit, cleared by `nox2apic` (setup_nox2apic) — unless the
+   * firmware already runs the BSP in x2APIC mode with an APIC ID an xAPIC cannot hold, which nox2apic cannot undo.
+   */
+  private cpuHasX2apic(byFirmware: boolean): boolean {
+    const cpuid = this.machine.firmware.cpuid.x2apic;
+    if (!this.cmdline.nox2apic || !cpuid) return cpuid;
+    if (byFirmware) {
+      const bspId = this.apicIdOf(0);
+      if (bspId >= 255) {
+        this.log.print(`Apicid: ${bspId.toString(16).padStart(8, '0')}, cannot enforce nox2apic`);
+        return true;
+      }
+      // The firmware's x2APIC mode on a machine whose BSP fits xAPIC: setup_nox2apic prints this and turns x2APIC
+      // off again. The model's firmware only enables x2APIC for APIC IDs above 254, so the APs would then be
+      // unreachable; this combination is reported and otherwise kept in x2APIC mode.
+      this.log.print('x2apic already enabled.');
+      return true;
+    }
+    return false;
   }
 
   /** irq_remapping_prepare + enable: pick the unit(s) and the mode. */
-  private prepareRemapping(): void {
+  private prepareRemapping(cpuX2apic: boolean, irAllowed: boolean): void {
     const fw = this.machine.firmware;
     const log = this.log;
+    const cmd = this.cmdline;
     if (fw.dmar !== null) {
-      const r = prepareIntelRemapping(this.machine, this.mem, log, dmarFaultStyle(this.version));
+      const r = prepareIntelRemapping(this.machine, this.mem, log, dmarFaultStyle(this.version), {
+        cpuX2apic,
+        disabled: !irAllowed,
+        noX2apicOptout: cmd.noX2apicOptout,
+      });
       if (r !== null) {
         this.intelRemapping = r;
         // The unit that remaps the I/O APIC is the one the model's single-unit paths (faults, posting) use.
         this.intel = driverFor(this.machine, r, fw.dmar.ioapicSourceId, -1) ?? r.drivers[0];
         this.remap = r.eim ? 'x2apic' : 'xapic';
       }
+    } else if (fw.ivrs !== null && cmd.amdIommuOff) {
+      // amd_iommu=off: iommu_go_to_state stops at IOMMU_CMDLINE_DISABLED before reading the IVHDs (no AMD-Vi lines).
+      log.decide('dmaTranslation', 'none (amd_iommu=off)');
     } else if (fw.ivrs !== null) {
       const drv = new AmdIrDriver(this.machine, this.mem, log, amdViDeviceStyle(this.version));
       const p = drv.probe();
       log.decide('dmaTranslation', p.noDmaTranslation ? 'none (HATS = 11b)' : 'available');
       // amd_iommu_prepare → check_ioapic_information (drivers/iommu/amd/init.c): every MADT I/O APIC must be an IVRS
       // special device, and one of them the southbridge I/O APIC at 00:14.0 (IOAPIC_SB_DEVID), else no remapping.
-      if (this.amdIoapicsListed()) {
+      // With intremap=off irq_remapping_prepare never calls amd_iommu_prepare: the unit is probed for DMA only.
+      if (irAllowed && this.amdIoapicsListed()) {
         // XT mode needs XTSup and GA (128-bit IRTEs): amd_iommu_xt_mode is only set with FEATURE_GA.
         const xt = p.xtSup && p.gaSup;
         if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
@@ -227,7 +294,8 @@ export class LinuxGuest extends GuestBase {
         }
       }
     }
-    log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : 'off');
+    const why = cmd.noapic ? 'off (noapic)' : cmd.intremapOff ? 'off (intremap=off)' : 'off';
+    log.decide('interruptRemapping', this.intel ? `intel-${this.remap}` : this.amd ? `amd-${this.remap}` : why);
   }
 
   /** check_ioapic_information: the lines and the verdict for the machine's one I/O APIC. */
@@ -246,14 +314,27 @@ export class LinuxGuest extends GuestBase {
     return southbridge;
   }
 
-  /** try_to_enable_x2apic and the APIC driver choice. */
-  private decideX2apic(byFirmware: boolean): void {
+  /**
+   * try_to_enable_x2apic and the APIC driver choice (default_setup_apic_routing: the first driver whose probe
+   * accepts, announced only when it differs from the default driver).
+   */
+  private decideX2apic(byFirmware: boolean, cpuX2apic: boolean): void {
     const log = this.log;
     const hypervisor = this.machine.firmware.cpuid.hypervisorPresent;
     let x2apic = true;
-    if (this.remap === 'x2apic') {
+    if (byFirmware && this.cmdline.noapic) {
+      // x2APIC stays on from the firmware; enable_IR_x2apic returned before limiting the APIC IDs.
       this.apicLimit = X2APIC_MAX_ID;
-      this.cluster = true;
+      this.cluster = !this.cmdline.x2apicPhys;
+    } else if (!byFirmware && (!cpuX2apic || this.cmdline.noapic)) {
+      // x2apic_state is X2APIC_DISABLED (no CPUID bit, or nox2apic) or try_to_enable_x2apic is never reached (noapic):
+      // xAPIC, silently.
+      x2apic = false;
+      this.apicLimit = XAPIC_MAX_ID;
+    } else if (this.remap === 'x2apic') {
+      this.apicLimit = X2APIC_MAX_ID;
+      // x2apic_phys (command line) makes x2apic_phys_probe accept first; otherwise the cluster driver.
+      this.cluster = !this.cmdline.x2apicPhys;
     } else if (!hypervisor && !byFirmware) {
       // Bare metal: "Using X2APIC without IR is not architecturally supported on bare metal" — x2apic_available()
       // is false without a hypervisor, so Linux stays in xAPIC mode (try_to_enable_x2apic, arch/x86/kernel/apic/apic.c).
@@ -269,9 +350,13 @@ export class LinuxGuest extends GuestBase {
       this.apicLimit = this.extDestId ? LIMIT_15BIT : LIMIT_8BIT;
     }
     this.x2apic = x2apic;
-    const routing = !x2apic ? 'physical flat' : this.cluster ? 'cluster x2apic' : 'physical x2apic';
+    // xAPIC: physflat_probe accepts when more than 8 CPUs are possible; otherwise the default logical flat driver
+    // stays (kernels that still have it, core/linux-version.ts keepsLogicalFlat).
+    const logicalFlat = keepsLogicalFlat(this.version);
+    this.flat = !x2apic && logicalFlat && this.machine.firmware.madt.apicIds.length <= FLAT_MAX_CPUS;
+    const routing = x2apic ? (this.cluster ? 'cluster x2apic' : 'physical x2apic') : this.flat ? 'flat' : 'physical flat';
     if (x2apic && !byFirmware) log.print('x2apic enabled');
-    log.print(apicRoutingLine(this.version, routing));
+    if (routing !== (logicalFlat ? 'flat' : 'physical flat')) log.print(apicRoutingLine(this.version, routing));
     log.decide('x2apic', x2apic);
     log.decide('apicRouting', routing);
     log.decide('apicLimit', this.apicLimit);
@@ -285,7 +370,7 @@ export class LinuxGuest extends GuestBase {
     const dest = this.destinationOf(0);
     if (this.intel) {
       const drv = this.intel;
-      drv.setupFaultInterrupt(dest, vector, this.cluster);
+      drv.setupFaultInterrupt(dest, vector, this.logicalDest);
       this.registerSystemHandler(0, vector, () => drv.handleFault());
       this.log.decide('dmarFaultVector', vector);
     } else if (this.amd) {
@@ -297,14 +382,50 @@ export class LinuxGuest extends GuestBase {
     }
   }
 
-  /** The destination Linux writes for `cpu`: its logical ID in cluster mode, else its APIC ID. */
+  /** Logical destination mode: the cluster x2APIC driver, or xAPIC logical flat. */
+  private get logicalDest(): boolean {
+    return this.cluster || this.flat;
+  }
+
+  /**
+   * setup_IO_APIC → setup_IO_APIC_irqs: every legacy pin gets its IRQ, and under Intel remapping its IRTE, in pin
+   * order (pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
+   * requests it — so a q35 guest's pins 1..15 own IRTEs 0..14 before any device. Then check_timer programs pin 2 at
+   * ISA_IRQ_VECTOR(0) on CPU 0 and prints its verdict.
+   */
+  private setupLegacyIrqs(): void {
+    if (this.ioapicPinCount() < NR_LEGACY_IRQS) return;
+    if (this.intel !== null) {
+      for (let pin = 1; pin < NR_LEGACY_IRQS; pin++) {
+        const index = this.intel.allocIrte(1);
+        if (index !== null) this.legacyIrte.set(pin, index);
+      }
+    }
+    const vector = ISA_IRQ_VECTOR_BASE;
+    const req: CheckedRequest = {
+      request: { id: 'timer', kind: 'ioapic', pin: TIMER_PIN, cpu: 0 },
+      kind: 'ioapic',
+      index: 0,
+      device: null,
+      msi: null,
+      msix: null,
+      pin: TIMER_PIN,
+      pinSetup: { trigger: 'edge', polarity: 'high' },
+    };
+    this.timer = this.intel ? this.programIntel(req, 0, vector, undefined) : this.amd ? this.programAmd(req, 0, vector, undefined) : this.programDirect(req, 0, vector, undefined);
+    // check_timer (io_apic.c): the pin found through the MADT override, no ExtINT pin on a second I/O APIC.
+    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${TIMER_PIN} apic2=-1 pin2=-1`);
+  }
+
+  /** The destination Linux writes for `cpu`: its logical ID (cluster or flat), else its APIC ID. */
   private destinationOf(cpu: number): number {
-    return this.cluster ? this.logicalId[cpu] : this.apicIdOf(cpu);
+    return this.logicalDest ? this.logicalId[cpu] : this.apicIdOf(cpu);
   }
 
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
 
   protected program(req: CheckedRequest, cpu: number, note: string | undefined): ProgrammedInterrupt {
+    if (this.cmdline.noapic && req.kind === 'ioapic') return this.refused(req, cpu, 'noapic: the kernel does not use the I/O APIC (skip_ioapic_setup)');
     if (this.xenPirq && req.kind !== 'ioapic') return this.programXenPirq(req, cpu, note);
     const vector = this.vectors.allocate(cpu);
     if (vector === null) return this.refused(req, cpu, `no free vector on CPU ${cpu}`);
@@ -321,12 +442,12 @@ export class LinuxGuest extends GuestBase {
 
   /** No remapping: compatibility format, or the 15-bit extension for APIC IDs 256..32767. */
   private programDirect(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
-    const dest = this.apicIdOf(cpu);
+    const dest = this.destinationOf(cpu);
     if (dest > LIMIT_8BIT && !(this.extDestId && dest <= LIMIT_15BIT)) {
       return this.refused(req, cpu, `APIC ID ${dest} cannot be expressed in an MSI without interrupt remapping`);
     }
     const encoding = dest > LIMIT_8BIT ? 'ext-dest-id' : 'compat';
-    const msg = composeApicMessage(dest, vector, false);
+    const msg = composeApicMessage(dest, vector, this.flat);
     if (req.kind === 'ioapic') {
       const rte = rteFromMessage(msg, req.pinSetup);
       this.writeRte(req.pin, rte);
@@ -366,7 +487,7 @@ export class LinuxGuest extends GuestBase {
   remapIrte(index: number, sid: number, cpu: number, vector: number): void {
     if (this.amd !== null) {
       // amd_ir_set_vcpu_affinity with no vCPU data → amd_iommu_deactivate_guest_mode: a GuestMode = 0 entry again.
-      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 });
+      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0 });
       return;
     }
     if (this.intel === null) throw new UsageError('remapIrte: this kernel has no interrupt remapping');
@@ -426,7 +547,7 @@ export class LinuxGuest extends GuestBase {
     if (vector === null) throw new UsageError(`retargetInterrupt(${req.id}): no free vector on CPU ${cpu}`);
     const sid = this.machine.device(req.device).requesterId;
     if (this.intel !== null) this.intel.writeIrte(p.irteIndex, this.irteFor(cpu, vector, sid), flush);
-    else if (this.amd !== null) this.amd.writeIrte(sid, p.irteIndex, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 }, flush);
+    else if (this.amd !== null) this.amd.writeIrte(sid, p.irteIndex, { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0 }, flush);
     else throw new UsageError(`retargetInterrupt(${req.id}): interrupt remapping is off`);
     this.log.print(`irq ${req.id}: affinity set to CPU ${cpu}, vector 0x${vector.toString(16)}${flush ? '' : ' (interrupt entry cache NOT invalidated)'}`);
     return { ...p, cpu, apicId: this.apicIdOf(cpu), vector };
@@ -479,11 +600,11 @@ export class LinuxGuest extends GuestBase {
     if (this.amd !== null && this.remap !== null) {
       const index = this.amd.allocIndex(sid, 1);
       if (index === null) return 'AMD-Vi: Failed to allocate IRTE';
-      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0 });
+      this.amd.writeIrte(sid, index, { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0 });
       return { cpu, apicId, vector, irteIndex: index, message: composeAmdRemappable(index, this.amd.twoKMode) };
     }
     if (apicId > LIMIT_8BIT && !(this.extDestId && apicId <= LIMIT_15BIT)) return `APIC ID ${apicId} cannot be expressed in an MSI without interrupt remapping`;
-    return { cpu, apicId, vector, message: composeApicMessage(apicId, vector, false) };
+    return { cpu, apicId, vector, message: composeApicMessage(this.destinationOf(cpu), vector, this.flat) };
   }
 
   /** Which IOMMU's interrupt remapping this kernel enabled at boot, if any. */
@@ -492,8 +613,10 @@ export class LinuxGuest extends GuestBase {
   }
 
   private irteFor(cpu: number, vector: number, sid: number): IntelIrteFields {
-    // prepare_irte: Fixed, edge (the RTE carries the real trigger), redirection hint set, driver's DM.
-    return { vector, dest: this.destinationOf(cpu), destMode: this.cluster ? 1 : 0, redirectionHint: 1, trigger: 0, deliveryMode: 0, sid, sq: 0, svt: SVT_VERIFY_SID };
+    // prepare_irte: Fixed, edge (the RTE carries the real trigger), redirection hint set, driver's DM; set_irte_sid
+    // drops the requester-id check with intremap=nosid.
+    const svt = this.cmdline.intremapNosid ? SVT_NO_VERIFY : SVT_VERIFY_SID;
+    return { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0, redirectionHint: 1, trigger: 0, deliveryMode: 0, sid, sq: 0, svt };
   }
 
   private programIntel(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
@@ -506,7 +629,7 @@ export class LinuxGuest extends GuestBase {
       drv = own;
     }
     if (req.kind === 'ioapic') {
-      const index = drv.allocIrte(1);
+      const index = this.legacyIrte.get(req.pin) ?? drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
       drv.writeIrte(index, this.irteFor(cpu, vector, this.machine.firmware.dmar!.ioapicSourceId));
       const rte = rteIntelRemappable(index, req.pin, req.pinSetup);
@@ -541,7 +664,7 @@ export class LinuxGuest extends GuestBase {
 
   private programAmd(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
     const drv = this.amd!;
-    const fields = { vector, dest: this.destinationOf(cpu), destMode: (this.cluster ? 1 : 0) as 0 | 1 };
+    const fields = { vector, dest: this.destinationOf(cpu), destMode: (this.logicalDest ? 1 : 0) as 0 | 1 };
     if (req.kind === 'ioapic') {
       const devid = drv.ioapicDeviceId;
       // irq_remapping_alloc: for the I/O APIC, index = pin (indices 0..31 of its table are kept for pins).
