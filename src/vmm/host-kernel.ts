@@ -63,6 +63,13 @@ export interface HostKernel {
    * event, whose handler prints the DMAR / AMD-Vi lines of the host's dmesg.
    */
   servicePending(): void;
+  /** Host CPUs online now (CPU hotplug included). */
+  onlineCpus(): number[];
+  /**
+   * CPU hotplug: take host CPU `cpu` offline, moving the vfio vectors bound to it to the CPUs left (each HostVector
+   * the kernel returned is updated in place). Returns how many moved; a UsageError when it cannot go offline.
+   */
+  offlineCpu(cpu: number): number;
   /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
   readonly log: readonly string[];
   /**
