@@ -73,7 +73,7 @@ export interface HostKernel {
   /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
   readonly log: readonly string[];
   /**
-   * Host vectors the kernel has allocated so far. The kernel model is not part of a system snapshot, so a snapshot
+   * Host vectors the kernel has allocated so far (CPU offline's moves included). The kernel model is not part of a system snapshot, so a snapshot
    * restores only while this count is what it was when the snapshot was taken.
    */
   readonly allocations: number;

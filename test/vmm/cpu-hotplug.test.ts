@@ -54,4 +54,11 @@ describe('a host CPU going offline', () => {
     expect(() => sys.offlineHostCpu(0)).toThrow(/last online host CPU/);
     expect(sys.vmm.routes()).toEqual(before);
   });
+
+  it('a system snapshot from before the CPU went offline is refused: the host kernel allocated vectors since', () => {
+    const { sys } = nic(false);
+    const snap = sys.snapshot();
+    sys.offlineHostCpu(1);
+    expect(() => sys.restore(snap)).toThrow(/host kernel has allocated 1 vector\(s\) since it was taken/);
+  });
 });

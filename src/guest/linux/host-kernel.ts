@@ -120,6 +120,8 @@ export class LinuxHostKernel implements HostKernel {
       this.perCpu[v.host.cpu]--;
       this.handlers[p.cpu * 256 + p.vector] = v.handler;
       this.perCpu[p.cpu]++;
+      // A new host vector was allocated: a system snapshot from before no longer matches this kernel.
+      this.allocations++;
       v.programmed = p;
       v.host.cpu = p.cpu;
       v.host.apicId = p.apicId;
