@@ -30,14 +30,16 @@
  * change on one CPU updates the index for that CPU only (destination-index.ts); a scratch buffer per nesting level (an EOI broadcast or a listener may deliver again) holds the addressed CPUs.
  */
 import { DELIVERY_MODE_NAMES, DeliveryMode, DestMode, hex, type ApicMessage } from '../msi/interrupt.ts';
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import type { EventHub, LapicRefusal } from '../core/events.ts';
 import { DestinationIndex, type IndexRebuilds } from './destination-index.ts';
 import { matchesWithShorthand } from './destination-match.ts';
 import { applyLapicState, freezeLapicState, validateLapicState, type LapicState, type ValidatedLapicState } from './lapic-state.ts';
 import { LAPIC_REGISTER_WORDS, Lapic, type LapicSinks } from './lapic.ts';
 import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
-import { Shorthand } from './registers.ts';
+import { LVT_MASKED, Shorthand } from './registers.ts';
+import { SimClock } from '../core/sim-clock.ts';
+import type { LapicTiming } from './lapic-timer.ts';
 
 export interface ApicBusOptions {
   /** APIC ID of each CPU (index = CPU index; CPU 0 is the BSP). Unique, 0..0xFFFFFFFE. */
@@ -46,7 +48,12 @@ export interface ApicBusOptions {
   events: EventHub;
   /** Where a LAPIC's EOI of a level-triggered vector goes (the I/O APICs). */
   eoiBroadcast: (vector: number) => void;
+  /** The machine's clock and the timer rates (default: a clock of its own, 1 ns bus cycle, 1 GHz TSC). */
+  timing?: LapicTiming;
 }
+
+/** LVT LINT0 / LINT1 register offsets in a LAPIC's LVT words. */
+const LVT_LINT0 = 3;
 
 export const APIC_BUS_STATE_VERSION = 1;
 
@@ -68,6 +75,13 @@ export class ApicBus {
   private readonly index: DestinationIndex;
   private readonly scratch: Int32Array[] = [];
   private depth = 0;
+  readonly timing: LapicTiming;
+  /**
+   * The two LINT wires every LAPIC's LINT0/LINT1 pins hang on (MP spec 3.6.2.2, virtual-wire mode: the 8259's INTR on
+   * LINT0, NMI on LINT1), and the LAPICs whose entry for that pin is unmasked: a wire change visits those only.
+   */
+  private readonly lintLevels = [false, false];
+  private readonly lintListeners: Lapic[][] = [[], []];
 
   constructor(options: ApicBusOptions) {
     const { apicIds } = options;
@@ -92,13 +106,50 @@ export class ApicBus {
       },
       eoiBroadcast: (vector) => this.eoiBroadcastSink(vector),
       addressingChanged: (lapic) => this.index.update(lapic.cpu),
+      lintWatch: (lapic, pin) => this.lintWatch(lapic, pin),
+      localDeliver: (lapic, lvtIndex, deliveryMode) => {
+        if (this.events.active) this.events.hop('apic_local_deliver', [['vector', lvtIndex], ['lvt', deliveryMode]]);
+      },
+      get timing() {
+        return timing;
+      },
     };
+    const timing: LapicTiming = options.timing ?? { clock: new SimClock(), busCycleNs: 1, tscHz: 1_000_000_000 };
+    this.timing = timing;
     const lapics = new Array<Lapic>(apicIds.length);
     // One buffer for every LAPIC's LVT/IRR/ISR/TMR words (see Lapic's storage parameter).
     const registers = new Uint32Array(apicIds.length * LAPIC_REGISTER_WORDS);
     for (let cpu = 0; cpu < apicIds.length; cpu++) lapics[cpu] = new Lapic(cpu, apicIds[cpu], sinks, registers, cpu * LAPIC_REGISTER_WORDS);
     this.lapics = lapics;
     this.index = new DestinationIndex(lapics);
+  }
+
+  /** Drive LINT wire `pin` (0 or 1) of every LAPIC; only LAPICs whose LVT entry for it is unmasked see it. */
+  setLint(pin: number, level: boolean): void {
+    if (pin !== 0 && pin !== 1) throw new UsageError(`setLint: LINT${showValue(pin)} does not exist (LINT0 or LINT1)`);
+    if (typeof level !== 'boolean') throw new UsageError(`setLint: level must be true or false, got ${showValue(level)}`);
+    if (this.lintLevels[pin] === level) return;
+    this.lintLevels[pin] = level;
+    const listeners = this.lintListeners[pin];
+    for (let i = 0; i < listeners.length; i++) listeners[i].setLint(pin, level);
+  }
+
+  /** The level of LINT wire `pin`. */
+  lintLevel(pin: 0 | 1): boolean {
+    return this.lintLevels[pin];
+  }
+
+  private lintWatch(lapic: Lapic, pin: number): void {
+    const listeners = this.lintListeners[pin];
+    const listening = (lapic.lvtEntry(LVT_LINT0 + pin) & LVT_MASKED) === 0;
+    const at = listeners.indexOf(lapic);
+    if (listening && at < 0) {
+      listeners.push(lapic);
+      lapic.syncLint(pin, this.lintLevels[pin]);
+    } else if (!listening && at >= 0) {
+      listeners[at] = listeners[listeners.length - 1];
+      listeners.pop();
+    }
   }
 
   /** Deliver a decoded interrupt; returns how many LAPICs accepted it. No allocation when nobody listens. */
@@ -134,6 +185,15 @@ export class ApicBus {
   /** Mark the destination maps stale (after LAPIC state was changed behind the bus's back); cheap. */
   rebuildMaps(): void {
     this.index.invalidate();
+    this.rebuildLintListeners();
+  }
+
+  /** After a restore: the LINT listener lists from the LVT entries (one pass; restores are rare). */
+  private rebuildLintListeners(): void {
+    for (const pin of [0, 1]) {
+      this.lintListeners[pin].length = 0;
+      for (const lapic of this.lapics) if ((lapic.lvtEntry(LVT_LINT0 + pin) & LVT_MASKED) === 0) this.lintListeners[pin].push(lapic);
+    }
   }
 
   /** How often the destination index ran each of its O(CPUs) rebuilds (a diagnostic; see destination-index.ts). */
@@ -332,6 +392,7 @@ export class ApicBus {
     const validated: ValidatedLapicState[] = this.lapics.map((lapic, cpu) => validateLapicState(lapic, (s.lapics as unknown[])[cpu]));
     for (const v of validated) applyLapicState(v);
     this.index.invalidate();
+    this.rebuildLintListeners();
   }
 }
 

@@ -5,6 +5,7 @@
 import { UsageError } from '../core/errors.ts';
 import { APIC_BASE_BSP, APIC_BASE_RESERVED, apicBaseMode } from './apic-base.ts';
 import { CpuRunState, isIntInRange, type CpuRunStateSnapshot } from './cpu-run-state.ts';
+import type { LapicTimer, LapicTimerState } from './lapic-timer.ts';
 import {
   APIC_BITMAP_WORDS,
   APIC_LVT_COUNT,
@@ -52,6 +53,9 @@ export interface LapicRegisterFile extends LapicScalarRegisters {
   readonly run: CpuRunState;
   /** A plain copy of one register block (what a saved state holds), read without making the typed-array views. */
   copyRegisterWords(block: 'lvt' | 'irr' | 'isr' | 'tmr'): number[];
+  lintLines: number;
+  readonly timerState: LapicTimer | null;
+  ensureTimer(): LapicTimer;
 }
 
 export interface LapicState extends LapicScalarRegisters {
@@ -66,13 +70,19 @@ export interface LapicState extends LapicScalarRegisters {
   isr: number[];
   tmr: number[];
   run: CpuRunStateSnapshot;
+  /** LINT0 (bit 0) and LINT1 (bit 1) input levels as last seen. Absent in older states: 0. */
+  lintLines?: number;
+  /** The timer's counting state; null (or absent in older states) when the timer was never touched. */
+  timer?: LapicTimerState | null;
 }
 
 /** The fields of a {@link LapicState}: exactly what {@link saveLapicRegisters} writes. */
 const LAPIC_STATE_KEYS: ReadonlySet<string> = new Set([
   'version', 'cpu', 'initialApicId', 'apicBase', 'id', 'tpr', 'ldr', 'dfr', 'svr', 'icrLo', 'icrHi', 'tmict', 'tdcr',
-  'esr', 'esrPending', 'errorInterruptArmed', 'lvt', 'irr', 'isr', 'tmr', 'run',
+  'esr', 'esrPending', 'errorInterruptArmed', 'lvt', 'irr', 'isr', 'tmr', 'run', 'lintLines', 'timer',
 ]);
+
+const TIMER_STATE_KEYS: ReadonlySet<string> = new Set(['running', 'countBase', 'baseTime', 'tscDeadline']);
 
 export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
   return {
@@ -97,6 +107,8 @@ export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
     isr: lapic.copyRegisterWords('isr'),
     tmr: lapic.copyRegisterWords('tmr'),
     run: lapic.run.save(),
+    lintLines: lapic.lintLines,
+    timer: lapic.timerState === null ? null : lapic.timerState.save(),
   };
 }
 
@@ -107,6 +119,7 @@ export function freezeLapicState(s: LapicState): Readonly<LapicState> {
   Object.freeze(s.isr);
   Object.freeze(s.tmr);
   Object.freeze(s.run);
+  if (s.timer) Object.freeze(s.timer);
   return Object.freeze(s);
 }
 
@@ -189,6 +202,16 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
   words('isr', APIC_BITMAP_WORDS, vectorBits);
   words('tmr', APIC_BITMAP_WORDS, vectorBits);
   CpuRunState.validate(s.run, `${where}.run`);
+  if (s.lintLines !== undefined && !isIntInRange(s.lintLines, 0, 3)) fail('lintLines', 'expected 0..3 (bit 0 LINT0, bit 1 LINT1)');
+  if (s.timer !== undefined && s.timer !== null) {
+    const t = s.timer as Record<string, unknown>;
+    if (typeof t !== 'object') fail('timer', 'expected an object or null');
+    for (const key of Object.keys(t)) if (!TIMER_STATE_KEYS.has(key)) fail(`timer.${key}`, 'no such field in a LAPIC timer state');
+    if (typeof t.running !== 'boolean') fail('timer.running', 'expected a boolean');
+    if (!isIntInRange(t.countBase, 0, 0xffffffff)) fail('timer.countBase', 'expected an unsigned 32-bit count');
+    if (!isIntInRange(t.baseTime, 0, Number.MAX_SAFE_INTEGER)) fail('timer.baseTime', 'expected a time in ns (a non-negative integer)');
+    if (typeof t.tscDeadline !== 'string' || !/^0x[0-9a-f]{1,16}$/i.test(t.tscDeadline)) fail('timer.tscDeadline', 'expected a hex string "0x..." of at most 64 bits');
+  }
   return { lapic, state: s as unknown as LapicState, mode: mode as ValidatedLapicState['mode'], apicBase };
 }
 
@@ -214,4 +237,7 @@ export function applyLapicState(v: ValidatedLapicState): void {
   lapic.isr.set(s.isr);
   lapic.tmr.set(s.tmr);
   lapic.run.load(s.run);
+  lapic.lintLines = s.lintLines ?? 0;
+  if (s.timer) lapic.ensureTimer().load(s.timer);
+  else lapic.timerState?.stop();
 }

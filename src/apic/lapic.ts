@@ -5,9 +5,12 @@
  * Facts: SDM 10.4 and 10.12 (register map, MSR rules, APIC base), 10.6.1 and 10.8 (acceptance), 10.8.5 (EOI),
  * 10.8.3.1 (PPR). What it sends out goes through injected sinks ({@link LapicSinks}); it never calls its peers.
  *
- * Not modelled: the APIC timer (TMICT/TDCR/LVT Timer are stored and read back, TMCCT reads 0, nothing counts down),
- * the thermal/PMC/LINT0/LINT1 sources (their LVT entries are stored only), CMCI (no LVT CMCI: LVR reports 6 LVTs),
- * the arbitration priority register (APR reads 0) and remote read (RRD reads 0), as in KVM and QEMU.
+ * The timer counts on the machine's simulated clock (lapic-timer.ts). LINT0 and LINT1 are inputs the bus drives
+ * (the 8259's INTR on LINT0 in virtual-wire mode, NMI on LINT1), delivered through their LVT entries (SDM 10.5.1).
+ *
+ * Not modelled: the thermal and PMC sources (their LVT entries are stored only), CMCI (no LVT CMCI: LVR reports 6
+ * LVTs), the arbitration priority register (APR reads 0) and remote read (RRD reads 0), as in KVM and QEMU; with the
+ * APIC hardware-disabled, LINT0/LINT1 do not become the processor's INTR/NMI pins (SDM 10.4.3).
  */
 import { DeliveryMode, DestMode, newApicMessage, type ApicMessage } from '../msi/interrupt.ts';
 import { GeneralProtectionFault, UsageError } from '../core/errors.ts';
@@ -66,7 +69,10 @@ import {
   LDR_XAPIC_MASK,
   LVT_INDEX_ERROR,
   LVT_MASKED,
+  LVT_POLARITY,
   LVT_REMOTE_IRR,
+  LVT_TIMER_MODE_MASK as LVT_TIMER_MODE_BITS,
+  LVT_TRIGGER_LEVEL,
   LVT_RESET,
   LVT_WRITABLE,
   SVR_APIC_ENABLED,
@@ -76,6 +82,7 @@ import {
   Shorthand,
   TDCR_WRITABLE,
 } from './registers.ts';
+import { LapicTimer, TimerMode, timerMode, type LapicTimerState, type LapicTiming } from './lapic-timer.ts';
 import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, isX2apicMsr, x2apicMsrToOffset } from './x2apic-msr.ts';
 import { applyLapicState, saveLapicRegisters, validateLapicState, type LapicState } from './lapic-state.ts';
 
@@ -87,7 +94,26 @@ export interface LapicSinks {
   eoiBroadcast(vector: number): void;
   /** This LAPIC's APIC ID, LDR, DFR or mode may have changed: the bus updates its destination index for it. */
   addressingChanged(lapic: Lapic): void;
+  /**
+   * LVT LINT0 or LINT1 (`pin`) was written: the bus keeps the set of LAPICs listening to each LINT wire (unmasked
+   * entries) and, for one that starts listening, calls {@link Lapic.syncLint} with the wire's level.
+   */
+  lintWatch(lapic: Lapic, pin: number): void;
+  /** A local (LVT) interrupt is being delivered: for the trace (QEMU apic_local_deliver). */
+  localDeliver(lapic: Lapic, lvtIndex: number, deliveryMode: number): void;
+  /** The clock the timer counts by. */
+  readonly timing: LapicTiming;
 }
+
+/** IA32_TSC_DEADLINE (SDM 10.5.4.1). */
+export const MSR_IA32_TSC_DEADLINE = 0x6e0;
+const LVT_INDEX_TIMER = 0;
+const LVT_INDEX_LINT0 = 3;
+const DM_FIXED = 0;
+const DM_SMI = 2;
+const DM_NMI = 4;
+const DM_INIT = 5;
+const DM_EXTINT = 7;
 
 /** x2APIC logical ID: cluster (id >> 4) in 31:16, one bit (id & 0xF) in 15:0 (SDM 10.12.10.2). */
 export function x2apicLdr(x2apicId: number): number {
@@ -175,6 +201,10 @@ export class Lapic implements MmioDevice {
 
   /** Reused message for IPIs this LAPIC sends (no allocation per IPI; made on the first IPI). */
   private ipiMessage: ApicMessage | null = null;
+  /** The timer's counting state; made on the first timer register write (most CPUs of a big machine never use it). */
+  private timerUnit: LapicTimer | null = null;
+  /** Electrical levels of LINT0 (bit 0) and LINT1 (bit 1), as last seen while listening. */
+  lintLines = 0;
 
   constructor(
     /** CPU index on the bus (0 is the BSP). */
@@ -216,6 +246,11 @@ export class Lapic implements MmioDevice {
       isr: view(ISR_AT, APIC_BITMAP_WORDS),
       tmr: view(TMR_AT, APIC_BITMAP_WORDS),
     });
+  }
+
+  /** LVT entry `index` (0 timer … 5 error) without making the register views. */
+  lvtEntry(index: number): number {
+    return this.words[this.at + LVT_AT + index];
   }
 
   /** The LVT entries (timer, thermal, PMC, LINT0, LINT1, error), as stored. */
@@ -317,6 +352,7 @@ export class Lapic implements MmioDevice {
 
   rdmsr(msr: number): bigint {
     if (msr === MSR_IA32_APIC_BASE) return this.apicBase;
+    if (msr === MSR_IA32_TSC_DEADLINE) return this.timerUnit === null ? 0n : this.timerUnit.readDeadline();
     this.checkX2apicMode(msr, 'RDMSR');
     checkX2apicRead(msr);
     if (msr === MSR_X2APIC_ICR) return (BigInt(this.icrHi) << 32n) | BigInt(this.icrLo);
@@ -326,6 +362,11 @@ export class Lapic implements MmioDevice {
   wrmsr(msr: number, value: bigint): void {
     if (msr === MSR_IA32_APIC_BASE) {
       this.writeApicBase(value);
+      return;
+    }
+    if (msr === MSR_IA32_TSC_DEADLINE) {
+      // Outside TSC-deadline mode the write is ignored (SDM 10.5.4.1); no timer state is made for it.
+      if (timerMode(this.words[this.at + LVT_AT + LVT_INDEX_TIMER]) === TimerMode.TscDeadline) this.timer.writeDeadline(value);
       return;
     }
     this.checkX2apicMode(msr, 'WRMSR');
@@ -384,7 +425,7 @@ export class Lapic implements MmioDevice {
       case APIC_TMICT:
         return this.tmict;
       case APIC_TMCCT:
-        return 0; // the timer is not modelled
+        return this.timerUnit === null ? 0 : this.timerUnit.currentCount();
       case APIC_TDCR:
         return this.tdcr;
       default:
@@ -436,11 +477,18 @@ export class Lapic implements MmioDevice {
         this.icrHi = (value & ICR_HI_XAPIC_MASK) >>> 0;
         return true;
       case APIC_TMICT:
+        // SDM 10.5.4.1: in TSC-deadline mode writes to the initial-count register are ignored.
+        if (timerMode(this.words[this.at + LVT_AT + LVT_INDEX_TIMER]) === TimerMode.TscDeadline) return true;
         this.tmict = value >>> 0;
+        this.timer.initialCountWritten();
         return true;
-      case APIC_TDCR:
+      case APIC_TDCR: {
+        const timer = this.timer;
+        const count = timer.divideChanging(this.tdcr);
         this.tdcr = value & TDCR_WRITABLE;
+        timer.divideChanged(count);
         return true;
+      }
       case APIC_SELF_IPI:
         if (!x2apic) return false; // reserved offset in xAPIC mode
         this.sendSelfIpi(value & 0xff);
@@ -482,15 +530,162 @@ export class Lapic implements MmioDevice {
 
   private writeLvt(index: number, value: number): void {
     const word = this.at + LVT_AT + index;
-    let entry = (value & LVT_WRITABLE[index]) | (this.words[word] & LVT_REMOTE_IRR);
+    const old = this.words[word];
+    let entry = (value & LVT_WRITABLE[index]) | (old & LVT_REMOTE_IRR);
     // SDM 10.4.7.2: while software-disabled, the mask bits stay set and attempts to clear them are ignored.
     if (!this.softwareEnabled) entry |= LVT_MASKED;
     this.words[word] = entry >>> 0;
+    if (index === LVT_INDEX_TIMER) {
+      if ((old ^ entry) & LVT_TIMER_MODE_BITS && this.timer.lvtChanged(old)) this.tmict = 0;
+    } else if (index === LVT_INDEX_LINT0 || index === LVT_INDEX_LINT0 + 1) {
+      const pin = index - LVT_INDEX_LINT0;
+      this.sinks.lintWatch(this, pin);
+      // An entry that becomes deliverable picks up a level-sensitive input that is already active (no edge).
+      if ((entry & LVT_MASKED) === 0) this.serviceLint(pin, this.lintActive(pin));
+    }
+  }
+
+  // --- The timer -------------------------------------------------------------------------------------------------
+
+  private get timer(): LapicTimer {
+    return (this.timerUnit ??= new LapicTimer(this.sinks.timing, this, () => this.timerExpired(), `${this.name} timer`));
+  }
+
+  /** LVT Timer entry (the timer reads its mode from it). */
+  get lvtTimer(): number {
+    return this.words[this.at + LVT_AT + LVT_INDEX_TIMER];
+  }
+
+  /** The count reached zero or the deadline passed: the LVT Timer interrupt, unless masked (the count goes on). */
+  private timerExpired(): void {
+    const entry = this.words[this.at + LVT_AT + LVT_INDEX_TIMER];
+    if (entry & LVT_MASKED) return;
+    this.deliverLocal(LVT_INDEX_TIMER, entry & 0xff, 0);
+  }
+
+  /** The timer's counting state, for save/restore; null when the timer was never touched. */
+  get timerState(): LapicTimer | null {
+    return this.timerUnit;
+  }
+
+  /** Make the timer's counting state exist (restore of a state whose timer runs). */
+  ensureTimer(): LapicTimer {
+    return this.timer;
+  }
+
+  // --- LINT0 / LINT1 (SDM 10.5.1) ---------------------------------------------------------------------------------
+
+  /** Whether input `pin` is at its active level under the LVT's polarity (bit 13, 1 = active low). */
+  private lintActive(pin: number): boolean {
+    const high = ((this.lintLines >>> pin) & 1) !== 0;
+    return (this.words[this.at + LVT_AT + LVT_INDEX_LINT0 + pin] & LVT_POLARITY) !== 0 ? !high : high;
+  }
+
+  /** The bus drives input `pin` (0 = LINT0, 1 = LINT1) to electrical level `level`. */
+  setLint(pin: number, level: boolean): void {
+    const was = this.lintActive(pin);
+    this.lintLines = level ? this.lintLines | (1 << pin) : this.lintLines & ~(1 << pin);
+    this.serviceLint(pin, was);
+  }
+
+  /** The bus tells a LAPIC that starts listening the wire's level: level-sensitive entries act, no edge is seen. */
+  syncLint(pin: number, level: boolean): void {
+    this.lintLines = level ? this.lintLines | (1 << pin) : this.lintLines & ~(1 << pin);
+    this.serviceLint(pin, this.lintActive(pin));
+  }
+
+  /**
+   * Deliver what LINT `pin` asks for through its LVT entry. NMI, SMI and INIT are edge-sensitive and ExtINT is
+   * level-sensitive whatever the trigger bit says; Fixed follows the trigger bit on LINT0, and LINT1 "does not support
+   * level-sensitive interrupts" (SDM 10.5.1, trigger mode). A masked entry ignores the pin; a level-sensitive Fixed
+   * entry delivers once and sets Remote IRR until the EOI for its vector.
+   */
+  private serviceLint(pin: number, wasActive: boolean): void {
+    const word = this.at + LVT_AT + LVT_INDEX_LINT0 + pin;
+    const entry = this.words[word];
+    const active = this.lintActive(pin);
+    const mode = (entry >>> 8) & 7;
+    if (mode === DM_EXTINT) {
+      // The 8259's INTR: pending while asserted and unmasked; withdrawn when it drops.
+      if (active && (entry & LVT_MASKED) === 0) {
+        if (!this.run.extIntPending) {
+          this.sinks.localDeliver(this, LVT_INDEX_LINT0 + pin, mode);
+          this.acceptExtInt();
+        }
+      } else {
+        this.run.extIntPending = false;
+      }
+      return;
+    }
+    if (entry & LVT_MASKED) return;
+    const rising = active && !wasActive;
+    const level = mode === DM_FIXED && pin === 0 && (entry & LVT_TRIGGER_LEVEL) !== 0;
+    if (level) {
+      if (!active || (entry & LVT_REMOTE_IRR) !== 0) return;
+      if (this.deliverLocal(LVT_INDEX_LINT0 + pin, entry & 0xff, 1)) this.words[word] = (this.words[word] | LVT_REMOTE_IRR) >>> 0;
+      return;
+    }
+    if (!rising) return;
+    switch (mode) {
+      case DM_FIXED:
+        this.deliverLocal(LVT_INDEX_LINT0 + pin, entry & 0xff, 0);
+        return;
+      case DM_NMI:
+        this.sinks.localDeliver(this, LVT_INDEX_LINT0 + pin, mode);
+        this.acceptNmi();
+        return;
+      case DM_SMI:
+        this.sinks.localDeliver(this, LVT_INDEX_LINT0 + pin, mode);
+        this.acceptSmi();
+        return;
+      case DM_INIT:
+        this.sinks.localDeliver(this, LVT_INDEX_LINT0 + pin, mode);
+        this.acceptInit();
+        return;
+      default:
+        return; // reserved delivery modes deliver nothing
+    }
+  }
+
+  /**
+   * The INTA cycle of an ExtINT has run (the vector came from the 8259): the latch is consumed, and taken again at
+   * once if LINT0 still carries an asserted INTR (ExtINT is level-sensitive).
+   */
+  extIntAcknowledged(): void {
+    this.run.extIntPending = false;
+    this.serviceLint(0, true);
+  }
+
+  /**
+   * A locally generated Fixed interrupt (timer, LINT, error): "Receive Illegal Vector" for vectors 0–15 (SDM 10.5.3:
+   * "in an interrupt generated locally from the local vector table"), else IRR (and TMR for level). True if set.
+   */
+  private deliverLocal(lvtIndex: number, vector: number, trigger: number): boolean {
+    this.sinks.localDeliver(this, lvtIndex, DM_FIXED);
+    if (vector < FIRST_LEGAL_VECTOR) {
+      this.recordError(ESR_RECEIVE_ILLEGAL_VECTOR);
+      return false;
+    }
+    this.setRequest(vector, trigger);
+    if (this.interruptEntry !== null) this.interruptEntry(vector);
+    return true;
+  }
+
+  /** EOI of level vector `vector`: a LINT0 entry waiting on it clears Remote IRR and re-delivers if still asserted. */
+  private lintEoi(vector: number): void {
+    const word = this.at + LVT_AT + LVT_INDEX_LINT0;
+    const entry = this.words[word];
+    if ((entry & LVT_REMOTE_IRR) === 0 || (entry & 0xff) !== vector) return;
+    this.words[word] = (entry & ~LVT_REMOTE_IRR) >>> 0;
+    this.serviceLint(0, true);
   }
 
   private maskAllLvts(): void {
     const { words, at } = this;
     for (let i = at + LVT_AT; i < at + LVT_AT + APIC_LVT_COUNT; i++) words[i] = (words[i] | LVT_MASKED) >>> 0;
+    this.sinks.lintWatch(this, 0);
+    this.sinks.lintWatch(this, 1);
+    if (((words[at + LVT_AT + LVT_INDEX_LINT0] >>> 8) & 7) === DM_EXTINT) this.run.extIntPending = false;
   }
 
   // --- IA32_APIC_BASE ------------------------------------------------------------------------------------------
@@ -709,8 +904,14 @@ export class Lapic implements MmioDevice {
     this.esr = 0;
     this.esrPending = 0;
     this.errorInterruptArmed = true;
+    if (this.timerUnit !== null) {
+      this.timerUnit.stop();
+      this.timerUnit.tscDeadline = 0n;
+    }
     const { words, at } = this;
     words.fill(LVT_RESET, at + LVT_AT, at + LVT_AT + APIC_LVT_COUNT);
+    this.sinks.lintWatch(this, 0);
+    this.sinks.lintWatch(this, 1);
     words.fill(0, at + IRR_AT, at + TMR_AT + APIC_BITMAP_WORDS); // IRR, ISR, TMR
     // The ID and mode survive INIT; only an LDR or DFR that was not at its reset value changes addressing.
     if (addressing) this.sinks.addressingChanged(this);
@@ -740,9 +941,9 @@ export class Lapic implements MmioDevice {
     const vector = highestAt(words, at + ISR_AT);
     if (vector < 0) return;
     clearVector(words, at + ISR_AT, vector);
-    if (testVector(words, vector, at + TMR_AT) && (this.svr & SVR_EOI_BROADCAST_SUPPRESSION) === 0) {
-      this.sinks.eoiBroadcast(vector);
-    }
+    if (!testVector(words, vector, at + TMR_AT)) return;
+    this.lintEoi(vector);
+    if ((this.svr & SVR_EOI_BROADCAST_SUPPRESSION) === 0) this.sinks.eoiBroadcast(vector);
   }
 
   // --- Save / restore --------------------------------------------------------------------------------------------
@@ -769,7 +970,10 @@ export class Lapic implements MmioDevice {
       s.icrLo !== this.icrLo || s.icrHi !== this.icrHi || s.tmict !== this.tmict || s.tdcr !== this.tdcr ||
       s.esr !== this.esr || s.esrPending !== this.esrPending || s.errorInterruptArmed !== this.errorInterruptArmed
     ) return false;
-    if (!this.run.matches(s.run)) return false;
+    if (!this.run.matches(s.run) || (s.lintLines ?? 0) !== this.lintLines) return false;
+    // A running timer is never taken as unchanged: its restore re-arms the clock event relative to the restored time.
+    const timer = this.timerUnit;
+    if (timer === null ? s.timer != null : s.timer == null || timer.running || s.timer.running || !sameTimerState(timer.save(), s.timer)) return false;
     if (this.apicBaseTextOf !== this.apicBase) {
       this.apicBaseTextOf = this.apicBase;
       this.apicBaseText = '0x' + this.apicBase.toString(16);
@@ -788,4 +992,8 @@ export class Lapic implements MmioDevice {
     applyLapicState(validateLapicState(this, state));
     this.sinks.addressingChanged(this);
   }
+}
+
+function sameTimerState(a: LapicTimerState, b: LapicTimerState): boolean {
+  return a.running === b.running && a.countBase === b.countBase && a.baseTime === b.baseTime && a.tscDeadline === b.tscDeadline;
 }

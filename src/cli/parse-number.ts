@@ -5,25 +5,13 @@
  * (naming the option and the value) and the program exits 2.
  */
 import { InvalidArgumentError } from 'commander';
+import { parseUnsigned } from '../core/unsigned-number.ts';
+
+// The rule itself lives below the CLI so that the web page reads numbers the same way.
+export { parseUnsigned };
 
 /** Exit code for a command line irqpath cannot use (bad number, missing or unknown option). */
 export const USAGE_EXIT_CODE = 2;
-
-const HEX = /^0x[0-9a-f]+(?:_[0-9a-f]+)*$/i;
-const DECIMAL = /^[0-9]+(?:_[0-9]+)*$/;
-
-/** Parse `text` as an unsigned integer of at most `bits` bits, or throw a RangeError saying what is wrong with it. */
-export function parseUnsigned(text: string, bits: number): bigint {
-  const trimmed = text.trim();
-  if (!HEX.test(trimmed) && !DECIMAL.test(trimmed)) {
-    throw new RangeError(`'${text}' is not an unsigned number: use hex (0x...) or decimal`);
-  }
-  const value = BigInt(trimmed.replaceAll('_', ''));
-  if (value >= 1n << BigInt(bits)) {
-    throw new RangeError(`'${text}' does not fit in ${bits} bits (maximum 0x${((1n << BigInt(bits)) - 1n).toString(16)})`);
-  }
-  return value;
-}
 
 /** A commander option parser for an unsigned number of at most `bits` bits. */
 export function unsignedOption(bits: number): (text: string) => bigint {

@@ -65,6 +65,29 @@ export interface DeviceOptions {
    * at each `registers[k]` and its data 8 bytes above, and the device raises source k by a DMA write of them.
    */
   embeddedMsi?: EmbeddedMsiOptions;
+  /** The function's INTx pin (Interrupt Pin register: A = 1 … D = 4). Default: none (MSI/MSI-X only). */
+  intx?: 'A' | 'B' | 'C' | 'D';
+  /**
+   * PCI-to-PCI bridges between the root bus and this function, outermost first, as the device numbers each bridge
+   * has on its parent bus. The INTx pin is swizzled at each one (PCI-to-PCI Bridge spec 9.1). Default: none (the
+   * function sits on the root bus, and `bdf`'s device number is its slot there).
+   */
+  behindBridges?: number[];
+}
+
+/** The legacy half of the machine: the 8259 pair, the clocks of the LAPIC timer and TSC, the HPET. */
+export interface LegacyOptions {
+  /**
+   * The 8259 pair: '8259a' (default) follows the Intel 8259A data sheet; 'qemu' follows QEMU's hw/intc/i8259.c
+   * where it differs (an edge request stays latched after the line drops; ICW1 clears the ISR).
+   */
+  pic?: '8259a' | 'qemu';
+  /** Nanoseconds per APIC bus clock, the LAPIC timer's input (default 1: KVM's and QEMU's 1 GHz APIC timer). */
+  apicBusCycleNs?: number;
+  /** TSC frequency in Hz (default 1 000 000 000). */
+  tscHz?: number;
+  /** HPET comparators, 3..32 (default 3, as QEMU's hpet "timers" property). */
+  hpetTimers?: number;
 }
 
 export interface EmbeddedMsiOptions {
@@ -210,4 +233,6 @@ export interface MachineConfig {
    * 'vector-hash' (KVM's default: the (vector mod N)-th match), 'first' (QEMU TCG: the first match).
    */
   lowestPriority?: 'priority' | 'vector-hash' | 'first';
+  /** The 8259 pair, the timer clocks and the HPET (all quiet until software programs them). */
+  legacy?: LegacyOptions;
 }

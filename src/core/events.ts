@@ -20,6 +20,11 @@ export interface TraceHop {
   name: string;
   /** Ordered arguments, rendered "name key value key value" like QEMU's log backend. */
   args: [string, TraceValue][];
+  /**
+   * Which machine of a two-machine system recorded it. Never set by the hub (the hot path does not know); a recorder
+   * listening to both machines of a system tags the copies it keeps, so diagrams can draw host and guest apart.
+   */
+  machine?: 'host' | 'guest';
 }
 
 /** A fault recorded (or suppressed) by an IOMMU, with the decoded record and Linux's log line for it. */

@@ -18,3 +18,12 @@ export interface MmioRegion {
   /** Region is decoded only while this returns true (e.g. a BAR with memory decoding enabled). */
   enabled?: () => boolean;
 }
+
+/** A device on the I/O port bus (IN/OUT). Ports are absolute; the port decoder splits wider accesses into bytes. */
+export interface PortIoDevice {
+  readonly name: string;
+  /** Read one byte at I/O port `port`. */
+  ioRead(port: number): number;
+  /** Write one byte at I/O port `port`. */
+  ioWrite(port: number, value: number): void;
+}

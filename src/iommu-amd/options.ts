@@ -159,7 +159,8 @@ export function resolveAmdOptions(opts: AmdIommuOptions | ResolvedAmdOptions, pa
   if (opts.hpet !== undefined && opts.hpet !== null) {
     const h = opts.hpet as { id?: unknown; deviceId?: unknown };
     if (!Number.isInteger(h.id) || (h.id as number) < 0 || (h.id as number) > 255) throw new ConfigError(`${path}.hpet.id`, `must be an HPET number 0..255, got ${JSON.stringify(h.id)}`);
-    const [, deviceId] = bdf(h, 'deviceId', undefined, `${path}.hpet`);
+    // Resolving already-resolved options (the unit's constructor does) finds the DeviceID as a number.
+    const deviceId = typeof h.deviceId === 'number' && Number.isInteger(h.deviceId) && h.deviceId >= 0 && h.deviceId <= 0xffff ? h.deviceId : bdf(h, 'deviceId', undefined, `${path}.hpet`)[1];
     hpet = { id: h.id as number, deviceId };
   }
   const ioapicInIvrs = bool(opts, 'ioapicInIvrs', true, path);

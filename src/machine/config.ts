@@ -4,7 +4,7 @@
  */
 import { ConfigError, showValue } from '../core/errors.ts';
 import { formatBdf, parseBdf } from '../core/bdf.ts';
-import type { DeviceOptions, HypervisorOptions, IommuOptions, MachineConfig } from '../core/config-types.ts';
+import type { DeviceOptions, HypervisorOptions, IommuOptions, LegacyOptions, MachineConfig } from '../core/config-types.ts';
 import { INTEL_OPTION_KEYS, resolveIntelOptions } from '../iommu-intel/options.ts';
 import { AMD_OPTION_KEYS, resolveAmdOptions } from '../iommu-amd/options.ts';
 
@@ -33,6 +33,24 @@ export interface ResolvedConfig {
   lowestPriority: 'priority' | 'vector-hash' | 'first';
   bareMetal: boolean;
   dmar: { hostAddressWidth: number | null; intrRemap: boolean; x2apicOptOut: boolean; ioapicScopeId: number | null };
+  legacy: Required<LegacyOptions>;
+}
+
+export const DEFAULT_LEGACY: Required<LegacyOptions> = { pic: '8259a', apicBusCycleNs: 1, tscHz: 1_000_000_000, hpetTimers: 3 };
+
+function validateLegacy(raw: unknown): Required<LegacyOptions> {
+  if (raw === undefined) return { ...DEFAULT_LEGACY };
+  if (!isObject(raw)) throw new ConfigError('legacy', 'must be an object');
+  rejectUnknown(raw, ['pic', 'apicBusCycleNs', 'tscHz', 'hpetTimers'], 'legacy');
+  const pic = raw.pic ?? DEFAULT_LEGACY.pic;
+  if (pic !== '8259a' && pic !== 'qemu') throw new ConfigError('legacy.pic', `must be "8259a" (the data sheet) or "qemu" (QEMU's i8259.c), got ${showValue(pic)}`);
+  return {
+    pic,
+    apicBusCycleNs: raw.apicBusCycleNs === undefined ? DEFAULT_LEGACY.apicBusCycleNs : intIn(raw.apicBusCycleNs, 'legacy.apicBusCycleNs', 1, 1000),
+    // Up to 10 GHz; at least 1 kHz so a deadline converts to nanoseconds without overflow.
+    tscHz: raw.tscHz === undefined ? DEFAULT_LEGACY.tscHz : intIn(raw.tscHz, 'legacy.tscHz', 1000, 10_000_000_000),
+    hpetTimers: raw.hpetTimers === undefined ? DEFAULT_LEGACY.hpetTimers : intIn(raw.hpetTimers, 'legacy.hpetTimers', 3, 32),
+  };
 }
 
 const HYPERVISOR_KEYS: (keyof HypervisorOptions)[] = [
@@ -83,7 +101,13 @@ function bdfField(value: unknown, field: string): number {
 function validateDevice(raw: unknown, i: number, taken: Map<number, string>): ResolvedDevice {
   const path = `devices[${i}]`;
   if (!isObject(raw)) throw new ConfigError(path, 'must be an object');
-  rejectUnknown(raw, ['bdf', 'vendorId', 'deviceId', 'classCode', 'msi', 'msix', 'name', 'embeddedMsi'], path);
+  rejectUnknown(raw, ['bdf', 'vendorId', 'deviceId', 'classCode', 'msi', 'msix', 'name', 'embeddedMsi', 'intx', 'behindBridges'], path);
+  if (raw.intx !== undefined && !['A', 'B', 'C', 'D'].includes(raw.intx as string)) throw new ConfigError(`${path}.intx`, `must be "A", "B", "C" or "D" (the Interrupt Pin), got ${showValue(raw.intx)}`);
+  if (raw.behindBridges !== undefined) {
+    if (!Array.isArray(raw.behindBridges)) throw new ConfigError(`${path}.behindBridges`, 'must be a list of bridge device numbers (0..31), outermost first');
+    raw.behindBridges.forEach((d, j) => intIn(d, `${path}.behindBridges[${j}]`, 0, 31));
+    if (raw.intx === undefined) throw new ConfigError(`${path}.behindBridges`, 'only matters for INTx routing: give intx too');
+  }
   const requesterId = bdfField(raw.bdf, `${path}.bdf`);
   const owner = taken.get(requesterId);
   if (owner !== undefined) throw new ConfigError(`${path}.bdf`, `${formatBdf(requesterId)} is already used by ${owner}`);
@@ -228,7 +252,7 @@ function validateCpu(cpu: unknown, topVendor: unknown): { vendor: 'intel' | 'amd
 export function resolveConfig(config: MachineConfig): ResolvedConfig {
   const raw = config as unknown;
   if (!isObject(raw)) throw new ConfigError('config', 'must be an object');
-  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'cpu', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority', 'bareMetal', 'dmar', 'iommus'], '');
+  rejectUnknown(raw, ['cpus', 'apicIds', 'cpuVendor', 'cpu', 'ioapic', 'hypervisor', 'devices', 'iommu', 'lowestPriority', 'bareMetal', 'dmar', 'iommus', 'legacy'], '');
   const cpus = intIn(raw.cpus, 'cpus', 1, MAX_CPUS);
 
   let apicIds: number[];
@@ -333,5 +357,6 @@ export function resolveConfig(config: MachineConfig): ResolvedConfig {
     lowestPriority,
     bareMetal,
     dmar,
+    legacy: validateLegacy(raw.legacy),
   };
 }

@@ -8,11 +8,25 @@ import type { AddressSpace } from './address-space.ts';
 import { GeneralProtectionFault, showValue, UsageError } from '../core/errors.ts';
 import type { SparseMemory } from '../core/memory.ts';
 import type { AccessSize } from '../core/mmio.ts';
+import type { IoPortSpace } from './io-ports.ts';
+import { tscAt } from '../apic/lapic-timer.ts';
+import type { SimClock } from '../core/sim-clock.ts';
 
 const LAPIC_PAGE = 0x1000;
 const IA32_APIC_BASE = 0x1b;
 const X2APIC_MSR_FIRST = 0x800;
 const X2APIC_MSR_LAST = 0xbff;
+const IA32_TIME_STAMP_COUNTER = 0x10;
+const IA32_TSC_DEADLINE = 0x6e0;
+
+/** What a CPU reaches outside its LAPIC and the memory bus: I/O ports, the 8259's INTA cycle, the clock. */
+export interface CpuPlatform {
+  ports: IoPortSpace;
+  /** The INTA cycle on the system bus: the 8259 pair answers with a vector. */
+  interruptAcknowledge(): number;
+  clock: SimClock;
+  tscHz: number;
+}
 
 export type Address = bigint | number;
 
@@ -58,7 +72,41 @@ export class Cpu {
     readonly lapic: Lapic,
     private readonly space: AddressSpace,
     private readonly memory: SparseMemory,
+    private readonly platform: CpuPlatform,
   ) {}
+
+  // --- I/O ports ---------------------------------------------------------------------------------------------------
+
+  /** IN AL, DX. */
+  in8(port: number): number {
+    return this.platform.ports.read(port, 1);
+  }
+
+  /** OUT DX, AL. */
+  out8(port: number, value: number): void {
+    this.platform.ports.write(port, 1, value);
+  }
+
+  in16(port: number): number {
+    return this.platform.ports.read(port, 2);
+  }
+
+  out16(port: number, value: number): void {
+    this.platform.ports.write(port, 2, value);
+  }
+
+  in32(port: number): number {
+    return this.platform.ports.read(port, 4);
+  }
+
+  out32(port: number, value: number): void {
+    this.platform.ports.write(port, 4, value);
+  }
+
+  /** RDTSC: the time-stamp counter at the machine's simulated time. */
+  rdtsc(): bigint {
+    return tscAt(this.platform.clock.now, this.platform.tscHz);
+  }
 
   /** The CPU's initial APIC ID (x2APIC ID; the xAPIC ID register holds its low 8 bits at reset). */
   get apicId(): number {
@@ -134,19 +182,34 @@ export class Cpu {
   /** RDMSR. IA32_APIC_BASE and the x2APIC range go to the local APIC; any other MSR is not modelled and raises #GP. */
   rdmsr(msr: number): bigint {
     msrIndex(msr, 'RDMSR');
-    if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.rdmsr(msr);
+    if (msr === IA32_APIC_BASE || msr === IA32_TSC_DEADLINE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.rdmsr(msr);
+    if (msr === IA32_TIME_STAMP_COUNTER) return this.rdtsc();
     throw new GeneralProtectionFault(`RDMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
   }
 
   wrmsr(msr: number, value: number | bigint): void {
     msrIndex(msr, 'WRMSR');
     const v = toU64(value, `WRMSR 0x${msr.toString(16)} value`);
-    if (msr === IA32_APIC_BASE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.wrmsr(msr, v);
+    if (msr === IA32_APIC_BASE || msr === IA32_TSC_DEADLINE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.wrmsr(msr, v);
     throw new GeneralProtectionFault(`WRMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
   }
 
   /** INTA: the highest deliverable IRR vector moves to ISR and is returned; null when nothing is deliverable. */
   acknowledge(): number | null {
     return this.lapic.acknowledge();
+  }
+
+  /**
+   * The interrupt acknowledge of an ExtINT: when the LAPIC holds one (LINT0 in virtual-wire mode, or an ExtINT
+   * message from the I/O APIC), the CPU runs the INTA cycle on the system bus and the 8259 pair supplies the vector
+   * (SDM 10.6.2.x "ExtINT": "the processor ... obtain the vector from the external controller"). null when no
+   * ExtINT is pending. Software that takes interrupts checks this before {@link acknowledge}.
+   */
+  acknowledgeExtInt(): number | null {
+    if (!this.lapic.run.extIntPending) return null;
+    this.lapic.run.extIntPending = false;
+    const vector = this.platform.interruptAcknowledge();
+    this.lapic.extIntAcknowledged();
+    return vector;
   }
 }

@@ -42,8 +42,19 @@ export interface FirmwareTables {
     /** The hypervisor is Xen and offers PIRQ-over-MSI (XENFEAT / HVM PIRQs). */
     xenPirq: boolean;
   };
-  /** MADT: one local APIC entry per CPU, in CPU order (x2APIC entries for IDs ≥ 255). */
-  madt: { apicIds: number[]; ioapic: { id: number; address: number; gsiBase: 0 } };
+  /**
+   * MADT: one local APIC entry per CPU, in CPU order (x2APIC entries for IDs ≥ 255), the I/O APIC, the interrupt
+   * source overrides (ACPI 6.5 5.2.12.5) and the local APIC NMI entry (5.2.12.7).
+   */
+  madt: {
+    apicIds: number[];
+    ioapic: { id: number; address: number; gsiBase: 0 };
+    interruptSourceOverrides: InterruptSourceOverride[];
+    /** LAPIC NMI: ACPI processor UID 0xFF (all), flags 0 (bus default), LINT1. */
+    localApicNmi: { processorUid: number; flags: number; lint: number };
+  };
+  /** ACPI HPET table: the event timer block's ID (its capabilities register bits 31:0), base and number. */
+  hpet: { eventTimerBlockId: number; base: number; number: number; minimumTick: number };
   /**
    * ACPI DMAR: present with an Intel IOMMU. `registerBase` and `ioapicSourceId` describe the first unit (the one
    * covering the I/O APIC), kept for single-unit callers; `units` lists every DRHD in table order.
@@ -60,6 +71,44 @@ export interface FirmwareTables {
 }
 
 export const IOAPIC_BASE = 0xfec00000;
+
+/**
+ * MADT Interrupt Source Override (ACPI 6.5 5.2.12.5, table 5.25): ISA IRQ `source` arrives at GSI `gsi`; `flags` are
+ * MPS INTI flags: bits 1:0 polarity (00 bus default, 01 active high, 11 active low), bits 3:2 trigger (00 bus
+ * default, 01 edge, 11 level).
+ */
+export interface InterruptSourceOverride {
+  bus: 0;
+  source: number;
+  gsi: number;
+  flags: number;
+}
+
+/** INTI flags "active high, level triggered" (0b1101). */
+export const INTI_ACTIVE_HIGH_LEVEL = 0xd;
+
+/**
+ * The overrides QEMU's MADT carries on q35 and pc (hw/i386/acpi-common.c build_madt): IRQ0 → GSI 2 with bus-default
+ * flags, and IRQ 5, 9, 10, 11 (x86 machines' pci_irq_mask) active high, level. Linux prints them as
+ * "ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq 2 dfl dfl)", "… bus_irq 9 global_irq 9 high level". IRQ 9 is the
+ * SCI (FADT SCI_INT = 9).
+ */
+export const QEMU_INTERRUPT_SOURCE_OVERRIDES: readonly InterruptSourceOverride[] = [
+  { bus: 0, source: 0, gsi: 2, flags: 0 },
+  { bus: 0, source: 5, gsi: 5, flags: INTI_ACTIVE_HIGH_LEVEL },
+  { bus: 0, source: 9, gsi: 9, flags: INTI_ACTIVE_HIGH_LEVEL },
+  { bus: 0, source: 10, gsi: 10, flags: INTI_ACTIVE_HIGH_LEVEL },
+  { bus: 0, source: 11, gsi: 11, flags: INTI_ACTIVE_HIGH_LEVEL },
+];
+
+/** The GSI ISA IRQ `irq` arrives at under `overrides` (identity when none names it; ACPI 5.2.12.5). */
+export function isaIrqToGsi(irq: number, overrides: readonly InterruptSourceOverride[]): number {
+  for (const o of overrides) if (o.source === irq) return o.gsi;
+  return irq;
+}
+
+export const HPET_BASE = 0xfed00000;
+export const LAPIC_DEFAULT_BASE = 0xfee00000;
 
 /** What firmware knows about one Intel unit (from its resolved options). */
 export interface IntelUnitFacts {
@@ -82,7 +131,13 @@ export interface AmdUnitFacts {
   hpet: { id: number; deviceId: number } | null;
 }
 
-export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFacts[] | AmdUnitFacts | null): FirmwareTables {
+/** What firmware reports about the HPET (its capabilities register low half is the table's Event Timer Block ID). */
+export interface HpetFacts {
+  capabilities: number;
+  minimumTick: number;
+}
+
+export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFacts[] | AmdUnitFacts | null, hpet: HpetFacts): FirmwareTables {
   const ioapicId = config.ioapic.id;
   let dmar: FirmwareTables['dmar'] = null;
   let ivrs: FirmwareTables['ivrs'] = null;
@@ -119,7 +174,13 @@ export function buildFirmwareTables(config: ResolvedConfig, units: IntelUnitFact
       msiExtDestId: config.hypervisor.extDestId,
       xenPirq: config.hypervisor.xenPirq,
     },
-    madt: { apicIds: [...config.apicIds], ioapic: { id: ioapicId, address: IOAPIC_BASE, gsiBase: 0 } },
+    madt: {
+      apicIds: [...config.apicIds],
+      ioapic: { id: ioapicId, address: IOAPIC_BASE, gsiBase: 0 },
+      interruptSourceOverrides: QEMU_INTERRUPT_SOURCE_OVERRIDES.map((o) => ({ ...o })),
+      localApicNmi: { processorUid: 0xff, flags: 0, lint: 1 },
+    },
+    hpet: { eventTimerBlockId: hpet.capabilities, base: HPET_BASE, number: 0, minimumTick: hpet.minimumTick },
     dmar,
     ivrs,
   };

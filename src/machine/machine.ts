@@ -32,8 +32,18 @@ import { MachineSnapshots, memoryImageOf, type MachineSnapshot } from './snapsho
 import { diffMemory, diffStates, type StateChange } from './state-diff.ts';
 import { TraceRecorder } from './trace.ts';
 import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './register-windows.ts';
+import { SimClock } from '../core/sim-clock.ts';
+import { PicPair, PIC_MASTER_PORT, PIC_SLAVE_PORT, ELCR1_PORT } from '../pic/pic-pair.ts';
+import { Hpet, HPET_MMIO_SIZE, hpetCapabilitiesLow } from '../hpet/hpet.ts';
+import { Ich9Lpc, PIRQ_FIRST_GSI } from '../pci/ich9-lpc.ts';
+import { rootBusPin } from '../pci/intx.ts';
+import { IoPortSpace } from './io-ports.ts';
+import { InterruptLines } from './interrupt-lines.ts';
+import { HPET_BASE, isaIrqToGsi } from './firmware.ts';
 
 const IOAPIC_WINDOW = 0x1000;
+/** The HPET's requester ID without an IOMMU scope naming it: the LPC bridge 00:1f.0 that contains it on ICH9. */
+export const DEFAULT_HPET_SOURCE_ID = 0x00f8;
 /** Where firmware places device BARs: a 32-bit MMIO window below the I/O APIC, as PC firmware does. */
 const PCI_MMIO_WINDOW_BASE = 0xc000_0000;
 const PCI_MMIO_WINDOW_END = 0xfe00_0000;
@@ -81,6 +91,21 @@ export class Machine {
   readonly iommus: readonly Iommu[];
   readonly firmware: FirmwareTables;
   readonly addressSpace = new AddressSpace();
+  /** Simulated time: advanced only by {@link advance}; the LAPIC timers and the HPET count on it. */
+  readonly clock = new SimClock();
+  /** IN/OUT ports (the 8259 pair at 0x20/0xA0, the ELCR at 0x4D0). */
+  readonly ports = new IoPortSpace();
+  /** The cascaded 8259 pair; its INT drives every LAPIC's LINT0 and I/O APIC input 0. */
+  readonly pic: PicPair;
+  readonly hpet: Hpet;
+  /** The ICH9 LPC bridge (00:1f.0): PIRQ routing. */
+  readonly lpc: Ich9Lpc;
+  /** The ISA IRQ and GSI wires, wired-OR over their sources. */
+  readonly lines: InterruptLines;
+  /** How many asserting INTx sources each PIRQ line has (for moving them when a PIRQx_ROUT changes). */
+  private readonly pirqSources = new Uint16Array(8);
+  /** Root-bus slot and pin of each INTx-capable function, by requester ID (the swizzle worked out once). */
+  private readonly intxRoutes = new Map<number, { slot: number; pin: number }>();
   private readonly cpus: Cpu[];
   private readonly devicesByRid = new Map<number, Device>();
   private readonly snapshots: MachineSnapshots;
@@ -97,6 +122,7 @@ export class Machine {
       lowestPriority: resolved.lowestPriority,
       events: this.events,
       eoiBroadcast: (vector) => ioapic?.eoiBroadcast(vector),
+      timing: { clock: this.clock, busCycleNs: resolved.legacy.apicBusCycleNs, tscHz: resolved.legacy.tscHz },
     });
     if (!resolved.cpuX2apic) for (const lapic of this.apicBus.lapics) lapic.x2apicCapable = false;
     this.bus = new MachineBus(this.core, this.memory, this.apicBus, this.events);
@@ -111,13 +137,16 @@ export class Machine {
       interruptEntriesInvalidated: assembly.interruptEntriesInvalidated ?? (() => {}),
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
+    let hpetSourceId = DEFAULT_HPET_SOURCE_ID;
+    const hpetFacts = { capabilities: hpetCapabilitiesLow(resolved.legacy.hpetTimers), minimumTick: 0x80 };
     const units: Iommu[] = [];
     if (resolved.iommu?.kind === 'intel') {
       const opts = resolved.iommus.map((u, i) => resolveIntelOptions(u as IntelIommuOptions, resolved.iommus.length > 1 ? `iommus[${i}]` : 'iommu'));
       const intel = opts.map((o) => new IntelIommu(o, host));
       units.push(...intel);
       ioapicSourceId = (opts.find((o) => o.ioapicScope) ?? opts[0]).ioapicSourceId;
-      this.firmware = buildFirmwareTables(resolved, opts);
+      hpetSourceId = opts.find((o) => o.hpet)?.hpet?.sourceId ?? hpetSourceId;
+      this.firmware = buildFirmwareTables(resolved, opts, hpetFacts);
       if (intel.length === 1 && opts[0].includePciAll) {
         // One unit covering everything: it is the remapper itself (no scope lookup on the hot path).
         this.core.remapper = intel[0];
@@ -141,6 +170,7 @@ export class Machine {
       const unit = new AmdIommu(opts, host);
       units.push(unit);
       ioapicSourceId = unit.ioapicDeviceId;
+      if (opts.hpet) hpetSourceId = opts.hpet.deviceId;
       this.core.remapper = unit;
       this.bus.dmaTranslator = (sid, addr, isWrite) => unit.translateDma(sid, addr, isWrite);
       this.firmware = buildFirmwareTables(resolved, {
@@ -150,9 +180,9 @@ export class Machine {
         ioapicDeviceId: unit.ioapicDeviceId,
         ioapicInIvrs: opts.ioapicInIvrs,
         hpet: opts.hpet,
-      });
+      }, hpetFacts);
     } else {
-      this.firmware = buildFirmwareTables(resolved, null);
+      this.firmware = buildFirmwareTables(resolved, null, hpetFacts);
     }
     this.iommus = units;
     this.iommu = units[0] ?? null;
@@ -164,7 +194,26 @@ export class Machine {
     ioapic = new Ioapic({ ...resolved.ioapic, sourceId: ioapicSourceId }, this.bus, this.events);
     this.ioapic = ioapic;
     this.addressSpace.add({ base: IOAPIC_BASE, size: IOAPIC_WINDOW, device: ioapic });
-    this.bus.nameOf = (sid) => (sid === ioapicSourceId ? `I/O APIC (${formatBdf(sid)})` : formatBdf(sid));
+    this.bus.nameOf = (sid) => (sid === ioapicSourceId ? `I/O APIC (${formatBdf(sid)})` : sid === hpetSourceId ? `HPET (${formatBdf(sid)})` : formatBdf(sid));
+
+    // The legacy half: the 8259 pair, the wires, the HPET. Quiet until software programs them.
+    this.pic = new PicPair(resolved.legacy.pic, (level) => this.picOutput(level), this.events);
+    this.ports.claim(PIC_MASTER_PORT, 2, this.pic);
+    this.ports.claim(PIC_SLAVE_PORT, 2, this.pic);
+    this.ports.claim(ELCR1_PORT, 2, this.pic);
+    firmwarePicSetup(this.ports);
+    this.lines = new InterruptLines(resolved.ioapic.pins, {
+      pic: (irq, high) => this.pic.setIrq(irq, high),
+      ioapic: (pin, high) => ioapic!.setLine(pin, high),
+    });
+    this.hpet = new Hpet({ timers: resolved.legacy.hpetTimers, sourceId: hpetSourceId }, this.clock, {
+      legacyIrq: (irq, asserted) => this.setIsaIrqFrom(irq, asserted),
+      ioapicInput: (pin, asserted) => {
+        if (pin < this.lines.ioapicPins) this.lines.gsi(pin, asserted);
+      },
+    }, this.bus, this.events);
+    this.addressSpace.add({ base: HPET_BASE, size: HPET_MMIO_SIZE, device: this.hpet });
+    this.lpc = new Ich9Lpc((pirq, from, to) => this.pirqRouteChanged(pirq, from, to));
 
     this.pci = new PciBus();
     if (this.iommu instanceof AmdIommu) this.pci.add(this.iommu.pciFunction);
@@ -173,11 +222,15 @@ export class Machine {
       const fn = assembly.functionFor?.(d, this.bus, this.events) ?? new PciFunction(d, this.bus, this.events);
       this.pci.add(fn);
       nextBar = this.assignBars(fn, nextBar);
+      if (fn.intxPin !== 0) this.wireIntx(fn, d);
       this.devicesByRid.set(fn.requesterId, new Device(fn, this.events));
     }
 
+    if (!this.pci.get(this.lpc.requesterId)) this.pci.add(this.lpc);
+
     this.checkRegisterWindows();
-    this.cpus = this.apicBus.lapics.map((lapic, i) => new Cpu(i, lapic, this.addressSpace, this.memory));
+    const platform = { ports: this.ports, interruptAcknowledge: () => this.pic.acknowledge(), clock: this.clock, tscHz: resolved.legacy.tscHz };
+    this.cpus = this.apicBus.lapics.map((lapic, i) => new Cpu(i, lapic, this.addressSpace, this.memory, platform));
     const entry = assembly.interruptEntry;
     if (entry !== undefined) this.apicBus.lapics.forEach((lapic, i) => (lapic.interruptEntry = (vector) => entry(i, vector)));
     this.snapshots = new MachineSnapshots(this);
@@ -200,9 +253,106 @@ export class Machine {
     return next;
   }
 
+  // ---- The legacy half ------------------------------------------------------------------------------------------
+
+  /** Advance simulated time by `ns` nanoseconds, firing the LAPIC timers and HPET comparators that fall due. */
+  advance(ns: number): void {
+    this.clock.advance(ns);
+  }
+
+  /**
+   * The 8259 pair's INT output: every LAPIC's LINT0 (virtual-wire mode A) and I/O APIC input 0 (virtual-wire mode B;
+   * ICH9 13.5: I/O APIC input 0 is the 8259's INTR). Each side delivers it only if software programmed it so.
+   */
+  private picOutput(level: boolean): void {
+    this.apicBus.setLint(0, level);
+    this.ioapic.setLine(0, level);
+  }
+
+  /** ISA IRQ states a caller drives through {@link setIsaIrq} (one source per IRQ). */
+  private readonly isaDriven = new Uint8Array(16);
+
+  /**
+   * Drive ISA IRQ `irq` (an ISA device: the RTC on 8, the SCI on 9, a serial port on 4): the 8259 input `irq` and the
+   * I/O APIC input the MADT's interrupt source overrides name (IRQ0 → input 2, else the same number; ACPI 5.2.12.5).
+   */
+  setIsaIrq(irq: number, level: boolean): void {
+    if (!Number.isInteger(irq) || irq < 0 || irq > 15 || irq === 2) throw new UsageError(`setIsaIrq: ISA IRQ ${showValue(irq)} does not exist (0..15; IRQ2 is the 8259 cascade)`);
+    if (typeof level !== 'boolean') throw new UsageError(`setIsaIrq: level must be true or false, got ${showValue(level)}`);
+    const gsi = isaIrqToGsi(irq, this.firmware.madt.interruptSourceOverrides);
+    if (gsi >= this.lines.ioapicPins) throw new UsageError(`setIsaIrq: IRQ ${irq} arrives at GSI ${gsi}, but the I/O APIC has inputs 0..${this.lines.ioapicPins - 1}`);
+    if ((this.isaDriven[irq] === 1) === level) return;
+    this.isaDriven[irq] = level ? 1 : 0;
+    this.events.beginFlow();
+    this.setIsaIrqFrom(irq, level);
+  }
+
+  /** One source's transition on ISA IRQ `irq`: the 8259 input and the overridden GSI. */
+  private setIsaIrqFrom(irq: number, asserted: boolean): void {
+    this.lines.isaIrq(irq, asserted);
+    const gsi = isaIrqToGsi(irq, this.firmware.madt.interruptSourceOverrides);
+    if (gsi < this.lines.ioapicPins) this.lines.gsi(gsi, asserted);
+  }
+
+  private wireIntx(fn: PciFunction, d: ResolvedDevice): void {
+    if (this.lines.ioapicPins < PIRQ_FIRST_GSI + 8) {
+      throw new UsageError(`${formatBdf(fn.requesterId)} uses INTx, which needs I/O APIC inputs 16..23 for PIRQA-H (ioapic.pins is ${this.lines.ioapicPins})`);
+    }
+    this.intxRoutes.set(fn.requesterId, rootBusPin(fn.intxPin, (fn.requesterId >>> 3) & 0x1f, d.behindBridges ?? []));
+    fn.intxSink = (f, asserted) => this.intx(f, asserted);
+  }
+
+  /** A function's INTx# changed: its PIRQ (I/O APIC input 16 + PIRQ) and, when routed, the 8259 input. */
+  private intx(fn: PciFunction, asserted: boolean): void {
+    const route = this.intxRoutes.get(fn.requesterId)!;
+    const pirq = this.lpc.pirqOf(route.slot, route.pin);
+    this.pirqSources[pirq] = asserted ? this.pirqSources[pirq] + 1 : Math.max(0, this.pirqSources[pirq] - 1);
+    if (this.events.active) this.events.hop('irqpath_pirq', [['pirq', Ich9Lpc.pirqName(pirq)], ['gsi', PIRQ_FIRST_GSI + pirq], ['level', asserted ? 1 : 0]]);
+    this.lines.gsi(PIRQ_FIRST_GSI + pirq, asserted);
+    const irq = this.lpc.picIrqOf(pirq);
+    if (irq >= 0) this.lines.isaIrq(irq, asserted);
+  }
+
+  /** The PIRQ and I/O APIC input a function's INTx# reaches (for reports and tests). */
+  intxRoute(bdf: string): { pirq: string; gsi: number; picIrq: number } {
+    const route = this.intxRoutes.get(parseBdf(bdf));
+    if (route === undefined) throw new UsageError(`intxRoute: ${bdf} has no INTx pin (configure intx: "A".."D")`);
+    const pirq = this.lpc.pirqOf(route.slot, route.pin);
+    return { pirq: Ich9Lpc.pirqName(pirq), gsi: PIRQ_FIRST_GSI + pirq, picIrq: this.lpc.picIrqOf(pirq) };
+  }
+
+  /** PIRQx_ROUT changed: the PIRQ's asserting sources move from one 8259 input to the other. */
+  private pirqRouteChanged(pirq: number, from: number, to: number): void {
+    for (let i = 0; i < this.pirqSources[pirq]; i++) {
+      if (from >= 0) this.lines.isaIrq(from, false);
+      if (to >= 0) this.lines.isaIrq(to, true);
+    }
+  }
+
+  /** Snapshot state of the wires (machine-level, next to the devices'). */
+  saveWires(): unknown {
+    return { lines: this.lines.save(), pirqSources: Array.from(this.pirqSources), isaDriven: Array.from(this.isaDriven), clock: this.clock.now };
+  }
+
+  restoreWires(state: unknown): void {
+    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; clock?: unknown } | null;
+    const counts = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff);
+    if (s === null || typeof s !== 'object' || !counts(s.pirqSources, 8) || !counts(s.isaDriven, 16) || s.isaDriven.some((x) => x > 1)) {
+      throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags) and clock');
+    }
+    this.lines.restore(s.lines);
+    this.clock.restoreTime(s.clock as number);
+    this.pirqSources.set(s.pirqSources);
+    this.isaDriven.set(s.isaDriven);
+  }
+
   /** Refuse a configuration whose register windows overlap (the IOMMU base is the one a user places). */
   private checkRegisterWindows(): void {
-    const windows: RegisterWindow[] = [INTERRUPT_WINDOW, { what: 'the I/O APIC', field: null, base: IOAPIC_BASE, size: IOAPIC_WINDOW }];
+    const windows: RegisterWindow[] = [
+      INTERRUPT_WINDOW,
+      { what: 'the I/O APIC', field: null, base: IOAPIC_BASE, size: IOAPIC_WINDOW },
+      { what: 'the HPET', field: null, base: HPET_BASE, size: HPET_MMIO_SIZE },
+    ];
     const several = this.iommus.length > 1;
     this.iommus.forEach((u, i) => {
       windows.push({ what: `the ${u.kind === 'intel-vtd' ? 'VT-d' : 'AMD IOMMU'} register window${several ? ` of iommus[${i}]` : ''}`, field: several ? `iommus[${i}].base` : 'iommu.base', base: u.base, size: u.size });
@@ -319,6 +469,17 @@ export class Machine {
     const before = this.snapshot();
     step();
     return this.diff(before, this.snapshot());
+  }
+}
+
+/**
+ * The 8259 pair as the firmware hands it over (SeaBIOS pic_setup: ICW1 0x11 to both, vector bases 0x08 and 0x70,
+ * cascade on IR2, 8086 mode, then every input masked but the cascade — PIC_IRQMASK_DEFAULT 0xFFFB), so ISA IRQs do
+ * not reach the CPU until the OS programs the 8259. Done through the I/O ports, as firmware does it.
+ */
+function firmwarePicSetup(ports: IoPortSpace): void {
+  for (const [port, value] of [[0x20, 0x11], [0xa0, 0x11], [0x21, 0x08], [0xa1, 0x70], [0x21, 0x04], [0xa1, 0x02], [0x21, 0x01], [0xa1, 0x01], [0x21, 0xfb], [0xa1, 0xff]]) {
+    ports.write(port, 1, value);
   }
 }
 

@@ -78,6 +78,13 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   apic_local_deliver: ev('vector %d delivery mode %d', ['vector', 'lvt'], 'apic.c apic_local_deliver'),
   apic_register_read: ev('register 0x%02x = 0x%x', ['reg', 'val'], 'apic.c apic_register_read'),
   apic_register_write: ev('register 0x%02x = 0x%x', ['reg', 'val'], 'apic.c apic_register_write'),
+  // hw/intc/trace-events — i8259.c; hw/i386/trace-events — x86.c
+  pic_update_irq: ev('master %d imr %u irr %u padd %u', ['master', 'imr', 'irr', 'padd'], 'i8259.c pic_update_irq'),
+  pic_set_irq: ev('master %d irq %d level %d', ['master', 'irq', 'level'], 'i8259.c pic_set_irq'),
+  pic_interrupt: ev('irq %d intno %d', ['irq', 'intno'], 'i8259.c pic_read_irq'),
+  pic_ioport_write: ev('master %d addr 0x%x val 0x%x', ['master', 'addr', 'val'], 'i8259.c pic_ioport_write'),
+  pic_ioport_read: ev('master %d addr 0x%x val 0x%x', ['master', 'addr', 'val'], 'i8259.c pic_ioport_read'),
+  x86_pic_interrupt: ev('PIC interrupt #%d level:%d', ['irqn', 'level'], 'x86.c pic_irq_request'),
   // hw/pci/trace-events — pci_host.c, msix.c
   pci_cfg_read: ev('%s %02x:%02x.%x @0x%x -> 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_read_common'),
   pci_cfg_write: ev('%s %02x:%02x.%x @0x%x <- 0x%x', ['dev', 'bus', 'slot', 'func', 'offs', 'val'], 'pci_host.c pci_host_config_write_common'),

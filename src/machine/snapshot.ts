@@ -29,6 +29,11 @@ export interface MachineSnapshot {
     iommu: unknown | null;
     /** Units after the first on a machine with several (`iommus:`); absent otherwise. */
     moreIommus?: unknown[];
+    /** The 8259 pair. */
+    pic: unknown;
+    hpet: unknown;
+    /** The interrupt wires' source counts and the simulated time. */
+    wires: unknown;
     /**
      * Touched RAM pages: a {@link MemoryImage} in a live snapshot; in its JSON form (and accepted by restore) an
      * object of page-frame number (lower-case hex) → base64 page.
@@ -57,6 +62,10 @@ export interface SnapshotSubject {
   readonly iommus: readonly SavedDevice[];
   readonly memory: SparseMemory;
   readonly core: { invalidateAllRoutes(): void };
+  readonly pic: SavedDevice;
+  readonly hpet: SavedDevice;
+  saveWires(): unknown;
+  restoreWires(state: unknown): void;
 }
 
 type DeviceStates = Omit<MachineSnapshot['devices'], 'memory'>;
@@ -86,6 +95,9 @@ export class MachineSnapshots {
       pci: m.pci.save(),
       iommu: m.iommu ? m.iommu.save() : null,
       ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
+      pic: m.pic.save(),
+      hpet: m.hpet.save(),
+      wires: m.saveWires(),
     };
   }
 
@@ -125,7 +137,11 @@ export class MachineSnapshots {
   /** Apply the states; `cpus` and `memory` absent (a rollback) leave the LAPICs and RAM as they are. */
   private apply(d: Omit<DeviceStates, 'cpus'> & { cpus?: unknown[] }, memory: MemoryImage | null): void {
     const m = this.m;
+    // Time first: a running LAPIC timer or HPET comparator re-arms relative to it.
+    m.restoreWires(d.wires);
     m.ioapic.restore(d.ioapic as never);
+    m.pic.restore(d.pic as never);
+    m.hpet.restore(d.hpet as never);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
     m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));

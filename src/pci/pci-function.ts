@@ -30,9 +30,14 @@ import {
   DEFAULT_VENDOR_ID,
   PCI_COMMAND,
   PCI_COMMAND_MASTER,
+  PCI_COMMAND_INTX_DISABLE,
   PCI_COMMAND_MEMORY,
+  PCI_INTERRUPT_PIN,
+  PCI_STATUS_ERROR_BITS,
   initType0Header,
 } from './type0-header.ts';
+import { PCI_STATUS } from './config-space.ts';
+import { intxPinNumber, PCI_STATUS_INTERRUPT } from './intx.ts';
 
 export const PCI_FUNCTION_STATE_VERSION = 1;
 
@@ -70,6 +75,12 @@ export class PciFunction implements InterruptMessageSink {
   readonly msix: MsixCapability | null;
   /** The device's own interrupt controller in a BAR (ath11k-style), if it has one. */
   readonly embedded: EmbeddedMsiController | null;
+  /** Interrupt Pin register: 0 none, 1 INTA# … 4 INTD#. */
+  readonly intxPin: number;
+  /** The level of the INTx# signal this function drives now (Interrupt Status and not Interrupt Disable). */
+  private intxOut = false;
+  /** Where the INTx# signal goes (the machine's routing to PIRQ lines); set by the machine. */
+  intxSink: ((fn: PciFunction, asserted: boolean) => void) | null = null;
 
   constructor(opts: PciFunctionOptions, private readonly dma: DmaPort, private readonly events: EventHub) {
     this.requesterId = opts.requesterId ?? parseBdf(opts.bdf);
@@ -85,6 +96,11 @@ export class PciFunction implements InterruptMessageSink {
       classCode: checkedInt(opts.classCode ?? DEFAULT_CLASS_CODE, 0, 0xffffff, `${path}.classCode`),
     };
     initType0Header(this.config, ids);
+    this.intxPin = opts.intx === undefined ? 0 : intxPinNumber(opts.intx);
+    if (this.intxPin !== 0) {
+      this.config.set8(PCI_INTERRUPT_PIN, this.intxPin);
+      this.config.setDeviceOwned(PCI_STATUS, 2, PCI_STATUS_ERROR_BITS | PCI_STATUS_INTERRUPT);
+    }
 
     this.msi = opts.msi ? new MsiCapability(this.config, opts.msi, this, events, this.bdf, `${path}.msi`) : null;
     this.msix = opts.msix ? new MsixCapability(this.config, opts.msix, this, events, this.bdf, `${path}.msix`) : null;
@@ -129,6 +145,41 @@ export class PciFunction implements InterruptMessageSink {
     this.config.write(offset, size, value);
     this.msi?.handleConfigWrite(offset, size);
     this.msix?.handleConfigWrite(offset, size);
+    if (this.intxPin !== 0 && offset <= PCI_COMMAND + 1 && offset + size > PCI_COMMAND) this.updateIntx();
+  }
+
+  // ---- INTx ---------------------------------------------------------------------------------------------------------
+
+  /**
+   * The function's interrupt condition (a level): Status bit 3 follows it, and INTx# is driven while it holds and
+   * Command.Interrupt Disable is 0 (PCI 3.0 6.2.2). Independent of MSI: a driver that enabled MSI sets Interrupt
+   * Disable itself (Linux pci_intx(dev, 0) in msi_capability_init).
+   */
+  setIntx(asserted: boolean): void {
+    if (this.intxPin === 0) throw new UsageError(`${this.bdf} has no INTx pin (Interrupt Pin 0); configure intx: "A".."D"`);
+    if (typeof asserted !== 'boolean') throw new UsageError(`${this.bdf} setIntx: expected true or false, got ${showValue(asserted)}`);
+    const status = this.config.get16(PCI_STATUS);
+    this.config.set16(PCI_STATUS, asserted ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT);
+    this.events.beginFlow();
+    this.updateIntx();
+  }
+
+  /** Status.Interrupt Status. */
+  get intxStatus(): boolean {
+    return (this.config.get16(PCI_STATUS) & PCI_STATUS_INTERRUPT) !== 0;
+  }
+
+  /** Whether INTx# is driven now. */
+  get intxAsserted(): boolean {
+    return this.intxOut;
+  }
+
+  private updateIntx(): void {
+    const out = this.intxStatus && (this.config.get16(PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) === 0;
+    if (out === this.intxOut) return;
+    this.intxOut = out;
+    if (this.events.active) this.events.hop('irqpath_pci_intx', [['bdf', this.bdf], ['pin', 'ABCD'[this.intxPin - 1]], ['level', out ? 1 : 0]]);
+    this.intxSink?.(this, out);
   }
 
   busMasterEnabled(): boolean {
@@ -254,6 +305,8 @@ export class PciFunction implements InterruptMessageSink {
     this.config.bytes.set(decoded.config);
     if (this.msix && decoded.msix) this.msix.applyTable(decoded.msix);
     this.msi?.invalidateRoutes();
+    // The wires' counts are restored by the machine; only this function's view of its own signal is recomputed.
+    this.intxOut = this.intxPin !== 0 && this.intxStatus && (this.config.get16(PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) === 0;
   }
 
   private decodeState(state: unknown): DecodedFunctionState {

@@ -63,6 +63,8 @@ export interface DmaResult {
   actual: string;
   /** The fault lines Linux prints for this request, if it faulted. */
   linuxLog: string[];
+  /** Every hop of the request (empty unless the run was traced). */
+  hops: TraceHop[];
 }
 
 export interface Check {
@@ -420,7 +422,7 @@ function runDma(m: Machine, guest: GuestOs, d: ScenarioDma, exp: DmaExpectation)
   let physical: bigint | null = null;
   if (d.map !== 'none') {
     if (guest.mapDma === undefined) {
-      return { request: d, physical, ok: false, expected: describeDmaExpectation(exp), actual: `the ${guest.os} model has no DMA API`, linuxLog: [] };
+      return { request: d, physical, ok: false, expected: describeDmaExpectation(exp), actual: `the ${guest.os} model has no DMA API`, linuxLog: [], hops: [] };
     }
     const mapping = guest.mapDma(d.device, d.iova, { read: true, write: d.map === 'rw' });
     if (mapping.translated) physical = mapping.physical;
@@ -453,7 +455,7 @@ function runDma(m: Machine, guest: GuestOs, d: ScenarioDma, exp: DmaExpectation)
     actual = 'went nowhere';
   }
   const ok = kind === exp.kind && (exp.kind !== 'fault' || faults.some((f) => f.unit === exp.unit && f.code === exp.code));
-  return { request: d, physical, ok, expected: describeDmaExpectation(exp), actual, linuxLog: faults.map((f) => f.linuxLog) };
+  return { request: d, physical, ok, expected: describeDmaExpectation(exp), actual, linuxLog: faults.map((f) => f.linuxLog), hops: [] };
 }
 
 export function runScenario(scenario: Scenario, options: RunOptions = {}): ScenarioResult {
@@ -496,7 +498,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
     m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
     m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
-    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+    // In a two-machine system each recorded hop is tagged with its machine (a copy: the hub's object is not ours).
+    if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(sys === null ? h : { ...h, machine: 'guest' }));
     if (sys !== null) {
       // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of the "ath11k and vfio-pci support"
       // thread, 2024-01) and its hops.
@@ -505,7 +508,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
         result.faultLog.push(e.linuxLog);
       });
       sys.host.events.on('interrupt_lost', (e) => current.lost.push(`host: ${e.reason}`));
-      if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push(h));
+      if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push({ ...h, machine: 'host' }));
     }
 
     guest.boot();
@@ -545,7 +548,13 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     }
     currentTrace = null;
     if (scenario.dma.length > 0) {
-      result.dma = scenario.dma.map((d) => runDma(m, guest, d, scenario.expect.dma[d.id]));
+      result.dma = scenario.dma.map((d) => {
+        const hops: TraceHop[] = [];
+        currentTrace = options.trace ? hops : null;
+        const r = runDma(m, guest, d, scenario.expect.dma[d.id]);
+        currentTrace = null;
+        return { ...r, hops };
+      });
       result.reservedRegions = [...new Set(scenario.dma.flatMap((d) => m.reservedRegions(d.device).map((r) => `${d.device}: ${r.line}`)))];
     }
     result.runtimeLog = guest.log.lines.slice(result.bootLog.length);

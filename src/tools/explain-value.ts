@@ -36,6 +36,8 @@ export interface DrawnWord {
 export interface ValueReading {
   /** Format name ("Intel remappable format", "32-bit IRTE"). */
   name: string;
+  /** Stable key of the format: explain()'s key for a message ('compat', 'extDestId', ...), 'compat' / 'extDest' / 'remappable' for an RTE. */
+  format: string;
   /** Whether this reading is the one that counts for this value (null: depends on a setting the value does not carry). */
   applies: boolean | null;
   why: string;
@@ -80,7 +82,7 @@ export function explainMessageValue(addr: bigint, data: number): ValueExplanatio
     const reading = e.formats[key];
     if (!reading) continue;
     const [addrWord, dataWord] = MSI_LAYOUTS[key];
-    readings.push({ name: reading.name, applies: reading.applies, why: reading.why, summary: reading.summary, notes: reading.reserved, words: [draw(addrWord, addr), draw(dataWord, BigInt(data))] });
+    readings.push({ name: reading.name, format: key, applies: reading.applies, why: reading.why, summary: reading.summary, notes: reading.reserved, words: [draw(addrWord, addr), draw(dataWord, BigInt(data))] });
   }
   return { kind: 'msi', raw: `addr ${formatAddr(addr)} data ${hex(data, 8)}`, interrupt: e.interrupt, verdict: e.verdict, readings };
 }
@@ -103,9 +105,9 @@ export function explainRteValue(rte: bigint): ValueExplanation {
       ? 'The pin is masked (bit 16): an edge on it is lost and a level is held until unmasked; no message is sent now.'
       : `Unmasked: an assertion sends addr ${formatAddr(message.addr)} data ${hex(message.data, 8)} (82093AA §3.2.4; the same copy rule for every layout).`,
     readings: [
-      { name: 'compatibility RTE', applies: !remappable, why: remappable ? 'bit 48 is set: the format bit of a remappable RTE' : 'bit 48 clear and no interrupt remapping', summary: `${control(compat)}, ${pin}`, notes: compat.reserved, words: [draw(RTE_LAYOUTS.compat, rte)] },
-      { name: 'extended-destination RTE', applies: remappable ? false : null, why: 'when the hypervisor advertises the 15-bit extended destination ID', summary: `${control(ext)}, ${pin}`, notes: ext.reserved, words: [draw(RTE_LAYOUTS.extDest, rte)] },
-      { name: 'Intel remappable RTE', applies: remappable, why: remappable ? 'bit 48 = 1 under VT-d interrupt remapping' : 'needs bit 48 = 1', summary: `IRTE index ${remap.index} (${hex(remap.index, 4)}), vector field ${hex(remap.vector, 2)}, ${pin}`, notes: remap.reserved, words: [draw(RTE_LAYOUTS.remappable, rte)] },
+      { name: 'compatibility RTE', format: 'compat', applies: !remappable, why: remappable ? 'bit 48 is set: the format bit of a remappable RTE' : 'bit 48 clear and no interrupt remapping', summary: `${control(compat)}, ${pin}`, notes: compat.reserved, words: [draw(RTE_LAYOUTS.compat, rte)] },
+      { name: 'extended-destination RTE', format: 'extDest', applies: remappable ? false : null, why: 'when the hypervisor advertises the 15-bit extended destination ID', summary: `${control(ext)}, ${pin}`, notes: ext.reserved, words: [draw(RTE_LAYOUTS.extDest, rte)] },
+      { name: 'Intel remappable RTE', format: 'remappable', applies: remappable, why: remappable ? 'bit 48 = 1 under VT-d interrupt remapping' : 'needs bit 48 = 1', summary: `IRTE index ${remap.index} (${hex(remap.index, 4)}), vector field ${hex(remap.vector, 2)}, ${pin}`, notes: remap.reserved, words: [draw(RTE_LAYOUTS.remappable, rte)] },
     ],
     message,
   };
@@ -139,9 +141,9 @@ export function explainIntelIrteValue(irte: bigint): ValueExplanation {
       ? `P = 1: requests naming this entry are remapped${p.fpd ? ' (FPD = 1: its faults are not recorded)' : ''}.`
       : `P = 0: a request naming this entry is blocked with fault reason ${hex(FaultReason.IrteNotPresent, 2)} (${faultReasonName(FaultReason.IrteNotPresent)}).`,
     readings: [
-      { name: 'remapped, xAPIC mode (IRTA.EIME = 0)', applies: posted ? false : null, why: 'IM = 0 and the table was set up without EIME', summary: remapped(false), notes: posted ? [] : fault(false, false), words: [draw(INTEL_IRTE_LAYOUTS.remappedXapic, irte)] },
-      { name: 'remapped, x2APIC mode (IRTA.EIME = 1)', applies: posted ? false : null, why: 'IM = 0 and the table was set up with EIME', summary: remapped(true), notes: posted ? [] : fault(true, false), words: [draw(INTEL_IRTE_LAYOUTS.remappedX2apic, irte)] },
-      { name: 'posted (IM = 1)', applies: posted === 1, why: posted ? 'IM = 1: the interrupt is posted to a vCPU (needs CAP.PI, else fault 0x24)' : 'IM = 0', summary: `vector ${hex(Number(p.vector), 2)}${p.urgent ? ' urgent' : ''}, posted-interrupt descriptor at ${p.pda ?? '?'}`, notes: posted ? fault(true, true) : [], words: [draw(INTEL_IRTE_LAYOUTS.posted, irte)] },
+      { name: 'remapped, xAPIC mode (IRTA.EIME = 0)', format: 'remappedXapic', applies: posted ? false : null, why: 'IM = 0 and the table was set up without EIME', summary: remapped(false), notes: posted ? [] : fault(false, false), words: [draw(INTEL_IRTE_LAYOUTS.remappedXapic, irte)] },
+      { name: 'remapped, x2APIC mode (IRTA.EIME = 1)', format: 'remappedX2apic', applies: posted ? false : null, why: 'IM = 0 and the table was set up with EIME', summary: remapped(true), notes: posted ? [] : fault(true, false), words: [draw(INTEL_IRTE_LAYOUTS.remappedX2apic, irte)] },
+      { name: 'posted (IM = 1)', format: 'posted', applies: posted === 1, why: posted ? 'IM = 1: the interrupt is posted to a vCPU (needs CAP.PI, else fault 0x24)' : 'IM = 0', summary: `vector ${hex(Number(p.vector), 2)}${p.urgent ? ' urgent' : ''}, posted-interrupt descriptor at ${p.pda ?? '?'}`, notes: posted ? fault(true, true) : [], words: [draw(INTEL_IRTE_LAYOUTS.posted, irte)] },
     ],
   };
 }
@@ -163,7 +165,7 @@ export function explainAmdIrteValue(irte: bigint, width: 32 | 128): ValueExplana
   const summary = d.guestMode
     ? `guest vector ${hex(d.vector, 2)}, destination ${hex(d.destination, 8)}, GATag ${hex(d.gaTag ?? 0, 8)}, GA root ${d.gaRootPtr ?? '?'}${d.isRun ? ', IsRun' : ''}`
     : `destination ${hex(d.destination, width === 32 ? 2 : 8)} ${d.destMode ? 'logical' : 'physical'}, vector ${hex(d.vector, 2)}, IntType ${d.intType}${d.rqEoi ? ', RqEoi' : ''}`;
-  const readings: ValueReading[] = [{ name: `${width}-bit IRTE${d.guestMode ? ' (vAPIC)' : ''}`, applies: true, why: width === 32 ? 'Control.GAEn = 0' : 'Control.GAEn = 1', summary, notes: [], words: [draw(word, irte)] }];
+  const readings: ValueReading[] = [{ name: `${width}-bit IRTE${d.guestMode ? ' (vAPIC)' : ''}`, format: `irte${width}`, applies: true, why: width === 32 ? 'Control.GAEn = 0' : 'Control.GAEn = 1', summary, notes: [], words: [draw(word, irte)] }];
   return { kind: 'amd-irte', raw: hex(irte, width / 4), interrupt: null, verdict, readings };
 }
 
@@ -180,7 +182,7 @@ export function explainVtdFaultValue(frcd: bigint): ValueExplanation {
     raw: hex(frcd, 32),
     interrupt: null,
     verdict: `${f ? 'F = 1: a pending record' : 'F = 0: already serviced (or empty)'}; fault reason ${hex(reason, 2)} (${faultReasonName(reason)}) from ${hex(sid, 4)}, interrupt index ${hex(index)}.`,
-    readings: [{ name: 'fault recording register (FRCD)', applies: true, why: 'VT-d §11.4.14', summary: line, notes: [], words: [draw(FRCD_LAYOUT, frcd)] }],
+    readings: [{ name: 'fault recording register (FRCD)', format: 'frcd', applies: true, why: 'VT-d §11.4.14', summary: line, notes: [], words: [draw(FRCD_LAYOUT, frcd)] }],
     linuxLog: line,
   };
 }
@@ -197,7 +199,7 @@ export function explainAmdEventValue(entry: bigint): ValueExplanation {
     raw: hex(entry, 32),
     interrupt: null,
     verdict: `${eventCodeName(ev.code)} (code ${hex(ev.code, 1)}) from DeviceID ${hex(ev.deviceId, 4)}${ev.code === 2 ? (interruptRequest ? ': an interrupt request (I = 1)' : ': a DMA request (I = 0)') : ''}.`,
-    readings: [{ name: 'event-log entry', applies: true, why: 'AMD IOMMU §2.5; flags named as for IO_PAGE_FAULT', summary: line, notes: [], words: [draw(AMD_EVENT_LAYOUT, entry)] }],
+    readings: [{ name: 'event-log entry', format: 'event', applies: true, why: 'AMD IOMMU §2.5; flags named as for IO_PAGE_FAULT', summary: line, notes: [], words: [draw(AMD_EVENT_LAYOUT, entry)] }],
     linuxLog: line,
   };
 }

@@ -13,6 +13,7 @@ import { formatHop } from '../machine/trace.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import type { GuestSpec } from '../scenario/scenario-file.ts';
+import type { DeliveryFormat, TranslationFault, TranslationKind } from '../msi/translation-result.ts';
 
 /** PCI command register (config offset 0x04) bit 2: the device may master the bus (PCI Local Bus 3.0 §6.2.2). */
 const PCI_COMMAND = 0x04;
@@ -39,6 +40,20 @@ export interface MessageRoute {
   faultLog: string[];
   /** What the guest printed while booting and programming its sources. */
   bootLog: string[];
+  /**
+   * What the translation core decided for the message itself (the first decision on its flow): the reading of the
+   * message that this machine applied, or the fault / memory write it became. Null when the message never reached
+   * the translation core (an I/O APIC pin that stayed masked, a device that could not write).
+   */
+  decision: RouteDecision | null;
+}
+
+/** The translation core's decision for the routed message, copied out of its reusable result. */
+export interface RouteDecision {
+  kind: TranslationKind;
+  /** The reading that produced a delivery (meaningful for 'deliver' and 'posted'). */
+  format: DeliveryFormat;
+  fault: TranslationFault | null;
 }
 
 function prepare(setup: MessageRouteSetup): { m: Machine; bootLog: string[] } {
@@ -94,8 +109,17 @@ function observe(m: Machine, bootLog: string[], act: () => void): MessageRoute {
   m.events.on('memory_write', (e) => outcomes.push(`memory write at 0x${e.addr.toString(16)} (${e.reason})`));
   m.events.on('xen_pirq', (e) => outcomes.push(`Xen PIRQ ${e.pirq}`));
   m.events.on('interrupt_lost', (e) => outcomes.push(`lost: ${e.reason}`));
+  // The bus acts on every translation decision in dispatch(); the first one is the message's own (an IOMMU's fault
+  // event comes after it). Wrapping this one machine's bus, built for this question alone, reads it without a
+  // hook on the hot path.
+  let decision: RouteDecision | null = null;
+  const dispatch = m.bus.dispatch.bind(m.bus);
+  m.bus.dispatch = (sourceId, result) => {
+    decision ??= { kind: result.kind, format: result.format, fault: result.fault ? { ...result.fault } : null };
+    dispatch(sourceId, result);
+  };
   const trace = m.startTrace();
   act();
   const hops = trace.stop();
-  return { hops, iommuFlows: [...iommuFlows], lines: hops.map(formatHop), outcomes: outcomes.length ? outcomes : ['no effect observed'], faultLog, bootLog };
+  return { hops, iommuFlows: [...iommuFlows], lines: hops.map(formatHop), outcomes: outcomes.length ? outcomes : ['no effect observed'], faultLog, bootLog, decision };
 }

@@ -15,7 +15,11 @@ function range(hi: number, lo: number): string {
   return hi === lo ? `${hi}` : `${hi}:${lo}`;
 }
 
-export function renderWord(w: DrawnWord): HTMLElement {
+/**
+ * `input` names the form field the word was typed into (the address, the data, the value): hovering or focusing a
+ * field box highlights its bits there (input-highlight.ts).
+ */
+export function renderWord(w: DrawnWord, input: string): HTMLElement {
   const rows: HTMLElement[] = [];
   for (let rowHi = w.word.width - 1; rowHi >= 0; rowHi -= 32) {
     const rowLo = rowHi - 31;
@@ -33,7 +37,7 @@ export function renderWord(w: DrawnWord): HTMLElement {
       cells.push(
         h(
           'div',
-          { class: cls, style: `grid-column: span ${segHi - segLo + 1}`, title: tip },
+          { class: cls, style: `grid-column: span ${segHi - segLo + 1}`, title: tip, 'data-field': field.name, 'data-hi': field.hi, 'data-lo': field.lo, 'data-input': input, 'data-value': hexValue(fv.value, width) },
           h('span', { class: 'bf-name' }, first ? field.name : `${field.name} (cont.)`),
           h('span', { class: 'bf-bits' }, range(segHi, segLo)),
           first ? h('span', { class: 'bf-val' }, hexValue(fv.value, width), fv.flagged ? (ignoredSet ? ' set, ignored' : field.reserved ? ' SET' : ' WRONG') : '') : null,

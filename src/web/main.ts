@@ -1,12 +1,13 @@
 /**
  * The irqpath web page: three views onto the library (explain a value, run a scenario, the matrix), chosen by the
- * URL hash so every view is a link. Everything runs in the page; nothing is sent anywhere.
+ * URL hash so every view is a link. Everything runs in the page; nothing is sent anywhere (except a trace, to the
+ * Perfetto UI window, when asked).
  */
 import { h } from './dom.ts';
 import { renderExplainView } from './explain-view.ts';
 import { renderMatrixView } from './matrix-view.ts';
 import { renderScenarioView } from './scenario-view.ts';
-import { readState, type ViewName } from './url-state.ts';
+import { linkHash, readState, type ViewName } from './url-state.ts';
 
 const NAV: [ViewName, string][] = [
   ['explain', 'Explain a message'],
@@ -14,29 +15,67 @@ const NAV: [ViewName, string][] = [
   ['matrix', 'Matrix'],
 ];
 
-function render(navigated = false): void {
-  const state = readState();
+function problem(text: string): HTMLElement {
+  return h('div', { class: 'page-error', role: 'alert' }, h('p', { class: 'error' }, text));
+}
+
+let rendering = 0;
+
+async function render(navigated = false): Promise<void> {
+  const ticket = ++rendering;
+  const state = await readState();
+  if (ticket !== rendering) return; // a newer navigation won the race with decompression
   const nav = document.getElementById('nav')!;
-  nav.replaceChildren(
-    ...NAV.map(([view, text]) => h('a', { href: `#/${view}`, 'aria-current': view === state.view ? 'page' : undefined }, text)),
-  );
+  nav.replaceChildren(...NAV.map(([view, text]) => h('a', { href: `#/${view}`, 'aria-current': !state.unknownView && view === state.view ? 'page' : undefined }, text)));
   const main = document.getElementById('main')!;
-  let content: HTMLElement;
-  try {
-    content = state.view === 'scenario' ? renderScenarioView(state.params) : state.view === 'matrix' ? renderMatrixView(state.params) : renderExplainView(state.params);
-  } catch (err) {
-    content = h('p', { class: 'error', role: 'alert' }, err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  const parts: HTMLElement[] = [];
+  if (state.unknownView !== undefined) {
+    parts.push(problem(`There is no page "${state.unknownView}". The pages are: ${NAV.map(([v, t]) => `${t} (#/${v})`).join(', ')}. Here is the first one.`));
   }
-  main.replaceChildren(content);
+  const zError = state.params.get('z-error');
+  if (zError) parts.push(problem(zError));
+  try {
+    parts.push(state.view === 'scenario' ? renderScenarioView(state.params) : state.view === 'matrix' ? renderMatrixView(state.params) : renderExplainView(state.params));
+  } catch (err) {
+    // A bug, not bad input (views report bad input next to the field): say so, inside the page.
+    parts.push(problem(`Something went wrong drawing this view: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  main.replaceChildren(...parts);
   document.title = `irqpath — ${NAV.find(([v]) => v === state.view)![1]}`;
+  const at = state.params.get('at');
+  if (at) document.getElementById(at)?.scrollIntoView({ block: 'start' });
   // After a navigation, keyboard and screen-reader users continue at the new view's heading (a matrix cell focuses
   // itself once the grid is drawn).
-  if (navigated && !state.params.has('cell')) {
+  else if (navigated && !state.params.has('cell')) {
     const heading = main.querySelector('h2');
     heading?.setAttribute('tabindex', '-1');
     heading?.focus({ preventScroll: true });
   }
 }
 
-window.addEventListener('hashchange', () => render(true));
-render();
+/** "Copy link": the current state as a link (compressed when long), to the clipboard and into a box to copy by hand. */
+async function copyLink(status: HTMLElement, box: HTMLInputElement): Promise<void> {
+  const state = await readState();
+  const url = location.href.replace(/#.*$/, '') + (await linkHash(state.view, state.params));
+  box.value = url;
+  box.hidden = false;
+  box.select();
+  try {
+    await navigator.clipboard.writeText(url);
+    status.textContent = `Link copied (${url.length} characters).`;
+  } catch {
+    status.textContent = 'Copy the link from the box (this browser did not allow the clipboard).';
+  }
+}
+
+function headerTools(): void {
+  const header = document.querySelector('header.top')!;
+  const status = h('span', { class: 'muted copy-status', role: 'status' });
+  const box = h('input', { class: 'mono copy-box', readonly: true, hidden: true, 'aria-label': 'link to this view' });
+  const button = h('button', { type: 'button', class: 'copy-link', onclick: () => void copyLink(status, box) }, 'Copy link');
+  header.append(h('div', { class: 'header-tools' }, button, status, box));
+}
+
+headerTools();
+window.addEventListener('hashchange', () => void render(true));
+void render();

@@ -8,20 +8,36 @@ import { perfettoTrace } from '../machine/trace.ts';
 import type { SourceResult } from '../scenario/run-scenario.ts';
 import { stateHash } from './url-state.ts';
 import { h } from './dom.ts';
-import { renderSequence } from './sequence-diagram.ts';
+import { renderSequence, type DiagramStep } from './sequence-diagram.ts';
+import { traceButtons } from './trace-buttons.ts';
 
 export function runTitle(r: ScenarioResult): string {
   return r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id;
 }
 
-function downloadPerfetto(r: ScenarioResult): void {
-  const hops = r.sources.flatMap((s) => s.hops);
-  const blob = new Blob([JSON.stringify(perfettoTrace(hops))], { type: 'application/json' });
-  const a = h('a', { href: URL.createObjectURL(blob), download: `irqpath-${runTitle(r).replace(/[^\w-]+/g, '_')}.perfetto.json` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+function traceOf(r: ScenarioResult) {
+  return perfettoTrace([...r.sources.flatMap((s) => s.hops), ...(r.dma ?? []).flatMap((d) => d.hops)]);
+}
+
+function traceFileName(r: ScenarioResult): string {
+  return `irqpath-${runTitle(r).replace(/[^\w-]+/g, '_')}.perfetto.json`;
+}
+
+/** A table cell that names its column, so the table can stack into cards on a phone (style.css). */
+function cell(column: string, ...content: (Node | string)[]): HTMLElement {
+  return h('td', { 'data-label': column }, ...content);
+}
+
+/** What started a source's interrupt, for the first row of its diagram. */
+function originOf(s: SourceResult): DiagramStep {
+  const src = s.source;
+  const what = src.kind === 'ioapic' ? `I/O APIC pin ${src.pin ?? '?'} asserted` : `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
+  const first = s.hops[0];
+  if (first?.machine !== 'host') return { text: `${src.id}: ${what}`, part: 'Device', machine: first?.machine };
+  // On the host the physical device has its own address; name it when the first hop does.
+  const hostBdf = first.args.find(([k]) => k === 'bdf')?.[1];
+  const where = typeof hostBdf === 'string' && hostBdf !== src.device ? `the physical device ${hostBdf} on the host; the guest sees ${src.device}` : 'the physical device, on the host';
+  return { text: `${src.id}: ${what} (${where})`, part: 'Device', machine: 'host' };
 }
 
 /**
@@ -74,27 +90,27 @@ export function renderRun(r: ScenarioResult, badge?: RunBadge, explainMachine?: 
       : null,
     h(
       'table',
-      { class: 'sources' },
+      { class: 'sources stack' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'source'), h('th', { scope: 'col' }, 'programmed (explain it)'), h('th', { scope: 'col' }, 'expected'), h('th', { scope: 'col' }, 'actual'), h('th', { scope: 'col' }, badge ? 'as the driver asked?' : 'as stated?'))),
       h(
         'tbody',
         {},
         r.sources.map((s) =>
-          h('tr', { class: s.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, s.source.id), h('td', { class: 'mono' }, programmedLink(s, explainMachine)), h('td', {}, s.expected), h('td', {}, s.actual), h('td', {}, s.ok ? 'yes' : 'NO')),
+          h('tr', { class: s.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, s.source.id), cell('programmed', programmedLink(s, explainMachine)), cell('expected', s.expected), cell('actual', s.actual), cell(badge ? 'as asked?' : 'as stated?', s.ok ? 'yes' : 'NO')),
         ),
       ),
     ),
     r.dma?.length
       ? h(
           'table',
-          { class: 'sources' },
+          { class: 'sources stack' },
           h('caption', {}, 'DMA requests'),
           h('thead', {}, h('tr', {}, ['request', 'device · IOVA · mapping', 'expected', 'actual', 'as stated?'].map((t) => h('th', { scope: 'col' }, t)))),
           h(
             'tbody',
             {},
             r.dma.map((d) =>
-              h('tr', { class: d.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, d.request.id), h('td', { class: 'mono' }, `${d.request.device} · 0x${d.request.iova.toString(16)} · ${d.request.map}`), h('td', {}, d.expected), h('td', {}, d.actual), h('td', {}, d.ok ? 'yes' : 'NO')),
+              h('tr', { class: d.ok ? 'ok' : 'bad' }, h('th', { scope: 'row' }, d.request.id), cell('device · IOVA · mapping', `${d.request.device} · 0x${d.request.iova.toString(16)} · ${d.request.map}`), cell('expected', d.expected), cell('actual', d.actual), cell('as stated?', d.ok ? 'yes' : 'NO')),
             ),
           ),
         )
@@ -102,8 +118,24 @@ export function renderRun(r: ScenarioResult, badge?: RunBadge, explainMachine?: 
     h('h4', {}, 'Fault log, as the kernel prints it'),
     h('pre', { class: 'dmesg', 'aria-label': 'fault log' }, faultLines.length ? faultLines.join('\n') : '(no faults)'),
     h('h4', {}, 'Each source, hop by hop'),
-    r.sources.map((s) => renderSequence(s.hops, `${s.source.id} (${s.source.kind}${s.source.device ? ' ' + s.source.device : ''}${s.source.pin !== undefined ? ' pin ' + s.source.pin : ''}) → ${s.actual}`)),
-    h('p', {}, h('button', { type: 'button', class: 'perfetto', onclick: () => downloadPerfetto(r) }, 'Download Perfetto trace'), ' ', h('span', { class: 'muted' }, 'open it in ui.perfetto.dev')),
+    r.sources.map((s) =>
+      renderSequence({
+        hops: s.hops,
+        caption: `${s.source.id} (${s.source.kind}${s.source.device ? ' ' + s.source.device : ''}${s.source.pin !== undefined ? ' pin ' + s.source.pin : ''}) → ${s.actual}`,
+        origin: originOf(s),
+        outcome: { text: s.actual, severity: /fault|lost|refused|memory|nowhere/.test(s.actual) ? 'blocked' : 'ok', machine: s.hops.at(-1)?.machine },
+      }),
+    ),
+    r.dma?.length ? h('h4', {}, 'Each DMA request, hop by hop') : null,
+    (r.dma ?? []).map((d) =>
+      renderSequence({
+        hops: d.hops,
+        caption: `DMA ${d.request.id}: ${d.request.device} writes 0x${d.request.value.toString(16)} to 0x${d.request.address.toString(16)} → ${d.actual}`,
+        origin: { text: `${d.request.device} writes 0x${d.request.value.toString(16)} to 0x${d.request.address.toString(16)} (DMA, ${d.request.map === 'none' ? 'no mapping' : `IOVA 0x${d.request.iova.toString(16)} mapped ${d.request.map}`})`, part: 'Device' },
+        outcome: { text: d.actual, severity: /fault|blocked|nowhere/.test(d.actual) ? 'blocked' : 'ok' },
+      }),
+    ),
+    traceButtons(() => traceOf(r), traceFileName(r), `irqpath ${runTitle(r)}`),
     h('details', {}, h('summary', {}, `Boot log (${r.bootLog.length} lines)`), h('pre', {}, r.bootLog.join('\n'))),
   );
 }

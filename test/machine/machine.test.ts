@@ -31,7 +31,14 @@ describe('createMachine', () => {
 
   it('raises #GP for MSRs the machine does not implement', () => {
     const m = createMachine({ cpus: 1 });
-    expect(() => m.cpu(0).rdmsr(0x10)).toThrow(GeneralProtectionFault);
+    expect(() => m.cpu(0).rdmsr(0x1a0)).toThrow(GeneralProtectionFault); // IA32_MISC_ENABLE
+  });
+
+  it('reads the TSC (MSR 0x10) from the simulated clock', () => {
+    const m = createMachine({ cpus: 1, legacy: { tscHz: 3_000_000_000 } });
+    m.advance(1000);
+    expect(m.cpu(0).rdmsr(0x10)).toBe(3000n);
+    expect(m.cpu(0).rdtsc()).toBe(3000n);
   });
 
   it('names a bad CPU index or an unknown device', () => {
