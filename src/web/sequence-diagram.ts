@@ -43,8 +43,8 @@ export interface SequenceInput {
 }
 
 /**
- * The VMM's own hops: QEMU's KVM and vfio trace events (kvm_irqchip_*, kvm_x86_*, vfio_*) and irqpath's names for the
- * KVM steps QEMU does not trace (irqpath_kvm_set_msi, irqpath_kvm_vcpu_wake_up, irqpath_vcpu_load / _put).
+ * The VMM's own hops: QEMU's KVM and VFIO trace events (accel/kvm: kvm_irqchip_*, kvm_x86_*; hw/vfio: vfio_msi_*,
+ * vfio_msix_*) and irqpath's names for KVM work that has no QEMU event (irqpath_kvm_set_msi, irqpath_vcpu_load, …).
  */
 function isVmmHop(name: string): boolean {
   return name.startsWith('kvm_') || name.startsWith('vfio_') || name.startsWith('irqpath_kvm_') || name.startsWith('irqpath_vcpu_');
