@@ -549,7 +549,7 @@ export class LinuxGuest extends GuestBase {
    * (qi_flush_iec / INVALIDATE_INTERRUPT_TABLE). `invalidate: false` skips the invalidation — the device keeps
    * sending the same message, so only the cached entry decides where it goes. Returns the source as now programmed.
    */
-  retargetInterrupt(p: ProgrammedInterrupt, cpu: number, options: { invalidate?: boolean } = {}): ProgrammedInterrupt {
+  retargetInterrupt(p: ProgrammedInterrupt, cpu: number, options: { invalidate?: boolean; keepIrte?: boolean } = {}): ProgrammedInterrupt {
     this.requireBooted('retargetInterrupt');
     const flush = options.invalidate !== false;
     const req = p.request;
@@ -560,6 +560,12 @@ export class LinuxGuest extends GuestBase {
     const vector = this.vectors.allocate(cpu);
     if (vector === null) throw new UsageError(`retargetInterrupt(${req.id}): no free vector on CPU ${cpu}`);
     const sid = this.machine.device(req.device).requesterId;
+    // keepIrte: the entry is in posted mode (irq_set_vcpu_affinity); intel_ir_reconfigure_irte / amd_ir_set_affinity
+    // leave a vCPU-posted entry alone, so only the host vector moves.
+    if (options.keepIrte === true) {
+      this.log.print(`irq ${req.id}: affinity set to CPU ${cpu}, vector 0x${vector.toString(16)} (posted IRTE left as it is)`);
+      return { ...p, cpu, apicId: this.apicIdOf(cpu), vector };
+    }
     if (this.intel !== null) this.intel.writeIrte(p.irteIndex, this.irteFor(cpu, vector, sid), flush);
     else if (this.amd !== null) this.amd.writeIrte(sid, p.irteIndex, { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0 }, flush);
     else throw new UsageError(`retargetInterrupt(${req.id}): interrupt remapping is off`);
