@@ -10,7 +10,7 @@ import type { EventHub, TraceHop } from '../core/events.ts';
 import { formatHopArgs, isQemuTraceEvent } from './qemu-trace-formats.ts';
 import { formatTraceValue, participantOf, PATH_ORDER } from './trace-values.ts';
 
-export { formatTraceValue, participantOf, PATH_ORDER } from './trace-values.ts';
+export { formatTraceValue, participantOf } from './trace-values.ts';
 // The web page and older callers import perfettoTrace from here.
 export { perfettoTrace } from './perfetto-trace.ts';
 

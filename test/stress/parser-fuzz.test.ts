@@ -19,7 +19,7 @@ import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
 import { InvalidArgumentError } from 'commander';
 import { unsignedOption, USAGE_EXIT_CODE } from '../../src/cli/parse-number.ts';
 import { parseQemuCommandLine, splitCommandLine } from '../../src/tools/qemu-command-line.ts';
-import { readState } from '../../src/web/url-state.ts';
+import { stateFromHash } from '../../src/web/page-state.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -106,7 +106,7 @@ describe('parsers end in a result or a documented error on mangled input', () =>
   it("the web page's URL state: any hash gives a view (a damaged compressed state is reported, not thrown)", async () => {
     await fc.assert(
       fc.asyncProperty(mangled(pageHashes), async (hash) => {
-        const state = await readState(hash);
+        const state = await stateFromHash(hash);
         expect(['explain', 'scenario', 'matrix']).toContain(state.view);
       }),
       params(),
