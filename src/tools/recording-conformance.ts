@@ -1,0 +1,240 @@
+/**
+ * One recorded QEMU + Linux boot (test/fixtures/qemu-recordings/, read by qemu-recording.ts) held against irqpath:
+ * 1. decision lines — the Linux model booted on the machine derived from the recording's QEMU command line and console
+ *    (machineFromQemu), with the guest's CPU x2APIC flag and kernel command line, prints the interrupt-remapping,
+ *    x2APIC and APIC-routing lines the kernel printed, strictly both ways (dmesg-check.ts);
+ * 2. replay — every request of the recording's trace replayed (qemu-trace-replay.ts): how many the `qemu` profile
+ *    ends otherwise than QEMU did (false divergences, expected 0), and how many hardware would end differently;
+ * 3. allocation — every numbered /proc/interrupts row set up on the model (I/O APIC pin = hwirq, PCI MSI/MSI-X entry
+ *    = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq) on the CPU the kernel's effective
+ *    affinity names, and compared: the row's chip and trigger and CPU, and for a remapped source the IRTE index the
+ *    kernel wrote into the RTE / MSI-X entry / MSI capability and the 128-bit IRTE QEMU's monitor read at it.
+ * Every row the model does not reproduce is returned as a named gap with the first difference as its reason. IRQ
+ * numbers and action names (`nvme0q1`) are not compared: the model has no Linux IRQ numbers or drivers.
+ *
+ * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
+ */
+import type { MachineConfig } from '../core/config-types.ts';
+import { UsageError } from '../core/errors.ts';
+import { parseLinuxVersion } from '../core/linux-version.ts';
+import { createMachine } from '../machine/machine.ts';
+import { createGuest } from '../guest/create-guest.ts';
+import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
+import type { ProgrammedInterrupt } from '../guest/guest-os.ts';
+import { checkRemappingLines } from './dmesg-check.ts';
+import { machineFromQemu } from './qemu-machine.ts';
+import { parseQemuCommandLine } from './qemu-command-line.ts';
+import { replayQemuTrace } from './qemu-trace-replay.ts';
+import {
+  cpuHasX2apic, parseAffinities, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
+  type InterruptRow, type IrtDump, type PciConfig, type RecordingProvenance,
+} from './qemu-recording.ts';
+
+/** The files of one recording directory, as text (absent files undefined). */
+export interface RecordingFiles {
+  name: string;
+  provenance: string;
+  console?: string;
+  /** trace-full.log.gz decompressed, or trace.log. */
+  trace?: string;
+  irt?: string;
+  monitorInfoPic?: string;
+}
+
+export interface ConformanceGap {
+  check: 'decision' | 'hardware' | 'irte' | 'interrupts';
+  /** What row: `IRQ 25 IR-PCI-MSI 32768 virtio0-config`, the decision line, or the first difference hardware has. */
+  row: string;
+  reason: string;
+}
+
+export interface RecordingConformance {
+  name: string;
+  /** false: QEMU refused the configuration or the guest did not boot (only the refusal is a fact then). */
+  booted: boolean;
+  decision: { agree: number; differ: number } | null;
+  replay: {
+    lines: number;
+    requests: number;
+    /** Requests the `qemu` profile ends otherwise than the log (VT-d; AMD-Vi has no qemu profile in the replay). */
+    falseDivergences: number;
+    /** Requests hardware ends otherwise than QEMU did, by the first difference. */
+    hardwareDifferences: number;
+    byDifference: Record<string, number>;
+  } | null;
+  irte: { agree: number; gap: number } | null;
+  interrupts: { agree: number; gap: number } | null;
+  gaps: ConformanceGap[];
+}
+
+/** QEMU's q35 VT-d unit (Q35_HOST_BRIDGE_IOMMU_ADDR); its IRTA register (VT-d 11.4.29) is at 0xb8. */
+const VTD_BASE = 0xfed90000;
+
+export function recordingConformance(files: RecordingFiles): RecordingConformance {
+  const prov = JSON.parse(files.provenance) as RecordingProvenance;
+  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, interrupts: null, gaps: [] };
+  if (files.trace !== undefined) {
+    out.replay = replayCounts(files.trace);
+    for (const [difference, n] of Object.entries(out.replay.byDifference)) out.gaps.push({ check: 'hardware', row: difference, reason: `${n} requests` });
+  }
+  const sections = files.console !== undefined ? splitSections(files.console) : null;
+  if (!sections || prov.kernel === null || !sections.has('interrupts')) return out;
+  out.booted = true;
+
+  const cmd = parseQemuCommandLine(prov.argv);
+  const derived = machineFromQemu(cmd, files.console!);
+  const machine: MachineConfig = { ...derived.machine, cpu: { ...(derived.machine.cpu ?? {}), x2apic: cpuHasX2apic(sections.get('cpuinfo-flags') ?? '') } };
+  const cmdline = parseCmdline(sections.get('cmdline') ?? prov.append).raw;
+
+  const check = checkRemappingLines({ ...derived, machine, cmdline });
+  out.decision = { agree: check.matched.length, differ: check.missing.length + check.extra.length };
+  for (const l of check.missing) out.gaps.push({ check: 'decision', row: l, reason: 'the kernel printed it, the model did not' });
+  for (const l of check.extra) out.gaps.push({ check: 'decision', row: l, reason: 'the model printed it, the kernel did not' });
+
+  const version = parseLinuxVersion(derived.kernel ?? '6.1', 'kernel').text;
+  const g = createGuest(createMachine(machine), { os: 'linux', version, cmdline }) as LinuxGuest;
+  g.boot();
+  compareAllocation(g, sections, files, out);
+  return out;
+}
+
+/** The replay's counts; a log without any interrupt-remapping event (no vIOMMU) has no requests to replay. */
+function replayCounts(trace: string): NonNullable<RecordingConformance['replay']> {
+  let r;
+  try {
+    r = replayQemuTrace(trace);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    return { lines: trace.split('\n').filter(Boolean).length, requests: 0, falseDivergences: 0, hardwareDifferences: 0, byDifference: {} };
+  }
+  let falseDivergences = 0;
+  for (const grp of r.groups) {
+    const q = (grp.request as { qemuProfile?: { matchesLog?: boolean } }).qemuProfile;
+    if (q && q.matchesLog === false) falseDivergences += grp.count;
+  }
+  return { lines: r.summary.lines, requests: r.summary.requests, falseDivergences, hardwareDifferences: r.summary.diverging, byDifference: r.summary.divergences };
+}
+
+/** A recorded remapped source: the IRTE index the kernel wrote into the source, and the IRTE at it. */
+interface RecordedIrte {
+  index: number;
+  value: string | undefined;
+}
+
+function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
+  const rows = parseProcInterrupts(sections.get('interrupts')!).rows.filter((r) => /^\d+$/.test(r.irq));
+  const effective = new Map(parseAffinities(sections.get('irq-affinity') ?? '').map((a) => [a.irq, a.effective]));
+  const configs = parsePciConfig(sections.get('pci-config') ?? '');
+  const irt = files.irt ? parseIrtDump(files.irt) : null;
+  let irqAgree = 0;
+  let irteAgree = 0;
+  let irteRows = 0;
+  const gap = (check: ConformanceGap['check'], row: InterruptRow, reason: string) =>
+    out.gaps.push({ check, row: `IRQ ${row.irq} ${row.chip} ${row.hwirq} ${row.name}`, reason });
+
+  for (const row of rows) {
+    const cpu = effective.get(Number(row.irq))?.[0];
+    const recorded = recordedIrte(row, irt, configs, files.monitorInfoPic);
+    if (recorded !== null) irteRows++;
+    if (typeof recorded === 'string') gap('irte', row, recorded);
+    const p = modelRow(g, row, cpu ?? 0);
+    if (typeof p === 'string') {
+      gap('interrupts', row, p);
+      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, p);
+      continue;
+    }
+    const chip = modelChip(p, row);
+    const trigger = p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge';
+    const diffs: string[] = [];
+    if (chip !== row.chip) diffs.push(`chip: model ${chip}, kernel ${row.chip}`);
+    if (trigger !== row.trigger) diffs.push(`trigger: model ${trigger}, kernel ${row.trigger}`);
+    if (cpu !== undefined && p.cpu !== cpu) diffs.push(`CPU: model ${p.cpu}, kernel ${cpu}`);
+    if (diffs.length === 0) irqAgree++;
+    else gap('interrupts', row, diffs.join('; '));
+    if (recorded === null || typeof recorded === 'string') continue;
+    if (p.irteIndex === undefined) gap('irte', row, `the model wrote no IRTE; the kernel used IRTE ${recorded.index}`);
+    else if (p.irteIndex !== recorded.index) gap('irte', row, `IRTE index: model ${p.irteIndex}, kernel ${recorded.index}`);
+    else if (recorded.value === undefined) gap('irte', row, `IRTE ${recorded.index}: not in the recording's table dump`);
+    else {
+      const mine = modelIrte(g, p.irteIndex);
+      if (mine === recorded.value) irteAgree++;
+      else gap('irte', row, `IRTE ${p.irteIndex}: model ${mine}, kernel ${recorded.value}`);
+    }
+  }
+  out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
+  out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
+}
+
+/** Sets the row's source up on the model; a string says why the model has no such source. */
+function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ProgrammedInterrupt | string {
+  const chip = row.chip ?? '';
+  if (/IO-APIC$/.test(chip)) {
+    if (row.hwirq === 2 && g.timer) return g.timer;
+    return g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu });
+  }
+  if (/PCI-MSI$/.test(chip)) {
+    if (row.name === 'AMD-Vi') return "the AMD-Vi event-log MSI is the IOMMU's own PCI function; the model's unit has no PCI MSI row";
+    const rid = row.hwirq! >> 11;
+    const bdf = `${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
+    const dev = g.machine.config.devices?.find((d) => d.bdf === bdf);
+    if (!dev) return `no device ${bdf} on the derived machine`;
+    const p = g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu });
+    return p.status === 'refused' ? `the model refused it: ${p.note}` : p;
+  }
+  if (chip === 'DMAR-MSI') return "the DMAR fault interrupt is set up by the model but not exposed as a row (no vector/CPU to compare)";
+  return `chip ${chip} is not one the model has`;
+}
+
+function modelChip(p: ProgrammedInterrupt, row: InterruptRow): string {
+  const base = /IO-APIC$/.test(row.chip ?? '') ? 'IO-APIC' : 'PCI-MSI';
+  return p.irteIndex !== undefined ? `IR-${base}` : base;
+}
+
+/**
+ * The IRTE index the kernel wrote into a remapped source, and the IRTE QEMU's monitor read there; null for a source
+ * that is not remapped; a string names why a remapped source cannot be compared (AMD-Vi: not built yet).
+ */
+function recordedIrte(row: InterruptRow, irt: IrtDump | null, configs: PciConfig[], pic: string | undefined): RecordedIrte | string | null {
+  if (!row.chip?.startsWith('IR-')) return null;
+  if (irt?.amd) return "AMD-Vi IRTE comparison not built yet (the kernel's tables are in irt.json amd.interruptTables)";
+  if (!irt?.intel) return 'the recording has no interrupt remapping table dump';
+  const value = (index: number) => irt.intel!.irte[String(index)];
+  if (row.chip === 'IR-IO-APIC') {
+    const m = pic ? new RegExp(`pin ${row.hwirq}\\s+0x([0-9a-f]{16})`).exec(pic) : null;
+    if (!m) return null;
+    const rte = BigInt('0x' + m[1]);
+    // Remappable RTE (VT-d 5.1.5.1): handle[14:0] in bits 63:49, handle[15] in bit 11.
+    const index = Number((rte >> 49n) & 0x7fffn) | (Number((rte >> 11n) & 1n) << 15);
+    return { index, value: value(index) };
+  }
+  const rid = row.hwirq! >> 11;
+  const entry = row.hwirq! & 0x7ff;
+  const bdf = `0000:${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
+  let addr: number | undefined;
+  let data = 0;
+  const msix = irt.msix?.[bdf]?.entries[String(entry)];
+  if (msix) {
+    addr = Number(msix[0]);
+    data = Number(msix[2]);
+  } else {
+    const msi = configs.find((c) => `0000:${c.bdf}` === bdf || c.bdf === bdf)?.msi;
+    if (msi) {
+      addr = Number(msi.address & 0xffffffffn);
+      data = msi.data;
+    }
+  }
+  if (addr === undefined) return null;
+  // Remappable MSI address (VT-d 5.1.5.2): handle[14:0] in bits 19:5, handle[15] in bit 2, SHV in bit 3.
+  let index = ((addr >> 5) & 0x7fff) | (((addr >> 2) & 1) << 15);
+  if ((addr >> 3) & 1) index += data & 0xffff;
+  return { index, value: value(index) };
+}
+
+/** The model's IRTE `index` as QEMU's monitor dump prints it: the 128-bit entry in hex. */
+function modelIrte(g: LinuxGuest, index: number): string {
+  const cpu = g.machine.cpu(0);
+  const table = Number(cpu.read64(VTD_BASE + 0xb8) & ~0xfffn);
+  const lo = cpu.read64(table + index * 16);
+  const hi = cpu.read64(table + index * 16 + 8);
+  return '0x' + ((hi << 64n) | lo).toString(16);
+}
