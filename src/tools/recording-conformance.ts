@@ -21,6 +21,7 @@ import { createMachine } from '../machine/machine.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
 import type { ProgrammedInterrupt } from '../guest/guest-os.ts';
+import type { AmdIommu } from '../iommu-amd/amd-iommu.ts';
 import { checkRemappingLines } from './dmesg-check.ts';
 import { machineFromQemu } from './qemu-machine.ts';
 import { parseQemuCommandLine } from './qemu-command-line.ts';
@@ -117,6 +118,8 @@ function replayCounts(trace: string): NonNullable<RecordingConformance['replay']
 
 /** A recorded remapped source: the IRTE index the kernel wrote into the source, and the IRTE at it. */
 interface RecordedIrte {
+  /** AMD-Vi: the DeviceID whose interrupt table holds it. */
+  devid?: number;
   index: number;
   value: string | undefined;
 }
@@ -143,11 +146,9 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
       if (recorded !== null && typeof recorded !== 'string') gap('irte', row, p);
       continue;
     }
-    const chip = modelChip(p, row);
-    const trigger = p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge';
     const diffs: string[] = [];
-    if (chip !== row.chip) diffs.push(`chip: model ${chip}, kernel ${row.chip}`);
-    if (trigger !== row.trigger) diffs.push(`trigger: model ${trigger}, kernel ${row.trigger}`);
+    if (p.chip !== row.chip) diffs.push(`chip: model ${p.chip}, kernel ${row.chip}`);
+    if (p.trigger !== row.trigger) diffs.push(`trigger: model ${p.trigger}, kernel ${row.trigger}`);
     if (cpu !== undefined && p.cpu !== cpu) diffs.push(`CPU: model ${p.cpu}, kernel ${cpu}`);
     if (diffs.length === 0) irqAgree++;
     else gap('interrupts', row, diffs.join('; '));
@@ -156,7 +157,7 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
     else if (p.irteIndex !== recorded.index) gap('irte', row, `IRTE index: model ${p.irteIndex}, kernel ${recorded.index}`);
     else if (recorded.value === undefined) gap('irte', row, `IRTE ${recorded.index}: not in the recording's table dump`);
     else {
-      const mine = modelIrte(g, p.irteIndex);
+      const mine = recorded.devid === undefined ? modelIrte(g, p.irteIndex) : modelAmdIrte(g, recorded.devid, p.irteIndex, irt!.amd!.interruptTables['0x' + recorded.devid.toString(16)]!.entrySize);
       if (mine === recorded.value) irteAgree++;
       else gap('irte', row, `IRTE ${p.irteIndex}: model ${mine}, kernel ${recorded.value}`);
     }
@@ -165,44 +166,63 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
   out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
 }
 
+/** What the model set up for a row: its chip, trigger, CPU and IRTE (if remapped). */
+interface ModelRow {
+  chip: string;
+  trigger: 'edge' | 'fasteoi';
+  cpu: number;
+  irteIndex?: number;
+}
+
 /** Sets the row's source up on the model; a string says why the model has no such source. */
-function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ProgrammedInterrupt | string {
+function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ModelRow | string {
   const chip = row.chip ?? '';
+  const from = (p: ProgrammedInterrupt, base: 'IO-APIC' | 'PCI-MSI'): ModelRow | string =>
+    p.status === 'refused'
+      ? `the model refused it: ${p.note}`
+      : { chip: p.irteIndex !== undefined ? `IR-${base}` : base, trigger: p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge', cpu: p.cpu, irteIndex: p.irteIndex };
   if (/IO-APIC$/.test(chip)) {
-    if (row.hwirq === 2 && g.timer) return g.timer;
-    return g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu });
+    if (row.hwirq === 2 && g.timer) return from(g.timer, 'IO-APIC');
+    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu }), 'IO-APIC');
+  }
+  if (row.name === 'AMD-Vi') {
+    // The IOMMU function's own MSI (iommu_setup_msi) unless the kernel uses the XT interrupt control registers.
+    return g.log.decisions.amdViEventVector === undefined
+      ? "the AMD-Vi event-log interrupt through the IOMMU function's MSI (iommu_setup_msi) is not modelled; the model sets one up only through the XT registers in x2APIC mode"
+      : { chip: 'AMD-Vi (XT)', trigger: 'edge', cpu: 0 };
   }
   if (/PCI-MSI$/.test(chip)) {
-    if (row.name === 'AMD-Vi') return "the AMD-Vi event-log MSI is the IOMMU's own PCI function; the model's unit has no PCI MSI row";
     const rid = row.hwirq! >> 11;
     const bdf = `${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
     const dev = g.machine.config.devices?.find((d) => d.bdf === bdf);
     if (!dev) return `no device ${bdf} on the derived machine`;
-    const p = g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu });
-    return p.status === 'refused' ? `the model refused it: ${p.note}` : p;
+    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu }), 'PCI-MSI');
   }
-  if (chip === 'DMAR-MSI') return "the DMAR fault interrupt is set up by the model but not exposed as a row (no vector/CPU to compare)";
+  if (chip === 'DMAR-MSI') {
+    // dmar_set_interrupt: the unit's fault event MSI (hwirq = the unit's sequence number), on CPU 0 in the model.
+    return g.log.decisions.dmarFaultVector === undefined ? 'the model set up no DMAR fault interrupt' : { chip: 'DMAR-MSI', trigger: 'edge', cpu: 0 };
+  }
   return `chip ${chip} is not one the model has`;
-}
-
-function modelChip(p: ProgrammedInterrupt, row: InterruptRow): string {
-  const base = /IO-APIC$/.test(row.chip ?? '') ? 'IO-APIC' : 'PCI-MSI';
-  return p.irteIndex !== undefined ? `IR-${base}` : base;
 }
 
 /**
  * The IRTE index the kernel wrote into a remapped source, and the IRTE QEMU's monitor read there; null for a source
- * that is not remapped; a string names why a remapped source cannot be compared (AMD-Vi: not built yet).
+ * that is not remapped; a string names why a remapped source cannot be compared.
  */
 function recordedIrte(row: InterruptRow, irt: IrtDump | null, configs: PciConfig[], pic: string | undefined): RecordedIrte | string | null {
   if (!row.chip?.startsWith('IR-')) return null;
-  if (irt?.amd) return "AMD-Vi IRTE comparison not built yet (the kernel's tables are in irt.json amd.interruptTables)";
-  if (!irt?.intel) return 'the recording has no interrupt remapping table dump';
-  const value = (index: number) => irt.intel!.irte[String(index)];
+  if (!irt?.intel && !irt?.amd) return 'the recording has no interrupt remapping table dump';
   if (row.chip === 'IR-IO-APIC') {
     const m = pic ? new RegExp(`pin ${row.hwirq}\\s+0x([0-9a-f]{16})`).exec(pic) : null;
-    if (!m) return null;
+    if (!m) return 'the recording has no RTE for this pin (info pic)';
     const rte = BigInt('0x' + m[1]);
+    if (irt.amd) {
+      // AMD-Vi: the I/O APIC's requests carry the RTE's low data bits, whose 10:0 index the table (AMD IOMMU 2.2.5);
+      // Linux's table for the southbridge I/O APIC is the one of IVRS device 00:14.0 (IOAPIC_SB_DEVID).
+      const index = Number(rte & 0x7ffn);
+      return { devid: AMD_IOAPIC_DEVID, index, value: amdValue(irt, AMD_IOAPIC_DEVID, index) };
+    }
+    const value = (index: number) => irt.intel!.irte[String(index)];
     // Remappable RTE (VT-d 5.1.5.1): handle[14:0] in bits 63:49, handle[15] in bit 11.
     const index = Number((rte >> 49n) & 0x7fffn) | (Number((rte >> 11n) & 1n) << 15);
     return { index, value: value(index) };
@@ -223,11 +243,38 @@ function recordedIrte(row: InterruptRow, irt: IrtDump | null, configs: PciConfig
       data = msi.data;
     }
   }
-  if (addr === undefined) return null;
+  if (addr === undefined) return 'the recording has neither an MSI-X entry nor an MSI capability for it';
+  // AMD-Vi: the message data's bits 10:0 index the requester's table (AMD IOMMU 2.2.5.1).
+  if (irt.amd) return { devid: rid, index: data & 0x7ff, value: amdValue(irt, rid, data & 0x7ff) };
+  const value = (index: number) => irt.intel!.irte[String(index)];
   // Remappable MSI address (VT-d 5.1.5.2): handle[14:0] in bits 19:5, handle[15] in bit 2, SHV in bit 3.
   let index = ((addr >> 5) & 0x7fff) | (((addr >> 2) & 1) << 15);
   if ((addr >> 3) & 1) index += data & 0xffff;
   return { index, value: value(index) };
+}
+
+/** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): the southbridge I/O APIC's DeviceID, 00:14.0. */
+const AMD_IOAPIC_DEVID = 0xa0;
+
+function amdValue(irt: IrtDump, devid: number, index: number): string | undefined {
+  const t = irt.amd!.interruptTables['0x' + devid.toString(16)];
+  return t?.irte[String(index)] ?? (t ? '0x0' : undefined);
+}
+
+/**
+ * The model's AMD-Vi IRTE: the Device Table Base register (offset 0), the DTE's IntTabRootPtr (bits 179:134, i.e.
+ * bits 51:6 of its third quadword), then the entry, 16 bytes (GA format) or 4 as `entrySize` says.
+ */
+function modelAmdIrte(g: LinuxGuest, devid: number, index: number, entrySize: number): string {
+  const cpu = g.machine.cpu(0);
+  const unit = g.machine.iommu as AmdIommu;
+  const devTable = Number(cpu.read64(unit.base) & 0x000f_ffff_ffff_f000n);
+  const root = Number(cpu.read64(devTable + devid * 32 + 16) & 0x000f_ffff_ffff_ffc0n);
+  if (root === 0) return 'no interrupt table';
+  if (entrySize === 4) return '0x' + cpu.read32(root + index * 4).toString(16);
+  const lo = cpu.read64(root + index * 16);
+  const hi = cpu.read64(root + index * 16 + 8);
+  return '0x' + ((hi << 64n) | lo).toString(16);
 }
 
 /** The model's IRTE `index` as QEMU's monitor dump prints it: the 128-bit entry in hex. */
