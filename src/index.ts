@@ -1,4 +1,4 @@
-/** The public API of irqpath. See README.md for a tour. */
+/** The public API of irqpath. See docs/library-api.md for a tour. */
 export { createMachine, Machine } from './machine/machine.ts';
 // Handles the machine gives out (machine.device(bdf), machine.cpu(i)); made by the machine, never constructed.
 export type { Device } from './machine/device.ts';
@@ -32,6 +32,7 @@ export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
 export type { Scenario, GuestSpec, ScenarioSource, ScenarioDma, ScenarioExpect, SourceExpectation, DmaExpectation } from './scenario/scenario-file.ts';
+export type { FilePosition } from './scenario/field-position.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './scenario/scenario-library.ts';
 export { runMatrix, runMatrixCells, matrixCells, renderMatrix } from './scenario/matrix.ts';
 export type { MatrixAxes, MatrixCell, MatrixCellSpec } from './scenario/matrix.ts';

@@ -85,6 +85,7 @@ export function formatReplaySummary(report: ReplayReport, file: string): string[
   const width = Math.max(0, ...Object.keys(s.byKind).map((k) => k.length));
   for (const [kind, n] of Object.entries(s.byKind)) out.push(`   ${kind.padEnd(width)}  ${n}`);
   for (const [why, n] of Object.entries(s.divergences)) out.push(`   ✗ ${n} × ${why}`);
+  for (const line of s.cutOff) out.push(`   the log ends inside the request at line ${line}: not replayed (what QEMU did with it is not in the log)`);
   return out;
 }
 
@@ -144,7 +145,7 @@ export async function replayFile(file: string, options: ReplayOptions, notify: (
     onNewDivergent: (g) => notify(`irqpath replay: line ${g.firstLine}: ${g.request.kind} request diverges: ${g.request.divergences[0]}\n`),
   });
   let next = PROGRESS_EVERY;
-  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const stream = file === '-' ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   try {
     for await (const chunk of stream) {
       replay.push(chunk as string);
@@ -166,7 +167,7 @@ export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
     .description("replay a QEMU trace log (-trace 'vtd_*' ...): what QEMU did with each interrupt request next to what hardware does")
-    .argument('<log>', 'the trace log (lines with or without the pid@time: prefix; other lines are counted)')
+    .argument('<log>', 'the trace log ("-" reads standard input; lines with or without the pid@time: prefix; other lines are counted)')
     .option('--json', 'print the replay as JSON (numbers; 64-bit values as hex strings BigInt() reads)')
     .option('--divergent-only', 'list only the requests where hardware differs from QEMU (the summary counts all)')
     .option('--progress', 'report progress on stderr every 100 000 lines (new kinds of divergence are always reported there)')
