@@ -1,0 +1,287 @@
+/**
+ * One recorded QEMU + Linux boot (test/fixtures/qemu-recordings/, read by qemu-recording.ts) held against irqpath:
+ * 1. decision lines — the Linux model booted on the machine derived from the recording's QEMU command line and console
+ *    (machineFromQemu), with the guest's CPU x2APIC flag and kernel command line, prints the interrupt-remapping,
+ *    x2APIC and APIC-routing lines the kernel printed, strictly both ways (dmesg-check.ts);
+ * 2. replay — every request of the recording's trace replayed (qemu-trace-replay.ts): how many the `qemu` profile
+ *    ends otherwise than QEMU did (false divergences, expected 0), and how many hardware would end differently;
+ * 3. allocation — every numbered /proc/interrupts row set up on the model (I/O APIC pin = hwirq, PCI MSI/MSI-X entry
+ *    = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq) on the CPU the kernel's effective
+ *    affinity names, and compared: the row's chip and trigger and CPU, and for a remapped source the IRTE index the
+ *    kernel wrote into the RTE / MSI-X entry / MSI capability and the 128-bit IRTE QEMU's monitor read at it.
+ * Every row the model does not reproduce is returned as a named gap with the first difference as its reason. IRQ
+ * numbers and action names (`nvme0q1`) are not compared: the model has no Linux IRQ numbers or drivers.
+ *
+ * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
+ */
+import type { MachineConfig } from '../core/config-types.ts';
+import { UsageError } from '../core/errors.ts';
+import { parseLinuxVersion } from '../core/linux-version.ts';
+import { createMachine } from '../machine/machine.ts';
+import { createGuest } from '../guest/create-guest.ts';
+import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
+import type { ProgrammedInterrupt } from '../guest/guest-os.ts';
+import type { AmdIommu } from '../iommu-amd/amd-iommu.ts';
+import { checkRemappingLines } from './dmesg-check.ts';
+import { machineFromQemu } from './qemu-machine.ts';
+import { parseQemuCommandLine } from './qemu-command-line.ts';
+import { replayQemuTrace } from './qemu-trace-replay.ts';
+import {
+  cpuHasX2apic, parseAffinities, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
+  type InterruptRow, type IrtDump, type PciConfig, type RecordingProvenance,
+} from './qemu-recording.ts';
+
+/** The files of one recording directory, as text (absent files undefined). */
+export interface RecordingFiles {
+  name: string;
+  provenance: string;
+  console?: string;
+  /** trace-full.log.gz decompressed, or trace.log. */
+  trace?: string;
+  irt?: string;
+  monitorInfoPic?: string;
+}
+
+export interface ConformanceGap {
+  check: 'decision' | 'hardware' | 'irte' | 'interrupts';
+  /** What row: `IRQ 25 IR-PCI-MSI 32768 virtio0-config`, the decision line, or the first difference hardware has. */
+  row: string;
+  reason: string;
+}
+
+export interface RecordingConformance {
+  name: string;
+  /** false: QEMU refused the configuration or the guest did not boot (only the refusal is a fact then). */
+  booted: boolean;
+  decision: { agree: number; differ: number } | null;
+  replay: {
+    lines: number;
+    requests: number;
+    /** Requests the `qemu` profile ends otherwise than the log (VT-d; AMD-Vi has no qemu profile in the replay). */
+    falseDivergences: number;
+    /** Requests hardware ends otherwise than QEMU did, by the first difference. */
+    hardwareDifferences: number;
+    byDifference: Record<string, number>;
+  } | null;
+  irte: { agree: number; gap: number } | null;
+  interrupts: { agree: number; gap: number } | null;
+  gaps: ConformanceGap[];
+}
+
+/** QEMU's q35 VT-d unit (Q35_HOST_BRIDGE_IOMMU_ADDR); its IRTA register (VT-d 11.4.29) is at 0xb8. */
+const VTD_BASE = 0xfed90000;
+
+export function recordingConformance(files: RecordingFiles): RecordingConformance {
+  const prov = JSON.parse(files.provenance) as RecordingProvenance;
+  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, interrupts: null, gaps: [] };
+  if (files.trace !== undefined) {
+    out.replay = replayCounts(files.trace);
+    for (const [difference, n] of Object.entries(out.replay.byDifference)) out.gaps.push({ check: 'hardware', row: difference, reason: `${n} requests` });
+  }
+  const sections = files.console !== undefined ? splitSections(files.console) : null;
+  if (!sections || prov.kernel === null || !sections.has('interrupts')) return out;
+  out.booted = true;
+
+  const cmd = parseQemuCommandLine(prov.argv);
+  const derived = machineFromQemu(cmd, files.console!);
+  const machine: MachineConfig = { ...derived.machine, cpu: { ...(derived.machine.cpu ?? {}), x2apic: cpuHasX2apic(sections.get('cpuinfo-flags') ?? '') } };
+  const cmdline = parseCmdline(sections.get('cmdline') ?? prov.append).raw;
+
+  const check = checkRemappingLines({ ...derived, machine, cmdline });
+  out.decision = { agree: check.matched.length, differ: check.missing.length + check.extra.length };
+  for (const l of check.missing) out.gaps.push({ check: 'decision', row: l, reason: 'the kernel printed it, the model did not' });
+  for (const l of check.extra) out.gaps.push({ check: 'decision', row: l, reason: 'the model printed it, the kernel did not' });
+
+  const version = parseLinuxVersion(derived.kernel ?? '6.1', 'kernel').text;
+  const g = createGuest(createMachine(machine), { os: 'linux', version, cmdline }) as LinuxGuest;
+  g.boot();
+  compareAllocation(g, sections, files, out);
+  return out;
+}
+
+/** The replay's counts; a log without any interrupt-remapping event (no vIOMMU) has no requests to replay. */
+function replayCounts(trace: string): NonNullable<RecordingConformance['replay']> {
+  let r;
+  try {
+    r = replayQemuTrace(trace);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    return { lines: trace.split('\n').filter(Boolean).length, requests: 0, falseDivergences: 0, hardwareDifferences: 0, byDifference: {} };
+  }
+  let falseDivergences = 0;
+  for (const grp of r.groups) {
+    const q = (grp.request as { qemuProfile?: { matchesLog?: boolean } }).qemuProfile;
+    if (q && q.matchesLog === false) falseDivergences += grp.count;
+  }
+  return { lines: r.summary.lines, requests: r.summary.requests, falseDivergences, hardwareDifferences: r.summary.diverging, byDifference: r.summary.divergences };
+}
+
+/** A recorded remapped source: the IRTE index the kernel wrote into the source, and the IRTE at it. */
+interface RecordedIrte {
+  /** AMD-Vi: the DeviceID whose interrupt table holds it. */
+  devid?: number;
+  index: number;
+  value: string | undefined;
+}
+
+function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
+  const rows = parseProcInterrupts(sections.get('interrupts')!).rows.filter((r) => /^\d+$/.test(r.irq));
+  const effective = new Map(parseAffinities(sections.get('irq-affinity') ?? '').map((a) => [a.irq, a.effective]));
+  const configs = parsePciConfig(sections.get('pci-config') ?? '');
+  const irt = files.irt ? parseIrtDump(files.irt) : null;
+  let irqAgree = 0;
+  let irteAgree = 0;
+  let irteRows = 0;
+  const gap = (check: ConformanceGap['check'], row: InterruptRow, reason: string) =>
+    out.gaps.push({ check, row: `IRQ ${row.irq} ${row.chip} ${row.hwirq} ${row.name}`, reason });
+
+  for (const row of rows) {
+    const cpu = effective.get(Number(row.irq))?.[0];
+    const recorded = recordedIrte(row, irt, configs, files.monitorInfoPic);
+    if (recorded !== null) irteRows++;
+    if (typeof recorded === 'string') gap('irte', row, recorded);
+    const p = modelRow(g, row, cpu ?? 0);
+    if (typeof p === 'string') {
+      gap('interrupts', row, p);
+      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, p);
+      continue;
+    }
+    const diffs: string[] = [];
+    if (p.chip !== row.chip) diffs.push(`chip: model ${p.chip}, kernel ${row.chip}`);
+    if (p.trigger !== row.trigger) diffs.push(`trigger: model ${p.trigger}, kernel ${row.trigger}`);
+    if (cpu !== undefined && p.cpu !== cpu) diffs.push(`CPU: model ${p.cpu}, kernel ${cpu}`);
+    if (diffs.length === 0) irqAgree++;
+    else gap('interrupts', row, diffs.join('; '));
+    if (recorded === null || typeof recorded === 'string') continue;
+    if (p.irteIndex === undefined) gap('irte', row, `the model wrote no IRTE; the kernel used IRTE ${recorded.index}`);
+    else if (p.irteIndex !== recorded.index) gap('irte', row, `IRTE index: model ${p.irteIndex}, kernel ${recorded.index}`);
+    else if (recorded.value === undefined) gap('irte', row, `IRTE ${recorded.index}: not in the recording's table dump`);
+    else {
+      const mine = recorded.devid === undefined ? modelIrte(g, p.irteIndex) : modelAmdIrte(g, recorded.devid, p.irteIndex, irt!.amd!.interruptTables['0x' + recorded.devid.toString(16)]!.entrySize);
+      if (mine === recorded.value) irteAgree++;
+      else gap('irte', row, `IRTE ${p.irteIndex}: model ${mine}, kernel ${recorded.value}`);
+    }
+  }
+  out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
+  out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
+}
+
+/** What the model set up for a row: its chip, trigger, CPU and IRTE (if remapped). */
+interface ModelRow {
+  chip: string;
+  trigger: 'edge' | 'fasteoi';
+  cpu: number;
+  irteIndex?: number;
+}
+
+/** Sets the row's source up on the model; a string says why the model has no such source. */
+function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ModelRow | string {
+  const chip = row.chip ?? '';
+  const from = (p: ProgrammedInterrupt, base: 'IO-APIC' | 'PCI-MSI'): ModelRow | string =>
+    p.status === 'refused'
+      ? `the model refused it: ${p.note}`
+      : { chip: p.irteIndex !== undefined ? `IR-${base}` : base, trigger: p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge', cpu: p.cpu, irteIndex: p.irteIndex };
+  if (/IO-APIC$/.test(chip)) {
+    if (row.hwirq === 2 && g.timer) return from(g.timer, 'IO-APIC');
+    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu }), 'IO-APIC');
+  }
+  if (row.name === 'AMD-Vi') {
+    // The IOMMU function's own MSI (iommu_setup_msi) unless the kernel uses the XT interrupt control registers.
+    return g.log.decisions.amdViEventVector === undefined
+      ? "the AMD-Vi event-log interrupt through the IOMMU function's MSI (iommu_setup_msi) is not modelled; the model sets one up only through the XT registers in x2APIC mode"
+      : { chip: 'AMD-Vi (XT)', trigger: 'edge', cpu: 0 };
+  }
+  if (/PCI-MSI$/.test(chip)) {
+    const rid = row.hwirq! >> 11;
+    const bdf = `${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
+    const dev = g.machine.config.devices?.find((d) => d.bdf === bdf);
+    if (!dev) return `no device ${bdf} on the derived machine`;
+    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu }), 'PCI-MSI');
+  }
+  if (chip === 'DMAR-MSI') {
+    // dmar_set_interrupt: the unit's fault event MSI (hwirq = the unit's sequence number), on CPU 0 in the model.
+    return g.log.decisions.dmarFaultVector === undefined ? 'the model set up no DMAR fault interrupt' : { chip: 'DMAR-MSI', trigger: 'edge', cpu: 0 };
+  }
+  return `chip ${chip} is not one the model has`;
+}
+
+/**
+ * The IRTE index the kernel wrote into a remapped source, and the IRTE QEMU's monitor read there; null for a source
+ * that is not remapped; a string names why a remapped source cannot be compared.
+ */
+function recordedIrte(row: InterruptRow, irt: IrtDump | null, configs: PciConfig[], pic: string | undefined): RecordedIrte | string | null {
+  if (!row.chip?.startsWith('IR-')) return null;
+  if (!irt?.intel && !irt?.amd) return 'the recording has no interrupt remapping table dump';
+  if (row.chip === 'IR-IO-APIC') {
+    const m = pic ? new RegExp(`pin ${row.hwirq}\\s+0x([0-9a-f]{16})`).exec(pic) : null;
+    if (!m) return 'the recording has no RTE for this pin (info pic)';
+    const rte = BigInt('0x' + m[1]);
+    if (irt.amd) {
+      // AMD-Vi: the I/O APIC's requests carry the RTE's low data bits, whose 10:0 index the table (AMD IOMMU 2.2.5);
+      // Linux's table for the southbridge I/O APIC is the one of IVRS device 00:14.0 (IOAPIC_SB_DEVID).
+      const index = Number(rte & 0x7ffn);
+      return { devid: AMD_IOAPIC_DEVID, index, value: amdValue(irt, AMD_IOAPIC_DEVID, index) };
+    }
+    const value = (index: number) => irt.intel!.irte[String(index)];
+    // Remappable RTE (VT-d 5.1.5.1): handle[14:0] in bits 63:49, handle[15] in bit 11.
+    const index = Number((rte >> 49n) & 0x7fffn) | (Number((rte >> 11n) & 1n) << 15);
+    return { index, value: value(index) };
+  }
+  const rid = row.hwirq! >> 11;
+  const entry = row.hwirq! & 0x7ff;
+  const bdf = `0000:${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
+  let addr: number | undefined;
+  let data = 0;
+  const msix = irt.msix?.[bdf]?.entries[String(entry)];
+  if (msix) {
+    addr = Number(msix[0]);
+    data = Number(msix[2]);
+  } else {
+    const msi = configs.find((c) => `0000:${c.bdf}` === bdf || c.bdf === bdf)?.msi;
+    if (msi) {
+      addr = Number(msi.address & 0xffffffffn);
+      data = msi.data;
+    }
+  }
+  if (addr === undefined) return 'the recording has neither an MSI-X entry nor an MSI capability for it';
+  // AMD-Vi: the message data's bits 10:0 index the requester's table (AMD IOMMU 2.2.5.1).
+  if (irt.amd) return { devid: rid, index: data & 0x7ff, value: amdValue(irt, rid, data & 0x7ff) };
+  const value = (index: number) => irt.intel!.irte[String(index)];
+  // Remappable MSI address (VT-d 5.1.5.2): handle[14:0] in bits 19:5, handle[15] in bit 2, SHV in bit 3.
+  let index = ((addr >> 5) & 0x7fff) | (((addr >> 2) & 1) << 15);
+  if ((addr >> 3) & 1) index += data & 0xffff;
+  return { index, value: value(index) };
+}
+
+/** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): the southbridge I/O APIC's DeviceID, 00:14.0. */
+const AMD_IOAPIC_DEVID = 0xa0;
+
+function amdValue(irt: IrtDump, devid: number, index: number): string | undefined {
+  const t = irt.amd!.interruptTables['0x' + devid.toString(16)];
+  return t?.irte[String(index)] ?? (t ? '0x0' : undefined);
+}
+
+/**
+ * The model's AMD-Vi IRTE: the Device Table Base register (offset 0), the DTE's IntTabRootPtr (bits 179:134, i.e.
+ * bits 51:6 of its third quadword), then the entry, 16 bytes (GA format) or 4 as `entrySize` says.
+ */
+function modelAmdIrte(g: LinuxGuest, devid: number, index: number, entrySize: number): string {
+  const cpu = g.machine.cpu(0);
+  const unit = g.machine.iommu as AmdIommu;
+  const devTable = Number(cpu.read64(unit.base) & 0x000f_ffff_ffff_f000n);
+  const root = Number(cpu.read64(devTable + devid * 32 + 16) & 0x000f_ffff_ffff_ffc0n);
+  if (root === 0) return 'no interrupt table';
+  if (entrySize === 4) return '0x' + cpu.read32(root + index * 4).toString(16);
+  const lo = cpu.read64(root + index * 16);
+  const hi = cpu.read64(root + index * 16 + 8);
+  return '0x' + ((hi << 64n) | lo).toString(16);
+}
+
+/** The model's IRTE `index` as QEMU's monitor dump prints it: the 128-bit entry in hex. */
+function modelIrte(g: LinuxGuest, index: number): string {
+  const cpu = g.machine.cpu(0);
+  const table = Number(cpu.read64(VTD_BASE + 0xb8) & ~0xfffn);
+  const lo = cpu.read64(table + index * 16);
+  const hi = cpu.read64(table + index * 16 + 8);
+  return '0x' + ((hi << 64n) | lo).toString(16);
+}
