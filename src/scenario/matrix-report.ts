@@ -70,7 +70,7 @@ export function matrixReport(rows: readonly MatrixRow[], top = 5): MatrixReport 
 }
 
 export function renderMatrixReport(report: MatrixReport): string {
-  const lines = [`${report.ok} of ${report.cells} cells ok; ${report.cells - report.ok} fail in ${report.groups.length} ways:`];
+  const lines = [`${report.ok} of ${report.cells} cells ok; ${report.cells - report.ok} fail in ${report.groups.length} way${report.groups.length === 1 ? '' : 's'}:`];
   report.groups.forEach((g, i) => {
     const decided = g.deciding.map((d) => `${d.axis} ∈ {${d.values.join(', ')}}`).join(', ');
     lines.push(`${String(i + 1).padStart(3)}. ${g.mode} — ${g.cells} cells${decided ? ` — ${decided}` : ' — at every value swept'}`);
