@@ -1,4 +1,4 @@
-/** The public API of irqpath. See README.md for a tour. */
+/** The public API of irqpath. See docs/library-api.md for the types, the address type, the helpers and the events. */
 export { createMachine, Machine } from './machine/machine.ts';
 // Handles the machine gives out (machine.device(bdf), machine.cpu(i)); made by the machine, never constructed.
 export type { Device } from './machine/device.ts';
@@ -14,8 +14,9 @@ export { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from './c
 export { machineFromDmesg, type DmesgMachine } from './tools/from-dmesg.ts';
 export { checkRemappingLines, type RemappingCheck } from './tools/dmesg-check.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './core/errors.ts';
-export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, IommuInterruptEvent } from './core/events.ts';
-export { formatHop, mermaidForFlow, perfettoTrace, TraceRecorder } from './machine/trace.ts';
+export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, LapicRefusal, IommuInterruptEvent } from './core/events.ts';
+export { formatHop, mermaidForFlow, TraceRecorder } from './machine/trace.ts';
+export { perfettoTrace, type PerfettoRun } from './machine/perfetto-trace.ts';
 export type { MachineSnapshot } from './machine/snapshot.ts';
 export { parseBdf, formatBdf } from './core/bdf.ts';
 export { TranslationCore } from './msi/translate.ts';
@@ -32,6 +33,7 @@ export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
 export type { Scenario, GuestSpec, ScenarioSource, ScenarioDma, ScenarioExpect, SourceExpectation, DmaExpectation } from './scenario/scenario-file.ts';
+export type { FilePosition } from './scenario/field-position.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './scenario/scenario-library.ts';
 export { runMatrix, runMatrixCells, matrixCells, renderMatrix } from './scenario/matrix.ts';
 export type { MatrixAxes, MatrixCell, MatrixCellSpec } from './scenario/matrix.ts';

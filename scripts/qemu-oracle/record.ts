@@ -5,10 +5,13 @@
  * (full, gzip'd, when small enough, and trimmed), the remapping and MSI-X tables read through the monitor, exit status
  * and wall time. Needs qemu-system-x86_64, a /boot/vmlinuz-* with its /lib/modules tree, and /bin/busybox (static).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { buildInitramfs } from '../../src/cli/qemu/initramfs.ts';
 import { amdIommuMmioBase, dumpAmdVi, dumpMsix, dumpVtd } from '../../src/cli/qemu/monitor-dumps.ts';
 import { runQemu, shellQuote } from '../../src/cli/qemu/run-qemu.ts';
@@ -26,7 +29,7 @@ import {
   type IrtDump,
   type RecordingProvenance,
 } from '../../src/tools/qemu-recording.ts';
-import { trimTrace } from '../../src/tools/qemu-trace-trim.ts';
+import { TraceTrimmer } from '../../src/tools/qemu-trace-trim.ts';
 import { CONFIGURATIONS, type Configuration } from './configurations.ts';
 import { GUEST_MODULES, initScript } from './init-script.ts';
 
@@ -36,12 +39,18 @@ const LPJ = 'lpj=9781716';
 const COMMON_APPEND = ['console=ttyS0', LPJ, 'log_buf_len=4M', 'panic=-1'];
 /** A full trace is committed (gzip'd) when it compresses to at most this many bytes. */
 const FULL_TRACE_LIMIT = 1_500_000;
+/**
+ * Traces larger than this are not gzip'd at all: at ~100:1 they would exceed FULL_TRACE_LIMIT anyway, and gzip is
+ * the slow part of reading them (a 128-vCPU boot writes 2.4 GB).
+ */
+const FULL_TRACE_GZIP_MAX_INPUT = 200_000_000;
 const TRIM = { requestsPerKey: 20, linesPerBulkEvent: 300 };
 
 function usage(): never {
   console.log(`usage: npm run record-qemu -- [--out DIR] [--only NAME,...] [--list]
   --out DIR     where the recordings go (default test/fixtures/qemu-recordings)
   --only NAMES  record only these configurations (comma-separated)
+  --console     pass the guest console through to stdout while recording
   --list        list the configurations and exit
   --retrim      trim trace.log again from trace-full.log.gz in --out (after a change of the trim) and exit
   --table       print the Markdown table of the recordings in --out (for its README) and exit
@@ -55,6 +64,7 @@ function parseArgs(argv: string[]) {
   let list = false;
   let table = false;
   let retrimOnly = false;
+  let passConsole = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--out') out = argv[++i]!;
@@ -62,10 +72,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--list') list = true;
     else if (a === '--table') table = true;
     else if (a === '--retrim') retrimOnly = true;
+    else if (a === '--console') passConsole = true;
     else if (a === '--help' || a === '-h') usage();
     else throw new Error(`unknown argument ${a}`);
   }
-  return { out: resolve(out), only, list, table, retrim: retrimOnly };
+  return { out: resolve(out), only, list, table, retrim: retrimOnly, passConsole };
 }
 
 function findKernel(): { kernel: string; release: string } {
@@ -138,33 +149,62 @@ function monitorAction(outDir: string, work: string, dump: { value?: IrtDump }) 
   };
 }
 
-/** Writes trace.log (whole, or trimmed) and, when trimmed, the whole trace gzip'd if it is small enough. */
-function writeTraces(text: string, write: (name: string, data: string | Buffer) => void): RecordingProvenance['trace'] {
-  const trimmed = trimTrace(text, TRIM);
-  if (trimmed.dropped.length === 0) {
-    write('trace.log', text);
-    return { full: 'trace.log', lines: trimmed.lines };
+/**
+ * Writes trace.log — the whole trace, or the trim of src/tools/qemu-trace-trim.ts — from a stream of the trace, line
+ * by line (a 128-vCPU boot writes gigabytes), and, when `full` is 'gzip', the whole trace gzip'd as
+ * trace-full.log.gz, given up as soon as it grows past FULL_TRACE_LIMIT ('too-large': not tried; 'exists': kept as is). Returns the provenance's `trace` and the files written.
+ */
+async function writeTraces(input: Readable, outDir: string, full: 'gzip' | 'too-large' | 'exists'): Promise<{ trace: RecordingProvenance['trace']; files: string[] }> {
+  const out = createWriteStream(join(outDir, 'trace.log'));
+  const gzPath = join(outDir, 'trace-full.log.gz');
+  let gz: Gzip | undefined;
+  let gzDone: Promise<unknown> = Promise.resolve();
+  let gzBytes = 0;
+  const gzipFull = full === 'gzip';
+  if (gzipFull) {
+    gz = createGzip({ level: 6 });
+    gz.on('data', (chunk: Buffer) => (gzBytes += chunk.length));
+    const file = createWriteStream(gzPath);
+    gz.pipe(file);
+    gzDone = once(file, 'close');
   }
-  const trace: RecordingProvenance['trace'] = { trimmed: 'trace.log', lines: trimmed.lines, keptLines: trimmed.keptLines };
-  const gz = gzipSync(text, { level: 9 });
-  if (gz.length <= FULL_TRACE_LIMIT) {
-    write('trace-full.log.gz', gz);
+  const trimmer = new TraceTrimmer(TRIM, (line) => out.write(line + '\n'));
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    trimmer.push(line);
+    if (gz && gzBytes > FULL_TRACE_LIMIT) {
+      gz.end();
+      gz = undefined;
+    }
+    if (gz && !gz.write(line + '\n')) await once(gz, 'drain');
+  }
+  const r = trimmer.end();
+  // trace.log was written as it was read: when nothing was dropped it is the whole trace.
+  gz?.end();
+  await gzDone;
+  out.end();
+  await once(out, 'close');
+  const files = ['trace.log'];
+  const keepGz = gzipFull && r.dropped.length > 0 && gzBytes <= FULL_TRACE_LIMIT;
+  if (gzipFull && !keepGz) rmSync(gzPath, { force: true });
+  if (r.dropped.length === 0) return { trace: { full: 'trace.log', lines: r.lines }, files };
+  const trace: RecordingProvenance['trace'] = { trimmed: 'trace.log', lines: r.lines, keptLines: r.keptLines };
+  if (keepGz) {
     trace.full = 'trace-full.log.gz';
+    files.push('trace-full.log.gz');
   }
-  write('trace.log', trimmed.text);
-  trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...trimmed.dropped];
-  return trace;
+  trace.dropped = [`trim of src/tools/qemu-trace-trim.ts with requestsPerKey ${TRIM.requestsPerKey}, linesPerBulkEvent ${TRIM.linesPerBulkEvent}:`, ...r.dropped];
+  if (full === 'too-large') trace.dropped.push(`the whole trace is not kept: larger than ${FULL_TRACE_GZIP_MAX_INPUT} bytes, it was not gzip'd`);
+  else if (full === 'gzip' && !keepGz) trace.dropped.push(`the whole trace is not kept: gzip'd it exceeds ${FULL_TRACE_LIMIT} bytes`);
+  return { trace, files };
 }
 
 /** Trims trace.log again from trace-full.log.gz (after a change of the trim), updating provenance.json. */
-function retrim(dirPath: string): boolean {
+async function retrim(dirPath: string): Promise<boolean> {
   const full = join(dirPath, 'trace-full.log.gz');
   if (!existsSync(full)) return false;
   const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
-  p.trace = writeTraces(gunzipSync(readFileSync(full)).toString('utf8'), (name, data) => {
-    if (name !== 'trace-full.log.gz') writeFileSync(join(dirPath, name), data);
-  });
-  p.trace.full ??= 'trace-full.log.gz';
+  p.trace = (await writeTraces(createReadStream(full).pipe(createGunzip()), dirPath, 'exists')).trace;
+  p.trace.full = 'trace-full.log.gz';
   writeFileSync(join(dirPath, 'provenance.json'), JSON.stringify(p, null, 2) + '\n');
   return true;
 }
@@ -181,7 +221,7 @@ const SECTION_FILES: Record<string, string> = {
   dmesg: 'dmesg.txt',
 };
 
-async function record(c: Configuration, ctx: { outRoot: string; kernel: string; initrd: string; events: string[]; version: string }): Promise<RecordingProvenance> {
+async function record(c: Configuration, ctx: { outRoot: string; kernel: string; initrd: string; events: string[]; version: string; passConsole: boolean }): Promise<RecordingProvenance> {
   const outDir = join(ctx.outRoot, c.name);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
@@ -197,13 +237,16 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
     args,
     traceEvents: ctx.events,
     dir: work,
+    ...(ctx.passConsole ? { onConsole: (text: string) => process.stdout.write(text) } : {}),
     timeoutMs: c.timeoutMs ?? 600_000,
     onMarker: { marker: `${SECTION_PREFIX}${READY_SECTION} ===`, action: monitorAction(outDir, work, dump), reply: 'go\n' },
   });
   const consoleText = r.console.replace(/\r/g, '');
   const sections = splitSections(consoleText);
   const booted = sections.has(READY_SECTION);
-  const outcome: RecordingProvenance['outcome'] = booted ? 'booted' : r.exitCode !== 0 && consoleText.trim() === '' && !r.timedOut ? 'refused' : 'failed';
+  // Refused: QEMU ran, said why on stderr and exited before the guest printed anything.
+  const refused = !r.spawnError && !r.timedOut && r.exitCode !== 0 && consoleText.trim() === '' && r.stderr.trim() !== '';
+  const outcome: RecordingProvenance['outcome'] = booted ? 'booted' : refused ? 'refused' : 'failed';
   const files: string[] = [];
   const write = (name: string, data: string | Buffer) => {
     writeFileSync(join(outDir, name), data);
@@ -215,12 +258,20 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   for (const f of ['monitor-info-pic.txt', 'monitor-info-pci.txt']) if (existsSync(join(outDir, f))) files.push(f);
   write('trace-events.txt', readFileSync(join(work, 'trace-events.txt')));
   let trace: RecordingProvenance['trace'] = { lines: 0 };
-  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) trace = writeTraces(readFileSync(r.traceFile, 'utf8'), write);
+  if (existsSync(r.traceFile) && statSync(r.traceFile).size > 0) {
+    const written = await writeTraces(createReadStream(r.traceFile), outDir, statSync(r.traceFile).size <= FULL_TRACE_GZIP_MAX_INPUT ? 'gzip' : 'too-large');
+    trace = written.trace;
+    files.push(...written.files);
+  }
   // Scratch paths are named, not kept: $WORK holds the disk images, trace and QMP socket, $INITRD the initramfs.
   const anonymize = (a: string) => a.split(work).join('$WORK').split(ctx.initrd).join('$INITRD');
   const notes: string[] = [];
   if (r.markerError) notes.push(`monitor dump failed: ${r.markerError}`);
   if (booted && !dump.value) notes.push('the ready marker was seen but no monitor dump was written');
+  if (r.timedOut) {
+    const last = parseDmesg(sections.get('boot') ?? '').pop();
+    notes.push(`killed after ${Math.round(r.wallMs / 1000)} s without reaching the ready marker${last ? `; the last console line: ${last.time !== undefined ? `[${last.time}] ` : ''}${last.text}` : ''}`);
+  }
   const provenance: RecordingProvenance = {
     name: c.name,
     description: c.description,
@@ -234,7 +285,7 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
     signal: r.signal,
     timedOut: r.timedOut,
     wallSeconds: Math.round(r.wallMs / 100) / 10,
-    stderr: r.stderr,
+    stderr: r.stderr + (r.spawnError ? `(spawn: ${r.spawnError})\n` : ''),
     outcome,
     traceEvents: ctx.events.length,
     trace,
@@ -243,7 +294,7 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
   if (notes.length) provenance.notes = notes;
   writeFileSync(join(outDir, 'provenance.json'), JSON.stringify(provenance, null, 2) + '\n');
   rmSync(work, { recursive: true, force: true });
-  console.log(`${outcome} in ${provenance.wallSeconds} s${r.stderr ? ` — ${r.stderr.trim().split('\n')[0]}` : ''}`);
+  console.log(`${outcome} in ${provenance.wallSeconds} s${r.stderr ? ` — ${r.stderr.trim().split('\n')[0]}` : ''}${r.spawnError ? ` — ${r.spawnError}` : ''}`);
   return provenance;
 }
 
@@ -265,11 +316,14 @@ function summaryTable(outRoot: string): string {
     const p = JSON.parse(readFileSync(join(dirPath, 'provenance.json'), 'utf8')) as RecordingProvenance;
     const opt = [c.iommu ? `-device ${c.iommu}` : 'no vIOMMU', c.cpu ? `-cpu ${c.cpu}` : '', c.machine && c.machine !== 'q35' ? `-machine ${c.machine}` : '', `-smp ${c.smp}`, c.append ? `kernel ${c.append.join(' ')}` : ''];
     const said = describeStderr(p.stderr);
+    const read = (f: string) => (existsSync(join(dirPath, f)) ? readFileSync(join(dirPath, f), 'utf8') : '');
     if (p.outcome !== 'booted') {
-      rows.push(`| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | ${p.outcome} | | | | |`);
+      // A boot that did not finish still printed its decisions on the console.
+      const early = decisionLines(splitSections(read('console.txt')).get('boot') ?? '').filter((l) => !/IOMMUv2 functionality not available/.test(l));
+      const how = p.outcome === 'failed' ? `failed (${p.timedOut ? `killed after ${p.wallSeconds}` : `exit ${p.exitCode}`})` : p.outcome;
+      rows.push(`| \`${c.name}\` (${opt.filter(Boolean).join(', ')}) | ${said} | ${how} | ${early.map((d) => '`' + d + '`').join('<br>')} | | | |`);
       continue;
     }
-    const read = (f: string) => (existsSync(join(dirPath, f)) ? readFileSync(join(dirPath, f), 'utf8') : '');
     const decisions = decisionLines(read('dmesg.txt')).filter((l) => !/IOMMUv2 functionality not available/.test(l));
     const irqs = parseProcInterrupts(read('interrupts.txt')).rows.filter((r) => /^\d+$/.test(r.irq));
     const chips = [...new Set(irqs.map((r) => r.chip))].join(', ');
@@ -286,9 +340,10 @@ function summaryTable(outRoot: string): string {
 }
 
 async function main() {
-  const { out, only, list, table, retrim: retrimOnly } = parseArgs(process.argv.slice(2));
+  const { out, only, list, table, retrim: retrimOnly, passConsole } = parseArgs(process.argv.slice(2));
   if (retrimOnly) {
-    for (const c of CONFIGURATIONS) if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${retrim(join(out, c.name)) ? 'trimmed again' : 'no trace-full.log.gz'}`);
+    for (const c of CONFIGURATIONS)
+      if ((!only || only.includes(c.name)) && existsSync(join(out, c.name))) console.log(`${c.name}: ${(await retrim(join(out, c.name))) ? 'trimmed again' : 'no trace-full.log.gz'}`);
     return;
   }
   if (table) {
@@ -312,7 +367,7 @@ async function main() {
   writeFileSync(initrd, built.image);
   console.log(`initramfs: ${built.image.length} bytes, modules ${built.modules.map((m) => m.split('/').pop()).join(' ')}`);
   mkdirSync(out, { recursive: true });
-  for (const c of selected) await record(c, { outRoot: out, kernel, initrd, events, version });
+  for (const c of selected) await record(c, { outRoot: out, kernel, initrd, events, version, passConsole });
   rmSync(scratch, { recursive: true, force: true });
 }
 

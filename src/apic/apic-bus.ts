@@ -292,6 +292,9 @@ export class ApicBus {
     }
     const hub = this.events;
     if (accepted && hub.active) {
+      // Where the message landed: QEMU has no trace event for acceptance (apic_deliver_irq names the destination, not
+      // the CPU), so irqpath names it; trace viewers draw it on that CPU's track.
+      hub.hop('irqpath_apic_accept', [['cpu', lapic.cpu], ['apic', lapic.physicalId], ['vector', msg.vector], ['delivery_mode', msg.deliveryMode]]);
       hub.emit('apic_accept', {
         flow: hub.currentFlow,
         cpu: lapic.cpu,

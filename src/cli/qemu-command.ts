@@ -1,7 +1,8 @@
 /**
  * `irqpath qemu [--record DIR] [--time-limit S] -- <qemu command line>`: run the user's own QEMU command line with
  * every interrupt-path trace event the installed QEMU has (its `-trace help` list filtered by name: vtd_*, amdvi_*,
- * x86_iommu_*, apic_*, ioapic_*, msi*, pci_cfg_*, ...) written to a trace file, pass the guest console through, and
+ * x86_iommu_*, apic_*, ioapic_*, msi*, pci_cfg_*, ...; qemu/trace-events.ts) written to a trace file, through the
+ * recording harness's runner (qemu/run-qemu.ts, which also adds a QMP socket), pass the guest console through, and
  * when QEMU exits print (a) the machine irqpath derived — a `machine:` block for a scenario, from QEMU's options
  * completed by what the guest printed (src/tools/qemu-command-line.ts, qemu-machine.ts), (b) the replay summary of
  * the trace (src/tools/qemu-trace-replay.ts) and (c) the check of the Linux model's decision lines against the
@@ -10,24 +11,26 @@
  * Exit codes: 0; 1 when QEMU failed (a non-zero status it chose, not the time limit) or a decision line differs;
  * 2 when QEMU is not installed or the command line cannot be read.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.ts';
-import { joinCommandLine, parseQemuCommandLine } from '../tools/qemu-command-line.ts';
+import { parseQemuCommandLine } from '../tools/qemu-command-line.ts';
 import { machineFromQemu } from '../tools/qemu-machine.ts';
 import { checkRemappingLines } from '../tools/dmesg-check.ts';
 import type { ReplayReport } from '../tools/qemu-trace-replay.ts';
 import { renderDmesgMachine } from './from-dmesg-command.ts';
 import { formatReplay, formatReplaySummary, replayFile, replayJson } from './replay-command.ts';
+import { runQemu, shellQuote } from './qemu/run-qemu.ts';
+import { parseTraceHelp, selectInterruptEvents } from './qemu/trace-events.ts';
 import { setExitCode, writeErr, writeOut } from './output.ts';
 
-/** The interrupt path's trace events, by name (the installed QEMU's `-trace help` says which exist). */
-const INTERRUPT_EVENTS = [/^vtd_/, /^amdvi_/, /^x86_iommu_/, /^apic_/, /^ioapic_/, /^msi/, /^pci_cfg_/, /^pci_update_mappings/, /^pci_nvme_irq_/];
-
-/** Ask the QEMU binary which trace events it has; a missing binary is the user's problem (exit 2). */
+/**
+ * Ask the QEMU binary which trace events it has and keep the interrupt path's (qemu/trace-events.ts); a missing
+ * binary is the user's problem (exit 2).
+ */
 export function interruptTraceEvents(program: string): string[] {
   const r = spawnSync(program, ['-trace', 'help'], { encoding: 'utf8' });
   if (r.error) {
@@ -36,46 +39,7 @@ export function interruptTraceEvents(program: string): string[] {
     throw new UsageError(`cannot run '${program}': ${r.error.message}`);
   }
   if (r.status !== 0) throw new UsageError(`'${program} -trace help' failed (status ${r.status}): ${(r.stderr || r.stdout).trim().split('\n')[0] ?? ''}`);
-  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[a-z0-9_]+$/.test(l) && INTERRUPT_EVENTS.some((p) => p.test(l)));
-}
-
-interface RunResult {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  console: string;
-  stderr: string;
-}
-
-function runQemu(program: string, args: string[], timeLimitS: number | null, out: (t: string) => void, err: (t: string) => void): Promise<RunResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(program, args, { stdio: ['inherit', 'pipe', 'pipe'] });
-    const res: RunResult = { status: null, signal: null, timedOut: false, console: '', stderr: '' };
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (t: string) => {
-      res.console += t;
-      out(t);
-    });
-    child.stderr.on('data', (t: string) => {
-      res.stderr += t;
-      err(t);
-    });
-    const timer = timeLimitS === null ? null : setTimeout(() => {
-      res.timedOut = true;
-      child.kill('SIGTERM');
-    }, timeLimitS * 1000);
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      fail(e);
-    });
-    child.on('close', (status, signal) => {
-      if (timer) clearTimeout(timer);
-      res.status = status;
-      res.signal = signal;
-      done(res);
-    });
-  });
+  return selectInterruptEvents(parseTraceHelp(r.stdout));
 }
 
 export function registerQemuCommand(program: Command): void {
@@ -106,17 +70,15 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
       } catch (e) {
         throw new UsageError(`--record ${opts.record}: cannot create the directory (${(e as Error).message})`);
       }
-      const eventsFile = join(dir, 'trace-events.txt');
-      const traceFile = join(dir, 'trace.log');
-      writeFileSync(eventsFile, events.join('\n') + '\n');
-      const args = [...words.slice(1), '-trace', `events=${eventsFile}`, '-D', traceFile];
       const out = (t: string): void => writeOut(this, t);
       const err = (t: string): void => writeErr(this, t);
       try {
-        const run = await runQemu(cmd.program, args, timeLimit, out, err);
+        const run = await runQemu({ qemu: cmd.program, args: words.slice(1), traceEvents: events, dir, onConsole: out, ...(timeLimit !== null ? { timeoutMs: timeLimit * 1000 } : {}) });
+        const traceFile = run.traceFile;
+        if (run.stderr) err(run.stderr);
         const report: string[] = [];
-        report.push('', `── irqpath qemu: ${run.timedOut ? `stopped after the ${timeLimit} s time limit` : run.signal ? `QEMU ended by ${run.signal}` : `QEMU exited with status ${run.status}`} ──`);
-        const failed = !run.timedOut && (run.signal !== null || run.status !== 0);
+        report.push('', `── irqpath qemu: ${run.timedOut ? `stopped after the ${timeLimit} s time limit` : run.signal ? `QEMU ended by ${run.signal}` : `QEMU exited with status ${run.exitCode}`} ──`);
+        const failed = !run.timedOut && (run.signal !== null || run.exitCode !== 0);
         // (a) the machine
         const derived = machineFromQemu(cmd, run.console);
         const machineYaml = renderDmesgMachine(derived, 'Machine irqpath derived from the QEMU command line and what the guest printed (irqpath qemu). Paste under a scenario, or run as is.');
@@ -133,7 +95,9 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
         } else {
           report.push('', '# replay: QEMU wrote no trace file');
         }
-        if (replay) report.push('', ...formatReplaySummary(replay, traceFile));
+        // Without --record the trace file goes with the temporary directory: name it as what it is.
+        const traceName = opts.record !== undefined ? traceFile : "QEMU's trace";
+        if (replay) report.push('', ...formatReplaySummary(replay, traceName));
         // (c) the decision lines
         let differs = false;
         if (derived.kernel !== null) {
@@ -145,12 +109,12 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
         } else {
           report.push('', '# check: the guest printed no Linux boot log; no decision lines to compare');
         }
-        if (failed) report.push('', `# QEMU failed (${run.signal ?? `status ${run.status}`}); what it said is above and in the record`);
+        if (failed) report.push('', `# QEMU failed (${run.signal ?? `status ${run.exitCode}`}); what it said is above and in the record`);
         const text = report.join('\n') + '\n';
         out(text);
         if (opts.record !== undefined) {
           const version = spawnSync(cmd.program, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '';
-          writeFileSync(join(dir, 'command-line.txt'), joinCommandLine([cmd.program, ...args]) + '\n');
+          writeFileSync(join(dir, 'command-line.txt'), shellQuote(run.argv) + '\n');
           writeFileSync(join(dir, 'qemu-version.txt'), version + '\n');
           writeFileSync(join(dir, 'console.txt'), run.console);
           writeFileSync(join(dir, 'qemu-stderr.txt'), run.stderr);
@@ -159,7 +123,7 @@ or the command line cannot be read. See docs/replay-and-qemu.md.`)
           if (replay) writeFileSync(join(dir, 'replay.json'), replayJson(replay));
           err(`irqpath qemu: recorded in ${dir}\n`);
         } else if (replay && opts.full) {
-          out('\n' + formatReplay(replay, traceFile));
+          out('\n' + formatReplay(replay, traceName));
         }
         setExitCode(this, failed || differs ? 1 : 0);
       } finally {

@@ -8,7 +8,7 @@
  * arguments in that order, named after what the line prints them as. The table is also the parser's grammar
  * (`irqpath replay`): every format compiles to a regular expression that reads the same line back.
  *
- * Hops QEMU has no event for are named `irqpath_*` and printed as `name key value key value` (see README).
+ * Hops QEMU has no event for are named `irqpath_*` and printed as `name key value key value` (see docs/replay-and-qemu.md).
  */
 import type { TraceHop, TraceValue } from '../core/events.ts';
 

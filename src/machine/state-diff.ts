@@ -1,19 +1,22 @@
 /**
- * Register-state diffs with immer: a diff between two snapshots is the list of immer patches that turns the first
- * into the second, produced by assigning only the leaves that differ (so the patches name exactly the registers that
- * changed, not whole subtrees). Used per scenario step — never on the interrupt hot path (immer's drafts cost far more
- * than plain mutation).
+ * Register-state diffs: one entry per leaf that differs between two state trees (device states from `save()`, plain
+ * data). The walk compares the two trees directly, descending only where both sides are objects or both arrays, and
+ * shares nothing with the interrupt hot path.
+ *
+ * Not immer: immer can only record the mutations a recipe makes on a draft, so a diff of two finished trees with it
+ * still needs this walk to make them, and the drafts it builds along the way cost about 100× the walk itself (the
+ * snapshots of a booted 1024-CPU machine before and after one MSI-X: 450–780 ms a diff through produceWithPatches,
+ * 4–15 ms direct, on a loaded two-core machine). docs/architecture.md, "State", says what immer does instead.
  */
-import { enablePatches, produceWithPatches, type Patch } from 'immer';
 import { bytesToBase64 } from '../core/byte-text.ts';
 import type { MemoryImage } from '../core/memory.ts';
-
-enablePatches();
 
 export interface StateChange {
   /** Dotted path, e.g. "cpus.3.irr.1". */
   path: string;
+  /** The leaf before; undefined where the key was added. */
   before: unknown;
+  /** The leaf after; undefined where the key was removed. */
   after: unknown;
 }
 
@@ -21,53 +24,33 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Recursively make `draft` equal to `target`, touching only differing leaves. */
-function assignDeep(draft: Record<string, unknown> | unknown[], target: Record<string, unknown> | unknown[]): void {
-  if (Array.isArray(draft) && Array.isArray(target)) {
-    for (let i = 0; i < target.length; i++) assignLeaf(draft as unknown[], i, draft[i], target[i]);
-    if (draft.length > target.length) draft.length = target.length;
+function walk(before: unknown, after: unknown, path: (string | number)[], out: StateChange[]): void {
+  if (before === after) return; // shared subtrees (unchanged LAPIC states, frozen snapshot parts) cost nothing
+  if (Array.isArray(before) && Array.isArray(after)) {
+    const n = Math.max(before.length, after.length);
+    for (let i = 0; i < n; i++) {
+      if (i >= after.length) out.push({ path: [...path, i].join('.'), before: before[i], after: undefined });
+      else if (i >= before.length) out.push({ path: [...path, i].join('.'), before: undefined, after: after[i] });
+      else walk(before[i], after[i], [...path, i], out);
+    }
     return;
   }
-  const d = draft as Record<string, unknown>;
-  const t = target as Record<string, unknown>;
-  for (const key of Object.keys(d)) if (!(key in t)) delete d[key];
-  for (const key of Object.keys(t)) assignLeaf(d, key, d[key], t[key]);
-}
-
-function assignLeaf(container: Record<string, unknown> | unknown[], key: string | number, current: unknown, next: unknown): void {
-  const bothArrays = Array.isArray(current) && Array.isArray(next);
-  const bothObjects = isPlainObject(current) && isPlainObject(next);
-  if (bothArrays || bothObjects) {
-    assignDeep(current as Record<string, unknown>, next as Record<string, unknown>);
-  } else if (current !== next) {
-    (container as Record<string | number, unknown>)[key] = next;
+  if (isPlainObject(before) && isPlainObject(after)) {
+    for (const key of Object.keys(before)) {
+      if (!(key in after)) out.push({ path: [...path, key].join('.'), before: before[key], after: undefined });
+      else walk(before[key], after[key], [...path, key], out);
+    }
+    for (const key of Object.keys(after)) if (!(key in before)) out.push({ path: [...path, key].join('.'), before: undefined, after: after[key] });
+    return;
   }
+  out.push({ path: path.join('.'), before, after });
 }
 
-/** The immer patches that turn `before` into `after`. */
-export function diffPatches<T>(before: T, after: T): Patch[] {
-  const [, patches] = produceWithPatches(before as object, (draft) => {
-    assignDeep(draft as Record<string, unknown>, after as Record<string, unknown>);
-  });
-  return patches;
-}
-
-function valueAt(tree: unknown, path: (string | number)[]): unknown {
-  let node = tree as Record<string | number, unknown> | undefined;
-  for (const key of path) {
-    if (node === undefined || node === null) return undefined;
-    node = node[key] as Record<string | number, unknown> | undefined;
-  }
-  return node;
-}
-
-/** Readable changes between two state trees: one entry per changed leaf. */
+/** Readable changes between two state trees: one entry per changed leaf, in the trees' key order. */
 export function diffStates<T>(before: T, after: T): StateChange[] {
-  return diffPatches(before, after).map((p) => ({
-    path: p.path.join('.'),
-    before: valueAt(before, p.path),
-    after: p.op === 'remove' ? undefined : p.value,
-  }));
+  const out: StateChange[] = [];
+  walk(before, after, [], out);
+  return out;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

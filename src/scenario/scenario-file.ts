@@ -16,13 +16,22 @@ import { isBdf as isBdfText } from '../core/bdf.ts';
 import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
 import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
+import { positionOfField, type FilePosition } from './field-position.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
- * `variant` names the variant whose merged content is wrong, or is null for the base scenario.
+ * `variant` names the variant whose merged content is wrong, or is null for the base scenario; `position` is the
+ * line and column of that field in the file's text (of its nearest enclosing node when the field is missing), or null
+ * when there is no text to point into.
  */
 export class ScenarioError extends Error {
-  constructor(readonly file: string, readonly field: string, readonly reason: string, readonly variant: string | null = null) {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly reason: string,
+    readonly variant: string | null = null,
+    readonly position: FilePosition | null = null,
+  ) {
     super(`${file}${variant === null ? '' : ` (variant ${variant})`}: ${field ? field + ': ' : ''}${reason}`);
     this.name = 'ScenarioError';
   }
@@ -518,16 +527,34 @@ export function scenarioFileId(file: string): string {
   return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.ya?ml$/, '');
 }
 
-/** Parse and validate one scenario document; returns the base scenario followed by its variants. */
+/**
+ * Parse and validate one scenario document; returns the base scenario followed by its variants. A ScenarioError
+ * carries the line and column of the field it names.
+ */
 export function parseScenario(text: string, file: string): Scenario[] {
-  const c: Checker = new Checker(file);
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (e) {
-    if (e instanceof YAMLParseError) c.fail('', `YAML syntax error: ${e.message}`);
+    if (e instanceof YAMLParseError) {
+      const at = e.linePos?.[0];
+      throw new ScenarioError(file, '', `YAML syntax error: ${e.message}`, null, at ? { line: at.line, column: at.col } : null);
+    }
     throw e;
   }
+  try {
+    return validateScenario(doc, file);
+  } catch (e) {
+    if (e instanceof ScenarioError && e.position === null) {
+      throw new ScenarioError(e.file, e.field, e.reason, e.variant, positionOfField(text, e.field, e.variant));
+    }
+    throw e;
+  }
+}
+
+/** The checks of {@link parseScenario}, on the parsed document. */
+function validateScenario(doc: unknown, file: string): Scenario[] {
+  const c: Checker = new Checker(file);
   const o = c.obj(doc, '(document)');
   c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'dma', 'expect', 'variants'], '');
   if ((o.machine === undefined) === (o.system === undefined)) c.fail(o.machine === undefined ? 'machine' : 'system', 'a scenario has either a machine or a system (host, guest and VMM), exactly one of them');

@@ -249,7 +249,17 @@ export class AmdTraceReplay {
     if (ev.name === 'amdvi_ir_remap_msi' || cur.refusal !== null) this.close();
   }
 
+  /** The request the log ends in the middle of, if any (see ReplaySummary.cutOff). */
+  cutOff: number | null = null;
+
   finish(): void {
+    const p = this.current;
+    if (p !== null && p.result === null && p.refusal === null) {
+      // QEMU's AMD vIOMMU traces every refusal (amdvi_ir_err, amdvi_ir_target_abort, amdvi_err): with neither that
+      // nor the closing line, the log was cut inside the request.
+      this.cutOff = p.req.line;
+      this.current = null;
+    }
     this.close();
   }
 

@@ -64,11 +64,6 @@ export function splitCommandLine(text: string): string[] {
   return words;
 }
 
-/** Quote words so that `sh` reads them back as they are (for the recorded command line). */
-export function joinCommandLine(words: readonly string[]): string {
-  return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
 /**
  * QEMU options that take no argument (qemu-options.hx entries without HAS_ARG, x86 system emulator). Every other
  * option takes exactly one.
@@ -77,7 +72,7 @@ const FLAGS = new Set([
   'nographic', 'no-reboot', 'no-shutdown', 'S', 's', 'enable-kvm', 'snapshot', 'daemonize', 'no-hpet', 'no-acpi',
   'nodefaults', 'no-user-config', 'full-screen', 'version', 'help', 'h', 'no-fd-bootchk', 'win2k-hack', 'no-quit',
   'only-migratable', 'preconfig', 'usb', 'alt-grab', 'ctrl-grab', 'no-frame', 'enable-sync-profile', 'xen-attach',
-  'xen-domid-restrict', 'semihosting', 'perfmap', 'perfmap',
+  'xen-domid-restrict', 'semihosting', 'perfmap',
 ]);
 
 /** One option of the command line, in order: `-name value` (value null for a flag). */

@@ -67,7 +67,7 @@ export function machineFromQemu(cmd: QemuCommandLine, rawConsole: string): Dmesg
   if (booted && fromLog.machine.cpus !== cmd.cpus) notes.push(`vCPUs: -smp says ${cmd.cpus}, the guest brought up ${fromLog.machine.cpus}`);
   const vendor = cmd.cpuVendor ?? (booted ? fromLog.machine.cpuVendor ?? 'intel' : 'intel');
   if (vendor === 'amd') machine.cpuVendor = 'amd';
-  if (cmd.x2apic === false) notes.push('the guest CPUs have no x2APIC; the machine: block has no field for that yet (the Linux model assumes x2APIC-capable CPUs)');
+  if (cmd.x2apic === false) machine.cpu = { x2apic: false };
   if (cmd.kernelIrqchip === 'split' && cmd.accel === 'kvm') {
     machine.hypervisor = { x2apicApi: true };
     notes.push("KVM with kernel-irqchip=split: QEMU enables KVM's x2APIC API (kvm_enable_x2apic)");

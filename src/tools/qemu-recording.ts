@@ -430,3 +430,50 @@ export const PROVENANCE_FIELDS: readonly (keyof RecordingProvenance)[] = [
   'trace',
   'files',
 ];
+
+// ---- A whole recording ----
+
+/** Everything of one recording directory, parsed. Missing files (a refused configuration) leave fields undefined. */
+export interface QemuRecording {
+  provenance: RecordingProvenance;
+  /** Kernel release (uname -r), when the guest booted. */
+  kernel?: string;
+  cmdline?: ReturnType<typeof parseCmdline>;
+  dmesg?: DmesgLine[];
+  decisions?: string[];
+  x2apicCpu?: boolean;
+  interrupts?: ProcInterrupts;
+  affinities?: IrqAffinity[];
+  iommuGroups?: IommuGroup[];
+  pciDevices?: PciDevice[];
+  pciConfig?: PciConfig[];
+  tables?: IrtDump;
+  /** The trace as committed (trace.log: whole, or trimmed as provenance.trace says). */
+  trace?: string;
+}
+
+/**
+ * Parses a recording from its files' contents, keyed by file name (`provenance.json`, `dmesg.txt`, …; see
+ * test/fixtures/qemu-recordings/README.md). The caller reads the files; trace-full.log.gz is not read here.
+ */
+export function parseRecording(files: Readonly<Record<string, string>>): QemuRecording {
+  const p = files['provenance.json'];
+  if (p === undefined) throw new Error('a recording needs its provenance.json');
+  const r: QemuRecording = { provenance: JSON.parse(p) as RecordingProvenance };
+  const f = (name: string) => files[name];
+  if (f('uname.txt') !== undefined) r.kernel = f('uname.txt')!.trim().split(/\s+/)[2];
+  if (f('cmdline.txt') !== undefined) r.cmdline = parseCmdline(f('cmdline.txt')!);
+  if (f('dmesg.txt') !== undefined) {
+    r.dmesg = parseDmesg(f('dmesg.txt')!);
+    r.decisions = decisionLines(f('dmesg.txt')!);
+  }
+  if (f('cpuinfo-flags.txt') !== undefined) r.x2apicCpu = cpuHasX2apic(f('cpuinfo-flags.txt')!);
+  if (f('interrupts.txt') !== undefined) r.interrupts = parseProcInterrupts(f('interrupts.txt')!);
+  if (f('irq-affinity.txt') !== undefined) r.affinities = parseAffinities(f('irq-affinity.txt')!);
+  if (f('reserved-regions.txt') !== undefined) r.iommuGroups = parseReservedRegions(f('reserved-regions.txt')!);
+  if (f('pci-devices.txt') !== undefined) r.pciDevices = parsePciDevices(f('pci-devices.txt')!);
+  if (f('pci-config.txt') !== undefined) r.pciConfig = parsePciConfig(f('pci-config.txt')!);
+  if (f('irt.json') !== undefined) r.tables = parseIrtDump(f('irt.json')!);
+  if (f('trace.log') !== undefined) r.trace = f('trace.log');
+  return r;
+}

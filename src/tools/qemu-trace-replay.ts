@@ -22,7 +22,7 @@ import { AmdTraceReplay, type AmdReplayedRequest, type AmdReplayOptions, type Am
 
 export interface ReplayOptions extends VtdReplayOptions, AmdReplayOptions {}
 
-export type { ReplayDelivery, ReplayOutcome } from './trace-replay-outcome.ts';
+export type { ReplayOutcome } from './trace-replay-outcome.ts';
 export type { ReplayedRequest } from './vtd-trace-replay.ts';
 export type { AmdReplayedRequest } from './amd-trace-replay.ts';
 export type { ReplayGroup, ReplaySummary } from './replay-groups.ts';
@@ -100,7 +100,9 @@ export class QemuTraceReplay {
     }
     const captured = (name: string) => (log.events[name] ?? 0) > 0;
     const groups = this.groups.groups().map((g): ReplayedGroup => ({ ...g, trace: compareTrace(g.request, captured) }));
-    return { summary: this.groups.summary(log.lines), vtd: this.vtd.report(), amd: this.amd.report(), groups, log };
+    const summary = this.groups.summary(log.lines);
+    summary.cutOff = [this.vtd.cutOff, this.amd.cutOff].filter((l): l is number => l !== null).sort((a, b) => a - b);
+    return { summary, vtd: this.vtd.report(), amd: this.amd.report(), groups, log };
   }
 
   private event(ev: TraceLogEvent): void {

@@ -54,50 +54,103 @@ export function traceLineBody(line: string): string {
   return m ? m[1]! : line;
 }
 
+/**
+ * The trim one line at a time, for traces too large to hold as one string (a 128-vCPU boot writes gigabytes of
+ * `apic_local_deliver`): push every line, kept lines go to `keep` as they are decided, then `end()`.
+ * A request block is held until its end is seen; nothing else is buffered.
+ */
+export class TraceTrimmer {
+  private lineNo = 0;
+  private keptLines = 0;
+  private pending: string | undefined; // an amdvi_mem_ir_write_req that may open the next block
+  private pendingNo = 0;
+  private block: { key: string; lines: string[]; first: number } | undefined;
+  private readonly perKey = new Map<string, { seen: number; dropped: number; first?: number; last?: number }>();
+  private readonly perEvent = new Map<string, { seen: number; dropped: number }>();
+
+  constructor(
+    private readonly o: TrimOptions,
+    private readonly keep: (line: string) => void,
+  ) {}
+
+  push(line: string): void {
+    this.lineNo++;
+    const body = traceLineBody(line);
+    if (this.pending !== undefined) {
+      const p = this.pending;
+      this.pending = undefined;
+      if (REQUEST_START.test(body)) {
+        this.closeBlock();
+        this.block = { key: body, lines: [p, line], first: this.pendingNo };
+        return;
+      }
+      this.closeBlock();
+      this.single(p);
+    }
+    if (this.block && !REQUEST_START.test(body) && !REQUEST_PREAMBLE.test(body) && REQUEST_BODY.test(body)) {
+      this.block.lines.push(line);
+      return;
+    }
+    if (REQUEST_PREAMBLE.test(body)) {
+      this.pending = line;
+      this.pendingNo = this.lineNo;
+      return;
+    }
+    this.closeBlock();
+    if (REQUEST_START.test(body)) this.block = { key: body, lines: [line], first: this.lineNo };
+    else this.single(line);
+  }
+
+  end(): { lines: number; keptLines: number; dropped: string[] } {
+    if (this.pending !== undefined) {
+      this.closeBlock();
+      this.single(this.pending);
+      this.pending = undefined;
+    }
+    this.closeBlock();
+    const dropped: string[] = [];
+    for (const [key, k] of this.perKey)
+      if (k.dropped > 0) dropped.push(`${k.dropped} of ${k.seen} requests '${key}' after the first ${this.o.requestsPerKey} (original lines ${k.first}–${k.last}), each with its block`);
+    for (const [event, e] of this.perEvent)
+      if (e.dropped > 0) dropped.push(`${e.dropped} of ${e.seen} ${event} lines outside request blocks after the first ${this.o.linesPerBulkEvent}`);
+    return { lines: this.lineNo, keptLines: this.keptLines, dropped };
+  }
+
+  private emit(line: string): void {
+    this.keptLines++;
+    this.keep(line);
+  }
+
+  private closeBlock(): void {
+    const b = this.block;
+    if (!b) return;
+    this.block = undefined;
+    const k = this.perKey.get(b.key) ?? this.perKey.set(b.key, { seen: 0, dropped: 0 }).get(b.key)!;
+    k.seen++;
+    if (k.seen <= this.o.requestsPerKey) for (const l of b.lines) this.emit(l);
+    else {
+      k.dropped++;
+      k.first ??= b.first;
+      k.last = b.first;
+    }
+  }
+
+  private single(line: string): void {
+    const event = traceLineBody(line).split(/\s/, 1)[0]!;
+    if (!BULK_EVENTS.has(event)) return this.emit(line);
+    const e = this.perEvent.get(event) ?? this.perEvent.set(event, { seen: 0, dropped: 0 }).get(event)!;
+    e.seen++;
+    if (e.seen <= this.o.linesPerBulkEvent) this.emit(line);
+    else e.dropped++;
+  }
+}
+
 export function trimTrace(text: string, o: TrimOptions): TrimResult {
+  const kept: string[] = [];
+  const t = new TraceTrimmer(o, (l) => kept.push(l));
   const all = text.split('\n');
   if (all.length > 0 && all[all.length - 1] === '') all.pop();
-  const kept: string[] = [];
-  const perKey = new Map<string, { seen: number; dropped: number; first?: number; last?: number }>();
-  const perEvent = new Map<string, { seen: number; dropped: number }>();
-  for (let i = 0; i < all.length; ) {
-    let body = traceLineBody(all[i]!);
-    const start = i;
-    if (REQUEST_PREAMBLE.test(body) && i + 1 < all.length && REQUEST_START.test(traceLineBody(all[i + 1]!))) {
-      i++;
-      body = traceLineBody(all[i]!);
-    }
-    if (REQUEST_START.test(body)) {
-      let end = i + 1;
-      while (end < all.length) {
-        const b = traceLineBody(all[end]!);
-        if (REQUEST_START.test(b) || !REQUEST_BODY.test(b)) break;
-        end++;
-      }
-      const k = perKey.get(body) ?? perKey.set(body, { seen: 0, dropped: 0 }).get(body)!;
-      k.seen++;
-      if (k.seen <= o.requestsPerKey) kept.push(...all.slice(start, end));
-      else {
-        k.dropped++;
-        k.first ??= start + 1;
-        k.last = start + 1;
-      }
-      i = end;
-      continue;
-    }
-    const event = body.split(/\s/, 1)[0]!;
-    if (BULK_EVENTS.has(event)) {
-      const e = perEvent.get(event) ?? perEvent.set(event, { seen: 0, dropped: 0 }).get(event)!;
-      e.seen++;
-      if (e.seen <= o.linesPerBulkEvent) kept.push(all[i]!);
-      else e.dropped++;
-    } else kept.push(all[i]!);
-    i++;
-  }
-  const dropped: string[] = [];
-  for (const [key, k] of perKey)
-    if (k.dropped > 0) dropped.push(`${k.dropped} of ${k.seen} requests '${key}' after the first ${o.requestsPerKey} (original lines ${k.first}–${k.last}), each with its block`);
-  for (const [event, e] of perEvent)
-    if (e.dropped > 0) dropped.push(`${e.dropped} of ${e.seen} ${event} lines outside request blocks after the first ${o.linesPerBulkEvent}`);
-  return { text: kept.join('\n') + (kept.length ? '\n' : ''), lines: all.length, keptLines: kept.length, dropped };
+  for (const line of all) t.push(line);
+  const r = t.end();
+  return { text: kept.join('\n') + (kept.length ? '\n' : ''), ...r };
 }

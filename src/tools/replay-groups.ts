@@ -43,6 +43,11 @@ export interface ReplaySummary {
   byKind: Record<string, number>;
   /** Diverging requests by the first difference named. */
   divergences: Record<string, number>;
+  /**
+   * Lines of requests the log ends in the middle of (QEMU had read a valid entry, so the closing line was still to
+   * come): not replayed, as what QEMU did with them is not in the log.
+   */
+  cutOff: number[];
 }
 
 export class ReplayGroups<R extends Summarised> {
@@ -77,7 +82,7 @@ export class ReplayGroups<R extends Summarised> {
   }
 
   summary(lines: number): ReplaySummary {
-    const s: ReplaySummary = { lines, requests: 0, asOnHardware: 0, diverging: 0, distinct: this.list.length, byKind: {}, divergences: {} };
+    const s: ReplaySummary = { lines, requests: 0, asOnHardware: 0, diverging: 0, distinct: this.list.length, byKind: {}, divergences: {}, cutOff: [] };
     for (const g of this.groups()) {
       const r = g.request;
       s.requests += g.count;

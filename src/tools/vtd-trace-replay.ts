@@ -324,8 +324,18 @@ export class VtdTraceReplay {
     }
   }
 
+  /** The request the log ends in the middle of, if any (see ReplaySummary.cutOff). */
+  cutOff: number | null = null;
+
   /** The log has ended. */
   finish(): void {
+    const p = this.current;
+    if (p !== null && p.result === null && p.remap !== null) {
+      // QEMU had remapped it (vtd_ir_remap) and the closing vtd_ir_remap_msi line would have followed: the log was
+      // cut, not the request refused.
+      this.cutOff = p.req.line;
+      this.current = null;
+    }
     this.close();
     if (this.undecided.size > 0) {
       const on = this.options.irEnabled ?? false;

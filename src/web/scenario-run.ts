@@ -32,7 +32,8 @@ function cell(column: string, ...content: (Node | string)[]): HTMLElement {
 function originOf(s: SourceResult): DiagramStep {
   const src = s.source;
   const what = src.kind === 'ioapic' ? `I/O APIC pin ${src.pin ?? '?'} asserted` : `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
-  const first = s.hops[0];
+  // The device's own first hop (a step such as deschedule may put VMM hops before it).
+  const first = s.hops.find((h) => h.machine === 'host' && h.args.some(([k]) => k === 'bdf')) ?? s.hops[0];
   if (first?.machine !== 'host') return { text: `${src.id}: ${what}`, part: 'Device', machine: first?.machine };
   // On the host the physical device has its own address; name it when the first hop does.
   const hostBdf = first.args.find(([k]) => k === 'bdf')?.[1];

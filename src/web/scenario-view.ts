@@ -9,7 +9,6 @@ import { builtInScenarioTexts, type ScenarioText } from '../scenario/scenario-li
 import { h, nextFrame } from './dom.ts';
 import { renderRun } from './scenario-run.ts';
 import { go, goCompressed } from './url-state.ts';
-import { lineOfField } from './yaml-error.ts';
 import { applyEdit, diffLines, insertedLineCount } from './text-edit.ts';
 
 /** The name pasted YAML goes by in error messages, as a file would on the command line. */
@@ -17,7 +16,8 @@ export const PASTED_NAME = 'pasted.yaml';
 
 function renderYamlError(text: string, err: Error): HTMLElement {
   const field = err instanceof ScenarioError ? err.field : '';
-  const line = lineOfField(text, field, err.message);
+  // The validator located the field in the text (a variant's own override first); anything else has no line.
+  const line = err instanceof ScenarioError ? (err.position?.line ?? null) : null;
   const lines = text.split('\n');
   const out = h('div', { class: 'yaml-error', role: 'alert' }, h('p', { class: 'field-error' }, h('b', {}, 'irqpath: '), err.message));
   if (line !== null) {

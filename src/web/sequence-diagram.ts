@@ -52,7 +52,7 @@ function isVmmHop(name: string): boolean {
 
 function partOf(name: string): Part {
   // A posted interrupt lands in the guest's virtual APIC (VMX posted-interrupt processing, AMD AVIC).
-  if (name === 'vmx_posted_interrupt' || name === 'avic_irr_to_lapic' || name === 'irqpath_avic_doorbell') return 'LAPIC';
+  if (name === 'irqpath_vmx_sync_pir_to_irr' || name === 'irqpath_avic_irr_to_lapic' || name === 'irqpath_avic_doorbell') return 'LAPIC';
   if (name === 'irqpath_native_remap_by_sid') return 'IOMMU';
   const p = participantOf(name);
   return p === 'IOAPIC' || p === 'Device' ? 'Device' : p === 'VTd' || p === 'AMDVi' ? 'IOMMU' : p === 'LAPIC' ? 'LAPIC' : 'Bus';

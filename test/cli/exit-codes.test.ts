@@ -1,5 +1,5 @@
 /**
- * `irqpath run` exit codes as a CI sees them (README "Exit codes"): 0 when every run shows what its scenario states,
+ * `irqpath run` exit codes as a CI sees them (docs/scenario-format.md, "Verdicts, exit codes and errors"): 0 when every run shows what its scenario states,
  * 1 when any run is UNEXPECTED, 2 for input irqpath cannot use — with the field path and no stack trace. The first
  * tests spawn the real CLI (the bug was in the process entry point overwriting the code); the table runs each bad
  * scenario through `runCli`, the function the entry point calls.

@@ -1,10 +1,11 @@
 /**
- * README's sample output is what `irqpath run 05` prints (timings aside; "..." marks lines left out), and the Node
- * version README names is the one package.json's `engines` states.
+ * README's sample output is what `irqpath run 05` prints (timings aside; "..." marks lines left out), its TypeScript
+ * example prints the line it says, and the Node version README names is the one package.json's `engines` states.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
+import { createGuest, createMachine } from '../../src/index.ts';
 
 const ROOT = new URL('../..', import.meta.url);
 const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
@@ -28,6 +29,20 @@ describe('README', () => {
       const text = withoutTimings(line.replace(/ · \.\.\.$/, ''));
       expect(printed.some((p) => (line.endsWith(' · ...') ? p.startsWith(text) : p === text)), line).toBe(true);
     }
+  });
+
+  it('shows what its TypeScript example prints', () => {
+    const start = readme.indexOf('```ts\n');
+    expect(start).toBeGreaterThan(0);
+    const code = readme.slice(start + 6, readme.indexOf('```', start + 6));
+    const printed = /\/\/ prints: (.*)/.exec(code)?.[1];
+    expect(printed).toBeDefined();
+    // The example is plain JavaScript apart from its import, which names the package: run it against the sources.
+    const body = code.replace(/^import \{ createMachine, createGuest \} from 'irqpath';$/m, '');
+    expect(body).not.toContain('import ');
+    const lines: string[] = [];
+    new Function('createMachine', 'createGuest', 'console', body)(createMachine, createGuest, { log: (line: string) => lines.push(line) });
+    expect(lines).toEqual([printed]);
   });
 
   it('names the Node version package.json requires', () => {

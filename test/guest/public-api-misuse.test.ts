@@ -1,5 +1,5 @@
 /**
- * Issue 10 review: entry points the stress campaign's junk test does not reach. The README promises that the public
+ * Entry points the stress campaign's junk test does not reach. The library API documentation (docs/library-api.md) promises that the public
  * API throws only the classes `irqpath` exports (ConfigError, UsageError, GeneralProtectionFault, ScenarioError);
  * each call below used to leak a TypeError or print a malformed address.
  */

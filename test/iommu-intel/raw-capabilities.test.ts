@@ -1,7 +1,6 @@
 /**
  * A VT-d unit configured from the raw CAP/ECAP a real unit reports. The values are the ones Linux printed on a
- * Skylake-era client ("DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c40660462 ecap f050da", the example in
- * issue 9). Decoded by hand from the VT-d spec's CAP_REG/ECAP_REG layouts (11.4.2, 11.4.3):
+ * Skylake-era client ("DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c40660462 ecap f050da"). Decoded by hand from the VT-d spec's CAP_REG/ECAP_REG layouts (11.4.2, 11.4.3):
  *   cap 0x00d2008c40660462: ND 2, SAGAW 0x04 (48-bit 4-level), MGAW 38 (39-bit), FRO 0x040 (0x400), SLLPS 3,
  *       PSI, NFR 0 (1 record), MAMV 18, DWD, DRD, PI 0.
  *   ecap 0xf050da: QI, IR, EIM, PT, SC, IRO 0x050 (0x500), MHMV 15.

@@ -1,5 +1,5 @@
 /**
- * Stress-campaign finding 1 (issue 10): the AMD IOMMU's caches and the translation core's route slots.
+ * Stress-campaign finding 1: the AMD IOMMU's caches and the translation core's route slots.
  *
  * - Control.IRTCacheDis (bit 59) tells the IOMMU not to cache IRTEs; software that sets it stops issuing
  *   INVALIDATE_INTERRUPT_TABLE after IRTE changes (Linux sets it on Raven/Family 17h where the IRTE cache is broken,

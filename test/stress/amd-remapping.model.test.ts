@@ -1,5 +1,5 @@
 /**
- * Model-based stress test of AMD-Vi interrupt remapping (issue 10): random sequences of DTE and IRTE writes,
+ * Model-based stress test of AMD-Vi interrupt remapping: random sequences of DTE and IRTE writes,
  * INVALIDATE_DEVTAB_ENTRY / INVALIDATE_INTERRUPT_TABLE through the command buffer, Control writes (GAEn, XTEn,
  * IRTCacheDis), MSI-X programming and interrupts, device DMA writes and direct translations, on a whole machine,
  * compared with an independent model (models/amd-remapping-model.ts). Budget: IRQPATH_STRESS_RUNS, as the VT-d test.

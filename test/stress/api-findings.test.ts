@@ -1,5 +1,5 @@
 /**
- * Stress-campaign findings 5, 6 and 9 (issue 10): what the public API accepts and what it throws.
+ * Stress-campaign findings 5, 6 and 9: what the public API accepts and what it throws.
  * 5. Register windows that would overlap are refused when the machine is created, naming both.
  * 6. Only the documented, exported error classes escape (ConfigError, UsageError, GeneralProtectionFault); memory
  *    takes `number | bigint` addresses like the CPU accessors do.

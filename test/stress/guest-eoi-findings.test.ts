@@ -1,5 +1,5 @@
 /**
- * Stress-campaign finding 8 (issue 10): the guest model's interrupt entry must keep bounded state. It appended every
+ * Stress-campaign finding 8: the guest model's interrupt entry must keep bounded state. It appended every
  * handled vector to a per-CPU list that was never trimmed (+113 MiB over 10 M interrupts); it now keeps a count per
  * vector and a short history of the most recent vectors.
  */

@@ -1,5 +1,5 @@
 /**
- * Stress-campaign finding 7 (issue 10): an IOMMU's own interrupt (VT-d fault event / invalidation completion, AMD
+ * Stress-campaign finding 7: an IOMMU's own interrupt (VT-d fault event / invalidation completion, AMD
  * event log through the IOMMU function's MSI) is a DMA write like any other. Only an address whose bits 31:20 are
  * 0xFEE is an interrupt (SDM 10.11.1; VT-d FEADDR_REG "Message Address": bits 31:20 must be 0xFEE for an interrupt);
  * anything else is a plain memory write, as it would be from a device.

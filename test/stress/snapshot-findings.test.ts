@@ -1,5 +1,5 @@
 /**
- * Stress-campaign findings 3, 4 and 9 (issue 10): snapshots.
+ * Stress-campaign findings 3, 4 and 9: snapshots.
  * 3. Every state the machine can reach must snapshot and restore.
  * 4. restore() refuses what no machine can be in, with a UsageError naming the field (never a TypeError), and
  *    changes nothing when it refuses.

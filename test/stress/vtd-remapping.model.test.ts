@@ -1,5 +1,5 @@
 /**
- * Model-based stress test of VT-d interrupt remapping (issue 10): random sequences of register writes (IRTA, GCMD
+ * Model-based stress test of VT-d interrupt remapping: random sequences of register writes (IRTA, GCMD
  * IRE/CFI/SIRTP), IRTE writes to memory, IEC invalidations through the invalidation queue, MSI-X programming and
  * interrupts, device DMA writes and direct translations, on a whole machine, each outcome compared with an
  * independent model of the rules (models/vtd-remapping-model.ts, written from the VT-d spec, importing nothing

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { joinCommandLine, parseQemuCommandLine, parseQemuOpts, splitCommandLine } from '../../src/tools/qemu-command-line.ts';
+import { parseQemuCommandLine, parseQemuOpts, splitCommandLine } from '../../src/tools/qemu-command-line.ts';
+import { shellQuote } from '../../src/cli/qemu/run-qemu.ts';
 import { consoleText, machineFromQemu } from '../../src/tools/qemu-machine.ts';
 import { createMachine } from '../../src/machine/machine.ts';
 
@@ -27,9 +28,9 @@ describe('splitting a command line as the shell does', () => {
     expect(splitCommandLine(`a "b \\"c\\" \\$d" 'e\\f'`)).toEqual(['a', 'b "c" $d', 'e\\f']);
   });
 
-  it('joinCommandLine quotes what the shell would split, and splitting it back gives the words', () => {
+  it('the recorded command line (shellQuote) splits back into the words that ran', () => {
     const words = ['qemu-system-x86_64', '-append', 'console=ttyS0 quiet', '-trace', "vtd_*", "it's"];
-    expect(splitCommandLine(joinCommandLine(words))).toEqual(words);
+    expect(splitCommandLine(shellQuote(words))).toEqual(words);
   });
 
   it('unbalanced quotes are usage errors naming where', () => {

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readRecording, recordingDirectories } from '../../src/cli/qemu/read-recording.ts';
 import {
   PROVENANCE_FIELDS,
   cpuHasX2apic,
@@ -181,6 +182,24 @@ describe('intel-ir-k-nox2apic: the echo of the command line is no decision', () 
   });
 });
 
+describe('parseRecording: a whole directory at once', () => {
+  it('a booted recording has every part; a refused one only its provenance', () => {
+    const r = readRecording(join(root, 'intel-ir-4cpu'));
+    expect(r.kernel).toBe('6.1.0-57-amd64');
+    expect(r.x2apicCpu).toBe(false);
+    expect(r.interrupts!.rows[0]!.name).toBe('timer');
+    expect(r.tables!.intel!.eime).toBe(false);
+    expect(r.iommuGroups).toHaveLength(6);
+    expect(r.pciDevices!.map((d) => d.driver).filter(Boolean)).toEqual(['virtio-pci', 'e1000e', 'nvme', 'ahci']);
+    expect(r.trace!.split('\n')).toHaveLength(r.provenance.trace.keptLines! + 1);
+    const refused = readRecording(join(root, 'refused-256cpu'));
+    expect(refused.provenance.outcome).toBe('refused');
+    expect(refused.provenance.stderr).toContain('current -smp configuration requires kernel irqchip and X2APIC API support.');
+    expect(refused.dmesg).toBeUndefined();
+    expect(recordingDirectories(root).map((d) => d.split('/').pop())).toContain('refused-eim');
+  });
+});
+
 describe('every recording has a complete provenance.json', () => {
   const names = readdirSync(root, { withFileTypes: true })
     .filter((e) => e.isDirectory())
@@ -207,6 +226,10 @@ describe('every recording has a complete provenance.json', () => {
       expect(p.exitCode).not.toBe(0);
       expect(p.stderr).toMatch(/qemu-system-x86_64: /);
       expect(p.kernel).toBeNull();
+    } else if (p.outcome === 'failed') {
+      // Kept when it is a fact worth having (e.g. a boot that did not finish in time): it must say why.
+      expect(p.timedOut || p.exitCode !== 0).toBe(true);
+      expect(p.notes?.length ?? 0).toBeGreaterThan(0);
     } else {
       expect(p.outcome).toBe('booted');
       expect(p.exitCode).toBe(0);

@@ -187,3 +187,88 @@ describe('irqpath replay (CLI)', () => {
     expect((await cli('replay', fixture('windows-intel-host.log').pathname, '--eim', 'maybe')).code).toBe(2);
   });
 });
+
+describe('the unit\'s state over time (logs written in QEMU 7.2\'s formats)', () => {
+  it('after `vtd_ir_enable enable 0` requests replay with remapping off: a compatibility-format and a remappable one both pass unchanged', () => {
+    // IRTE 0, lower qword 0x100300001: P = 1, physical, vector 0x30 (23:16), destination 1 (63:32, EIME = 1 since
+    // QEMU printed dest 0x1 = the 32-bit field, not its bits 15:8 = 0). QEMU's message: dest 1 in address 19:12.
+    const text = [
+      'vtd_ir_enable enable 1',
+      'vtd_ir_remap_msi_req addr 0xfee00010 data 0x0',
+      'vtd_ir_irte_get index 0 low 0x0 high 0x100300001',
+      'vtd_ir_remap index 0 trigger 0 vector 48 deliver 0 dest 0x1 mode 0',
+      'vtd_ir_remap_type IOAPIC',
+      'vtd_warn_ir_vector sid 0xffff index 0 vec 0 (should be: 48)',
+      'vtd_ir_remap_msi (addr 0xfee00010, data 0x0) -> (addr 0xfee01000, data 0x4030)',
+      'vtd_ir_enable enable 0',
+      'vtd_ir_remap_msi_req addr 0xfee01000 data 0x4031',
+      'vtd_ir_remap_msi (addr 0xfee01000, data 0x4031) -> (addr 0xfee01000, data 0x4031)',
+      'vtd_ir_remap_msi_req addr 0xfee00010 data 0x0',
+      'vtd_ir_remap_msi (addr 0xfee00010, data 0x0) -> (addr 0xfee00010, data 0x0)',
+      '',
+    ].join('\n');
+    const report = replayQemuTrace(text);
+    const [on, compat, remappable] = vtdRequests(report);
+    expect(on.unit.irEnabled).toBe(true);
+    expect(on.hardware.delivery).toEqual({ dest: 1, destMode: 'physical', vector: 0x30, deliveryMode: 'Fixed', trigger: 'edge' });
+    expect(compat).toMatchObject({ line: 9, format: 'compatibility', unit: { irEnabled: false, irFrom: 'vtd_ir_enable enable 0 at line 8' } });
+    expect(compat.hardware.kind).toBe('passed');
+    expect(remappable).toMatchObject({ line: 11, format: 'remappable', unit: { irEnabled: false } });
+    expect(remappable.hardware.kind).toBe('passed');
+    expect(report.summary).toMatchObject({ lines: 12, requests: 3, asOnHardware: 3, diverging: 0, cutOff: [] });
+  });
+
+  it('the table follows `vtd_reg_ir_root`: index 640 is past 256 entries (fault 0x21, QEMU refuses too), then within 4096', () => {
+    // 0xfee05010: remappable (bit 4), SHV = 0, handle = address 19:5 = 0x280 = 640.
+    const text = [
+      'vtd_reg_ir_root addr 0x2000000 size 0x100',
+      'vtd_ir_enable enable 1',
+      'vtd_ir_remap_msi_req addr 0xfee05010 data 0x0',
+      'vtd_reg_ir_root addr 0x3000000 size 0x1000',
+      'vtd_ir_remap_msi_req addr 0xfee05010 data 0x0',
+      'vtd_ir_irte_get index 640 low 0x0 high 0x100410001',
+      'vtd_ir_remap index 640 trigger 0 vector 65 deliver 0 dest 0x1 mode 0',
+      'vtd_ir_remap_type IOAPIC',
+      'vtd_warn_ir_vector sid 0xffff index 640 vec 0 (should be: 65)',
+      'vtd_ir_remap_msi (addr 0xfee05010, data 0x0) -> (addr 0xfee01000, data 0x4041)',
+    ].join('\n');
+    const [small, large] = vtdRequests(replayQemuTrace(text));
+    expect(small.unit).toMatchObject({ tableBase: 0x2000000, tableEntries: 256 });
+    expect(small.qemu.kind).toBe('blocked');
+    expect(small.hardware.fault).toMatchObject({ code: 0x21, index: 640 });
+    expect(small.divergences).toEqual([]);
+    expect(large.unit).toMatchObject({ tableBase: 0x3000000, tableEntries: 4096 });
+    expect(large.hardware.delivery).toMatchObject({ dest: 1, vector: 0x41 });
+    expect(large.divergences).toEqual([]);
+  });
+
+  it('a log that ends inside a remapped request (after vtd_ir_remap, before its closing line) does not make QEMU look as if it refused it', () => {
+    const text = [
+      'vtd_ir_enable enable 1',
+      'vtd_ir_remap_msi_req addr 0xfee00010 data 0x0',
+      'vtd_ir_irte_get index 0 low 0x0 high 0x100300001',
+      'vtd_ir_remap index 0 trigger 0 vector 48 deliver 0 dest 0x1 mode 0',
+    ].join('\n');
+    const report = replayQemuTrace(text);
+    expect(report.summary).toMatchObject({ requests: 0, diverging: 0, cutOff: [2] });
+  });
+});
+
+describe('irqpath replay --progress', () => {
+  it('reports progress on stderr every 100 000 lines of a long log', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const one = readFileSync(new URL('../fixtures/qemu-trace/qemu-7.2/intel-ir.trace.log', import.meta.url), 'utf8');
+    const dir = mkdtempSync(join(tmpdir(), 'irqpath-progress-'));
+    const file = join(dir, 'long.log');
+    writeFileSync(file, one.repeat(40)); // 40 x 2934 = 117 360 lines
+    let err = '';
+    let out = '';
+    const code = await runCli(['node', 'irqpath', 'replay', '--progress', '--divergent-only', file], { writeOut: (t) => (out += t), writeErr: (t) => (err += t) });
+    rmSync(dir, { recursive: true, force: true });
+    expect(code).toBe(0);
+    expect(err).toMatch(/^irqpath replay: \d{6} lines, \d+ requests, \d+ diverging$/m);
+    expect(out.split('\n')[0]).toMatch(/: 117360 lines, 17960 interrupt requests/); // 40 x 449
+  });
+});

@@ -97,7 +97,7 @@ export function buildInitramfs(o: InitramfsOptions): BuiltInitramfs {
   const modules = moduleClosure(depText, o.modules);
   const entries: CpioEntry[] = [dir('bin'), dir('sbin'), dir('dev'), dir('proc'), dir('sys'), dir('tmp'), dir('etc'), dir('lib'), dir('lib/modules')];
   entries.push(file('bin/busybox', readFileSync(o.busybox), 0o755));
-  // The links busybox --install would make for the applets /init uses; `busybox sh` resolves the rest itself.
+  // Links for the applets /init names; Debian's busybox-static sh also runs applets without links (FEATURE_SH_STANDALONE).
   for (const applet of ['sh', 'mount', 'modprobe', 'insmod', 'cat', 'ls', 'dmesg', 'sleep', 'ip', 'dd', 'poweroff', 'echo', 'uname', 'od', 'grep', 'head', 'find', 'mkdir', 'readlink', 'basename'])
     entries.push(symlink(`bin/${applet}`, 'busybox'));
   entries.push(symlink('sbin/modprobe', '../bin/busybox'), symlink('sbin/poweroff', '../bin/busybox'));

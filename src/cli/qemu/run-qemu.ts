@@ -34,6 +34,8 @@ export interface QemuRunResult {
   traceFile: string;
   markerSeen: boolean;
   markerError?: string;
+  /** Set when QEMU could not be started at all (not installed: ENOENT); exitCode is then null. */
+  spawnError?: string;
 }
 
 /** The arguments irqpath adds to a QEMU command line. */
@@ -61,6 +63,7 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
   let markerSeen = false;
   let markerError: string | undefined;
   let timedOut = false;
+  let spawnError: string | undefined;
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   child.stdin.on('error', () => {}); // QEMU may exit before the reply is written
   child.stdout.setEncoding('utf8').on('data', (s: string) => {
@@ -91,10 +94,11 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
   return new Promise((resolve) => {
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ argv, exitCode: code, signal, timedOut, stderr, console: consoleText, wallMs: Date.now() - start, traceFile: t.traceFile, markerSeen, markerError });
+      const exitCode = spawnError ? null : code;
+      resolve({ argv, exitCode, signal, timedOut, stderr, console: consoleText, wallMs: Date.now() - start, traceFile: t.traceFile, markerSeen, markerError, spawnError });
     });
     child.on('error', (e) => {
-      stderr += String(e);
+      spawnError = e.message;
     });
   });
 }

@@ -2,10 +2,13 @@
  * The Node side of the QEMU recording harness, without QEMU: the trace-event selection from `-trace help` output,
  * the newc archive and the modules.dep closure of the initramfs, HMP `xp` output, and the shell form of a command line.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { moduleClosure, newcArchive, file, dir, symlink } from '../../../src/cli/qemu/initramfs.ts';
 import { parseXp } from '../../../src/cli/qemu/monitor-dumps.ts';
-import { shellQuote, traceArguments } from '../../../src/cli/qemu/run-qemu.ts';
+import { runQemu, shellQuote, traceArguments } from '../../../src/cli/qemu/run-qemu.ts';
 import { parseTraceHelp, selectInterruptEvents } from '../../../src/cli/qemu/trace-events.ts';
 
 describe('trace events come from -trace help, filtered by pattern', () => {
@@ -77,5 +80,17 @@ describe('monitor and command line helpers', () => {
   it('quotes for a POSIX shell and adds trace, -D and QMP options', () => {
     expect(shellQuote(['qemu-system-x86_64', '-append', "console=ttyS0 it's"])).toBe(`qemu-system-x86_64 -append 'console=ttyS0 it'\\''s'`);
     expect(traceArguments('/w').args).toEqual(['-trace', 'events=/w/trace-events.txt', '-D', '/w/trace.log', '-qmp', 'unix:/w/qmp.sock,server=on,wait=off']);
+  });
+
+  it('a QEMU that is not installed is a spawn error, not an exit code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'irqpath-qemu-'));
+    try {
+      const r = await runQemu({ qemu: 'qemu-system-irqpath-not-installed', args: ['-version'], traceEvents: ['vtd_ir_enable'], dir });
+      expect(r.spawnError).toMatch(/ENOENT/);
+      expect(r.exitCode).toBeNull();
+      expect(r.argv.slice(0, 2)).toEqual(['qemu-system-irqpath-not-installed', '-version']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,72 @@
+/**
+ * A scenario error names the line and column of the field it is about (1-based, as editors count), of its nearest
+ * enclosing node when the field is missing, and of a variant's own override when the variant set it.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { positionOfField } from '../../src/scenario/field-position.ts';
+
+function errorOf(text: string): ScenarioError {
+  try {
+    parseScenario(text, 'x.yaml');
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  throw new Error('accepted');
+}
+
+// Line numbers are written next to each line; columns count from 1.
+const FILE = [
+  'title: positions', //                                                  1
+  'machine:', //                                                          2
+  '  cpus: 4', //                                                         3
+  '  devices:', //                                                        4
+  "    - { bdf: '00:03.0', msix: { entries: 2 } }", //                    5
+  'guest: { os: linux }', //                                              6
+  'sources:', //                                                          7
+  "  - { id: q0, kind: msix, device: '00:03.0', vector: 5, cpu: 1 }", // 8
+  'expect:', //                                                           9
+  '  verdict: fixed', //                                                  10
+  '  sources: { q0: intended }', //                                       11
+  '',
+].join('\n');
+
+describe('where a scenario error points', () => {
+  it('at the value of the field it names', () => {
+    const e = errorOf(FILE);
+    expect(e.field).toBe('sources[0].vector');
+    // Line 8: "  - { id: q0, kind: msix, device: '00:03.0', vector: 5, cpu: 1 }" — the 5 is the 54th character.
+    expect(e.position).toEqual({ line: 8, column: 54 });
+    // The message is unchanged: tools that match it keep working.
+    expect(e.message).toBe('x.yaml: sources[0].vector: MSI-X vector 5 does not exist: device 00:03.0 has 2 table entries (0–1)');
+  });
+
+  it('at a machine field that failed the machine validation', () => {
+    const e = errorOf(FILE.replace('cpus: 4', 'cpus: 0').replace('vector: 5', 'vector: 1'));
+    expect(e.field).toBe('machine.cpus');
+    expect(e.position).toEqual({ line: 3, column: 9 });
+  });
+
+  it('at the enclosing mapping when the field is missing', () => {
+    const e = errorOf(FILE.replace('  verdict: fixed\n', '').replace('vector: 5', 'vector: 1'));
+    expect(e.field).toBe('expect.verdict');
+    // expect's value is the block mapping that starts on line 10 (after the removal), column 3.
+    expect(e.position).toEqual({ line: 10, column: 3 });
+  });
+
+  it("at a variant's own override, and at the base scenario for what the variant inherits", () => {
+    const withVariant = FILE.replace('vector: 5', 'vector: 1') + ['variants:', '  - name: big', '    machine: { cpus: 0 }', ''].join('\n');
+    const e = errorOf(withVariant);
+    expect([e.variant, e.field]).toEqual(['big', 'machine.cpus']);
+    // Line 14: "    machine: { cpus: 0 }" — the 0 is the 22nd character.
+    expect(e.position).toEqual({ line: 14, column: 22 });
+    expect(positionOfField(withVariant, 'machine.devices[0].bdf', 'big')).toEqual({ line: 5, column: 14 });
+  });
+
+  it('at the syntax error for text that is not YAML', () => {
+    const e = errorOf('title: x\nmachine: { cpus: 4\n');
+    expect(e.message).toMatch(/^x\.yaml: YAML syntax error: /);
+    expect(e.position?.line).toBeGreaterThanOrEqual(2);
+  });
+});
