@@ -8,7 +8,13 @@ import { toJson } from '../scenario/report.ts';
 import { writeErr, writeOut } from './output.ts';
 import { parseUnsigned, USAGE_EXIT_CODE } from './parse-number.ts';
 import { painter, shouldColor } from './color.ts';
-import { runMatrixParallel } from './matrix-parallel.ts';
+import { runMatrixParallel, runMatrixParallelCompact } from './matrix-parallel.ts';
+import { readFileSync, existsSync } from 'node:fs';
+import { FULL_AXES, sweepCells } from '../scenario/matrix-sweep.ts';
+import { cellName, type MatrixCellSpec } from '../scenario/matrix.ts';
+import { CSV_HEADER, csvLine, jsonLine, matrixRow, parseMatrixRows, type MatrixRow } from '../scenario/matrix-rows.ts';
+import { matrixReport, renderMatrixReport } from '../scenario/matrix-report.ts';
+import { UsageError } from '../core/errors.ts';
 
 function usage(message: string): InvalidArgumentError {
   const error = new InvalidArgumentError(message);
@@ -64,6 +70,27 @@ export function progressLine(done: number, total: number, cell: Pick<MatrixCell,
   return `[${count}] ${cell.guest} ${cell.vendor} ${cell.iommu}${cell.extension ? ' ext-dest' : ''}${cell.workarounds ? ' vmm-wa' : ''} ${cell.cpus} vCPUs`;
 }
 
+/** A progress bar: "[#########...........]  4,210/11,072  38%". */
+export function progressBar(done: number, total: number, width = 30): string {
+  const filled = total === 0 ? width : Math.floor((done / total) * width);
+  const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(done).padStart(String(total).length)}/${total} ${String(percent).padStart(3)}%`;
+}
+
+type StreamFormat = 'csv' | 'jsonl';
+
+function streamFormat(value: string): StreamFormat {
+  if (value !== 'csv' && value !== 'jsonl') throw usage(`--format "${value}" is not one of csv, jsonl`);
+  return value;
+}
+
+/** What a previous run wrote (`--resume FILE`): its rows, and whether it has any text (a CSV header, say). */
+function recorded(file: string | undefined): { rows: MatrixRow[]; started: boolean } {
+  if (file === undefined || !existsSync(file)) return { rows: [], started: false };
+  const text = readFileSync(file, 'utf8');
+  return { rows: parseMatrixRows(text, file), started: text.trim() !== '' };
+}
+
 /** Carriage return, the text, then "erase to end of line" (ECMA-48 EL, CSI K) so a shorter line leaves no tail. */
 const REWRITE = (text: string) => `\r${text}\x1b[K`;
 
@@ -78,9 +105,14 @@ export function registerMatrixCommand(program: Command): void {
     .option('--workarounds <list>', 'VMM workarounds: on,off', boolList)
     .option('--cpus <list>', 'vCPU counts, e.g. 64,255,300,1024', cpuList)
     .option('--jobs <n>', 'worker threads to run cells on (default: one per core from 4 cores up, else 1: this thread only)', jobCount)
+    .option('--full', `the full sweep (${sweepCells().length} cells): the grid × Linux kernel version × CPU x2APIC × kernel command line, plus device-assignment cells (see docs/matrix.md)`)
+    .option('--format <format>', 'stream one line per cell to stdout as it finishes: csv or jsonl', streamFormat)
+    .option('--resume <file>', 'skip the cells already in this csv/jsonl output of an earlier run (append the new lines to it: >> FILE)')
+    .option('--report', 'print the failures ranked and grouped by cause (stderr when lines stream to stdout)')
     .option('--json', 'print the cells as JSON')
     .option('--no-color', 'plain text even on a terminal')
-    .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; color: boolean }) {
+    .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; color: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }) {
+      if (opts.full || opts.format || opts.resume !== undefined || opts.report) return sweep(this, opts);
       const axes: MatrixAxes = {
         guests: opts.guest ?? DEFAULT_AXES.guests,
         vendors: opts.vendor ?? DEFAULT_AXES.vendors,
@@ -105,4 +137,53 @@ export function registerMatrixCommand(program: Command): void {
         writeOut(this, renderMatrix(cells, painter(shouldColor(process.stdout, opts.color))) + '\n');
       }
     });
+}
+
+/**
+ * The streaming form of the matrix: `--full`, `--format`, `--resume` or `--report`. Cells run on worker threads
+ * without their scenario results; each finished cell is one line on stdout (csv/jsonl), a progress bar on a
+ * terminal's stderr, and the report of failures at the end (stdout when nothing streams).
+ */
+async function sweep(command: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }): Promise<void> {
+  if (opts.json) throw new UsageError('--json prints the default grid; a sweep streams with --format csv or --format jsonl');
+  if (opts.resume !== undefined && opts.format === undefined) throw new UsageError('--resume needs --format csv or --format jsonl (the lines appended to the file)');
+  const base = opts.full ? FULL_AXES : { ...DEFAULT_AXES, versions: [], x2apicCpu: [], cmdlines: [] };
+  const axes = {
+    ...base,
+    guests: opts.guest ?? base.guests,
+    vendors: opts.vendor ?? base.vendors,
+    iommus: opts.iommu ?? base.iommus,
+    extension: opts.ext ?? base.extension,
+    workarounds: opts.workarounds ?? base.workarounds,
+    cpus: opts.cpus ?? base.cpus,
+  };
+  const all: MatrixCellSpec[] = opts.full ? sweepCells(axes) : matrixCells(axes);
+  const previous = recorded(opts.resume);
+  const recordedNames = new Set(previous.rows.map((r) => r.cell));
+  const specs = all.filter((s) => !recordedNames.has(cellName(s)));
+  // The report covers this sweep's cells, recorded or run now.
+  const names = new Set(all.map(cellName));
+  const rows: MatrixRow[] = previous.rows.filter((r) => names.has(r.cell));
+  const progress = process.stderr.isTTY === true;
+  const format = opts.format;
+  // A CSV file being resumed already has its header.
+  if (format === 'csv' && !previous.started) writeOut(command, CSV_HEADER + '\n');
+  if (progress && recordedNames.size > 0) writeErr(command, `resuming: ${all.length - specs.length} of ${all.length} cells already recorded in ${opts.resume}\n`);
+  let done = 0;
+  await runMatrixParallelCompact(specs, {
+    jobs: opts.jobs,
+    onCell: (cell) => {
+      const row = matrixRow(cell);
+      rows.push(row);
+      if (format === 'csv') writeOut(command, csvLine(row) + '\n');
+      else if (format === 'jsonl') writeOut(command, jsonLine(row) + '\n');
+      if (progress) writeErr(command, REWRITE(progressBar(++done, specs.length)));
+    },
+  });
+  if (progress) writeErr(command, REWRITE(''));
+  if (format === undefined || opts.report || opts.full) {
+    const text = renderMatrixReport(matrixReport(rows)) + '\n';
+    if (format === undefined) writeOut(command, text);
+    else writeErr(command, text);
+  }
 }

@@ -11,10 +11,18 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { runMatrixCells, type MatrixCell, type MatrixCellSpec } from '../scenario/matrix.ts';
+import { checkCells, runMatrixCells, type MatrixCell, type MatrixCellSpec } from '../scenario/matrix.ts';
 
-export type WorkerRequest = { index: number; spec: MatrixCellSpec };
-export type WorkerReply = { type: 'ready' } | { type: 'cell'; index: number; cell: MatrixCell };
+/** A cell without its scenario result: what a sweep of thousands of cells keeps and sends between threads. */
+export type CompactCell = Omit<MatrixCell, 'result'>;
+
+/** `compact`: send the cell back without its scenario result (boot log, observations), which a sweep does not need. */
+export type WorkerRequest = { index: number; spec: MatrixCellSpec; compact: boolean };
+export type WorkerReply = { type: 'ready' } | { type: 'cell'; index: number; cell: MatrixCell | CompactCell };
+
+export function compactCell({ result: _result, ...cell }: MatrixCell): CompactCell {
+  return cell;
+}
 
 export interface ParallelOptions {
   /** Worker threads to use; 1 runs every cell in this thread. Default: {@link defaultJobs}. */
@@ -57,17 +65,43 @@ function startWorker(): Worker {
 }
 
 export async function runMatrixParallel(specs: readonly MatrixCellSpec[], options: ParallelOptions = {}): Promise<ParallelRun> {
-  const jobs = Math.min(options.jobs ?? defaultJobs(), specs.length);
-  if (jobs <= 1 || specs.length < MIN_CELLS_FOR_WORKERS) return { cells: runMatrixCells(specs, options.onCell), workers: 0 };
+  const run = await runPool(specs, false, options.jobs, options.onCell as ((cell: MatrixCell | CompactCell) => void) | undefined);
+  return run as ParallelRun;
+}
 
-  const results = new Array<MatrixCell | undefined>(specs.length);
+/**
+ * The same for a sweep: cells come back without their scenario results, so ten thousand of them fit in memory and
+ * cross between threads cheaply. `onCell` sees each as it finishes, for streaming.
+ */
+export async function runMatrixParallelCompact(specs: readonly MatrixCellSpec[], options: { jobs?: number; onCell?: (cell: CompactCell) => void } = {}): Promise<{ cells: CompactCell[]; workers: number }> {
+  return runPool(specs, true, options.jobs, options.onCell);
+}
+
+async function runPool(specs: readonly MatrixCellSpec[], compact: boolean, jobsWanted: number | undefined, onCell: ((cell: MatrixCell | CompactCell) => void) | undefined): Promise<{ cells: (MatrixCell | CompactCell)[]; workers: number }> {
+  const options = { onCell };
+  const here = (list: readonly MatrixCellSpec[]): (MatrixCell | CompactCell)[] =>
+    compact ? runMatrixCells(list).map(compactCell) : runMatrixCells(list);
+  // Every cell is checked before any runs, on whichever thread it will run.
+  checkCells(specs);
+  const jobs = Math.min(jobsWanted ?? defaultJobs(), specs.length);
+  if (jobs <= 1 || specs.length < MIN_CELLS_FOR_WORKERS) {
+    // One cell at a time, so each is reported (and, compact, its result dropped) as soon as it finishes.
+    const cells = specs.map((spec) => {
+      const [cell] = here([spec]);
+      onCell?.(cell);
+      return cell;
+    });
+    return { cells, workers: 0 };
+  }
+
+  const results = new Array<MatrixCell | CompactCell | undefined>(specs.length);
   // Largest boots first; ties keep grid order.
   const queue = specs.map((_, i) => i).sort((a, b) => specs[b].cpus - specs[a].cpus || a - b);
   let next = 0;
   let finished = 0;
   let failedToStart = 0;
 
-  return new Promise<ParallelRun>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const workers: Worker[] = [];
     const working = new Set<Worker>();
     let settled = false;
@@ -76,19 +110,20 @@ export async function runMatrixParallel(specs: readonly MatrixCellSpec[], option
       settled = true;
       for (const w of workers) void w.terminate();
       if (error) reject(error);
-      else resolve({ cells: results as MatrixCell[], workers: working.size });
+      else resolve({ cells: results as (MatrixCell | CompactCell)[], workers: working.size });
     };
     const feed = (worker: Worker) => {
       if (next < queue.length) {
         const index = queue[next++];
-        worker.postMessage({ index, spec: specs[index] } satisfies WorkerRequest);
+        worker.postMessage({ index, spec: specs[index], compact } satisfies WorkerRequest);
       }
     };
     const runRestHere = () => {
       try {
         while (next < queue.length) {
           const index = queue[next++];
-          const [cell] = runMatrixCells([specs[index]], options.onCell);
+          const [cell] = here([specs[index]]);
+          options.onCell?.(cell);
           results[index] = cell;
           finished++;
         }

@@ -4,13 +4,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { runMatrixCell } from '../scenario/matrix.ts';
-import type { WorkerReply, WorkerRequest } from './matrix-parallel.ts';
+import { compactCell, type WorkerReply, type WorkerRequest } from './matrix-parallel.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('matrix-worker.ts runs only as a worker thread of matrix-parallel.ts');
 
 port.on('message', (request: WorkerRequest) => {
-  const reply: WorkerReply = { type: 'cell', index: request.index, cell: runMatrixCell(request.spec) };
+  const cell = runMatrixCell(request.spec);
+  const reply: WorkerReply = { type: 'cell', index: request.index, cell: request.compact ? compactCell(cell) : cell };
   port.postMessage(reply);
 });
 port.postMessage({ type: 'ready' } satisfies WorkerReply);

@@ -8,7 +8,8 @@ import type { MachineConfig } from '../core/config-types.ts';
 import { showValue, UsageError } from '../core/errors.ts';
 import { MAX_CPUS } from '../machine/config.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
-import type { Scenario, ScenarioSource } from './scenario-file.ts';
+import type { GuestSpec, Scenario, ScenarioSource } from './scenario-file.ts';
+import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
 import { plain, type Painter } from './report.ts';
 
 export type MatrixIommu = 'none' | 'intel-ir' | 'intel-full' | 'amd';
@@ -34,7 +35,7 @@ export const DEFAULT_AXES: MatrixAxes = {
   cpus: [64, 255, 300, 1024],
 };
 
-export interface MatrixCell {
+export interface MatrixCell extends MatrixCellExtras {
   guest: MatrixGuest;
   vendor: 'intel' | 'amd';
   iommu: MatrixIommu;
@@ -70,8 +71,52 @@ function workload(cpus: number): ScenarioSource[] {
   ];
 }
 
+/** The VMM profiles a device-assignment cell can run under (src/vmm/profiles.ts). */
+export const ASSIGNMENT_PROFILES = ['hardware', 'qemu'] as const;
+
+/**
+ * A device-assignment cell: a two-machine system (createSystem) whose 4-CPU host owns a NIC with MSI-X behind its
+ * IOMMU (`hostIommu`, able to post), assigned to the guest at 00:05.0 under the VMM `profile`, with or without
+ * posted interrupts. The guest machine is the cell's machine otherwise (vendor, vCPUs, extension, x2APIC).
+ */
+export interface MatrixAssignment {
+  hostIommu: 'intel' | 'amd';
+  profile: (typeof ASSIGNMENT_PROFILES)[number];
+  posted: boolean;
+}
+
+/** The workload of an assignment cell: the assigned NIC's two vectors, one to a low and one to the highest vCPU. */
+function assignedWorkload(cpus: number): ScenarioSource[] {
+  return [
+    { id: 'assigned-low', kind: 'msix', device: '00:05.0', vector: 0, cpu: 1, steps: ['signal'] },
+    { id: 'assigned-high', kind: 'msix', device: '00:05.0', vector: 1, cpu: cpus - 1, steps: ['signal'] },
+  ];
+}
+
+function assignmentSystem(c: MatrixCellSpec, a: MatrixAssignment, guestMachine: MachineConfig): SystemConfig {
+  return {
+    host: {
+      cpus: 4,
+      iommu: a.hostIommu === 'intel' ? { kind: 'intel', postedInterrupts: true } : { kind: 'amd', vapic: true },
+      devices: [{ bdf: '02:00.0', name: 'nic', msix: { entries: 2 } }],
+    },
+    guest: { ...guestMachine, devices: [], assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
+    vmm: { profile: a.profile, postedInterrupts: a.posted },
+  };
+}
+
+/** The identifying name of a cell (its scenario id without `matrix/`): every axis value that is not the default. */
+export function cellName(c: MatrixCellSpec): string {
+  let name = `${c.guest}-${c.vendor}-${c.iommu}${c.extension ? '-ext' : ''}${c.workarounds ? '-wa' : ''}-${c.cpus}`;
+  if (c.version !== undefined) name += `-linux${c.version}`;
+  if (c.x2apicCpu === false) name += '-nox2apic-cpu';
+  if (c.cmdline) name += `-[${c.cmdline}]`;
+  if (c.assignment) name += `-assigned-${c.assignment.hostIommu}-${c.assignment.profile}${c.assignment.posted ? '-posted' : ''}`;
+  return name;
+}
+
 export function cellScenario(c: MatrixCellSpec): Scenario {
-  const sources = workload(c.cpus);
+  const sources = c.assignment ? assignedWorkload(c.cpus) : workload(c.cpus);
   const hypervisor: NonNullable<MachineConfig['hypervisor']> = { extDestId: c.extension };
   if (c.workarounds) {
     hypervisor.windowsHighAddressBits = true;
@@ -88,15 +133,25 @@ export function cellScenario(c: MatrixCellSpec): Scenario {
   };
   const iommu = IOMMU_CONFIG[c.iommu];
   if (iommu) machine.iommu = iommu;
+  if (c.x2apicCpu === false) machine.cpu = { x2apic: false };
+  const guest: GuestSpec = { os: c.guest };
+  if (c.version !== undefined) guest.version = c.version;
+  if (c.cmdline) guest.cmdline = c.cmdline;
+  let system: SystemConfig | null = null;
+  let guestMachine = machine;
+  if (c.assignment) {
+    system = assignmentSystem(c, c.assignment, machine);
+    guestMachine = resolveSystemConfig(system).guest;
+  }
   return {
-    id: `matrix/${c.guest}-${c.vendor}-${c.iommu}${c.extension ? '-ext' : ''}${c.workarounds ? '-wa' : ''}-${c.cpus}`,
+    id: `matrix/${cellName(c)}`,
     variant: null,
     title: 'matrix cell',
     story: '',
     sources_of_truth: [],
-    machine,
-    system: null,
-    guest: { os: c.guest },
+    machine: guestMachine,
+    system,
+    guest,
     sources,
     dma: [],
     expect: {
@@ -143,8 +198,23 @@ function sourceFailure(s: SourceResult): string {
   return 'failed';
 }
 
-/** Where a cell sits in the grid: its machine and guest, before it has run. */
-export type MatrixCellSpec = Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'>;
+/**
+ * Where a cell sits in the grid: its machine and guest, before it has run. The optional fields are the axes of the
+ * full sweep (matrix-sweep.ts); absent, a cell is what the default grid runs (the guest's default kernel, an
+ * x2APIC-capable CPU, an empty command line, no assigned device).
+ */
+export type MatrixCellSpec = Pick<MatrixCell, 'guest' | 'vendor' | 'iommu' | 'extension' | 'workarounds' | 'cpus'> & MatrixCellExtras;
+
+export interface MatrixCellExtras {
+  /** Linux kernel version ('5.10'); Linux cells only. */
+  version?: string;
+  /** CPUID.1:ECX[21] of the vCPUs (machine `cpu.x2apic`); default true. */
+  x2apicCpu?: boolean;
+  /** Linux kernel command line ('intremap=off'); Linux cells only. */
+  cmdline?: string;
+  /** A device-assignment cell (two machines through createSystem). */
+  assignment?: MatrixAssignment;
+}
 
 export function runMatrixCell(c: MatrixCellSpec): MatrixCell {
   const result = runScenario(cellScenario(c));
@@ -188,19 +258,34 @@ function checkAxes(axes: MatrixAxes): void {
 }
 
 /** The axis each field of a cell takes its value from. */
-const CELL_AXIS: Record<keyof MatrixCellSpec, keyof MatrixAxes> = {
+const CELL_AXIS: Record<Exclude<keyof MatrixCellSpec, keyof MatrixCellExtras>, keyof MatrixAxes> = {
   guest: 'guests', vendor: 'vendors', iommu: 'iommus', extension: 'extension', workarounds: 'workarounds', cpus: 'cpus',
 };
 
 /** Cells given to runMatrixCells one by one (any subset of matrixCells) are checked the same way. */
-function checkCells(specs: readonly MatrixCellSpec[]): void {
+export function checkCells(specs: readonly MatrixCellSpec[]): void {
   if (!Array.isArray(specs)) throw new UsageError(`matrix cells: expected a list of cells from matrixCells(), got ${showValue(specs)}`);
   specs.forEach((spec: unknown, i) => {
     if (typeof spec !== 'object' || spec === null) throw new UsageError(`matrix cells[${i}]: expected a cell from matrixCells(), got ${showValue(spec)}`);
-    for (const [field, axis] of Object.entries(CELL_AXIS) as [keyof MatrixCellSpec, keyof MatrixAxes][]) {
+    for (const [field, axis] of Object.entries(CELL_AXIS) as [string, keyof MatrixAxes][]) {
       checkAxisValue(`cells[${i}].${field}`, axis, (spec as Record<string, unknown>)[field]);
     }
+    checkExtras(`cells[${i}]`, spec as MatrixCellSpec);
   });
+}
+
+/** The full sweep's fields of a cell; the guest's version and command line are checked when the cell's guest boots. */
+function checkExtras(where: string, c: MatrixCellSpec): void {
+  if (c.version !== undefined && (c.guest !== 'linux' || typeof c.version !== 'string')) throw new UsageError(`matrix ${where}.version: a kernel version string for a Linux cell, got ${showValue(c.version)}`);
+  if (c.cmdline !== undefined && (c.guest !== 'linux' || typeof c.cmdline !== 'string')) throw new UsageError(`matrix ${where}.cmdline: a kernel command line for a Linux cell, got ${showValue(c.cmdline)}`);
+  if (c.x2apicCpu !== undefined && typeof c.x2apicCpu !== 'boolean') throw new UsageError(`matrix ${where}.x2apicCpu: must be true or false, got ${showValue(c.x2apicCpu)}`);
+  const a: unknown = c.assignment;
+  if (a === undefined) return;
+  const ok = typeof a === 'object' && a !== null
+    && ['intel', 'amd'].includes((a as MatrixAssignment).hostIommu)
+    && (ASSIGNMENT_PROFILES as readonly string[]).includes((a as MatrixAssignment).profile)
+    && typeof (a as MatrixAssignment).posted === 'boolean';
+  if (!ok) throw new UsageError(`matrix ${where}.assignment: expected { hostIommu: intel|amd, profile: ${ASSIGNMENT_PROFILES.join('|')}, posted: true|false }, got ${showValue(a)}`);
 }
 
 /** The cells of the grid `axes` spans, in the order {@link runMatrix} runs and reports them. */
