@@ -1,4 +1,4 @@
-/** The public API of irqpath. See docs/library-api.md for a tour. */
+/** The public API of irqpath. See docs/library-api.md for the types, the address type, the helpers and the events. */
 export { createMachine, Machine } from './machine/machine.ts';
 // Handles the machine gives out (machine.device(bdf), machine.cpu(i)); made by the machine, never constructed.
 export type { Device } from './machine/device.ts';
@@ -9,13 +9,17 @@ export { System } from './vmm/system.ts';
 export type { SystemConfig, VmmConfig, GuestMachineConfig, AssignedDeviceConfig } from './vmm/system-config.ts';
 export type { VmmCounters, VmmRouteReport } from './vmm/vmm.ts';
 export { VMM_PROFILES, VMM_PROFILE_NAMES } from './vmm/profiles.ts';
-export type { MachineConfig, HypervisorOptions, IntelIommuOptions, AmdIommuOptions, DeviceOptions, IoapicOptions, MsiOptions, MsixOptions, DmarTableOptions } from './core/config-types.ts';
+export type { MachineConfig, HypervisorOptions, IntelIommuOptions, AmdIommuOptions, DeviceOptions, IoapicOptions, MsiOptions, MsixOptions, DmarTableOptions, LegacyOptions } from './core/config-types.ts';
+export type { PicPair } from './pic/pic-pair.ts';
+export type { Hpet } from './hpet/hpet.ts';
+export type { SimClock } from './core/sim-clock.ts';
 export { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from './core/linux-version.ts';
 export { machineFromDmesg, type DmesgMachine } from './tools/from-dmesg.ts';
 export { checkRemappingLines, type RemappingCheck } from './tools/dmesg-check.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './core/errors.ts';
-export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, IommuInterruptEvent } from './core/events.ts';
-export { formatHop, mermaidForFlow, perfettoTrace, TraceRecorder } from './machine/trace.ts';
+export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, LapicRefusal, IommuInterruptEvent } from './core/events.ts';
+export { formatHop, mermaidForFlow, TraceRecorder } from './machine/trace.ts';
+export { perfettoTrace, type PerfettoRun } from './machine/perfetto-trace.ts';
 export type { MachineSnapshot } from './machine/snapshot.ts';
 export { parseBdf, formatBdf } from './core/bdf.ts';
 export { TranslationCore } from './msi/translate.ts';

@@ -139,13 +139,19 @@ export class ApicBus {
     return this.lintLevels[pin];
   }
 
-  private lintWatch(lapic: Lapic, pin: number): void {
+  /** Set a LINT wire's level without telling anybody (a snapshot restore: the LAPICs hold their own view). */
+  restoreLintLevel(pin: 0 | 1, level: boolean): void {
+    this.lintLevels[pin] = level;
+  }
+
+  /** `sync` false: only the listener list (a restore, where the LAPIC's line levels come from the state). */
+  private lintWatch(lapic: Lapic, pin: number, sync = true): void {
     const listeners = this.lintListeners[pin];
     const listening = (lapic.lvtEntry(LVT_LINT0 + pin) & LVT_MASKED) === 0;
     const at = listeners.indexOf(lapic);
     if (listening && at < 0) {
       listeners.push(lapic);
-      lapic.syncLint(pin, this.lintLevels[pin]);
+      if (sync) lapic.syncLint(pin, this.lintLevels[pin]);
     } else if (!listening && at >= 0) {
       listeners[at] = listeners[listeners.length - 1];
       listeners.pop();
@@ -292,6 +298,9 @@ export class ApicBus {
     }
     const hub = this.events;
     if (accepted && hub.active) {
+      // Where the message landed: QEMU has no trace event for acceptance (apic_deliver_irq names the destination, not
+      // the CPU), so irqpath names it; trace viewers draw it on that CPU's track.
+      hub.hop('irqpath_apic_accept', [['cpu', lapic.cpu], ['apic', lapic.physicalId], ['vector', msg.vector], ['delivery_mode', msg.deliveryMode]]);
       hub.emit('apic_accept', {
         flow: hub.currentFlow,
         cpu: lapic.cpu,
@@ -372,6 +381,8 @@ export class ApicBus {
       applyLapicState(v);
       this.savedStates[v.lapic.cpu] = undefined;
       this.index.update(v.lapic.cpu);
+      this.lintWatch(this.lapics[v.lapic.cpu], 0, false);
+      this.lintWatch(this.lapics[v.lapic.cpu], 1, false);
     }
   }
 

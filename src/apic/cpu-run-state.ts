@@ -35,7 +35,7 @@ export class CpuRunState {
    */
   nmiPending = false;
   smiPending = false;
-  /** An ExtINT was accepted; its vector would come from the 8259 INTA cycle, which irqpath does not model. */
+  /** An ExtINT was accepted; the CPU takes its vector from the 8259 pair's INTA cycle (Cpu.acknowledgeExtInt). */
   extIntPending = false;
   nmiReceived = 0;
   smiReceived = 0;

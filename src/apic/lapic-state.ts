@@ -70,10 +70,10 @@ export interface LapicState extends LapicScalarRegisters {
   isr: number[];
   tmr: number[];
   run: CpuRunStateSnapshot;
-  /** LINT0 (bit 0) and LINT1 (bit 1) input levels as last seen. Absent in older states: 0. */
-  lintLines?: number;
-  /** The timer's counting state; null (or absent in older states) when the timer was never touched. */
-  timer?: LapicTimerState | null;
+  /** LINT0 (bit 0) and LINT1 (bit 1) input levels as last seen. */
+  lintLines: number;
+  /** The timer's counting state; null when the timer was never touched. */
+  timer: LapicTimerState | null;
 }
 
 /** The fields of a {@link LapicState}: exactly what {@link saveLapicRegisters} writes. */
@@ -81,7 +81,6 @@ const LAPIC_STATE_KEYS: ReadonlySet<string> = new Set([
   'version', 'cpu', 'initialApicId', 'apicBase', 'id', 'tpr', 'ldr', 'dfr', 'svr', 'icrLo', 'icrHi', 'tmict', 'tdcr',
   'esr', 'esrPending', 'errorInterruptArmed', 'lvt', 'irr', 'isr', 'tmr', 'run', 'lintLines', 'timer',
 ]);
-
 const TIMER_STATE_KEYS: ReadonlySet<string> = new Set(['running', 'countBase', 'baseTime', 'tscDeadline']);
 
 export function saveLapicRegisters(lapic: LapicRegisterFile): LapicState {
@@ -202,8 +201,9 @@ export function validateLapicState(lapic: LapicRegisterFile, state: unknown): Va
   words('isr', APIC_BITMAP_WORDS, vectorBits);
   words('tmr', APIC_BITMAP_WORDS, vectorBits);
   CpuRunState.validate(s.run, `${where}.run`);
-  if (s.lintLines !== undefined && !isIntInRange(s.lintLines, 0, 3)) fail('lintLines', 'expected 0..3 (bit 0 LINT0, bit 1 LINT1)');
-  if (s.timer !== undefined && s.timer !== null) {
+  if (!isIntInRange(s.lintLines, 0, 3)) fail('lintLines', 'expected 0..3 (bit 0 LINT0, bit 1 LINT1)');
+  if (s.timer === undefined) fail('timer', 'expected the timer state or null');
+  if (s.timer !== null) {
     const t = s.timer as Record<string, unknown>;
     if (typeof t !== 'object') fail('timer', 'expected an object or null');
     for (const key of Object.keys(t)) if (!TIMER_STATE_KEYS.has(key)) fail(`timer.${key}`, 'no such field in a LAPIC timer state');
@@ -237,7 +237,7 @@ export function applyLapicState(v: ValidatedLapicState): void {
   lapic.isr.set(s.isr);
   lapic.tmr.set(s.tmr);
   lapic.run.load(s.run);
-  lapic.lintLines = s.lintLines ?? 0;
+  lapic.lintLines = s.lintLines;
   if (s.timer) lapic.ensureTimer().load(s.timer);
   else lapic.timerState?.stop();
 }

@@ -158,10 +158,15 @@ export class LapicTimer {
       this.fire(clock.now);
       return;
     }
-    // The first nanosecond whose TSC reaches the deadline: ceil(value · 10^9 / tscHz).
-    const at = Number((value * 1_000_000_000n + BigInt(tscHz) - 1n) / BigInt(tscHz));
     this.running = true;
-    clock.arm(this.event, at);
+    clock.arm(this.event, this.deadlineNs(value));
+  }
+
+  /** The first nanosecond whose TSC reaches `tsc`: ceil(tsc · 10^9 / tscHz), capped at the clock's range. */
+  private deadlineNs(tsc: bigint): number {
+    const hz = BigInt(this.timing.tscHz);
+    const ns = (tsc * 1_000_000_000n + hz - 1n) / hz;
+    return ns > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(ns);
   }
 
   // ---- Counting --------------------------------------------------------------------------------------------------
@@ -211,18 +216,17 @@ export class LapicTimer {
     this.baseTime = s.baseTime;
     this.tscDeadline = BigInt(s.tscDeadline);
     if (!s.running) return;
-    if (this.mode === TimerMode.TscDeadline) {
-      this.writeDeadline(this.tscDeadline);
-      return;
-    }
     this.running = true;
     const now = this.timing.clock.now;
-    const count = this.countAt(now, this.tickNs);
-    // The next zero: from the base, countBase ticks, then whole periods.
-    let at = this.baseTime + this.countBase * this.tickNs;
-    if (at <= now && this.mode === TimerMode.Periodic && this.regs.tmict > 0) {
-      at = now + count * this.tickNs - ((now - this.baseTime) % this.tickNs);
+    if (this.mode === TimerMode.TscDeadline) {
+      // Re-armed, not fired: a restore sends nothing; a deadline already passed fires at the next advance.
+      this.timing.clock.arm(this.event, Math.max(now, this.deadlineNs(this.tscDeadline)));
+      return;
     }
+    if (this.baseTime > now) this.baseTime = now;
+    const tick = this.tickNs;
+    // The next zero: the current count's worth of ticks after the last tick boundary (a count of 0 fires at once).
+    const at = now - ((now - this.baseTime) % tick) + this.countAt(now, tick) * tick;
     this.timing.clock.arm(this.event, Math.max(at, now));
   }
 }

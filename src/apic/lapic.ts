@@ -682,9 +682,12 @@ export class Lapic implements MmioDevice {
 
   private maskAllLvts(): void {
     const { words, at } = this;
+    const lintListened = ((words[at + LVT_AT + LVT_INDEX_LINT0] & words[at + LVT_AT + LVT_INDEX_LINT0 + 1]) & LVT_MASKED) === 0;
     for (let i = at + LVT_AT; i < at + LVT_AT + APIC_LVT_COUNT; i++) words[i] = (words[i] | LVT_MASKED) >>> 0;
-    this.sinks.lintWatch(this, 0);
-    this.sinks.lintWatch(this, 1);
+    if (lintListened) {
+      this.sinks.lintWatch(this, 0);
+      this.sinks.lintWatch(this, 1);
+    }
     if (((words[at + LVT_AT + LVT_INDEX_LINT0] >>> 8) & 7) === DM_EXTINT) this.run.extIntPending = false;
   }
 
@@ -909,9 +912,13 @@ export class Lapic implements MmioDevice {
       this.timerUnit.tscDeadline = 0n;
     }
     const { words, at } = this;
+    // Only a LINT entry that was unmasked leaves its wire's listener list (the common INIT of an AP has none).
+    const lintListened = ((words[at + LVT_AT + LVT_INDEX_LINT0] & words[at + LVT_AT + LVT_INDEX_LINT0 + 1]) & LVT_MASKED) === 0;
     words.fill(LVT_RESET, at + LVT_AT, at + LVT_AT + APIC_LVT_COUNT);
-    this.sinks.lintWatch(this, 0);
-    this.sinks.lintWatch(this, 1);
+    if (lintListened) {
+      this.sinks.lintWatch(this, 0);
+      this.sinks.lintWatch(this, 1);
+    }
     words.fill(0, at + IRR_AT, at + TMR_AT + APIC_BITMAP_WORDS); // IRR, ISR, TMR
     // The ID and mode survive INIT; only an LDR or DFR that was not at its reset value changes addressing.
     if (addressing) this.sinks.addressingChanged(this);

@@ -86,7 +86,11 @@ function isMainModule(): boolean {
   }
 }
 
-if (isMainModule()) {
+/**
+ * The process entry: run the command line and set the exit code. Called when this file is run directly, and by the
+ * package's `bin` launcher (bin/irqpath.mjs), which imports it.
+ */
+export async function main(): Promise<void> {
   // A reader that goes away (`irqpath run all | head`) is not an error; any other failure to write the output is
   // reported as one, with the usage exit code, instead of an unhandled 'error' event and its stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -95,3 +99,5 @@ if (isMainModule()) {
   });
   process.exitCode = await runCli();
 }
+
+if (isMainModule()) await main();

@@ -2,7 +2,9 @@
  * Where a subcommand writes: through the command's commander output configuration, so `buildProgram()` callers (tests,
  * embedders) can capture output the same way they capture commander's own help and error text.
  */
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { UsageError } from '../core/errors.ts';
 
 export function writeOut(command: Command, text: string): void {
   const write = command.configureOutput().writeOut;
@@ -37,4 +39,14 @@ export function setExitCode(command: Command, code: number): void {
 /** The exit code the program's commands recorded (0 when none did). */
 export function exitCodeOf(program: Command): number {
   return exitCodes.get(rootOf(program)) ?? 0;
+}
+
+/** Write an output file (--perfetto); a path that cannot be written is a usage error naming the option, not a stack trace. */
+export function writeOutputFile(path: string, text: string, option: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${option} ${path}: cannot write the file (${code ?? (e as Error).message})`);
+  }
 }

@@ -11,7 +11,11 @@ import { UsageError } from '../core/errors.ts';
 import {
   QemuTraceReplay, type AnyReplayedRequest, type ReplayedGroup, type ReplayOptions, type ReplayOutcome, type ReplayReport,
 } from '../tools/qemu-trace-replay.ts';
-import { setExitCode, writeErr, writeOut } from './output.ts';
+import { setExitCode, writeErr, writeOut, writeOutputFile } from './output.ts';
+import { QemuTraceLogReader, traceLogHopMaker } from '../tools/qemu-trace-log.ts';
+import { perfettoTrace } from '../machine/perfetto-trace.ts';
+import type { TraceHop } from '../core/events.ts';
+import { basename } from 'node:path';
 
 function onOff(text: string, option: string): boolean {
   if (text === 'on' || text === '1') return true;
@@ -163,12 +167,23 @@ export async function replayFile(file: string, options: ReplayOptions, notify: (
   return replay.finish();
 }
 
+/** `--perfetto`: the log's events as Perfetto trace JSON at the log's own timestamps (a second, streaming pass). */
+async function writePerfetto(file: string, out: string): Promise<void> {
+  const hops: TraceHop[] = [];
+  const toHop = traceLogHopMaker();
+  const reader = new QemuTraceLogReader((ev) => hops.push(toHop(ev)));
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) reader.push(chunk as string);
+  reader.end();
+  writeOutputFile(out, JSON.stringify(perfettoTrace({ name: basename(file), hops })), '--perfetto');
+}
+
 export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
     .description("replay a QEMU trace log (-trace 'vtd_*' ...): what QEMU did with each interrupt request next to what hardware does")
     .argument('<log>', 'the trace log ("-" reads standard input; lines with or without the pid@time: prefix; other lines are counted)')
     .option('--json', 'print the replay as JSON (numbers; 64-bit values as hex strings BigInt() reads)')
+    .option('--perfetto <file>', "also write the log's events as Chrome/Perfetto trace JSON, at the log's own timestamps (open in ui.perfetto.dev)")
     .option('--divergent-only', 'list only the requests where hardware differs from QEMU (the summary counts all)')
     .option('--progress', 'report progress on stderr every 100 000 lines (new kinds of divergence are always reported there)')
     .option('--ir <on|off>', 'VT-d: interrupt remapping when the log starts, for a log that does not show it (default off, the reset value)')
@@ -180,11 +195,12 @@ The log is read as a stream: a log of millions of lines replays in seconds. Iden
 and listed once (count, first and last line). The report opens with the summary: requests, how many end as on
 hardware, how many diverge, by kind. The unit's state follows the log: requests before \`vtd_ir_enable enable 1\`
 replay with remapping off. See docs/replay-and-qemu.md.`)
-    .action(async function (this: Command, file: string, opts: { json?: boolean; divergentOnly?: boolean; progress?: boolean; eim?: string; cfis?: string; ir?: string; intTabLen?: string }) {
+    .action(async function (this: Command, file: string, opts: { json?: boolean; perfetto?: string; divergentOnly?: boolean; progress?: boolean; eim?: string; cfis?: string; ir?: string; intTabLen?: string }) {
       const options = replayOptionsFrom(opts);
       // Under --json the divergences are in the JSON; stderr stays quiet unless --progress asks for it.
       const notify = opts.json && !opts.progress ? () => {} : (t: string) => writeErr(this, t);
       const report = await replayFile(file, options, notify, opts.progress === true);
+      if (opts.perfetto !== undefined) await writePerfetto(file, opts.perfetto);
       writeOut(this, opts.json ? replayJson(report, opts.divergentOnly) : formatReplay(report, file, { divergentOnly: opts.divergentOnly }));
       setExitCode(this, 0);
     });

@@ -1,27 +1,20 @@
 /**
- * `irqpath run [scenario…|all] [--json] [--trace]`: run scenario files and print a readable report (or JSON).
+ * `irqpath run [scenario…|all] [--json] [--trace] [--summary | --quiet]`: run scenario files and print a readable
+ * report (or JSON). The report opens with the summary — the total and one line per run — then each run in full, and
+ * repeats the total at the end (where a terminal leaves you). `--summary` prints only the opening summary; `--quiet`
+ * only the total and the full report of any UNEXPECTED run.
  * Exit code 0 when every run REPRODUCED or FIXED what it states, 1 when any is UNEXPECTED, 2 for bad input.
  */
-import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { mermaidForFlow, perfettoTrace } from '../machine/trace.ts';
+import { mermaidForFlow } from '../machine/trace.ts';
+import { perfettoTrace } from '../machine/perfetto-trace.ts';
 import { runScenario } from '../scenario/run-scenario.ts';
-import { renderScenario, renderSummary, resultsToJson } from '../scenario/report.ts';
+import { renderScenario, renderSummary, renderSummaryTable, resultsToJson } from '../scenario/report.ts';
 import { ScenarioError } from '../scenario/scenario-file.ts';
 import { UsageError } from '../core/errors.ts';
-import { setExitCode, writeOut } from './output.ts';
+import { setExitCode, writeOut, writeOutputFile } from './output.ts';
 import { loadSelectedScenarios } from './scenario-files.ts';
 import { painter, shouldColor } from './color.ts';
-
-/** Write an output file; a path that cannot be written is a usage error naming the option, not a stack trace. */
-function writeFile(path: string, text: string, option: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${option} ${path}: cannot write the file (${code ?? (e as Error).message})`);
-  }
-}
 
 /** Exit code when a scenario run is UNEXPECTED (2 stays reserved for input irqpath cannot use). */
 export const UNEXPECTED_EXIT_CODE = 1;
@@ -43,9 +36,11 @@ export function registerRunCommand(program: Command): void {
     .option('--trace', 'print every hop of every interrupt, named after QEMU trace events')
     .addOption(new Option('--mermaid', 'print each interrupt source as a Mermaid sequence diagram (renders in GitHub issues)').conflicts('json'))
     .option('--perfetto <file>', 'write every hop of the run as Chrome/Perfetto trace JSON (open in ui.perfetto.dev)')
+    .addOption(new Option('--summary', 'print only the summary: the total and one line per run').conflicts(['json', 'mermaid']))
+    .addOption(new Option('-q, --quiet', 'print only the total, and the full report of any UNEXPECTED run').conflicts(['json', 'mermaid', 'summary']))
     .option('--no-color', 'plain text even on a terminal')
     .addHelpText('after', DEVICE_ASSIGNMENT_HELP)
-    .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; color: boolean }) {
+    .action(function (this: Command, selectors: string[], opts: { json?: boolean; trace?: boolean; mermaid?: boolean; perfetto?: string; summary?: boolean; quiet?: boolean; color: boolean }) {
       let scenarios;
       try {
         scenarios = loadSelectedScenarios(selectors);
@@ -62,8 +57,9 @@ export function registerRunCommand(program: Command): void {
       // Exit 1 when any run did not show what its file states, whatever the output format (CI reads this code).
       if (results.some((r) => r.verdict === 'UNEXPECTED')) setExitCode(this, UNEXPECTED_EXIT_CODE);
       if (opts.perfetto !== undefined) {
-        // One run per scenario run: perfettoTrace numbers the flows of all of them uniquely.
-        writeFile(opts.perfetto, JSON.stringify(perfettoTrace(...results.map((r) => r.sources.flatMap((src) => src.hops)))), '--perfetto');
+        // One run per scenario run, named after it: perfettoTrace numbers the flows of all of them uniquely.
+        const runs = results.map((r) => ({ name: r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id, hops: r.sources.flatMap((src) => src.hops) }));
+        writeOutputFile(opts.perfetto, JSON.stringify(perfettoTrace(...runs)), '--perfetto');
       }
       if (opts.mermaid) {
         for (const r of results) {
@@ -78,7 +74,12 @@ export function registerRunCommand(program: Command): void {
         writeOut(this, JSON.stringify(resultsToJson(results), null, 2) + '\n');
       } else {
         const style = { paint: painter(shouldColor(process.stdout, opts.color)), trace: opts.trace === true };
-        writeOut(this, results.map((r) => renderScenario(r, style)).join('\n\n') + '\n\n' + renderSummary(results, style) + '\n');
+        const details = (runs: typeof results) => runs.map((r) => renderScenario(r, style)).join('\n\n');
+        if (opts.summary) writeOut(this, renderSummaryTable(results, style) + '\n');
+        else if (opts.quiet) {
+          const unexpected = results.filter((r) => r.verdict === 'UNEXPECTED');
+          writeOut(this, renderSummary(results, style) + '\n' + (unexpected.length ? '\n' + details(unexpected) + '\n' : ''));
+        } else writeOut(this, `${renderSummaryTable(results, style)}\n\n${details(results)}\n\n${renderSummary(results, style)}\n`);
       }
     });
 }

@@ -25,6 +25,8 @@ export interface TraceHop {
    * listening to both machines of a system tags the copies it keeps, so diagrams can draw host and guest apart.
    */
   machine?: 'host' | 'guest';
+  /** Real time in microseconds, when the hop was read from a recorded log with timestamps (a QEMU trace); else absent. */
+  ts?: number;
 }
 
 /** A fault recorded (or suppressed) by an IOMMU, with the decoded record and Linux's log line for it. */

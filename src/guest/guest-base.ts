@@ -160,11 +160,21 @@ export abstract class GuestBase implements GuestOs {
     const req = this.checkRequest(request);
     let cpu = request.cpu;
     let note: string | undefined;
-    if (!this.isOnline[cpu]) {
+    if (request.affinity !== undefined) {
+      const online = request.affinity.filter((c) => this.isOnline[c]);
+      // No online CPU in the mask: the interrupt goes to the online CPUs instead (irq_do_set_affinity falls back).
+      cpu = this.chooseCpu(online.length > 0 ? online : this.online);
+      if (online.length === 0) note = `no CPU of the affinity mask is online; effective affinity CPU ${cpu}`;
+    } else if (!this.isOnline[cpu]) {
       note = `CPU ${cpu} (APIC ID ${this.apicIdOf(cpu)}) is offline; effective affinity CPU 0`;
       cpu = 0;
     }
     return this.program(req, cpu, note);
+  }
+
+  /** Which online CPU of a mask an interrupt goes to; Linux overrides this with its vector matrix. */
+  protected chooseCpu(onlineCpus: readonly number[]): number {
+    return onlineCpus[0];
   }
 
   private checkRequest(r: InterruptRequest): CheckedRequest {
@@ -174,6 +184,12 @@ export abstract class GuestBase implements GuestOs {
     if (!KINDS.includes(r.kind)) throw new UsageError(`${who}: kind must be "msi", "msix" or "ioapic", got ${JSON.stringify(r.kind)}`);
     if (!Number.isInteger(r.cpu) || r.cpu < 0 || r.cpu >= this.machine.cpuCount) {
       throw new UsageError(`${who}: cpu must be a CPU index 0..${this.machine.cpuCount - 1}, got ${JSON.stringify(r.cpu)}`);
+    }
+    if (r.affinity !== undefined) {
+      const bad = Array.isArray(r.affinity) ? r.affinity.find((c) => !Number.isInteger(c) || c < 0 || c >= this.machine.cpuCount) : undefined;
+      if (!Array.isArray(r.affinity) || r.affinity.length === 0 || bad !== undefined) {
+        throw new UsageError(`${who}: affinity must be a non-empty list of CPU indices 0..${this.machine.cpuCount - 1}, got ${JSON.stringify(r.affinity)}`);
+      }
     }
     const trigger = r.trigger ?? 'edge';
     const polarity = r.polarity ?? 'high';

@@ -23,6 +23,13 @@ export interface InterruptRequest {
   polarity?: 'high' | 'low';
   /** CPU index the driver asks for (irq affinity). */
   cpu: number;
+  /**
+   * The interrupt's whole affinity mask, when the driver leaves the choice to the OS (a default-affinity
+   * request_irq): the OS picks one online CPU of it instead of `cpu`. Linux asks its vector matrix
+   * (kernel/irq/matrix.c matrix_find_best_cpu: the CPU with the fewest allocated vectors, the lowest-numbered among
+   * equals); the Windows model takes the first online CPU of the mask (how Windows chooses is not public).
+   */
+  affinity?: number[];
 }
 
 /** What the OS actually programmed for a request: where it believes the interrupt will go. */

@@ -404,7 +404,7 @@ export class Hpet implements MmioDevice {
     };
   }
 
-  /** Validate, then load and re-arm the comparators; a level line the state holds asserted is driven again. */
+  /** Validate, then load and re-arm the comparators. Drives no line: the machine restores the wires itself. */
   restore(state: unknown): void {
     const bad = (field: string, why: string): never => {
       throw new UsageError(`hpet state.${field}: ${why}`);
@@ -428,7 +428,6 @@ export class Hpet implements MmioDevice {
       if ((config & ~(TN_WRITABLE | TN_SIZE_CAP | TN_PER_INT_CAP | TN_FSB_INT_DEL_CAP)) !== 0) bad(`timers[${i}].config`, 'reserved bits set');
       return { config, comparator: hex64(t.comparator, `timers[${i}].comparator`), period: hex64(t.period, `timers[${i}].period`), fsb: hex64(t.fsb, `timers[${i}].fsb`) };
     });
-    for (const t of this.comparators) this.releaseLine(t);
     this.generalConfig = BigInt(s.config as number);
     this.status = s.status as number;
     this.counterBase = counter;
@@ -436,10 +435,10 @@ export class Hpet implements MmioDevice {
     this.comparators.forEach((t, i) => {
       Object.assign(t, timers[i]);
       t.slot.invalidate();
-      if (this.enabled && (this.status & (1 << i)) !== 0 && (t.config & (TN_INT_TYPE_LEVEL | TN_INT_ENB | TN_FSB_EN)) === (TN_INT_TYPE_LEVEL | TN_INT_ENB)) {
-        t.driving = this.lineOf(t);
-        this.drive(t.driving, true);
-      }
+      // The wires are restored with the machine's (their counts include this timer's): only remember which line
+      // this timer holds, so that clearing its status bit later releases it.
+      const holds = this.enabled && (this.status & (1 << i)) !== 0 && (t.config & (TN_INT_TYPE_LEVEL | TN_INT_ENB | TN_FSB_EN)) === (TN_INT_TYPE_LEVEL | TN_INT_ENB);
+      t.driving = holds ? this.lineOf(t) : -1;
       this.schedule(t);
     });
   }

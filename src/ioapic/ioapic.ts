@@ -323,8 +323,8 @@ export class Ioapic implements MmioDevice {
   /** Put RTE `pin`'s message on the bus. Remote IRR is already set (level) before the write can be seen. */
   private sendMessage(pin: number): void {
     const lo = this.rteLo[pin];
-    // ExtINT (delivery mode 7) would take its vector from an 8259 PIC's INTA cycle; no PIC is modelled, so the RTE
-    // vector field is sent as is.
+    // ExtINT (delivery mode 7): the LAPIC latches it and the CPU takes the vector from the 8259 pair's INTA cycle
+    // (Cpu.acknowledgeExtInt); the RTE vector field rides along unused.
     this.dma.sendMessage(this.sourceId, 0, rteMessageAddrLo(lo, this.rteHi[pin]), rteMessageData(lo), this.slots[pin]);
   }
 

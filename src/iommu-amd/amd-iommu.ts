@@ -560,7 +560,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
    */
   private logGuestInterrupt(gaTag: number, deviceId: number): boolean {
     if ((this.status & R.STATUS_GA_LOG_RUN) === 0) {
-      if (this.host.events.active) this.host.events.hop('irqpath_amdvi_ga_log_off', [['ga_tag', '0x' + (gaTag >>> 0).toString(16)]]);
+      if (this.host.events.active) this.host.events.hop('irqpath_amdvi_ga_log_off', [['ga_tag', gaTag >>> 0]]);
       return false;
     }
     let outcome: 'logged' | 'overflow' | 'error';
@@ -570,7 +570,7 @@ export class AmdIommu implements MmioDevice, InterruptRemapper {
       outcome = 'error';
     }
     const hub = this.host.events;
-    if (hub.active) hub.hop('irqpath_amdvi_ga_log', [['ga_tag', '0x' + (gaTag >>> 0).toString(16)], ['devid', formatBdf(deviceId)], ['outcome', outcome]]);
+    if (hub.active) hub.hop('irqpath_amdvi_ga_log', [['ga_tag', gaTag >>> 0], ['devid', formatBdf(deviceId)], ['outcome', outcome]]);
     if (outcome === 'logged') {
       this.raiseStatus(R.STATUS_GA_INT);
       return true;

@@ -409,8 +409,8 @@ export class AmdInterruptRemapping {
     else if ((w0 & IRTE_GA_LOG_INTR) !== 0) logged = this.sink.gaLog(gaTag, deviceId);
     if (this.hub.active) {
       this.hub.hop('irqpath_amdvi_ga_post', [
-        ['devid', formatBdf(deviceId)], ['index', index], ['vector', vector], ['backing_page', '0x' + page.toString(16)],
-        ['is_run', isRun], ['ga_tag', '0x' + (gaTag >>> 0).toString(16)], ['action', isRun ? `doorbell to APIC ${dest}` : logged ? 'GA log' : 'IRR only'],
+        ['devid', formatBdf(deviceId)], ['index', index], ['vector', vector], ['backing_page', BigInt(page)],
+        ['is_run', isRun], ['ga_tag', gaTag >>> 0], ['action', isRun ? `doorbell to APIC ${dest}` : logged ? 'GA log' : 'IRR only'],
       ]);
     }
     return true;

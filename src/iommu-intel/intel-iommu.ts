@@ -372,7 +372,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     else readNotificationEvent(memory, pda, eime, out.msg);
     const events = this.host.events;
     if (events.active) {
-      events.hop('irqpath_vtd_ir_post', [['index', index], ['vector', irteVector(w0)], ['pda', '0x' + pda.toString(16)], ['notify', out.postedNotify], ['nv', out.msg.vector], ['ndst', hexNum(out.msg.dest)]]);
+      events.hop('irqpath_vtd_ir_post', [['index', index], ['vector', irteVector(w0)], ['pda', BigInt(pda)], ['notify', out.postedNotify], ['nv', out.msg.vector], ['ndst', out.msg.dest >>> 0]]);
     }
     return true;
   }
@@ -401,7 +401,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     if (deliverNow && events.active) {
       if (recorded) {
         const [lo, hi] = this.faults.recordQwords(slot);
-        events.hop('vtd_frr_new', [['index', slot], ['hi', '0x' + hi.toString(16)], ['lo', '0x' + lo.toString(16)]]);
+        events.hop('vtd_frr_new', [['index', slot], ['hi', BigInt(hi)], ['lo', BigInt(lo)]]);
       }
       const event: IommuFaultEvent = {
         unit: 'intel-vtd',
@@ -498,7 +498,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     let linuxLog = linuxDmaFaultLine(sourceId, f.reason, BigInt(page), !isWrite);
     if (recorded) {
       const [lo, hi] = this.faults.recordQwords(slot);
-      events.hop('vtd_frr_new', [['index', slot], ['hi', '0x' + hi.toString(16)], ['lo', '0x' + lo.toString(16)]]);
+      events.hop('vtd_frr_new', [['index', slot], ['hi', BigInt(hi)], ['lo', BigInt(lo)]]);
       linuxLog = linuxFrcdLine(hi, lo);
     }
     events.hop('vtd_dmar_fault', [['sid', sourceId], ['fault', f.reason], ['addr', BigInt(addr)], ['is_write', isWrite]]);
@@ -534,7 +534,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
     const events = this.host.events;
     if (events.active) {
       const name = granularity === 2 ? 'irqpath_vtd_inv_cc_domain' : granularity === 3 ? 'irqpath_vtd_inv_cc_device' : 'irqpath_vtd_inv_cc_global';
-      events.hop(name, [['did', did], ['sid', hexNum(sid)], ['fm', fm]]);
+      events.hop(name, [['did', did], ['sid', sid], ['fm', fm]]);
     }
   }
 
@@ -687,7 +687,7 @@ export class IntelIommu implements MmioDevice, InterruptRemapper {
       // invalidations (VT-d spec §6.5 / GCMD_REG.SRTP) — until it does, cached translations keep serving.
       this.dma.rootTable = this.rtaddrActiveHi * 0x1_0000_0000 + (this.rtaddrActiveLo & 0xfffff000);
       this.gsts |= R.GSTS_RTPS;
-      if (events.active) events.hop('irqpath_vtd_dmar_root_latch', [['rtaddr', '0x' + this.dma.rootTable.toString(16)]]);
+      if (events.active) events.hop('irqpath_vtd_dmar_root_latch', [['rtaddr', BigInt(this.dma.rootTable)]]);
     }
     // SFL needs CAP.AFL and WBF needs CAP.RWBF (both 0): nothing to do, and FLS/WBFS read 0 (= completed).
     if (changed & R.GCMD_TE && this.options.dmaTranslation) {

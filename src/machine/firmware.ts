@@ -108,7 +108,6 @@ export function isaIrqToGsi(irq: number, overrides: readonly InterruptSourceOver
 }
 
 export const HPET_BASE = 0xfed00000;
-export const LAPIC_DEFAULT_BASE = 0xfee00000;
 
 /** What firmware knows about one Intel unit (from its resolved options). */
 export interface IntelUnitFacts {

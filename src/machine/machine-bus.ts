@@ -124,7 +124,7 @@ export class MachineBus implements DmaPort {
         this.stats.posted++;
         if (result.postedNotify) this.apic.deliver(result.msg);
         if (result.doorbellDest >= 0) {
-          if (events.active) events.hop('irqpath_avic_doorbell', [['dest', result.doorbellDest], ['backing_page', '0x' + result.postedDescriptor.toString(16)]]);
+          if (events.active) events.hop('irqpath_avic_doorbell', [['dest', result.doorbellDest], ['backing_page', BigInt(result.postedDescriptor)]]);
           if (this.avicDoorbell !== null) this.avicDoorbell(result.doorbellDest, result.postedDescriptor);
         }
         return;

@@ -138,7 +138,8 @@ export class Machine {
     };
     let ioapicSourceId = DEFAULT_IOAPIC_SOURCE_ID;
     let hpetSourceId = DEFAULT_HPET_SOURCE_ID;
-    const hpetFacts = { capabilities: hpetCapabilitiesLow(resolved.legacy.hpetTimers), minimumTick: 0x80 };
+    // QEMU build_hpet: Event Timer Block ID = the capabilities' low dword (0x8086A201 with 3 timers), minimum tick 0.
+    const hpetFacts = { capabilities: hpetCapabilitiesLow(resolved.legacy.hpetTimers), minimumTick: 0 };
     const units: Iommu[] = [];
     if (resolved.iommu?.kind === 'intel') {
       const opts = resolved.iommus.map((u, i) => resolveIntelOptions(u as IntelIommuOptions, resolved.iommus.length > 1 ? `iommus[${i}]` : 'iommu'));
@@ -331,18 +332,27 @@ export class Machine {
 
   /** Snapshot state of the wires (machine-level, next to the devices'). */
   saveWires(): unknown {
-    return { lines: this.lines.save(), pirqSources: Array.from(this.pirqSources), isaDriven: Array.from(this.isaDriven), clock: this.clock.now };
+    return {
+      lines: this.lines.save(),
+      pirqSources: Array.from(this.pirqSources),
+      isaDriven: Array.from(this.isaDriven),
+      lint: [this.apicBus.lintLevel(0), this.apicBus.lintLevel(1)],
+      clock: this.clock.now,
+    };
   }
 
   restoreWires(state: unknown): void {
-    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; clock?: unknown } | null;
+    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; lint?: unknown; clock?: unknown } | null;
     const counts = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff);
     if (s === null || typeof s !== 'object' || !counts(s.pirqSources, 8) || !counts(s.isaDriven, 16) || s.isaDriven.some((x) => x > 1)) {
-      throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags) and clock');
+      throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags), lint and clock');
     }
+    if (!Array.isArray(s.lint) || s.lint.length !== 2 || !s.lint.every((v) => typeof v === 'boolean')) throw new UsageError('snapshot: devices.wires.lint must be [LINT0, LINT1] levels (booleans)');
     this.lines.restore(s.lines);
     this.clock.restoreTime(s.clock as number);
     this.pirqSources.set(s.pirqSources);
+    this.apicBus.restoreLintLevel(0, s.lint[0]);
+    this.apicBus.restoreLintLevel(1, s.lint[1]);
     this.isaDriven.set(s.isaDriven);
   }
 

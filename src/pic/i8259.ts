@@ -30,7 +30,6 @@ export type PicBehaviour = '8259a' | 'qemu';
 export const ICW1_SELECT = 0x10;
 export const ICW1_IC4 = 0x01;
 export const ICW1_SNGL = 0x02;
-export const ICW4_UPM = 0x01;
 export const ICW4_AEOI = 0x02;
 export const ICW4_SFNM = 0x10;
 export const OCW3_SELECT = 0x08;

@@ -47,6 +47,28 @@ function describeSource(s: SourceResult): string {
   return `${src.device} ${src.kind.toUpperCase()} vector ${src.vector ?? 0}`;
 }
 
+/** Distinct boot-log lines shown before the rest is summarised as "… N more lines". */
+const BOOT_LOG_LINES = 12;
+
+/**
+ * The boot log as the report shows it: each distinct line once, in order, with its real text (so a grep for the
+ * kernel's line finds it) and "(×N)" after it when it repeats; the first 12 distinct lines, then a count of the rest,
+ * except that a repeated line (the kernel's "ACPI: x2apic entry ignored" once per CPU above the limit) is always shown.
+ */
+export function bootLogExcerpt(bootLog: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const l of bootLog) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const distinct = [...counts.keys()];
+  const shown = (l: string) => (counts.get(l)! > 1 ? `${l}  (×${counts.get(l)})` : l);
+  const out = distinct.slice(0, BOOT_LOG_LINES).map(shown);
+  const rest = distinct.slice(BOOT_LOG_LINES);
+  const repeated = rest.filter((l) => counts.get(l)! > 1);
+  const hidden = rest.length - repeated.length;
+  if (hidden > 0) out.push(`… ${hidden} more line${hidden === 1 ? '' : 's'}`);
+  out.push(...repeated.map(shown));
+  return out;
+}
+
 export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
   const s = r.scenario;
   const name = s.variant ? `${s.id} [${s.variant}]` : s.id;
@@ -61,11 +83,7 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
   lines.push(`   guest:   ${r.guest}; ${r.onlineCpus} CPUs online`);
   const decisions = Object.entries(r.decisions).map(([k, v]) => `${k}=${v}`).join(', ');
   if (decisions) lines.push(`   decided: ${decisions}`);
-  const interesting = r.bootLog.filter((l) => !/x2apic entry ignored/.test(l));
-  const ignored = r.bootLog.length - interesting.length;
-  for (const l of interesting.slice(0, 12)) lines.push(paint(style, 'dim', `   | ${l}`));
-  if (interesting.length > 12) lines.push(paint(style, 'dim', `   | … ${interesting.length - 12} more lines`));
-  if (ignored) lines.push(paint(style, 'dim', `   | x2apic entry ignored  (×${ignored})`));
+  for (const l of bootLogExcerpt(r.bootLog)) lines.push(paint(style, 'dim', `   | ${l}`));
   for (const c of r.checks) lines.push(`   ${c.ok ? paint(style, 'green', '✓') : paint(style, 'red', '✗')} ${c.what}: ${c.detail}`);
   for (const src of r.sources) {
     const mark = src.ok ? paint(style, 'green', '✓') : paint(style, 'red', '✗');
@@ -111,10 +129,20 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
   return lines.join('\n');
 }
 
+/** "36 scenario runs: 14 reproduced, 22 fixed, 0 unexpected in 0.45 s" (one line, the total of every run). */
 export function renderSummary(results: ScenarioResult[], style: ReportStyle): string {
   const count = (v: string) => results.filter((r) => r.verdict === v).length;
   const total = results.reduce((t, r) => t + r.durationMs, 0);
-  return `${results.length} scenario runs: ${paint(style, 'yellow', count('REPRODUCED') + ' reproduced')}, ${paint(style, 'green', count('FIXED') + ' fixed')}, ${paint(style, count('UNEXPECTED') ? 'red' : 'green', count('UNEXPECTED') + ' unexpected')} in ${(total / 1000).toFixed(2)} s`;
+  const runs = `${results.length} scenario run${results.length === 1 ? '' : 's'}`;
+  return `${runs}: ${paint(style, 'yellow', count('REPRODUCED') + ' reproduced')}, ${paint(style, 'green', count('FIXED') + ' fixed')}, ${paint(style, count('UNEXPECTED') ? 'red' : 'green', count('UNEXPECTED') + ' unexpected')} in ${(total / 1000).toFixed(2)} s`;
+}
+
+/** One line per run — verdict, name, title — and the total: what a report opens with. */
+export function renderSummaryTable(results: ScenarioResult[], style: ReportStyle): string {
+  const names = results.map((r) => (r.scenario.variant ? `${r.scenario.id} [${r.scenario.variant}]` : r.scenario.id));
+  const width = Math.max(0, ...names.map((n) => n.length));
+  const lines = results.map((r, i) => `  ${verdictLabel(r, style)}${' '.repeat(10 - r.verdict.length)}  ${names[i].padEnd(width)}  ${paint(style, 'dim', r.scenario.title)}`);
+  return [renderSummary(results, style), ...lines].join('\n');
 }
 
 /** JSON-safe copy: bigints become hex strings. */

@@ -70,6 +70,19 @@ const X2APIC_CPU = [
 /** DMI vendors of virtual machines (the kernel may still detect no hypervisor: QEMU's TCG has no CPUID leaves). */
 const VM_DMI = /^DMI: (QEMU|Bochs|VMware|innotek GmbH VirtualBox|Xen|Microsoft Corporation Virtual Machine|Red Hat KVM|Google Compute Engine|Amazon EC2)/;
 
+/**
+ * Distribution kernels name the upstream stable release they are built from at the end of the "Linux version" line:
+ * Debian "… Debian 6.1.192-3 (2026-11-26)" for "6.1.0-57-amd64", Ubuntu "… (Ubuntu 6.11.0-19.19-generic 6.11.11)".
+ * The release matters where a change reached a stable series (logical flat left 6.11 at 6.11.3).
+ */
+function upstreamVersion(line: string): string | null {
+  const debian = / Debian (\d+\.\d+\.\d+)-\S+ \(\d{4}-\d\d-\d\d\)$/.exec(line);
+  if (debian) return debian[1];
+  const ubuntu = /\(Ubuntu [^)]* (\d+\.\d+\.\d+)\)$/.exec(line);
+  return ubuntu ? ubuntu[1] : null;
+}
+
+/** The machine a boot log implies; a UsageError when the text holds no kernel line this reader knows. */
 export function machineFromDmesg(text: string): DmesgMachine {
   const { lines, boots } = readBootLines(text);
   const notes: string[] = [];
@@ -114,7 +127,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
     known++;
     if (X2APIC_CPU.some((re) => re.test(l))) x2apicLine = true;
     if (/^DMAR-IR: Enabled IRQ remapping in xapic mode/.test(l)) xapicRemap = true;
-    if ((m = /^Linux version (\d+\.\d+(?:\.\d+)?)/.exec(l))) kernel = m[1];
+    if ((m = /^Linux version (\d+\.\d+(?:\.\d+)?)/.exec(l))) kernel = upstreamVersion(l) ?? m[1];
     else if ((m = /^(?:Kernel )?[Cc]ommand line: ?(.*)$/.exec(l))) cmdlineText ??= m[1];
     else if ((m = VM_DMI.exec(l))) dmiVm = m[1];
     else if (/^smp: Brought up \d+ nodes?, \d+ CPUs?/.test(l) && cpus !== null) broughtUp = true;
@@ -200,7 +213,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
   }
   const complete = kernel !== null && cmdlineText !== null && broughtUp;
   const cmdline = cmdlineText === null ? null : cmdlineText.trim();
-  const options = parseKernelCmdline(cmdline ?? '');
+  const cmd = parseKernelCmdline(cmdline ?? '');
 
   const machine: MachineConfig = { cpus: 1 };
   if (cpus === null) {
@@ -246,10 +259,10 @@ export function machineFromDmesg(text: string): DmesgMachine {
           : 'DRHD device scopes: not in the log; units without INCLUDE_PCI_ALL get an empty device scope',
       );
     }
-    const intrRemapClear = !dmarIrSeen && complete && !options.intremapOff && !options.noapic;
+    const intrRemapClear = !dmarIrSeen && complete && !cmd.intremapOff && !cmd.noapic;
     if (intrRemapClear) {
       notes.push('no DMAR-IR line in a whole boot log without intremap=off or noapic: the DMAR INTR_REMAP flag was clear (dmar_ir_support; QEMU clears it for intel-iommu,intremap=off)');
-    } else if (!dmarIrSeen && !options.intremapOff && !options.noapic) {
+    } else if (!dmarIrSeen && !cmd.intremapOff && !cmd.noapic) {
       notes.push('no DMAR-IR line: interrupt remapping was not attempted; INTR_REMAP is assumed set (the log cannot tell it from a kernel built without IRQ_REMAP)');
     }
     const scopeIds = drhds.flatMap((d) => d.ioapicIds);
@@ -311,7 +324,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
   // x2APIC: a line that needs it proves it; a remapping unit in xapic mode with no opt-out and no "does not support
   // EIM" line, or a whole boot log with no x2APIC line at all, says the CPU has none (x2apic_state stays DISABLED and
   // Linux prints nothing). nox2apic on the command line hides the CPU bit from the kernel, so it tells nothing.
-  if (!x2apicLine && !options.nox2apic && ((xapicRemap && !optOut && noEim.length === 0) || complete)) {
+  if (!x2apicLine && !cmd.nox2apic && ((xapicRemap && !optOut && noEim.length === 0) || complete)) {
     machine.cpu = { x2apic: false };
     notes.push(
       xapicRemap
@@ -319,7 +332,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
         : 'CPU x2APIC: a whole boot log without any x2apic line: the CPU has no x2APIC (as QEMU 7.2 TCG CPUs)',
     );
   } else if (!x2apicLine) {
-    notes.push(options.nox2apic ? 'CPU x2APIC: hidden by nox2apic on the command line; an x2APIC-capable CPU assumed' : 'CPU x2APIC: no line decides it; an x2APIC-capable CPU assumed');
+    notes.push(cmd.nox2apic ? 'CPU x2APIC: hidden by nox2apic on the command line; an x2APIC-capable CPU assumed' : 'CPU x2APIC: no line decides it; an x2APIC-capable CPU assumed');
   }
 
   // Bare metal vs VM, as the kernel sees it: a hypervisor it detected, or none ("bare hardware", even inside QEMU TCG,

@@ -67,7 +67,10 @@ export function machineFromQemu(cmd: QemuCommandLine, rawConsole: string): Dmesg
   if (booted && fromLog.machine.cpus !== cmd.cpus) notes.push(`vCPUs: -smp says ${cmd.cpus}, the guest brought up ${fromLog.machine.cpus}`);
   const vendor = cmd.cpuVendor ?? (booted ? fromLog.machine.cpuVendor ?? 'intel' : 'intel');
   if (vendor === 'amd') machine.cpuVendor = 'amd';
-  if (cmd.x2apic === false) machine.cpu = { x2apic: false };
+  // x2APIC: -cpu ...,-x2apic, or what the guest's log says (QEMU 7.2's TCG CPUs have none).
+  if (cmd.x2apic === false || (booted && fromLog.machine.cpu?.x2apic === false)) machine.cpu = { x2apic: false };
+  // Under TCG the guest detects no hypervisor: the kernel decides as on bare metal.
+  if (booted && fromLog.machine.bareMetal) machine.bareMetal = true;
   if (cmd.kernelIrqchip === 'split' && cmd.accel === 'kvm') {
     machine.hypervisor = { x2apicApi: true };
     notes.push("KVM with kernel-irqchip=split: QEMU enables KVM's x2APIC API (kvm_enable_x2apic)");

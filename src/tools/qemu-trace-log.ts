@@ -15,6 +15,7 @@
  * Browser-safe: takes text, not a file.
  */
 import { compileQemuEvent, QEMU_TRACE_EVENTS, type CompiledQemuEvent } from '../machine/qemu-trace-formats.ts';
+import type { TraceHop, TraceValue } from '../core/events.ts';
 
 export type TraceLogValue = bigint | string;
 
@@ -195,4 +196,36 @@ export function parseQemuTraceLog(text: string): TraceLog {
   reader.push(text);
   const counts = reader.end();
   return { events, skipped: counts.skipped, otherLines: counts.otherLines, malformed: counts.malformed };
+}
+
+/** "seconds.micros" as printed by QEMU → microseconds since the epoch, exactly (a bigint: the value passes 2^53). */
+function micros(time: string): bigint {
+  const [seconds, fraction = ''] = time.split('.');
+  return BigInt(seconds) * 1_000_000n + BigInt((fraction + '000000').slice(0, 6));
+}
+
+/**
+ * Turns a log's events, in order, into trace hops for the renderers (Perfetto, Mermaid): arguments in QEMU's order
+ * with the extra pairs after them, and `ts` the line's real time in microseconds after the first timestamp seen (the
+ * `pid@seconds.micros:` prefix). A QEMU log does
+ * not say which lines belong to one interrupt, so every hop has flow 0 (no arrows are drawn between them). Streams:
+ * feed it the events a {@link QemuTraceLogReader} delivers.
+ */
+export function traceLogHopMaker(): (e: TraceLogEvent) => TraceHop {
+  let origin: bigint | null = null;
+  return (e) => {
+    const args: [string, TraceValue][] = [...Object.entries(e.values), ...Object.entries(e.extra)];
+    const hop: TraceHop = { flow: 0, name: e.name, args };
+    if (e.time !== undefined) {
+      const at = micros(e.time);
+      origin ??= at;
+      hop.ts = Number(at - origin);
+    }
+    return hop;
+  };
+}
+
+/** {@link traceLogHopMaker} over a whole parsed log. */
+export function traceLogHops(log: TraceLog): TraceHop[] {
+  return log.events.map(traceLogHopMaker());
 }

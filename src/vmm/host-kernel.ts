@@ -63,10 +63,17 @@ export interface HostKernel {
    * event, whose handler prints the DMAR / AMD-Vi lines of the host's dmesg.
    */
   servicePending(): void;
+  /** Host CPUs online now (CPU hotplug included). */
+  onlineCpus(): number[];
+  /**
+   * CPU hotplug: take host CPU `cpu` offline, moving the vfio vectors bound to it to the CPUs left (each HostVector
+   * the kernel returned is updated in place). Returns how many moved; a UsageError when it cannot go offline.
+   */
+  offlineCpu(cpu: number): number;
   /** Lines the host kernel printed (dmesg), e.g. its IOMMU fault handler's. */
   readonly log: readonly string[];
   /**
-   * Host vectors the kernel has allocated so far. The kernel model is not part of a system snapshot, so a snapshot
+   * Host vectors the kernel has allocated so far (CPU offline's moves included). The kernel model is not part of a system snapshot, so a snapshot
    * restores only while this count is what it was when the snapshot was taken.
    */
   readonly allocations: number;

@@ -138,6 +138,20 @@ export class System {
     this.vmm.applyState(vmmState);
   }
 
+  /**
+   * CPU hotplug on the host: host CPU `cpu` goes offline. The scheduler moves the vCPUs that ran (or would run) there
+   * to the lowest-numbered CPU still online (sched_cpu_dying → migrate_tasks), and the host kernel moves the vfio
+   * vectors bound to it (irq_migrate_all_off_this_cpu). Returns how many vectors moved.
+   */
+  offlineHostCpu(cpu: number): number {
+    const online = this.hostKernel.onlineCpus();
+    if (!Number.isInteger(cpu) || !online.includes(cpu)) throw new UsageError(`offlineHostCpu(${String(cpu)}): host CPU ${String(cpu)} is not online (online: ${online.join(', ')})`);
+    if (online.length === 1) throw new UsageError(`offlineHostCpu(${cpu}): it is the last online host CPU`);
+    const to = online.find((c) => c !== cpu)!;
+    for (const v of this.vmm.vcpus) if (v.hostCpuIndex === cpu) v.moveTo(to);
+    return this.hostKernel.offlineCpu(cpu);
+  }
+
   /** Guest vCPU i (its scheduling state and, with posting, its descriptor). */
   vcpu(i: number): Vcpu {
     const v = this.vmm.vcpus[i];

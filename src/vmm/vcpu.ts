@@ -17,6 +17,8 @@ const STATES: readonly VcpuState[] = ['running', 'preempted', 'blocked'];
 export interface VcpuScheduler {
   schedule(vcpu: Vcpu, state: VcpuState, hostCpu: number): void;
   readonly hostCpuCount: number;
+  /** False for a host CPU taken offline (CPU hotplug). */
+  hostCpuOnline(cpu: number): boolean;
 }
 
 export class Vcpu {
@@ -82,6 +84,7 @@ export class Vcpu {
     if (!Number.isInteger(hostCpu) || hostCpu < 0 || hostCpu >= this.scheduler.hostCpuCount) {
       throw new UsageError(`vcpu(${this.index}).moveTo(${String(hostCpu)}): the host has CPUs 0..${this.scheduler.hostCpuCount - 1}`);
     }
+    if (!this.scheduler.hostCpuOnline(hostCpu)) throw new UsageError(`vcpu(${this.index}).moveTo(${hostCpu}): host CPU ${hostCpu} is offline`);
     this.scheduler.schedule(this, this.current, hostCpu);
   }
 }

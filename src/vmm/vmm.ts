@@ -749,6 +749,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return this.host.cpuCount;
   }
 
+  hostCpuOnline(cpu: number): boolean {
+    return this.kernel.onlineCpus().includes(cpu);
+  }
+
   /** The host scheduler put vCPU `v` in `state`, on host CPU `hostCpu` (its next one, when it is not running). */
   schedule(v: Vcpu, state: VcpuState, hostCpu: number): void {
     v.nextHostCpu = hostCpu;

@@ -32,6 +32,7 @@ const BY_HOP: Record<string, Record<string, [Meaning, string]>> = {
   irqpath_msi_notify: { vector: ['index', 'message'] },
   irqpath_kvm_set_msi: { vector: ['index', 'entry'] },
   kvm_irqchip_add_msi_route: { vector: ['index', 'entry'] },
+  vfio_msi_interrupt: { index: ['index', 'entry'] },
   irqpath_ioapic_masked_edge_lost: { n: ['pin', 'pin'] },
   // QEMU's "(should be: %d)" is a trigger mode here, a vector in vtd_warn_ir_vector.
   vtd_warn_ir_trigger: { trig: ['trigger', 'trigger'], target: ['trigger', 'should be'] },

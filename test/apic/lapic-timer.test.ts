@@ -214,6 +214,20 @@ describe('TSC-deadline mode (SDM 10.5.4.1)', () => {
     expect(fired).toEqual([]);
   });
 
+  test('a restored deadline is re-armed, not fired during the restore', () => {
+    const a = setup();
+    mmioWrite(a.l, LVTT, V | TSC_DEADLINE);
+    a.l.wrmsr(MSR, 500n);
+    const state = JSON.parse(JSON.stringify(a.l.save()));
+    const b = setup();
+    b.clock.restoreTime(800); // already past the deadline
+    b.l.restore(state);
+    expect(b.fired).toEqual([]);
+    b.clock.advance(0);
+    expect(b.fired).toEqual([800]);
+    expect(b.l.rdmsr(MSR)).toBe(0n);
+  });
+
   test('a transition out of TSC-deadline mode disarms the timer and clears the deadline', () => {
     const { clock, l, fired } = setup();
     mmioWrite(l, LVTT, V | TSC_DEADLINE);

@@ -147,13 +147,13 @@ describe('irqpath from-dmesg', () => {
   });
 });
 
-describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/dmesg-qemu72-linux61, README there): whole logs, checked strictly', () => {
-  const dir = 'dmesg-qemu72-linux61';
+describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/qemu72-linux61-consoles, README there): whole logs, checked strictly', () => {
+  const dir = 'qemu72-linux61-consoles';
   const names = ['intel-ir-4', 'intel-ir-16', 'intel-ir-4-intremap-off', 'intel-ir-4-noapic', 'intel-ir-4-x2apicphys', 'intel-devnoir-4', 'epyc-intel-ir-4', 'amd-iommu-4'];
 
   it.each(names)('%s: read through the console escapes, a whole log, every decision line reproduced and none added', (name) => {
     const d = machineFromDmesg(fixture(`${dir}/${name}.txt`));
-    expect(d.kernel).toBe('6.1.0');
+    expect(d.kernel).toBe('6.1.192'); // "Debian 6.1.192-3": the upstream release of 6.1.0-57-amd64
     expect(d.complete).toBe(true);
     // The CPU (qemu64 / EPYC under TCG): AuthenticAMD, no x2APIC, no hypervisor detected.
     expect(d.machine).toMatchObject({ cpuVendor: 'amd', cpu: { x2apic: false }, bareMetal: true });
@@ -186,7 +186,7 @@ describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/dmesg-qemu72-linux61, R
     const file = `test/fixtures/${dir}/intel-ir-4-noapic.txt`;
     const text = renderDmesgScenario(machineFromDmesg(fixture(`${dir}/intel-ir-4-noapic.txt`)), file);
     const [s] = parseScenario(text, 'from-dmesg-noapic.yaml');
-    expect(s.guest).toEqual({ os: 'linux', version: '6.1.0', cmdline: 'console=ttyS0 lpj=1000000 panic=-1 noapic' });
+    expect(s.guest).toEqual({ os: 'linux', version: '6.1.192', cmdline: 'console=ttyS0 lpj=1000000 panic=-1 noapic' });
     expect(s.expect.bootLog).toContain('Not enabling interrupt remapping due to skipped IO-APIC setup');
     expect(s.expect.onlineCpus).toBe(4);
     const r = runScenario(s);
@@ -202,13 +202,13 @@ describe('what a log cannot be, and what it leaves out', () => {
       expect(() => machineFromDmesg(text)).toThrow(/no Linux boot-log line found/);
     }
     let err = '';
-    const code = await runCli(['node', 'irqpath', 'from-dmesg', new URL('../fixtures/dmesg-qemu72-linux61/README.md', import.meta.url).pathname], { writeOut: () => {}, writeErr: (t) => (err += t) });
+    const code = await runCli(['node', 'irqpath', 'from-dmesg', new URL('../fixtures/qemu72-linux61-consoles/README.md', import.meta.url).pathname], { writeOut: () => {}, writeErr: (t) => (err += t) });
     expect(code).toBe(2);
     expect(err).toContain('no Linux boot-log line found');
   });
 
   it('several boots in one file: a warning, and the last boot is read', () => {
-    const two = fixture('dmesg-qemu72-linux61/intel-ir-16.txt') + fixture('dmesg-qemu72-linux61/intel-ir-4.txt');
+    const two = fixture('qemu72-linux61-consoles/intel-ir-16.txt') + fixture('qemu72-linux61-consoles/intel-ir-4.txt');
     const d = machineFromDmesg(two);
     expect(d.warnings).toEqual(['the file holds 2 boots ("Linux version" lines); the last one is read']);
     expect(d.machine.cpus).toBe(4);
@@ -239,6 +239,13 @@ describe('what a log cannot be, and what it leaves out', () => {
     expect(c.extra).toEqual([]);
     expect(c.matched).toHaveLength(5);
     expect(c.uncompared.some((l) => l.startsWith('DMAR: dmar0: reg_base_addr'))).toBe(true);
+  });
+
+  it('a distribution kernel is read as the upstream release it names (the 6.11.3 boundary depends on it)', () => {
+    // The trailer formats of Ubuntu's and Debian's "Linux version" lines; the rest of each line shortened.
+    const ubuntu = machineFromDmesg('Linux version 6.11.0-19-generic (buildd@lcy02-amd64-036) #19-Ubuntu SMP PREEMPT_DYNAMIC Wed Feb 12 21:43:43 UTC 2025 (Ubuntu 6.11.0-19.19-generic 6.11.11)\n');
+    expect(ubuntu.kernel).toBe('6.11.11');
+    expect(machineFromDmesg('Linux version 6.11.0-1-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.11.2-1 (2024-10-05)\n').kernel).toBe('6.11.2');
   });
 
   it('the kernel version from the wording when "Linux version" is missing', () => {

@@ -1,6 +1,6 @@
 /**
  * The CPU model (vendor, x2APIC) and the kernel command line in the Linux model, held against real boots of Linux 6.1
- * under QEMU 7.2 TCG (test/fixtures/dmesg-qemu72-linux61/README.md lists each command line): every expected line
+ * under QEMU 7.2 TCG (test/fixtures/qemu72-linux61-consoles/README.md lists each command line): every expected line
  * below is copied from those consoles, and the set of decision lines must match exactly — nothing missing, nothing
  * extra. Where no recording exists (x2APIC-capable CPUs with nox2apic / x2apic_phys, a DMAR scope naming the wrong
  * I/O APIC) the expected lines are Linux 6.1's format strings filled in by hand: drivers/iommu/intel/irq_remapping.c

@@ -201,3 +201,27 @@ describe('interrupt routing', () => {
     expect(irr(m, 0x30)).toBe(true);
   });
 });
+
+describe('HPET snapshots and level lines', () => {
+  it('a restored level timer still holds its line once, and clearing its status releases it', () => {
+    const m = machine();
+    const cpu = m.cpu(0);
+    cpu.write64(tconf(2), INT_ENB | INT_LEVEL | route(20));
+    cpu.write64(tcmp(2), 5n);
+    cpu.write64(CONFIG, ENABLE);
+    m.advance(50);
+    expect(m.ioapic.isAsserted(20)).toBe(false); // RTE 20 masked and active high: the low wire reads idle
+    expect(m.lines.gsiAsserted(20)).toBe(true);
+    const snap = m.snapshot();
+    m.restore(snap);
+    expect(m.lines.gsiAsserted(20)).toBe(true);
+    cpu.write64(STATUS, 4n);
+    expect(m.lines.gsiAsserted(20)).toBe(false);
+    // The same snapshot on a fresh machine of the same configuration: one source on the wire, not two.
+    const fresh = machine();
+    fresh.restore(snap);
+    expect(fresh.lines.gsiAsserted(20)).toBe(true);
+    fresh.cpu(0).write64(STATUS, 4n);
+    expect(fresh.lines.gsiAsserted(20)).toBe(false);
+  });
+});

@@ -176,6 +176,6 @@ describe('fault event', () => {
     expect(names).toContain('vtd_irq_generate');
     const frr = host.hops.find((h) => h.name === 'vtd_frr_new');
     // hi = F (127) | FR 0x22 (103:96) | SID 0x0009; lo = index 1 << 48.
-    expect(frr?.args).toEqual([['index', 0], ['hi', '0x8000002200000009'], ['lo', '0x1000000000000']]);
+    expect(frr?.args).toEqual([['index', 0], ['hi', 0x8000002200000009n], ['lo', 0x1000000000000n]]);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Addresses are one type in the event stream: every hop argument that names an address — `addr`, `addr2`, `iova`,
- * `gpa` — is a bigint, on every hop a machine emits (QEMU-named and irqpath_*), so a listener can compare or mask it
- * without checking its type first. (irqpath_msi_route once carried a number where vtd_ir_remap_msi_req carried a
+ * `gpa`, `pda`, `rtaddr`, `backing_page` — is a bigint, on every hop a machine emits (QEMU-named and irqpath_*), so
+ * a listener can compare or mask it without checking its type first. (irqpath_msi_route once carried a number where vtd_ir_remap_msi_req carried a
  * bigint, and several hops carried "0x…" strings.) The machines below are booted by the Linux model with IOMMU DMA
  * translation and interrupt remapping, so their hops include the guest's register programming, invalidation waits,
  * DMA translation and faults as well as the interrupts, and every built-in scenario's traced sources are checked too.
@@ -15,7 +15,7 @@ import { DEFAULT_LINUX_VERSION, parseLinuxVersion } from '../../src/core/linux-v
 import { builtInScenarios } from '../../src/scenario/scenario-library.ts';
 import { runScenario } from '../../src/scenario/run-scenario.ts';
 
-const ADDRESS_ARGS = new Set(['addr', 'addr2', 'iova', 'gpa']);
+const ADDRESS_ARGS = new Set(['addr', 'addr2', 'iova', 'gpa', 'pda', 'rtaddr', 'backing_page']);
 
 /** "name addr=number" for every address argument that is not a bigint. */
 function notBigint(hops: readonly TraceHop[]): string[] {

@@ -1,6 +1,6 @@
 /**
  * Every parser that reads what a user hands irqpath — scenario YAML, pasted boot logs, QEMU trace logs (read and
- * replayed), the CLI's numbers — is fed random, truncated, bit-flipped and concatenated input built from real
+ * replayed), QEMU command lines, the CLI's numbers and the web page's URL — is fed random, truncated, bit-flipped and concatenated input built from real
  * examples. Each input must end in a result or in one of the project's documented errors (UsageError, ConfigError,
  * ScenarioError; on the command line commander's InvalidArgumentError with exit code 2), never in a TypeError,
  * RangeError or stack overflow. Runs: IRQPATH_STRESS_RUNS (default 60 per
@@ -18,6 +18,8 @@ import { parseQemuTraceLog } from '../../src/tools/qemu-trace-log.ts';
 import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
 import { InvalidArgumentError } from 'commander';
 import { unsignedOption, USAGE_EXIT_CODE } from '../../src/cli/parse-number.ts';
+import { parseQemuCommandLine, splitCommandLine } from '../../src/tools/qemu-command-line.ts';
+import { readState } from '../../src/web/url-state.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,6 +30,15 @@ const bootLogs = readdirSync(join(ROOT, 'test/fixtures'), { recursive: true, enc
   .filter((f) => /^dmesg-[^/]*(\/[^/]+)?\.(txt|log)$/.test(f) && statSync(join(ROOT, 'test/fixtures', f)).isFile())
   .map((f) => read(`test/fixtures/${f}`));
 const traceLogs = readdirSync(join(ROOT, 'test/fixtures/qemu-trace')).filter((f) => f.endsWith('.log')).map((f) => read(`test/fixtures/qemu-trace/${f}`).slice(0, 40_000));
+
+const qemuCommandLines = readdirSync(join(ROOT, 'test/fixtures/qemu-recordings'), { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => (JSON.parse(read(`test/fixtures/qemu-recordings/${e.name}/provenance.json`)) as { shell: string }).shell);
+const pageHashes = [
+  '#/explain?kind=msi&addr=0xfee00020&data=0x41&machine=custom&cpus=300&ext=1&os=linux',
+  '#/explain?kind=msi&addr=0xfee00000&data=0x1&machine=scenario:05&from=00:04.0',
+  '#/scenario?id=05', '#/scenario?id=99', '#/matrix?cpus=abc', '#/foo', '#/explain?z=q1YqSy1SslJyLEpVMjQwUNJRykvMTQWqTCnKTM4GAA',
+];
 
 /** Real text changed the ways a user's paste goes wrong: cut short, bits flipped, pieces glued together, or noise. */
 function mangled(samples: readonly string[]): fc.Arbitrary<string> {
@@ -83,6 +94,20 @@ describe('parsers end in a result or a documented error on mangled input', () =>
         } catch (e) {
           if (!(e instanceof InvalidArgumentError) || e.exitCode !== USAGE_EXIT_CODE || !e.message.includes(`'${text}'`)) throw e;
         }
+      }),
+      params(),
+    );
+  });
+
+  it('QEMU command lines (irqpath qemu)', () => {
+    fc.assert(fc.property(mangled(qemuCommandLines), (text) => endsCleanly(() => parseQemuCommandLine(splitCommandLine(text)))), params());
+  });
+
+  it("the web page's URL state: any hash gives a view (a damaged compressed state is reported, not thrown)", async () => {
+    await fc.assert(
+      fc.asyncProperty(mangled(pageHashes), async (hash) => {
+        const state = await readState(hash);
+        expect(['explain', 'scenario', 'matrix']).toContain(state.view);
       }),
       params(),
     );

@@ -53,6 +53,11 @@ const DEV_TABLE_BYTES = 65536 * 32;
 const DTE_BYTES = 32;
 const DTE_IRQ_REMAP_INTCTL = 2n << 60n;
 const DTE_IV = 1n;
+/** IRTE_ALLOCATED (drivers/iommu/amd/amd_iommu_types.h): a 32-bit entry that is allocated but not written. */
+const IRTE_ALLOCATED = 0xfffffffe;
+/** irte_ga_set_allocated: a 128-bit entry that is allocated but not written has vector 0xFF. */
+const IRTE_GA_ALLOCATED_VECTOR = 0xffn;
+
 /** Linux: IOAPIC pins own indices 0..31 of the I/O APIC's table. */
 export const IOAPIC_RESERVED_INDICES = 32;
 
@@ -326,7 +331,23 @@ export class AmdIrDriver {
     const old = this.cpu.read64(at);
     this.cpu.write64(at, (old & ~(0x000f_ffff_ffff_ffc0n | (3n << 60n) | 0x1fn)) | dteIrq);
     this.flushDte(devid);
+    // alloc_irq_table: the I/O APIC's first 32 entries (one per pin) are allocated at once.
+    if (devid === this.ioapicDevid) for (let i = 0; i < IOAPIC_RESERVED_INDICES; i++) this.markAllocated(t, i);
     return t;
+  }
+
+  /**
+   * irte_ga_set_allocated / irte_set_allocated: the table is its own allocation map, so an allocated entry that is
+   * not yet written holds a marker — vector 0xFF in a 128-bit entry, IRTE_ALLOCATED (~1U) in a 32-bit one — with
+   * RemapEn still 0 (what a real guest's table shows for the I/O APIC's unused pins).
+   */
+  private markAllocated(t: IrqTable, index: number): void {
+    if (this.ga) {
+      this.cpu.write64(t.base + index * 16, 0n);
+      this.cpu.write64(t.base + index * 16 + 8, IRTE_GA_ALLOCATED_VECTOR);
+    } else {
+      this.cpu.write32(t.base + index * 4, IRTE_ALLOCATED);
+    }
   }
 
   /** Interrupt table base of a device (for reports), or null before its first interrupt. */
@@ -343,6 +364,7 @@ export class AmdIrDriver {
       for (let i = 0; i < count; i++) if (t.used[base + i]) { free = false; break; }
       if (free) {
         t.used.fill(1, base, base + count);
+        for (let i = base; i < base + count; i++) this.markAllocated(t, i);
         return base;
       }
     }

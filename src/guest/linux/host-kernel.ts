@@ -14,7 +14,17 @@ import { UsageError } from '../../core/errors.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { Lapic } from '../../apic/lapic.ts';
 import type { HostKernel, HostVector, PostedTarget } from '../../vmm/host-kernel.ts';
+import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { LinuxGuest } from './linux-guest.ts';
+
+/** A vector vfio-pci holds: the kernel's record of it, and the VMM's view (updated in place when it moves). */
+interface VfioVector {
+  programmed: ProgrammedInterrupt;
+  host: HostVector;
+  handler: () => void;
+  /** irq_set_vcpu_affinity put its IRTE in posted mode: host affinity changes leave the IRTE alone. */
+  posted: boolean;
+}
 
 export class LinuxHostKernel implements HostKernel {
   readonly linux: LinuxGuest;
@@ -22,6 +32,10 @@ export class LinuxHostKernel implements HostKernel {
   private readonly lapics: Lapic[];
   private readonly perCpu: number[];
   allocations = 0;
+  /** vfio's MSI/MSI-X vectors (the ones CPU offline can move), by host IRTE index. */
+  private readonly vfioVectors: VfioVector[] = [];
+  /** Host CPUs taken offline (CPU hotplug); they get no new vectors. */
+  private readonly offline = new Set<number>();
 
   constructor(private readonly host: Machine) {
     this.linux = new LinuxGuest(host);
@@ -46,7 +60,9 @@ export class LinuxHostKernel implements HostKernel {
     this.perCpu[p.cpu]++;
     this.allocations++;
     this.handlers[p.cpu * 256 + p.vector] = handler;
-    return { cpu: p.cpu, apicId: p.apicId, vector: p.vector, irteIndex: p.irteIndex ?? null, message: p.message };
+    const host: HostVector = { cpu: p.cpu, apicId: p.apicId, vector: p.vector, irteIndex: p.irteIndex ?? null, message: p.message };
+    this.vfioVectors.push({ programmed: p, host, handler, posted: false });
+    return host;
   }
 
   enableImsVector(hostBdf: string, index: number, handler: () => void): HostVector | string {
@@ -61,7 +77,7 @@ export class LinuxHostKernel implements HostKernel {
   }
 
   private leastLoadedCpu(): number {
-    const online = this.linux.onlineCpus();
+    const online = this.linux.onlineCpus().filter((c) => !this.offline.has(c));
     let cpu = online[0];
     for (const c of online) if (this.perCpu[c] < this.perCpu[cpu]) cpu = c;
     return cpu;
@@ -70,11 +86,54 @@ export class LinuxHostKernel implements HostKernel {
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void {
     if (host.irteIndex === null) throw new UsageError(`postVector: ${hostBdf}'s vector has no IRTE to post through`);
     const sid = this.host.device(hostBdf).requesterId;
+    this.markPosted(host, true);
     if (target.amd !== undefined) {
       this.linux.postAmdIrte(host.irteIndex, sid, { vector: target.vector, backingPage: target.descriptor, ...target.amd });
       return;
     }
     this.linux.postIrte(host.irteIndex, sid, target);
+  }
+
+  private markPosted(host: HostVector, posted: boolean): void {
+    const v = this.vfioVectors.find((x) => x.host === host);
+    if (v !== undefined) v.posted = posted;
+  }
+
+  /**
+   * CPU hotplug, host side: CPU `cpu` goes offline and every vfio vector bound to it moves to the least-loaded CPU
+   * still online (kernel/irq/cpuhotplug.c `irq_migrate_all_off_this_cpu` → `irq_do_set_affinity`; the vector matrix
+   * picks the CPU). A remapped vector gets a new vector there and its IRTE rewritten and invalidated
+   * (intel_ir_set_affinity / amd_ir_set_affinity); a posted one keeps its IRTE — `intel_ir_reconfigure_irte` leaves a
+   * posted entry alone — and only its host vector moves, used again when it is unposted. Returns the vectors moved.
+   */
+  offlineCpu(cpu: number): number {
+    const online = this.linux.onlineCpus().filter((c) => !this.offline.has(c));
+    if (!online.includes(cpu)) throw new UsageError(`offlineCpu(${String(cpu)}): host CPU ${String(cpu)} is not online`);
+    if (online.length === 1) throw new UsageError(`offlineCpu(${cpu}): it is the last online host CPU`);
+    this.offline.add(cpu);
+    let moved = 0;
+    for (const v of this.vfioVectors) {
+      if (v.host.cpu !== cpu) continue;
+      const to = this.leastLoadedCpu();
+      const p = this.linux.retargetInterrupt(v.programmed, to, { invalidate: true, keepIrte: v.posted });
+      this.handlers[v.host.cpu * 256 + v.host.vector] = undefined;
+      this.perCpu[v.host.cpu]--;
+      this.handlers[p.cpu * 256 + p.vector] = v.handler;
+      this.perCpu[p.cpu]++;
+      // A new host vector was allocated: a system snapshot from before no longer matches this kernel.
+      this.allocations++;
+      v.programmed = p;
+      v.host.cpu = p.cpu;
+      v.host.apicId = p.apicId;
+      v.host.vector = p.vector;
+      moved++;
+    }
+    return moved;
+  }
+
+  /** Host CPUs online now (the kernel's view, CPU hotplug included). */
+  onlineCpus(): number[] {
+    return this.linux.onlineCpus().filter((c) => !this.offline.has(c));
   }
 
   enableGuestVapic(notify: (gaTag: number) => void): boolean {
@@ -92,6 +151,7 @@ export class LinuxHostKernel implements HostKernel {
   }
 
   unpostVector(hostBdf: string, host: HostVector): void {
+    this.markPosted(host, false);
     if (host.irteIndex === null) return;
     this.linux.remapIrte(host.irteIndex, this.host.device(hostBdf).requesterId, host.cpu, host.vector);
   }

@@ -1,27 +1,31 @@
 /**
  * The Linux model: what an x86-64 kernel programs, and the lines it prints, on this machine — a guest or, with
  * `bareMetal`, a host. The kernel version (default DEFAULT_LINUX_VERSION) picks the version-dependent behaviour and
- * log formats (core/linux-version.ts); interrupt-remapping decisions follow Linux (intel-ir-prepare.ts,
- * amdIoapicsListed, decideX2apic).
+ * log formats (core/linux-version.ts); the command line (kernel-cmdline.ts) the options that change the interrupt
+ * path; the CPU's x2APIC bit comes from CPUID (machine `cpu.x2apic`). docs/linux-model.md describes it for users.
  *
- * Boot, in the kernel's order of decisions (Linux try_to_enable_x2apic,
- * x86_init.hyper.msi_ext_dest_id, intel_setup_irq_remapping, amd_iommu_init):
- * 1. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
- *    ops").
- * 2. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`): Intel DMAR-IR when the DMAR unit
- *    has ECAP.IR (x2APIC mode iff ECAP.EIM), AMD-Vi when IVRS is present (x2APIC mode iff EFR.XTSup && EFR.GASup).
- * 3. `try_to_enable_x2apic`: with IR in x2APIC mode every APIC ID is addressable and the kernel uses the cluster
- *    x2APIC driver (QEMU's FADT asks for the cluster model, not FORCE_APIC_PHYSICAL); otherwise — in a VM, where
- *    x2apic_available() — it keeps x2APIC with `apic_limit` = 255, or 32767 when the hypervisor advertises the
- *    15-bit extended destination ID, and forces physical mode (x2apic_phys = 1).
- * 4. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
- * 5. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC and software-enables its APIC.
+ * Boot, in the kernel's order of decisions:
+ * 1. Early parameters print while the command line is parsed (intel_iommu_setup's "DMAR: IOMMU disabled").
+ * 2. Firmware hand-off: x2APIC already on when an APIC ID exceeds 254 ("x2apic: enabled by BIOS, switching to x2apic
+ *    ops"); `nox2apic` clears the CPU's x2APIC bit unless the BSP needs it (setup_nox2apic).
+ * 3. Interrupt remapping is prepared before x2APIC is decided (`enable_IR_x2apic`; nothing with `noapic`): Intel
+ *    DMAR-IR (intel-ir-prepare.ts), AMD-Vi when IVRS is present (x2APIC mode iff EFR.XTSup && EFR.GASup).
+ * 4. `try_to_enable_x2apic`: nothing without the CPU bit; with IR in x2APIC mode the cluster x2APIC driver (physical
+ *    with `x2apic_phys`); otherwise on bare metal xAPIC, in a VM x2APIC with `apic_limit` 255 (32767 with the
+ *    hypervisor's 15-bit extended destination ID) in physical mode. In xAPIC mode `default_setup_apic_routing` keeps
+ *    logical flat for at most 8 CPUs on kernels that still have it, else physical flat.
+ * 5. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
+ * 6. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC (or programs the flat LDR) and software-enables
+ *    its APIC.
+ * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; the IOMMU's own interrupt; setup_IO_APIC_irqs gives legacy pins
+ *    1..15 their IRTEs in pin order and check_timer programs pin 2.
  *
- * Interrupts: one vector per request on the affine CPU (lowest free from 0x21); messages as in msi-compose.ts.
- * Simplifications, stated: Linux's PCI/IOMMU DMA translation (TE, context tables) is not modelled — only interrupt
- * remapping; legacy ISA IRQs are not pre-allocated; the AMD IOMMU's own interrupt is only set up in XT mode (the
- * PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the
- * emulated I/O APIC).
+ * Interrupts: one vector per request on the requested CPU (lowest free from 0x21, vector-allocator.ts); messages as
+ * in msi-compose.ts. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
+ * mapDma/unmapDma go; PCI INTx pins are not set up before a device's MSI/MSI-X; the vector matrix's choice of CPU
+ * and managed spreading are not modelled (a request names its CPU); the AMD IOMMU's own interrupt is only set up in
+ * XT mode (the PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs
+ * stay on the emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
 import { toPhysical, type Address } from '../../machine/cpu.ts';
@@ -43,6 +47,7 @@ import { IntelIrDriver, type IntelIrteFields } from '../drivers/intel-ir.ts';
 import { driverFor, prepareIntelRemapping, type IntelRemapping } from './intel-ir-prepare.ts';
 import { EFR_GAM_SUP_SHIFT } from '../../iommu-amd/extended-features.ts';
 import { XAPIC_MAX_ID } from '../firmware-handoff.ts';
+import { isaIrqToGsi } from '../../machine/firmware.ts';
 import {
   composeAmdRemappable,
   composeApicMessage,
@@ -70,8 +75,6 @@ const ISA_IRQ_VECTOR_BASE = 0x30;
 const PIC_CASCADE_IR = 2;
 /** The legacy IRQs, 0..15 (nr_legacy_irqs() with an 8259 pair). */
 const NR_LEGACY_IRQS = 16;
-/** IRQ0 (the PIT) arrives on I/O APIC pin 2: the interrupt source override every PC's MADT carries (QEMU's too). */
-const TIMER_PIN = 2;
 /** Logical flat addressing has one LDR bit per CPU: 8 CPUs (physflat_probe switches above num_possible_cpus() 8). */
 const FLAT_MAX_CPUS = 8;
 /** IOAPIC_SB_DEVID (drivers/iommu/amd/init.c): "SB IOAPIC is always on this device in AMD systems", 00:14.0. */
@@ -389,32 +392,38 @@ export class LinuxGuest extends GuestBase {
 
   /**
    * setup_IO_APIC → setup_IO_APIC_irqs: every legacy pin gets its IRQ, and under Intel remapping its IRTE, in pin
-   * order (pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
+   * order (with QEMU's MADT pin 0 has no IRQ: IRQ0 is overridden to pin 2, IRQ2 is the cascade), whether or not a driver ever
    * requests it — so a q35 guest's pins 1..15 own IRTEs 0..14 before any device. Then check_timer programs pin 2 at
    * ISA_IRQ_VECTOR(0) on CPU 0 and prints its verdict.
    */
   private setupLegacyIrqs(): void {
     if (this.ioapicPinCount() < NR_LEGACY_IRQS) return;
+    // The pins the ISA IRQs arrive at through the MADT's interrupt source overrides (mp_config_acpi_legacy_irqs);
+    // the cascade IRQ 2 has none.
+    const overrides = this.machine.firmware.madt.interruptSourceOverrides;
+    const pins = new Set<number>();
+    for (let irq = 0; irq < NR_LEGACY_IRQS; irq++) if (irq !== PIC_CASCADE_IR) pins.add(isaIrqToGsi(irq, overrides));
     if (this.intel !== null) {
-      for (let pin = 1; pin < NR_LEGACY_IRQS; pin++) {
+      for (const pin of [...pins].sort((a, b) => a - b)) {
         const index = this.intel.allocIrte(1);
         if (index !== null) this.legacyIrte.set(pin, index);
       }
     }
+    const timerPin = isaIrqToGsi(0, overrides);
     const vector = ISA_IRQ_VECTOR_BASE;
     const req: CheckedRequest = {
-      request: { id: 'timer', kind: 'ioapic', pin: TIMER_PIN, cpu: 0 },
+      request: { id: 'timer', kind: 'ioapic', pin: timerPin, cpu: 0 },
       kind: 'ioapic',
       index: 0,
       device: null,
       msi: null,
       msix: null,
-      pin: TIMER_PIN,
+      pin: timerPin,
       pinSetup: { trigger: 'edge', polarity: 'high' },
     };
     this.timer = this.intel ? this.programIntel(req, 0, vector, undefined) : this.amd ? this.programAmd(req, 0, vector, undefined) : this.programDirect(req, 0, vector, undefined);
     // check_timer (io_apic.c): the pin found through the MADT override, no ExtINT pin on a second I/O APIC.
-    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${TIMER_PIN} apic2=-1 pin2=-1`);
+    this.log.print(`..TIMER: vector=0x${vector.toString(16)} apic1=0 pin1=${timerPin} apic2=-1 pin2=-1`);
   }
 
   /** The destination Linux writes for `cpu`: its logical ID (cluster or flat), else its APIC ID. */
@@ -423,6 +432,11 @@ export class LinuxGuest extends GuestBase {
   }
 
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
+
+  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the fewest allocated vectors. */
+  protected override chooseCpu(onlineCpus: readonly number[]): number {
+    return this.vectors.bestCpu(onlineCpus);
+  }
 
   protected program(req: CheckedRequest, cpu: number, note: string | undefined): ProgrammedInterrupt {
     if (this.cmdline.noapic && req.kind === 'ioapic') return this.refused(req, cpu, 'noapic: the kernel does not use the I/O APIC (skip_ioapic_setup)');
@@ -535,7 +549,7 @@ export class LinuxGuest extends GuestBase {
    * (qi_flush_iec / INVALIDATE_INTERRUPT_TABLE). `invalidate: false` skips the invalidation — the device keeps
    * sending the same message, so only the cached entry decides where it goes. Returns the source as now programmed.
    */
-  retargetInterrupt(p: ProgrammedInterrupt, cpu: number, options: { invalidate?: boolean } = {}): ProgrammedInterrupt {
+  retargetInterrupt(p: ProgrammedInterrupt, cpu: number, options: { invalidate?: boolean; keepIrte?: boolean } = {}): ProgrammedInterrupt {
     this.requireBooted('retargetInterrupt');
     const flush = options.invalidate !== false;
     const req = p.request;
@@ -546,6 +560,12 @@ export class LinuxGuest extends GuestBase {
     const vector = this.vectors.allocate(cpu);
     if (vector === null) throw new UsageError(`retargetInterrupt(${req.id}): no free vector on CPU ${cpu}`);
     const sid = this.machine.device(req.device).requesterId;
+    // keepIrte: the entry is in posted mode (irq_set_vcpu_affinity); intel_ir_reconfigure_irte / amd_ir_set_affinity
+    // leave a vCPU-posted entry alone, so only the host vector moves.
+    if (options.keepIrte === true) {
+      this.log.print(`irq ${req.id}: affinity set to CPU ${cpu}, vector 0x${vector.toString(16)} (posted IRTE left as it is)`);
+      return { ...p, cpu, apicId: this.apicIdOf(cpu), vector };
+    }
     if (this.intel !== null) this.intel.writeIrte(p.irteIndex, this.irteFor(cpu, vector, sid), flush);
     else if (this.amd !== null) this.amd.writeIrte(sid, p.irteIndex, { vector, dest: this.destinationOf(cpu), destMode: this.logicalDest ? 1 : 0 }, flush);
     else throw new UsageError(`retargetInterrupt(${req.id}): interrupt remapping is off`);

@@ -82,17 +82,18 @@ export class WindowsGuest extends GuestBase {
     this.pins = ioapicVersion(this.bsp, this.ioapicBase).pins;
     this.prepareRemapping();
 
-    // Every processor in x2APIC mode, no APIC-ID limit (model assumption).
-    this.logicalId[0] = setupLocalApic(this.bsp, true);
+    // Every processor in x2APIC mode, no APIC-ID limit (model assumption) — on a CPU that has x2APIC at all.
+    const x2apic = m.firmware.cpuid.x2apic;
+    this.logicalId[0] = setupLocalApic(this.bsp, x2apic);
     this.markOnline(0);
     for (let cpu = 1; cpu < m.cpuCount; cpu++) {
       sendInitSipiSipi(this.bsp, this.apicIdOf(cpu));
       if (m.cpu(cpu).runState !== 'running') continue;
-      this.logicalId[cpu] = setupLocalApic(m.cpu(cpu), true);
+      this.logicalId[cpu] = setupLocalApic(m.cpu(cpu), x2apic);
       this.markOnline(cpu);
     }
-    log.print(`windows: x2APIC mode, ${this.online.length} of ${m.cpuCount} processors started`);
-    log.decide('x2apic', true);
+    log.print(`windows: ${x2apic ? 'x2APIC' : 'xAPIC'} mode, ${this.online.length} of ${m.cpuCount} processors started`);
+    log.decide('x2apic', x2apic);
     log.decide('onlineCpus', this.online.length);
     this.booted = true;
   }
@@ -105,16 +106,18 @@ export class WindowsGuest extends GuestBase {
     if (fw.dmar !== null) {
       const drv = new IntelIrDriver(this.machine, this.mem, scratch);
       const p = drv.probe(fw.madt.ioapic.id);
-      if (p.ir && drv.enable(p.eim)) {
+      // x2APIC-mode remapping (EIM) only for processors that run in x2APIC mode.
+      const eim = p.eim && fw.cpuid.x2apic;
+      if (p.ir && drv.enable(eim)) {
         this.intel = drv;
         this.iommu = 'intel';
-        this.remapX2apic = p.eim;
-        log.print(`windows: interrupt remapping through Intel VT-d (${p.eim ? 'x2APIC' : 'xAPIC'} mode)${p.sagaw === 0 ? '; SAGAW = 0, DMA remapping not used' : ''}`);
+        this.remapX2apic = eim;
+        log.print(`windows: interrupt remapping through Intel VT-d (${eim ? 'x2APIC' : 'xAPIC'} mode)${p.sagaw === 0 ? '; SAGAW = 0, DMA remapping not used' : ''}`);
       }
     } else if (fw.ivrs !== null) {
       const drv = new AmdIrDriver(this.machine, this.mem, scratch);
       const p = drv.probe();
-      const xt = p.xtSup && p.gaSup;
+      const xt = p.xtSup && p.gaSup && fw.cpuid.x2apic;
       if (drv.enable(xt, this.machine.devices.map((d) => d.requesterId))) {
         this.amd = drv;
         this.iommu = 'amd';
