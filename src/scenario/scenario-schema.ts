@@ -153,10 +153,8 @@ export const ScenarioFileSchema = fields({
   variants: v.optional(v.array(VariantSchema, 'must be a list')),
 });
 
-/** A scenario file as written, before defaults, variants and the cross-field checks. */
+/** A scenario file as written, before defaults, variants and the cross-field checks (the library exports it). */
 export type ScenarioFile = v.InferOutput<typeof ScenarioFileSchema>;
-export type ScenarioFileSource = v.InferOutput<typeof SourceSchema>;
-export type ScenarioFileExpect = v.InferOutput<typeof ExpectSchema>;
 
 /** One problem valibot found: the field path in the validator's notation ("sources[0].kind") and what was wrong. */
 export interface ShapeProblem {
