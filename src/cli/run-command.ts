@@ -45,8 +45,12 @@ export function registerRunCommand(program: Command): void {
       try {
         scenarios = loadSelectedScenarios(selectors);
       } catch (e) {
-        if (e instanceof ScenarioError) throw new UsageError(e.message);
-        throw e;
+        if (!(e instanceof ScenarioError)) throw e;
+        // Every problem in the file, each at its line and column; under --json as data a tool can read.
+        if (!opts.json) throw new UsageError(e.located());
+        writeOut(this, JSON.stringify({ errors: e.toJSON() }, null, 2) + '\n');
+        setExitCode(this, 2);
+        return;
       }
       const traced = opts.trace === true || opts.mermaid === true || opts.perfetto !== undefined;
       const results = scenarios.map((s) => runScenario(s, { trace: traced }));

@@ -17,6 +17,7 @@ import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts'
 import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import { positionOfField, type FilePosition } from './field-position.ts';
+import { shapeProblems } from './scenario-schema.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
@@ -25,15 +26,38 @@ import { positionOfField, type FilePosition } from './field-position.ts';
  * when there is no text to point into.
  */
 export class ScenarioError extends Error {
+  /**
+   * Every problem found in the file, this one first: a file whose shape is wrong (scenario-schema.ts) gets all of
+   * its problems at once; the cross-field checks, which need a well-formed file, stop at their first.
+   */
+  readonly problems: readonly ScenarioError[];
+
   constructor(
     readonly file: string,
     readonly field: string,
     readonly reason: string,
     readonly variant: string | null = null,
     readonly position: FilePosition | null = null,
+    more: readonly ScenarioError[] = [],
   ) {
-    super(`${file}${variant === null ? '' : ` (variant ${variant})`}: ${field ? field + ': ' : ''}${reason}`);
+    super([`${file}${variant === null ? '' : ` (variant ${variant})`}: ${field ? field + ': ' : ''}${reason}`, ...more.map((e) => e.message)].join('\n'));
     this.name = 'ScenarioError';
+    this.problems = [this, ...more];
+  }
+
+  /** One line per problem, each starting "file:line:column:" as compilers print it (terminals and editors link it). */
+  located(): string {
+    return this.problems
+      .map((e) => {
+        const where = e.position === null ? '' : `:${e.position.line}:${e.position.column}`;
+        return `${e.file}${where}${e.variant === null ? '' : ` (variant ${e.variant})`}: ${e.field ? e.field + ': ' : ''}${e.reason}`;
+      })
+      .join('\n');
+  }
+
+  /** The problems as data: what `irqpath run --json` prints for a file it cannot run. */
+  toJSON(): { file: string; variant: string | null; field: string; reason: string; line: number | null; column: number | null }[] {
+    return this.problems.map((e) => ({ file: e.file, variant: e.variant, field: e.field, reason: e.reason, line: e.position?.line ?? null, column: e.position?.column ?? null }));
   }
 }
 
@@ -541,6 +565,11 @@ export function parseScenario(text: string, file: string): Scenario[] {
       throw new ScenarioError(file, '', `YAML syntax error: ${e.message}`, null, at ? { line: at.line, column: at.col } : null);
     }
     throw e;
+  }
+  const problems = shapeProblems(doc).map((p) => new ScenarioError(file, p.field, p.reason, null, positionOfField(text, p.field)));
+  if (problems.length > 0) {
+    const [first, ...more] = problems;
+    throw new ScenarioError(file, first.field, first.reason, null, first.position, more);
   }
   try {
     return validateScenario(doc, file);

@@ -80,7 +80,8 @@ describe('irqpath run exit codes (spawned CLI)', () => {
     const r = spawnCli('run', file);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
-    expect(r.err).toBe(`irqpath: ${file}: sources[0].device: no device 00:09.0 in machine.devices (devices: 00:03.0, 00:04.0)\n`);
+    // Line 9 of the file, column 34: where the value '00:09.0' starts.
+    expect(r.err).toBe(`irqpath: ${file}:9:34: sources[0].device: no device 00:09.0 in machine.devices (devices: 00:03.0, 00:04.0)\n`);
   });
 });
 
@@ -120,7 +121,7 @@ describe('irqpath run: every field of a scenario is checked when the file loads 
     const r = await cli('run', file);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
-    expect(r.err).toMatch(new RegExp(`^irqpath: ${file.replace(/[.]/g, '\\.')}: ${field.replace(/[[\].]/g, '\\$&')}: \\S`));
+    expect(r.err).toMatch(new RegExp(`^irqpath: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: ${field.replace(/[[\].]/g, '\\$&')}: \\S`));
     expect(r.err).not.toMatch(/\n\s+at /);
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
@@ -129,12 +130,12 @@ describe('irqpath run: every field of a scenario is checked when the file loads 
     const grown = scenarioFile(`${GOOD}variants:\n  - { name: huge, machine: { cpus: 70000 } }\n`);
     const r1 = await cli('run', grown);
     expect(r1.code).toBe(2);
-    expect(r1.err).toContain(`${grown} (variant huge): machine.cpus: must be between 1 and 32768, got 70000`);
+    expect(r1.err).toContain(`${grown}:16:36 (variant huge): machine.cpus: must be between 1 and 32768, got 70000`);
     // Shrinking the machine to 2 CPUs strands sources aimed at CPUs 2 and 3.
     const shrunk = scenarioFile(`${GOOD}variants:\n  - { name: small, machine: { cpus: 2 } }\n`);
     const r2 = await cli('run', shrunk);
     expect(r2.code).toBe(2);
-    expect(r2.err).toContain(`${shrunk} (variant small): sources[1].cpu: CPU 2 does not exist: the machine has 2 CPUs (0–1)`);
+    expect(r2.err).toContain(`${shrunk}:10:49 (variant small): sources[1].cpu: CPU 2 does not exist: the machine has 2 CPUs (0–1)`);
   });
 
   it('gives the reasons a user needs to fix the file', async () => {
@@ -146,5 +147,36 @@ describe('irqpath run: every field of a scenario is checked when the file loads 
       [machine('cpus: 4', 'cpus: 4\n  iommu: { kind: arm }'), 'machine.iommu.kind: must be "intel" or "amd", got "arm"'],
     ];
     for (const [text, message] of cases) expect((await cli('run', scenarioFile(text))).err).toContain(message);
+  });
+});
+
+describe('irqpath run: every problem of a badly shaped file at once', () => {
+  // Three independent mistakes: an unknown source kind (line 9, column 20), an unknown trigger (line 11, column 45), a verdict that is
+  // neither reproduced nor fixed (line 13, column 12).
+  const bad = GOOD.replace('kind: msix', 'kind: msx').replace('pin: 3,', 'pin: 3, trigger: sideways,').replace('verdict: fixed', 'verdict: works');
+
+  it('lists each with its line and column in the text report', async () => {
+    const file = scenarioFile(bad);
+    const r = await cli('run', file);
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toEqual([
+      `irqpath: ${file}:9:20: sources[0].kind: must be msi, msix, ioapic or ims, got "msx"`,
+      `${file}:11:45: sources[2].trigger: must be edge or level, got "sideways"`,
+      `${file}:13:12: expect.verdict: must be reproduced (the run shows the failure) or fixed (the path works), got "works"`,
+    ]);
+  });
+
+  it('prints them as JSON under --json, still exiting 2', async () => {
+    const file = scenarioFile(bad);
+    const r = await cli('run', file, '--json');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('');
+    const { errors } = JSON.parse(r.out) as { errors: { file: string; field: string; line: number; column: number; variant: string | null }[] };
+    expect(errors.map((e) => [e.field, e.line, e.column])).toEqual([
+      ['sources[0].kind', 9, 20],
+      ['sources[2].trigger', 11, 45],
+      ['expect.verdict', 13, 12],
+    ]);
+    expect(errors.every((e) => e.file === file && e.variant === null)).toBe(true);
   });
 });

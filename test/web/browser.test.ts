@@ -451,8 +451,8 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     expect(edited).not.toBe(original);
     await page.locator('#yaml').fill(edited);
     await page.getByRole('button', { name: 'Run' }).click();
-    // An edited built-in travels as its id and the changed line: the link is short however long the file.
-    await expect.poll(() => page.url(), SLOW).toContain('#/scenario?base=05&at=0&del=1&ins=title');
+    // An edited built-in travels as its id and the changed line (line 1: line 0 is the schema comment): the link is short however long the file.
+    await expect.poll(() => page.url(), SLOW).toContain('#/scenario?base=05&at=1&del=1&ins=title');
     const raw = new URLSearchParams({ yaml: edited }).toString().length;
     expect(raw).toBeGreaterThan(2000);
     expect(new URL(page.url()).hash.length).toBeLessThan(200);
