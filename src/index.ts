@@ -35,7 +35,6 @@ export { programVector, fireVector, type VectorMessage } from './guest/fire-vect
 export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
-export type { ScenarioFile } from './scenario/scenario-schema.ts';
 export type { Scenario, GuestSpec, ScenarioSource, ScenarioDma, ScenarioExpect, SourceExpectation, DmaExpectation } from './scenario/scenario-file.ts';
 export type { FilePosition } from './scenario/field-position.ts';
 export { builtInScenarios, builtInScenarioTexts, type ScenarioText } from './scenario/scenario-library.ts';

@@ -153,9 +153,6 @@ export const ScenarioFileSchema = fields({
   variants: v.optional(v.array(VariantSchema, 'must be a list')),
 });
 
-/** A scenario file as written, before defaults, variants and the cross-field checks (the library exports it). */
-export type ScenarioFile = v.InferOutput<typeof ScenarioFileSchema>;
-
 /** One problem valibot found: the field path in the validator's notation ("sources[0].kind") and what was wrong. */
 export interface ShapeProblem {
   field: string;
