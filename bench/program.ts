@@ -3,6 +3,8 @@
  * and RAM, config space), the way a guest kernel would, so the measured path is the real one.
  */
 import type { Machine } from '../src/machine/machine.ts';
+import { createSystem } from '../src/guest/create-system.ts';
+import { createGuest } from '../src/guest/create-guest.ts';
 import * as vtd from '../src/iommu-intel/registers.ts';
 import * as amdvi from '../src/iommu-amd/registers.ts';
 
@@ -109,3 +111,20 @@ export function enableBusMaster(m: Machine, bdf: string): void {
   d.configWrite(PCI_COMMAND, 2, d.configRead(PCI_COMMAND, 2) | 4);
 }
 
+
+/**
+ * An assigned NIC: a Linux host with VT-d remapping, a Linux guest with the host's 02:00.0 as its 00:05.0, the
+ * `hardware` VMM profile; the guest has programmed MSI-X entry 0 for its CPU 1. The bench's vmm-routed row and the
+ * stress campaign's heap check both fire it.
+ */
+export function assignedNic() {
+  const sys = createSystem({
+    host: { cpus: 4, iommu: { kind: 'intel', dmaTranslation: false }, devices: [{ bdf: '02:00.0', msix: { entries: 4 } }] },
+    guest: { cpus: 4, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
+    vmm: { profile: 'hardware' },
+  });
+  const guest = createGuest(sys.guest, { os: 'linux' });
+  guest.boot();
+  guest.setupInterrupt({ id: 'q0', kind: 'msix', device: '00:05.0', vector: 0, cpu: 1 });
+  return { sys, guest, device: sys.host.device('02:00.0') };
+}

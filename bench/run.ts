@@ -27,14 +27,13 @@
  * 32768 within 2×: see the note at its row), and the 32768-vCPU boot in under 1 s; replay at ≥ 100 000 lines/s (issue 15).
  */
 import { createGuest } from '../src/guest/create-guest.ts';
-import { createSystem } from '../src/guest/create-system.ts';
 import { createMachine, type Machine } from '../src/machine/machine.ts';
 import { decodeCompatInto } from '../src/msi/formats/compat.ts';
 import { newApicMessage } from '../src/msi/interrupt.ts';
 import { KVM_MAX_IRQ_ROUTES, KvmIrqRouting, type KvmRoutingEntry } from '../src/vmm/kvm-irq-routing.ts';
 import { snapshotRows } from './snapshots.ts';
 import { replayRows } from './replay.ts';
-import { enableBusMaster, enableLapic, programAmdIrte, programIntelIrte, programMsix, programVtdDmaMapping } from './program.ts';
+import { assignedNic, enableBusMaster, enableLapic, programAmdIrte, programIntelIrte, programMsix, programVtdDmaMapping } from './program.ts';
 
 const ITERATIONS = Number(process.env.IRQPATH_BENCH_ITERATIONS ?? 2_000_000);
 const ROUNDS = 5;
@@ -111,15 +110,7 @@ function linuxIntelIr(): () => void {
 
 /** An assigned NIC: Linux host with VT-d, Linux guest; the guest programs MSI-X entry 0, the host device fires it. */
 function vmmRouted(): () => void {
-  const sys = createSystem({
-    host: { cpus: 4, iommu: { kind: 'intel', dmaTranslation: false }, devices: [{ bdf: '02:00.0', msix: { entries: 4 } }] },
-    guest: { cpus: 4, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
-    vmm: { profile: 'hardware' },
-  });
-  const guest = createGuest(sys.guest, { os: 'linux' });
-  guest.boot();
-  guest.setupInterrupt({ id: 'q0', kind: 'msix', device: '00:05.0', vector: 0, cpu: 1 });
-  const d = sys.host.device('02:00.0');
+  const { sys, device: d } = assignedNic();
   d.signal(0);
   if (sys.vmm.counters.injections !== 1) throw new Error('vmm-routed: the routed interrupt did not reach the guest');
   return () => d.signal(0);

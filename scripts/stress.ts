@@ -14,8 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { createSystem } from '../src/guest/create-system.ts';
-import { createGuest } from '../src/guest/create-guest.ts';
+import { assignedNic } from '../bench/program.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILES = ['test/stress/vtd-remapping.model.test.ts', 'test/stress/amd-remapping.model.test.ts', 'test/stress/corrupt-snapshots.test.ts', 'test/stress/parser-fuzz.test.ts'];
@@ -98,15 +97,7 @@ function heapPhase(count: number): boolean {
     console.log('  heap check: skipped (run with node --expose-gc, as `npm run stress` does)');
     return true;
   }
-  const sys = createSystem({
-    host: { cpus: 4, iommu: { kind: 'intel', dmaTranslation: false }, devices: [{ bdf: '02:00.0', msix: { entries: 4 } }] },
-    guest: { cpus: 4, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
-    vmm: { profile: 'hardware' },
-  });
-  const guest = createGuest(sys.guest, { os: 'linux' });
-  guest.boot();
-  guest.setupInterrupt({ id: 'q0', kind: 'msix', device: '00:05.0', vector: 0, cpu: 1 });
-  const device = sys.host.device('02:00.0');
+  const { sys, guest, device } = assignedNic();
   const samples: number[] = [];
   const step = Math.max(1, Math.floor(count / 10));
   for (let fired = 0; fired < count; fired++) {
