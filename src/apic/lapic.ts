@@ -662,13 +662,7 @@ export class Lapic implements MmioDevice {
    */
   private deliverLocal(lvtIndex: number, vector: number, trigger: number): boolean {
     this.sinks.localDeliver(this, lvtIndex, DM_FIXED);
-    if (vector < FIRST_LEGAL_VECTOR) {
-      this.recordError(ESR_RECEIVE_ILLEGAL_VECTOR);
-      return false;
-    }
-    this.setRequest(vector, trigger);
-    if (this.interruptEntry !== null) this.interruptEntry(vector);
-    return true;
+    return this.requestVector(vector, trigger);
   }
 
   /** EOI of level vector `vector`: a LINT0 entry waiting on it clears Remote IRR and re-delivers if still asserted. */
@@ -820,6 +814,14 @@ export class Lapic implements MmioDevice {
    */
   acceptInterrupt(vector: number, trigger: number): boolean {
     if (this.mode === 'disabled' || !this.softwareEnabled) return false;
+    return this.requestVector(vector, trigger);
+  }
+
+  /**
+   * Set `vector` in IRR (and TMR for level) and hand it to the interrupt entry; vectors 0–15 are refused with a
+   * receive illegal vector error instead (SDM 10.5.3). Shared by bus-delivered and locally generated interrupts.
+   */
+  private requestVector(vector: number, trigger: number): boolean {
     if (vector < FIRST_LEGAL_VECTOR) {
       this.recordError(ESR_RECEIVE_ILLEGAL_VECTOR);
       return false;

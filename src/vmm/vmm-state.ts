@@ -5,21 +5,14 @@
  * {@link checkVmmState} validates a state completely before anything is applied.
  */
 import { UsageError } from '../core/errors.ts';
+import type { ApicMessage } from '../msi/interrupt.ts';
 import type { VcpuState } from './vcpu.ts';
 import { KVM_MAX_IRQ_ROUTES } from './kvm-irq-routing.ts';
 
-/** The delivery a valid route holds (only deliveries are ever kept). */
-export interface SavedDelivery {
+/** The delivery a valid route holds (only deliveries are ever kept): the APIC message's fields plus the translation's format and cookie. */
+export interface SavedDelivery extends Pick<ApicMessage, 'dest' | 'destWidth' | 'destMode' | 'deliveryMode' | 'vector' | 'trigger' | 'level' | 'redirectionHint'> {
   format: string;
   cookie: number;
-  dest: number;
-  destWidth: 8 | 32;
-  destMode: number;
-  deliveryMode: number;
-  vector: number;
-  trigger: number;
-  level: number;
-  redirectionHint: number;
 }
 
 export interface SavedRoute {
