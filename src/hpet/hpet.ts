@@ -80,6 +80,11 @@ export interface HpetLines {
   legacyIrq(irq: 0 | 8, asserted: boolean): void;
   /** I/O APIC input `pin`. */
   ioapicInput(pin: number, asserted: boolean): void;
+  /**
+   * LEG_RT_CNF changed. While it is set, timers 0 and 1 own IRQ0 and IRQ8 and the 8254's and the RTC's interrupts
+   * are cut off (spec 2.3.9 LegacyReplacement Route; QEMU hpet_ram_write drops the PIT's output, `pit_enabled`).
+   */
+  legacyReplacementChanged?(on: boolean): void;
 }
 
 export interface HpetConfig {
@@ -270,7 +275,10 @@ export class Hpet implements MmioDevice {
     if (wasEnabled && (v & CFG_ENABLE) === 0n) this.counterBase = this.counter();
     if (!wasEnabled && (v & CFG_ENABLE) !== 0n) this.counterTime = this.clock.now;
     this.generalConfig = v;
-    if (wasLegacy !== this.legacyReplacement) for (const t of this.comparators.slice(0, 2)) this.releaseLine(t);
+    if (wasLegacy !== this.legacyReplacement) {
+      for (const t of this.comparators.slice(0, 2)) this.releaseLine(t);
+      this.lines.legacyReplacementChanged?.(this.legacyReplacement);
+    }
     for (const t of this.comparators) {
       if (!this.enabled) this.releaseLine(t);
       this.schedule(t);
