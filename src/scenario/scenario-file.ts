@@ -18,6 +18,10 @@ import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import { positionOfField, type FilePosition } from './field-position.ts';
 import { shapeProblems } from './scenario-schema.ts';
+import { HELD_BY, parseDuration, type HeldBy, type LAPIC_TIMER_MODES, type LegacyVia, type PitMode } from './legacy-words.ts';
+import { checkLegacySourcesAgainstMachine, defaultLegacySteps, isLegacySourceKind, legacyStepProblem, legacyTriggerReason, parseLegacySource } from './legacy-source-file.ts';
+
+export { parseDuration };
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
@@ -79,10 +83,17 @@ export type SourceExpectation =
   | { kind: 'pirq' }
   /** The guest could not program the source at all. */
   | { kind: 'refused' }
+  /**
+   * Held back at the end of the steps, after `delivered` deliveries (default 0) to the CPU and vector the guest
+   * intended: waiting in Remote IRR, behind a mask, behind Command.Interrupt Disable, or in the LAPIC's IRR.
+   */
+  | { kind: 'held'; by: HeldBy; delivered: number }
   /** Delivered to the CPU and vector the source had before its last `retarget` step (a stale route or cache). */
   | { kind: 'stale' }
   /** Accepted by no CPU and refused by nobody: the message went nowhere (an illegal vector, no such destination). */
-  | { kind: 'lost' };
+  | { kind: 'lost'; reason?: string };
+
+
 
 /**
  * One interrupt source of a scenario: an InterruptRequest, or kind 'ims' — entry `vector` of the device's
@@ -90,7 +101,17 @@ export type SourceExpectation =
  * message its irq domain composed (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
  */
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
-  kind: InterruptRequest['kind'] | 'ims';
+  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit';
+  /** ISA IRQ of an `isa` source, 0..15 but 2. */
+  irq?: number;
+  /** How an `isa` or `pit` source's IRQ reaches the CPU (default ioapic). */
+  via?: LegacyVia;
+  /** A `lapic-timer` source's LVTT mode, or a `pit` source's 8254 mode. */
+  mode?: (typeof LAPIC_TIMER_MODES)[number] | PitMode;
+  /** A `lapic-timer` source's period (one-shot: delay) in ns. */
+  period?: number;
+  /** A `pit` source's count (1..65536; default LATCH for HZ = 250, 4773). */
+  count?: number;
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
   steps: string[];
   /**
@@ -197,7 +218,7 @@ export function deepMerge<T>(base: T, over: unknown): T {
   return out as T;
 }
 
-class Checker {
+export class Checker {
   /** The variant being checked, named in every error; null while checking the base scenario. */
   variant: string | null = null;
 
@@ -228,7 +249,10 @@ class Checker {
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
+const STEP_RE =
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx)$/;
+/** `advance <time>`: move the machine's simulated clock (timers fire); any source may take it. */
+const ADVANCE_RE = /^advance \d+(?:ns|us|ms|s)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
 const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
 /**
@@ -247,7 +271,7 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
   if (raw === 'lost') return { kind: 'lost' };
   const o = c.obj(raw, field);
   const keys = Object.keys(o);
-  if (keys.length !== 1) c.fail(field, `must have exactly one of intended, reaches, reachesSourceOf, fault, memoryWrite (got ${keys.join(', ') || 'nothing'})`);
+  if (keys.length !== 1) c.fail(field, `must have exactly one of intended, reaches, reachesSourceOf, fault, memoryWrite, held, lost (got ${keys.join(', ') || 'nothing'})`);
   const [key] = keys;
   const v = o[key];
   switch (key) {
@@ -280,26 +304,42 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
       c.only(p, ['above4G'], `${field}.memoryWrite`);
       return { kind: 'memory-write', above4G: p.above4G === true };
     }
+    case 'held': {
+      const p = c.obj(v, `${field}.held`);
+      c.only(p, ['by', 'delivered'], `${field}.held`);
+      if (!(HELD_BY as readonly unknown[]).includes(p.by)) c.fail(`${field}.held.by`, `must be ${HELD_BY.join(', ')}, got ${JSON.stringify(p.by)}`);
+      return { kind: 'held', by: p.by as HeldBy, delivered: p.delivered === undefined ? 0 : c.int(p.delivered, `${field}.held.delivered`, 0, 1000) };
+    }
+    case 'lost': {
+      const p = c.obj(v, `${field}.lost`);
+      c.only(p, ['reason'], `${field}.lost`);
+      return { kind: 'lost', reason: c.str(p.reason, `${field}.lost.reason`) };
+    }
     default:
-      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused, wrong-vector, stale or lost)');
+      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, held, pirq, refused, wrong-vector, stale or lost)');
   }
 }
 
 function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded'], field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded', 'irq', 'via', 'mode', 'period', 'count'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
-  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims') c.fail(`${field}.kind`, `must be msi, msix, ioapic or ims, got ${JSON.stringify(kind)}`);
+  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims' && !isLegacySourceKind(kind)) c.fail(`${field}.kind`, `must be msi, msix, ioapic, ims, isa, intx, lapic-timer or pit, got ${JSON.stringify(kind)}`);
   const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
-  if (kind === 'ioapic') {
-    src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
-    if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+  if (isLegacySourceKind(kind)) {
+    parseLegacySource(c, o, src, field);
   } else {
-    src.device = c.str(o.device, `${field}.device`);
-    src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
-    if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+    for (const k of ['irq', 'via', 'mode', 'period', 'count']) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit), not to a ${kind} source`);
+    if (kind === 'ioapic') {
+      src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
+      if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+    } else {
+      src.device = c.str(o.device, `${field}.device`);
+      src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
+      if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+    }
   }
   if (o.embeddedMessage !== undefined) {
     if (kind !== 'msi' && kind !== 'msix') c.fail(`${field}.embeddedMessage`, 'only a PCI device (msi or msix source) can have an embedded interrupt controller');
@@ -320,19 +360,28 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   }
   if (o.trigger !== undefined) {
     if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
+    if (isLegacySourceKind(kind)) c.fail(`${field}.trigger`, legacyTriggerReason(kind));
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
     src.trigger = o.trigger;
   }
   if (o.polarity !== undefined) {
     if (o.polarity !== 'high' && o.polarity !== 'low') c.fail(`${field}.polarity`, `must be high or low, got ${JSON.stringify(o.polarity)}`);
+    if (isLegacySourceKind(kind)) c.fail(`${field}.polarity`, legacyTriggerReason(kind));
     src.polarity = o.polarity;
   }
   if (o.steps === undefined) {
-    src.steps = kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
+    src.steps = isLegacySourceKind(kind) ? defaultLegacySteps(src) : kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
   } else {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time>, disintx, enintx, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
+      if (ADVANCE_RE.test(s)) return s;
+      if (isLegacySourceKind(kind)) {
+        const why = legacyStepProblem(kind, s);
+        if (why !== null) c.fail(`${field}.steps[${j}]`, why);
+        return s;
+      }
+      if (/^(disintx|enintx)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" sets PCI Command.Interrupt Disable: an intx source's step`);
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
       if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
@@ -379,6 +428,11 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
   sources.forEach((src, i) => {
     const field = `sources[${i}]`;
     if (src.cpu >= machine.cpus) c.fail(`${field}.cpu`, `CPU ${src.cpu} does not exist: the machine has ${machine.cpus} CPUs (${range(machine.cpus)})`);
+    if (isLegacySourceKind(src.kind)) {
+      const why = checkLegacySourcesAgainstMachine(src, machine);
+      if (why !== null) c.fail(`${field}.${why.field}`, why.reason);
+      return;
+    }
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);

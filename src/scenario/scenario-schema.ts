@@ -9,6 +9,7 @@
  * own validation (src/machine/config.ts, src/vmm/system-config.ts), the same createMachine and createSystem apply.
  */
 import * as v from 'valibot';
+import { DURATION_RE, HELD_BY, LAPIC_TIMER_MODES, LEGACY_VIAS, PIT_MODE_NAMES } from './legacy-words.ts';
 
 const got = (issue: v.BaseIssue<unknown>): string => JSON.stringify(issue.input) ?? String(issue.input);
 
@@ -31,7 +32,7 @@ function int(min: number, max: number) {
   );
 }
 
-/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic or ims"). */
+/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic, ims, isa, intx, lapic-timer or pit"). */
 function oneOf<const T extends readonly string[]>(options: T, what = listOf(options)) {
   return v.picklist(options, (i) => `must be ${what}, got ${got(i)}`);
 }
@@ -50,8 +51,9 @@ const mapping = v.record(v.string(), v.unknown(), (i) => `must be a mapping, got
 const strings = v.array(v.string(), 'must be a list of strings');
 
 const STEP =
-  /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
-const STEP_NAMES = 'signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N';
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx)$/;
+const STEP_NAMES =
+  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N';
 
 /** A stimulus step of a source: `signal`, `raise A`, `retarget 3` … (which kinds of source take which: scenario-file.ts). */
 export const StepSchema = v.pipe(
@@ -65,9 +67,20 @@ const address64 = v.union(
   (i) => `must be a 64-bit hex address like 0xfee00000, got ${got(i)}`,
 );
 
+/** A duration: nanoseconds as an integer, or text with a unit ("250us", "4ms", "1s"). */
+const duration = v.union(
+  [v.pipe(v.number(), v.integer(), v.minValue(1)), v.pipe(v.string(), v.regex(DURATION_RE))],
+  (i) => `must be a duration like 250us, 4ms or 1s (or an integer of ns), got ${got(i)}`,
+);
+
 export const SourceSchema = fields({
   id: text(),
-  kind: oneOf(['msi', 'msix', 'ioapic', 'ims']),
+  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit']),
+  irq: v.optional(int(0, 15)),
+  via: v.optional(oneOf(LEGACY_VIAS)),
+  mode: v.optional(oneOf([...LAPIC_TIMER_MODES, ...PIT_MODE_NAMES])),
+  period: v.optional(duration),
+  count: v.optional(int(1, 65536)),
   device: v.optional(text()),
   vector: v.optional(int(0, 2047)),
   pin: v.optional(int(0, 119)),
@@ -79,7 +92,7 @@ export const SourceSchema = fields({
   embedded: v.optional(v.boolean((i) => `must be true or false, got ${got(i)}`)),
 });
 
-const SOURCE_EXPECTATIONS = 'intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused, wrong-vector, stale or lost';
+const SOURCE_EXPECTATIONS = 'intended, reaches, reachesSourceOf, fault, memoryWrite, held, pirq, refused, wrong-vector, stale or lost';
 
 /** What the run checks for one source: a word, or a mapping with exactly one of the expectation kinds. */
 export const SourceExpectationSchema = v.union(
@@ -90,6 +103,8 @@ export const SourceExpectationSchema = v.union(
     fields({ reachesSourceOf: text() }),
     fields({ fault: fields({ unit: oneOf(['intel-vtd', 'amd-vi', 'hypervisor']), code: int(0, 0xff) }) }),
     fields({ memoryWrite: v.union([v.literal(true), fields({ above4G: v.optional(v.boolean()) })]) }),
+    fields({ held: fields({ by: oneOf(HELD_BY), delivered: v.optional(int(0, 1000)) }) }),
+    fields({ lost: fields({ reason: text('the words the loss is reported with, e.g. "masked pin"') }) }),
   ],
   (i) => `must be one of ${SOURCE_EXPECTATIONS}, got ${got(i)}`,
 );

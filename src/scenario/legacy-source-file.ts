@@ -1,0 +1,180 @@
+/**
+ * Validation of a scenario file's legacy sources (`isa`, `intx`, `lapic-timer`, `pit`; legacy-sources.ts runs them):
+ * which fields each kind takes, its defaults, which steps it accepts, and what it asks of the machine. Problems are
+ * reported through the scenario checker, so they carry the file, line and column like every other field's.
+ */
+import type { ResolvedConfig } from '../machine/config.ts';
+import { isaIrqToGsi, QEMU_INTERRUPT_SOURCE_OVERRIDES } from '../machine/firmware.ts';
+import { parseBdf } from '../core/bdf.ts';
+import { rootBusPin } from '../pci/intx.ts';
+import { q35PirqOf } from '../pci/ich9-lpc.ts';
+import { PIT_HZ } from '../pit/pit-clock.ts';
+import { LOCAL_TIMER_VECTOR, LINUX_APIC_DIVISOR } from '../guest/legacy-programming.ts';
+import type { Checker, ScenarioSource } from './scenario-file.ts';
+import { DURATION_RE, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
+
+export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit';
+
+export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
+  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit';
+}
+
+/** LATCH for HZ = 250 ((PIT_TICK_RATE + HZ / 2) / HZ, include/linux/i8253.h): a pit source's default count. */
+export const DEFAULT_PIT_COUNT = 4773;
+/** TMICT is 32 bits. */
+const TMICT_MAX = 0xffff_ffff;
+
+/** Fields each legacy kind takes besides id, kind, cpu and steps. */
+const FIELDS: Record<LegacySourceKind, readonly string[]> = {
+  isa: ['irq', 'via'],
+  intx: ['device'],
+  'lapic-timer': ['mode', 'period', 'vector'],
+  pit: ['mode', 'count', 'via'],
+};
+
+const list = (words: readonly string[]) => words.join(', ');
+
+export function legacyTriggerReason(kind: LegacySourceKind): string {
+  if (kind === 'isa') return 'an ISA IRQ takes its trigger and polarity from the MADT (IRQ 5, 9, 10, 11 level, the others edge)';
+  if (kind === 'intx') return 'PCI INTx is always level-triggered, active low (PIRQA–H)';
+  return `a ${kind} source has no trigger or polarity of its own`;
+}
+
+/** The kind's own fields, checked; `o` is the source mapping, `src` what is built from it. */
+export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: ScenarioSource, field: string): void {
+  const kind = src.kind as LegacySourceKind;
+  for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'embeddedMessage', 'embedded']) {
+    if (o[k] !== undefined && !FIELDS[kind].includes(k)) c.fail(`${field}.${k}`, `a ${kind} source does not take ${k} (it takes ${list(FIELDS[kind])})`);
+  }
+  const via = (): LegacyVia | undefined => {
+    if (o.via === undefined) return undefined;
+    if (!(LEGACY_VIAS as readonly unknown[]).includes(o.via)) c.fail(`${field}.via`, `must be ${list(LEGACY_VIAS)}, got ${JSON.stringify(o.via)}`);
+    if (o.via !== 'ioapic' && src.cpu !== 0) c.fail(`${field}.cpu`, `the 8259's virtual wire (via ${String(o.via)}) reaches the BSP's LINT0 only: cpu must be 0`);
+    return o.via as LegacyVia;
+  };
+  switch (kind) {
+    case 'isa': {
+      src.irq = c.int(o.irq, `${field}.irq`, 0, 15);
+      if (src.irq === 2) c.fail(`${field}.irq`, 'IRQ2 is the cascade from the slave 8259: no ISA device drives it (an ISA card on IRQ2 is wired to IRQ9)');
+      const v = via();
+      if (v !== undefined) src.via = v;
+      return;
+    }
+    case 'intx':
+      src.device = c.str(o.device, `${field}.device`);
+      return;
+    case 'lapic-timer': {
+      if (!(LAPIC_TIMER_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(LAPIC_TIMER_MODES)}, got ${JSON.stringify(o.mode)}`);
+      src.mode = o.mode as ScenarioSource['mode'];
+      src.period = durationNs(c, o.period, `${field}.period`);
+      src.vector = o.vector === undefined ? LOCAL_TIMER_VECTOR : c.int(o.vector, `${field}.vector`, 0, 255);
+      return;
+    }
+    case 'pit': {
+      const mode = o.mode ?? 'rate-generator';
+      if (!(PIT_MODE_NAMES as readonly unknown[]).includes(mode)) c.fail(`${field}.mode`, `must be ${list(PIT_MODE_NAMES)} (8254 modes 0, 2, 3, 4), got ${JSON.stringify(o.mode)}`);
+      src.mode = mode as ScenarioSource['mode'];
+      src.count = o.count === undefined ? DEFAULT_PIT_COUNT : c.int(o.count, `${field}.count`, 1, 65536);
+      if (src.count === 1 && mode === 'rate-generator') c.fail(`${field}.count`, 'a count of 1 is illegal in mode 2 (82C54 data sheet)');
+      const v = via();
+      if (v !== undefined) src.via = v;
+      return;
+    }
+  }
+}
+
+function durationNs(c: Checker, v: unknown, field: string): number {
+  if (typeof v === 'string' && DURATION_RE.test(v)) return parseDuration(v);
+  return c.int(v, field, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/** What a legacy source does when the file gives no steps: one interrupt's worth. */
+export function defaultLegacySteps(src: ScenarioSource): string[] {
+  switch (src.kind) {
+    case 'lapic-timer':
+      return [`advance ${src.period}ns`];
+    case 'pit': {
+      // The first period ends N CLK edges after the count is loaded on the edge after the write.
+      const n = src.count ?? DEFAULT_PIT_COUNT;
+      return [`advance ${Math.ceil(((n + 1) * 1e9) / PIT_HZ)}ns`];
+    }
+    default:
+      return ['raise', 'ack', 'lower', 'eoi'];
+  }
+}
+
+/** The steps each legacy kind accepts (advance is everyone's). */
+const STEPS: Record<LegacySourceKind, RegExp> = {
+  isa: /^(raise|lower|pulse|ack|eoi|handle|mask|unmask)$/,
+  intx: /^(raise(?: \S+)?|lower(?: \S+)?|ack|eoi|handle|mask|unmask|disintx|enintx)$/,
+  'lapic-timer': /^(ack|eoi|handle|mask|unmask)$/,
+  pit: /^(ack|eoi|handle|mask|unmask)$/,
+};
+const STEP_WORDS: Record<LegacySourceKind, string> = {
+  isa: 'raise, lower, pulse, ack, eoi, handle, mask, unmask, advance <time>',
+  intx: 'raise [bdf], lower [bdf], ack, eoi, handle, mask, unmask, disintx, enintx, advance <time>',
+  'lapic-timer': 'advance <time>, ack, eoi, handle, mask, unmask',
+  pit: 'advance <time>, ack, eoi, handle, mask, unmask',
+};
+
+/** Why `step` is not one of `kind`'s steps, or null. */
+export function legacyStepProblem(kind: LegacySourceKind, step: string): string | null {
+  if (STEPS[kind].test(step)) return null;
+  return `"${step}" is not a step of a ${kind} source (${STEP_WORDS[kind]})`;
+}
+
+/** The PIRQ a configured device's INTx pin reaches on q35, or null when it has none. */
+function pirqOf(device: ResolvedConfig['devices'][number]): number | null {
+  if (device.intx === undefined) return null;
+  const route = rootBusPin('ABCD'.indexOf(device.intx) + 1, (device.requesterId >>> 3) & 0x1f, device.behindBridges ?? []);
+  return q35PirqOf(route.slot, route.pin);
+}
+
+/** What a legacy source asks of the machine, or null when the machine has it. */
+export function checkLegacySourcesAgainstMachine(src: ScenarioSource, machine: ResolvedConfig): { field: string; reason: string } | null {
+  switch (src.kind) {
+    case 'isa':
+    case 'pit': {
+      const irq = src.kind === 'pit' ? 0 : src.irq!;
+      const gsi = isaIrqToGsi(irq, QEMU_INTERRUPT_SOURCE_OVERRIDES);
+      if ((src.via ?? 'ioapic') === 'ioapic' && gsi >= machine.ioapic.pins) return { field: src.kind === 'pit' ? 'via' : 'irq', reason: `IRQ ${irq} arrives at I/O APIC input ${gsi}, but the I/O APIC has ${machine.ioapic.pins} pins` };
+      return null;
+    }
+    case 'intx': {
+      const device = findDevice(src.device!, machine);
+      if (device === null) return { field: 'device', reason: `no device ${src.device} in machine.devices (devices: ${machine.devices.map((d) => d.bdf).join(', ') || 'none'})` };
+      if (pirqOf(device) === null) return { field: 'device', reason: `device ${device.bdf} has no INTx pin: give it intx: A, B, C or D` };
+      if (machine.ioapic.pins < 24) return { field: 'device', reason: `INTx reaches I/O APIC inputs 16–23 (PIRQA–H), but the I/O APIC has ${machine.ioapic.pins} pins` };
+      const line = pirqOf(device);
+      for (const [j, step] of src.steps.entries()) {
+        const named = /^(?:raise|lower) (\S+)$/.exec(step)?.[1];
+        if (named === undefined) continue;
+        const other = findDevice(named, machine);
+        if (other === null) return { field: `steps[${j}]`, reason: `no device ${named} in machine.devices` };
+        const otherLine = pirqOf(other);
+        if (otherLine === null) return { field: `steps[${j}]`, reason: `device ${other.bdf} has no INTx pin: give it intx: A, B, C or D` };
+        if (otherLine !== line) return { field: `steps[${j}]`, reason: `${other.bdf} is on PIRQ${'ABCDEFGH'[otherLine]}, not on ${device.bdf}'s PIRQ${'ABCDEFGH'[line!]}: they do not share the line` };
+      }
+      return null;
+    }
+    case 'lapic-timer': {
+      if (src.mode === 'tsc-deadline') return null;
+      const granule = LINUX_APIC_DIVISOR * machine.legacy.apicBusCycleNs;
+      if (src.period! % granule !== 0) return { field: 'period', reason: `must be a multiple of ${granule} ns: Linux divides the APIC bus clock (${machine.legacy.apicBusCycleNs} ns) by ${LINUX_APIC_DIVISOR}` };
+      if (src.period! / granule > TMICT_MAX) return { field: 'period', reason: `needs more than 2^32 - 1 counts of ${granule} ns in TMICT` };
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+function findDevice(bdf: string, machine: ResolvedConfig): ResolvedConfig['devices'][number] | null {
+  let rid: number;
+  try {
+    rid = parseBdf(bdf);
+  } catch {
+    return null;
+  }
+  return machine.devices.find((d) => d.requesterId === rid) ?? null;
+}
