@@ -10,6 +10,9 @@
  *   lapic_next_deadline (IA32_TSC_DEADLINE = TSC + delta) in arch/x86/kernel/apic/apic.c;
  * - the 8254: pit_set_periodic (control word 0x34: counter 0, LSB then MSB, mode 2), pit_set_oneshot (0x38, mode 4)
  *   and pit_shutdown (0x30) in drivers/clocksource/i8253.c;
+ * - the HPET as Linux's legacy clockevent: hpet_enable_legacy_int (LEG_RT_CNF), hpet_clkevt_set_state_periodic (counter
+ *   stopped, timer 0 ENABLE | PERIODIC | VAL_SET | 32-bit, comparator = counter + delta then the period, counter
+ *   started), hpet_clkevt_set_state_oneshot and hpet_clkevt_set_next_event, in arch/x86/kernel/hpet.c;
  * - an I/O APIC RTE's mask bit (mask_ioapic_irq), and PCI Command.Interrupt Disable (pci_intx, drivers/pci/pci.c).
  * The scenario runner uses these to stand in for the drivers that own those sources; the guest models set up the
  * I/O APIC pins and MSIs themselves.
@@ -146,6 +149,47 @@ export function startPit(cpu: Cpu, mode: 0 | 2 | 3 | 4, count: number): void {
 /** pit_shutdown's control word: counter 0 in mode 0 with no count (OUT low, nothing counting). */
 export function stopPit(cpu: Cpu): void {
   cpu.out8(PIT_MODE, 0x30);
+}
+
+// ---- The HPET ------------------------------------------------------------------------------------------------------
+
+const HPET_CFG = 0xfed00010;
+const HPET_COUNTER = 0xfed000f0;
+const HPET_T0_CFG = 0xfed00100;
+const HPET_T0_CMP = 0xfed00108;
+const HPET_CFG_ENABLE = 1 << 0;
+const HPET_CFG_LEGACY = 1 << 1;
+const HPET_TN_ENABLE = 1 << 2;
+const HPET_TN_PERIODIC = 1 << 3;
+const HPET_TN_SETVAL = 1 << 6;
+const HPET_TN_32BIT = 1 << 8;
+
+/** Timer 0 as Linux's legacy clockevent (IRQ0): `ticks` counter ticks per period, or until the one-shot fires. */
+export function startHpetLegacyTimer(cpu: Cpu, periodic: boolean, ticks: number): void {
+  cpu.write32(HPET_CFG, cpu.read32(HPET_CFG) | HPET_CFG_LEGACY);
+  if (periodic) {
+    cpu.write32(HPET_CFG, cpu.read32(HPET_CFG) & ~HPET_CFG_ENABLE);
+    const now = cpu.read32(HPET_COUNTER);
+    cpu.write32(HPET_T0_CFG, cpu.read32(HPET_T0_CFG) | HPET_TN_ENABLE | HPET_TN_PERIODIC | HPET_TN_SETVAL | HPET_TN_32BIT);
+    cpu.write32(HPET_T0_CMP, (now + ticks) >>> 0);
+    cpu.write32(HPET_T0_CMP, ticks >>> 0);
+    cpu.write32(HPET_CFG, cpu.read32(HPET_CFG) | HPET_CFG_ENABLE);
+    return;
+  }
+  cpu.write32(HPET_CFG, cpu.read32(HPET_CFG) | HPET_CFG_ENABLE);
+  cpu.write32(HPET_T0_CFG, ((cpu.read32(HPET_T0_CFG) & ~HPET_TN_PERIODIC) | HPET_TN_ENABLE | HPET_TN_32BIT) >>> 0);
+  cpu.write32(HPET_T0_CMP, (cpu.read32(HPET_COUNTER) + ticks) >>> 0);
+}
+
+/** hpet_clkevt_set_state_shutdown (timer 0's ENABLE cleared), and the general configuration put back to `config`. */
+export function stopHpetLegacyTimer(cpu: Cpu, config: number): void {
+  cpu.write32(HPET_T0_CFG, cpu.read32(HPET_T0_CFG) & ~HPET_TN_ENABLE);
+  cpu.write32(HPET_CFG, config);
+}
+
+/** The HPET's general configuration register (ENABLE_CNF, LEG_RT_CNF). */
+export function hpetConfig(cpu: Cpu): number {
+  return cpu.read32(HPET_CFG);
 }
 
 // ---- I/O APIC pins and PCI INTx -------------------------------------------------------------------------------------

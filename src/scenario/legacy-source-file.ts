@@ -11,12 +11,12 @@ import { q35PirqOf } from '../pci/ich9-lpc.ts';
 import { PIT_HZ } from '../pit/pit-clock.ts';
 import { LOCAL_TIMER_VECTOR, LINUX_APIC_DIVISOR } from '../guest/legacy-programming.ts';
 import type { Checker, ScenarioSource } from './scenario-file.ts';
-import { DURATION_RE, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
+import { DURATION_RE, HPET_MODES, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
 
-export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit';
+export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet';
 
 export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
-  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit';
+  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet';
 }
 
 /** LATCH for HZ = 250 ((PIT_TICK_RATE + HZ / 2) / HZ, include/linux/i8253.h): a pit source's default count. */
@@ -30,13 +30,17 @@ const FIELDS: Record<LegacySourceKind, readonly string[]> = {
   intx: ['device'],
   'lapic-timer': ['mode', 'period', 'vector'],
   pit: ['mode', 'count', 'via'],
+  hpet: ['mode', 'period'],
 };
+/** The HPET counts at 100 MHz: 10 ns per tick (QEMU HPET_CLK_PERIOD). */
+const HPET_TICK_NS = 10;
 
 const list = (words: readonly string[]) => words.join(', ');
 
 export function legacyTriggerReason(kind: LegacySourceKind): string {
   if (kind === 'isa') return 'an ISA IRQ takes its trigger and polarity from the MADT (IRQ 5, 9, 10, 11 level, the others edge)';
   if (kind === 'intx') return 'PCI INTx is always level-triggered, active low (PIRQA–H)';
+  if (kind === 'hpet') return 'the HPET\'s legacy route is IRQ0, edge-triggered, as the MADT says';
   return `a ${kind} source has no trigger or polarity of its own`;
 }
 
@@ -80,6 +84,14 @@ export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: S
       if (v !== undefined) src.via = v;
       return;
     }
+    case 'hpet': {
+      if (!(HPET_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(HPET_MODES)}, got ${JSON.stringify(o.mode)}`);
+      src.mode = o.mode as ScenarioSource['mode'];
+      src.period = durationNs(c, o.period, `${field}.period`);
+      if (src.period % HPET_TICK_NS !== 0) c.fail(`${field}.period`, `must be a multiple of ${HPET_TICK_NS} ns: the HPET counts at 100 MHz`);
+      if (src.period / HPET_TICK_NS > 0xffff_ffff) c.fail(`${field}.period`, 'is more than 2^32 - 1 ticks of the 32-bit comparator Linux uses');
+      return;
+    }
   }
 }
 
@@ -92,6 +104,7 @@ function durationNs(c: Checker, v: unknown, field: string): number {
 export function defaultLegacySteps(src: ScenarioSource): string[] {
   switch (src.kind) {
     case 'lapic-timer':
+    case 'hpet':
       return [`advance ${src.period}ns`];
     case 'pit': {
       // The first period ends N CLK edges after the count is loaded on the edge after the write.
@@ -109,12 +122,14 @@ const STEPS: Record<LegacySourceKind, RegExp> = {
   intx: /^(raise(?: \S+)?|lower(?: \S+)?|ack|eoi|handle|mask|unmask|disintx|enintx)$/,
   'lapic-timer': /^(ack|eoi|handle|mask|unmask)$/,
   pit: /^(ack|eoi|handle|mask|unmask)$/,
+  hpet: /^(ack|eoi|handle|mask|unmask)$/,
 };
 const STEP_WORDS: Record<LegacySourceKind, string> = {
   isa: 'raise, lower, pulse, ack, eoi, handle, mask, unmask, advance <time>',
   intx: 'raise [bdf], lower [bdf], ack, eoi, handle, mask, unmask, disintx, enintx, advance <time>',
   'lapic-timer': 'advance <time>, ack, eoi, handle, mask, unmask',
   pit: 'advance <time>, ack, eoi, handle, mask, unmask',
+  hpet: 'advance <time>, ack, eoi, handle, mask, unmask',
 };
 
 /** Why `step` is not one of `kind`'s steps, or null. */
@@ -134,8 +149,9 @@ function pirqOf(device: ResolvedConfig['devices'][number]): number | null {
 export function checkLegacySourcesAgainstMachine(src: ScenarioSource, machine: ResolvedConfig): { field: string; reason: string } | null {
   switch (src.kind) {
     case 'isa':
-    case 'pit': {
-      const irq = src.kind === 'pit' ? 0 : src.irq!;
+    case 'pit':
+    case 'hpet': {
+      const irq = src.kind === 'isa' ? src.irq! : 0;
       const gsi = isaIrqToGsi(irq, QEMU_INTERRUPT_SOURCE_OVERRIDES);
       if ((src.via ?? 'ioapic') === 'ioapic' && gsi >= machine.ioapic.pins) return { field: src.kind === 'pit' ? 'via' : 'irq', reason: `IRQ ${irq} arrives at I/O APIC input ${gsi}, but the I/O APIC has ${machine.ioapic.pins} pins` };
       return null;

@@ -1,6 +1,7 @@
 /**
  * The legacy interrupt sources of a scenario: an ISA IRQ line (`isa`), a PCI function's INTx pin (`intx`), the LAPIC
- * timer (`lapic-timer`) and the 8254's counter 0 (`pit`). The guest model programs the I/O APIC pin an ISA IRQ or an
+ * timer (`lapic-timer`), the 8254's counter 0 (`pit`) and the HPET's comparator 0 as Linux's legacy clockevent on IRQ0
+ * (`hpet`). The guest model programs the I/O APIC pin an ISA IRQ or an
  * INTx pin arrives at, as it does for any pin; what a driver or the timer code would write besides — the 8259, LVT
  * LINT0 for the virtual wire, the timers' registers, Command.Interrupt Disable — is written here with Linux's register
  * sequences (src/guest/legacy-programming.ts).
@@ -32,6 +33,9 @@ import {
   startPit,
   stopLapicTimer,
   stopPit,
+  hpetConfig,
+  startHpetLegacyTimer,
+  stopHpetLegacyTimer,
   apicWrite,
 } from '../guest/legacy-programming.ts';
 import { APIC_LVT_LINT0 } from '../apic/registers.ts';
@@ -44,7 +48,7 @@ import { DEFAULT_PIT_COUNT } from './legacy-source-file.ts';
 import type { SourceObservation } from './run-scenario.ts';
 
 /** The source kinds this module drives. */
-export const LEGACY_KINDS = ['isa', 'intx', 'lapic-timer', 'pit'] as const;
+export const LEGACY_KINDS = ['isa', 'intx', 'lapic-timer', 'pit', 'hpet'] as const;
 export type LegacyKind = (typeof LEGACY_KINDS)[number];
 
 export function isLegacyKind(kind: string): kind is LegacyKind {
@@ -58,10 +62,12 @@ const LINT0_EXTINT_MASKED = 0x10700;
 /** The ISA IRQ of a pit source. */
 const PIT_IRQ = 0;
 const STORM_LIMIT = 64;
+/** The HPET counts at 100 MHz. */
+const HPET_TICK_NS = 10;
 
 /** ISA IRQ a legacy source is wired to (isa: its irq; pit: IRQ0), or -1. */
 function isaIrqOf(src: ScenarioSource): number {
-  return src.kind === 'pit' ? PIT_IRQ : src.kind === 'isa' ? src.irq! : -1;
+  return src.kind === 'pit' || src.kind === 'hpet' ? PIT_IRQ : src.kind === 'isa' ? src.irq! : -1;
 }
 
 /** Trigger and polarity of an ISA IRQ from the MADT override's INTI flags (ISA default: edge, active high). */
@@ -109,6 +115,8 @@ export function setupLegacySource(guest: GuestOs, m: Machine, src: ScenarioSourc
 /** The verbs this module handles for a legacy source (the common ones — ack, eoi, handle, advance — too). */
 export class LegacyStimulus {
   private started = false;
+  /** The HPET's general configuration before an hpet source took timer 0 (restored at the end). */
+  private hpetConfigBefore = 0;
   /** ISA IRQ lines and INTx functions this source's steps raised, to lower at the end. */
   private readonly raisedIsa = new Set<number>();
   private readonly raisedIntx = new Set<string>();
@@ -145,6 +153,9 @@ export class LegacyStimulus {
       startLapicTimer(this.m.cpu(src.cpu), src.mode as 'one-shot' | 'periodic' | 'tsc-deadline', src.vector!, period / cfg.apicBusCycleNs, tscTicks);
     } else if (src.kind === 'pit') {
       startPit(bsp, PIT_MODES[src.mode as PitMode], src.count ?? DEFAULT_PIT_COUNT);
+    } else if (src.kind === 'hpet') {
+      this.hpetConfigBefore = hpetConfig(bsp);
+      startHpetLegacyTimer(bsp, src.mode === 'periodic', src.period! / HPET_TICK_NS);
     }
   }
 
@@ -248,6 +259,7 @@ export class LegacyStimulus {
     const bsp = m.cpu(0);
     if (this.src.kind === 'lapic-timer') stopLapicTimer(m.cpu(this.src.cpu));
     if (this.src.kind === 'pit') stopPit(bsp);
+    if (this.src.kind === 'hpet') stopHpetLegacyTimer(bsp, this.hpetConfigBefore);
     for (const irq of this.raisedIsa) m.setIsaIrq(irq, false);
     for (const bdf of this.raisedIntx) m.device(bdf).fn.setIntx(false);
     this.raisedIsa.clear();

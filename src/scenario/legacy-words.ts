@@ -24,6 +24,9 @@ export type PitMode = (typeof PIT_MODE_NAMES)[number];
 /** The LAPIC timer's modes (LVTT bits 18:17). */
 export const LAPIC_TIMER_MODES = ['one-shot', 'periodic', 'tsc-deadline'] as const;
 
+/** The HPET comparator's modes (Tn_TYPE_CNF). */
+export const HPET_MODES = ['one-shot', 'periodic'] as const;
+
 /** A duration as scenario steps write it: an integer with a unit, "250us", "4ms", "1s", "839ns". */
 export const DURATION_RE = /^(\d+)(ns|us|ms|s)$/;
 const NS_PER_UNIT: Record<string, number> = { ns: 1, us: 1_000, ms: 1_000_000, s: 1_000_000_000 };

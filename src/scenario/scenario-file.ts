@@ -101,14 +101,14 @@ export type SourceExpectation =
  * message its irq domain composed (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
  */
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
-  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit';
+  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet';
   /** ISA IRQ of an `isa` source, 0..15 but 2. */
   irq?: number;
   /** How an `isa` or `pit` source's IRQ reaches the CPU (default ioapic). */
   via?: LegacyVia;
-  /** A `lapic-timer` source's LVTT mode, or a `pit` source's 8254 mode. */
+  /** A `lapic-timer` source's LVTT mode, a `pit` source's 8254 mode, an `hpet` source's one-shot or periodic. */
   mode?: (typeof LAPIC_TIMER_MODES)[number] | PitMode;
-  /** A `lapic-timer` source's period (one-shot: delay) in ns. */
+  /** A `lapic-timer` or `hpet` source's period (one-shot: delay) in ns. */
   period?: number;
   /** A `pit` source's count (1..65536; default LATCH for HZ = 250, 4773). */
   count?: number;
@@ -326,12 +326,12 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded', 'irq', 'via', 'mode', 'period', 'count'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
-  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims' && !isLegacySourceKind(kind)) c.fail(`${field}.kind`, `must be msi, msix, ioapic, ims, isa, intx, lapic-timer or pit, got ${JSON.stringify(kind)}`);
+  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims' && !isLegacySourceKind(kind)) c.fail(`${field}.kind`, `must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit or hpet, got ${JSON.stringify(kind)}`);
   const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
   if (isLegacySourceKind(kind)) {
     parseLegacySource(c, o, src, field);
   } else {
-    for (const k of ['irq', 'via', 'mode', 'period', 'count']) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit), not to a ${kind} source`);
+    for (const k of ['irq', 'via', 'mode', 'period', 'count']) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit, hpet), not to a ${kind} source`);
     if (kind === 'ioapic') {
       src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
       if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
@@ -600,6 +600,22 @@ function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
   return guest;
 }
 
+/**
+ * A variant's expectations over the base's. A source's expectation is one kind of outcome, so a variant that names a
+ * different kind (`held` where the base said `reaches`) replaces it; the same kind merges field by field.
+ */
+function mergeExpect(base: unknown, over: Record<string, unknown>): unknown {
+  const merged = deepMerge(base, over);
+  const baseSources = isObject(base) && isObject(base.sources) ? base.sources : {};
+  const overSources = isObject(over.sources) ? over.sources : {};
+  if (!isObject(merged) || !isObject(merged.sources)) return merged;
+  for (const [id, e] of Object.entries(overSources)) {
+    const was = baseSources[id];
+    if (isObject(e) && isObject(was) && Object.keys(e).join() !== Object.keys(was).join()) merged.sources[id] = e;
+  }
+  return merged;
+}
+
 /** A scenario's id: its file name without directory and extension ("scenarios/05-x.yaml" → "05-x"). */
 export function scenarioFileId(file: string): string {
   return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.ya?ml$/, '');
@@ -696,7 +712,7 @@ function validateScenario(doc: unknown, file: string): Scenario[] {
         machineV = v.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, c.obj(v.machine, `${field}.machine`)));
       }
       const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
-      const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
+      const expectRaw = mergeExpect(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
       // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
       let sourcesV = sources;
       if (v.sources !== undefined) {

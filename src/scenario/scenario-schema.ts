@@ -32,7 +32,7 @@ function int(min: number, max: number) {
   );
 }
 
-/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic, ims, isa, intx, lapic-timer or pit"). */
+/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit or hpet"). */
 function oneOf<const T extends readonly string[]>(options: T, what = listOf(options)) {
   return v.picklist(options, (i) => `must be ${what}, got ${got(i)}`);
 }
@@ -75,7 +75,7 @@ const duration = v.union(
 
 export const SourceSchema = fields({
   id: text(),
-  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit']),
+  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit', 'hpet']),
   irq: v.optional(int(0, 15)),
   via: v.optional(oneOf(LEGACY_VIAS)),
   mode: v.optional(oneOf([...LAPIC_TIMER_MODES, ...PIT_MODE_NAMES])),
