@@ -185,13 +185,13 @@ export class Hpet implements MmioDevice {
     const reg = offset & ~7;
     const value = this.readRegister(reg);
     const v = size === 8 ? value : (value >> BigInt(8 * (offset & 4))) & 0xffffffffn;
-    if (this.events.active) this.events.hop('irqpath_hpet_read', [['addr', offset], ['size', size], ['val', v]]);
+    if (this.events.active) this.events.hop('irqpath_hpet_read', [['addr', BigInt(offset)], ['size', size], ['val', v]]);
     return v;
   }
 
   write(offset: number, size: AccessSize, value: bigint): void {
     if ((size !== 4 && size !== 8) || offset % size !== 0) return;
-    if (this.events.active) this.events.hop('irqpath_hpet_write', [['addr', offset], ['size', size], ['val', value]]);
+    if (this.events.active) this.events.hop('irqpath_hpet_write', [['addr', BigInt(offset)], ['size', size], ['val', value]]);
     const reg = offset & ~7;
     const old = this.readRegister(reg);
     let v: bigint;

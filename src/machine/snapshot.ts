@@ -34,6 +34,8 @@ export interface MachineSnapshot {
     hpet: unknown;
     /** The 8254 PIT (absent in snapshots taken before it was modelled). */
     pit?: unknown;
+    /** The MC146818 RTC (absent in snapshots taken before it was modelled). */
+    rtc?: unknown;
     /** The interrupt wires' source counts and the simulated time. */
     wires: unknown;
     /**
@@ -67,6 +69,7 @@ export interface SnapshotSubject {
   readonly pic: SavedDevice;
   readonly hpet: SavedDevice;
   readonly pit: { save(): unknown; restore(state: unknown): void };
+  readonly rtc: { save(): unknown; restore(state: unknown): void };
   saveWires(): unknown;
   restoreWires(state: unknown): void;
 }
@@ -101,6 +104,7 @@ export class MachineSnapshots {
       pic: m.pic.save(),
       hpet: m.hpet.save(),
       pit: m.pit.save(),
+      rtc: m.rtc.save(),
       wires: m.saveWires(),
     };
   }
@@ -147,6 +151,7 @@ export class MachineSnapshots {
     m.pic.restore(d.pic as never);
     m.hpet.restore(d.hpet as never);
     m.pit.restore(d.pit);
+    m.rtc.restore(d.rtc);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
     m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));

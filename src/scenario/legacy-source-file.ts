@@ -10,10 +10,30 @@ import { rootBusPin } from '../pci/intx.ts';
 import { q35PirqOf } from '../pci/ich9-lpc.ts';
 import { PIT_HZ } from '../pit/pit-clock.ts';
 import { LOCAL_TIMER_VECTOR, LINUX_APIC_DIVISOR } from '../guest/legacy-programming.ts';
-import type { Checker, ScenarioSource } from './scenario-file.ts';
 import { DURATION_RE, HPET_MODES, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
 
 export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet';
+
+/** The scenario checker's reporting, as this module uses it (scenario-file.ts's Checker). */
+export interface FieldChecker {
+  fail(field: string, reason: string): never;
+  str(v: unknown, field: string): string;
+  int(v: unknown, field: string, min: number, max: number): number;
+}
+
+/** The fields of a scenario source this module reads and fills (scenario-file.ts's ScenarioSource). */
+export interface LegacySourceFields {
+  kind: string;
+  cpu: number;
+  steps: string[];
+  device?: string;
+  vector?: number;
+  irq?: number;
+  via?: LegacyVia;
+  mode?: string;
+  period?: number;
+  count?: number;
+}
 
 export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
   return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet';
@@ -45,7 +65,7 @@ export function legacyTriggerReason(kind: LegacySourceKind): string {
 }
 
 /** The kind's own fields, checked; `o` is the source mapping, `src` what is built from it. */
-export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: ScenarioSource, field: string): void {
+export function parseLegacySource(c: FieldChecker, o: Record<string, unknown>, src: LegacySourceFields, field: string): void {
   const kind = src.kind as LegacySourceKind;
   for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'embeddedMessage', 'embedded']) {
     if (o[k] !== undefined && !FIELDS[kind].includes(k)) c.fail(`${field}.${k}`, `a ${kind} source does not take ${k} (it takes ${list(FIELDS[kind])})`);
@@ -69,7 +89,7 @@ export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: S
       return;
     case 'lapic-timer': {
       if (!(LAPIC_TIMER_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(LAPIC_TIMER_MODES)}, got ${JSON.stringify(o.mode)}`);
-      src.mode = o.mode as ScenarioSource['mode'];
+      src.mode = o.mode as string;
       src.period = durationNs(c, o.period, `${field}.period`);
       src.vector = o.vector === undefined ? LOCAL_TIMER_VECTOR : c.int(o.vector, `${field}.vector`, 0, 255);
       return;
@@ -77,7 +97,7 @@ export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: S
     case 'pit': {
       const mode = o.mode ?? 'rate-generator';
       if (!(PIT_MODE_NAMES as readonly unknown[]).includes(mode)) c.fail(`${field}.mode`, `must be ${list(PIT_MODE_NAMES)} (8254 modes 0, 2, 3, 4), got ${JSON.stringify(o.mode)}`);
-      src.mode = mode as ScenarioSource['mode'];
+      src.mode = mode as string;
       src.count = o.count === undefined ? DEFAULT_PIT_COUNT : c.int(o.count, `${field}.count`, 1, 65536);
       if (src.count === 1 && mode === 'rate-generator') c.fail(`${field}.count`, 'a count of 1 is illegal in mode 2 (82C54 data sheet)');
       const v = via();
@@ -86,7 +106,7 @@ export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: S
     }
     case 'hpet': {
       if (!(HPET_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(HPET_MODES)}, got ${JSON.stringify(o.mode)}`);
-      src.mode = o.mode as ScenarioSource['mode'];
+      src.mode = o.mode as string;
       src.period = durationNs(c, o.period, `${field}.period`);
       if (src.period % HPET_TICK_NS !== 0) c.fail(`${field}.period`, `must be a multiple of ${HPET_TICK_NS} ns: the HPET counts at 100 MHz`);
       if (src.period / HPET_TICK_NS > 0xffff_ffff) c.fail(`${field}.period`, 'is more than 2^32 - 1 ticks of the 32-bit comparator Linux uses');
@@ -95,13 +115,13 @@ export function parseLegacySource(c: Checker, o: Record<string, unknown>, src: S
   }
 }
 
-function durationNs(c: Checker, v: unknown, field: string): number {
+function durationNs(c: FieldChecker, v: unknown, field: string): number {
   if (typeof v === 'string' && DURATION_RE.test(v)) return parseDuration(v);
   return c.int(v, field, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** What a legacy source does when the file gives no steps: one interrupt's worth. */
-export function defaultLegacySteps(src: ScenarioSource): string[] {
+export function defaultLegacySteps(src: LegacySourceFields): string[] {
   switch (src.kind) {
     case 'lapic-timer':
     case 'hpet':
@@ -146,7 +166,7 @@ function pirqOf(device: ResolvedConfig['devices'][number]): number | null {
 }
 
 /** What a legacy source asks of the machine, or null when the machine has it. */
-export function checkLegacySourcesAgainstMachine(src: ScenarioSource, machine: ResolvedConfig): { field: string; reason: string } | null {
+export function checkLegacySourcesAgainstMachine(src: LegacySourceFields, machine: ResolvedConfig): { field: string; reason: string } | null {
   switch (src.kind) {
     case 'isa':
     case 'pit':

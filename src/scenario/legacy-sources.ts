@@ -45,7 +45,7 @@ import { PCI_STATUS_INTERRUPT } from '../pci/intx.ts';
 import type { ScenarioSource } from './scenario-file.ts';
 import type { HeldBy, LegacyVia, PitMode } from './legacy-words.ts';
 import { DEFAULT_PIT_COUNT } from './legacy-source-file.ts';
-import type { SourceObservation } from './run-scenario.ts';
+import type { SourceObservation } from './observation.ts';
 
 /** The source kinds this module drives. */
 export const LEGACY_KINDS = ['isa', 'intx', 'lapic-timer', 'pit', 'hpet'] as const;

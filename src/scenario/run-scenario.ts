@@ -22,26 +22,10 @@ import { createSystem } from '../guest/create-system.ts';
 import { LinuxGuest } from '../guest/linux/linux-guest.ts';
 import { copyMsiToEmbeddedController } from '../guest/drivers/embedded-msi.ts';
 import { isLegacyKind, LegacyStimulus, setupLegacySource } from './legacy-sources.ts';
+import type { SourceObservation } from './observation.ts';
 import type { HeldBy } from './legacy-words.ts';
 
-export interface Delivery {
-  cpu: number;
-  apicId: number;
-  vector: number;
-  deliveryMode: number;
-}
-
-export interface SourceObservation {
-  deliveries: Delivery[];
-  /** The IOMMU's own interrupts (fault events) raised while this source was exercised, and where they went. */
-  iommuInterrupts: Delivery[];
-  faults: IommuFaultEvent[];
-  lost: string[];
-  memoryWrites: { addr: bigint; data: number }[];
-  pirqs: number[];
-  /** Legacy sources: where the interrupt was held back when the steps ended (legacy-sources.ts). */
-  held: HeldBy[];
-}
+export type { Delivery, SourceObservation } from './observation.ts';
 
 export interface SourceResult {
   source: ScenarioSource;
