@@ -25,6 +25,13 @@ Device-assignment scenarios (system: { host, guest, vmm }) — see docs/device-a
   source steps: retarget N, retarget-stale N, release, invalidate-iec <source>, mask, unmask,
                 deschedule, preempt, resume, migrate N
   expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps
+
+Legacy sources — see docs/scenario-format.md and docs/legacy-devices.md:
+  kind isa (irq, via ioapic | extint | lint0-fixed), intx (device with intx: A..D), lapic-timer (mode one-shot |
+  periodic | tsc-deadline, period), pit (mode rate-generator | square-wave | terminal-count | strobe, count), hpet
+  (mode one-shot | periodic, period)
+  steps: advance <time> (250us, 4ms, 1s), raise/lower [bdf], pulse, disintx, enintx, mask, unmask, ack, eoi, handle
+  expect: { held: { by: remote-irr | rte-masked | pic-imr | disintx | lapic-irr, delivered: N } }, { lost: { reason } }
 `;
 
 export function registerRunCommand(program: Command): void {

@@ -67,10 +67,9 @@ export class Pit implements PortIoDevice {
 
   ioWrite(port: number, value: number): void {
     if (this.events.active) this.events.hop('irqpath_pit_write', [['port', port], ['val', value]]);
-    const index = port - PIT_COUNTER0_PORT;
     const tick = this.tick;
-    if (index === 3) this.controlWord(value, tick);
-    else if (index >= 0 && index < 3) this.counters[index].writeByte(value, tick);
+    if (port === PIT_CONTROL_PORT) this.controlWord(value, tick);
+    else if (port >= PIT_COUNTER0_PORT && port < PIT_CONTROL_PORT) this.counters[port - PIT_COUNTER0_PORT].writeByte(value, tick);
     this.update(tick);
   }
 

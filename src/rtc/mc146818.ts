@@ -284,11 +284,17 @@ export class Mc146818 implements PortIoDevice {
     this.timeAt = ns;
   }
 
-  /** Whether the alarm matches the time of day `seconds` (an alarm byte of 0xC0–0xFF matches anything). */
+  /**
+   * Whether the alarm matches the time of day `seconds` (an alarm byte of 0xC0–0xFF matches anything). Worked out from
+   * the seconds since 1970 (a UTC day is 86 400 s), so an update allocates nothing.
+   */
   private alarmMatches(seconds: number): boolean {
-    const d = new Date(seconds * 1000);
-    const now = [this.encode(d.getUTCSeconds()), this.encode(d.getUTCMinutes()), this.encodeHour(d.getUTCHours())];
-    return this.alarm.every((a, i) => a >= 0xc0 || a === now[i]);
+    const a = this.alarm;
+    return (
+      (a[0] >= 0xc0 || a[0] === this.encode(seconds % 60)) &&
+      (a[1] >= 0xc0 || a[1] === this.encode(Math.floor(seconds / 60) % 60)) &&
+      (a[2] >= 0xc0 || a[2] === this.encodeHour(Math.floor(seconds / 3600) % 24))
+    );
   }
 
   // ---- Flags and the line -----------------------------------------------------------------------------------------
