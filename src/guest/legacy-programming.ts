@@ -13,6 +13,9 @@
  * - the HPET as Linux's legacy clockevent: hpet_enable_legacy_int (LEG_RT_CNF), hpet_clkevt_set_state_periodic (counter
  *   stopped, timer 0 ENABLE | PERIODIC | VAL_SET | 32-bit, comparator = counter + delta then the period, counter
  *   started), hpet_clkevt_set_state_oneshot and hpet_clkevt_set_next_event, in arch/x86/kernel/hpet.c;
+ * - the RTC's interrupts as rtc-cmos enables them (drivers/rtc/rtc-cmos.c cmos_irq_enable, cmos_irq_disable: register
+ *   A's rate with the 32.768 kHz divider, register B's PIE or UIE) and its handler's read of register C
+ *   (cmos_interrupt: `irqstat = CMOS_READ(RTC_INTR_FLAGS)`, which releases IRQ8);
  * - an I/O APIC RTE's mask bit (mask_ioapic_irq), and PCI Command.Interrupt Disable (pci_intx, drivers/pci/pci.c).
  * The scenario runner uses these to stand in for the drivers that own those sources; the guest models set up the
  * I/O APIC pins and MSIs themselves.
@@ -190,6 +193,38 @@ export function stopHpetLegacyTimer(cpu: Cpu, config: number): void {
 /** The HPET's general configuration register (ENABLE_CNF, LEG_RT_CNF). */
 export function hpetConfig(cpu: Cpu): number {
   return cpu.read32(HPET_CFG);
+}
+
+// ---- The RTC -------------------------------------------------------------------------------------------------------
+
+const RTC_PORT_INDEX = 0x70;
+const RTC_PORT_DATA = 0x71;
+
+function cmosRead(cpu: Cpu, index: number): number {
+  cpu.out8(RTC_PORT_INDEX, index);
+  return cpu.in8(RTC_PORT_DATA);
+}
+
+function cmosWrite(cpu: Cpu, index: number, value: number): void {
+  cpu.out8(RTC_PORT_INDEX, index);
+  cpu.out8(RTC_PORT_DATA, value);
+}
+
+/** Register A = 32.768 kHz divider | `rate`, then register B's PIE (periodic) or UIE (update) set. */
+export function startRtc(cpu: Cpu, periodic: boolean, rate: number): void {
+  if (periodic) cmosWrite(cpu, 0x0a, 0x20 | (rate & 0x0f));
+  cmosWrite(cpu, 0x0b, cmosRead(cpu, 0x0b) | (periodic ? 0x40 : 0x10));
+}
+
+/** Register C read: its flags (and IRQ8 released). */
+export function readRtcFlags(cpu: Cpu): number {
+  return cmosRead(cpu, 0x0c);
+}
+
+/** PIE, AIE and UIE cleared, and register C read so that IRQ8 is released. */
+export function stopRtc(cpu: Cpu): void {
+  cmosWrite(cpu, 0x0b, cmosRead(cpu, 0x0b) & ~0x70);
+  readRtcFlags(cpu);
 }
 
 // ---- I/O APIC pins and PCI INTx -------------------------------------------------------------------------------------

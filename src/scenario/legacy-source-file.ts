@@ -10,9 +10,9 @@ import { rootBusPin } from '../pci/intx.ts';
 import { q35PirqOf } from '../pci/ich9-lpc.ts';
 import { PIT_HZ } from '../pit/pit-clock.ts';
 import { LOCAL_TIMER_VECTOR, LINUX_APIC_DIVISOR } from '../guest/legacy-programming.ts';
-import { DURATION_RE, HPET_MODES, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
+import { DURATION_RE, HPET_MODES, RTC_MODES, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
 
-export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet';
+export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet' | 'rtc';
 
 /** The scenario checker's reporting, as this module uses it (scenario-file.ts's Checker). */
 export interface FieldChecker {
@@ -33,14 +33,22 @@ export interface LegacySourceFields {
   mode?: string;
   period?: number;
   count?: number;
+  rate?: number;
 }
 
 export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
-  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet';
+  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet' || kind === 'rtc';
 }
 
 /** LATCH for HZ = 250 ((PIT_TICK_RATE + HZ / 2) / HZ, include/linux/i8253.h): a pit source's default count. */
 export const DEFAULT_PIT_COUNT = 4773;
+/** Register A's rate select PC firmware leaves (0x26: 1024 Hz), an rtc source's default. */
+export const DEFAULT_RTC_RATE = 6;
+/** The RTC's period at rate select `rs`, in ns: RS 1 and 2 are 256 and 128 Hz, RS 3..15 32768 >> (RS − 1) Hz. */
+export function rtcPeriodNs(rs: number): number {
+  const ticks = rs <= 2 ? 1 << (rs + 6) : 1 << (rs - 1);
+  return (ticks * 1e9) / 32768;
+}
 /** TMICT is 32 bits. */
 const TMICT_MAX = 0xffff_ffff;
 
@@ -51,6 +59,7 @@ const FIELDS: Record<LegacySourceKind, readonly string[]> = {
   'lapic-timer': ['mode', 'period', 'vector'],
   pit: ['mode', 'count', 'via'],
   hpet: ['mode', 'period'],
+  rtc: ['mode', 'rate', 'via'],
 };
 /** The HPET counts at 100 MHz: 10 ns per tick (QEMU HPET_CLK_PERIOD). */
 const HPET_TICK_NS = 10;
@@ -60,6 +69,7 @@ const list = (words: readonly string[]) => words.join(', ');
 export function legacyTriggerReason(kind: LegacySourceKind): string {
   if (kind === 'isa') return 'an ISA IRQ takes its trigger and polarity from the MADT (IRQ 5, 9, 10, 11 level, the others edge)';
   if (kind === 'intx') return 'PCI INTx is always level-triggered, active low (PIRQA–H)';
+  if (kind === 'rtc') return 'the RTC\'s IRQ8 is an ISA IRQ: edge, active high, as the MADT says';
   if (kind === 'hpet') return 'the HPET\'s legacy route is IRQ0, edge-triggered, as the MADT says';
   return `a ${kind} source has no trigger or polarity of its own`;
 }
@@ -67,7 +77,7 @@ export function legacyTriggerReason(kind: LegacySourceKind): string {
 /** The kind's own fields, checked; `o` is the source mapping, `src` what is built from it. */
 export function parseLegacySource(c: FieldChecker, o: Record<string, unknown>, src: LegacySourceFields, field: string): void {
   const kind = src.kind as LegacySourceKind;
-  for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'embeddedMessage', 'embedded']) {
+  for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'rate', 'embeddedMessage', 'embedded']) {
     if (o[k] !== undefined && !FIELDS[kind].includes(k)) c.fail(`${field}.${k}`, `a ${kind} source does not take ${k} (it takes ${list(FIELDS[kind])})`);
   }
   const via = (): LegacyVia | undefined => {
@@ -104,6 +114,16 @@ export function parseLegacySource(c: FieldChecker, o: Record<string, unknown>, s
       if (v !== undefined) src.via = v;
       return;
     }
+    case 'rtc': {
+      const mode = o.mode ?? 'periodic';
+      if (!(RTC_MODES as readonly unknown[]).includes(mode)) c.fail(`${field}.mode`, `must be ${list(RTC_MODES)}, got ${JSON.stringify(o.mode)}`);
+      src.mode = mode as string;
+      if (o.rate !== undefined && mode !== 'periodic') c.fail(`${field}.rate`, 'is the periodic interrupt\'s rate select (register A RS): only mode periodic has one');
+      src.rate = o.rate === undefined ? DEFAULT_RTC_RATE : c.int(o.rate, `${field}.rate`, 1, 15);
+      const v = via();
+      if (v !== undefined) src.via = v;
+      return;
+    }
     case 'hpet': {
       if (!(HPET_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(HPET_MODES)}, got ${JSON.stringify(o.mode)}`);
       src.mode = o.mode as string;
@@ -126,6 +146,9 @@ export function defaultLegacySteps(src: LegacySourceFields): string[] {
     case 'lapic-timer':
     case 'hpet':
       return [`advance ${src.period}ns`];
+    case 'rtc':
+      // One period (a whole number of ns from RS = 8 up; rounded up below), or one second to the next update.
+      return [src.mode === 'update' ? 'advance 1s' : `advance ${Math.ceil(rtcPeriodNs(src.rate ?? DEFAULT_RTC_RATE))}ns`, 'handle', 'read-c'];
     case 'pit': {
       // The first period ends N CLK edges after the count is loaded on the edge after the write.
       const n = src.count ?? DEFAULT_PIT_COUNT;
@@ -143,6 +166,7 @@ const STEPS: Record<LegacySourceKind, RegExp> = {
   'lapic-timer': /^(ack|eoi|handle|mask|unmask)$/,
   pit: /^(ack|eoi|handle|mask|unmask)$/,
   hpet: /^(ack|eoi|handle|mask|unmask)$/,
+  rtc: /^(ack|eoi|handle|mask|unmask|read-c)$/,
 };
 const STEP_WORDS: Record<LegacySourceKind, string> = {
   isa: 'raise, lower, pulse, ack, eoi, handle, mask, unmask, advance <time>',
@@ -150,12 +174,13 @@ const STEP_WORDS: Record<LegacySourceKind, string> = {
   'lapic-timer': 'advance <time>, ack, eoi, handle, mask, unmask',
   pit: 'advance <time>, ack, eoi, handle, mask, unmask',
   hpet: 'advance <time>, ack, eoi, handle, mask, unmask',
+  rtc: 'advance <time>, ack, eoi, handle, read-c, mask, unmask',
 };
 
 /** Why `step` is not one of `kind`'s steps, or null. */
 export function legacyStepProblem(kind: LegacySourceKind, step: string): string | null {
   if (STEPS[kind].test(step)) return null;
-  return `"${step}" is not a step of a ${kind} source (${STEP_WORDS[kind]})`;
+  return `"${step}" is not a step of ${kind} sources (${STEP_WORDS[kind]})`;
 }
 
 /** The PIRQ a configured device's INTx pin reaches on q35, or null when it has none. */
@@ -170,8 +195,9 @@ export function checkLegacySourcesAgainstMachine(src: LegacySourceFields, machin
   switch (src.kind) {
     case 'isa':
     case 'pit':
-    case 'hpet': {
-      const irq = src.kind === 'isa' ? src.irq! : 0;
+    case 'hpet':
+    case 'rtc': {
+      const irq = src.kind === 'isa' ? src.irq! : src.kind === 'rtc' ? 8 : 0;
       const gsi = isaIrqToGsi(irq, QEMU_INTERRUPT_SOURCE_OVERRIDES);
       if ((src.via ?? 'ioapic') === 'ioapic' && gsi >= machine.ioapic.pins) return { field: src.kind === 'pit' ? 'via' : 'irq', reason: `IRQ ${irq} arrives at I/O APIC input ${gsi}, but the I/O APIC has ${machine.ioapic.pins} pins` };
       return null;

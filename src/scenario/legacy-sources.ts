@@ -1,7 +1,7 @@
 /**
  * The legacy interrupt sources of a scenario: an ISA IRQ line (`isa`), a PCI function's INTx pin (`intx`), the LAPIC
  * timer (`lapic-timer`), the 8254's counter 0 (`pit`) and the HPET's comparator 0 as Linux's legacy clockevent on IRQ0
- * (`hpet`). The guest model programs the I/O APIC pin an ISA IRQ or an
+ * (`hpet`), and the MC146818 RTC's periodic or update-ended interrupt on IRQ8 (`rtc`). The guest model programs the I/O APIC pin an ISA IRQ or an
  * INTx pin arrives at, as it does for any pin; what a driver or the timer code would write besides — the 8259, LVT
  * LINT0 for the virtual wire, the timers' registers, Command.Interrupt Disable — is written here with Linux's register
  * sequences (src/guest/legacy-programming.ts).
@@ -36,6 +36,9 @@ import {
   hpetConfig,
   startHpetLegacyTimer,
   stopHpetLegacyTimer,
+  readRtcFlags,
+  startRtc,
+  stopRtc,
   apicWrite,
 } from '../guest/legacy-programming.ts';
 import { APIC_LVT_LINT0 } from '../apic/registers.ts';
@@ -44,11 +47,11 @@ import { RTE_MASK, RTE_REMOTE_IRR, RTE_TRIGGER } from '../msi/formats/ioapic-rte
 import { PCI_STATUS_INTERRUPT } from '../pci/intx.ts';
 import type { ScenarioSource } from './scenario-file.ts';
 import type { HeldBy, LegacyVia, PitMode } from './legacy-words.ts';
-import { DEFAULT_PIT_COUNT } from './legacy-source-file.ts';
+import { DEFAULT_PIT_COUNT, DEFAULT_RTC_RATE } from './legacy-source-file.ts';
 import type { SourceObservation } from './observation.ts';
 
 /** The source kinds this module drives. */
-export const LEGACY_KINDS = ['isa', 'intx', 'lapic-timer', 'pit', 'hpet'] as const;
+export const LEGACY_KINDS = ['isa', 'intx', 'lapic-timer', 'pit', 'hpet', 'rtc'] as const;
 export type LegacyKind = (typeof LEGACY_KINDS)[number];
 
 export function isLegacyKind(kind: string): kind is LegacyKind {
@@ -61,12 +64,15 @@ export const PIT_MODES: Record<PitMode, 0 | 2 | 3 | 4> = { 'terminal-count': 0, 
 const LINT0_EXTINT_MASKED = 0x10700;
 /** The ISA IRQ of a pit source. */
 const PIT_IRQ = 0;
+/** The RTC's ISA IRQ. */
+const RTC_IRQ = 8;
 const STORM_LIMIT = 64;
 /** The HPET counts at 100 MHz. */
 const HPET_TICK_NS = 10;
 
 /** ISA IRQ a legacy source is wired to (isa: its irq; pit: IRQ0), or -1. */
 function isaIrqOf(src: ScenarioSource): number {
+  if (src.kind === 'rtc') return RTC_IRQ;
   return src.kind === 'pit' || src.kind === 'hpet' ? PIT_IRQ : src.kind === 'isa' ? src.irq! : -1;
 }
 
@@ -153,6 +159,8 @@ export class LegacyStimulus {
       startLapicTimer(this.m.cpu(src.cpu), src.mode as 'one-shot' | 'periodic' | 'tsc-deadline', src.vector!, period / cfg.apicBusCycleNs, tscTicks);
     } else if (src.kind === 'pit') {
       startPit(bsp, PIT_MODES[src.mode as PitMode], src.count ?? DEFAULT_PIT_COUNT);
+    } else if (src.kind === 'rtc') {
+      startRtc(bsp, src.mode !== 'update', src.rate ?? DEFAULT_RTC_RATE);
     } else if (src.kind === 'hpet') {
       this.hpetConfigBefore = hpetConfig(bsp);
       startHpetLegacyTimer(bsp, src.mode === 'periodic', src.period! / HPET_TICK_NS);
@@ -183,6 +191,9 @@ export class LegacyStimulus {
       case 'pulse':
         this.run('raise', arg);
         this.run('lower', arg);
+        return true;
+      case 'read-c':
+        readRtcFlags(this.m.cpu(0));
         return true;
       case 'disintx':
       case 'enintx':
@@ -260,6 +271,7 @@ export class LegacyStimulus {
     if (this.src.kind === 'lapic-timer') stopLapicTimer(m.cpu(this.src.cpu));
     if (this.src.kind === 'pit') stopPit(bsp);
     if (this.src.kind === 'hpet') stopHpetLegacyTimer(bsp, this.hpetConfigBefore);
+    if (this.src.kind === 'rtc') stopRtc(bsp);
     for (const irq of this.raisedIsa) m.setIsaIrq(irq, false);
     for (const bdf of this.raisedIntx) m.device(bdf).fn.setIntx(false);
     this.raisedIsa.clear();

@@ -24,6 +24,9 @@ export type PitMode = (typeof PIT_MODE_NAMES)[number];
 /** The LAPIC timer's modes (LVTT bits 18:17). */
 export const LAPIC_TIMER_MODES = ['one-shot', 'periodic', 'tsc-deadline'] as const;
 
+/** The RTC interrupts a source enables: periodic (PIE, at register A's rate) or update-ended (UIE, every second). */
+export const RTC_MODES = ['periodic', 'update'] as const;
+
 /** The HPET comparator's modes (Tn_TYPE_CNF). */
 export const HPET_MODES = ['one-shot', 'periodic'] as const;
 

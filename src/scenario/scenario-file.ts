@@ -18,7 +18,7 @@ import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import { positionOfField, type FilePosition } from './field-position.ts';
 import { shapeProblems } from './scenario-schema.ts';
-import { HELD_BY, parseDuration, type HeldBy, type LAPIC_TIMER_MODES, type LegacyVia, type PitMode } from './legacy-words.ts';
+import { HELD_BY, parseDuration, type HeldBy, type LAPIC_TIMER_MODES, type LegacyVia, type PitMode, type RTC_MODES } from './legacy-words.ts';
 import { checkLegacySourcesAgainstMachine, defaultLegacySteps, isLegacySourceKind, legacyStepProblem, legacyTriggerReason, parseLegacySource } from './legacy-source-file.ts';
 
 export { parseDuration };
@@ -101,17 +101,19 @@ export type SourceExpectation =
  * message its irq domain composed (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
  */
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
-  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet';
+  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet' | 'rtc';
   /** ISA IRQ of an `isa` source, 0..15 but 2. */
   irq?: number;
   /** How an `isa` or `pit` source's IRQ reaches the CPU (default ioapic). */
   via?: LegacyVia;
-  /** A `lapic-timer` source's LVTT mode, a `pit` source's 8254 mode, an `hpet` source's one-shot or periodic. */
-  mode?: (typeof LAPIC_TIMER_MODES)[number] | PitMode;
+  /** A `lapic-timer` source's LVTT mode, a `pit` source's 8254 mode, an `hpet` source's one-shot or periodic, an `rtc` source's interrupt. */
+  mode?: (typeof LAPIC_TIMER_MODES)[number] | PitMode | (typeof RTC_MODES)[number];
   /** A `lapic-timer` or `hpet` source's period (one-shot: delay) in ns. */
   period?: number;
   /** A `pit` source's count (1..65536; default LATCH for HZ = 250, 4773). */
   count?: number;
+  /** An `rtc` source's periodic rate select (register A RS, 1..15; default 6, 1024 Hz). */
+  rate?: number;
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
   steps: string[];
   /**
@@ -250,7 +252,7 @@ export class Checker {
 }
 
 const STEP_RE =
-  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx)$/;
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx|read-c)$/;
 /** `advance <time>`: move the machine's simulated clock (timers fire); any source may take it. */
 const ADVANCE_RE = /^advance \d+(?:ns|us|ms|s)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
@@ -323,15 +325,15 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
 function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded', 'irq', 'via', 'mode', 'period', 'count'], field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded', 'irq', 'via', 'mode', 'period', 'count', 'rate'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
-  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims' && !isLegacySourceKind(kind)) c.fail(`${field}.kind`, `must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit or hpet, got ${JSON.stringify(kind)}`);
+  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims' && !isLegacySourceKind(kind)) c.fail(`${field}.kind`, `must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit, hpet or rtc, got ${JSON.stringify(kind)}`);
   const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
   if (isLegacySourceKind(kind)) {
     parseLegacySource(c, o, src, field);
   } else {
-    for (const k of ['irq', 'via', 'mode', 'period', 'count']) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit, hpet), not to a ${kind} source`);
+    for (const k of ['irq', 'via', 'mode', 'period', 'count', 'rate']) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit, hpet, rtc), not to a ${kind} source`);
     if (kind === 'ioapic') {
       src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
       if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
@@ -374,7 +376,7 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   } else {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time>, disintx, enintx, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time>, disintx, enintx, read-c, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
       if (ADVANCE_RE.test(s)) return s;
       if (isLegacySourceKind(kind)) {
         const why = legacyStepProblem(kind, s);
@@ -382,6 +384,7 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
         return s;
       }
       if (/^(disintx|enintx)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" sets PCI Command.Interrupt Disable: an intx source's step`);
+      if (s === 'read-c') c.fail(`${field}.steps[${j}]`, '"read-c" reads the RTC\'s register C: an rtc source\'s step');
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
       if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;

@@ -9,7 +9,7 @@
  * own validation (src/machine/config.ts, src/vmm/system-config.ts), the same createMachine and createSystem apply.
  */
 import * as v from 'valibot';
-import { DURATION_RE, HELD_BY, LAPIC_TIMER_MODES, LEGACY_VIAS, PIT_MODE_NAMES } from './legacy-words.ts';
+import { DURATION_RE, HELD_BY, LAPIC_TIMER_MODES, LEGACY_VIAS, PIT_MODE_NAMES, RTC_MODES } from './legacy-words.ts';
 
 const got = (issue: v.BaseIssue<unknown>): string => JSON.stringify(issue.input) ?? String(issue.input);
 
@@ -32,7 +32,7 @@ function int(min: number, max: number) {
   );
 }
 
-/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit or hpet"). */
+/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit, hpet or rtc"). */
 function oneOf<const T extends readonly string[]>(options: T, what = listOf(options)) {
   return v.picklist(options, (i) => `must be ${what}, got ${got(i)}`);
 }
@@ -51,9 +51,9 @@ const mapping = v.record(v.string(), v.unknown(), (i) => `must be a mapping, got
 const strings = v.array(v.string(), 'must be a list of strings');
 
 const STEP =
-  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx)$/;
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx|read-c)$/;
 const STEP_NAMES =
-  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N';
+  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, read-c, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N';
 
 /** A stimulus step of a source: `signal`, `raise A`, `retarget 3` … (which kinds of source take which: scenario-file.ts). */
 export const StepSchema = v.pipe(
@@ -75,10 +75,11 @@ const duration = v.union(
 
 export const SourceSchema = fields({
   id: text(),
-  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit', 'hpet']),
+  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit', 'hpet', 'rtc']),
   irq: v.optional(int(0, 15)),
   via: v.optional(oneOf(LEGACY_VIAS)),
-  mode: v.optional(oneOf([...LAPIC_TIMER_MODES, ...PIT_MODE_NAMES])),
+  mode: v.optional(oneOf([...new Set([...LAPIC_TIMER_MODES, ...PIT_MODE_NAMES, ...RTC_MODES])])),
+  rate: v.optional(int(1, 15)),
   period: v.optional(duration),
   count: v.optional(int(1, 65536)),
   device: v.optional(text()),

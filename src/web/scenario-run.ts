@@ -43,6 +43,8 @@ function originWords(src: SourceResult['source']): string {
       return 'the 8254\'s counter 0 drives IRQ0';
     case 'hpet':
       return 'the HPET\'s timer 0 fires on IRQ0';
+    case 'rtc':
+      return 'the RTC raises IRQ8';
     default:
       return `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
   }

@@ -39,11 +39,13 @@ describe('validation of legacy sources, with file:line:column (the column of the
     ['{ id: s, kind: intx, device: \'00:05.0\', cpu: 0 }', 'intended', 'x.yaml:5:34: sources[0].device: device 00:05.0 has no INTx pin: give it intx: A, B, C or D'],
     ['{ id: s, kind: intx, device: \'00:03.0\', cpu: 0, steps: [raise 00:04.0] }', 'intended', 'x.yaml:5:61: sources[0].steps[0]: 00:04.0 is on PIRQE, not on 00:03.0\'s PIRQH: they do not share the line'],
     ['{ id: s, kind: lapic-timer, mode: periodic, period: 1000ns, cpu: 0 }', 'intended', 'x.yaml:5:57: sources[0].period: must be a multiple of 16 ns'],
-    ['{ id: s, kind: lapic-timer, mode: sometimes, period: 1ms, cpu: 0 }', 'intended', 'x.yaml:5:39: sources[0].mode: must be one-shot, periodic, tsc-deadline, terminal-count, rate-generator, square-wave or strobe, got "sometimes"'],
+    ['{ id: s, kind: lapic-timer, mode: sometimes, period: 1ms, cpu: 0 }', 'intended', 'x.yaml:5:39: sources[0].mode: must be one-shot, periodic, tsc-deadline, terminal-count, rate-generator, square-wave, strobe or update, got "sometimes"'],
     ['{ id: s, kind: pit, period: 1ms, cpu: 0 }', 'intended', 'x.yaml:5:33: sources[0].period: a pit source does not take period (it takes mode, count, via)'],
     ['{ id: s, kind: msix, device: \'00:05.0\', cpu: 0, steps: [disintx] }', 'intended', 'x.yaml:5:61: sources[0].steps[0]: "disintx" sets PCI Command.Interrupt Disable: an intx source\'s step'],
     ['{ id: s, kind: hpet, mode: periodic, period: 15ns, cpu: 0 }', 'intended', 'x.yaml:5:50: sources[0].period: must be a multiple of 10 ns: the HPET counts at 100 MHz'],
     ['{ id: s, kind: isa, irq: 4, cpu: 0, steps: [advance 5 ms] }', 'intended', 'x.yaml:5:49: sources[0].steps[0]: unknown step "advance 5 ms"'],
+    ['{ id: s, kind: rtc, mode: update, rate: 3, cpu: 0 }', 'intended', "x.yaml:5:45: sources[0].rate: is the periodic interrupt's rate select (register A RS): only mode periodic has one"],
+    ['{ id: s, kind: isa, irq: 4, cpu: 0, steps: [read-c] }', 'intended', 'x.yaml:5:49: sources[0].steps[0]: "read-c" is not a step of isa sources (raise, lower, pulse, ack, eoi, handle, mask, unmask, advance <time>)'],
     ['{ id: s, kind: isa, irq: 4, cpu: 0 }', '{ held: { by: nowhere } }', 'x.yaml:8:31: expect.sources.s.held.by: must be remote-irr, rte-masked, pic-imr, disintx or lapic-irr, got "nowhere"'],
   ];
   for (const [source, expectation, message] of cases) {
