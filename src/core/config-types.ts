@@ -167,8 +167,8 @@ export interface AmdIommuOptions {
   efr2?: bigint | string;
   /** IVRS lists the I/O APIC (IVHD special device, variety IOAPIC) at ioapicDeviceId (default true). */
   ioapicInIvrs?: boolean;
-  /** An HPET listed in IVRS as a special device: its number and DeviceID ("00:14.0"). */
-  hpet?: { id: number; deviceId: string };
+  /** An HPET listed in IVRS as a special device: its number and DeviceID ("00:14.0"); null or absent: none. */
+  hpet?: { id: number; deviceId: string } | null;
 }
 
 export type IommuOptions = IntelIommuOptions | AmdIommuOptions;
