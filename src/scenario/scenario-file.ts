@@ -207,6 +207,12 @@ class Checker {
     throw new ScenarioError(this.file, field, reason, this.variant);
   }
 
+  /** A configuration the machine or the system rejected: every problem it found, its fields named below `field`. */
+  failConfig(e: ConfigError, field: string): never {
+    const [first, ...more] = e.under(field).problems.map((p) => new ScenarioError(this.file, p.field, p.reason, this.variant));
+    throw new ScenarioError(this.file, first.field, first.reason, this.variant, null, more);
+  }
+
   obj(v: unknown, field: string): Record<string, unknown> {
     if (!isObject(v)) this.fail(field, `must be a mapping, got ${JSON.stringify(v)}`);
     return v;
@@ -347,7 +353,7 @@ function parseMachine(c: Checker, raw: unknown, field = 'machine'): { config: Ma
   try {
     return { config, resolved: resolveConfig(config) };
   } catch (e) {
-    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    if (e instanceof ConfigError) c.failConfig(e, field);
     throw e;
   }
 }
@@ -362,7 +368,7 @@ function parseSystem(c: Checker, raw: unknown, field = 'system'): { config: Syst
     const r = resolveSystemConfig(config);
     return { config, machine: r.guest, resolved: r.guestResolved };
   } catch (e) {
-    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    if (e instanceof ConfigError) c.failConfig(e, field);
     throw e;
   }
 }
@@ -575,7 +581,8 @@ export function parseScenario(text: string, file: string): Scenario[] {
     return validateScenario(doc, file);
   } catch (e) {
     if (e instanceof ScenarioError && e.position === null) {
-      throw new ScenarioError(e.file, e.field, e.reason, e.variant, positionOfField(text, e.field, e.variant));
+      const [first, ...more] = e.problems.map((p) => new ScenarioError(p.file, p.field, p.reason, p.variant, positionOfField(text, p.field, p.variant)));
+      throw new ScenarioError(first.file, first.field, first.reason, first.variant, first.position, more);
     }
     throw e;
   }

@@ -5,19 +5,22 @@
  * two fields or the machine (a source's device must exist, a pin has no device, variants merge over the base) stays
  * hand-written in scenario-file.ts, after the shape is known to be right.
  *
- * The `machine:` and `system:` blocks are mappings here; their fields are checked by the machine's and the system's
- * own validation (src/machine/config.ts, src/vmm/system-config.ts), the same createMachine and createSystem apply.
+ * The `machine:` and `system:` blocks are the machine's and the system's own schemas (src/machine/config.ts,
+ * src/vmm/system-config.ts), the ones createMachine and createSystem apply; a variant's overrides are partial
+ * mappings, checked whole once merged over the base.
  */
 import * as v from 'valibot';
-
-const got = (issue: v.BaseIssue<unknown>): string => JSON.stringify(issue.input) ?? String(issue.input);
+import { fields as configFields, got, listOf, mustBe, shapeProblems as problemsOf } from '../core/config-schema.ts';
+import type { ConfigProblem } from '../core/errors.ts';
+import { MachineConfigSchema } from '../machine/config.ts';
+import { SystemConfigSchema } from '../vmm/system-config.ts';
 
 /** A non-empty string. */
-const text = (what = 'a non-empty string') => v.pipe(v.string((i) => `must be ${what}, got ${got(i)}`), v.minLength(1, (i) => `must be ${what}, got ${got(i)}`));
+const text = (what = 'a non-empty string') => v.pipe(v.string(mustBe(what)), v.minLength(1, mustBe(what)));
 
 /** An integer from `min` to `max`, written as a number or as hex text ("0x25"); YAML reads 0x25 as a number already. */
 function int(min: number, max: number) {
-  const message = (i: v.BaseIssue<unknown>) => `must be an integer from ${min} to ${max}, got ${got(i)}`;
+  const message = mustBe(`an integer from ${min} to ${max}`);
   return v.union(
     [
       v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max)),
@@ -33,18 +36,11 @@ function int(min: number, max: number) {
 
 /** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic or ims"). */
 function oneOf<const T extends readonly string[]>(options: T, what = listOf(options)) {
-  return v.picklist(options, (i) => `must be ${what}, got ${got(i)}`);
-}
-
-function listOf(options: readonly string[]): string {
-  return options.length === 1 ? options[0] : `${options.slice(0, -1).join(', ')} or ${options[options.length - 1]}`;
+  return v.picklist(options, mustBe(what));
 }
 
 /** A mapping with exactly these fields: an unknown one is named with the fields that are allowed. */
-function fields<const E extends v.ObjectEntries>(entries: E) {
-  const allowed = Object.keys(entries).join(', ');
-  return v.strictObject(entries, (i) => (i.expected === 'never' ? `unknown field (allowed: ${allowed})` : `must be a mapping, got ${got(i)}`));
-}
+const fields = <const E extends v.ObjectEntries>(entries: E) => configFields(entries, mustBe('a mapping'));
 
 const mapping = v.record(v.string(), v.unknown(), (i) => `must be a mapping, got ${got(i)}`);
 const strings = v.array(v.string(), 'must be a list of strings');
@@ -144,8 +140,8 @@ export const ScenarioFileSchema = fields({
   title: text(),
   story: v.optional(text()),
   facts: v.optional(strings),
-  machine: v.optional(mapping),
-  system: v.optional(mapping),
+  machine: v.optional(MachineConfigSchema),
+  system: v.optional(SystemConfigSchema),
   guest: GuestSchema,
   sources: v.pipe(v.array(SourceSchema, 'must be a non-empty list'), v.minLength(1, 'must be a non-empty list')),
   dma: v.optional(v.array(DmaSchema, 'must be a list of DMA requests')),
@@ -154,48 +150,12 @@ export const ScenarioFileSchema = fields({
 });
 
 /** One problem valibot found: the field path in the validator's notation ("sources[0].kind") and what was wrong. */
-export interface ShapeProblem {
-  field: string;
-  reason: string;
-}
-
-type PathKey = string | number;
-
-/** A path in the validator's notation: ['sources', 0, 'kind'] → "sources[0].kind". */
-function fieldOf(path: readonly PathKey[]): string {
-  let out = '';
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? key : `.${key}`;
-  return out;
-}
-
-function keysOf(issue: v.BaseIssue<unknown>): PathKey[] {
-  return (issue.path ?? []).map((item) => item.key as PathKey);
-}
+export type ShapeProblem = ConfigProblem;
 
 /**
  * Every problem with the shape of `doc`, in document order; empty when the shape is right. An unknown key's path
  * ends with the key itself.
  */
 export function shapeProblems(doc: unknown): ShapeProblem[] {
-  const result = v.safeParse(ScenarioFileSchema, doc);
-  if (result.success) return [];
-  return result.issues.flatMap((issue) => bestMatch(issue, [])).map(({ path, message }) => ({ field: fieldOf(path), reason: message }));
-}
-
-/**
- * A union that failed (an expectation is one of several mappings) carries each branch's issues, flattened, with
- * paths relative to the union. The branch that got furthest into the input, past the key that names it, is the one
- * the author meant — `{ fault: { unit: intel } }` is a fault with a bad unit, not a bad `reaches` — so its deepest
- * issues are reported; otherwise the union's own message, which lists the choices.
- */
-function bestMatch(issue: v.BaseIssue<unknown>, prefix: PathKey[]): { path: PathKey[]; message: string }[] {
-  const path = [...prefix, ...keysOf(issue)];
-  const branches = issue.issues;
-  if (issue.type !== 'union' || branches === undefined || branches.length === 0) return [{ path, message: issue.message }];
-  const deepest = Math.max(...branches.map((b) => keysOf(b).length));
-  const found = branches.filter((b) => keysOf(b).length === deepest);
-  // Flattened issues belong to one branch only when they all sit under the same key.
-  const keys = new Set(found.map((b) => keysOf(b)[0]));
-  if (deepest <= 1 || keys.size !== 1) return [{ path, message: issue.message }];
-  return found.flatMap((b) => bestMatch(b, path));
+  return problemsOf(ScenarioFileSchema, doc);
 }

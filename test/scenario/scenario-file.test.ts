@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deepMerge, parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { scenarioErrorOf as errorOf } from './helpers.ts';
 
 const BASE = `
 title: t
@@ -12,16 +13,6 @@ expect:
   verdict: fixed
   sources: { a: intended, p: intended }
 `;
-
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'x.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('accepted');
-}
 
 describe('scenario files', () => {
   it('parse with defaults: MSI sources are signalled once, level pins raise/ack/lower/eoi', () => {
