@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { ScenarioFileSchema } from '../src/scenario/scenario-schema.ts';
-import { DeviceOptionsSchema, IommuOptionsSchema } from '../src/machine/config.ts';
+import { DeviceOptionsSchema, IommuOptionsSchema } from '../src/machine/config-schema.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_FILE = join(root, 'scenarios/scenario.schema.json');

@@ -12,8 +12,8 @@
 import * as v from 'valibot';
 import { fields as configFields, got, listOf, mustBe, shapeProblems as problemsOf } from '../core/config-schema.ts';
 import type { ConfigProblem } from '../core/errors.ts';
-import { MachineConfigSchema } from '../machine/config.ts';
-import { SystemConfigSchema } from '../vmm/system-config.ts';
+import { MachineConfigSchema } from '../machine/config-schema.ts';
+import { SystemConfigSchema } from '../vmm/system-config-schema.ts';
 
 /** A non-empty string. */
 const text = (what = 'a non-empty string') => v.pipe(v.string(mustBe(what)), v.minLength(1, mustBe(what)));

@@ -1,17 +1,18 @@
 /**
- * The configuration of a two-machine system — a host, a guest and the VMM joining them — its shape declared once
- * (SystemConfigSchema, composing the machine's), and the rules that relate its parts, in the style of
+ * The configuration of a two-machine system — a host, a guest and the VMM joining them — its shape
+ * (system-config-schema.ts, composing the machine's), and the rules that relate its parts, in the style of
  * `createMachine`: every problem is a ConfigError naming the field path (`guest.assigned[0].host`, `vmm.profile`),
  * unknown fields are errors, a wrong shape is reported whole, and everything is checked before anything is built.
  */
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import { parseBdf, formatBdf } from '../core/bdf.ts';
-import { checkShape, fields, flag, got, mustBe, oneOf, pciAddress, type SameType } from '../core/config-schema.ts';
+import { checkShape, type SameType } from '../core/config-schema.ts';
 import type { DeviceOptions, MachineConfig } from '../core/config-types.ts';
 import { ConfigError } from '../core/errors.ts';
-import { MACHINE_FIELDS, resolveConfig, type ResolvedConfig } from '../machine/config.ts';
+import { resolveConfig, type ResolvedConfig } from '../machine/config.ts';
 import { resolveAmdOptions } from '../iommu-amd/options.ts';
-import { VMM_PROFILE_NAMES, VMM_PROFILES, type VmmProfileName } from './profiles.ts';
+import { SystemConfigSchema } from './system-config-schema.ts';
+import { VMM_PROFILES, type VmmProfileName } from './profiles.ts';
 
 /** One assigned device: the host's physical function `host` appears in the guest at `bdf`. */
 export interface AssignedDeviceConfig {
@@ -110,47 +111,11 @@ export interface ResolvedSystemConfig {
   hypothetical: Required<HypotheticalHardwareConfig>;
 }
 
-// ---- The shape: what each field alone must be -------------------------------------------------------------------
+// ---- The rules that relate parts --------------------------------------------------------------------------------
 
-const QUIRK_SPELLING = 'the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true';
-const address = () => pciAddress(mustBe('a PCI address "bb:dd.f"'));
-
-const VmmSchema = fields(
-  {
-    profile: oneOf(VMM_PROFILE_NAMES, mustBe(`one of ${VMM_PROFILE_NAMES.join(', ')}`)),
-    postedInterrupts: v.optional(flag()),
-    msiNoVirt: v.optional(flag()),
-    pvComposeMsi: v.optional(flag()),
-    athBar0Quirk: v.optional(flag()),
-    imsTrap: v.optional(flag()),
-    quirks: v.optional(
-      v.array(oneOf(['ath-bar0', 'ims-trap'], (i) => `unknown quirk ${got(i)} (known: ath-bar0, ims-trap; ${QUIRK_SPELLING})`), `must be a list of quirk names (ath-bar0, ims-trap); ${QUIRK_SPELLING}`),
-    ),
-    nativeRemapBySourceId: v.optional(flag()),
-  },
-  'must be an object { profile, ... }',
-);
-
-const AssignedSchema = fields({ bdf: address(), host: address() }, "must be an object { bdf: '00:05.0', host: '02:00.0' }");
-
-/** The shape of `createSystem`'s configuration and of a scenario's `system:` block. */
-export const SystemConfigSchema = fields(
-  {
-    host: fields(MACHINE_FIELDS, 'must be a machine config object'),
-    guest: fields(
-      { ...MACHINE_FIELDS, assigned: v.optional(v.array(AssignedSchema, "must be a list like [{ bdf: '00:05.0', host: '02:00.0' }]")) },
-      'must be a machine config object with an `assigned` list',
-    ),
-    vmm: VmmSchema,
-    hypothetical: v.optional(fields({ nativeRemapBySourceId: v.optional(flag()) }, 'must be an object { nativeRemapBySourceId }')),
-  },
-  'must be an object { host, guest, vmm }',
-);
-/** The public interfaces above say what this schema accepts, no more and no less. */
+/** The public interfaces above say what the schema (system-config-schema.ts) accepts, no more and no less. */
 const schemaMatchesInterface: SameType<v.InferInput<typeof SystemConfigSchema>, SystemConfig> = true;
 void schemaMatchesInterface;
-
-// ---- The rules that relate parts --------------------------------------------------------------------------------
 
 /** One machine's config through createMachine's validation, its fields named below `prefix`. */
 function resolveMachine(config: MachineConfig, prefix: string): ResolvedConfig {
