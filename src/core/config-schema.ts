@@ -119,18 +119,22 @@ function keysOf(issue: v.BaseIssue<unknown>): PathKey[] {
  */
 export function shapeProblems(schema: v.GenericSchema, input: unknown): ConfigProblem[] {
   const result = v.safeParse(schema, input, { abortPipeEarly: true });
-  if (result.success) return [];
-  return result.issues.flatMap((issue) => bestMatch(issue, [])).map(({ path, message }) => ({ field: fieldPath(path), reason: message }));
+  return result.success ? [] : problemsOf(result.issues);
+}
+
+function problemsOf(issues: readonly v.BaseIssue<unknown>[]): ConfigProblem[] {
+  return issues.flatMap((issue) => bestMatch(issue, [])).map(({ path, message }) => ({ field: fieldPath(path), reason: message }));
 }
 
 /**
- * Throws a ConfigError with every problem of `input`'s shape, each field named below `prefix` ("iommu" →
- * "iommu.base"); a problem with the whole value is named `whole` (the prefix itself by default).
+ * `input` read through `schema` (defaults filled, values converted); or a ConfigError with every problem of its
+ * shape, each field named below `prefix` ("iommu" → "iommu.base"), a problem with the whole value named `whole` (the
+ * prefix itself by default).
  */
-export function checkShape(schema: v.GenericSchema, input: unknown, prefix: string, whole = prefix): void {
-  const problems = shapeProblems(schema, input).map((p) => ({ field: p.field === '' ? whole : prefix === '' ? p.field : `${prefix}.${p.field}`, reason: p.reason }));
-  if (problems.length === 0) return;
-  const [first, ...more] = problems;
+export function checkShape<const S extends v.GenericSchema>(schema: S, input: unknown, prefix: string, whole = prefix): v.InferOutput<S> {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  if (result.success) return result.output;
+  const [first, ...more] = problemsOf(result.issues).map((p) => ({ field: p.field === '' ? whole : prefix === '' ? p.field : `${prefix}.${p.field}`, reason: p.reason }));
   throw new ConfigError(first.field, first.reason, more);
 }
 

@@ -23,6 +23,19 @@ describe('scenario files', () => {
     expect(s.expect.sources.a).toEqual({ kind: 'intended', times: 1 });
   });
 
+  it("report every shape problem of a variant's merged source or expectations, named with the variant", () => {
+    const text = BASE + `variants:\n  - { name: v, sources: { a: { trigger: sideways, cpu: 40000 } }, expect: { verdict: works } }\n`;
+    expect(errorOf(text).problems.map((p) => [p.variant, p.field, p.reason])).toEqual([
+      ['v', 'sources[0].trigger', 'must be edge or level, got "sideways"'],
+      ['v', 'sources[0].cpu', 'must be an integer from 0 to 32767, got 40000'],
+    ]);
+    const expectOnly = BASE + `variants:\n  - { name: v, expect: { verdict: works, onlineCpus: 0 } }\n`;
+    expect(errorOf(expectOnly).problems.map((p) => [p.variant, p.field])).toEqual([
+      ['v', 'variants[0].expect.verdict'],
+      ['v', 'variants[0].expect.onlineCpus'],
+    ]);
+  });
+
   it('expand variants by merging machine, guest and expectations over the base', () => {
     const text = BASE + `variants:\n  - { name: ext, machine: { hypervisor: { extDestId: true } }, expect: { verdict: reproduced } }\n`;
     const [base, v] = parseScenario(text, 'x.yaml');
