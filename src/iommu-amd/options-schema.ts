@@ -10,7 +10,6 @@ import { MMIO_SIZE } from './registers.ts';
 
 const address = () => pciAddress(mustBe('a PCI address "bb:dd.f"'));
 
-/** The shape of `iommu: { kind: amd, ... }`: what each field alone must be. */
 export const AmdIommuOptionsSchema = strictFields({
   kind: v.literal('amd', mustBe("'amd' for the AMD IOMMU")),
   base: v.optional(

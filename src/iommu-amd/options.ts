@@ -1,6 +1,7 @@
 /**
- * The `iommu: { kind: 'amd', ... }` configuration: defaults and validation. Field paths in errors are relative to
- * the machine config ("iommu.base"), so a user sees exactly which value to fix.
+ * The `iommu: { kind: 'amd', ... }` configuration: defaults, and the rules that relate its fields (each field's own
+ * shape is options-schema.ts). Field paths in errors are relative to the machine config ("iommu.base"), so a user
+ * sees exactly which value to fix.
  */
 import { parseBdf } from '../core/bdf.ts';
 import { checkShape } from '../core/config-schema.ts';

@@ -11,6 +11,7 @@ import { VTD_VERSION } from './capabilities.ts';
 
 const VER_MESSAGE = mustBe('"major:minor" as Linux prints it (e.g. "1:0")');
 
+/** VER as Linux prints it ("1:0") → the register value (major in 7:4, minor in 3:0); absent: VT-d 1.0. */
 export function parseVer(value: string | undefined, field: string): number {
   if (value === undefined) return VTD_VERSION;
   // As Linux prints it ("ver %d:%d", major:minor).
@@ -22,10 +23,7 @@ export function parseVer(value: string | undefined, field: string): number {
   return (major << 4) | minor;
 }
 
-/**
- * The shape of `iommu: { kind: intel, ... }`: what each field alone must be. `kindMessage` is what a unit of
- * another kind is told (in `iommus`, only Intel units are modelled).
- */
+/** The unit's fields. `kindMessage` is what a unit of another kind is told (in `iommus`, only Intel units are modelled). */
 export function intelIommuOptionsSchema(kindMessage = mustBe("'intel' for the VT-d unit")) {
   const register16 = (what: string) => integer(0, 0xffff, mustBe(what));
   return strictFields({
@@ -37,7 +35,7 @@ export function intelIommuOptionsSchema(kindMessage = mustBe("'intel' for the VT
         v.check((base) => base % 0x1000 === 0, (i) => `must be 4 KiB aligned, got 0x${(i.input as number).toString(16)}`),
       ),
     ),
-    // 39, 48 or 57 without a raw cap (checked below, where cap is known); with one, whatever MGAW + 1 says.
+    // 39, 48 or 57 without a raw cap (options.ts checks, knowing cap); with one, whatever MGAW + 1 says.
     awBits: v.optional(v.pipe(v.number(mustBe('39, 48 or 57')), v.integer(mustBe('39, 48 or 57')))),
     dmaTranslation: v.optional(flag()),
     interruptRemapping: v.optional(flag()),

@@ -1,6 +1,7 @@
 /**
- * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked. A bad value throws ConfigError naming
- * the field path (`iommu.faultRecords`), so a user sees exactly what to fix.
+ * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked: each field's own shape by
+ * options-schema.ts, the rules that relate fields here. A bad value throws ConfigError naming the field path
+ * (`iommu.faultRecords`), so a user sees exactly what to fix.
  *
  * A unit is described either by friendly options (awBits, eim, faultRecords, ...) or by the raw register values a
  * real unit reports (`cap`, `ecap`, `ver`, as Linux prints them in `DMAR: dmar0: reg_base_addr fed90000 ver 1:0
