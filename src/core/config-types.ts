@@ -216,8 +216,10 @@ export interface MachineConfig {
   cpuVendor?: 'intel' | 'amd';
   /** The CPU model: vendor and x2APIC support (`cpu.vendor` and `cpuVendor` are the same setting; give one). */
   cpu?: CpuOptions;
-  ioapic?: IoapicOptions;
-  hypervisor?: HypervisorOptions;
+  /** null (a YAML key with nothing under it) means the defaults, as leaving it out does. */
+  ioapic?: IoapicOptions | null;
+  /** null (a YAML key with every option commented out) means none, as leaving it out does. */
+  hypervisor?: HypervisorOptions | null;
   devices?: DeviceOptions[];
   iommu?: IommuOptions;
   /**

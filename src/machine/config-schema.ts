@@ -75,8 +75,9 @@ export const MACHINE_FIELDS = {
   apicIds: v.optional(v.array(integer(0, 0xfffffffe), 'must be an array of APIC IDs')),
   cpuVendor: v.optional(vendor()),
   cpu: v.optional(fields({ vendor: v.optional(vendor()), x2apic: v.optional(flag()) }, 'must be an object like { vendor: intel, x2apic: false }')),
-  ioapic: v.optional(fields({ pins: v.optional(integer(1, MAX_IOAPIC_PINS)), version: v.optional(oneOf([0x11, 0x20], mustBe('0x11 or 0x20'))), id: v.optional(integer(0, 15)) })),
-  hypervisor: v.optional(fields(HYPERVISOR_FIELDS)),
+  // null, as a YAML key with nothing under it reads, means the defaults, as leaving the key out does.
+  ioapic: v.nullish(fields({ pins: v.optional(integer(1, MAX_IOAPIC_PINS)), version: v.optional(oneOf([0x11, 0x20], mustBe('0x11 or 0x20'))), id: v.optional(integer(0, 15)) })),
+  hypervisor: v.nullish(fields(HYPERVISOR_FIELDS)),
   devices: v.optional(v.array(DeviceOptionsSchema, 'must be an array')),
   iommu: v.optional(IommuOptionsSchema),
   lowestPriority: v.optional(oneOf(['priority', 'vector-hash', 'first'], mustBe('"priority", "vector-hash" or "first"'))),

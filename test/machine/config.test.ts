@@ -68,6 +68,12 @@ describe('machine config validation', () => {
     for (const p of e.problems) expect(e.message).toContain(`${p.field}: ${p.reason}`);
   });
 
+  it('reads an empty ioapic or hypervisor block (YAML null: every line under it commented out) as the defaults', () => {
+    const c = resolveConfig({ cpus: 1, ioapic: null, hypervisor: null });
+    expect(c.ioapic).toEqual({ pins: 24, version: 0x20, id: 0 });
+    expect(Object.values(c.hypervisor).every((v) => v === false)).toBe(true);
+  });
+
   it('names a missing field with what it must be, and a value that is not a configuration', () => {
     expect(errorOf({}).problems).toEqual([{ field: 'cpus', reason: 'must be an integer, got undefined' }]);
     expect(errorOf([1]).problems).toEqual([{ field: 'config', reason: 'must be an object' }]);

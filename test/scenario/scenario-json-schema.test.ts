@@ -26,7 +26,7 @@ function violations(schema: Schema, value: Json, path = ''): string[] {
     switch (key) {
       case '$schema': case 'title': case 'description': break;
       case 'type': {
-        const ok = rule === 'object' ? isObj(value) : rule === 'array' ? Array.isArray(value) : rule === 'integer' ? Number.isInteger(value) : typeof value === rule;
+        const ok = rule === 'object' ? isObj(value) : rule === 'array' ? Array.isArray(value) : rule === 'integer' ? Number.isInteger(value) : rule === 'null' ? value === null : typeof value === rule;
         if (!ok) return [`${path}: type ${String(rule)}`];
         break;
       }
@@ -105,6 +105,12 @@ describe('scenarios/scenario.schema.json', () => {
     expect(shapeProblems(parse(GOOD))).toEqual([]);
   });
 
+  it('accepts an empty hypervisor block (YAML null), as the machine does', () => {
+    const doc = parse(GOOD.replace('cpus: 4,', 'cpus: 4, hypervisor: ~,')) as Json;
+    expect(violations(schema, doc)).toEqual([]);
+    expect(shapeProblems(doc)).toEqual([]);
+  });
+
   // Each class of shape mistake: the JSON Schema flags the field (an editor underlines it) and irqpath names it.
   it.each([
     ['a missing required field', GOOD.replace('title: t\n', ''), '.title', 'title'],
@@ -122,6 +128,7 @@ describe('scenarios/scenario.schema.json', () => {
     ['an unknown machine field', GOOD.replace('cpus: 4,', 'cpus: 4, cpuz: 4,'), '.machine.cpuz', 'machine.cpuz'],
     ['a field of the other IOMMU kind', GOOD.replace('cpus: 4,', 'cpus: 4, iommu: { kind: amd, awBits: 48 },'), '.machine.iommu', 'machine.iommu.awBits'],
     ['a bad device field', GOOD.replace('entries: 2', 'entries: 0'), '.machine.devices[0].msix.entries', 'machine.devices[0].msix.entries'],
+    ['a hypervisor block that is neither a mapping nor empty', GOOD.replace('cpus: 4,', 'cpus: 4, hypervisor: yes,'), '.machine.hypervisor', 'machine.hypervisor'],
   ])('catches %s', (_what, text, jsonPath, field) => {
     const doc = parse(text) as Json;
     expect(violations(schema, doc).some((v) => v.startsWith(jsonPath))).toBe(true);
