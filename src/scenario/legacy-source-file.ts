@@ -10,15 +10,45 @@ import { rootBusPin } from '../pci/intx.ts';
 import { q35PirqOf } from '../pci/ich9-lpc.ts';
 import { PIT_HZ } from '../pit/pit-clock.ts';
 import { LOCAL_TIMER_VECTOR, LINUX_APIC_DIVISOR } from '../guest/legacy-programming.ts';
-import { DURATION_RE, HPET_MODES, RTC_MODES, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
+import { HPET_MODES, RTC_MODES, LAPIC_TIMER_MODES, PIT_MODE_NAMES, type LegacyVia } from './legacy-words.ts';
 
 export type LegacySourceKind = 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet' | 'rtc';
+
+export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
+  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet' || kind === 'rtc';
+}
+
+/** LATCH for HZ = 250 ((PIT_TICK_RATE + HZ / 2) / HZ, include/linux/i8253.h): a pit source's default count. */
+export const DEFAULT_PIT_COUNT = 4773;
+/** Register A's rate select PC firmware leaves (0x26: 1024 Hz), an rtc source's default. */
+export const DEFAULT_RTC_RATE = 6;
+/** TMICT is 32 bits. */
+const TMICT_MAX = 0xffff_ffff;
+
+/** The RTC's period at rate select `rs`, in ns: RS 1 and 2 are 256 and 128 Hz, RS 3..15 32768 >> (RS − 1) Hz. */
+function rtcPeriodNs(rs: number): number {
+  const ticks = rs <= 2 ? 1 << (rs + 6) : 1 << (rs - 1);
+  return (ticks * 1e9) / 32768;
+}
 
 /** The scenario checker's reporting, as this module uses it (scenario-file.ts's Checker). */
 export interface FieldChecker {
   fail(field: string, reason: string): never;
-  str(v: unknown, field: string): string;
-  int(v: unknown, field: string, min: number, max: number): number;
+}
+
+/** A legacy source as the schema read it (scenario-schema.ts SourceSchema): the types are right, the kind's rules not yet checked. */
+export interface LegacySourceShape {
+  device?: string;
+  vector?: number;
+  pin?: number;
+  irq?: number;
+  via?: LegacyVia;
+  mode?: string;
+  period?: number;
+  count?: number;
+  rate?: number;
+  embeddedMessage?: unknown;
+  embedded?: boolean;
 }
 
 /** The fields of a scenario source this module reads and fills (scenario-file.ts's ScenarioSource). */
@@ -35,22 +65,6 @@ export interface LegacySourceFields {
   count?: number;
   rate?: number;
 }
-
-export function isLegacySourceKind(kind: unknown): kind is LegacySourceKind {
-  return kind === 'isa' || kind === 'intx' || kind === 'lapic-timer' || kind === 'pit' || kind === 'hpet' || kind === 'rtc';
-}
-
-/** LATCH for HZ = 250 ((PIT_TICK_RATE + HZ / 2) / HZ, include/linux/i8253.h): a pit source's default count. */
-export const DEFAULT_PIT_COUNT = 4773;
-/** Register A's rate select PC firmware leaves (0x26: 1024 Hz), an rtc source's default. */
-export const DEFAULT_RTC_RATE = 6;
-/** The RTC's period at rate select `rs`, in ns: RS 1 and 2 are 256 and 128 Hz, RS 3..15 32768 >> (RS − 1) Hz. */
-export function rtcPeriodNs(rs: number): number {
-  const ticks = rs <= 2 ? 1 << (rs + 6) : 1 << (rs - 1);
-  return (ticks * 1e9) / 32768;
-}
-/** TMICT is 32 bits. */
-const TMICT_MAX = 0xffff_ffff;
 
 /** Fields each legacy kind takes besides id, kind, cpu and steps. */
 const FIELDS: Record<LegacySourceKind, readonly string[]> = {
@@ -74,70 +88,58 @@ export function legacyTriggerReason(kind: LegacySourceKind): string {
   return `a ${kind} source has no trigger or polarity of its own`;
 }
 
-/** The kind's own fields, checked; `o` is the source mapping, `src` what is built from it. */
-export function parseLegacySource(c: FieldChecker, o: Record<string, unknown>, src: LegacySourceFields, field: string): void {
+/** The kind's own fields, checked; `o` is the source as the schema read it, `src` what is built from it. */
+export function parseLegacySource(c: FieldChecker, o: LegacySourceShape, src: LegacySourceFields, field: string): void {
   const kind = src.kind as LegacySourceKind;
-  for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'rate', 'embeddedMessage', 'embedded']) {
+  for (const k of ['device', 'vector', 'pin', 'irq', 'via', 'mode', 'period', 'count', 'rate', 'embeddedMessage', 'embedded'] as const) {
     if (o[k] !== undefined && !FIELDS[kind].includes(k)) c.fail(`${field}.${k}`, `a ${kind} source does not take ${k} (it takes ${list(FIELDS[kind])})`);
   }
-  const via = (): LegacyVia | undefined => {
-    if (o.via === undefined) return undefined;
-    if (!(LEGACY_VIAS as readonly unknown[]).includes(o.via)) c.fail(`${field}.via`, `must be ${list(LEGACY_VIAS)}, got ${JSON.stringify(o.via)}`);
-    if (o.via !== 'ioapic' && src.cpu !== 0) c.fail(`${field}.cpu`, `the 8259's virtual wire (via ${String(o.via)}) reaches the BSP's LINT0 only: cpu must be 0`);
-    return o.via as LegacyVia;
+  if (o.via !== undefined) {
+    if (o.via !== 'ioapic' && src.cpu !== 0) c.fail(`${field}.cpu`, `the 8259's virtual wire (via ${o.via}) reaches the BSP's LINT0 only: cpu must be 0`);
+    src.via = o.via;
+  }
+  const modeOf = (modes: readonly string[], fallback?: string): string => {
+    const mode = o.mode ?? fallback;
+    if (mode === undefined || !modes.includes(mode)) c.fail(`${field}.mode`, `must be ${list(modes)}, got ${JSON.stringify(o.mode)}`);
+    return mode;
+  };
+  const periodOf = (): number => {
+    if (o.period === undefined) c.fail(`${field}.period`, 'must be a duration like 250us, 4ms or 1s (or an integer of ns), got undefined');
+    return o.period;
   };
   switch (kind) {
-    case 'isa': {
-      src.irq = c.int(o.irq, `${field}.irq`, 0, 15);
-      if (src.irq === 2) c.fail(`${field}.irq`, 'IRQ2 is the cascade from the slave 8259: no ISA device drives it (an ISA card on IRQ2 is wired to IRQ9)');
-      const v = via();
-      if (v !== undefined) src.via = v;
+    case 'isa':
+      if (o.irq === undefined) c.fail(`${field}.irq`, 'must be an integer from 0 to 15, got undefined');
+      if (o.irq === 2) c.fail(`${field}.irq`, 'IRQ2 is the cascade from the slave 8259: no ISA device drives it (an ISA card on IRQ2 is wired to IRQ9)');
+      src.irq = o.irq;
       return;
-    }
     case 'intx':
-      src.device = c.str(o.device, `${field}.device`);
+      if (o.device === undefined) c.fail(`${field}.device`, 'must be a non-empty string, got undefined');
+      src.device = o.device;
       return;
-    case 'lapic-timer': {
-      if (!(LAPIC_TIMER_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(LAPIC_TIMER_MODES)}, got ${JSON.stringify(o.mode)}`);
-      src.mode = o.mode as string;
-      src.period = durationNs(c, o.period, `${field}.period`);
-      src.vector = o.vector === undefined ? LOCAL_TIMER_VECTOR : c.int(o.vector, `${field}.vector`, 0, 255);
+    case 'lapic-timer':
+      src.mode = modeOf(LAPIC_TIMER_MODES);
+      src.period = periodOf();
+      src.vector = o.vector ?? LOCAL_TIMER_VECTOR;
+      if (src.vector > 255) c.fail(`${field}.vector`, `must be an integer from 0 to 255, got ${src.vector}`);
       return;
-    }
-    case 'pit': {
-      const mode = o.mode ?? 'rate-generator';
-      if (!(PIT_MODE_NAMES as readonly unknown[]).includes(mode)) c.fail(`${field}.mode`, `must be ${list(PIT_MODE_NAMES)} (8254 modes 0, 2, 3, 4), got ${JSON.stringify(o.mode)}`);
-      src.mode = mode as string;
-      src.count = o.count === undefined ? DEFAULT_PIT_COUNT : c.int(o.count, `${field}.count`, 1, 65536);
-      if (src.count === 1 && mode === 'rate-generator') c.fail(`${field}.count`, 'a count of 1 is illegal in mode 2 (82C54 data sheet)');
-      const v = via();
-      if (v !== undefined) src.via = v;
+    case 'pit':
+      src.mode = modeOf(PIT_MODE_NAMES, 'rate-generator');
+      src.count = o.count ?? DEFAULT_PIT_COUNT;
+      if (src.count === 1 && src.mode === 'rate-generator') c.fail(`${field}.count`, 'a count of 1 is illegal in mode 2 (82C54 data sheet)');
       return;
-    }
-    case 'rtc': {
-      const mode = o.mode ?? 'periodic';
-      if (!(RTC_MODES as readonly unknown[]).includes(mode)) c.fail(`${field}.mode`, `must be ${list(RTC_MODES)}, got ${JSON.stringify(o.mode)}`);
-      src.mode = mode as string;
-      if (o.rate !== undefined && mode !== 'periodic') c.fail(`${field}.rate`, 'is the periodic interrupt\'s rate select (register A RS): only mode periodic has one');
-      src.rate = o.rate === undefined ? DEFAULT_RTC_RATE : c.int(o.rate, `${field}.rate`, 1, 15);
-      const v = via();
-      if (v !== undefined) src.via = v;
+    case 'rtc':
+      src.mode = modeOf(RTC_MODES, 'periodic');
+      if (o.rate !== undefined && src.mode !== 'periodic') c.fail(`${field}.rate`, 'is the periodic interrupt\'s rate select (register A RS): only mode periodic has one');
+      src.rate = o.rate ?? DEFAULT_RTC_RATE;
       return;
-    }
-    case 'hpet': {
-      if (!(HPET_MODES as readonly unknown[]).includes(o.mode)) c.fail(`${field}.mode`, `must be ${list(HPET_MODES)}, got ${JSON.stringify(o.mode)}`);
-      src.mode = o.mode as string;
-      src.period = durationNs(c, o.period, `${field}.period`);
+    case 'hpet':
+      src.mode = modeOf(HPET_MODES);
+      src.period = periodOf();
       if (src.period % HPET_TICK_NS !== 0) c.fail(`${field}.period`, `must be a multiple of ${HPET_TICK_NS} ns: the HPET counts at 100 MHz`);
       if (src.period / HPET_TICK_NS > 0xffff_ffff) c.fail(`${field}.period`, 'is more than 2^32 - 1 ticks of the 32-bit comparator Linux uses');
       return;
-    }
   }
-}
-
-function durationNs(c: FieldChecker, v: unknown, field: string): number {
-  if (typeof v === 'string' && DURATION_RE.test(v)) return parseDuration(v);
-  return c.int(v, field, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** What a legacy source does when the file gives no steps: one interrupt's worth. */

@@ -13,7 +13,8 @@ import { barBase, enableBusMaster, readMsiCap, readMsixCap } from '../guest/pci-
 import { MSIX_ENTRY_CTRL_MASKBIT, MSIX_ENTRY_SIZE, MSIX_ENTRY_VECTOR_CTRL } from '../pci/msix-capability.ts';
 import { MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
-import { parseDuration, type DmaExpectation, type Scenario, type ScenarioDma, type ScenarioSource, type SourceExpectation } from './scenario-file.ts';
+import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
+import { parseDuration } from './legacy-words.ts';
 import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
 import type { System } from '../vmm/system.ts';
@@ -224,7 +225,7 @@ function judge(
     case 'refused':
       return { ok: p.status === 'refused', expected: 'the guest refuses to program it' };
     case 'lost': {
-      const reason = exp.reason;
+      const reason = 'reason' in exp ? exp.reason : undefined;
       const ok = p.status === 'programmed' && delivered === 0 && recordedFaults.length === 0 && (reason === undefined || o.lost.some((l) => l.includes(reason)));
       return { ok, expected: `no delivery and no recorded fault (lost${reason === undefined ? '' : `: "${reason}"`})` };
     }
