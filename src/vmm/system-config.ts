@@ -56,6 +56,11 @@ export interface VmmConfig {
   pvComposeMsi?: boolean;
   athBar0Quirk?: boolean;
   imsTrap?: boolean;
+  /**
+   * vfio-pci's module parameter `nointxmask`: do not mask an assigned device's INTx with Command.Interrupt Disable
+   * (PCI 2.3); mask the host line instead, which then cannot be shared (vfio_pci_intrs.c `vdev->pci_2_3` false).
+   */
+  nointxmask?: boolean;
   /** @deprecated the older spelling of `athBar0Quirk` / `imsTrap`. */
   quirks?: ('ath-bar0' | 'ims-trap')[];
   /** @deprecated the older place of `hypothetical.nativeRemapBySourceId`. */
@@ -79,6 +84,7 @@ export interface ResolvedVmmConfig {
   pvComposeMsi: boolean;
   athBar0Quirk: boolean;
   imsTrap: boolean;
+  nointxmask: boolean;
 }
 
 export interface SystemConfig {
@@ -158,7 +164,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
 
   // --- vmm
   const vmmRaw = raw.vmm;
-  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'pvComposeMsi', 'athBar0Quirk', 'imsTrap', 'quirks', 'nativeRemapBySourceId'], 'vmm');
+  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'pvComposeMsi', 'athBar0Quirk', 'imsTrap', 'nointxmask', 'quirks', 'nativeRemapBySourceId'], 'vmm');
   const profile = vmmRaw.profile;
   if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
     throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
@@ -166,6 +172,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
   const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
   const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
+  const nointxmask = optionalBool(vmmRaw.nointxmask, 'vmm.nointxmask');
   let athBar0Quirk = optionalBool(vmmRaw.athBar0Quirk, 'vmm.athBar0Quirk');
   let imsTrap = optionalBool(vmmRaw.imsTrap, 'vmm.imsTrap');
   if (vmmRaw.quirks !== undefined) {
@@ -227,10 +234,11 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     const twice = hostTaken.get(hostRid);
     if (twice !== undefined) throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} is already assigned by ${twice}`);
     hostTaken.set(hostRid, path);
-    if (device.msi === undefined && device.msix === undefined) {
-      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has neither MSI nor MSI-X: nothing for the VMM to route (INTx is not modelled)`);
+    if (device.msi === undefined && device.msix === undefined && device.intx === undefined) {
+      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has no MSI, MSI-X or INTx pin: nothing for the VMM to route`);
     }
-    const { requesterId: _rid, ...options } = device;
+    // The stand-in sits on the guest's root bus: the host's bridges are not part of the guest's topology.
+    const { requesterId: _rid, behindBridges: _bridges, ...options } = device;
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
@@ -245,5 +253,5 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap }, hypothetical: { nativeRemapBySourceId } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap, nointxmask }, hypothetical: { nativeRemapBySourceId } };
 }

@@ -19,7 +19,8 @@ import { formatBdf } from '../core/bdf.ts';
 import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
-import { PCI_COMMAND, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
+import { VfioIntx, type VfioIntxReport } from './vfio-intx.ts';
 import { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
@@ -202,6 +203,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly scratch = new TranslationResult();
   /** A system restore is under way: evictions are not counted and KVM's pairing callbacks change nothing. */
   private restoring = false;
+  /** vfio INTx of each assigned device with an INTx pin, by guest BDF. */
+  private readonly intxByBdf = new Map<string, VfioIntx>();
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -214,6 +217,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.kvm = new KvmIrqRouting({
       // The VMM injects through its routes' precomputed messages; an irqfd signalled directly injects the entry.
       inject: () => {},
+      // KVM's sources on a guest I/O APIC pin (vfio INTx's irqfd): one source of the guest's wired-OR line.
+      setPin: (pin, level) => this.guestMachine?.lines.gsi(pin, level),
       paired: (gsi) => {
         if (this.restoring) return;
         const r = this.routesByGsi.get(gsi);
@@ -262,6 +267,16 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.vcpus.push(vcpu);
       this.vcpusByHostCpu[hostCpu].push(vcpu);
     }
+    // KVM's ack notifier on the guest's I/O APIC: a level EOI resamples (kvm_notify_acked_irq → irqfd_resampler_ack).
+    guest.ioapic.levelEoiNotify = (pin) => this.kvm.ackIoapicPin(pin);
+    // The I/O APIC's pins are routed from the start (QEMU kvm_pc_setup_irq_routing at machine creation).
+    if (this.intxByBdf.size === 0 && this.config.assigned.some((a) => a.device.intx !== undefined)) this.commitRoutes();
+    for (const a of this.config.assigned) {
+      if (a.device.intx === undefined) continue;
+      const intx = new VfioIntx(a.guestBdf, a.hostBdf, host.device(a.hostBdf).fn, guest.intxRoute(a.guestBdf).gsi, !this.config.vmm.nointxmask, this.kernel, this.kvm, guest.events, host.events);
+      this.intxByBdf.set(a.guestBdf, intx);
+      intx.enable();
+    }
     if (this.postedKind === 'amd') {
       for (let c = 0; c < host.cpuCount; c++) this.cpuByApicId.set(host.config.apicIds[c], c);
       // The IOMMU's doorbell reaches the host CPU running the vCPU; its AVIC hardware takes the IRR (no VM exit).
@@ -279,7 +294,10 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   configWritten(fn: AssignedFunction, offset: number, size: number): void {
     const a = this.byGuestRid.get(fn.requesterId);
     if (a === undefined) return;
-    if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) this.syncBusMaster(fn, a);
+    if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) {
+      this.syncBusMaster(fn, a);
+      this.intxByBdf.get(a.guestBdf)?.guestCommandWritten((fn.configRead(PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE) !== 0);
+    }
     const msi = fn.msi;
     if (msi !== null && offset < msi.offset + msi.length && offset + size > msi.offset) this.syncMsi(fn, a);
     const msix = fn.msix;
@@ -985,6 +1003,11 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   }
 
   // ---- Reports --------------------------------------------------------------------------------------------------
+
+  /** vfio INTx of every assigned device with an INTx pin (vfio-intx.ts). */
+  intx(): VfioIntxReport[] {
+    return [...this.intxByBdf.values()].map((x) => x.report());
+  }
 
   routes(): VmmRouteReport[] {
     const out: VmmRouteReport[] = [];
