@@ -207,6 +207,12 @@ export class KvmIrqRouting {
     return this.resampleAsserted.has(pin);
   }
 
+  /** A system restore: the resample source's hold on `pin` as saved (the guest's wires already count it). */
+  restoreResampleLevel(pin: number, level: boolean): void {
+    if (level) this.resampleAsserted.add(pin);
+    else this.resampleAsserted.delete(pin);
+  }
+
   /**
    * The guest EOI'd I/O APIC pin `pin` (kvm_notify_acked_irq for KVM_IRQCHIP_IOAPIC): every resampler on a GSI routed
    * to the pin deasserts its source (irqfd_resampler_ack), then signals its irqfds' resamplefds. True when one did.

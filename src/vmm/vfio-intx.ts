@@ -26,6 +26,7 @@ import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE } from '../pci/type0-header.ts';
 import type { EventHub } from '../core/events.ts';
 import type { HostIntxLine, HostKernel } from './host-kernel.ts';
 import type { EventfdToken, KvmIrqRouting } from './kvm-irq-routing.ts';
+import type { SavedIntx } from './vmm-state.ts';
 
 /** What `sys.vmm.intx()` reports for one assigned device. */
 export interface VfioIntxReport {
@@ -194,6 +195,20 @@ export class VfioIntx {
     const command = this.physical.configRead(PCI_COMMAND, 2);
     const next = on ? command | PCI_COMMAND_INTX_DISABLE : command & ~PCI_COMMAND_INTX_DISABLE;
     if (next !== command) this.physical.configWrite(PCI_COMMAND, 2, next);
+  }
+
+  save(): SavedIntx {
+    return { guestBdf: this.guestBdf, masked: this.masked, guestDisabled: this.guestDisabled, guestLineAsserted: this.kvm.resampleLevel(this.guestGsi), interrupts: this.interrupts, resamples: this.resamples, resent: this.resent };
+  }
+
+  /** Back to a saved state; the guest machine's wires (restored with it) already count KVM's hold on the pin. */
+  restore(s: SavedIntx): void {
+    this.masked = s.masked;
+    this.guestDisabled = s.guestDisabled;
+    this.interrupts = s.interrupts;
+    this.resamples = s.resamples;
+    this.resent = s.resent;
+    this.kvm.restoreResampleLevel(this.guestGsi, s.guestLineAsserted);
   }
 
   report(): VfioIntxReport {

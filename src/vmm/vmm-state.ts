@@ -42,9 +42,21 @@ export interface SavedVcpu {
   wakeups: number;
 }
 
+/** vfio INTx of one assigned device (vfio-intx.ts): vfio-pci's mask state and KVM's hold on the guest pin. */
+export interface SavedIntx {
+  guestBdf: string;
+  masked: boolean;
+  guestDisabled: boolean;
+  guestLineAsserted: boolean;
+  interrupts: number;
+  resamples: number;
+  resent: number;
+}
+
 export interface VmmState {
   routes: SavedRoute[];
   vcpus: SavedVcpu[];
+  intx: SavedIntx[];
   /** The VMM's counters (vmm.ts VmmCounters), by name. */
   counters: Record<(typeof COUNTERS)[number], number>;
   /** The host kernel's vector allocations when the state was saved. */
@@ -78,13 +90,23 @@ function bool(v: unknown, path: string): boolean {
 /** The shape the system the state is restored into imposes. */
 export interface VmmShape {
   guestBdfs: ReadonlySet<string>;
+  /** Guest BDFs of the assigned devices with vfio INTx, in order. */
+  intxBdfs: readonly string[];
   vcpus: number;
   hostCpus: number;
 }
 
 /** Check a saved VMM state completely (types, ranges, references); throws UsageError naming the field. */
 export function checkVmmState(raw: unknown, shape: VmmShape): VmmState {
-  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'counters', 'hostAllocations']);
+  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'intx', 'counters', 'hostAllocations']);
+  if (!Array.isArray(s.intx) || s.intx.length !== shape.intxBdfs.length) fail('vmm.intx', `must list the ${shape.intxBdfs.length} devices with vfio INTx`);
+  s.intx.forEach((x, i) => {
+    const p = `vmm.intx[${i}]`;
+    const o = obj(x, p, ['guestBdf', 'masked', 'guestDisabled', 'guestLineAsserted', 'interrupts', 'resamples', 'resent']);
+    if (o.guestBdf !== shape.intxBdfs[i]) fail(`${p}.guestBdf`, `must be ${shape.intxBdfs[i]}, got ${JSON.stringify(o.guestBdf)}`);
+    for (const f of ['masked', 'guestDisabled', 'guestLineAsserted'] as const) bool(o[f], `${p}.${f}`);
+    for (const f of ['interrupts', 'resamples', 'resent'] as const) uint(o[f], `${p}.${f}`, Number.MAX_SAFE_INTEGER);
+  });
   uint(s.hostAllocations, 'vmm.hostAllocations', Number.MAX_SAFE_INTEGER);
   const c = obj(s.counters, 'vmm.counters', COUNTERS);
   for (const k of COUNTERS) uint(c[k], `vmm.counters.${k}`, Number.MAX_SAFE_INTEGER);

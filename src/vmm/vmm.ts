@@ -905,6 +905,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return {
       routes,
       vcpus: this.vcpus.map((v) => ({ state: v.current, hostCpu: v.hostCpu, nextHostCpu: v.nextHostCpu, wakeups: v.wakeups })),
+      intx: [...this.intxByBdf.values()].map((x) => x.save()),
       counters: { ...this.counters },
       hostAllocations: this.kernel.allocations,
     };
@@ -912,7 +913,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   /** The shape a saved state must fit (for checkVmmState). */
   stateShape(): VmmShape {
-    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
+    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), intxBdfs: [...this.intxByBdf.keys()], vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
   }
 
   /** First step of a restore, before the machines are restored: KVM's irqfds and producers go; evictions are not counted. */
@@ -998,6 +999,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
     for (const r of this.routeMap.values()) this.syncProducer(r);
     this.commitRoutes();
+    state.intx.forEach((x) => this.intxByBdf.get(x.guestBdf)!.restore(x));
     Object.assign(this.counters, state.counters);
     this.restoring = false;
   }

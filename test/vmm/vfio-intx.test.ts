@@ -126,3 +126,31 @@ describe('vfio INTx without DisINTx (nointxmask)', () => {
     expect(sys.vmm.intx()[1].host).toBeNull();
   });
 });
+
+describe('vfio INTx in a system snapshot', () => {
+  it('restores mid-interrupt (masked at the host, the guest pin held) and continues the same way', () => {
+    const { sys, guest, p, card } = intxSystem();
+    card.setIntx(true);
+    const snap = JSON.parse(JSON.stringify(sys.snapshot()));
+    const run = () => {
+      guest.handleInterrupt(1); // resample: still asserting, re-sent
+      card.setIntx(false);
+      guest.handleInterrupt(1); // resample: unmasked
+      return { intx: sys.vmm.intx(), irr: irrVectors(sys.guest.cpu(1).lapic.irr), command: command(card) };
+    };
+    const first = run();
+    sys.restore(snap);
+    expect(sys.vmm.intx()[0]).toMatchObject({ masked: true, guestLineAsserted: true, interrupts: 1, resamples: 0 });
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([p.vector]);
+    expect(run()).toEqual(first);
+    expect(first.intx[0]).toMatchObject({ masked: false, resamples: 2, resent: 1 });
+  });
+
+  it('refuses an INTx state for the wrong device, changing nothing', () => {
+    const { sys } = intxSystem();
+    const snap = JSON.parse(JSON.stringify(sys.snapshot()));
+    snap.vmm.intx[0].guestBdf = '00:07.0';
+    expect(() => sys.restore(snap)).toThrow(/vmm\.intx\[0\]\.guestBdf must be 00:05\.0/);
+  });
+});
+
