@@ -24,7 +24,7 @@ Device-assignment scenarios (system: { host, guest, vmm }) — see docs/device-a
   vmm.profile hardware | qemu | qemu-amd-hack; vmm.postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap
   source steps: retarget N, retarget-stale N, release, invalidate-iec <source>, mask, unmask,
                 deschedule, preempt, resume, migrate N
-  expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps
+  expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps, resamples, resent
 `;
 
 export function registerRunCommand(program: Command): void {

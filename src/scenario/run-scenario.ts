@@ -13,6 +13,7 @@ import { barBase, enableBusMaster, readMsiCap, readMsixCap } from '../guest/pci-
 import { MSIX_ENTRY_CTRL_MASKBIT, MSIX_ENTRY_SIZE, MSIX_ENTRY_VECTOR_CTRL } from '../pci/msix-capability.ts';
 import { MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE } from '../pci/type0-header.ts';
 import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
 import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
@@ -318,12 +319,12 @@ class Stimulus {
         this.m.ioapic.pulse(pin);
         return;
       case 'raise':
-        if (this.raised.size === 0) this.m.ioapic.assert(pin);
+        if (this.raised.size === 0) this.setLevel(pin, true);
         this.raised.add(name);
         return;
       case 'lower':
         this.raised.delete(name);
-        if (this.raised.size === 0) this.m.ioapic.deassert(pin);
+        if (this.raised.size === 0) this.setLevel(pin, false);
         return;
       case 'ack': {
         const cpu = this.takenCpu();
@@ -376,8 +377,33 @@ class Stimulus {
     }
   }
 
-  /** The guest's own store to the source's mask bit: MSI-X vector control bit 0, or the MSI per-vector Mask bit. */
+  /**
+   * A pin's level: driven at the I/O APIC, or — for a pin that names its INTx device — the device's interrupt
+   * condition (Status.Interrupt Status), the physical device's for an assigned one, which drives the pin through its
+   * INTx# wire (or, assigned, through vfio-pci and KVM).
+   */
+  private setLevel(pin: number, asserted: boolean): void {
+    if (this.src.device === undefined) {
+      if (asserted) this.m.ioapic.assert(pin);
+      else this.m.ioapic.deassert(pin);
+      return;
+    }
+    const device = this.hostDevice() ?? this.m.device(this.src.device);
+    device.fn.setIntx(asserted);
+  }
+
+  /**
+   * The guest's own store to the source's mask bit: MSI-X vector control bit 0, the MSI per-vector Mask bit, or for
+   * an INTx device, Command.Interrupt Disable.
+   */
   private setMask(masked: boolean): void {
+    if (this.src.kind === 'ioapic') {
+      if (this.src.device === undefined) throw new UsageError(`step "${masked ? 'mask' : 'unmask'}": a pin without its INTx device has no mask bit here (name the device)`);
+      const fn = this.m.device(this.src.device);
+      const command = fn.configRead(PCI_COMMAND, 2);
+      fn.configWrite(PCI_COMMAND, 2, masked ? command | PCI_COMMAND_INTX_DISABLE : command & ~PCI_COMMAND_INTX_DISABLE);
+      return;
+    }
     const device = this.m.device(this.src.device!);
     const k = this.src.vector ?? 0;
     if (this.src.kind === 'msix') {
@@ -402,7 +428,7 @@ class Stimulus {
     // Leave every line the way it started.
     if (this.raised.size > 0) {
       this.raised.clear();
-      this.m.ioapic.deassert(this.src.pin ?? 0);
+      this.setLevel(this.src.pin ?? 0, false);
     }
   }
 }

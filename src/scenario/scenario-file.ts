@@ -135,6 +135,8 @@ export interface VmmCounterExpectations {
   faults?: number;
   nativeRemaps?: number;
   pended?: number;
+  resamples?: number;
+  resent?: number;
 }
 
 export interface ScenarioExpect {
@@ -295,7 +297,9 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
   if (kind === 'ioapic') {
     src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
-    if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+    // A pin may name the PCI device whose INTx# drives it: raise / lower then set and clear that device's interrupt
+    // condition (the physical device's, for an assigned one), mask / unmask its Command.Interrupt Disable.
+    if (o.device !== undefined) src.device = c.str(o.device, `${field}.device`);
   } else {
     src.device = c.str(o.device, `${field}.device`);
     src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
@@ -382,6 +386,11 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
+      if (src.device !== undefined) {
+        const d = isBdfText(src.device) ? machine.devices.find((x) => x.requesterId === parseBdf(src.device!)) : undefined;
+        if (d === undefined) return c.fail(`${field}.device`, `no device ${src.device} in the machine`);
+        if (d.intx === undefined) c.fail(`${field}.device`, `device ${d.bdf} has no INTx pin (intx: A..D) to drive pin ${pin}`);
+      }
       return;
     }
     if (src.kind === 'ims') {
@@ -497,7 +506,7 @@ function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = '
   const vmm: VmmCounterExpectations = {};
   if (o.vmm !== undefined) {
     const v = c.obj(o.vmm, `${field}.vmm`);
-    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps', 'pended'] as const;
+    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps', 'pended', 'resamples', 'resent'] as const;
     c.only(v, [...names], `${field}.vmm`);
     for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
   }

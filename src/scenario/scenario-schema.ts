@@ -116,7 +116,7 @@ export const ExpectSchema = fields({
   bootLog: v.optional(strings),
   faultLog: v.optional(strings),
   sources: v.optional(v.record(v.string(), SourceExpectationSchema, (i) => `must be a mapping, got ${got(i)}`)),
-  vmm: v.optional(fields({ translations: counter, evictions: counter, injections: counter, posted: counter, wakeups: counter, faults: counter, nativeRemaps: counter, pended: counter })),
+  vmm: v.optional(fields({ translations: counter, evictions: counter, injections: counter, posted: counter, wakeups: counter, faults: counter, nativeRemaps: counter, pended: counter, resamples: counter, resent: counter })),
   dma: v.optional(v.record(v.string(), DmaExpectationSchema, (i) => `must be a mapping, got ${got(i)}`)),
 });
 

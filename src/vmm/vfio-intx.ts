@@ -77,6 +77,7 @@ export class VfioIntx {
     private readonly kvm: KvmIrqRouting,
     private readonly events: EventHub,
     private readonly hostEvents: EventHub,
+    private readonly counters: { resamples: number; resent: number },
   ) {}
 
   get name(): string {
@@ -134,6 +135,7 @@ export class VfioIntx {
   /** The resamplefd fired (the guest EOI'd the pin): vfio_pci_intx_unmask. */
   private resample(): void {
     this.resamples++;
+    this.counters.resamples++;
     if (this.events.active) this.events.hop('kvm_resample_fd_notify', [['gsi', this.guestGsi]]);
     this.unmask();
   }
@@ -154,6 +156,7 @@ export class VfioIntx {
     if (this.hostEvents.active) this.hostEvents.hop('irqpath_vfio_pci_intx_unmask', [['name', this.name], ['pending', resend ? 1 : 0]]);
     if (resend) {
       this.resent++;
+      this.counters.resent++;
       this.send();
     }
   }

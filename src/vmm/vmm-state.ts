@@ -63,7 +63,7 @@ export interface VmmState {
   hostAllocations: number;
 }
 
-const COUNTERS = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'dropped', 'pended', 'nativeRemaps'] as const;
+const COUNTERS = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'dropped', 'pended', 'nativeRemaps', 'resamples', 'resent'] as const;
 
 function fail(path: string, why: string): never {
   throw new UsageError(`system snapshot: ${path} ${why}`);

@@ -79,6 +79,10 @@ export interface VmmCounters {
   pended: number;
   /** Guest native messages the hypothetical `nativeRemapBySourceId` IOMMU mapped to a vCPU (native-remap-by-source-id.ts). */
   nativeRemaps: number;
+  /** vfio INTx: guest EOIs of an assigned device's level interrupt that signalled its resamplefd (vfio_pci_intx_unmask). */
+  resamples: number;
+  /** vfio INTx: interrupts re-sent at unmask because the device still asserted (vfio_pci_intx_unmask_handler returned 1). */
+  resent: number;
 }
 
 /** A route as `sys.vmm.routes()` reports it. */
@@ -177,7 +181,7 @@ export class AssignedRoute {
 }
 
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
-  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0 };
+  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0, resamples: 0, resent: 0 };
   readonly vcpus: Vcpu[] = [];
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();
@@ -273,7 +277,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (this.intxByBdf.size === 0 && this.config.assigned.some((a) => a.device.intx !== undefined)) this.commitRoutes();
     for (const a of this.config.assigned) {
       if (a.device.intx === undefined) continue;
-      const intx = new VfioIntx(a.guestBdf, a.hostBdf, host.device(a.hostBdf).fn, guest.intxRoute(a.guestBdf).gsi, !this.config.vmm.nointxmask, this.kernel, this.kvm, guest.events, host.events);
+      const intx = new VfioIntx(a.guestBdf, a.hostBdf, host.device(a.hostBdf).fn, guest.intxRoute(a.guestBdf).gsi, !this.config.vmm.nointxmask, this.kernel, this.kvm, guest.events, host.events, this.counters);
       this.intxByBdf.set(a.guestBdf, intx);
       intx.enable();
     }
