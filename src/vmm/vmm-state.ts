@@ -57,6 +57,8 @@ export interface VmmState {
   routes: SavedRoute[];
   vcpus: SavedVcpu[];
   intx: SavedIntx[];
+  /** KVM's APICv inhibit reasons set (vmm.ts apicvInhibits). */
+  apicvInhibits: string[];
   /** The VMM's counters (vmm.ts VmmCounters), by name. */
   counters: Record<(typeof COUNTERS)[number], number>;
   /** The host kernel's vector allocations when the state was saved. */
@@ -98,7 +100,8 @@ export interface VmmShape {
 
 /** Check a saved VMM state completely (types, ranges, references); throws UsageError naming the field. */
 export function checkVmmState(raw: unknown, shape: VmmShape): VmmState {
-  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'intx', 'counters', 'hostAllocations']);
+  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'intx', 'apicvInhibits', 'counters', 'hostAllocations']);
+  if (!Array.isArray(s.apicvInhibits) || !s.apicvInhibits.every((r) => r === 'APIC_ID_MODIFIED')) fail('vmm.apicvInhibits', 'must be a list of inhibit reasons (APIC_ID_MODIFIED)');
   if (!Array.isArray(s.intx) || s.intx.length !== shape.intxBdfs.length) fail('vmm.intx', `must list the ${shape.intxBdfs.length} devices with vfio INTx`);
   s.intx.forEach((x, i) => {
     const p = `vmm.intx[${i}]`;

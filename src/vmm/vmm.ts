@@ -207,6 +207,11 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly scratch = new TranslationResult();
   /** A system restore is under way: evictions are not counted and KVM's pairing callbacks change nothing. */
   private restoring = false;
+  /**
+   * KVM's VM-wide APICv inhibit reasons set so far (kvm_set_apicv_inhibit). Modelled: APIC_ID_MODIFIED, set the first
+   * time a vCPU in xAPIC mode takes an APIC ID other than its own (kvm_lapic_xapic_id_updated) and never cleared.
+   */
+  readonly apicvInhibits = new Set<string>();
   /** vfio INTx of each assigned device with an INTx pin, by guest BDF. */
   private readonly intxByBdf = new Map<string, VfioIntx>();
 
@@ -271,6 +276,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.vcpus.push(vcpu);
       this.vcpusByHostCpu[hostCpu].push(vcpu);
     }
+    guest.apicBus.addressingListener = (cpu) => this.apicMapChanged(cpu);
     // KVM's ack notifier on the guest's I/O APIC: a level EOI resamples (kvm_notify_acked_irq → irqfd_resampler_ack).
     guest.ioapic.levelEoiNotify = (pin) => this.kvm.ackIoapicPin(pin);
     // The I/O APIC's pins are routed from the start (QEMU kvm_pc_setup_irq_routing at machine creation).
@@ -703,7 +709,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const r = route.slot.result;
     let vcpu: number | null = null;
     const paired = route.gsi !== null && this.kvm.isPaired(route.gsi);
-    if (paired && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
+    if (paired && !this.postingInhibited && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
       const targets = this.guest.apicBus.matchSlow(r.msg);
       if (targets.length === 1) vcpu = targets[0];
     }
@@ -741,6 +747,38 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     // The posted IRTE was built from the evicted translation: stop posting until the route is rebuilt
     // (KVM updates the IRTE whenever the route behind an irqfd changes: kvm_arch_update_irqfd_routing).
     if (route.postedTo !== null) this.unpost(route);
+  }
+
+  // ---- The guest's APIC map -----------------------------------------------------------------------------------
+
+  /**
+   * A guest vCPU changed its APIC ID, LDR, DFR or APIC mode: KVM recalculates its APIC map (kvm_recalculate_apic_map).
+   * Injected interrupts follow at once — kvm_set_msi resolves each one through the map, as the guest's APIC bus here
+   * matches every message against the LAPICs as they are now. Posting does not: KVM chose the posted vCPU
+   * (kvm_intr_is_single_vcpu) when the route was last updated and only a routing update chooses again
+   * (kvm_arch_update_irqfd_routing → vmx_pi_update_irte / avic_pi_update_irte). What KVM does on an xAPIC ID change
+   * (kvm_lapic_xapic_id_updated, Linux 6.0+: "KVM: x86: inhibit APICv/AVIC on changes to APIC ID or APIC base") is
+   * inhibit APICv for the whole VM: AVIC then puts every IRTE back in remapped mode (avic_refresh_apicv_exec_ctrl →
+   * avic_set_pi_irte_mode) and posts nothing more, so the interrupts are injected through the new map; VT-d posting
+   * ignores the inhibit (vmx_can_use_vtd_pi), so a posted IRTE keeps its vCPU until the route is updated. KVM ignores
+   * an APIC ID write in x2APIC mode (the register is read-only there: the write never gets this far).
+   */
+  private apicMapChanged(cpu: number): void {
+    if (this.restoring || this.guestMachine === null) return;
+    const lapic = this.guest.cpu(cpu).lapic;
+    const events = this.guest.events;
+    if (events.active) events.hop('irqpath_kvm_recalculate_apic_map', [['vcpu', cpu], ['mode', lapic.mode], ['id', lapic.mode === 'xapic' ? lapic.id >>> 24 : lapic.id], ['ldr', lapic.ldr >>> 0]]);
+    // kvm_lapic_xapic_id_updated: a hardware-enabled xAPIC whose ID is not (u8) its vcpu_id.
+    if (lapic.mode !== 'xapic' || lapic.id >>> 24 === (lapic.initialApicId & 0xff) || this.apicvInhibits.has('APIC_ID_MODIFIED')) return;
+    this.apicvInhibits.add('APIC_ID_MODIFIED');
+    if (events.active) events.hop('irqpath_kvm_apicv_inhibit', [['reason', 'APIC_ID_MODIFIED'], ['set', 1]]);
+    if (this.postedKind !== 'amd') return;
+    for (const r of this.routeMap.values()) if (r.postedTo !== null) this.unpost(r);
+  }
+
+  /** AVIC posts only while APICv is not inhibited (avic_pi_update_irte checks kvm_vcpu_apicv_active). */
+  private get postingInhibited(): boolean {
+    return this.postedKind === 'amd' && this.apicvInhibits.size > 0;
   }
 
   // ---- Posted interrupts and vCPU scheduling ----------------------------------------------------------------
@@ -910,6 +948,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       routes,
       vcpus: this.vcpus.map((v) => ({ state: v.current, hostCpu: v.hostCpu, nextHostCpu: v.nextHostCpu, wakeups: v.wakeups })),
       intx: [...this.intxByBdf.values()].map((x) => x.save()),
+      apicvInhibits: [...this.apicvInhibits],
       counters: { ...this.counters },
       hostAllocations: this.kernel.allocations,
     };
@@ -1004,6 +1043,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     for (const r of this.routeMap.values()) this.syncProducer(r);
     this.commitRoutes();
     state.intx.forEach((x) => this.intxByBdf.get(x.guestBdf)!.restore(x));
+    this.apicvInhibits.clear();
+    for (const r of state.apicvInhibits) this.apicvInhibits.add(r);
     Object.assign(this.counters, state.counters);
     this.restoring = false;
   }
