@@ -4,6 +4,9 @@
  * with the scenario's expected facts; nothing here knows the answer in advance.
  */
 import { testVector } from '../apic/lapic.ts';
+import { APIC_BASE_DEFAULT_ADDRESS, APIC_BASE_EXTD, MSR_IA32_APIC_BASE } from '../apic/apic-base.ts';
+import { APIC_ID, APIC_LDR } from '../apic/registers.ts';
+import { offlineCpu, onlineCpu } from '../guest/linux/cpu-hotplug.ts';
 import { createMachine, type Machine } from '../machine/machine.ts';
 import type { IommuFaultEvent, TraceHop } from '../core/events.ts';
 import { formatHop } from '../machine/trace.ts';
@@ -367,6 +370,30 @@ class Stimulus {
       case 'mask':
       case 'unmask':
         this.setMask(verb === 'mask');
+        return;
+      case 'cpu-offline':
+      case 'cpu-online': {
+        // The guest's CPU hotplug; the source's descriptor follows what the OS did to it.
+        const linux = this.linux(step);
+        if (verb === 'cpu-offline') offlineCpu(linux, Number(name));
+        else onlineCpu(linux, Number(name));
+        const now = linux.programmedInterrupts().find((p) => p.request.id === this.src.id);
+        if (now !== undefined) this.programmed = now;
+        return;
+      }
+      case 'apic-id':
+      case 'ldr': {
+        // CPU C stores into its xAPIC ID (bits 31:24) or LDR (bits 31:24) register.
+        const [, c, value] = step.split(' ');
+        this.m.cpu(Number(c)).write32(Number(APIC_BASE_DEFAULT_ADDRESS) + (verb === 'apic-id' ? APIC_ID : APIC_LDR), (Number(value) << 24) >>> 0);
+        return;
+      }
+      case 'x2apic':
+        // Every CPU sets IA32_APIC_BASE.EXTD (xAPIC → x2APIC: the ID becomes the initial APIC ID, the LDR is derived).
+        for (let c = 0; c < this.m.cpuCount; c++) {
+          const cpu = this.m.cpu(c);
+          cpu.wrmsr(MSR_IA32_APIC_BASE, cpu.rdmsr(MSR_IA32_APIC_BASE) | APIC_BASE_EXTD);
+        }
         return;
       case 'invalidate-iec': {
         const other = this.others.get(name);

@@ -92,6 +92,8 @@ export type SourceExpectation =
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
   kind: InterruptRequest['kind'] | 'ims';
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
+  /** A managed interrupt (Linux PCI_IRQ_AFFINITY): shut down, not moved, when its CPU goes offline. */
+  managed?: boolean;
   steps: string[];
   /**
    * For devices whose driver copies an MSI message into the device's own registers (an embedded interrupt
@@ -230,15 +232,18 @@ class Checker {
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
+const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
 const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
 /**
  * MSI steps besides signalling: `mask` / `unmask` set or clear the source's own mask bit (MSI-X vector control bit 0,
  * MSI per-vector Mask bit) with the guest's stores; `invalidate-iec <source>` has the guest invalidate the interrupt
  * entry cache for another source's IRTE only (qi_flush_iec of that index), touching no entry.
+ * Guest-wide steps any source may take: `cpu-offline N` / `cpu-online N` (the Linux guest's CPU hotplug,
+ * src/guest/linux/cpu-hotplug.ts), `apic-id C N` (CPU C writes N into its xAPIC ID register), `ldr C V` (CPU C writes
+ * V into LDR bits 31:24), `x2apic` (every CPU switches its LAPIC to x2APIC mode, as Linux's x2apic_setup does).
  */
-const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic)$/;
 
 function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
   if (raw === 'intended') return { kind: 'intended', times: 1 };
@@ -290,7 +295,7 @@ function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpect
 function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded'], field);
+  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'managed', 'steps', 'embeddedMessage', 'embedded'], field);
   const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
   if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims') c.fail(`${field}.kind`, `must be msi, msix, ioapic or ims, got ${JSON.stringify(kind)}`);
@@ -322,6 +327,10 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
     if (o.embedded && o.embeddedMessage !== undefined) c.fail(`${field}.embedded`, 'use embedded (two machines) or embeddedMessage (one machine), not both');
     src.embedded = o.embedded;
   }
+  if (o.managed !== undefined) {
+    if (typeof o.managed !== 'boolean') c.fail(`${field}.managed`, `must be true or false, got ${JSON.stringify(o.managed)}`);
+    src.managed = o.managed;
+  }
   if (o.trigger !== undefined) {
     if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
@@ -336,7 +345,7 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
   } else {
     if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
+      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N, cpu-offline N, cpu-online N, apic-id C N, ldr C V, x2apic)`);
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
       if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
