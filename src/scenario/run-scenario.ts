@@ -350,6 +350,7 @@ class Stimulus {
         const cpu = Number(name);
         this.previous = this.programmed;
         this.programmed = this.linux(step).retargetInterrupt(this.programmed, cpu, { invalidate: verb === 'retarget' });
+        this.linux(step).recordInterrupt(this.programmed);
         return;
       }
       case 'release':
