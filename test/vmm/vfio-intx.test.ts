@@ -154,3 +154,20 @@ describe('vfio INTx in a system snapshot', () => {
   });
 });
 
+describe('vfio INTx and host CPU hotplug', () => {
+  it('the host line moves off a CPU going offline and keeps working', () => {
+    const { sys, guest, p, card } = intxSystem();
+    const before = sys.vmm.intx()[0].host!;
+    expect(sys.offlineHostCpu(before.cpu)).toBe(1);
+    const after = sys.vmm.intx()[0].host!;
+    expect(after.cpu).not.toBe(before.cpu);
+    expect(after.gsi).toBe(20);
+    card.setIntx(true);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([p.vector]);
+    card.setIntx(false);
+    guest.handleInterrupt(1);
+    expect(sys.vmm.intx()[0]).toMatchObject({ masked: false, interrupts: 1, resamples: 1 });
+    expect(irrVectors(sys.host.cpu(after.cpu).lapic.isr)).toEqual([]);
+  });
+});
+

@@ -225,7 +225,36 @@ export class LinuxHostKernel implements HostKernel {
       v.host.vector = p.vector;
       moved++;
     }
+    for (const entry of this.intxLines.values()) {
+      if (entry.line.cpu !== cpu) continue;
+      moved++;
+      this.moveIntxLine(entry, this.leastLoadedCpu());
+    }
     return moved;
+  }
+
+  /**
+   * An INTx line follows its CPU going offline (irq_do_set_affinity → ioapic_set_affinity): a vector on `to` and the
+   * RTE written again for it — under host interrupt remapping the model programs a fresh IRTE for the pin where Linux
+   * rewrites the one it has; the delivery is the same. A line masked by a lazy disable stays masked.
+   */
+  private moveIntxLine(entry: IntxLine, to: number): void {
+    const { line } = entry;
+    const p = this.linux.setupInterrupt({ id: `vfio-intx(gsi ${line.gsi})`, kind: 'ioapic', pin: line.gsi, trigger: 'level', polarity: 'low', cpu: to });
+    if (p.status !== 'programmed') throw new UsageError(`offlineCpu: the INTx line at GSI ${line.gsi} could not move to CPU ${to}: ${p.note ?? 'refused'}`);
+    this.handlers[line.cpu * 256 + line.vector] = undefined;
+    this.levelVectors[line.cpu * 256 + line.vector] = 0;
+    this.perCpu[line.cpu]--;
+    this.handlers[p.cpu * 256 + p.vector] = () => this.fasteoi(entry);
+    this.levelVectors[p.cpu * 256 + p.vector] = 1;
+    this.perCpu[p.cpu]++;
+    this.allocations++;
+    line.cpu = p.cpu;
+    line.vector = p.vector;
+    if (entry.masked) {
+      entry.masked = false;
+      this.setIntxMask(entry, true);
+    }
   }
 
   /** Host CPUs online now (the kernel's view, CPU hotplug included). */
