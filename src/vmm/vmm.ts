@@ -279,8 +279,9 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     guest.apicBus.addressingListener = (cpu) => this.apicMapChanged(cpu);
     // KVM's ack notifier on the guest's I/O APIC: a level EOI resamples (kvm_notify_acked_irq → irqfd_resampler_ack).
     guest.ioapic.levelEoiNotify = (pin) => this.kvm.ackIoapicPin(pin);
-    // The I/O APIC's pins are routed from the start (QEMU kvm_pc_setup_irq_routing at machine creation).
-    if (this.intxByBdf.size === 0 && this.config.assigned.some((a) => a.device.intx !== undefined)) this.commitRoutes();
+    // The I/O APIC's pins are routed from the start (QEMU kvm_pc_setup_irq_routing / kvm_arch_init_irq_routing when
+    // the machine is created), before an INTx irqfd is bound to one.
+    if (this.config.assigned.some((a) => a.device.intx !== undefined)) this.commitRoutes();
     for (const a of this.config.assigned) {
       if (a.device.intx === undefined) continue;
       const intx = new VfioIntx(a.guestBdf, a.hostBdf, host.device(a.hostBdf).fn, guest.intxRoute(a.guestBdf).gsi, !this.config.vmm.nointxmask, this.kernel, this.kvm, guest.events, host.events, this.counters);
