@@ -80,6 +80,15 @@ describe('a guest vCPU going offline', () => {
     expect(irrVectors(sys.guest.cpu(0).lapic.irr)).toEqual([now.vector]);
   });
 
+  it('an interrupt still pending in the dying CPU\'s IRR is retriggered with its new vector on its new CPU (fixup_irqs)', () => {
+    const { sys, guest, q0 } = setUp({ viommu: true, profile: 'qemu' });
+    sys.host.device(HOST_NIC).signal(0);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([q0.vector]);
+    offlineCpu(guest, 1);
+    const now = guest.programmedInterrupts().find((p) => p.request.id === 'q0')!;
+    expect(irrVectors(sys.guest.cpu(0).lapic.irr)).toEqual([now.vector]);
+  });
+
   it('refuses the boot CPU, a CPU not online, and an online CPU brought online', () => {
     const { guest } = setUp({ viommu: false, profile: 'hardware' });
     expect(() => offlineCpu(guest, 0)).toThrow(/boot CPU/);

@@ -12,7 +12,9 @@
  *   vector there and reprograms the source: under interrupt remapping the source keeps its message and its IRTE is
  *   rewritten and invalidated (intel_ir_set_affinity / amd_ir_set_affinity); otherwise the MSI / MSI-X message or the
  *   I/O APIC RTE is rewritten with the new destination and vector (msi_set_affinity, ioapic_set_affinity).
- * Then "smpboot: CPU N is now offline".
+ * Then `fixup_irqs` looks at the dying CPU's IRR: a moved interrupt whose old vector is still pending there is
+ * retriggered (`irq_retrigger` → `apic_retrigger_irq`: an IPI with the interrupt's new vector to its new CPU), so an
+ * interrupt that arrived just before the move is not lost. Then "smpboot: CPU N is now offline".
  *
  * Online: the CPU rejoins the online mask and `irq_affinity_online_cpu` → `irq_restore_affinity_of_irq` starts
  * every managed interrupt whose affinity includes it again on it (irq_startup: activated with a vector there, then
@@ -29,6 +31,8 @@ import { MSIX_ENTRY_CTRL_MASKBIT, MSIX_ENTRY_SIZE, MSIX_ENTRY_VECTOR_CTRL } from
 import { MSI_MASK_32, MSI_MASK_64 } from '../../pci/msi-capability.ts';
 import { RTE_MASK } from '../../msi/formats/ioapic-rte.ts';
 import type { LinuxGuest } from './linux-guest.ts';
+import { testVector } from '../../apic/lapic.ts';
+import { sendIpi } from '../smp-bringup.ts';
 
 /** What happened to one interrupt when a CPU went offline or came online. */
 export interface HotplugMove {
@@ -55,6 +59,8 @@ export function offlineCpu(linux: LinuxGuest, cpu: number): HotplugMove[] {
   linux.setCpuOnline(cpu, false);
   const moves: HotplugMove[] = [];
   const events = linux.machine.events;
+  const dying = linux.machine.cpu(cpu);
+  const retrigger: ProgrammedInterrupt[] = [];
   for (const p of linux.programmedInterrupts()) {
     if (p.cpu !== cpu || p.status !== 'programmed') continue;
     const left = affinityOf(p).filter((c) => linux.onlineCpus().includes(c));
@@ -66,9 +72,16 @@ export function offlineCpu(linux: LinuxGuest, cpu: number): HotplugMove[] {
     }
     if (left.length === 0) linux.log.print(`IRQ ${p.request.id}: no longer affine to CPU${cpu}`);
     const to = linux.pickCpu(left.length > 0 ? left : linux.onlineCpus());
+    const pending = testVector(dying.lapic.irr, p.vector);
     const { next, how } = reprogram(linux, p, to);
+    if (pending) retrigger.push(next);
     moves.push({ id: p.request.id, from: { cpu, vector: p.vector }, to: { cpu: next.cpu, vector: next.vector }, how });
     if (events.active) events.hop('irqpath_migrate_one_irq', [['irq', p.request.id], ['from', cpu], ['to', next.cpu], ['vector', next.vector], ['how', how]]);
+  }
+  // fixup_irqs: what was still pending in the dying CPU's IRR is sent again, with its new vector, to its new CPU.
+  for (const next of retrigger) {
+    if (events.active) events.hop('irqpath_irq_retrigger', [['irq', next.request.id], ['cpu', next.cpu], ['vector', next.vector]]);
+    sendIpi(dying, next.apicId, next.vector);
   }
   linux.log.print(`smpboot: CPU ${cpu} is now offline`);
   return moves;
