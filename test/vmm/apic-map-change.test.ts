@@ -59,6 +59,22 @@ describe('the guest changes an xAPIC ID', () => {
     expect(sys.vmm.counters).toMatchObject({ posted: 0, injections: 1 });
   });
 
+  it('a system snapshot carries the inhibit: restored from before the change, AVIC posts again to vCPU 1', () => {
+    const { sys, q } = xapicNic({ postedInterrupts: true }, true);
+    const before = JSON.parse(JSON.stringify(sys.snapshot()));
+    swapIds(sys);
+    const after = JSON.parse(JSON.stringify(sys.snapshot()));
+    expect(after.vmm.apicvInhibits).toEqual(['APIC_ID_MODIFIED']);
+    sys.restore(before);
+    expect(sys.vmm.apicvInhibits.size).toBe(0);
+    sys.host.device(HOST_NIC).signal(0);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([q.vector]);
+    expect(sys.vmm.counters).toMatchObject({ posted: 1, injections: 0 });
+    sys.restore(after);
+    expect(sys.vmm.apicvInhibits).toEqual(new Set(['APIC_ID_MODIFIED']));
+    expect(sys.vmm.route(GUEST_NIC, 'msix', 0)!.posted).toBeNull();
+  });
+
   it('VT-d PI: the posted IRTE keeps its vCPU until the route is updated; the guest reprogramming the vector re-posts it', () => {
     const { sys, guest, q } = xapicNic({ postedInterrupts: true });
     swapIds(sys);
