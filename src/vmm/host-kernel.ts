@@ -59,6 +59,11 @@ export interface HostKernel {
    * by a handler without IRQF_SHARED, or this one wants it exclusively and it is taken).
    */
   requestIntx(hostBdf: string, shared: boolean, handler: () => boolean): HostIntxLine | string;
+  /**
+   * free_irq(pdev->irq, dev_id): `handler` leaves the line's chain; the last one to leave shuts the line down (its I/O
+   * APIC entry masked) and any disable on it is forgotten.
+   */
+  freeIntx(line: HostIntxLine, handler: () => boolean): void;
   /** disable_irq_nosync on an INTx line: lazily — the line is masked at the I/O APIC when it next fires. */
   disableIntx(line: HostIntxLine): void;
   /** enable_irq: undo disableIntx; a line masked meanwhile is unmasked (a level still asserted fires again). */

@@ -90,17 +90,45 @@ export class VfioIntx {
    * runs as vfio_pci_intx_unmask (VFIO_IRQ_SET_ACTION_UNMASK with an eventfd).
    */
   enable(): void {
-    const line = this.kernel.requestIntx(this.hostBdf, this.pci23, () => this.handler());
+    if (this.line !== null) return;
+    this.refused = null;
+    const line = this.kernel.requestIntx(this.hostBdf, this.pci23, this.handlerRef);
     if (typeof line === 'string') {
       this.refused = line;
       return;
     }
     this.line = line;
-    // vfio_intx_enable: DisINTx follows the virtual mask (pci_intx(pdev, !masked)).
-    if (this.pci23) this.setDisIntx(false);
+    // vfio_intx_enable: the vector starts masked if the guest has Interrupt Disable set, and DisINTx follows
+    // (pci_intx(pdev, !masked)); without DisINTx, vfio_intx_set_signal disables the new line instead.
+    this.masked = this.guestDisabled;
+    if (this.pci23) this.setDisIntx(this.masked);
+    else if (this.masked) this.kernel.disableIntx(line);
     this.kvm.assignIrqfd(this.guestGsi, this.trigger, () => this.resample());
     if (this.events.active) this.events.hop('vfio_intx_enable_kvm', [['name', this.name]]);
   }
+
+  /** Whether INTx is set up now (QEMU tears it down while the guest uses MSI or MSI-X). */
+  get enabled(): boolean {
+    return this.line !== null;
+  }
+
+  /**
+   * QEMU vfio_intx_disable, when the guest enables MSI or MSI-X (vfio_msi_enable / vfio_msix_enable →
+   * vfio_disable_interrupts): KVM's irqfd goes (vfio_intx_disable_kvm; a pin KVM held is released) and vfio-pci frees
+   * the host line (VFIO_DEVICE_SET_IRQS with count 0 → vfio_intx_disable → free_irq).
+   */
+  disable(): void {
+    if (this.line === null) return;
+    this.kvm.deassignIrqfd(this.trigger);
+    if (this.events.active) this.events.hop('vfio_intx_disable_kvm', [['name', this.name]]);
+    this.kernel.freeIntx(this.line, this.handlerRef);
+    this.line = null;
+    this.masked = false;
+    if (this.events.active) this.events.hop('vfio_intx_disable', [['name', this.name]]);
+  }
+
+  /** The handler as registered with the host kernel (one function, so free_irq can find it). */
+  private readonly handlerRef = (): boolean => this.handler();
 
   /** vfio_intx_handler on the host line. True for IRQ_HANDLED. */
   handler(): boolean {
@@ -201,7 +229,7 @@ export class VfioIntx {
   }
 
   save(): SavedIntx {
-    return { guestBdf: this.guestBdf, masked: this.masked, guestDisabled: this.guestDisabled, guestLineAsserted: this.kvm.resampleLevel(this.guestGsi), interrupts: this.interrupts, resamples: this.resamples, resent: this.resent };
+    return { guestBdf: this.guestBdf, enabled: this.enabled, masked: this.masked, guestDisabled: this.guestDisabled, guestLineAsserted: this.kvm.resampleLevel(this.guestGsi), interrupts: this.interrupts, resamples: this.resamples, resent: this.resent };
   }
 
   /** Back to a saved state; the guest machine's wires (restored with it) already count KVM's hold on the pin. */

@@ -45,6 +45,8 @@ export interface SavedVcpu {
 /** vfio INTx of one assigned device (vfio-intx.ts): vfio-pci's mask state and KVM's hold on the guest pin. */
 export interface SavedIntx {
   guestBdf: string;
+  /** Set up (false while the guest uses MSI or MSI-X). */
+  enabled: boolean;
   masked: boolean;
   guestDisabled: boolean;
   guestLineAsserted: boolean;
@@ -94,6 +96,8 @@ export interface VmmShape {
   guestBdfs: ReadonlySet<string>;
   /** Guest BDFs of the assigned devices with vfio INTx, in order. */
   intxBdfs: readonly string[];
+  /** Whether each of those has its INTx set up now. */
+  intxEnabled: readonly boolean[];
   vcpus: number;
   hostCpus: number;
 }
@@ -105,8 +109,10 @@ export function checkVmmState(raw: unknown, shape: VmmShape): VmmState {
   if (!Array.isArray(s.intx) || s.intx.length !== shape.intxBdfs.length) fail('vmm.intx', `must list the ${shape.intxBdfs.length} devices with vfio INTx`);
   s.intx.forEach((x, i) => {
     const p = `vmm.intx[${i}]`;
-    const o = obj(x, p, ['guestBdf', 'masked', 'guestDisabled', 'guestLineAsserted', 'interrupts', 'resamples', 'resent']);
+    const o = obj(x, p, ['guestBdf', 'enabled', 'masked', 'guestDisabled', 'guestLineAsserted', 'interrupts', 'resamples', 'resent']);
     if (o.guestBdf !== shape.intxBdfs[i]) fail(`${p}.guestBdf`, `must be ${shape.intxBdfs[i]}, got ${JSON.stringify(o.guestBdf)}`);
+    // The host line is the host kernel's (not in a snapshot): it must be requested now exactly when it was then.
+    if (o.enabled !== shape.intxEnabled[i]) fail(`${p}.enabled`, `is ${JSON.stringify(o.enabled)}, but vfio INTx of ${shape.intxBdfs[i]} is ${shape.intxEnabled[i] ? 'set up' : 'torn down (MSI mode)'} now and the host kernel is not part of a snapshot`);
     for (const f of ['masked', 'guestDisabled', 'guestLineAsserted'] as const) bool(o[f], `${p}.${f}`);
     for (const f of ['interrupts', 'resamples', 'resent'] as const) uint(o[f], `${p}.${f}`, Number.MAX_SAFE_INTEGER);
   });

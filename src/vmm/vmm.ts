@@ -315,6 +315,20 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     if (msix !== null && offset < msix.offset + 12 && offset + size > msix.offset) {
       for (let n = 0; n < msix.entries; n++) this.syncMsix(fn, a, n);
     }
+    this.syncIntxMode(fn, a);
+  }
+
+  /**
+   * QEMU uses one interrupt mode at a time: enabling MSI or MSI-X tears INTx down (vfio_msi_enable / vfio_msix_enable
+   * → vfio_disable_interrupts → vfio_intx_disable), disabling it sets INTx up again (vfio_msi_disable /
+   * vfio_msix_disable → vfio_intx_enable).
+   */
+  private syncIntxMode(fn: AssignedFunction, a: ResolvedAssignment): void {
+    const intx = this.intxByBdf.get(a.guestBdf);
+    if (intx === undefined) return;
+    const msiMode = (fn.msi?.enabled() ?? false) || (fn.msix?.enabled() ?? false);
+    if (msiMode && intx.enabled) intx.disable();
+    else if (!msiMode && !intx.enabled) intx.enable();
   }
 
   /**
@@ -957,7 +971,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   /** The shape a saved state must fit (for checkVmmState). */
   stateShape(): VmmShape {
-    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), intxBdfs: [...this.intxByBdf.keys()], vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
+    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), intxBdfs: [...this.intxByBdf.keys()], intxEnabled: [...this.intxByBdf.values()].map((x) => x.enabled), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
   }
 
   /** First step of a restore, before the machines are restored: KVM's irqfds and producers go; evictions are not counted. */

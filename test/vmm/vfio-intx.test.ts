@@ -171,3 +171,54 @@ describe('vfio INTx and host CPU hotplug', () => {
   });
 });
 
+
+describe('vfio INTx and MSI-X on one device', () => {
+  it('enabling MSI-X tears INTx down (the host line freed); disabling it sets INTx up again', () => {
+    // QEMU hw/vfio/pci.c: vfio_msix_enable → vfio_disable_interrupts → vfio_intx_disable; vfio_msix_disable →
+    // vfio_intx_enable. drivers/vfio/pci/vfio_pci_intrs.c vfio_intx_disable → free_irq.
+    const sys = createSystem({
+      host: { cpus: 2, devices: [{ bdf: '02:00.0', name: 'nic', intx: 'A', msix: { entries: 2 } }] },
+      guest: { cpus: 2, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
+      vmm: { profile: 'qemu' },
+    });
+    const guest = createGuest(sys.guest, { os: 'linux' }) as LinuxGuest;
+    guest.boot();
+    expect(sys.vmm.intx()[0].host).toMatchObject({ gsi: 20 });
+    expect(sys.vmm.kvm.irqfds()).toEqual([{ gsi: 21, resample: true, paired: false }]);
+    const q = guest.setupInterrupt({ id: 'q0', kind: 'msix', device: '00:05.0', vector: 0, cpu: 1 });
+    expect(sys.vmm.intx()[0].host).toBeNull();
+    expect(sys.vmm.kvm.irqfds().map((f) => f.gsi)).toEqual([24]);
+    // INTx asserted now reaches nobody: the host line was shut down (masked) when vfio-pci freed it.
+    const nic = sys.host.device('02:00.0').fn;
+    nic.setIntx(true);
+    expect(sys.vmm.intx()[0].interrupts).toBe(0);
+    expect(sys.host.ioapic.readRte(20) & BigInt(RTE_MASK)).toBe(BigInt(RTE_MASK));
+    nic.setIntx(false);
+    sys.host.device('02:00.0').signal(0);
+    expect(irrVectors(sys.guest.cpu(1).lapic.irr)).toEqual([q.vector]);
+    // The guest turns MSI-X off again (Message Control bit 15): INTx is back, with KVM's irqfd on GSI 21.
+    const standIn = sys.guest.device('00:05.0');
+    const cap = standIn.fn.msix!.offset;
+    standIn.configWrite(cap + 2, 2, standIn.configRead(cap + 2, 2) & ~0x8000);
+    expect(sys.vmm.intx()[0].host).toMatchObject({ gsi: 20 });
+    expect(sys.vmm.kvm.irqfds().map((f) => f.gsi)).toEqual([21]);
+  });
+
+  it('a snapshot taken in the other interrupt mode is refused, changing nothing (the host line is the host kernel\'s)', () => {
+    const sys = createSystem({
+      host: { cpus: 2, devices: [{ bdf: '02:00.0', name: 'nic', intx: 'A', msix: { entries: 2 } }] },
+      guest: { cpus: 2, assigned: [{ bdf: '00:05.0', host: '02:00.0' }] },
+      vmm: { profile: 'qemu' },
+    });
+    const guest = createGuest(sys.guest, { os: 'linux' }) as LinuxGuest;
+    guest.boot();
+    const withIntx = JSON.parse(JSON.stringify(sys.snapshot()));
+    const standIn = sys.guest.device('00:05.0');
+    const cap = standIn.fn.msix!.offset;
+    standIn.configWrite(cap + 2, 2, standIn.configRead(cap + 2, 2) | 0x8000);
+    expect(sys.vmm.intx()[0].host).toBeNull();
+    const now = JSON.stringify(sys.snapshot());
+    expect(() => sys.restore(withIntx)).toThrow(/vmm\.intx\[0\]\.enabled is true, but vfio INTx of 00:05\.0 is torn down/);
+    expect(JSON.stringify(sys.snapshot())).toBe(now);
+  });
+});

@@ -168,6 +168,21 @@ export class LinuxHostKernel implements HostKernel {
     ioapicWriteRte(cpu, base, entry.line.gsi, masked ? rte | BigInt(RTE_MASK) : rte & ~BigInt(RTE_MASK));
   }
 
+  freeIntx(line: HostIntxLine, handler: () => boolean): void {
+    const entry = this.intxLines.get(line.gsi);
+    if (entry === undefined) return;
+    const i = entry.actions.findIndex((a) => a.handler === handler);
+    if (i < 0) return;
+    entry.actions.splice(i, 1);
+    if (entry.actions.length > 0) return;
+    // __free_irq → irq_shutdown: the last action gone, the line is masked and its vector freed.
+    this.setIntxMask(entry, true);
+    this.handlers[line.cpu * 256 + line.vector] = undefined;
+    this.levelVectors[line.cpu * 256 + line.vector] = 0;
+    this.perCpu[line.cpu]--;
+    this.intxLines.delete(line.gsi);
+  }
+
   disableIntx(line: HostIntxLine): void {
     const entry = this.intxLines.get(line.gsi);
     if (entry !== undefined) entry.disabled++;
