@@ -37,6 +37,12 @@ export function conformanceResults(): RecordingConformance[] {
   return recordingNames().map((n) => recordingConformance(readRecording(n)));
 }
 
+/** The comment lines that open test/fixtures/qemu-recordings-known-gaps.txt. */
+const GAPS_HEADER = [
+  '# Named gaps between irqpath and the QEMU recordings (test/tools/qemu-oracle.test.ts): recording | check | row | reason.',
+  '# Regenerate with: npx tsx scripts/conformance.ts --gaps > test/fixtures/qemu-recordings-known-gaps.txt',
+];
+
 /** One gap per line: `recording | check | row | reason`. */
 export function gapLines(results: RecordingConformance[]): string[] {
   return results.flatMap((r) => r.gaps.map((g) => `${r.name} | ${g.check} | ${g.row} | ${g.reason}`));
@@ -66,5 +72,5 @@ export function conformanceTable(results: RecordingConformance[]): string {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const results = conformanceResults();
-  process.stdout.write(process.argv.includes('--gaps') ? gapLines(results).join('\n') + '\n' : conformanceTable(results));
+  process.stdout.write(process.argv.includes('--gaps') ? [...GAPS_HEADER, ...gapLines(results)].join('\n') + '\n' : conformanceTable(results));
 }

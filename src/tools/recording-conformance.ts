@@ -20,14 +20,14 @@ import { parseLinuxVersion } from '../core/linux-version.ts';
 import { createMachine } from '../machine/machine.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
-import type { ProgrammedInterrupt } from '../guest/guest-os.ts';
+import { requestBootIrqs, type LinuxBootIrqPlan } from '../guest/linux/boot-irqs.ts';
 import type { AmdIommu } from '../iommu-amd/amd-iommu.ts';
 import { checkRemappingLines } from './dmesg-check.ts';
 import { machineFromQemu } from './qemu-machine.ts';
 import { parseQemuCommandLine } from './qemu-command-line.ts';
 import { replayQemuTrace } from './qemu-trace-replay.ts';
 import {
-  cpuHasX2apic, parseAffinities, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
+  cpuHasX2apic, parseAffinities, recordingBootPlan, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
   type InterruptRow, type IrtDump, type PciConfig, type RecordingProvenance,
 } from './qemu-recording.ts';
 
@@ -95,7 +95,7 @@ export function recordingConformance(files: RecordingFiles): RecordingConformanc
   const version = parseLinuxVersion(derived.kernel ?? '6.1', 'kernel').text;
   const g = createGuest(createMachine(machine), { os: 'linux', version, cmdline }) as LinuxGuest;
   g.boot();
-  compareAllocation(g, sections, files, out);
+  compareAllocation(g, recordingBootPlan(prov), sections, files, out);
   return out;
 }
 
@@ -124,11 +124,15 @@ interface RecordedIrte {
   value: string | undefined;
 }
 
-function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
+function compareAllocation(g: LinuxGuest, plan: LinuxBootIrqPlan, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
   const rows = parseProcInterrupts(sections.get('interrupts')!).rows.filter((r) => /^\d+$/.test(r.irq));
   const effective = new Map(parseAffinities(sections.get('irq-affinity') ?? '').map((a) => [a.irq, a.effective]));
   const configs = parsePciConfig(sections.get('pci-config') ?? '');
   const irt = files.irt ? parseIrtDump(files.irt) : null;
+  const booted = requestBootIrqs(g, plan);
+  // A row is the model's when its chip kind and hwirq match: pins by pin, MSIs by requester ID and entry.
+  const kind = (chip: string) => chip.replace(/^IR-/, '');
+  const model = new Map(booted.irqs.map((b) => [`${kind(b.chip)} ${b.hwirq}`, b]));
   let irqAgree = 0;
   let irteAgree = 0;
   let irteRows = 0;
@@ -140,10 +144,11 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
     const recorded = recordedIrte(row, irt, configs, files.monitorInfoPic);
     if (recorded !== null) irteRows++;
     if (typeof recorded === 'string') gap('irte', row, recorded);
-    const p = modelRow(g, row, cpu ?? 0);
-    if (typeof p === 'string') {
-      gap('interrupts', row, p);
-      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, p);
+    const p = model.get(`${kind(row.chip ?? '')} ${row.hwirq}`);
+    if (p === undefined || p.refused !== undefined) {
+      const why = p?.refused !== undefined ? `the model refused it: ${p.refused}` : `the model's boot set up no ${row.chip} ${row.hwirq}`;
+      gap('interrupts', row, why);
+      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, why);
       continue;
     }
     const diffs: string[] = [];
@@ -164,45 +169,6 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
   }
   out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
   out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
-}
-
-/** What the model set up for a row: its chip, trigger, CPU and IRTE (if remapped). */
-interface ModelRow {
-  chip: string;
-  trigger: 'edge' | 'fasteoi';
-  cpu: number;
-  irteIndex?: number;
-}
-
-/** Sets the row's source up on the model; a string says why the model has no such source. */
-function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ModelRow | string {
-  const chip = row.chip ?? '';
-  const from = (p: ProgrammedInterrupt, base: 'IO-APIC' | 'PCI-MSI'): ModelRow | string =>
-    p.status === 'refused'
-      ? `the model refused it: ${p.note}`
-      : { chip: p.irteIndex !== undefined ? `IR-${base}` : base, trigger: p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge', cpu: p.cpu, irteIndex: p.irteIndex };
-  if (/IO-APIC$/.test(chip)) {
-    if (row.hwirq === 2 && g.timer) return from(g.timer, 'IO-APIC');
-    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu }), 'IO-APIC');
-  }
-  if (row.name === 'AMD-Vi') {
-    // The IOMMU function's own MSI (iommu_setup_msi) unless the kernel uses the XT interrupt control registers.
-    return g.log.decisions.amdViEventVector === undefined
-      ? "the AMD-Vi event-log interrupt through the IOMMU function's MSI (iommu_setup_msi) is not modelled; the model sets one up only through the XT registers in x2APIC mode"
-      : { chip: 'AMD-Vi (XT)', trigger: 'edge', cpu: 0 };
-  }
-  if (/PCI-MSI$/.test(chip)) {
-    const rid = row.hwirq! >> 11;
-    const bdf = `${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
-    const dev = g.machine.config.devices?.find((d) => d.bdf === bdf);
-    if (!dev) return `no device ${bdf} on the derived machine`;
-    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu }), 'PCI-MSI');
-  }
-  if (chip === 'DMAR-MSI') {
-    // dmar_set_interrupt: the unit's fault event MSI (hwirq = the unit's sequence number), on CPU 0 in the model.
-    return g.log.decisions.dmarFaultVector === undefined ? 'the model set up no DMAR fault interrupt' : { chip: 'DMAR-MSI', trigger: 'edge', cpu: 0 };
-  }
-  return `chip ${chip} is not one the model has`;
 }
 
 /**

@@ -499,6 +499,20 @@ export class AmdIrDriver {
     this.setControl(R.CTRL_EVENT_INT_EN, true);
   }
 
+  /**
+   * iommu_init_irq after iommu_setup_msi: Control.EventIntEn, so the unit signals new event-log entries through its
+   * function's MSI (Control.IntCapXTEn stays 0).
+   */
+  enableEventInterrupt(): void {
+    this.setControl(R.CTRL_EVENT_INT_EN, true);
+  }
+
+  /** amd_iommu's free_irte: the entry cleared (clear_allocated), the table's cache flushed, the index free again. */
+  freeIndex(devid: number, index: number): void {
+    this.clearIrte(devid, index);
+    this.table(devid).used[index] = 0;
+  }
+
   /** amd_iommu_int_thread → iommu_poll_events: print each new event-log entry, advance the head, ack status. */
   pollEvents(): void {
     const status = Number(this.r64(R.STATUS) & 0xffffffffn);

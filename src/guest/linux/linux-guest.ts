@@ -34,7 +34,8 @@ import { parseKernelCmdline, type LinuxCmdline } from './kernel-cmdline.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
-import type { ProgrammedInterrupt } from '../guest-os.ts';
+import type { InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
+import type { AmdIommu } from '../../iommu-amd/amd-iommu.ts';
 import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
@@ -82,6 +83,9 @@ const IOAPIC_SB_DEVID = 0x00a0;
 
 type RemapMode = 'x2apic' | 'xapic' | null;
 
+/** A map key for MSI-X entry `entry` of requester `sid` (entries stay below 2048). */
+const msiKey = (sid: number, entry: number): number => sid * 2048 + entry;
+
 interface MsiBlock {
   base: number;
   count: number;
@@ -112,6 +116,11 @@ export class LinuxGuest extends GuestBase {
   timer: ProgrammedInterrupt | null = null;
   /** Multi-MSI IRTE blocks under remapping, per device. */
   private readonly msiBlocks = new Map<number, MsiBlock>();
+  /**
+   * IRTE indices (Intel) / interrupt-table indices (AMD) allocated for MSI-X entries before their vector is
+   * activated (allocateMsixIrtes), by requester ID and entry (msiKey).
+   */
+  private readonly preallocated = new Map<number, number>();
 
   /** The kernel version modelled (guest: { os: linux, version }). */
   readonly version: LinuxVersion;
@@ -431,6 +440,119 @@ export class LinuxGuest extends GuestBase {
     return this.logicalDest ? this.logicalId[cpu] : this.apicIdOf(cpu);
   }
 
+  // ---- The kernel's allocation steps, each at the moment the kernel takes it (boot-irqs.ts orders them) ---------
+
+  /**
+   * mp_map_gsi_to_irq(gsi, IOAPIC_MAP_ALLOC) for a PCI function's INTx line at pci_enable_device
+   * (pcibios_enable_irq → acpi_pci_irq_enable → acpi_register_gsi): the GSI's IRQ is allocated in the I/O APIC
+   * domain, and under Intel remapping intel_irq_remapping_alloc → alloc_irte gives it an IRTE then, whether or not
+   * the driver ever requests that IRQ. A GSI already mapped (a shared line, a legacy pin) takes nothing new; AMD's
+   * I/O APIC table has an index per pin already (irq_remapping_alloc: index = pin).
+   */
+  mapGsi(pin: number): void {
+    this.requireBooted('mapGsi');
+    if (this.intel === null || this.legacyIrte.has(pin)) return;
+    const index = this.intel.allocIrte(1);
+    if (index !== null) this.legacyIrte.set(pin, index);
+  }
+
+  /**
+   * pci_alloc_irq_vectors for MSI-X entries 0..count-1 of `device`: msi_domain_alloc_irqs allocates each
+   * descriptor on its own, so under remapping each entry takes one IRTE (intel_irq_remapping_alloc → alloc_irte(1))
+   * or one index of the device's table (irq_remapping_alloc → alloc_irq_index, no alignment for MSI-X) now, in
+   * entry order; its vector comes when the entry is activated (setupInterrupt / setupManagedInterrupt).
+   */
+  allocateMsixIrtes(device: string, count: number): void {
+    this.requireBooted('allocateMsixIrtes');
+    const sid = this.machine.device(device).requesterId;
+    for (let entry = 0; entry < count; entry++) {
+      if (this.preallocated.has(msiKey(sid, entry))) continue;
+      const index = this.intel !== null ? this.intel.allocIrte(1) : this.amd !== null ? this.amd.allocIndex(sid, 1) : null;
+      if (index !== null) this.preallocated.set(msiKey(sid, entry), index);
+    }
+  }
+
+  /**
+   * pci_free_irq + pci_free_irq_vectors for MSI-X sources of `device`: each vector goes back to the matrix
+   * (irq_matrix_free; a managed one stays reserved), and each IRTE / table index is cleared and freed (free_irte,
+   * with the cache invalidation that follows).
+   */
+  freeMsix(device: string, programmed: readonly ProgrammedInterrupt[]): void {
+    this.requireBooted('freeMsix');
+    const sid = this.machine.device(device).requesterId;
+    for (const p of programmed) {
+      if (p.status !== 'programmed') continue;
+      this.vectors.free(p.cpu, p.vector);
+      if (p.irteIndex !== undefined && this.intel !== null) this.intel.freeIrte(p.irteIndex);
+      else if (p.irteIndex !== undefined && this.amd !== null) this.amd.freeIndex(sid, p.irteIndex);
+      this.preallocated.delete(msiKey(sid, p.request.vector ?? 0));
+    }
+  }
+
+  /**
+   * x86_vector_alloc_irqs → reserve_managed_vector for a managed interrupt (irq_create_affinity_masks gave it
+   * `mask`): irq_matrix_reserve_managed takes one vector on every CPU of the mask. False when a CPU has none left.
+   */
+  reserveManagedVector(mask: readonly number[]): boolean {
+    this.requireBooted('reserveManagedVector');
+    return this.vectors.reserveManaged(mask);
+  }
+
+  /**
+   * request_irq of a managed interrupt (irq_startup → activate_managed → assign_managed_vector): the vector comes
+   * from irq_matrix_alloc_managed over the online CPUs of its mask, out of the reservation reserveManagedVector made.
+   */
+  setupManagedInterrupt(request: InterruptRequest, mask: readonly number[]): ProgrammedInterrupt {
+    this.requireBooted('setupManagedInterrupt');
+    const req = this.checkRequest(request);
+    const got = this.vectors.allocateManaged(mask.filter((c) => this.isOnline[c]));
+    if (got === null) return this.refused(req, request.cpu, 'no reserved managed vector on an online CPU of the mask');
+    return this.programVector(req, got.cpu, got.vector, undefined);
+  }
+
+  /**
+   * The IOMMU's own interrupt where the kernel sets it up at pci_iommu_init (rootfs_initcall), after the ACPI SCI:
+   * the DMAR fault interrupt of a unit that only does DMA remapping (init_dmars → dmar_set_interrupt; with remapping
+   * on it was set up at APIC setup, dmar_set_interrupt returns early), and the AMD-Vi event-log interrupt through the
+   * IOMMU function's own MSI capability (iommu_init_irq → iommu_setup_msi → pci_enable_msi, when not in XT mode).
+   * Neither is remapped. The vector goes where the matrix picks (a default-affinity interrupt activated at
+   * allocation). Returns what was set up, or null when the kernel sets up none here.
+   */
+  setupIommuInitcallInterrupt(): { chip: 'DMAR-MSI' | 'PCI-MSI'; cpu: number; vector: number } | null {
+    this.requireBooted('setupIommuInitcallInterrupt');
+    const fw = this.machine.firmware;
+    const cpu = this.vectors.bestCpu(this.online);
+    if (this.amd !== null && this.remap === 'xapic') {
+      const vector = this.vectors.allocate(cpu);
+      if (vector === null) return null;
+      const unit = this.machine.iommu as AmdIommu;
+      const fn = unit.pciFunction;
+      const msg = composeApicMessage(this.destinationOf(cpu), vector, this.flat);
+      // msi_capability_init: address, then data, then MSI Enable (PCI Local Bus 3.0 6.8.1; 64-bit layout).
+      fn.configWrite(fn.msiCapOffset + 4, 4, Number(msg.addr & 0xffffffffn));
+      fn.configWrite(fn.msiCapOffset + 8, 4, Number(msg.addr >> 32n));
+      fn.configWrite(fn.msiCapOffset + 12, 2, msg.data);
+      fn.configWrite(fn.msiCapOffset + 2, 2, fn.configRead(fn.msiCapOffset + 2, 2) | 1);
+      const drv = this.amd;
+      drv.enableEventInterrupt();
+      this.registerSystemHandler(cpu, vector, () => this.amdIommuInterrupt());
+      this.iommuVector = vector;
+      this.log.decide('amdViEventVector', vector);
+      return { chip: 'PCI-MSI', cpu, vector };
+    }
+    const dmaRemapping = fw.dmar !== null && this.intelRemapping === null && this.cmdline.intelIommu !== 'off' && this.log.decisions.dmaTranslation === 'available';
+    if (dmaRemapping) {
+      const vector = this.vectors.allocate(cpu);
+      if (vector === null) return null;
+      const drv = new IntelIrDriver(this.machine, this.mem, this.log, dmarFaultStyle(this.version), 0);
+      drv.setupFaultInterrupt(this.destinationOf(cpu), vector, this.logicalDest);
+      this.registerSystemHandler(cpu, vector, () => drv.handleFault());
+      this.log.decide('dmarFaultVector', vector);
+      return { chip: 'DMAR-MSI', cpu, vector };
+    }
+    return null;
+  }
+
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
 
   /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the fewest allocated vectors. */
@@ -443,6 +565,11 @@ export class LinuxGuest extends GuestBase {
     if (this.xenPirq && req.kind !== 'ioapic') return this.programXenPirq(req, cpu, note);
     const vector = this.vectors.allocate(cpu);
     if (vector === null) return this.refused(req, cpu, `no free vector on CPU ${cpu}`);
+    return this.programVector(req, cpu, vector, note);
+  }
+
+  /** The source programmed at a vector already taken on `cpu`, through remapping when it is on. */
+  private programVector(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
     if (this.intel) return this.programIntel(req, cpu, vector, note);
     if (this.amd) return this.programAmd(req, cpu, vector, note);
     return this.programDirect(req, cpu, vector, note);
@@ -660,7 +787,7 @@ export class LinuxGuest extends GuestBase {
     }
     const sid = req.device!.requesterId;
     if (req.kind === 'msix') {
-      const index = drv.allocIrte(1);
+      const index = this.preallocated.get(msiKey(sid, req.index)) ?? drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
       drv.writeIrte(index, this.irteFor(cpu, vector, sid));
       const msg = composeIntelRemappable(index, 0);
@@ -698,7 +825,7 @@ export class LinuxGuest extends GuestBase {
     }
     const devid = req.device!.requesterId;
     if (req.kind === 'msix') {
-      const index = drv.allocIndex(devid, 1);
+      const index = this.preallocated.get(msiKey(devid, req.index)) ?? drv.allocIndex(devid, 1);
       if (index === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
       drv.writeIrte(devid, index, fields);
       const msg = composeAmdRemappable(index, drv.twoKMode);
