@@ -152,6 +152,8 @@ function compareAllocation(g: LinuxGuest, plan: LinuxBootIrqPlan, sections: Map<
       continue;
     }
     const diffs: string[] = [];
+    if (String(p.irq) !== row.irq) diffs.push(`IRQ: model ${p.irq}, kernel ${row.irq}`);
+    if (p.name !== row.name) diffs.push(`name: model ${p.name}, kernel ${row.name}`);
     if (p.chip !== row.chip) diffs.push(`chip: model ${p.chip}, kernel ${row.chip}`);
     if (p.trigger !== row.trigger) diffs.push(`trigger: model ${p.trigger}, kernel ${row.trigger}`);
     if (cpu !== undefined && p.cpu !== cpu) diffs.push(`CPU: model ${p.cpu}, kernel ${cpu}`);

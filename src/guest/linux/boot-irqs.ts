@@ -38,6 +38,12 @@ export interface LinuxBootIrqPlan {
 
 /** One interrupt as the kernel set it up: a `/proc/interrupts` row. */
 export interface BootIrq {
+  /**
+   * The Linux IRQ number: an ISA IRQ's own number; a dynamically allocated one (MSI, the IOMMU's) the lowest free
+   * from gsi_top, the I/O APIC's input count (irq_alloc_descs_from → arch_dynirq_lower_bound), taken when the
+   * interrupt is allocated, not when it is requested.
+   */
+  irq: number;
   /** The action name (`acpi`, `virtio0-config`, `nvme0q1`). */
   name: string;
   /** The irq chip's name as /proc/interrupts prints it (`IR-IO-APIC`, `PCI-MSI`, `DMAR-MSI`). */
@@ -92,20 +98,37 @@ class BootSequence {
   private virtioIndex = 0;
   private nvmeIndex = 0;
   private netIndex = 0;
+  /** Linux IRQ numbers in use from gsi_top up (the legacy range and the I/O APIC's GSIs are identity-mapped). */
+  private readonly dynamicIrqs = new Set<number>();
+  private readonly gsiTop: number;
   /** e1000e interfaces waiting for ndo_open: their device and interface name. */
-  private readonly openLater: { dev: DeviceOptions; ifname: string }[] = [];
+  private readonly openLater: { dev: DeviceOptions; ifname: string; irqs: number[] }[] = [];
 
   constructor(private readonly g: LinuxGuest) {
     this.ir = g.interruptRemapping !== null;
     this.all = g.onlineCpus().sort((a, b) => a - b);
+    this.gsiTop = g.gsiTop;
+  }
+
+  /** irq_alloc_descs: the lowest free IRQ number from gsi_top. */
+  private allocIrq(): number {
+    let irq = this.gsiTop;
+    while (this.dynamicIrqs.has(irq)) irq++;
+    this.dynamicIrqs.add(irq);
+    return irq;
+  }
+
+  /** `count` IRQ numbers, one per MSI-X descriptor (msi_domain_alloc_irqs allocates each on its own). */
+  private allocIrqs(count: number): number[] {
+    return Array.from({ length: count }, () => this.allocIrq());
   }
 
   private get devices(): DeviceOptions[] {
     return [...(this.g.machine.config.devices ?? [])].sort((a, b) => a.bdf.localeCompare(b.bdf));
   }
 
-  private row(name: string, chip: string, hwirq: number, p: ProgrammedInterrupt, trigger: 'edge' | 'fasteoi' = 'edge'): void {
-    const r: BootIrq = { name, chip: (p.irteIndex !== undefined ? 'IR-' : '') + chip, hwirq, trigger, cpu: p.cpu, vector: p.vector };
+  private row(irq: number, name: string, chip: string, hwirq: number, p: ProgrammedInterrupt, trigger: 'edge' | 'fasteoi' = 'edge'): void {
+    const r: BootIrq = { irq, name, chip: (p.irteIndex !== undefined ? 'IR-' : '') + chip, hwirq, trigger, cpu: p.cpu, vector: p.vector };
     if (p.irteIndex !== undefined) r.irteIndex = p.irteIndex;
     if (p.status === 'refused') r.refused = p.note;
     this.irqs.push(r);
@@ -118,21 +141,21 @@ class BootSequence {
     const o = overrides.find((x) => x.source === irq);
     const level = o !== undefined && (o.flags & 0xc) === (INTI_ACTIVE_HIGH_LEVEL & 0xc);
     const p = this.g.setupInterrupt({ id: name, kind: 'ioapic', pin, trigger: level ? 'level' : 'edge', cpu: 0, affinity: this.all });
-    this.row(name, 'IO-APIC', pin, p, level ? 'fasteoi' : 'edge');
+    this.row(irq, name, 'IO-APIC', pin, p, level ? 'fasteoi' : 'edge');
   }
 
   builtIns(): void {
     const g = this.g;
-    if (g.timer !== null) this.row('timer', 'IO-APIC', g.timer.request.pin ?? 2, g.timer);
+    if (g.timer !== null) this.row(0, 'timer', 'IO-APIC', g.timer.request.pin ?? 2, g.timer);
     const dmar = g.log.decisions.dmarFaultVector;
-    if (typeof dmar === 'number') this.irqs.push({ name: 'dmar0', chip: 'DMAR-MSI', hwirq: 0, trigger: 'edge', cpu: 0, vector: dmar });
+    if (typeof dmar === 'number') this.irqs.push({ irq: this.allocIrq(), name: 'dmar0', chip: 'DMAR-MSI', hwirq: 0, trigger: 'edge', cpu: 0, vector: dmar });
     if (g.cmdline.noapic) return;
     this.isa(ACPI_SCI_IRQ, 'acpi');
     const iommu = g.setupIommuInitcallInterrupt();
     if (iommu !== null) {
       const unit = g.machine.iommu as { requesterId?: number } | null;
       const hwirq = iommu.chip === 'PCI-MSI' ? (unit?.requesterId ?? 0) << 11 : 0;
-      this.irqs.push({ name: iommu.chip === 'PCI-MSI' ? 'AMD-Vi' : 'dmar0', chip: iommu.chip, hwirq, trigger: 'edge', cpu: iommu.cpu, vector: iommu.vector });
+      this.irqs.push({ irq: this.allocIrq(), name: iommu.chip === 'PCI-MSI' ? 'AMD-Vi' : 'dmar0', chip: iommu.chip, hwirq, trigger: 'edge', cpu: iommu.cpu, vector: iommu.vector });
     }
     this.isa(I8042_AUX_IRQ, 'i8042');
     this.isa(I8042_KBD_IRQ, 'i8042');
@@ -156,10 +179,10 @@ class BootSequence {
     return this.g.machine.device(dev.bdf).requesterId;
   }
 
-  /** request_irq of MSI-X entry `entry` of `dev`, default affinity (activate_reserved). */
-  private msix(dev: DeviceOptions, entry: number, name: string): ProgrammedInterrupt {
+  /** request_irq of MSI-X entry `entry` of `dev` (Linux IRQ `irq`), default affinity (activate_reserved). */
+  private msix(dev: DeviceOptions, irq: number, entry: number, name: string): ProgrammedInterrupt {
     const p = this.g.setupInterrupt({ id: name, kind: 'msix', device: dev.bdf, vector: entry, cpu: 0, affinity: this.all });
-    this.row(name, 'PCI-MSI', (this.rid(dev) << 11) | entry, p);
+    this.row(irq, name, 'PCI-MSI', (this.rid(dev) << 11) | entry, p);
     return p;
   }
 
@@ -203,10 +226,11 @@ class BootSequence {
       return;
     }
     this.g.allocateMsixIrtes(dev.bdf, 1 + 2 * pairs);
-    this.msix(dev, 0, `virtio${n}-config`);
+    const irqs = this.allocIrqs(1 + 2 * pairs);
+    this.msix(dev, irqs[0], 0, `virtio${n}-config`);
     for (let q = 0; q < pairs; q++) {
-      this.msix(dev, 1 + 2 * q, `virtio${n}-input.${q}`);
-      this.msix(dev, 2 + 2 * q, `virtio${n}-output.${q}`);
+      this.msix(dev, irqs[1 + 2 * q], 1 + 2 * q, `virtio${n}-input.${q}`);
+      this.msix(dev, irqs[2 + 2 * q], 2 + 2 * q, `virtio${n}-output.${q}`);
     }
   }
 
@@ -222,14 +246,14 @@ class BootSequence {
       return;
     }
     this.g.allocateMsixIrtes(dev.bdf, 3);
-    this.openLater.push({ dev, ifname });
+    this.openLater.push({ dev, ifname, irqs: this.allocIrqs(3) });
   }
 
   netUp(): void {
-    for (const { dev, ifname } of this.openLater) {
-      this.msix(dev, 0, `${ifname}-rx-0`);
-      this.msix(dev, 1, `${ifname}-tx-0`);
-      this.msix(dev, 2, ifname);
+    for (const { dev, ifname, irqs } of this.openLater) {
+      this.msix(dev, irqs[0], 0, `${ifname}-rx-0`);
+      this.msix(dev, irqs[1], 1, `${ifname}-tx-0`);
+      this.msix(dev, irqs[2], 2, ifname);
     }
     this.openLater.length = 0;
   }
@@ -252,17 +276,20 @@ class BootSequence {
     }
     const g = this.g;
     g.allocateMsixIrtes(dev.bdf, 1);
+    const [adminIrq] = this.allocIrqs(1);
     const first = g.setupInterrupt({ id: `nvme${n}q0`, kind: 'msix', device: dev.bdf, vector: 0, cpu: 0, affinity: this.all });
     g.freeMsix(dev.bdf, [first]);
+    this.dynamicIrqs.delete(adminIrq);
     const queues = Math.min(this.all.length, entries - 1);
     const masks = spreadManagedMasks(this.all, queues);
     g.allocateMsixIrtes(dev.bdf, 1 + queues);
+    const irqs = this.allocIrqs(1 + queues);
     for (const mask of masks) g.reserveManagedVector(mask);
-    this.msix(dev, 0, `nvme${n}q0`);
+    this.msix(dev, irqs[0], 0, `nvme${n}q0`);
     masks.forEach((mask, i) => {
       const name = `nvme${n}q${i + 1}`;
       const p = g.setupManagedInterrupt({ id: name, kind: 'msix', device: dev.bdf, vector: i + 1, cpu: mask[0] }, mask);
-      this.row(name, 'PCI-MSI', (this.rid(dev) << 11) | (i + 1), p);
+      this.row(irqs[i + 1], name, 'PCI-MSI', (this.rid(dev) << 11) | (i + 1), p);
     });
   }
 
@@ -278,7 +305,8 @@ class BootSequence {
       return;
     }
     const name = `ahci[0000:${dev.bdf}]`;
+    const irq = this.allocIrq();
     const p = this.g.setupInterrupt({ id: name, kind: 'msi', device: dev.bdf, vector: 0, cpu: 0, affinity: this.all });
-    this.row(name, 'PCI-MSI', this.rid(dev) << 11, p);
+    this.row(irq, name, 'PCI-MSI', this.rid(dev) << 11, p);
   }
 }

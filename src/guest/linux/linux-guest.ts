@@ -443,6 +443,14 @@ export class LinuxGuest extends GuestBase {
   // ---- The kernel's allocation steps, each at the moment the kernel takes it (boot-irqs.ts orders them) ---------
 
   /**
+   * gsi_top: one past the last GSI of the I/O APIC (mp_register_ioapic: its GSI base 0 plus the redirection entries
+   * its version register reports); dynamically allocated IRQ numbers start there (arch_dynirq_lower_bound).
+   */
+  get gsiTop(): number {
+    return this.ioapicPinCount();
+  }
+
+  /**
    * mp_map_gsi_to_irq(gsi, IOAPIC_MAP_ALLOC) for a PCI function's INTx line at pci_enable_device
    * (pcibios_enable_irq → acpi_pci_irq_enable → acpi_register_gsi): the GSI's IRQ is allocated in the I/O APIC
    * domain, and under Intel remapping intel_irq_remapping_alloc → alloc_irte gives it an IRTE then, whether or not
