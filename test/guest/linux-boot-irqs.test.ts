@@ -1,0 +1,121 @@
+/**
+ * The interrupts Linux 6.1 sets up while booting on q35 (src/guest/linux/boot-irqs.ts), on machines built here like
+ * the recorded QEMU 7.2 boots (4 TCG vCPUs without x2APIC, virtio-net, e1000e, nvme and the ICH9 AHCI, each with
+ * INTA). Expected values are the recorded kernel's (test/fixtures/qemu-recordings/<name>/: interrupts.txt for IRQ,
+ * chip, hwirq and name, irq-affinity.txt for the CPU, irt.json for IRTE index and vector), and each follows from the
+ * kernel's rules by hand:
+ * - CPU 0 holds the timer (0x30) and, with remapping, the DMAR fault vector (0x21, set up before the APs are up);
+ *   every later default-affinity vector goes to the CPU with the most available vectors (matrix_find_best_cpu), at
+ *   its lowest free vector: acpi → CPU 1, i8042 AUX → 2, keyboard → 3, rtc0 → 1 (0x22), ttyS0 → 2, virtio config → 3;
+ * - legacy pins 1..15 own IRTEs 0..14; each PCI function's INTx GSI takes the next IRTE at pci_enable_device, before
+ *   its MSI-X entries (one IRTE each): virtio 15 / 16-18, e1000e 19 / 20-22, nvme 23 / 24-28 (its first admin IRTE
+ *   24 freed and taken again), AHCI 29 / 30;
+ * - nvme's four queue vectors are managed, one CPU each, reserved before the admin vector is requested (so the admin
+ *   vector, unmanaged, lands on CPU 2 at 0x24, past CPU 2's reservation 0x23);
+ * - e1000e requests its vectors only when eth1 is brought up, after nvme and ahci.
+ */
+import { describe, expect, it } from 'vitest';
+import type { MachineConfig } from '../../src/core/config-types.ts';
+import { createGuest } from '../../src/guest/create-guest.ts';
+import { requestBootIrqs, type BootIrq } from '../../src/guest/linux/boot-irqs.ts';
+import { createMachine } from '../../src/machine/machine.ts';
+import { HARNESS_BOOT } from '../../src/tools/qemu-recording.ts';
+
+/** The devices QEMU placed in the recordings with the Intel vIOMMU (the AMD one takes 00:02.0 and shifts them by one). */
+function q35(iommu: MachineConfig['iommu'], firstSlot = 2): MachineConfig {
+  const slot = (n: number) => `00:0${firstSlot + n}.0`;
+  return {
+    cpus: 4,
+    cpuVendor: 'amd',
+    cpu: { x2apic: false },
+    bareMetal: true,
+    iommu,
+    devices: [
+      { bdf: slot(0), name: 'virtio-net-pci', vendorId: 0x1af4, deviceId: 0x1000, msix: { entries: 4 }, intx: 'A' },
+      { bdf: slot(1), name: 'e1000e', vendorId: 0x8086, deviceId: 0x10d3, msix: { entries: 5 }, intx: 'A' },
+      { bdf: slot(2), name: 'nvme', vendorId: 0x1b36, deviceId: 0x0010, msix: { entries: 65 }, intx: 'A' },
+      { bdf: '00:1f.2', name: 'ich9-ahci', vendorId: 0x8086, deviceId: 0x2922, msi: { vectors: 1 }, intx: 'A' },
+    ],
+  };
+}
+
+function bootIrqs(config: MachineConfig, cmdline = 'console=ttyS0') {
+  const g = createGuest(createMachine(config), { os: 'linux', version: '6.1', cmdline });
+  g.boot();
+  return { g, ...requestBootIrqs(g, HARNESS_BOOT) };
+}
+
+const row = (b: BootIrq) => [b.irq, b.name, b.chip, b.hwirq, b.trigger, b.cpu, b.vector, b.irteIndex];
+
+describe('Linux 6.1 boot IRQs on q35 (recorded: intel-ir-4cpu, amd-iommu, intel-ir-k-intremap-off)', () => {
+  it('Intel vIOMMU with remapping: every /proc/interrupts row, its CPU, vector and IRTE', () => {
+    const { irqs, notes } = bootIrqs(q35({ kind: 'intel' }));
+    expect(notes).toEqual([]);
+    expect([...irqs].sort((a, b) => a.irq - b.irq).map(row)).toEqual([
+      [0, 'timer', 'IR-IO-APIC', 2, 'edge', 0, 0x30, 1],
+      [1, 'i8042', 'IR-IO-APIC', 1, 'edge', 3, 0x21, 0],
+      [4, 'ttyS0', 'IR-IO-APIC', 4, 'edge', 2, 0x22, 3],
+      [8, 'rtc0', 'IR-IO-APIC', 8, 'edge', 1, 0x22, 7],
+      [9, 'acpi', 'IR-IO-APIC', 9, 'fasteoi', 1, 0x21, 8],
+      [12, 'i8042', 'IR-IO-APIC', 12, 'edge', 2, 0x21, 11],
+      [24, 'dmar0', 'DMAR-MSI', 0, 'edge', 0, 0x21, undefined],
+      [25, 'virtio0-config', 'IR-PCI-MSI', 32768, 'edge', 3, 0x22, 16],
+      [26, 'virtio0-input.0', 'IR-PCI-MSI', 32769, 'edge', 0, 0x22, 17],
+      [27, 'virtio0-output.0', 'IR-PCI-MSI', 32770, 'edge', 1, 0x23, 18],
+      [28, 'eth1-rx-0', 'IR-PCI-MSI', 49152, 'edge', 0, 0x24, 20],
+      [29, 'eth1-tx-0', 'IR-PCI-MSI', 49153, 'edge', 1, 0x25, 21],
+      [30, 'eth1', 'IR-PCI-MSI', 49154, 'edge', 2, 0x25, 22],
+      [31, 'nvme0q0', 'IR-PCI-MSI', 65536, 'edge', 2, 0x24, 24],
+      [32, 'nvme0q1', 'IR-PCI-MSI', 65537, 'edge', 0, 0x23, 25],
+      [33, 'nvme0q2', 'IR-PCI-MSI', 65538, 'edge', 1, 0x24, 26],
+      [34, 'nvme0q3', 'IR-PCI-MSI', 65539, 'edge', 2, 0x23, 27],
+      [35, 'nvme0q4', 'IR-PCI-MSI', 65540, 'edge', 3, 0x23, 28],
+      [36, 'ahci[0000:00:1f.2]', 'IR-PCI-MSI', 512000, 'edge', 3, 0x24, 30],
+    ]);
+  });
+
+  it('AMD vIOMMU: the AMD-Vi event-log interrupt goes through the IOMMU function\'s MSI (CPU 2, vector 0x21), after the SCI', () => {
+    // QEMU 7.2's amd-iommu has no XTSup (the recording's "Extended features (0x29d3, 0x0): PreF PPR GT IA GA HE").
+    const { g, irqs } = bootIrqs(q35({ kind: 'amd', efr: '0x29d3' }, 3));
+    const amdVi = irqs.find((b) => b.name === 'AMD-Vi')!;
+    // interrupts.txt: "24: PCI-MSI 32768-edge AMD-Vi"; irq-affinity: 24 effective=2.
+    expect(row(amdVi)).toEqual([24, 'AMD-Vi', 'PCI-MSI', 32768, 'edge', 2, 0x21, undefined]);
+    expect(irqs.map((b) => b.name).slice(0, 4)).toEqual(['timer', 'acpi', 'AMD-Vi', 'i8042']);
+    // pci-config.txt of 00:02.0, MSI capability: control 0x0081 (enabled, 64-bit), address 0xfee04004 (logical
+    // destination 0x04 = CPU 2's flat LDR bit, DM = 1), data 0x0021.
+    const fn = g.machine.pci.get('00:02.0')!;
+    const msi = (g.machine.iommu as unknown as { pciFunction: { msiCapOffset: number } }).pciFunction.msiCapOffset;
+    expect(fn.configRead(msi + 2, 2) & 1).toBe(1);
+    expect(fn.configRead(msi + 4, 4) >>> 0).toBe(0xfee04004);
+    expect(fn.configRead(msi + 12, 2)).toBe(0x21);
+    // The I/O APIC's entries are indexed by pin (irt.json 0xa0: acpi at 9 → vector 0x21, i8042 AUX at 12 → CPU 3).
+    expect(irqs.filter((b) => b.chip === 'IR-IO-APIC').map((b) => [b.hwirq, b.irteIndex, b.cpu, b.vector])).toEqual([
+      [2, 2, 0, 0x30],
+      [9, 9, 1, 0x21],
+      [12, 12, 3, 0x21],
+      [1, 1, 0, 0x21],
+      [8, 8, 1, 0x22],
+      [4, 4, 2, 0x22],
+    ]);
+  });
+
+  it('intremap=off: the DMAR fault interrupt is set up for DMA remapping at pci_iommu_init, after the SCI (CPU 2), not remapped', () => {
+    const { irqs } = bootIrqs(q35({ kind: 'intel' }), 'console=ttyS0 intremap=off');
+    expect(irqs.slice(0, 4).map((b) => [b.irq, b.name, b.chip, b.cpu])).toEqual([
+      [0, 'timer', 'IO-APIC', 0],
+      [9, 'acpi', 'IO-APIC', 1],
+      [24, 'dmar0', 'DMAR-MSI', 2],
+      [12, 'i8042', 'IO-APIC', 3],
+    ]);
+    expect(irqs.every((b) => b.irteIndex === undefined)).toBe(true);
+  });
+
+  it('a module with no modelled driver behaviour is named, not dropped silently', () => {
+    const g = createGuest(createMachine(q35({ kind: 'intel' })), { os: 'linux', version: '6.1', cmdline: '' });
+    g.boot();
+    const r = requestBootIrqs(g, { modules: ['virtio_pci', 'snd_hda_intel'], netUp: false });
+    expect(r.notes).toEqual(['module snd_hda_intel: no driver behaviour modelled; it requests no interrupts here']);
+    // No console= on the command line: no serial port is opened, so no ttyS row.
+    expect(r.irqs.map((b) => b.name)).toEqual(['timer', 'dmar0', 'acpi', 'i8042', 'i8042', 'rtc0']);
+  });
+});
