@@ -5,12 +5,14 @@
  *    x2APIC and APIC-routing lines the kernel printed, strictly both ways (dmesg-check.ts);
  * 2. replay — every request of the recording's trace replayed (qemu-trace-replay.ts): how many the `qemu` profile
  *    ends otherwise than QEMU did (false divergences, expected 0), and how many hardware would end differently;
- * 3. allocation — every numbered /proc/interrupts row set up on the model (I/O APIC pin = hwirq, PCI MSI/MSI-X entry
- *    = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq) on the CPU the kernel's effective
- *    affinity names, and compared: the row's chip and trigger and CPU, and for a remapped source the IRTE index the
- *    kernel wrote into the RTE / MSI-X entry / MSI capability and the 128-bit IRTE QEMU's monitor read at it.
- * Every row the model does not reproduce is returned as a named gap with the first difference as its reason. IRQ
- * numbers and action names (`nvme0q1`) are not compared: the model has no Linux IRQ numbers or drivers.
+ * 3. allocation — the booted model sets up what the kernel set up while booting, in the kernel's order
+ *    (guest/linux/boot-irqs.ts: built-in drivers in initcall order, then the recording's modprobe order), and each
+ *    numbered /proc/interrupts row is compared with the model's row of the same kind and hwirq (I/O APIC pin; PCI
+ *    MSI/MSI-X entry = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq): Linux IRQ number,
+ *    action name, chip, trigger and the CPU the model's vector matrix chose (against the kernel's effective
+ *    affinity), and for a remapped source the IRTE index the kernel wrote into the RTE / MSI-X entry / MSI capability
+ *    and the 128-bit IRTE QEMU's monitor read at it.
+ * Every row the model does not reproduce is returned as a named gap with the first difference as its reason.
  *
  * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
  */
