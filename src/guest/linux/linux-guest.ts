@@ -17,15 +17,17 @@
  * 5. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
  * 6. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC (or programs the flat LDR) and software-enables
  *    its APIC.
- * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; the IOMMU's own interrupt; setup_IO_APIC_irqs gives legacy pins
- *    1..15 their IRTEs in pin order and check_timer programs pin 2.
+ * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; with interrupt remapping the DMAR fault interrupt (set up before
+ *    the APs, so on CPU 0); setup_IO_APIC_irqs gives legacy pins 1..15 their IRTEs in pin order and check_timer
+ *    programs pin 2.
  *
- * Interrupts: one vector per request on the requested CPU (lowest free from 0x21, vector-allocator.ts); messages as
- * in msi-compose.ts. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
- * mapDma/unmapDma go; PCI INTx pins are not set up before a device's MSI/MSI-X; the vector matrix's choice of CPU
- * and managed spreading are not modelled (a request names its CPU); the AMD IOMMU's own interrupt is only set up in
- * XT mode (the PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs
- * stay on the emulated I/O APIC).
+ * Interrupts: a vector on the requested CPU, or on the CPU the vector matrix picks for an affinity mask
+ * (vector-allocator.ts, kernel/irq/matrix.c); messages as in msi-compose.ts. The kernel's separate steps — an INTx
+ * GSI mapped at pci_enable_device, MSI-X IRTEs taken at allocation, managed vectors reserved then activated, vectors
+ * and IRTEs freed, the IOMMU's pci_iommu_init interrupt — are methods of their own, which boot-irqs.ts calls in the
+ * kernel's boot order. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
+ * mapDma/unmapDma go; in XT mode the AMD-Vi event interrupt is set up at boot on CPU 0 (the kernel does it at
+ * pci_iommu_init on the matrix's CPU); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
 import { toPhysical, type Address } from '../../machine/cpu.ts';
