@@ -244,6 +244,9 @@ export class LinuxGuest extends GuestBase {
     // IRQ0 keeps ISA_IRQ_VECTOR(0) on CPU 0 (vector_configure_legacy: the timer is activated before the I/O APIC
     // setup), so the IOMMU's own interrupt and every device vector come after it.
     this.vectors.claim(0, ISA_IRQ_VECTOR_BASE);
+    // lapic_assign_system_vectors gave every legacy IRQ its ISA_IRQ_VECTOR on CPU 0; the I/O APIC's setup releases
+    // them (vector_configure_legacy), but with noapic the 8259 keeps delivering IRQs 1..15 there.
+    if (this.cmdline.noapic) for (let irq = 1; irq < NR_LEGACY_IRQS; irq++) if (irq !== PIC_CASCADE_IR) this.vectors.claim(0, ISA_IRQ_VECTOR_BASE + irq);
     this.setupIommuInterrupt();
     if (!this.cmdline.noapic) this.setupLegacyIrqs();
   }
