@@ -118,4 +118,16 @@ describe('Linux 6.1 boot IRQs on q35 (recorded: intel-ir-4cpu, amd-iommu, intel-
     // No console= on the command line: no serial port is opened, so no ttyS row.
     expect(r.irqs.map((b) => b.name)).toEqual(['timer', 'dmar0', 'acpi', 'i8042', 'i8042', 'rtc0']);
   });
+
+  it('misuse is a usage error naming what is wrong, with nothing set up', () => {
+    const m = createMachine(q35({ kind: 'intel' }));
+    const g = createGuest(m, { os: 'linux', version: '6.1', cmdline: '' });
+    expect(() => requestBootIrqs(g, HARNESS_BOOT)).toThrow(/has not booted yet \(call boot\(\) first\)/);
+    g.boot();
+    expect(() => requestBootIrqs(g, { modules: 'nvme', netUp: true } as never)).toThrow(/plan\.modules must be a list of module names, got "nvme"/);
+    expect(() => requestBootIrqs(g, { modules: [], netUp: 'yes' } as never)).toThrow(/plan\.netUp must be true or false, got "yes"/);
+    expect(() => requestBootIrqs({} as never, HARNESS_BOOT)).toThrow(/expected a Linux guest/);
+    requestBootIrqs(g, HARNESS_BOOT);
+    expect(() => requestBootIrqs(g, HARNESS_BOOT)).toThrow(/requested already/);
+  });
 });

@@ -22,6 +22,7 @@
  * reservation mode and gets its vector at allocation (msi_domain_alloc_irqs with MSI_FLAG_ACTIVATE_EARLY).
  */
 import type { DeviceOptions } from '../../core/config-types.ts';
+import { UsageError } from '../../core/errors.ts';
 import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { isaIrqToGsi, INTI_ACTIVE_HIGH_LEVEL } from '../../machine/firmware.ts';
 import { splitKernelArgs } from './kernel-cmdline.ts';
@@ -82,7 +83,20 @@ const QEMU_NVME = { vendor: 0x1b36, device: 0x0010 };
 const AHCI_CLASS = 0x010601;
 const ICH9_AHCI = { vendor: 0x8086, device: 0x2922 };
 
+/** Guests whose boot interrupts were requested already (a kernel boots once). */
+const requested = new WeakSet<LinuxGuest>();
+
 export function requestBootIrqs(g: LinuxGuest, plan: LinuxBootIrqPlan): BootIrqs {
+  if (g === null || typeof g !== 'object' || typeof g.setupManagedInterrupt !== 'function') throw new UsageError('requestBootIrqs: expected a Linux guest from createGuest(machine, { os: "linux" })');
+  if (g.onlineCpus().length === 0) throw new UsageError('requestBootIrqs: the linux guest has not booted yet (call boot() first)');
+  if (requested.has(g)) throw new UsageError("requestBootIrqs: this guest's boot interrupts were requested already (a kernel boots once)");
+  const p = plan as unknown as { modules?: unknown; netUp?: unknown } | null;
+  if (p === null || typeof p !== 'object') throw new UsageError('requestBootIrqs: the plan must be an object like { modules: ["nvme"], netUp: true }');
+  if (!Array.isArray(p.modules) || p.modules.some((m) => typeof m !== 'string' || m === '')) {
+    throw new UsageError(`requestBootIrqs: plan.modules must be a list of module names, got ${JSON.stringify(p.modules)}`);
+  }
+  if (typeof p.netUp !== 'boolean') throw new UsageError(`requestBootIrqs: plan.netUp must be true or false, got ${JSON.stringify(p.netUp)}`);
+  requested.add(g);
   const s = new BootSequence(g);
   s.builtIns();
   for (const m of plan.modules) s.modprobe(m);
