@@ -131,3 +131,43 @@ describe('Linux 6.1 boot IRQs on q35 (recorded: intel-ir-4cpu, amd-iommu, intel-
     expect(() => requestBootIrqs(g, HARNESS_BOOT)).toThrow(/requested already/);
   });
 });
+
+describe('multi-MSI allocation under remapping (pci_alloc_irq_vectors with PCI_IRQ_MSI)', () => {
+  const DEV = '00:05.0';
+  const machine = (iommu: MachineConfig['iommu']) =>
+    createMachine({ cpus: 2, cpu: { x2apic: false }, bareMetal: true, iommu, devices: [{ bdf: DEV, msi: { vectors: 8 } }, { bdf: '00:06.0', msix: { entries: 2 } }] });
+
+  it('Intel: 3 messages take an aligned block of 4 IRTEs (alloc_irte: __roundup_pow_of_two, bitmap_find_free_region); MME = 2; message 3 has no IRQ', () => {
+    const g = createGuest(machine({ kind: 'intel' }), { os: 'linux', version: '6.1' });
+    g.boot();
+    // Pins 1..15 own IRTEs 0..14; the first free block of 4 aligned to 4 starts at 16, leaving 15 free.
+    expect(g.allocateMsiIrtes(DEV, 3)).toBe(true);
+    const got = [0, 1, 2].map((k) => g.setupInterrupt({ id: `m${k}`, kind: 'msi', device: DEV, vector: k, cpu: 1 }).irteIndex);
+    expect(got).toEqual([16, 17, 18]);
+    const dev = g.machine.device(DEV);
+    const cap = 0x40; // the model's first capability
+    expect(dev.configRead(cap, 1)).toBe(0x05);
+    expect((dev.configRead(cap + 2, 2) >> 4) & 7).toBe(2); // MME: 4 messages
+    expect(g.setupInterrupt({ id: 'm3', kind: 'msi', device: DEV, vector: 3, cpu: 1 })).toMatchObject({ status: 'refused', note: 'MSI message 3 has no IRQ: the driver allocated 3' });
+    // The next single allocation takes the first free IRTE: 15.
+    g.allocateMsixIrtes('00:06.0', 1);
+    expect(g.setupInterrupt({ id: 'x', kind: 'msix', device: '00:06.0', vector: 0, cpu: 1 }).irteIndex).toBe(15);
+  });
+
+  it('AMD: 3 messages take 3 indices at an index aligned to 4 (alloc_irq_index with align); index 3 stays free', () => {
+    const g = createGuest(machine({ kind: 'amd', efr: '0x29d3' }), { os: 'linux', version: '6.1' });
+    g.boot();
+    expect(g.allocateMsiIrtes(DEV, 3)).toBe(true);
+    expect([0, 1, 2].map((k) => g.setupInterrupt({ id: `m${k}`, kind: 'msi', device: DEV, vector: k, cpu: 1 }).irteIndex)).toEqual([0, 1, 2]);
+    expect(g.setupInterrupt({ id: 'm3', kind: 'msi', device: DEV, vector: 3, cpu: 1 }).status).toBe('refused');
+  });
+
+  it('a count the capability cannot hold, or a second allocation, is a usage error', () => {
+    const g = createGuest(machine({ kind: 'intel' }), { os: 'linux', version: '6.1' });
+    g.boot();
+    expect(() => g.allocateMsiIrtes(DEV, 9)).toThrow(/supports 1\.\.8 MSI messages, got 9/);
+    expect(() => g.allocateMsiIrtes('00:06.0', 1)).toThrow(/00:06\.0 has no MSI capability/);
+    g.allocateMsiIrtes(DEV, 2);
+    expect(() => g.allocateMsiIrtes(DEV, 2)).toThrow(/allocated already/);
+  });
+});

@@ -355,11 +355,15 @@ export class AmdIrDriver {
     return this.tables.get(devid)?.base ?? null;
   }
 
-  /** alloc_irq_index: first fit from min_index; multi-MSI blocks aligned to their size. Null when full. */
-  allocIndex(devid: number, count = 1): number | null {
+  /**
+   * alloc_irq_index: `count` free entries, first fit from min_index, starting at a multiple of `align` (multi-MSI:
+   * roundup_pow_of_two(count), "iommu/amd: Add align parameter to alloc_irq_index()"; the default keeps a block of
+   * `count` aligned to its size). Null when full.
+   */
+  allocIndex(devid: number, count = 1, align = count): number | null {
     const t = this.table(devid);
-    const start = Math.ceil(t.minIndex / count) * count;
-    for (let base = start; base + count <= t.used.length; base += count) {
+    const start = Math.ceil(t.minIndex / align) * align;
+    for (let base = start; base + count <= t.used.length; base += align) {
       let free = true;
       for (let i = 0; i < count; i++) if (t.used[base + i]) { free = false; break; }
       if (free) {

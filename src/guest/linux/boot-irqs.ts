@@ -320,6 +320,7 @@ class BootSequence {
     }
     const name = `ahci[0000:${dev.bdf}]`;
     const irq = this.allocIrq();
+    if (!this.g.allocateMsiIrtes(dev.bdf, 1)) this.notes.push(`${dev.bdf}: no room in the interrupt remapping table for its MSI`);
     const p = this.g.setupInterrupt({ id: name, kind: 'msi', device: dev.bdf, vector: 0, cpu: 0, affinity: this.all });
     this.row(irq, name, 'PCI-MSI', this.rid(dev) << 11, p);
   }

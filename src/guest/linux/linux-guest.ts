@@ -36,6 +36,7 @@ import { parseKernelCmdline, type LinuxCmdline } from './kernel-cmdline.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
+import { readMsiCap } from '../pci-msi-setup.ts';
 import type { InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
 import type { AmdIommu } from '../../iommu-amd/amd-iommu.ts';
 import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
@@ -90,8 +91,16 @@ const msiKey = (sid: number, entry: number): number => sid * 2048 + entry;
 
 interface MsiBlock {
   base: number;
+  /** Messages the MSI capability is enabled for (2^MME): the allocation rounded up to a power of two. */
   count: number;
+  /** Messages the driver allocated (nvec); a message past them has no IRQ. */
+  allocated: number;
+  /** Whether the capability has been written (at the first message's activation). */
+  written: boolean;
 }
+
+/** __roundup_pow_of_two. */
+const roundupPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 
 export class LinuxGuest extends GuestBase {
   readonly os = 'linux';
@@ -486,6 +495,37 @@ export class LinuxGuest extends GuestBase {
   }
 
   /**
+   * pci_alloc_irq_vectors(nvec) with PCI_IRQ_MSI under remapping (multi-MSI): one allocation for all messages.
+   * Intel takes one aligned block of __roundup_pow_of_two(nvec) IRTEs (intel_irq_remapping_alloc → alloc_irte →
+   * bitmap_find_free_region); AMD takes nvec indices starting at a multiple of roundup_pow_of_two(nvec)
+   * (irq_remapping_alloc → alloc_irq_index with align). The capability is then enabled for the rounded-up count of
+   * messages (MME), written when the first message is activated; a message past nvec has no IRQ. Without remapping
+   * nothing is taken (the plain PCI-MSI domain gives a device one message). False when the table has no room.
+   */
+  allocateMsiIrtes(device: string, nvec: number): boolean {
+    this.requireBooted('allocateMsiIrtes');
+    const dev = this.machine.device(device);
+    const cap = readMsiCap(dev);
+    if (cap === null) throw new UsageError(`allocateMsiIrtes: device ${device} has no MSI capability`);
+    if (!Number.isInteger(nvec) || nvec < 1 || nvec > cap.vectorsCapable) throw new UsageError(`allocateMsiIrtes: device ${device} supports 1..${cap.vectorsCapable} MSI messages, got ${JSON.stringify(nvec)}`);
+    const sid = dev.requesterId;
+    if (this.msiBlocks.has(sid)) throw new UsageError(`allocateMsiIrtes: device ${device} has its MSI messages allocated already`);
+    const count = roundupPow2(nvec);
+    let base: number | null = null;
+    if (this.intel !== null) {
+      const drv = this.intelRemapping !== null && this.intelRemapping.drivers.length > 1 ? driverFor(this.machine, this.intelRemapping, sid, this.machine.firmware.dmar!.ioapicSourceId) : this.intel;
+      base = drv === null ? null : drv.allocIrte(count);
+    } else if (this.amd !== null) {
+      base = this.amd.allocIndex(sid, nvec, count);
+    } else {
+      return true;
+    }
+    if (base === null) return false;
+    this.msiBlocks.set(sid, { base, count, allocated: nvec, written: false });
+    return true;
+  }
+
+  /**
    * pci_free_irq + pci_free_irq_vectors for MSI-X sources of `device`: each vector goes back to the matrix
    * (irq_matrix_free; a managed one stays reserved), and each IRTE / table index is cleared and freed (free_irte,
    * with the cache invalidation that follows).
@@ -813,9 +853,13 @@ export class LinuxGuest extends GuestBase {
       const count = req.msi!.vectorsCapable;
       const base = drv.allocIrte(count);
       if (base === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
-      block = { base, count };
+      block = { base, count, allocated: count, written: false };
       this.msiBlocks.set(sid, block);
-      this.writeMsi(req, composeIntelRemappable(base, 0), Math.log2(count));
+    }
+    if (req.index >= block.allocated) return this.refused(req, cpu, `MSI message ${req.index} has no IRQ: the driver allocated ${block.allocated}`);
+    if (!block.written) {
+      this.writeMsi(req, composeIntelRemappable(block.base, 0), Math.log2(block.count));
+      block.written = true;
     }
     const index = block.base + req.index;
     drv.writeIrte(index, this.irteFor(cpu, vector, sid));
@@ -850,9 +894,13 @@ export class LinuxGuest extends GuestBase {
       const count = req.msi!.vectorsCapable;
       const base = drv.allocIndex(devid, count);
       if (base === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
-      block = { base, count };
+      block = { base, count, allocated: count, written: false };
       this.msiBlocks.set(devid, block);
-      this.writeMsi(req, composeAmdRemappable(base, drv.twoKMode), Math.log2(count));
+    }
+    if (req.index >= block.allocated) return this.refused(req, cpu, `MSI message ${req.index} has no IRQ: the driver allocated ${block.allocated}`);
+    if (!block.written) {
+      this.writeMsi(req, composeAmdRemappable(block.base, drv.twoKMode), Math.log2(block.count));
+      block.written = true;
     }
     const index = block.base + req.index;
     drv.writeIrte(devid, index, fields);
