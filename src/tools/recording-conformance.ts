@@ -12,6 +12,7 @@
  *    action name, chip, trigger and the CPU the model's vector matrix chose (against the kernel's effective
  *    affinity), and for a remapped source the IRTE index the kernel wrote into the RTE / MSI-X entry / MSI capability
  *    and the 128-bit IRTE QEMU's monitor read at it.
+ *    Then every entry of the model's interrupt remapping table(s) against the recording's dump of them.
  * Every row the model does not reproduce is returned as a named gap with the first difference as its reason.
  *
  * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
@@ -45,7 +46,7 @@ export interface RecordingFiles {
 }
 
 export interface ConformanceGap {
-  check: 'decision' | 'hardware' | 'irte' | 'interrupts';
+  check: 'decision' | 'hardware' | 'irte' | 'interrupts' | 'table';
   /** What row: `IRQ 25 IR-PCI-MSI 32768 virtio0-config`, the decision line, or the first difference hardware has. */
   row: string;
   reason: string;
@@ -66,6 +67,11 @@ export interface RecordingConformance {
     byDifference: Record<string, number>;
   } | null;
   irte: { agree: number; gap: number } | null;
+  /**
+   * Every entry of the interrupt remapping tables, whether a /proc/interrupts row uses it or not (an INTx GSI's IRTE,
+   * a legacy pin never requested, an entry freed): the entries either side has non-zero, equal or not.
+   */
+  tables: { agree: number; differ: number } | null;
   interrupts: { agree: number; gap: number } | null;
   gaps: ConformanceGap[];
 }
@@ -75,7 +81,7 @@ const VTD_BASE = 0xfed90000;
 
 export function recordingConformance(files: RecordingFiles): RecordingConformance {
   const prov = JSON.parse(files.provenance) as RecordingProvenance;
-  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, interrupts: null, gaps: [] };
+  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, tables: null, interrupts: null, gaps: [] };
   if (files.trace !== undefined) {
     out.replay = replayCounts(files.trace);
     for (const [difference, n] of Object.entries(out.replay.byDifference)) out.gaps.push({ check: 'hardware', row: difference, reason: `${n} requests` });
@@ -173,6 +179,61 @@ function compareAllocation(g: LinuxGuest, plan: LinuxBootIrqPlan, sections: Map<
   }
   out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
   out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
+  if (irt !== null) out.tables = compareTables(g, irt, out);
+}
+
+/**
+ * The whole interrupt remapping table(s) of the model against the recording's dump (which lists the non-zero
+ * entries): Intel's one table; AMD's table of every DeviceID either the recording or the model has one for.
+ */
+function compareTables(g: LinuxGuest, irt: IrtDump, out: RecordingConformance): RecordingConformance['tables'] {
+  let agree = 0;
+  let differ = 0;
+  const compare = (what: string, recorded: Record<string, string>, model: Map<number, string>) => {
+    const indices = new Set([...Object.keys(recorded).map(Number), ...model.keys()]);
+    for (const i of [...indices].sort((a, b) => a - b)) {
+      const kernel = recorded[String(i)] ?? '0x0';
+      const mine = model.get(i) ?? '0x0';
+      if (kernel === mine) agree++;
+      else {
+        differ++;
+        out.gaps.push({ check: 'table', row: `${what} IRTE ${i}`, reason: `model ${mine}, kernel ${kernel}` });
+      }
+    }
+  };
+  if (irt.intel && g.interruptRemapping === 'intel') {
+    compare('VT-d', irt.intel.irte, modelIntelTable(g, irt.intel.entries));
+  } else if (irt.amd && g.interruptRemapping === 'amd') {
+    const devids = new Set([...Object.keys(irt.amd.interruptTables).map((k) => Number(k)), AMD_IOAPIC_DEVID, ...(g.machine.config.devices ?? []).map((d) => g.machine.device(d.bdf).requesterId)]);
+    for (const devid of [...devids].sort((a, b) => a - b)) {
+      const t = irt.amd.interruptTables['0x' + devid.toString(16)];
+      compare(`AMD-Vi DeviceID 0x${devid.toString(16)}`, t?.irte ?? {}, modelAmdTable(g, devid, t?.length ?? 512, t?.entrySize ?? 16));
+    }
+  } else {
+    return null;
+  }
+  return { agree, differ };
+}
+
+/** The model's non-zero VT-d IRTEs, index → 128-bit hex as QEMU's monitor dump prints it. */
+function modelIntelTable(g: LinuxGuest, entries: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < entries; i++) {
+    const v = modelIrte(g, i);
+    if (v !== '0x0') out.set(i, v);
+  }
+  return out;
+}
+
+/** The model's non-zero entries of DeviceID `devid`'s interrupt table (none when its DTE points at none). */
+function modelAmdTable(g: LinuxGuest, devid: number, length: number, entrySize: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < length; i++) {
+    const v = modelAmdIrte(g, devid, i, entrySize);
+    if (v === 'no interrupt table') break;
+    if (v !== '0x0') out.set(i, v);
+  }
+  return out;
 }
 
 /**
