@@ -52,8 +52,8 @@ const pair = (a: number, b: number) => `${a} / ${b}`;
 
 export function conformanceTable(results: RecordingConformance[]): string {
   const head = [
-    '| recording | decision lines agree / differ | requests replayed | false divergences (qemu profile) | hardware would differ | IRTE rows agree / gap | whole tables: IRTEs agree / differ | /proc/interrupts rows agree / gap |',
-    '|---|---|---|---|---|---|---|---|',
+    '| recording | decision lines agree / differ | requests replayed | false divergences (qemu profile) | hardware would differ | IRTE rows agree / gap | whole tables: IRTEs agree / differ | MSI-X entries and RTEs agree / differ | /proc/interrupts rows agree / gap |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   const body = results.map((r) => {
     const cells = [
@@ -64,6 +64,7 @@ export function conformanceTable(results: RecordingConformance[]): string {
       r.replay ? String(r.replay.hardwareDifferences) : '—',
       r.irte ? pair(r.irte.agree, r.irte.gap) : '—',
       r.tables ? pair(r.tables.agree, r.tables.differ) : '—',
+      r.sources ? pair(r.sources.agree, r.sources.differ) : '—',
       r.interrupts ? pair(r.interrupts.agree, r.interrupts.gap) : '—',
     ];
     return `| ${cells.join(' | ')} |`;

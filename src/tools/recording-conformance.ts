@@ -12,7 +12,8 @@
  *    action name, chip, trigger and the CPU the model's vector matrix chose (against the kernel's effective
  *    affinity), and for a remapped source the IRTE index the kernel wrote into the RTE / MSI-X entry / MSI capability
  *    and the 128-bit IRTE QEMU's monitor read at it.
- *    Then every entry of the model's interrupt remapping table(s) against the recording's dump of them.
+ *    Then every entry of the model's interrupt remapping table(s) against the recording's dump of them, and every
+ *    MSI-X table entry and I/O APIC RTE QEMU's monitor read against the model's.
  * Every row the model does not reproduce is returned as a named gap with the first difference as its reason.
  *
  * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
@@ -24,6 +25,8 @@ import { createMachine } from '../machine/machine.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
 import { requestBootIrqs, type LinuxBootIrqPlan } from '../guest/linux/boot-irqs.ts';
+import { ioapicReadRte } from '../guest/ioapic-access.ts';
+import { barBase, readMsixCap } from '../guest/pci-msi-setup.ts';
 import type { AmdIommu } from '../iommu-amd/amd-iommu.ts';
 import { checkRemappingLines } from './dmesg-check.ts';
 import { machineFromQemu } from './qemu-machine.ts';
@@ -46,7 +49,7 @@ export interface RecordingFiles {
 }
 
 export interface ConformanceGap {
-  check: 'decision' | 'hardware' | 'irte' | 'interrupts' | 'table';
+  check: 'decision' | 'hardware' | 'irte' | 'interrupts' | 'table' | 'source';
   /** What row: `IRQ 25 IR-PCI-MSI 32768 virtio0-config`, the decision line, or the first difference hardware has. */
   row: string;
   reason: string;
@@ -72,6 +75,11 @@ export interface RecordingConformance {
    * a legacy pin never requested, an entry freed): the entries either side has non-zero, equal or not.
    */
   tables: { agree: number; differ: number } | null;
+  /**
+   * What the sources hold: every MSI-X table entry QEMU's monitor read (address, upper address, data, vector
+   * control; unused entries masked) and every I/O APIC RTE (`info pic`), against the model's, as the guest reads them.
+   */
+  sources: { agree: number; differ: number } | null;
   interrupts: { agree: number; gap: number } | null;
   gaps: ConformanceGap[];
 }
@@ -81,7 +89,7 @@ const VTD_BASE = 0xfed90000;
 
 export function recordingConformance(files: RecordingFiles): RecordingConformance {
   const prov = JSON.parse(files.provenance) as RecordingProvenance;
-  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, tables: null, interrupts: null, gaps: [] };
+  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, tables: null, sources: null, interrupts: null, gaps: [] };
   if (files.trace !== undefined) {
     out.replay = replayCounts(files.trace);
     for (const [difference, n] of Object.entries(out.replay.byDifference)) out.gaps.push({ check: 'hardware', row: difference, reason: `${n} requests` });
@@ -180,6 +188,42 @@ function compareAllocation(g: LinuxGuest, plan: LinuxBootIrqPlan, sections: Map<
   out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
   out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
   if (irt !== null) out.tables = compareTables(g, irt, out);
+  out.sources = compareSources(g, irt, files.monitorInfoPic, out);
+}
+
+/** Every recorded MSI-X table entry and I/O APIC RTE against the model's (null when the recording has neither). */
+function compareSources(g: LinuxGuest, irt: IrtDump | null, pic: string | undefined, out: RecordingConformance): RecordingConformance['sources'] {
+  if (!irt?.msix && pic === undefined) return null;
+  const cpu = g.machine.cpu(0);
+  let agree = 0;
+  let differ = 0;
+  const compare = (what: string, mine: string, kernel: string) => {
+    if (mine === kernel) agree++;
+    else {
+      differ++;
+      out.gaps.push({ check: 'source', row: what, reason: `model ${mine}, kernel ${kernel}` });
+    }
+  };
+  for (const [bdf, table] of Object.entries(irt?.msix ?? {})) {
+    const short = bdf.replace(/^0000:/, '');
+    const dev = g.machine.config.devices?.some((d) => d.bdf === short) ? g.machine.device(short) : null;
+    const cap = dev ? readMsixCap(dev) : null;
+    for (const [entry, kernel] of Object.entries(table.entries)) {
+      if (dev === null || cap === null) {
+        compare(`MSI-X ${bdf} entry ${entry}`, 'no such MSI-X table', kernel.join(' '));
+        continue;
+      }
+      // PCI Local Bus 3.0 6.8.2: each entry is Message Address, Message Upper Address, Message Data, Vector Control.
+      const at = barBase(dev, cap.tableBir) + cap.tableOffset + Number(entry) * 16;
+      const mine = [0, 4, 8, 12].map((o) => '0x' + (cpu.read32(at + o) >>> 0).toString(16));
+      compare(`MSI-X ${bdf} entry ${entry}`, mine.join(' '), kernel.join(' '));
+    }
+  }
+  const base = g.machine.firmware.madt.ioapic.address;
+  for (const m of (pic ?? '').matchAll(/pin (\d+)\s+0x([0-9a-f]{16})/g)) {
+    compare(`I/O APIC pin ${m[1]}`, ioapicReadRte(cpu, base, Number(m[1])).toString(16).padStart(16, '0'), m[2]);
+  }
+  return { agree, differ };
 }
 
 /**
