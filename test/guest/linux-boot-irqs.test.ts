@@ -171,3 +171,43 @@ describe('multi-MSI allocation under remapping (pci_alloc_irq_vectors with PCI_I
     expect(() => g.allocateMsiIrtes(DEV, 2)).toThrow(/allocated already/);
   });
 });
+
+describe('the allocation steps on their own', () => {
+  it('two functions whose INTA share a PIRQ map one GSI: one IRTE (mp_map_gsi_to_irq finds the mapping)', () => {
+    // q35: slot s INTA → PIRQ E + (s mod 4) (ich9 irr defaults): slots 2 and 6 both reach PIRQG, GSI 22.
+    const m = createMachine({ cpus: 1, iommu: { kind: 'intel' }, devices: [{ bdf: '00:02.0', intx: 'A', msix: { entries: 1 } }, { bdf: '00:06.0', intx: 'A' }] });
+    expect(m.intxRoute('00:02.0').gsi).toBe(22);
+    expect(m.intxRoute('00:06.0').gsi).toBe(22);
+    const g = createGuest(m, { os: 'linux', version: '6.1' });
+    g.boot();
+    g.mapGsi(22);
+    g.mapGsi(22);
+    // Pins 1..15 hold IRTEs 0..14, GSI 22 took 15 once: the next IRTE is 16.
+    g.allocateMsixIrtes('00:02.0', 1);
+    expect(g.setupInterrupt({ id: 'x', kind: 'msix', device: '00:02.0', vector: 0, cpu: 0 }).irteIndex).toBe(16);
+  });
+
+  it('freeMsix gives the vector and the IRTE back: the next allocation takes both again', () => {
+    const g = createGuest(createMachine({ cpus: 1, iommu: { kind: 'intel' }, devices: [{ bdf: '00:02.0', msix: { entries: 2 } }] }), { os: 'linux', version: '6.1' });
+    g.boot();
+    g.allocateMsixIrtes('00:02.0', 1);
+    const first = g.setupInterrupt({ id: 'a', kind: 'msix', device: '00:02.0', vector: 0, cpu: 0 });
+    expect([first.irteIndex, first.vector]).toEqual([15, 0x22]); // 0x21 is the DMAR fault vector
+    g.freeMsix('00:02.0', [first]);
+    g.allocateMsixIrtes('00:02.0', 2);
+    const again = [0, 1].map((k) => g.setupInterrupt({ id: `b${k}`, kind: 'msix', device: '00:02.0', vector: k, cpu: 0 }));
+    expect(again.map((p) => [p.irteIndex, p.vector])).toEqual([[15, 0x22], [16, 0x23]]);
+  });
+
+  it('the IOMMU interrupt at pci_iommu_init: none with remapping on (set up at boot), none without DMA remapping (intel_iommu=off) or without an IOMMU', () => {
+    const guest = (config: MachineConfig, cmdline: string) => {
+      const g = createGuest(createMachine(config), { os: 'linux', version: '6.1', cmdline });
+      g.boot();
+      return g.setupIommuInitcallInterrupt();
+    };
+    expect(guest({ cpus: 2, iommu: { kind: 'intel' } }, '')).toBeNull();
+    expect(guest({ cpus: 2, iommu: { kind: 'intel' } }, 'intremap=off intel_iommu=off')).toBeNull();
+    expect(guest({ cpus: 2 }, '')).toBeNull();
+    expect(guest({ cpus: 2, iommu: { kind: 'intel' } }, 'intremap=off')).toEqual({ chip: 'DMAR-MSI', cpu: 1, vector: 0x21 });
+  });
+});
