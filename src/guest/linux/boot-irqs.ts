@@ -21,7 +21,9 @@
  * assign_irq_vector_any_locked: the matrix's best CPU), except MSI without per-vector masking, which cannot use
  * reservation mode and gets its vector at allocation (msi_domain_alloc_irqs with MSI_FLAG_ACTIVATE_EARLY).
  */
-import type { DeviceOptions } from '../../core/config-types.ts';
+import { formatBdf } from '../../core/bdf.ts';
+import { PCI_DEVICE_ID, PCI_INTERRUPT_PIN, PCI_VENDOR_ID } from '../../pci/type0-header.ts';
+import { readMsiCap, readMsixCap } from '../pci-msi-setup.ts';
 import { UsageError } from '../../core/errors.ts';
 import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { isaIrqToGsi, INTI_ACTIVE_HIGH_LEVEL } from '../../machine/firmware.ts';
@@ -104,6 +106,21 @@ export function requestBootIrqs(g: LinuxGuest, plan: LinuxBootIrqPlan): BootIrqs
   return { irqs: s.irqs, notes: s.notes };
 }
 
+/** PCI_CLASS_REVISION (include/uapi/linux/pci_regs.h): revision in 7:0, the class code in 31:8. */
+const PCI_CLASS_REVISION = 0x08;
+
+/** A PCI function as enumerated (BootSequence.functions). */
+interface PciFn {
+  bdf: string;
+  vendor: number;
+  device: number;
+  classCode: number;
+  /** Interrupt Pin register: 0 none, 1..4 INTA..INTD. */
+  intPin: number;
+  msixEntries: number;
+  msiVectors: number;
+}
+
 class BootSequence {
   readonly irqs: BootIrq[] = [];
   readonly notes: string[] = [];
@@ -115,8 +132,9 @@ class BootSequence {
   /** Linux IRQ numbers in use from gsi_top up (the legacy range and the I/O APIC's GSIs are identity-mapped). */
   private readonly dynamicIrqs = new Set<number>();
   private readonly gsiTop: number;
+  private pci: PciFn[] | null = null;
   /** e1000e interfaces waiting for ndo_open: their device and interface name. */
-  private readonly openLater: { dev: DeviceOptions; ifname: string; irqs: number[] }[] = [];
+  private readonly openLater: { dev: PciFn; ifname: string; irqs: number[] }[] = [];
 
   constructor(private readonly g: LinuxGuest) {
     this.ir = g.interruptRemapping !== null;
@@ -137,8 +155,31 @@ class BootSequence {
     return Array.from({ length: count }, () => this.allocIrq());
   }
 
-  private get devices(): DeviceOptions[] {
-    return [...(this.g.machine.config.devices ?? [])].sort((a, b) => a.bdf.localeCompare(b.bdf));
+  /**
+   * The PCI functions as the kernel enumerates them (pci_scan_bus, in bus order), with what its drivers look at in
+   * configuration space: the IDs and class code, the Interrupt Pin, and the MSI-X table size / MSI message count.
+   */
+  private functions(): PciFn[] {
+    if (this.pci !== null) return this.pci;
+    const fns: PciFn[] = [];
+    const m = this.g.machine;
+    for (const member of m.pci.functions()) {
+      const bdf = formatBdf(member.requesterId);
+      // Only the machine's device functions take drivers here (the IOMMU's own function is the IOMMU driver's).
+      if (!(m.config.devices ?? []).some((d) => d.bdf === bdf)) continue;
+      const dev = m.device(bdf);
+      fns.push({
+        bdf,
+        vendor: member.configRead(PCI_VENDOR_ID, 2),
+        device: member.configRead(PCI_DEVICE_ID, 2),
+        classCode: member.configRead(PCI_CLASS_REVISION, 4) >>> 8,
+        intPin: member.configRead(PCI_INTERRUPT_PIN, 1),
+        msixEntries: readMsixCap(dev)?.tableSize ?? 0,
+        msiVectors: readMsiCap(dev)?.vectorsCapable ?? 0,
+      });
+    }
+    this.pci = fns;
+    return fns;
   }
 
   private row(irq: number, name: string, chip: string, hwirq: number, p: ProgrammedInterrupt, trigger: 'edge' | 'fasteoi' = 'edge'): void {
@@ -184,39 +225,39 @@ class BootSequence {
   }
 
   /** pci_enable_device: the INTx pin's GSI gets its IRQ (acpi_pci_irq_enable). */
-  private enable(dev: DeviceOptions): void {
-    if (dev.intx === undefined) return;
+  private enable(dev: PciFn): void {
+    if (dev.intPin === 0) return;
     this.g.mapGsi(this.g.machine.intxRoute(dev.bdf).gsi);
   }
 
-  private rid(dev: DeviceOptions): number {
+  private rid(dev: PciFn): number {
     return this.g.machine.device(dev.bdf).requesterId;
   }
 
   /** request_irq of MSI-X entry `entry` of `dev` (Linux IRQ `irq`), default affinity (activate_reserved). */
-  private msix(dev: DeviceOptions, irq: number, entry: number, name: string): ProgrammedInterrupt {
+  private msix(dev: PciFn, irq: number, entry: number, name: string): ProgrammedInterrupt {
     const p = this.g.setupInterrupt({ id: name, kind: 'msix', device: dev.bdf, vector: entry, cpu: 0, affinity: this.all });
     this.row(irq, name, 'PCI-MSI', (this.rid(dev) << 11) | entry, p);
     return p;
   }
 
   modprobe(module: string): void {
-    const is = (d: DeviceOptions, vendor: number, ids: number[]) => d.vendorId === vendor && d.deviceId !== undefined && ids.includes(d.deviceId);
+    const is = (d: PciFn, vendor: number, ids: number[]) => d.vendor === vendor && ids.includes(d.device);
     switch (module) {
       case 'virtio_pci':
-        for (const d of this.devices) if (d.vendorId === VIRTIO_VENDOR) this.enable(d);
+        for (const d of this.functions()) if (d.vendor === VIRTIO_VENDOR) this.enable(d);
         return;
       case 'virtio_net':
-        for (const d of this.devices) if (is(d, VIRTIO_VENDOR, VIRTIO_NET_IDS)) this.virtioNet(d);
+        for (const d of this.functions()) if (is(d, VIRTIO_VENDOR, VIRTIO_NET_IDS)) this.virtioNet(d);
         return;
       case 'e1000e':
-        for (const d of this.devices) if (is(d, 0x8086, E1000E_IDS)) this.e1000eProbe(d);
+        for (const d of this.functions()) if (is(d, 0x8086, E1000E_IDS)) this.e1000eProbe(d);
         return;
       case 'nvme':
-        for (const d of this.devices) if (d.classCode === NVME_CLASS || is(d, QEMU_NVME.vendor, [QEMU_NVME.device])) this.nvme(d);
+        for (const d of this.functions()) if (d.classCode === NVME_CLASS || is(d, QEMU_NVME.vendor, [QEMU_NVME.device])) this.nvme(d);
         return;
       case 'ahci':
-        for (const d of this.devices) if (d.classCode === AHCI_CLASS || is(d, ICH9_AHCI.vendor, [ICH9_AHCI.device])) this.ahci(d);
+        for (const d of this.functions()) if (d.classCode === AHCI_CLASS || is(d, ICH9_AHCI.vendor, [ICH9_AHCI.device])) this.ahci(d);
         return;
       case 'sd_mod':
         return; // a SCSI upper-level driver: no interrupts of its own
@@ -230,8 +271,8 @@ class BootSequence {
    * per virtqueue with a callback (receive and transmit of each queue pair; the control queue has none), allocated
    * together, then requested config first, then the queues in order.
    */
-  private virtioNet(dev: DeviceOptions): void {
-    const entries = dev.msix?.entries ?? 0;
+  private virtioNet(dev: PciFn): void {
+    const entries = dev.msixEntries;
     const pairs = Math.max(1, Math.floor((entries - 2) / 2));
     const n = this.virtioIndex++;
     this.netIndex++;
@@ -252,10 +293,10 @@ class BootSequence {
    * e1000_probe: pci_enable_device_mem, then e1000e_set_interrupt_capability allocates the 82574's three MSI-X
    * vectors (receive, transmit, other); e1000_request_msix requests them in that order at ndo_open.
    */
-  private e1000eProbe(dev: DeviceOptions): void {
+  private e1000eProbe(dev: PciFn): void {
     this.enable(dev);
     const ifname = `eth${this.netIndex++}`;
-    if ((dev.msix?.entries ?? 0) < 3) {
+    if (dev.msixEntries < 3) {
       this.notes.push(`${dev.bdf}: e1000e without 3 MSI-X entries; MSI and INTx are not modelled here`);
       return;
     }
@@ -280,10 +321,10 @@ class BootSequence {
    * nvme_create_io_queues requests each queue's in order. One I/O queue per possible CPU (nvme_max_io_queues), no
    * more than the MSI-X table holds after the admin entry.
    */
-  private nvme(dev: DeviceOptions): void {
+  private nvme(dev: PciFn): void {
     this.enable(dev);
     const n = this.nvmeIndex++;
-    const entries = dev.msix?.entries ?? 0;
+    const entries = dev.msixEntries;
     if (entries < 2) {
       this.notes.push(`${dev.bdf}: nvme without MSI-X; MSI and INTx are not modelled here`);
       return;
@@ -312,9 +353,9 @@ class BootSequence {
    * MSI capability of fewer messages refuses before allocating anything, then for a single vector — an MSI without
    * per-vector masking, so activated at allocation — and requests it as `ahci[bdf]`.
    */
-  private ahci(dev: DeviceOptions): void {
+  private ahci(dev: PciFn): void {
     this.enable(dev);
-    if (dev.msi === undefined) {
+    if (dev.msiVectors === 0) {
       this.notes.push(`${dev.bdf}: AHCI without MSI; INTx is not modelled here`);
       return;
     }
