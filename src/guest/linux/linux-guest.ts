@@ -608,7 +608,7 @@ export class LinuxGuest extends GuestBase {
 
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
 
-  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the fewest allocated vectors. */
+  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the most vectors available (managed reservations count as taken). */
   protected override chooseCpu(onlineCpus: readonly number[]): number {
     return this.vectors.bestCpu(onlineCpus);
   }
