@@ -211,3 +211,12 @@ describe('the allocation steps on their own', () => {
     expect(guest({ cpus: 2, iommu: { kind: 'intel' } }, 'intremap=off')).toEqual({ chip: 'DMAR-MSI', cpu: 1, vector: 0x21 });
   });
 });
+
+describe('what the boot IRQs do not model is said', () => {
+  it('an XT-capable AMD unit: the event interrupt was set up at boot, and the notes say there is no row for it', () => {
+    // The model's default AMD unit has XTSup and GASup: XT mode (amd_iommu_xt_mode), event interrupt through XT registers.
+    const { irqs, notes } = bootIrqs(q35({ kind: 'amd' }, 3));
+    expect(irqs.some((b) => b.name === 'AMD-Vi')).toBe(false);
+    expect(notes).toEqual(['AMD-Vi event interrupt in XT mode: set up at boot on CPU 0, not here (the kernel: iommu_setup_intcapxt at pci_iommu_init); no row for it']);
+  });
+});

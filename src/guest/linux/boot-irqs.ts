@@ -211,6 +211,10 @@ class BootSequence {
       const unit = g.machine.iommu as { requesterId?: number } | null;
       const hwirq = iommu.chip === 'PCI-MSI' ? (unit?.requesterId ?? 0) << 11 : 0;
       this.irqs.push({ irq: this.allocIrq(), name: iommu.chip === 'PCI-MSI' ? 'AMD-Vi' : 'dmar0', chip: iommu.chip, hwirq, trigger: 'edge', cpu: iommu.cpu, vector: iommu.vector });
+    } else if (g.interruptRemapping === 'amd' && typeof g.log.decisions.amdViEventVector === 'number') {
+      // XT mode: the model set the event interrupt up at boot on CPU 0 (linux-guest.ts); the kernel's
+      // iommu_setup_intcapxt does it here, on the matrix's CPU, as an IRQ of its own domain.
+      this.notes.push('AMD-Vi event interrupt in XT mode: set up at boot on CPU 0, not here (the kernel: iommu_setup_intcapxt at pci_iommu_init); no row for it');
     }
     this.isa(I8042_AUX_IRQ, 'i8042');
     this.isa(I8042_KBD_IRQ, 'i8042');
