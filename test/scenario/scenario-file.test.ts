@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deepMerge, parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { scenarioErrorOf as errorOf } from './helpers.ts';
 
 const BASE = `
 title: t
@@ -13,16 +14,6 @@ expect:
   sources: { a: intended, p: intended }
 `;
 
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'x.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('accepted');
-}
-
 describe('scenario files', () => {
   it('parse with defaults: MSI sources are signalled once, level pins raise/ack/lower/eoi', () => {
     const [s] = parseScenario(BASE, 'x.yaml');
@@ -30,6 +21,19 @@ describe('scenario files', () => {
     expect(s.sources[0].steps).toEqual(['signal']);
     expect(s.sources[1].steps).toEqual(['raise', 'ack', 'lower', 'eoi']);
     expect(s.expect.sources.a).toEqual({ kind: 'intended', times: 1 });
+  });
+
+  it("report every shape problem of a variant's merged source or expectations, named with the variant", () => {
+    const text = BASE + `variants:\n  - { name: v, sources: { a: { trigger: sideways, cpu: 40000 } }, expect: { verdict: works } }\n`;
+    expect(errorOf(text).problems.map((p) => [p.variant, p.field, p.reason])).toEqual([
+      ['v', 'sources[0].trigger', 'must be edge or level, got "sideways"'],
+      ['v', 'sources[0].cpu', 'must be an integer from 0 to 32767, got 40000'],
+    ]);
+    const expectOnly = BASE + `variants:\n  - { name: v, expect: { verdict: works, onlineCpus: 0 } }\n`;
+    expect(errorOf(expectOnly).problems.map((p) => [p.variant, p.field])).toEqual([
+      ['v', 'variants[0].expect.verdict'],
+      ['v', 'variants[0].expect.onlineCpus'],
+    ]);
   });
 
   it('expand variants by merging machine, guest and expectations over the base', () => {

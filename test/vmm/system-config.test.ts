@@ -64,4 +64,25 @@ describe('system config validation names the field', () => {
     expect(older.hypothetical).toEqual({ nativeRemapBySourceId: true });
     expect(current.hypothetical).toEqual({ nativeRemapBySourceId: true });
   });
+
+  it('reports every shape problem of host, guest and VMM at once, each field named from the system', () => {
+    const c = base() as unknown as Record<string, any>;
+    c.host.cpus = 0;
+    c.guest.assigned[0].bdf = '5';
+    c.vmm.profile = 'kvmtool';
+    c.vmm.quirks = ['igd'];
+    let error: unknown;
+    try {
+      resolveSystemConfig(c as unknown as SystemConfig);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      { field: 'host.cpus', reason: 'must be between 1 and 32768, got 0' },
+      { field: 'guest.assigned[0].bdf', reason: '"5" is not a PCI address of the form bb:dd.f (e.g. 00:03.0)' },
+      { field: 'vmm.profile', reason: 'must be one of hardware, qemu, qemu-amd-hack, got "kvmtool"' },
+      { field: 'vmm.quirks[0]', reason: 'unknown quirk "igd" (known: ath-bar0, ims-trap; the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true)' },
+    ]);
+  });
 });
