@@ -34,6 +34,7 @@ export { createGuest, LinuxGuest, WindowsGuest, WINDOWS_QUIRK_NAMES, type GuestO
 export { offlineCpu, onlineCpu, type HotplugMove } from './guest/linux/cpu-hotplug.ts';
 export type { GuestOs, InterruptRequest, ProgrammedInterrupt, DmaMapping, PinSetup } from './guest/guest-os.ts';
 export { programVector, fireVector, type VectorMessage } from './guest/fire-vector.ts';
+export { requestBootIrqs, type BootIrq, type BootIrqs, type LinuxBootIrqPlan } from './guest/linux/boot-irqs.ts';
 export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';
