@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { assignedNic } from '../bench/program.ts';
+import type { FileStats } from '../test/stress/campaign-stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILES = ['test/stress/vtd-remapping.model.test.ts', 'test/stress/amd-remapping.model.test.ts', 'test/stress/corrupt-snapshots.test.ts', 'test/stress/parser-fuzz.test.ts'];
@@ -34,12 +35,8 @@ const program = new Command('stress')
   .parse();
 const opts = program.opts<{ minutes: number; seed: number; runs: number; interrupts: number }>();
 
-interface FileStats {
-  file: string;
-  operations: number;
-  checks: number;
-  slowest: { operation: string; ms: number };
-}
+/** Coverage summed over the rounds, per file and property (judged once, at the end: see test/stress/campaign-stats.ts). */
+const coverage = new Map<string, { runs: number; judgeFrom: number; required: string[]; seen: Map<string, number> }>();
 
 const totals = { rounds: 0, operations: 0, checks: 0, mismatches: [] as string[], slowest: { operation: '', ms: 0, file: '' } };
 const scratch = mkdtempSync(join(tmpdir(), 'irqpath-stress-'));
@@ -65,6 +62,13 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
     totals.operations += s.operations;
     totals.checks += s.checks;
     if (s.slowest.ms > totals.slowest.ms) totals.slowest = { ...s.slowest, file: s.file };
+    for (const c of s.coverage ?? []) {
+      const key = `${s.file}: ${c.property}`;
+      const sum = coverage.get(key) ?? { runs: 0, judgeFrom: c.judgeFrom, required: c.required, seen: new Map<string, number>() };
+      sum.runs += c.runs;
+      for (const [what, n] of Object.entries(c.seen)) sum.seen.set(what, (sum.seen.get(what) ?? 0) + n);
+      coverage.set(key, sum);
+    }
   }
   if (run.status !== 0) {
     const failed = (run.stdout + run.stderr).split('\n').filter((l) => /FAIL|Counterexample|AssertionError/.test(l)).slice(0, 6).join('\n    ');
@@ -75,11 +79,22 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
 rmSync(scratch, { recursive: true, force: true });
 process.stderr.write('\n');
 
+// Coverage over the whole campaign: an outcome never reached in as many sequences as the test's own default run is a
+// mismatch (the generators cannot reach it); with fewer sequences there is not enough to judge.
+const coverageNotes: string[] = [];
+for (const [key, c] of coverage) {
+  const missing = c.required.filter((what) => (c.seen.get(what) ?? 0) === 0);
+  if (missing.length === 0) continue;
+  if (c.runs < c.judgeFrom) coverageNotes.push(`${key}: not enough runs to judge coverage (${c.runs} sequences, ${c.judgeFrom} needed): not reached yet: ${missing.join(', ')}`);
+  else totals.mismatches.push(`${key}: never exercised in ${c.runs} sequences: ${missing.join(', ')}`);
+}
+
 console.log(`stress campaign: ${totals.rounds} rounds from seed ${opts.seed}, ${opts.runs} sequences per property`);
 console.log(`  operations:    ${totals.operations}`);
 console.log(`  oracle checks: ${totals.checks}`);
 console.log(`  mismatches:    ${totals.mismatches.length}`);
 for (const m of totals.mismatches) console.log(`    ${m}`);
+for (const n of coverageNotes) console.log(`  coverage: ${n}`);
 console.log(`  slowest operation: ${totals.slowest.ms.toFixed(1)} ms — ${totals.slowest.operation} (${totals.slowest.file})`);
 
 let heapGrew = false;
