@@ -1,10 +1,13 @@
 /**
  * `npm run stress -- --minutes N [--seed S] [--runs R] [--interrupts M]`: the standing random-operation campaign.
  *
- * Rounds of the model-based and generated stress tests (VT-d and AMD-Vi remapping against independent models,
- * corrupt snapshots, mangled parser input), each round with a new seed and R sequences per property, until N minutes
- * have passed; then a memory phase that fires M interrupts (default 10 million) through an assigned device — host
- * Linux with VT-d, the VMM, a Linux guest — and checks that the heap stays flat. Prints operations, oracle checks,
+ * Rounds of the model-based and generated stress tests, each round with a new seed and R sequences per property,
+ * until N minutes have passed: VT-d and AMD-Vi remapping against independent models; every machine kind (no IOMMU
+ * with xAPIC-only and x2APIC CPUs, VT-d with and without EIM, AMD-Vi with and without GA/XT, the QEMU front) with the
+ * Linux model; the two-machine system (assignment, posting, vCPU scheduling and migration); the legacy devices (level
+ * INTx and Remote IRR, the 8259, the LAPIC timer, the HPET); corrupt snapshots; mangled parser input. Then a memory
+ * phase fires M interrupts (default 10 million) through an assigned device — host Linux with VT-d, the VMM, a Linux
+ * guest — and checks that the heap stays flat. Prints operations, oracle checks,
  * mismatches (each with the seed that replays it: IRQPATH_STRESS_SEED=S npx vitest run test/stress) and the slowest
  * operation. Exit 1 on any mismatch or heap growth. `npm test` runs the same tests briefly with a fixed seed under CI.
  */
@@ -18,7 +21,17 @@ import { assignedNic } from '../bench/program.ts';
 import type { FileStats } from '../test/stress/campaign-stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const FILES = ['test/stress/vtd-remapping.model.test.ts', 'test/stress/amd-remapping.model.test.ts', 'test/stress/corrupt-snapshots.test.ts', 'test/stress/parser-fuzz.test.ts'];
+const FILES = [
+  'test/stress/vtd-remapping.model.test.ts',
+  'test/stress/amd-remapping.model.test.ts',
+  'test/stress/machine-kinds.model.test.ts',
+  'test/stress/posting.model.test.ts',
+  'test/stress/level-interrupts.model.test.ts',
+  'test/stress/i8259.model.test.ts',
+  'test/stress/timers.model.test.ts',
+  'test/stress/corrupt-snapshots.test.ts',
+  'test/stress/parser-fuzz.test.ts',
+];
 
 const positive = (what: string) => (text: string) => {
   const n = Number(text);
