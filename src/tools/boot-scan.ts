@@ -93,9 +93,10 @@ export class BootScan {
   cpuSource = '';
   vendor: 'intel' | 'amd' | null = null;
   bareMetal: boolean | null = null;
-  /** The first "IOAPIC[n]" line's I/O APIC and how many such lines there were (this model has one I/O APIC). */
+  /** The first "IOAPIC[n]" line's I/O APIC (this model has one I/O APIC). */
   ioapic: { id: number; version: number; gsiFirst: number; gsiLast: number } | null = null;
-  ioapicLines = 0;
+  /** The distinct n of the "IOAPIC[n]" lines (a line printed again is the same I/O APIC), at most 1024 of them. */
+  readonly ioapicIndices = new Set<number>();
   haw: number | null = null;
   /** IOMMU units by register base, in the order the log names them (a unit printed twice is one unit). */
   readonly drhds: DrhdSeen[] = [];
@@ -173,9 +174,9 @@ export class BootScan {
     else if (/^Hypervisor detected:|^Booting paravirtualized kernel on (?!bare)/.test(l)) {
       this.bareMetal = false;
       this.hypervisorDetected = true;
-    } else if ((m = /^IOAPIC\[\d+\]: apic_id (\d+), version (\d+), address 0x([0-9a-f]+), GSI (\d+)-(\d+)/.exec(l))) {
-      this.ioapicLines++;
-      this.ioapic ??= { id: Number(m[1]), version: Number(m[2]), gsiFirst: Number(m[4]), gsiLast: Number(m[5]) };
+    } else if ((m = /^IOAPIC\[(\d+)\]: apic_id (\d+), version (\d+), address 0x([0-9a-f]+), GSI (\d+)-(\d+)/.exec(l))) {
+      if (this.ioapicIndices.size < 1024) this.ioapicIndices.add(Number(m[1]));
+      this.ioapic ??= { id: Number(m[2]), version: Number(m[3]), gsiFirst: Number(m[5]), gsiLast: Number(m[6]) };
     } else if ((m = /^DMAR: Host address width (\d+)/.exec(l))) this.haw = Number(m[1]);
     else if ((m = /^DMAR: DRHD base: 0x([0-9a-f]+) flags: 0x([0-9a-f]+)/.exec(l))) {
       const base = parseInt(m[1], 16);

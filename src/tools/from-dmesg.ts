@@ -240,7 +240,7 @@ function machineFromBoot(scan: BootScan, warnings: string[]): DmesgMachine {
     notes.push('I/O APIC: no "IOAPIC[0]: apic_id ..." line; ID 0, 24 pins assumed');
   } else {
     const io = scan.ioapic;
-    if (scan.ioapicLines > 1) notes.push(`I/O APICs: the log shows ${scan.ioapicLines}; this model has one, IOAPIC[0] (apic_id ${io.id}) is used`);
+    if (scan.ioapicIndices.size > 1) notes.push(`I/O APICs: the log shows ${scan.ioapicIndices.size}; this model has one, IOAPIC[0] (apic_id ${io.id}) is used`);
     const ioapic: NonNullable<MachineConfig['ioapic']> = {};
     if (io.id > MODEL_MAX_IOAPIC_ID) {
       notes.push(`I/O APIC ID ${io.id} does not fit this model's 4-bit ID register; 0 used (only the DMAR/IVRS entries must agree with it)`);

@@ -246,6 +246,20 @@ describe('what a log cannot be, and what it leaves out', () => {
     expect(() => machineFromDmesg(two, { boot: 3 })).toThrow('there is no boot 3 in the file: it holds 2 boots ("Linux version" lines)');
   });
 
+  it('a boot whose lines appear twice (a journal merged with the console log of the same boot) is one machine: one VT-d unit, one I/O APIC', () => {
+    // Found measuring a 50 MB log: each repeated "DMAR: DRHD base" line became another unit at the same base, and each
+    // "IOAPIC[0]" line another I/O APIC in the notes ("the log shows 25340").
+    const boot = fixture('qemu72-linux61-consoles/intel-ir-4.txt');
+    const again = boot.split('\n').filter((l) => !l.includes('Linux version')).join('\n');
+    const once = machineFromDmesg(boot);
+    const twice = machineFromDmesg(boot + again);
+    expect(twice.machine).toEqual(once.machine);
+    expect(twice.machine.iommus).toBeUndefined();
+    expect(twice.machine.iommu).toMatchObject({ kind: 'intel', base: 0xfed90000 });
+    expect(twice.notes.filter((n) => n.startsWith('I/O APICs:'))).toEqual([]);
+    expect(twice.lines).toEqual(once.lines);
+  });
+
   it('a dmarN line without its DRHD line is kept, with a warning', () => {
     const d = machineFromDmesg('[    0.1] DMAR: Host address width 39\n[    0.2] DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap d2008c22260206 ecap f00f4a\n');
     expect(d.warnings[0]).toMatch(/dmar0: reg_base_addr fed90000" has no "DMAR: DRHD base/);
