@@ -1,8 +1,10 @@
 /**
  * Model-based stress test of the two-machine system (host + VMM + guest) with an assigned device: random sequences
  * of interrupts from the host's NIC, vCPU scheduling (running, preempted, blocked), vCPU migration to other host
- * CPUs, the guest moving an interrupt to its other vCPU (a new vector, a new route), the guest handling interrupts,
- * and snapshot round trips of the whole system — with and without VT-d posted interrupts.
+ * CPUs, the guest moving an interrupt to its other vCPU (a new vector, a new route), the guest masking and unmasking
+ * MSI-X vectors, the guest handling interrupts, and snapshot round trips of the whole system — with and without VT-d
+ * posted interrupts. After each interrupt the VMM's route for the entry must target the vCPU and vector the guest
+ * programmed; a masked vector's interrupt waits in the guest-visible PBA and is sent once at unmask.
  *
  * The oracle (models/pending-interrupt-model.ts) knows only what was fired and what the guest handled. After every
  * operation each vector the guest's sources use must be where the VT-d spec (§5.2.3 "Interrupt Posting", §9.11
@@ -21,6 +23,7 @@ import fc from 'fast-check';
 import { createSystem } from '../../src/guest/create-system.ts';
 import { createGuest } from '../../src/guest/create-guest.ts';
 import type { System, SystemSnapshot } from '../../src/vmm/system.ts';
+import { barBase, readMsixCap } from '../../src/guest/pci-msi-setup.ts';
 import { PendingInterruptModel } from './models/pending-interrupt-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 import { campaignStats } from './campaign-stats.ts';
@@ -48,6 +51,11 @@ interface ModelState {
   model: PendingInterruptModel;
   /** Which vCPU each source targets (the guest's own bookkeeping is the real side's). */
   sourceVcpu: number[];
+  /** Each source's MSI-X vector control mask bit, and its pending bit (PCI 3.0 §6.8.2.9–10: a message the function
+   *  would send while the vector is masked is pending in the PBA, and is sent — with the entry's message then — when
+   *  the vector is unmasked). */
+  masked: boolean[];
+  pba: boolean[];
 }
 
 function setup(start: { posted: boolean; firstCpus: number[] }): { model: ModelState; real: Real } {
@@ -63,7 +71,8 @@ function setup(start: { posted: boolean; firstCpus: number[] }): { model: ModelS
     const p = guest.setupInterrupt({ id: `q${i}`, kind: 'msix', device: GUEST_NIC, vector: i, cpu: start.firstCpus[i] });
     sources.push({ vcpu: p.cpu, vector: p.vector });
   }
-  return { model: { model: new PendingInterruptModel(VCPUS), sourceVcpu: sources.map((s) => s.vcpu) }, real: { sys, guest, sources, posted: start.posted } };
+  const none = () => sources.map(() => false);
+  return { model: { model: new PendingInterruptModel(VCPUS), sourceVcpu: sources.map((s) => s.vcpu), masked: none(), pba: none() }, real: { sys, guest, sources, posted: start.posted } };
 }
 
 /** PIR bit `vector` of vCPU `vcpu`'s posted-interrupt descriptor (VT-d §9.11: PIR is bits 255:0), from host memory. */
@@ -77,8 +86,28 @@ function irrBit(r: Real, vcpu: number, vector: number): boolean {
   return ((r.sys.guest.cpu(vcpu).lapic.irr[vector >>> 5] >>> (vector & 31)) & 1) === 1;
 }
 
-/** Every vector a source uses or used, on every vCPU, against the model. */
+/** The guest's MSI-X table and PBA (its emulation by the VMM), through the guest CPU's loads and stores. */
+function msix(r: Real) {
+  const dev = r.sys.guest.device(GUEST_NIC);
+  const cap = readMsixCap(dev)!;
+  const table = barBase(dev, cap.tableBir) + cap.tableOffset;
+  const pbaReg = dev.configRead(cap.offset + 8, 4) >>> 0; // PBA offset/BIR (PCI 3.0 §6.8.2.5)
+  const pba = barBase(dev, pbaReg & 7) + (pbaReg & ~7);
+  const cpu = r.sys.guest.cpu(0);
+  return {
+    vectorControl: (n: number) => cpu.read32(table + 16 * n + 12) & 1,
+    setMask: (n: number, masked: boolean) => cpu.write32(table + 16 * n + 12, masked ? 1 : 0),
+    pending: (n: number) => ((cpu.read32(pba) >>> n) & 1) === 1,
+  };
+}
+
+/** Every vector a source uses or used, on every vCPU, against the model; each source's mask and PBA bit. */
 function checkPending(s: ModelState, r: Real, after: string): void {
+  const view = msix(r);
+  for (let i = 0; i < SOURCES; i++) {
+    expect(view.vectorControl(i) === 1, `after ${after}: MSI-X ${i} mask bit`).toBe(s.masked[i]);
+    expect(view.pending(i), `after ${after}: MSI-X ${i} PBA bit`).toBe(s.pba[i]);
+  }
   const vectors = new Set(r.sources.map((x) => x.vector));
   for (const v of s.model.vectorsEverFired()) vectors.add(v);
   for (let c = 0; c < VCPUS; c++) {
@@ -107,8 +136,16 @@ class Fire implements Cmd {
   run(s: ModelState, r: Real): void {
     const { vcpu, vector } = r.sources[this.source];
     expect(vcpu).toBe(s.sourceVcpu[this.source]);
-    s.model.fire(vcpu, vector);
+    if (s.masked[this.source]) {
+      s.pba[this.source] = true;
+      s.model.saw('pended in the PBA');
+    } else s.model.fire(vcpu, vector);
     r.sys.host.device(HOST_NIC).signal(this.source);
+    if (!s.masked[this.source]) {
+      // The VMM's route for the entry (its GSI route, kvm_irqchip_update_msi_route) delivers where the guest said.
+      const route = r.sys.vmm.route(GUEST_NIC, 'msix', this.source);
+      expect(route?.target, `${this.toString()}: the route's target`).toMatchObject({ vcpus: [vcpu], vector });
+    }
     checkPending(s, r, this.toString());
   }
   toString = (): string => `host NIC signals MSI-X ${this.source}`;
@@ -147,9 +184,33 @@ class Retarget implements Cmd {
     r.sources[this.source] = { vcpu: p.cpu, vector: p.vector };
     s.sourceVcpu[this.source] = this.vcpu;
     s.model.saw('retargeted');
+    // The guest rewrote the entry; if that left it unmasked, a pending message goes out now, with the new message.
+    const masked = msix(r).vectorControl(this.source) === 1;
+    if (s.masked[this.source] && !masked) unmasked(s, this.source, p.cpu, p.vector);
+    s.masked[this.source] = masked;
     checkPending(s, r, this.toString());
   }
   toString = (): string => `guest moves q${this.source} to vCPU ${this.vcpu}`;
+}
+
+function unmasked(s: ModelState, source: number, vcpu: number, vector: number): void {
+  if (!s.pba[source]) return;
+  s.pba[source] = false;
+  s.model.fire(vcpu, vector);
+  s.model.saw('sent at unmask');
+}
+
+/** The guest masks or unmasks an MSI-X vector (its vector control, PCI 3.0 §6.8.2.9). */
+class Mask implements Cmd {
+  constructor(readonly source: number, readonly masked: boolean) {}
+  check = (): boolean => true;
+  run(s: ModelState, r: Real): void {
+    if (s.masked[this.source] && !this.masked) unmasked(s, this.source, r.sources[this.source].vcpu, r.sources[this.source].vector);
+    s.masked[this.source] = this.masked;
+    msix(r).setMask(this.source, this.masked);
+    checkPending(s, r, this.toString());
+  }
+  toString = (): string => `guest ${this.masked ? 'masks' : 'unmasks'} MSI-X ${this.source}`;
 }
 
 /** The guest takes an interrupt on a running vCPU: acknowledge (the highest pending vector) and EOI. */
@@ -192,6 +253,7 @@ const commands = fc.commands<ModelState, Real>(
     ...Array<fc.Arbitrary<Cmd>>(3).fill(fc.tuple(vcpu, fc.constantFrom(...STATES)).map(([c, st]): Cmd => new Schedule(c, st))),
     fc.tuple(vcpu, fc.integer({ min: 0, max: HOST_CPUS - 1 })).map(([c, h]): Cmd => new Move(c, h)),
     fc.tuple(source, vcpu).map(([i, c]): Cmd => new Retarget(i, c)),
+    fc.tuple(source, fc.boolean()).map(([i, m]): Cmd => new Mask(i, m)),
     ...Array<fc.Arbitrary<Cmd>>(3).fill(vcpu.map((c): Cmd => new Handle(c))),
     fc.constant<Cmd>(new SnapshotRoundTrip()),
   ],
@@ -215,6 +277,6 @@ describe('assigned-device interrupts through the VMM against an oracle of pendin
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },
     );
-    stats.coverage('random sequences', seen, ['fired', 'coalesced', 'handled', 'waiting in PIR', 'in the IRR of a vCPU not running', 'preempted', 'blocked', 'running', 'moved while pending', 'retargeted', 'snapshot round trip'], stressRuns(RUNS), RUNS);
+    stats.coverage('random sequences', seen, ['fired', 'coalesced', 'handled', 'waiting in PIR', 'in the IRR of a vCPU not running', 'preempted', 'blocked', 'running', 'moved while pending', 'retargeted', 'pended in the PBA', 'sent at unmask', 'snapshot round trip'], stressRuns(RUNS), RUNS);
   }, 600_000);
 });
