@@ -3,7 +3,7 @@
  * of interrupts from the host's NIC, vCPU scheduling (running, preempted, blocked), vCPU migration to other host
  * CPUs, the guest moving an interrupt to its other vCPU (a new vector, a new route), the guest masking and unmasking
  * MSI-X vectors, the guest handling interrupts, and snapshot round trips of the whole system — with and without VT-d
- * posted interrupts. After each interrupt the VMM's route for the entry must target the vCPU and vector the guest
+ * posted interrupts on an Intel host, AMD guest virtual APIC on an AMD host. After each interrupt the VMM's route for the entry must target the vCPU and vector the guest
  * programmed; a masked vector's interrupt waits in the guest-visible PBA and is sent once at unmask.
  *
  * The oracle (models/pending-interrupt-model.ts) knows only what was fired and what the guest handled. After every
@@ -58,9 +58,9 @@ interface ModelState {
   pba: boolean[];
 }
 
-function setup(start: { posted: boolean; firstCpus: number[] }): { model: ModelState; real: Real } {
+function setup(start: { posted: boolean; amd: boolean; firstCpus: number[] }): { model: ModelState; real: Real } {
   const sys = createSystem({
-    host: { cpus: HOST_CPUS, iommu: { kind: 'intel', postedInterrupts: true }, devices: [{ bdf: HOST_NIC, name: 'nic', msix: { entries: 4 } }] },
+    host: { cpus: HOST_CPUS, iommu: start.amd ? { kind: 'amd', vapic: true } : { kind: 'intel', postedInterrupts: true }, devices: [{ bdf: HOST_NIC, name: 'nic', msix: { entries: 4 } }] },
     guest: { cpus: VCPUS, assigned: [{ bdf: GUEST_NIC, host: HOST_NIC }] },
     vmm: { profile: 'hardware', postedInterrupts: start.posted },
   });
@@ -75,11 +75,16 @@ function setup(start: { posted: boolean; firstCpus: number[] }): { model: ModelS
   return { model: { model: new PendingInterruptModel(VCPUS), sourceVcpu: sources.map((s) => s.vcpu), masked: none(), pba: none() }, real: { sys, guest, sources, posted: start.posted } };
 }
 
-/** PIR bit `vector` of vCPU `vcpu`'s posted-interrupt descriptor (VT-d §9.11: PIR is bits 255:0), from host memory. */
+/**
+ * Where a posted interrupt waits for vCPU `vcpu`, from host memory: on an Intel host the PIR bit of its posted-interrupt
+ * descriptor (VT-d §9.11: PIR is bits 255:0 at offset 0); on an AMD host the IRR bit of its vAPIC backing page (AMD
+ * APM Vol. 2 §15.29.3: the page has the APIC register layout, IRR at 0x200 + 0x10 × (vector / 32)).
+ */
 function pirBit(r: Real, vcpu: number, vector: number): boolean {
-  const pid = r.sys.vcpu(vcpu).descriptor;
-  if (pid === null) return false;
-  return ((r.sys.host.memory.read32(pid.address + 4 * (vector >>> 5)) >>> (vector & 31)) & 1) === 1;
+  const v = r.sys.vcpu(vcpu);
+  const word = v.backingPage !== null ? v.backingPage + 0x200 + 0x10 * (vector >>> 5) : v.descriptor !== null ? v.descriptor.address + 4 * (vector >>> 5) : null;
+  if (word === null) return false;
+  return ((r.sys.host.memory.read32(word) >>> (vector & 31)) & 1) === 1;
 }
 
 function irrBit(r: Real, vcpu: number, vector: number): boolean {
@@ -122,7 +127,7 @@ function checkPending(s: ModelState, r: Real, after: string): void {
       }
       expect(inPir || inIrr, `${where} — ${s.model.isPending(c, v) ? 'fired and not handled, but lost' : 'pending although not fired'}`).toBe(s.model.isPending(c, v));
       if (running) expect(inPir, `${where} — a running vCPU with a PIR bit`).toBe(false);
-      if (inPir) s.model.saw('waiting in PIR');
+      if (inPir) s.model.saw(r.sys.vcpu(c).backingPage !== null ? 'waiting in the vAPIC backing page' : 'waiting in PIR');
       if (inIrr && !running) s.model.saw('in the IRR of a vCPU not running');
     }
   }
@@ -264,10 +269,10 @@ const stats = campaignStats('posting');
 const RUNS = 30;
 
 describe('assigned-device interrupts through the VMM against an oracle of pending interrupts (fc.commands)', () => {
-  it(`random fire / schedule / migrate / retarget / handle / snapshot sequences, posted and not (${stressRuns(RUNS)} runs)`, () => {
+  it(`random fire / schedule / migrate / retarget / handle / snapshot sequences, posted and not, Intel and AMD hosts (${stressRuns(RUNS)} runs)`, () => {
     const seen = new Map<string, number>();
     fc.assert(
-      fc.property(fc.record({ posted: fc.boolean(), firstCpus: fc.array(vcpu, { minLength: SOURCES, maxLength: SOURCES }) }), commands, (start, cmds) => {
+      fc.property(fc.record({ posted: fc.boolean(), amd: fc.boolean(), firstCpus: fc.array(vcpu, { minLength: SOURCES, maxLength: SOURCES }) }), commands, (start, cmds) => {
         const s = setup(start);
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
@@ -277,6 +282,6 @@ describe('assigned-device interrupts through the VMM against an oracle of pendin
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },
     );
-    stats.coverage('random sequences', seen, ['fired', 'coalesced', 'handled', 'waiting in PIR', 'in the IRR of a vCPU not running', 'preempted', 'blocked', 'running', 'moved while pending', 'retargeted', 'pended in the PBA', 'sent at unmask', 'snapshot round trip'], stressRuns(RUNS), RUNS);
+    stats.coverage('random sequences', seen, ['fired', 'coalesced', 'handled', 'waiting in PIR', 'waiting in the vAPIC backing page', 'in the IRR of a vCPU not running', 'preempted', 'blocked', 'running', 'moved while pending', 'retargeted', 'pended in the PBA', 'sent at unmask', 'snapshot round trip'], stressRuns(RUNS), RUNS);
   }, 600_000);
 });
