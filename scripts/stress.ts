@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { assignedNic } from '../bench/program.ts';
 import type { FileStats } from '../test/stress/campaign-stats.ts';
+import { CampaignCoverage } from '../test/stress/campaign-coverage.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILES = [
@@ -48,8 +49,8 @@ const program = new Command('stress')
   .parse();
 const opts = program.opts<{ minutes: number; seed: number; runs: number; interrupts: number }>();
 
-/** Coverage summed over the rounds, per file and property (judged once, at the end: see test/stress/campaign-stats.ts). */
-const coverage = new Map<string, { runs: number; judgeFrom: number; required: string[]; seen: Map<string, number> }>();
+/** Coverage summed over the rounds, judged once at the end (test/stress/campaign-coverage.ts). */
+const coverage = new CampaignCoverage();
 
 const totals = { rounds: 0, operations: 0, checks: 0, mismatches: [] as string[], slowest: { operation: '', ms: 0, file: '' } };
 const scratch = mkdtempSync(join(tmpdir(), 'irqpath-stress-'));
@@ -75,13 +76,7 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
     totals.operations += s.operations;
     totals.checks += s.checks;
     if (s.slowest.ms > totals.slowest.ms) totals.slowest = { ...s.slowest, file: s.file };
-    for (const c of s.coverage ?? []) {
-      const key = `${s.file}: ${c.property}`;
-      const sum = coverage.get(key) ?? { runs: 0, judgeFrom: c.judgeFrom, required: c.required, seen: new Map<string, number>() };
-      sum.runs += c.runs;
-      for (const [what, n] of Object.entries(c.seen)) sum.seen.set(what, (sum.seen.get(what) ?? 0) + n);
-      coverage.set(key, sum);
-    }
+    coverage.add(s);
   }
   if (run.status !== 0) {
     const failed = (run.stdout + run.stderr).split('\n').filter((l) => /FAIL|Counterexample|AssertionError/.test(l)).slice(0, 6).join('\n    ');
@@ -92,15 +87,9 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
 rmSync(scratch, { recursive: true, force: true });
 process.stderr.write('\n');
 
-// Coverage over the whole campaign: an outcome never reached in as many sequences as the test's own default run is a
-// mismatch (the generators cannot reach it); with fewer sequences there is not enough to judge.
-const coverageNotes: string[] = [];
-for (const [key, c] of coverage) {
-  const missing = c.required.filter((what) => (c.seen.get(what) ?? 0) === 0);
-  if (missing.length === 0) continue;
-  if (c.runs < c.judgeFrom) coverageNotes.push(`${key}: not enough runs to judge coverage (${c.runs} sequences, ${c.judgeFrom} needed): not reached yet: ${missing.join(', ')}`);
-  else totals.mismatches.push(`${key}: never exercised in ${c.runs} sequences: ${missing.join(', ')}`);
-}
+// Coverage over the whole campaign: a mismatch only where the sequences were enough to judge it.
+const { mismatches: neverExercised, notes: coverageNotes } = coverage.verdict();
+totals.mismatches.push(...neverExercised);
 
 console.log(`stress campaign: ${totals.rounds} rounds from seed ${opts.seed}, ${opts.runs} sequences per property`);
 console.log(`  operations:    ${totals.operations}`);
