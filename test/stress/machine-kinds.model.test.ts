@@ -1,7 +1,7 @@
 /**
  * Model-based stress test over every kind of machine a guest meets: no IOMMU with an xAPIC-only CPU, no IOMMU with
  * x2APIC, Intel VT-d interrupt remapping with and without EIM, AMD-Vi with and without GA and XT, and VT-d behind the
- * QEMU front (irqpath's model of QEMU's vIOMMU). On each, the Linux model boots and random sequences set interrupts
+ * QEMU front (irqpath's model of QEMU's vIOMMU). On each, the Linux or the Windows model boots and random sequences set interrupts
  * up on CPUs of the driver's choosing (MSI-X entries and an MSI), fire them, handle them and take snapshot round
  * trips.
  *
@@ -66,6 +66,7 @@ interface Real {
   m: Machine;
   guest: ReturnType<typeof createGuest>;
   kind: (typeof KINDS)[number];
+  os: string;
   accepts: { cpu: number; vector: number }[];
   /** What the guest meant for each source: CPU and vector (undefined until set up). */
   meant: ({ cpu: number; vector: number } | undefined)[];
@@ -75,12 +76,12 @@ interface ModelState {
   pending: PendingInterruptModel;
 }
 
-function setup(kindIndex: number): { model: ModelState; real: Real } {
+function setup(kindIndex: number, os: 'linux' | 'windows'): { model: ModelState; real: Real } {
   const kind = KINDS[kindIndex];
   const m = kind.qemuFront ? new Machine(kind.config, { remapperFront: qemuVtdFrontFor(VMM_PROFILES.qemu) }) : createMachine(kind.config);
-  const guest = createGuest(m, { os: 'linux' });
+  const guest = createGuest(m, { os });
   guest.boot();
-  const real: Real = { m, guest, kind, accepts: [], meant: SOURCES.map(() => undefined) };
+  const real: Real = { m, guest, kind, os, accepts: [], meant: SOURCES.map(() => undefined) };
   m.events.on('apic_accept', (e) => real.accepts.push({ cpu: e.cpu, vector: e.vector }));
   return { model: { pending: new PendingInterruptModel(CPUS) }, real };
 }
@@ -183,9 +184,10 @@ class Setup implements Cmd {
   run(s: ModelState, r: Real): void {
     const src = SOURCES[this.source];
     const p = r.guest.setupInterrupt({ id: src.id, kind: src.kind, device: src.device, vector: src.vector, cpu: this.cpu });
-    expect(p.status, `${this.toString()} on ${r.kind.name}: ${p.note ?? ''}`).toBe('programmed');
+    expect(p.status, `${this.toString()} on ${r.kind.name} by ${r.os}: ${p.note ?? ''}`).toBe('programmed');
     r.meant[this.source] = { cpu: p.cpu, vector: p.vector };
     s.pending.saw(`set up on ${r.kind.name}`);
+    s.pending.saw(`set up by ${r.os}`);
   }
   toString = (): string => `guest sets ${SOURCES[this.source].id} up on CPU ${this.cpu}`;
 }
@@ -198,7 +200,7 @@ class Fire implements Cmd {
     if (meant === undefined) return;
     const msg = messageOf(r.m, this.source);
     const expected = expectedDelivery(r, this.source, msg);
-    const what = `${this.toString()} on ${r.kind.name}: addr 0x${msg.addrHi.toString(16)}_${msg.addrLo.toString(16)} data 0x${msg.data.toString(16)}`;
+    const what = `${this.toString()} on ${r.kind.name} (${r.os}): addr 0x${msg.addrHi.toString(16)}_${msg.addrLo.toString(16)} data 0x${msg.data.toString(16)}`;
     expect(expected, `${what}: the models block what the guest set up`).not.toHaveProperty('blocked');
     const e = expected as Expected;
     r.accepts.length = 0;
@@ -260,11 +262,11 @@ const stats = campaignStats('machine-kinds');
 const RUNS = 35;
 
 describe('interrupts on every machine kind against the spec models (fc.commands)', () => {
-  it(`random set-up / fire / handle / snapshot sequences on ${KINDS.length} machine kinds (${stressRuns(RUNS)} runs)`, () => {
+  it(`random set-up / fire / handle / snapshot sequences on ${KINDS.length} machine kinds, Linux and Windows (${stressRuns(RUNS)} runs)`, () => {
     const seen = new Map<string, number>();
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: KINDS.length - 1 }), commands, (kind, cmds) => {
-        const s = setup(kind);
+      fc.property(fc.integer({ min: 0, max: KINDS.length - 1 }), fc.constantFrom<'linux' | 'windows'>('linux', 'windows'), commands, (kind, os, cmds) => {
+        const s = setup(kind, os);
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
@@ -273,6 +275,6 @@ describe('interrupts on every machine kind against the spec models (fc.commands)
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },
     );
-    stats.coverage('random sequences', seen, [...KINDS.map((k) => `set up on ${k.name}`), 'delivered (remapped)', 'delivered (compatibility format)', 'handled', 'coalesced', 'snapshot round trip'], stressRuns(RUNS), RUNS);
+    stats.coverage('random sequences', seen, [...KINDS.map((k) => `set up on ${k.name}`), 'set up by linux', 'set up by windows', 'delivered (remapped)', 'delivered (compatibility format)', 'handled', 'coalesced', 'snapshot round trip'], stressRuns(RUNS), RUNS);
   }, 600_000);
 });
