@@ -86,7 +86,7 @@ function describe(d: DmesgMachine): string {
  * Read a boot log as a stream, chunk by chunk, into the reader (memory bounded by what the reader keeps, not by the
  * file's size); "-" is standard input.
  */
-export async function readDmesgFile(file: string, choice: BootChoice): Promise<DmesgMachine[]> {
+async function readDmesgFile(file: string, choice: BootChoice): Promise<DmesgMachine[]> {
   const reader = new DmesgReader(choice);
   const stream = file === '-' ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 16 });
   try {

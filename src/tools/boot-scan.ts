@@ -51,7 +51,7 @@ const DECISION_START = /^(?:DMAR|x2apic|Apicid|APIC: |Switched APIC|Not enabling
 const CLUE_START = /^(?:CPU topo|smpboot|APIC: |Switched APIC|AMD-Vi: Event)/;
 
 /** Can this line matter to the scan? False for the bulk of a long log, after one anchored test. */
-export function mayMatter(line: string): boolean {
+function mayMatter(line: string): boolean {
   return MAY_MATTER.test(line) || line.includes('AMD-Vi:') || line.includes('fault reason');
 }
 

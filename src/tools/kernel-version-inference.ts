@@ -68,10 +68,3 @@ export class KernelVersionClues {
     return { version: `${version.major}.${version.minor}`, why: why.join(', ') };
   }
 }
-
-/** The version the wording implies ("6.9"), and why; null when no clue is present or the clues contradict. */
-export function inferKernelVersion(lines: readonly string[]): { version: string; why: string } | null {
-  const clues = new KernelVersionClues();
-  for (const l of lines) clues.see(l);
-  return clues.infer();
-}
