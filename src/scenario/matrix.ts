@@ -6,7 +6,7 @@
  */
 import type { MachineConfig } from '../core/config-types.ts';
 import { showValue, UsageError } from '../core/errors.ts';
-import { MAX_CPUS } from '../machine/config.ts';
+import { MAX_CPUS } from '../machine/config-schema.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { GuestSpec, Scenario, ScenarioSource } from './scenario-file.ts';
 import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
