@@ -54,7 +54,7 @@ function machineFromConsole(console: string): DmesgMachine {
     return machineFromDmesg(console);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    return { machine: { cpus: 1 }, kernel: null, cmdline: null, notes: [], warnings: [], lines: [], complete: false, uncompared: [] };
+    return { machine: { cpus: 1 }, kernel: null, cmdline: null, notes: [], warnings: [], lines: [], onlineCpus: null, complete: false, uncompared: [] };
   }
 }
 
