@@ -125,6 +125,8 @@ export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
   /** An `rtc` source's periodic rate select (register A RS, 1..15; default 6, 1024 Hz). */
   rate?: number;
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
+  /** A managed interrupt (Linux PCI_IRQ_AFFINITY): shut down, not moved, when its CPU goes offline. */
+  managed?: boolean;
   steps: string[];
   /**
    * For devices whose driver copies an MSI message into the device's own registers (an embedded interrupt
@@ -168,6 +170,8 @@ export interface VmmCounterExpectations {
   faults?: number;
   nativeRemaps?: number;
   pended?: number;
+  resamples?: number;
+  resent?: number;
 }
 
 export interface ScenarioExpect {
@@ -283,8 +287,11 @@ const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|pre
  * MSI steps besides signalling: `mask` / `unmask` set or clear the source's own mask bit (MSI-X vector control bit 0,
  * MSI per-vector Mask bit) with the guest's stores; `invalidate-iec <source>` has the guest invalidate the interrupt
  * entry cache for another source's IRTE only (qi_flush_iec of that index), touching no entry.
+ * Guest-wide steps any source may take: `cpu-offline N` / `cpu-online N` (the Linux guest's CPU hotplug,
+ * src/guest/linux/cpu-hotplug.ts), `apic-id C N` (CPU C writes N into its xAPIC ID register), `ldr C V` (CPU C writes
+ * V into LDR bits 31:24), `x2apic` (every CPU switches its LAPIC to x2APIC mode, as Linux's x2apic_setup does).
  */
-const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic)$/;
 
 /** What one source asks for, beyond its shape: the fields its kind needs, the steps its kind takes. */
 function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
@@ -298,7 +305,9 @@ function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
     if (kind === 'ioapic') {
       if (o.pin === undefined) c.fail(`${field}.pin`, 'must be an integer from 0 to 119, got undefined');
       src.pin = o.pin;
-      if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+      // A pin may name the PCI device whose INTx# drives it: raise / lower then set and clear that device's interrupt
+      // condition (the physical device's, for an assigned one), mask / unmask its Command.Interrupt Disable.
+      if (o.device !== undefined) src.device = o.device;
     } else {
       if (o.device === undefined) c.fail(`${field}.device`, 'must be a non-empty string, got undefined');
       src.device = o.device;
@@ -315,6 +324,7 @@ function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
     if (o.embedded && o.embeddedMessage !== undefined) c.fail(`${field}.embedded`, 'use embedded (two machines) or embeddedMessage (one machine), not both');
     src.embedded = o.embedded;
   }
+  if (o.managed !== undefined) src.managed = o.managed;
   if (o.trigger !== undefined) {
     if (isLegacySourceKind(kind)) c.fail(`${field}.trigger`, legacyTriggerReason(kind));
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
@@ -390,6 +400,11 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
+      if (src.device !== undefined) {
+        const d = isBdfText(src.device) ? machine.devices.find((x) => x.requesterId === parseBdf(src.device!)) : undefined;
+        if (d === undefined) return c.fail(`${field}.device`, `no device ${src.device} in the machine`);
+        if (d.intx === undefined) c.fail(`${field}.device`, `device ${d.bdf} has no INTx pin (intx: A..D) to drive pin ${pin}`);
+      }
       return;
     }
     if (src.kind === 'ims') {

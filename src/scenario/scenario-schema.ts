@@ -56,9 +56,9 @@ const mapping = v.record(v.string(), v.unknown(), (i) => `must be a mapping, got
 const strings = v.array(v.string(), 'must be a list of strings');
 
 const STEP =
-  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|advance \d+(?:ns|us|ms|s)|disintx|enintx|read-c)$/;
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic|advance \d+(?:ns|us|ms|s)|disintx|enintx|read-c)$/;
 const STEP_NAMES =
-  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, read-c, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N';
+  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, read-c, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N, cpu-offline N, cpu-online N, apic-id C N, ldr C V, x2apic';
 
 /** A stimulus step of a source: `signal`, `raise A`, `retarget 3` … (which kinds of source take which: scenario-file.ts). */
 export const StepSchema = v.pipe(
@@ -96,6 +96,7 @@ export const SourceSchema = fields({
   trigger: v.optional(oneOf(['edge', 'level'])),
   polarity: v.optional(oneOf(['high', 'low'])),
   cpu: int(0, 32767),
+  managed: v.optional(v.boolean((i) => `must be true or false, got ${got(i)}`)),
   steps: v.optional(v.pipe(v.array(StepSchema, 'must be a non-empty list'), v.minLength(1, 'must be a non-empty list'))),
   embeddedMessage: v.optional(v.union([v.literal('from-msi-capability'), fields({ addr: address64, data: int(0, 0xffffffff) })], (i) => `must be from-msi-capability or { addr, data }, got ${got(i)}`)),
   embedded: v.optional(v.boolean((i) => `must be true or false, got ${got(i)}`)),
@@ -171,7 +172,7 @@ export const ExpectSchema = v.pipe(
     bootLog: v.optional(strings),
     faultLog: v.optional(strings),
     sources: v.optional(v.record(v.string(), SourceExpectationSchema, (i) => `must be a mapping, got ${got(i)}`)),
-    vmm: v.optional(fields({ translations: counter, evictions: counter, injections: counter, posted: counter, wakeups: counter, faults: counter, nativeRemaps: counter, pended: counter })),
+    vmm: v.optional(fields({ translations: counter, evictions: counter, injections: counter, posted: counter, wakeups: counter, faults: counter, nativeRemaps: counter, pended: counter, resamples: counter, resent: counter })),
     dma: v.optional(v.record(v.string(), DmaExpectationSchema, (i) => `must be a mapping, got ${got(i)}`)),
   }),
   v.transform((e) => ({

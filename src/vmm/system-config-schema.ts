@@ -20,6 +20,7 @@ const VmmSchema = fields(
     pvComposeMsi: v.optional(flag()),
     athBar0Quirk: v.optional(flag()),
     imsTrap: v.optional(flag()),
+    nointxmask: v.optional(flag()),
     quirks: v.optional(
       v.array(oneOf(['ath-bar0', 'ims-trap'], (i) => `unknown quirk ${got(i)} (known: ath-bar0, ims-trap; ${QUIRK_SPELLING})`), `must be a list of quirk names (ath-bar0, ims-trap); ${QUIRK_SPELLING}`),
     ),

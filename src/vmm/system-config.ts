@@ -59,6 +59,11 @@ export interface VmmConfig {
   pvComposeMsi?: boolean;
   athBar0Quirk?: boolean;
   imsTrap?: boolean;
+  /**
+   * vfio-pci's module parameter `nointxmask`: do not mask an assigned device's INTx with Command.Interrupt Disable
+   * (PCI 2.3); mask the host line instead, which then cannot be shared (vfio_pci_intrs.c `vdev->pci_2_3` false).
+   */
+  nointxmask?: boolean;
   /** @deprecated the older spelling of `athBar0Quirk` / `imsTrap`. */
   quirks?: ('ath-bar0' | 'ims-trap')[];
   /** @deprecated the older place of `hypothetical.nativeRemapBySourceId`. */
@@ -82,6 +87,7 @@ export interface ResolvedVmmConfig {
   pvComposeMsi: boolean;
   athBar0Quirk: boolean;
   imsTrap: boolean;
+  nointxmask: boolean;
 }
 
 export interface SystemConfig {
@@ -138,6 +144,7 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   const postedInterrupts = vmmRaw.postedInterrupts ?? false;
   const msiNoVirt = vmmRaw.msiNoVirt ?? false;
   const pvComposeMsi = vmmRaw.pvComposeMsi ?? false;
+  const nointxmask = vmmRaw.nointxmask ?? false;
   // The older spelling: a list of quirk names.
   const quirks = vmmRaw.quirks ?? [];
   quirks.forEach((q, i) => {
@@ -184,10 +191,11 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     const twice = hostTaken.get(hostRid);
     if (twice !== undefined) throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} is already assigned by ${twice}`);
     hostTaken.set(hostRid, path);
-    if (device.msi === undefined && device.msix === undefined) {
-      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has neither MSI nor MSI-X: nothing for the VMM to route (INTx is not modelled)`);
+    if (device.msi === undefined && device.msix === undefined && device.intx === undefined) {
+      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has no MSI, MSI-X or INTx pin: nothing for the VMM to route`);
     }
-    const { requesterId: _rid, ...options } = device;
+    // The stand-in sits on the guest's root bus: the host's bridges are not part of the guest's topology.
+    const { requesterId: _rid, behindBridges: _bridges, ...options } = device;
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
@@ -202,5 +210,5 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap }, hypothetical: { nativeRemapBySourceId } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap, nointxmask }, hypothetical: { nativeRemapBySourceId } };
 }

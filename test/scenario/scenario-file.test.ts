@@ -84,6 +84,23 @@ describe('scenario files: DMA requests', () => {
   });
 });
 
+describe('INTx pins, CPU hotplug and APIC map steps', () => {
+  it('a pin may name the device whose INTx drives it, if the device has an INTx pin', () => {
+    const withPin = BASE.replace('- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2 }', "- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2, device: '00:03.0' }");
+    expect(errorOf(withPin).message).toContain('sources[1].device: device 00:03.0 has no INTx pin (intx: A..D) to drive pin 3');
+    expect(errorOf(withPin.replace("device: '00:03.0' }", "device: '00:09.0' }")).message).toContain('sources[1].device: no device 00:09.0 in the machine');
+  });
+
+  it('reads the guest-wide steps and the managed flag, and names a bad one', () => {
+    const steps = BASE.replace('- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2 }', "- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2, managed: true, steps: [cpu-offline 2, 'apic-id 1 7', 'ldr 1 0x80', x2apic, raise, cpu-online 2] }");
+    const [s] = parseScenario(steps, 'x.yaml');
+    expect(s.sources[1].steps).toEqual(['cpu-offline 2', 'apic-id 1 7', 'ldr 1 0x80', 'x2apic', 'raise', 'cpu-online 2']);
+    expect(s.sources[1].managed).toBe(true);
+    expect(errorOf(steps.replace('cpu-offline 2', 'cpu-offline')).message).toContain('unknown step "cpu-offline"');
+    expect(errorOf(steps.replace('managed: true', 'managed: 1')).message).toContain('managed');
+  });
+});
+
 describe('variant merge', () => {
   it('objects merge key by key, but an object of another kind replaces the base one whole', () => {
     const base = { host: { cpus: 4, iommu: { kind: 'intel', postedInterrupts: true } } };

@@ -52,15 +52,17 @@ describe('system config validation names the field', () => {
     expect(fieldOf(mutate)).toBe(field);
   });
 
-  it('a host device with neither MSI nor MSI-X cannot be assigned (nothing to route; INTx is not modelled)', () => {
+  it('a host device with no MSI, MSI-X or INTx pin cannot be assigned (nothing to route); INTx alone can', () => {
     expect(fieldOf((c) => (c.host.devices = [{ bdf: '02:00.0' }]))).toBe('guest.assigned[0].host');
+    expect(fieldOf((c) => (c.host.devices = [{ bdf: '02:00.0', intx: 'B' }]))).toBe('(accepted)');
+    expect(fieldOf((c) => (c.vmm.nointxmask = 'yes'))).toBe('vmm.nointxmask');
   });
 
   it('reads the older spellings (vmm.quirks list, vmm.nativeRemapBySourceId) into the same resolved configuration', () => {
     const older = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', quirks: ['ath-bar0', 'ims-trap'], nativeRemapBySourceId: true } });
     const current = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', athBar0Quirk: true, imsTrap: true }, hypothetical: { nativeRemapBySourceId: true } });
     expect(older.vmm).toEqual(current.vmm);
-    expect(older.vmm).toEqual({ profile: 'hardware', postedInterrupts: false, msiNoVirt: false, pvComposeMsi: false, athBar0Quirk: true, imsTrap: true });
+    expect(older.vmm).toEqual({ profile: 'hardware', postedInterrupts: false, msiNoVirt: false, pvComposeMsi: false, athBar0Quirk: true, imsTrap: true, nointxmask: false });
     expect(older.hypothetical).toEqual({ nativeRemapBySourceId: true });
     expect(current.hypothetical).toEqual({ nativeRemapBySourceId: true });
   });
