@@ -163,7 +163,16 @@ export class Lapic implements MmioDevice {
   readonly run: CpuRunState;
 
   // --- Architectural state (public for the bus, scenarios and save/restore; mutate through the methods). ---
-  apicBase: bigint;
+  private apicBaseMsr = 0n;
+  /** The APIC page's address, kept as a number: every load and store a CPU makes is checked against it. */
+  private pageAddress = 0;
+  get apicBase(): bigint {
+    return this.apicBaseMsr;
+  }
+  set apicBase(value: bigint) {
+    this.apicBaseMsr = value;
+    this.pageAddress = Number(value & APIC_BASE_ADDRESS_MASK);
+  }
   mode: ApicMode = 'xapic';
   /** The ID register as read: xAPIC ID in 31:24 in xAPIC mode, the 32-bit x2APIC ID in x2APIC mode. */
   id: number;
@@ -296,7 +305,7 @@ export class Lapic implements MmioDevice {
 
   /** Physical base address of the xAPIC MMIO page (IA32_APIC_BASE 51:12). */
   get baseAddress(): number {
-    return Number(this.apicBase & APIC_BASE_ADDRESS_MASK);
+    return this.pageAddress;
   }
 
   get hardwareEnabled(): boolean {

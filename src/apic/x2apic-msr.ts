@@ -102,11 +102,14 @@ export function checkX2apicRead(msr: number): void {
  * SELF IPI has a bit above 7 set, or if a reserved bit of TPR, SVR, an LVT entry or TDCR is set (SDM 10.12.1.3; see
  * {@link WRITABLE_LOW}).
  */
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const U32_MAX = 0xffff_ffffn;
+
 export function checkX2apicWrite(msr: number, value: bigint): void {
   const r = rights(msr);
   if (r === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: no such x2APIC register`);
   if ((r & WRITE) === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: x2APIC register is read-only`);
-  if (value < 0n || value >= 1n << 64n) {
+  if (value < 0n || value > U64_MAX) {
     throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: value ${value} is not a 64-bit value`);
   }
   if (msr === MSR_X2APIC_ICR) {
@@ -116,7 +119,7 @@ export function checkX2apicWrite(msr: number, value: bigint): void {
     }
     return;
   }
-  if (value >> 32n !== 0n) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits 63:32 set`);
+  if (value > U32_MAX) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits 63:32 set`);
   if (msr === MSR_X2APIC_EOI && value !== 0n) throw new GeneralProtectionFault('WRMSR EOI: only 0 may be written');
   if (msr === MSR_X2APIC_ESR && value !== 0n) throw new GeneralProtectionFault('WRMSR ESR: only 0 may be written');
   if (msr === MSR_X2APIC_SELF_IPI && value > 0xffn) {
