@@ -292,6 +292,8 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
       ['#/scenario?id=99', '.field-error'],
       ['#/matrix?guests=windows&vendors=amd&cpus=300&cell=windows.amd.intel-ir.-.-.300', '.cell-detail figure.seq'],
       ['#/matrix?cpus=abc', '.field-error'],
+      ['#/sweep', 'form.sweep-form'],
+      ['#/sweep?guests=windows&vendors=amd&iommus=intel-ir,amd&cpus=64,255&run=1', 'table.sweep-grid'],
       ['#/foo', '.page-error'],
     ];
     const page = await open('#/explain', phone);
