@@ -83,7 +83,7 @@ import {
   TDCR_WRITABLE,
 } from './registers.ts';
 import { LapicTimer, TimerMode, timerMode, type LapicTimerState, type LapicTiming } from './lapic-timer.ts';
-import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, isX2apicMsr, x2apicMsrToOffset } from './x2apic-msr.ts';
+import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, high32, isX2apicMsr, low32, x2apicMsrToOffset } from './x2apic-msr.ts';
 import { applyLapicState, saveLapicRegisters, validateLapicState, type LapicState } from './lapic-state.ts';
 
 /** What a LAPIC sends out. The APIC bus implements it. */
@@ -381,8 +381,8 @@ export class Lapic implements MmioDevice {
     this.checkX2apicMode(msr, 'WRMSR');
     checkX2apicWrite(msr, value);
     if (msr === MSR_X2APIC_ICR) {
-      this.icrLo = Number(value & 0xffffffffn) & ICR_LO_WRITABLE;
-      this.icrHi = Number(value >> 32n);
+      this.icrLo = low32(value) & ICR_LO_WRITABLE;
+      this.icrHi = high32(value);
       this.sendIcr();
       return;
     }

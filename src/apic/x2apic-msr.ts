@@ -104,6 +104,22 @@ export function checkX2apicRead(msr: number): void {
  */
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const U32_MAX = 0xffff_ffffn;
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Bits 31:0 of a 64-bit MSR value as a number. Values below 2^53 — every ICR write naming an x2APIC ID below 2^21 —
+ * are split without making BigInts (an OS writes the ICR once per IPI, thousands of times per boot).
+ */
+export function low32(value: bigint): number {
+  if (value <= SAFE_MAX) return Number(value) % 0x1_0000_0000;
+  return Number(value & U32_MAX);
+}
+
+/** Bits 63:32 of a 64-bit MSR value as a number (see {@link low32}). */
+export function high32(value: bigint): number {
+  if (value <= SAFE_MAX) return Math.floor(Number(value) / 0x1_0000_0000);
+  return Number(value >> 32n);
+}
 
 export function checkX2apicWrite(msr: number, value: bigint): void {
   const r = rights(msr);
@@ -113,7 +129,7 @@ export function checkX2apicWrite(msr: number, value: bigint): void {
     throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: value ${value} is not a 64-bit value`);
   }
   if (msr === MSR_X2APIC_ICR) {
-    const reserved = Number(value & 0xffffffffn) & ICR_X2APIC_RESERVED_LO;
+    const reserved = low32(value) & ICR_X2APIC_RESERVED_LO;
     if (reserved !== 0) {
       throw new GeneralProtectionFault(`WRMSR ICR: reserved bits set (0x${(reserved >>> 0).toString(16)})`);
     }
