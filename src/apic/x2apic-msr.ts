@@ -104,21 +104,20 @@ export function checkX2apicRead(msr: number): void {
  */
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 const U32_MAX = 0xffff_ffffn;
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
-
 /**
  * Bits 31:0 of a 64-bit MSR value as a number. Values below 2^53 — every ICR write naming an x2APIC ID below 2^21 —
- * are split without making BigInts (an OS writes the ICR once per IPI, thousands of times per boot).
+ * are split as doubles (ToUint32 is exact there) without making BigInts: an OS writes the ICR once per IPI,
+ * thousands of times per boot.
  */
 export function low32(value: bigint): number {
-  if (value <= SAFE_MAX) return Number(value) % 0x1_0000_0000;
-  return Number(value & U32_MAX);
+  const n = Number(value);
+  return n <= Number.MAX_SAFE_INTEGER ? n >>> 0 : Number(value & U32_MAX);
 }
 
 /** Bits 63:32 of a 64-bit MSR value as a number (see {@link low32}). */
 export function high32(value: bigint): number {
-  if (value <= SAFE_MAX) return Math.floor(Number(value) / 0x1_0000_0000);
-  return Number(value >> 32n);
+  const n = Number(value);
+  return n <= Number.MAX_SAFE_INTEGER ? (n - (n >>> 0)) / 0x1_0000_0000 : Number(value >> 32n);
 }
 
 export function checkX2apicWrite(msr: number, value: bigint): void {

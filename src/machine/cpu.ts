@@ -51,6 +51,8 @@ function toUnsigned(value: number | bigint, bits: number, what: string): bigint 
 }
 
 function toU32(value: number | bigint, what: string): number {
+  // The common case (a number already in range) without a BigInt round trip.
+  if (typeof value === 'number' && value >= 0 && value <= 0xffff_ffff && Number.isInteger(value)) return value;
   return Number(toUnsigned(value, 32, what));
 }
 
