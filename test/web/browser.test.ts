@@ -321,7 +321,7 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     await expect.poll(textOf(page.locator('#scenario-err')), SLOW).toMatch(/^There is no built-in scenario "99"\. Pick one from the list \(01, 02, /);
     expect(await page.locator('#scenario').isVisible()).toBe(true);
     expect(await page.locator('#yaml').count()).toBe(1);
-    expect(await page.locator('header.top nav a').count()).toBe(3);
+    expect(await page.locator('header.top nav a').count()).toBe(4);
 
     await page.goto(base + '#/matrix?cpus=abc');
     await expect.poll(textOf(page.locator('#cpus-err')), SLOW).toBe('vCPU counts: "abc" is not a number (use decimal, or 0x… hex; separate counts with commas)');
