@@ -7,13 +7,16 @@
  *
  * Cells run in this thread in slices of about 40 ms, yielding to the browser between them, so the page keeps
  * painting the progress bar and answering clicks (Stop, or any link). Each cell's row is kept by its name for the
- * page's lifetime: running a slice that overlaps an earlier one runs only the new cells.
+ * page's lifetime: running a slice that overlaps an earlier one runs only the new cells. A cell of the grid is a
+ * button: it opens the run behind it, traced, below the grid (`&cell=<its name>` in the URL).
  */
-import { runMatrixCell, cellName, type MatrixCellSpec } from '../scenario/matrix.ts';
+import { cellName, cellScenario, runMatrixCell, type MatrixCellSpec } from '../scenario/matrix.ts';
+import { runScenario } from '../scenario/run-scenario.ts';
 import { matrixRow, type MatrixRow } from '../scenario/matrix-rows.ts';
 import { matrixReport, type MatrixReport } from '../scenario/matrix-report.ts';
-import { h, nextFrame } from './dom.ts';
+import { append, h, nextFrame } from './dom.ts';
 import { modeClass } from './matrix-view.ts';
+import { renderRun } from './scenario-run.ts';
 import { goCompressed } from './url-state.ts';
 import { SLICE_AXES, SliceError, sliceCells, sliceFromParams, sliceParams, sliceValues, type SweepSlice } from './sweep-slice.ts';
 
@@ -118,7 +121,7 @@ function rowKey(r: MatrixRow): string {
   return parts.join(' · ');
 }
 
-function renderGrid(rows: MatrixRow[], cpus: number[], failuresOnly: boolean): HTMLElement {
+function renderGrid(rows: MatrixRow[], cpus: number[], failuresOnly: boolean, open: (cell: string) => void, selected: string): HTMLElement {
   const byKey = new Map<string, MatrixRow[]>();
   for (const r of rows) {
     const k = rowKey(r);
@@ -146,7 +149,12 @@ function renderGrid(rows: MatrixRow[], cpus: number[], failuresOnly: boolean): H
         columns.map((n) => {
           const r = list.find((x) => x.cpus === n);
           if (!r) return h('td', {});
-          return h('td', { class: `cell ${modeClass(r.mode)}`, 'data-cell': r.cell, title: `${r.cell}: ${r.mode}, ${r.delivered} of ${r.total} interrupts as asked` }, h('span', { 'aria-hidden': 'true' }, r.ok ? '✓ ' : '✗ '), r.mode);
+          const describe = `${r.cell}: ${r.mode}, ${r.delivered} of ${r.total} interrupts as asked`;
+          return h(
+            'td',
+            { class: `cell ${modeClass(r.mode)}${r.cell === selected ? ' selected' : ''}` },
+            h('button', { type: 'button', 'data-cell': r.cell, title: describe, 'aria-label': describe, 'aria-pressed': r.cell === selected ? 'true' : 'false', onclick: () => open(r.cell) }, h('span', { 'aria-hidden': 'true' }, r.ok ? '✓ ' : '✗ '), r.mode),
+          );
         }),
       ),
     );
@@ -178,6 +186,24 @@ async function runSlice(cells: MatrixCellSpec[], bar: HTMLProgressElement, line:
   return rows;
 }
 
+/** The run behind one cell of the slice, traced, with its outcome as the grid named it. */
+async function showCell(detail: HTMLElement, cells: MatrixCellSpec[], rows: MatrixRow[], name: string, ticket: number): Promise<void> {
+  const k = rows.findIndex((r) => r.cell === name);
+  if (k < 0) {
+    detail.replaceChildren(h('p', { class: 'error', role: 'alert' }, `"${name}" is not a cell of this slice: pick one in the grid above.`));
+    return;
+  }
+  detail.replaceChildren(h('p', { class: 'muted', role: 'status' }, 'Running the cell, traced…'));
+  await nextFrame();
+  if (ticket !== currentRun) return;
+  const row = rows[k];
+  const run = runScenario(cellScenario(cells[k]), { trace: true });
+  detail.replaceChildren();
+  append(detail, [h('h2', { id: 'cell-h' }, name), renderRun(run, { text: `${row.ok ? '✓' : '✗'} ${row.mode}`, cls: modeClass(row.mode) })]);
+  document.querySelector<HTMLButtonElement>(`button[data-cell="${CSS.escape(name)}"]`)?.focus({ preventScroll: true });
+  detail.scrollIntoView({ block: 'start' });
+}
+
 /** Leave any run in progress behind (the page is drawing another view). */
 export function stopSweep(): void {
   currentRun++;
@@ -201,8 +227,10 @@ export function renderSweepView(p: URLSearchParams): HTMLElement {
     return h('div', { class: 'view view-sweep' }, h('h2', {}, 'Sweep'), intro, renderForm(sliceFromParams(new URLSearchParams()), err, p, failuresOnly), h('p', { class: 'error', role: 'alert' }, `Nothing ran: ${err.message}`));
   }
   const cells = sliceCells(slice);
+  const selected = p.get('cell') ?? '';
   const result = h('div', { class: 'result' });
-  const view = h('div', { class: 'view view-sweep' }, h('h2', {}, 'Sweep'), intro, renderForm(slice, null, p, failuresOnly), result);
+  const detail = h('div', { class: 'cell-detail' });
+  const view = h('div', { class: 'view view-sweep' }, h('h2', {}, 'Sweep'), intro, renderForm(slice, null, p, failuresOnly), result, detail);
   if (p.get('run') !== '1') {
     result.append(h('p', { class: 'muted' }, `Choose a slice and press "Run slice" (${cells.length.toLocaleString('en')} cells as ticked now).`));
     return view;
@@ -219,9 +247,11 @@ export function renderSweepView(p: URLSearchParams): HTMLElement {
     stop.remove();
   } }, 'Stop');
   result.append(h('div', { class: 'sweep-progress' }, bar, line, stop));
-  void runSlice(cells, bar, line, ticket).then((rows) => {
+  const open = (cell: string) => void goCompressed('sweep', { ...sliceParams(slice), fail: failuresOnly ? '1' : undefined, run: '1', cell });
+  void runSlice(cells, bar, line, ticket).then(async (rows) => {
     if (rows === null) return;
-    result.replaceChildren(renderReport(matrixReport(rows)), renderGrid(rows, slice.cpus, failuresOnly));
+    result.replaceChildren(renderReport(matrixReport(rows)), renderGrid(rows, slice.cpus, failuresOnly, open, selected));
+    if (selected) await showCell(detail, cells, rows, selected, ticket);
   });
   return view;
 }

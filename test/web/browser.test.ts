@@ -585,14 +585,23 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     await expect.poll(() => decodeURIComponent(new URL(page.url()).hash), SLOW).toBe('#/sweep?guests=windows&vendors=amd&iommus=intel-ir&cpus=64&run=1');
     const report = page.locator('.sweep-report');
     await expect.poll(textOf(report.locator('h3')), SLOW).toMatch(/^0 of 8 cells ok; 8 fail in \d+ ways?$/);
-    // Windows on an AMD CPU writes AMD-style MSIs (address 0xFEE00004: bit 4, Interrupt Format, clear) to the Intel
-    // unit; a compatibility-format request while GSTS.CFIS = 0 is blocked with fault reason 25h (VT-d, "Interrupt
-    // Remapping Fault Conditions"), whatever the CPU's x2APIC — unless the VMM's workaround reads them AMD-style.
+    // Windows on an AMD CPU writes AMD-style messages (address bit 4, Interrupt Format, clear: the IRTE index in the
+    // data) to the Intel unit; a compatibility-format request while GSTS.CFIS = 0 is blocked with fault reason 25h
+    // (VT-d, "Interrupt Remapping Fault Conditions"), whatever the CPU's x2APIC — unless the VMM's workaround reads
+    // them AMD-style.
     const dmar = report.locator('.failure-group', { hasText: 'DMAR fault 0x25' });
     await expect.poll(textOf(dmar.locator('.failure-mode')), SLOW).toBe('DMAR fault 0x25 — 4 cells — decided by workarounds ∈ {false}');
     expect(await page.locator('table.sweep-grid td.cell').count()).toBe(8);
     expect(await page.locator('table.sweep-grid td.cell.m-fault').count()).toBe(4);
     await page.screenshot({ path: join(ARTIFACTS, 'sweep.png'), fullPage: true });
+    // A cell opens its run, traced: the I/O APIC pin and the MSIs are blocked with Linux's line for reason 0x25.
+    const cellName = 'windows-amd-intel-ir-64-nox2apic-cpu';
+    await page.locator(`table.sweep-grid button[data-cell="${cellName}"]`).click();
+    await expect.poll(() => new URL(page.url()).hash, SLOW).toContain(`cell=${cellName}`);
+    await expect.poll(textOf(page.locator('.cell-detail h2')), SLOW).toBe(cellName);
+    await expect.poll(textOf(page.locator('.cell-detail .verdict')), SLOW).toContain('DMAR fault 0x25');
+    await expect.poll(textOf(page.locator('.cell-detail').getByLabel('fault log')), SLOW).toMatch(/DMAR: \[INTR-REMAP\] Request device \[[0-9a-f:.]+\] fault index 0x[0-9a-f]+ \[fault reason 0x25\]/);
+    expect(await page.locator('.cell-detail figure.seq').count()).toBeGreaterThan(0);
     expect(problemsOf(page)).toEqual([]);
     await page.close();
 
