@@ -5,8 +5,9 @@
  * `irqpath matrix --full`) — and a grid of the cells, a column per vCPU count. The slice and whether it ran are in
  * the URL, so a copied link (compressed when long) reruns the same slice.
  *
- * Cells run in this thread in slices of about 40 ms, yielding to the browser between them, so the page keeps
- * painting the progress bar and answering clicks (Stop, or any link). Each cell's row is kept by its name for the
+ * Cells run on Web Workers (sweep-worker.ts), a few per core, so the page keeps painting the progress bar and
+ * answering clicks (Stop, or any link); a small slice, or a page whose workers cannot start, runs in this thread in
+ * stretches of about 40 ms, yielding to the browser between them. Each cell's row is kept by its name for the
  * page's lifetime: running a slice that overlaps an earlier one runs only the new cells. A cell of the grid is a
  * button: it opens the run behind it, traced, below the grid (`&cell=<its name>` in the URL).
  */
@@ -18,6 +19,7 @@ import { append, h, nextFrame } from './dom.ts';
 import { modeClass } from './matrix-view.ts';
 import { renderRun } from './scenario-run.ts';
 import { goCompressed } from './url-state.ts';
+import type { SweepReply, SweepRequest } from './sweep-worker.ts';
 import { SLICE_AXES, SliceError, sliceCells, sliceFromParams, sliceParams, sliceValues, type SweepSlice } from './sweep-slice.ts';
 
 /** Rows of the cells run so far, by cell name: cells are deterministic, so a row never goes stale. */
@@ -163,26 +165,99 @@ function renderGrid(rows: MatrixRow[], cpus: number[], failuresOnly: boolean, op
   return h('div', { class: 'matrix-scroll' }, table);
 }
 
-async function runSlice(cells: MatrixCellSpec[], bar: HTMLProgressElement, line: HTMLElement, ticket: number): Promise<MatrixRow[] | null> {
-  const rows: MatrixRow[] = [];
-  let last = performance.now();
-  for (let i = 0; i < cells.length; i++) {
-    const name = cellName(cells[i]);
-    let row = rowsRun.get(name);
-    if (!row) {
-      const { result: _result, ...cell } = runMatrixCell(cells[i]);
-      row = matrixRow(cell);
-      rowsRun.set(name, row);
+/** Below this many cells to run, starting workers (each loads the library) costs more than it saves. */
+const WORKER_MIN_CELLS = 24;
+/** Cells per message to a worker: a few dozen milliseconds of work, so Stop takes effect quickly. */
+const WORKER_BATCH = 8;
+
+/**
+ * Run the cells `todo` (indices into `cells`) on workers, one per core up to 4 (leaving one for the page). Resolves
+ * with the indices left to run — all of them when no worker could start (a page opened from a file: URL) — or null
+ * when the run was stopped.
+ */
+function runOnWorkers(cells: MatrixCellSpec[], todo: number[], finished: (index: number, row: MatrixRow) => void, progress: () => void, ticket: number): Promise<number[] | null> {
+  const count = Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1));
+  let next = 0;
+  let outstanding = 0;
+  const workers: Worker[] = [];
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (value: number[] | null) => {
+      if (settled) return;
+      settled = true;
+      for (const w of workers) w.terminate();
+      resolve(value);
+    };
+    const feed = (w: Worker) => {
+      if (next >= todo.length) return;
+      const indices = todo.slice(next, next + WORKER_BATCH);
+      next += indices.length;
+      outstanding += indices.length;
+      w.postMessage({ indices, specs: indices.map((i) => cells[i]) } satisfies SweepRequest);
+    };
+    for (let k = 0; k < count; k++) {
+      let w: Worker;
+      try {
+        w = new Worker(new URL('./sweep-worker.js', import.meta.url), { type: 'module' });
+      } catch {
+        break;
+      }
+      workers.push(w);
+      w.onmessage = (ev: MessageEvent<SweepReply>) => {
+        if (ticket !== currentRun) return settle(null);
+        ev.data.indices.forEach((index, j) => finished(index, ev.data.rows[j]));
+        outstanding -= ev.data.indices.length;
+        progress();
+        if (next < todo.length) feed(w);
+        else if (outstanding === 0) settle([]);
+      };
+      // A worker that cannot load (or fails) hands the cells not yet run back to this thread.
+      w.onerror = (ev) => {
+        ev.preventDefault();
+        settle(todo.filter((i) => !rowsRun.has(cellName(cells[i]))));
+      };
+      feed(w);
+      feed(w);
     }
-    rows.push(row);
+    if (workers.length === 0) settle(todo);
+  });
+}
+
+async function runSlice(cells: MatrixCellSpec[], bar: HTMLProgressElement, line: HTMLElement, ticket: number): Promise<MatrixRow[] | null> {
+  const rows = new Array<MatrixRow>(cells.length);
+  const todo: number[] = [];
+  cells.forEach((c, i) => {
+    const row = rowsRun.get(cellName(c));
+    if (row) rows[i] = row;
+    else todo.push(i);
+  });
+  let done = cells.length - todo.length;
+  const finished = (index: number, row: MatrixRow) => {
+    rows[index] = row;
+    rowsRun.set(row.cell, row);
+    done++;
+  };
+  const progress = () => {
+    bar.value = done;
+    line.textContent = `Running cell ${done.toLocaleString('en')} of ${cells.length.toLocaleString('en')}…`;
+  };
+  let left: number[] | null = todo;
+  if (todo.length >= WORKER_MIN_CELLS && typeof Worker === 'function') left = await runOnWorkers(cells, todo, finished, progress, ticket);
+  if (left === null || ticket !== currentRun) return null;
+  // Here, in stretches of SLICE_MS: a small slice, or where workers cannot run.
+  let last = performance.now();
+  for (const index of left) {
+    if (rowsRun.has(cellName(cells[index]))) continue;
+    const { result: _result, ...cell } = runMatrixCell(cells[index]);
+    finished(index, matrixRow(cell));
     if (performance.now() - last > SLICE_MS) {
-      bar.value = i + 1;
-      line.textContent = `Running cell ${(i + 1).toLocaleString('en')} of ${cells.length.toLocaleString('en')}…`;
+      progress();
       await nextFrame();
       if (ticket !== currentRun) return null;
       last = performance.now();
     }
   }
+  for (let i = 0; i < cells.length; i++) rows[i] ??= rowsRun.get(cellName(cells[i]))!;
   return rows;
 }
 
