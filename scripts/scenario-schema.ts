@@ -12,13 +12,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { ScenarioFileSchema } from '../src/scenario/scenario-schema.ts';
+import { DeviceOptionsSchema, IommuOptionsSchema } from '../src/machine/config-schema.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_FILE = join(root, 'scenarios/scenario.schema.json');
 
-/** The schema text. Checks JSON Schema cannot state (a hex integer's range) are left to irqpath's own validation. */
+/**
+ * The schema text. Checks JSON Schema cannot state (a hex integer's range, a PCI address's device number) are left to
+ * irqpath's own validation. A device and an IOMMU, which the machine block and a system's host and guest all have,
+ * are stated once under `definitions`.
+ */
 export function scenarioJsonSchemaText(): string {
-  const schema = toJsonSchema(ScenarioFileSchema, { errorMode: 'ignore' });
+  const schema = toJsonSchema(ScenarioFileSchema, { errorMode: 'ignore', definitions: { device: DeviceOptionsSchema, iommu: IommuOptionsSchema } });
   return JSON.stringify({ ...schema, title: 'irqpath scenario file', description: 'A machine, a guest OS, interrupt sources and the expected outcome; see docs/scenario-format.md.' }, null, 2) + '\n';
 }
 

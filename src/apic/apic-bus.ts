@@ -66,6 +66,11 @@ export interface ApicBusState {
 }
 
 export class ApicBus {
+  /**
+   * Told after a LAPIC's APIC ID, LDR, DFR or mode changed and the destination index followed — the hook a
+   * hypervisor's own APIC map hangs on (KVM kvm_recalculate_apic_map). Not part of the hardware; null by default.
+   */
+  addressingListener: ((cpu: number) => void) | null = null;
   readonly lapics: readonly Lapic[];
   /** The state each LAPIC gave at its last {@link saveStates}, while it still holds it (undefined once changed). */
   private readonly savedStates: (Readonly<LapicState> | undefined)[] = [];
@@ -105,7 +110,10 @@ export class ApicBus {
         this.dispatch(msg, shorthand, source);
       },
       eoiBroadcast: (vector) => this.eoiBroadcastSink(vector),
-      addressingChanged: (lapic) => this.index.update(lapic.cpu),
+      addressingChanged: (lapic) => {
+        this.index.update(lapic.cpu);
+        this.addressingListener?.(lapic.cpu);
+      },
       lintWatch: (lapic, pin) => this.lintWatch(lapic, pin),
       localDeliver: (lapic, lvtIndex, deliveryMode) => {
         if (this.events.active) this.events.hop('apic_local_deliver', [['vector', lvtIndex], ['lvt', deliveryMode]]);

@@ -113,14 +113,7 @@ export function registerMatrixCommand(program: Command): void {
     .option('--no-color', 'plain text even on a terminal')
     .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; color: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }) {
       if (opts.full || opts.format || opts.resume !== undefined || opts.report) return sweep(this, opts);
-      const axes: MatrixAxes = {
-        guests: opts.guest ?? DEFAULT_AXES.guests,
-        vendors: opts.vendor ?? DEFAULT_AXES.vendors,
-        iommus: opts.iommu ?? DEFAULT_AXES.iommus,
-        extension: opts.ext ?? DEFAULT_AXES.extension,
-        workarounds: opts.workarounds ?? DEFAULT_AXES.workarounds,
-        cpus: opts.cpus ?? DEFAULT_AXES.cpus,
-      };
+      const axes: MatrixAxes = chosenAxes(opts, DEFAULT_AXES);
       // A progress line only for a person watching a terminal: never in a pipe, a log file or CI output.
       const specs = matrixCells(axes);
       const total = specs.length;
@@ -139,6 +132,19 @@ export function registerMatrixCommand(program: Command): void {
     });
 }
 
+/** The axes the command line chose (--guest, --vendor, …), each over `base`'s when not given. */
+function chosenAxes<T extends MatrixAxes>(opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[] }, base: T): T {
+  return {
+    ...base,
+    guests: opts.guest ?? base.guests,
+    vendors: opts.vendor ?? base.vendors,
+    iommus: opts.iommu ?? base.iommus,
+    extension: opts.ext ?? base.extension,
+    workarounds: opts.workarounds ?? base.workarounds,
+    cpus: opts.cpus ?? base.cpus,
+  };
+}
+
 /**
  * The streaming form of the matrix: `--full`, `--format`, `--resume` or `--report`. Cells run on worker threads
  * without their scenario results; each finished cell is one line on stdout (csv/jsonl), a progress bar on a
@@ -148,15 +154,7 @@ async function sweep(command: Command, opts: { guest?: MatrixAxes['guests']; ven
   if (opts.json) throw new UsageError('--json prints the default grid; a sweep streams with --format csv or --format jsonl');
   if (opts.resume !== undefined && opts.format === undefined) throw new UsageError('--resume needs --format csv or --format jsonl (the lines appended to the file)');
   const base = opts.full ? FULL_AXES : { ...DEFAULT_AXES, versions: [], x2apicCpu: [], cmdlines: [] };
-  const axes = {
-    ...base,
-    guests: opts.guest ?? base.guests,
-    vendors: opts.vendor ?? base.vendors,
-    iommus: opts.iommu ?? base.iommus,
-    extension: opts.ext ?? base.extension,
-    workarounds: opts.workarounds ?? base.workarounds,
-    cpus: opts.cpus ?? base.cpus,
-  };
+  const axes = chosenAxes(opts, base);
   const all: MatrixCellSpec[] = opts.full ? sweepCells(axes) : matrixCells(axes);
   const previous = recorded(opts.resume);
   const recordedNames = new Set(previous.rows.map((r) => r.cell));

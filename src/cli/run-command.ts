@@ -21,10 +21,15 @@ export const UNEXPECTED_EXIT_CODE = 1;
 
 const DEVICE_ASSIGNMENT_HELP = `
 Device-assignment scenarios (system: { host, guest, vmm }) — see docs/device-assignment.md:
-  vmm.profile hardware | qemu | qemu-amd-hack; vmm.postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap
+  vmm.profile hardware | qemu | qemu-amd-hack; vmm.postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap,
+  nointxmask
   source steps: retarget N, retarget-stale N, release, invalidate-iec <source>, mask, unmask,
                 deschedule, preempt, resume, migrate N
-  expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps
+  guest steps:  cpu-offline N, cpu-online N (Linux CPU hotplug; a source may be managed: true),
+                apic-id C N, ldr C V, x2apic (the guest changes its APIC map)
+  INTx: a pin source may name its device (device: '00:05.0'): raise / lower set the device's interrupt
+        condition, mask / unmask its Interrupt Disable
+  expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps, resamples, resent
 `;
 
 export function registerRunCommand(program: Command): void {

@@ -167,8 +167,8 @@ export interface AmdIommuOptions {
   efr2?: bigint | string;
   /** IVRS lists the I/O APIC (IVHD special device, variety IOAPIC) at ioapicDeviceId (default true). */
   ioapicInIvrs?: boolean;
-  /** An HPET listed in IVRS as a special device: its number and DeviceID ("00:14.0"). */
-  hpet?: { id: number; deviceId: string };
+  /** An HPET listed in IVRS as a special device: its number and DeviceID ("00:14.0"); null or absent: none. */
+  hpet?: { id: number; deviceId: string } | null;
 }
 
 export type IommuOptions = IntelIommuOptions | AmdIommuOptions;
@@ -216,8 +216,10 @@ export interface MachineConfig {
   cpuVendor?: 'intel' | 'amd';
   /** The CPU model: vendor and x2APIC support (`cpu.vendor` and `cpuVendor` are the same setting; give one). */
   cpu?: CpuOptions;
-  ioapic?: IoapicOptions;
-  hypervisor?: HypervisorOptions;
+  /** null (a YAML key with nothing under it) means the defaults, as leaving it out does. */
+  ioapic?: IoapicOptions | null;
+  /** null (a YAML key with every option commented out) means none, as leaving it out does. */
+  hypervisor?: HypervisorOptions | null;
   devices?: DeviceOptions[];
   iommu?: IommuOptions;
   /**

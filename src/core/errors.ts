@@ -8,11 +8,34 @@ export class GeneralProtectionFault extends Error {
   }
 }
 
-/** A bad machine configuration: `field` names the offending path (e.g. "devices[1].msi.vectors"). */
+/** One problem with a configuration: the field path ("devices[1].msi.vectors") and what is wrong with it. */
+export interface ConfigProblem {
+  readonly field: string;
+  readonly reason: string;
+}
+
+/**
+ * A bad machine configuration: `field` names the offending path (e.g. "devices[1].msi.vectors"). A configuration
+ * whose shape is wrong gets every problem at once in `problems` (this one first); the rules that relate several
+ * fields, which need a well-formed configuration, stop at their first.
+ */
 export class ConfigError extends Error {
-  constructor(readonly field: string, readonly reason: string) {
-    super(`invalid machine config: ${field}: ${reason}`);
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+    more: readonly ConfigProblem[] = [],
+  ) {
+    super([`invalid machine config: ${field}: ${reason}`, ...more.map((p) => `  ${p.field}: ${p.reason}`)].join('\n'));
     this.name = 'ConfigError';
+    this.problems = [{ field, reason }, ...more];
+  }
+
+  /** The same problems, every field path below `prefix` ("cpus" under "host" is "host.cpus"). */
+  under(prefix: string): ConfigError {
+    const [first, ...more] = this.problems.map((p) => ({ field: p.field ? `${prefix}.${p.field}` : prefix, reason: p.reason }));
+    return new ConfigError(first.field, first.reason, more);
   }
 }
 

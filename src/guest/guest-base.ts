@@ -58,6 +58,8 @@ export abstract class GuestBase implements GuestOs {
   private readonly systemHandlers = new Map<number, Map<number, () => void>>();
   protected readonly ioapicBase: number;
   private ioapicPins = -1;
+  /** Every interrupt the OS programmed, by source (device and vector, or pin), as it is programmed now. */
+  private readonly irqs = new Map<string, ProgrammedInterrupt>();
 
   constructor(readonly machine: Machine) {
     this.isOnline = new Uint8Array(machine.cpuCount);
@@ -155,6 +157,28 @@ export abstract class GuestBase implements GuestOs {
 
   // ---- Requests -------------------------------------------------------------------------------------------------
 
+  /** The OS's interrupts as programmed now (its irq descriptors), in the order they were first set up. */
+  programmedInterrupts(): ProgrammedInterrupt[] {
+    return [...this.irqs.values()];
+  }
+
+  /** @internal the OS reprogrammed a source (affinity change, CPU hotplug): its descriptor now says `p`. */
+  recordInterrupt(p: ProgrammedInterrupt): void {
+    const r = p.request;
+    this.irqs.set(r.kind === 'ioapic' ? `pin:${r.pin}` : `${r.kind}:${r.device}:${r.vector ?? 0}`, p);
+  }
+
+  /** @internal CPU hotplug: `cpu` leaves (or rejoins) the OS's online CPUs. */
+  setCpuOnline(cpu: number, online: boolean): void {
+    if (online) {
+      this.markOnline(cpu);
+      return;
+    }
+    if (!this.isOnline[cpu]) return;
+    this.isOnline[cpu] = 0;
+    this.online.splice(this.online.indexOf(cpu), 1);
+  }
+
   setupInterrupt(request: InterruptRequest): ProgrammedInterrupt {
     this.requireBooted('setupInterrupt');
     const req = this.checkRequest(request);
@@ -166,10 +190,17 @@ export abstract class GuestBase implements GuestOs {
       cpu = this.chooseCpu(online.length > 0 ? online : this.online);
       if (online.length === 0) note = `no CPU of the affinity mask is online; effective affinity CPU ${cpu}`;
     } else if (!this.isOnline[cpu]) {
-      note = `CPU ${cpu} (APIC ID ${this.apicIdOf(cpu)}) is offline; effective affinity CPU 0`;
-      cpu = 0;
+      note = `CPU ${cpu} (APIC ID ${this.apicIdOf(cpu)}) is offline; effective affinity CPU ${this.online[0]}`;
+      cpu = this.online[0];
     }
-    return this.program(req, cpu, note);
+    const p = this.program(req, cpu, note);
+    if (p.status === 'programmed') this.recordInterrupt(p);
+    return p;
+  }
+
+  /** @internal the CPU this OS would give an interrupt whose affinity is `cpus` (online CPUs). */
+  pickCpu(cpus: readonly number[]): number {
+    return this.chooseCpu(cpus);
   }
 
   /** Which online CPU of a mask an interrupt goes to; Linux overrides this with its vector matrix. */

@@ -30,6 +30,12 @@ export interface InterruptRequest {
    * equals); the Windows model takes the first online CPU of the mask (how Windows chooses is not public).
    */
   affinity?: number[];
+  /**
+   * A managed interrupt (Linux pci_alloc_irq_vectors_affinity with PCI_IRQ_AFFINITY: a per-queue vector spread by the
+   * kernel): when every CPU of its affinity goes offline it is shut down rather than moved, and started again when
+   * one comes back (kernel/irq/cpuhotplug.c migrate_one_irq, irq_restore_affinity_of_irq).
+   */
+  managed?: boolean;
 }
 
 /** What the OS actually programmed for a request: where it believes the interrupt will go. */

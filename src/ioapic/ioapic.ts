@@ -82,6 +82,12 @@ export class Ioapic implements MmioDevice {
   private readonly lines: Int8Array;
   /** One cached route per pin, handed to the bus with every message. */
   private readonly slots: RouteSlot[];
+  /**
+   * Told of every EOI that reaches a level-triggered entry, with its pin, before Remote IRR is cleared — the hook a
+   * hypervisor hangs its resampling on (QEMU `ioapic_eoi_broadcast` → `kvm_resample_fd_notify`, KVM
+   * `kvm_ioapic_update_eoi_one` → `kvm_notify_acked_irq`). Not part of the hardware; null on a plain machine.
+   */
+  levelEoiNotify: ((pin: number) => void) | null = null;
 
   constructor(opts: IoapicConfig, private readonly dma: DmaPort, private readonly events: EventHub) {
     if (!Number.isInteger(opts.pins) || opts.pins < 1 || opts.pins > IOAPIC_MAX_PINS) {
@@ -295,8 +301,11 @@ export class Ioapic implements MmioDevice {
   eoiBroadcast(vector: number): void {
     if (this.events.active) this.events.hop('ioapic_eoi_broadcast', [['vector', vector]]);
     for (let n = 0; n < this.pins; n++) {
+      if ((this.rteLo[n] & (RTE_VECTOR_MASK | RTE_TRIGGER)) !== (vector | RTE_TRIGGER)) continue;
+      // The notifier may change the line (a resampler deasserts it, or asserts it again): read the entry after it.
+      this.levelEoiNotify?.(n);
       const lo = this.rteLo[n];
-      if ((lo & RTE_VECTOR_MASK) !== vector || (lo & (RTE_TRIGGER | RTE_REMOTE_IRR)) !== (RTE_TRIGGER | RTE_REMOTE_IRR)) continue;
+      if ((lo & RTE_REMOTE_IRR) === 0) continue;
       this.rteLo[n] = (lo & ~RTE_REMOTE_IRR) >>> 0;
       if (this.events.active) this.events.hop('ioapic_clear_remote_irr', [['n', n], ['vector', vector]]);
       if ((lo & RTE_MASK) === 0 && this.lineActive(n)) {

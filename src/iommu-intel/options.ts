@@ -1,6 +1,7 @@
 /**
- * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked. A bad value throws ConfigError naming
- * the field path (`iommu.faultRecords`), so a user sees exactly what to fix.
+ * `iommu: { kind: 'intel', ... }` with defaults filled and every value checked: each field's own shape by
+ * options-schema.ts, the rules that relate fields here. A bad value throws ConfigError naming the field path
+ * (`iommu.faultRecords`), so a user sees exactly what to fix.
  *
  * A unit is described either by friendly options (awBits, eim, faultRecords, ...) or by the raw register values a
  * real unit reports (`cap`, `ecap`, `ver`, as Linux prints them in `DMAR: dmar0: reg_base_addr fed90000 ver 1:0
@@ -10,6 +11,7 @@
  */
 import type { IntelIommuOptions } from '../core/config-types.ts';
 import { parseBdf } from '../core/bdf.ts';
+import { checkShape } from '../core/config-schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseRegisterValue } from '../core/register-value.ts';
 import {
@@ -28,8 +30,8 @@ import {
   ECAP_QI,
   ECAP_RESERVED,
   extendedCapabilityValue,
-  VTD_VERSION,
 } from './capabilities.ts';
+import { IntelIommuOptionsSchema, parseVer } from './options-schema.ts';
 
 export interface ResolvedIntelOptions {
   kind: 'intel';
@@ -79,20 +81,8 @@ const ARCH_REGS_END = 0xf0;
 /** The unit's register window is at most 64 KiB here (16 pages; DRHD "Size" field, ACPI DMAR rev. ≥ 3). */
 const MAX_WINDOW = 0x10000;
 
-const KNOWN = [
-  'kind', 'base', 'awBits', 'dmaTranslation', 'interruptRemapping', 'eim', 'faultRecords', 'postedInterrupts', 'ioapicSourceId',
-  'cap', 'ecap', 'ver', 'includePciAll', 'devices', 'ioapicScope', 'hpet',
-];
 /** Keys a resolved object adds; accepted (and re-derived) so resolving twice is harmless. */
 const RESOLVED = ['queuedInvalidation', 'esirtps', 'frcdOffset', 'ivaOffset', 'scopeDevices', 'verRegister'];
-
-export const INTEL_OPTION_KEYS: readonly string[] = KNOWN;
-
-function optionalBoolean(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(value)}`);
-  return value;
-}
 
 /** A friendly option given next to the raw register value it describes must agree with it. */
 function agree<T>(given: T | undefined, fromRaw: T, field: string, rawField: string, what: string): void {
@@ -101,45 +91,21 @@ function agree<T>(given: T | undefined, fromRaw: T, field: string, rawField: str
   }
 }
 
-function parseVer(value: unknown, field: string): number {
-  if (value === undefined) return VTD_VERSION;
-  // As Linux prints it ("ver %d:%d", major:minor).
-  const m = typeof value === 'string' ? /^(\d+):(\d+)$/.exec(value.trim()) : null;
-  if (m === null) throw new ConfigError(field, `must be "major:minor" as Linux prints it (e.g. "1:0"), got ${JSON.stringify(value)}`);
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  if (major < 1 || major > 15 || minor > 15) throw new ConfigError(field, `VER holds major 7:4 and minor 3:0 (1..15, 0..15), got ${major}:${minor}`);
-  return (major << 4) | minor;
-}
-
 /** Resolve `opts` (already resolved options are returned as they are). */
 export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptions, path = 'iommu'): ResolvedIntelOptions {
-  if (opts === null || typeof opts !== 'object') throw new ConfigError(path, 'must be an object');
   if (isResolved(opts)) return opts;
-  if (opts.kind !== 'intel') throw new ConfigError(`${path}.kind`, `must be 'intel' for the VT-d unit, got ${JSON.stringify(opts.kind)}`);
-  for (const key of Object.keys(opts)) {
-    if (!KNOWN.includes(key) && !RESOLVED.includes(key)) throw new ConfigError(`${path}.${key}`, `unknown field (allowed: ${KNOWN.join(', ')})`);
-  }
+  const user = Object.fromEntries(Object.entries(opts as object).filter(([key]) => !RESOLVED.includes(key)));
+  checkShape(IntelIommuOptionsSchema, user, path);
 
   const base = opts.base ?? INTEL_IOMMU_DEFAULT_BASE;
-  if (!Number.isInteger(base) || base < 0 || base >= 2 ** 52) {
-    throw new ConfigError(`${path}.base`, `must be a physical address below 2^52, got ${String(opts.base)}`);
-  }
-  // A DRHD register set is 4 KiB aligned (ACPI DMAR: "Register Base Address ... aligned to 4 KB").
-  if (base % 0x1000 !== 0) throw new ConfigError(`${path}.base`, `must be 4 KiB aligned, got 0x${base.toString(16)}`);
-
   const given = {
-    awBits: opts.awBits as number | undefined,
-    dmaTranslation: opts.dmaTranslation === undefined ? undefined : optionalBoolean(opts.dmaTranslation, `${path}.dmaTranslation`, true),
-    interruptRemapping: opts.interruptRemapping === undefined ? undefined : optionalBoolean(opts.interruptRemapping, `${path}.interruptRemapping`, true),
-    eim: opts.eim === undefined ? undefined : optionalBoolean(opts.eim, `${path}.eim`, true),
-    postedInterrupts: opts.postedInterrupts === undefined ? undefined : optionalBoolean(opts.postedInterrupts, `${path}.postedInterrupts`, false),
-    faultRecords: opts.faultRecords as number | undefined,
+    awBits: opts.awBits,
+    dmaTranslation: opts.dmaTranslation,
+    interruptRemapping: opts.interruptRemapping,
+    eim: opts.eim,
+    postedInterrupts: opts.postedInterrupts,
+    faultRecords: opts.faultRecords,
   };
-  if (given.faultRecords !== undefined && (!Number.isInteger(given.faultRecords) || given.faultRecords < 1 || given.faultRecords > 256)) {
-    // CAP.NFR is 8 bits holding count - 1.
-    throw new ConfigError(`${path}.faultRecords`, `must be an integer from 1 to 256, got ${String(opts.faultRecords)}`);
-  }
   const rawCap = opts.cap === undefined ? undefined : parseRegisterValue(opts.cap, `${path}.cap`, 64);
   const rawEcap = opts.ecap === undefined ? undefined : parseRegisterValue(opts.ecap, `${path}.ecap`, 64);
   if (rawCap === undefined && given.awBits !== undefined && given.awBits !== 39 && given.awBits !== 48 && given.awBits !== 57) {
@@ -214,39 +180,16 @@ export function resolveIntelOptions(opts: IntelIommuOptions | ResolvedIntelOptio
   }
 
   const verRegister = parseVer(opts.ver, `${path}.ver`);
-
   const ioapicSourceId = opts.ioapicSourceId ?? INTEL_IOAPIC_DEFAULT_SOURCE_ID;
-  if (!Number.isInteger(ioapicSourceId) || ioapicSourceId < 0 || ioapicSourceId > 0xffff) {
-    throw new ConfigError(`${path}.ioapicSourceId`, `must be a 16-bit requester ID (0..0xffff), got ${String(opts.ioapicSourceId)}`);
-  }
 
   // ---- DRHD scope --------------------------------------------------------------------------------------------
-  const includePciAll = optionalBoolean(opts.includePciAll, `${path}.includePciAll`, true);
-  const ioapicScope = optionalBoolean(opts.ioapicScope, `${path}.ioapicScope`, true);
-  let scopeDevices: number[] = [];
-  if (opts.devices !== undefined) {
-    if (!Array.isArray(opts.devices)) throw new ConfigError(`${path}.devices`, 'must be a list of PCI addresses ("00:02.0")');
-    if (includePciAll && opts.devices.length > 0) {
-      throw new ConfigError(`${path}.devices`, `a device scope lists devices for a unit without INCLUDE_PCI_ALL; set ${path}.includePciAll: false`);
-    }
-    scopeDevices = opts.devices.map((d, i) => {
-      if (typeof d !== 'string') throw new ConfigError(`${path}.devices[${i}]`, `must be a PCI address string, got ${JSON.stringify(d)}`);
-      try {
-        return parseBdf(d);
-      } catch (e) {
-        throw new ConfigError(`${path}.devices[${i}]`, (e as Error).message);
-      }
-    });
+  const includePciAll = opts.includePciAll ?? true;
+  const ioapicScope = opts.ioapicScope ?? true;
+  const scopeDevices = (opts.devices ?? []).map(parseBdf);
+  if (includePciAll && scopeDevices.length > 0) {
+    throw new ConfigError(`${path}.devices`, `a device scope lists devices for a unit without INCLUDE_PCI_ALL; set ${path}.includePciAll: false`);
   }
-  let hpet: ResolvedIntelOptions['hpet'] = null;
-  if (opts.hpet !== undefined) {
-    const h = opts.hpet as unknown;
-    if (h === null || typeof h !== 'object') throw new ConfigError(`${path}.hpet`, 'must be { id, sourceId }');
-    const { id, sourceId } = h as { id?: unknown; sourceId?: unknown };
-    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 255) throw new ConfigError(`${path}.hpet.id`, `must be an HPET number 0..255, got ${JSON.stringify(id)}`);
-    if (!Number.isInteger(sourceId) || (sourceId as number) < 0 || (sourceId as number) > 0xffff) throw new ConfigError(`${path}.hpet.sourceId`, `must be a 16-bit source-id, got ${JSON.stringify(sourceId)}`);
-    hpet = { id: id as number, sourceId: sourceId as number };
-  }
+  const hpet = opts.hpet === undefined ? null : { id: opts.hpet.id, sourceId: opts.hpet.sourceId };
 
   return {
     kind: 'intel',

@@ -102,6 +102,11 @@ export const QEMU_TRACE_EVENTS: Readonly<Record<string, QemuTraceEvent>> = {
   vfio_msix_vector_do_use: ev(' (%s) vector %d used', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_do_use'),
   vfio_msix_vector_release: ev(' (%s) vector %d released', ['name', 'index'], 'hw/vfio/pci.c vfio_msix_vector_release'),
   vfio_msix_pba_enable: ev(' (%s)', ['name'], 'hw/vfio/pci.c vfio_msi_interrupt'),
+  vfio_intx_enable_kvm: ev(' (%s) KVM INTx accel enabled', ['name'], 'hw/vfio/pci.c vfio_intx_enable_kvm'),
+  vfio_intx_disable_kvm: ev(' (%s) KVM INTx accel disabled', ['name'], 'hw/vfio/pci.c vfio_intx_disable_kvm'),
+  vfio_intx_disable: ev(' (%s)', ['name'], 'hw/vfio/pci.c vfio_intx_disable'),
+  // accel/kvm/trace-events: the resamplefd QEMU signals for a level EOI under kernel-irqchip=split (ioapic_eoi_broadcast).
+  kvm_resample_fd_notify: ev('gsi %d', ['gsi'], 'accel/kvm/kvm-all.c kvm_resample_fd_notify'),
 };
 
 /** True for an event QEMU defines (and irqpath renders with QEMU's format). */

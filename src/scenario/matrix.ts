@@ -6,7 +6,8 @@
  */
 import type { MachineConfig } from '../core/config-types.ts';
 import { ConfigError, showValue, UsageError } from '../core/errors.ts';
-import { MAX_CPUS, resolveConfig } from '../machine/config.ts';
+import { MAX_CPUS } from '../machine/config-schema.ts';
+import { resolveConfig } from '../machine/config.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { GuestSpec, Scenario, ScenarioSource } from './scenario-file.ts';
 import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';

@@ -118,7 +118,7 @@ export function renderScenario(r: ScenarioResult, style: ReportStyle): string {
   }
   if (r.vmmRoutes && r.vmmCounters) {
     const c = r.vmmCounters;
-    lines.push(`   VMM: ${c.translations} translations, ${c.evictions} evictions, ${c.injections} injections, ${c.posted} posted, ${c.wakeups} wake-ups, ${c.faults} guest-visible faults${c.nativeRemaps > 0 ? `, ${c.nativeRemaps} native messages remapped by source-id (hypothetical IOMMU)` : ''}`);
+    lines.push(`   VMM: ${c.translations} translations, ${c.evictions} evictions, ${c.injections} injections, ${c.posted} posted, ${c.wakeups} wake-ups, ${c.faults} guest-visible faults${c.nativeRemaps > 0 ? `, ${c.nativeRemaps} native messages remapped by source-id (hypothetical IOMMU)` : ''}${c.resamples > 0 ? `, ${c.resamples} INTx resamples (${c.resent} re-sent while still asserted)` : ''}`);
     for (const x of r.vmmRoutes.slice(0, 8)) {
       const target = x.target ? `vCPU ${x.target.vcpus.join(',') || '-'} vector 0x${x.target.vector.toString(16)}` : x.lastOutcome;
       const host = x.posted ? `posted to vCPU ${x.posted.vcpu} (${x.posted.gaTag !== undefined ? `vAPIC backing page ${x.posted.backingPage}, GA tag ${x.posted.gaTag}` : `descriptor ${x.posted.descriptor}`})` : x.host ? `host CPU ${x.host.cpu} vector 0x${x.host.vector.toString(16)}${x.host.irte === null ? '' : `, IRTE ${x.host.irte}`}` : 'no host vector';

@@ -4,6 +4,9 @@
  * with the scenario's expected facts; nothing here knows the answer in advance.
  */
 import { testVector } from '../apic/lapic.ts';
+import { APIC_BASE_DEFAULT_ADDRESS, APIC_BASE_EXTD, MSR_IA32_APIC_BASE } from '../apic/apic-base.ts';
+import { APIC_ID, APIC_LDR } from '../apic/registers.ts';
+import { offlineCpu, onlineCpu } from '../guest/linux/cpu-hotplug.ts';
 import { createMachine, type Machine } from '../machine/machine.ts';
 import type { IommuFaultEvent, TraceHop } from '../core/events.ts';
 import { formatHop } from '../machine/trace.ts';
@@ -13,6 +16,7 @@ import { barBase, enableBusMaster, readMsiCap, readMsixCap } from '../guest/pci-
 import { MSIX_ENTRY_CTRL_MASKBIT, MSIX_ENTRY_SIZE, MSIX_ENTRY_VECTOR_CTRL } from '../pci/msix-capability.ts';
 import { MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE } from '../pci/type0-header.ts';
 import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
 import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
@@ -318,12 +322,12 @@ class Stimulus {
         this.m.ioapic.pulse(pin);
         return;
       case 'raise':
-        if (this.raised.size === 0) this.m.ioapic.assert(pin);
+        if (this.raised.size === 0) this.setLevel(pin, true);
         this.raised.add(name);
         return;
       case 'lower':
         this.raised.delete(name);
-        if (this.raised.size === 0) this.m.ioapic.deassert(pin);
+        if (this.raised.size === 0) this.setLevel(pin, false);
         return;
       case 'ack': {
         const cpu = this.takenCpu();
@@ -346,6 +350,7 @@ class Stimulus {
         const cpu = Number(name);
         this.previous = this.programmed;
         this.programmed = this.linux(step).retargetInterrupt(this.programmed, cpu, { invalidate: verb === 'retarget' });
+        this.linux(step).recordInterrupt(this.programmed);
         return;
       }
       case 'release':
@@ -367,6 +372,30 @@ class Stimulus {
       case 'unmask':
         this.setMask(verb === 'mask');
         return;
+      case 'cpu-offline':
+      case 'cpu-online': {
+        // The guest's CPU hotplug; the source's descriptor follows what the OS did to it.
+        const linux = this.linux(step);
+        if (verb === 'cpu-offline') offlineCpu(linux, Number(name));
+        else onlineCpu(linux, Number(name));
+        const now = linux.programmedInterrupts().find((p) => p.request.id === this.src.id);
+        if (now !== undefined) this.programmed = now;
+        return;
+      }
+      case 'apic-id':
+      case 'ldr': {
+        // CPU C stores into its xAPIC ID (bits 31:24) or LDR (bits 31:24) register.
+        const [, c, value] = step.split(' ');
+        this.m.cpu(Number(c)).write32(Number(APIC_BASE_DEFAULT_ADDRESS) + (verb === 'apic-id' ? APIC_ID : APIC_LDR), (Number(value) << 24) >>> 0);
+        return;
+      }
+      case 'x2apic':
+        // Every CPU sets IA32_APIC_BASE.EXTD (xAPIC → x2APIC: the ID becomes the initial APIC ID, the LDR is derived).
+        for (let c = 0; c < this.m.cpuCount; c++) {
+          const cpu = this.m.cpu(c);
+          cpu.wrmsr(MSR_IA32_APIC_BASE, cpu.rdmsr(MSR_IA32_APIC_BASE) | APIC_BASE_EXTD);
+        }
+        return;
       case 'invalidate-iec': {
         const other = this.others.get(name);
         if (other?.irteIndex === undefined) throw new UsageError(`step "${step}": source "${name}" has no IRTE`);
@@ -376,8 +405,33 @@ class Stimulus {
     }
   }
 
-  /** The guest's own store to the source's mask bit: MSI-X vector control bit 0, or the MSI per-vector Mask bit. */
+  /**
+   * A pin's level: driven at the I/O APIC, or — for a pin that names its INTx device — the device's interrupt
+   * condition (Status.Interrupt Status), the physical device's for an assigned one, which drives the pin through its
+   * INTx# wire (or, assigned, through vfio-pci and KVM).
+   */
+  private setLevel(pin: number, asserted: boolean): void {
+    if (this.src.device === undefined) {
+      if (asserted) this.m.ioapic.assert(pin);
+      else this.m.ioapic.deassert(pin);
+      return;
+    }
+    const device = this.hostDevice() ?? this.m.device(this.src.device);
+    device.fn.setIntx(asserted);
+  }
+
+  /**
+   * The guest's own store to the source's mask bit: MSI-X vector control bit 0, the MSI per-vector Mask bit, or for
+   * an INTx device, Command.Interrupt Disable.
+   */
   private setMask(masked: boolean): void {
+    if (this.src.kind === 'ioapic') {
+      if (this.src.device === undefined) throw new UsageError(`step "${masked ? 'mask' : 'unmask'}": a pin without its INTx device has no mask bit here (name the device)`);
+      const fn = this.m.device(this.src.device);
+      const command = fn.configRead(PCI_COMMAND, 2);
+      fn.configWrite(PCI_COMMAND, 2, masked ? command | PCI_COMMAND_INTX_DISABLE : command & ~PCI_COMMAND_INTX_DISABLE);
+      return;
+    }
     const device = this.m.device(this.src.device!);
     const k = this.src.vector ?? 0;
     if (this.src.kind === 'msix') {
@@ -402,7 +456,7 @@ class Stimulus {
     // Leave every line the way it started.
     if (this.raised.size > 0) {
       this.raised.clear();
-      this.m.ioapic.deassert(this.src.pin ?? 0);
+      this.setLevel(this.src.pin ?? 0, false);
     }
   }
 }

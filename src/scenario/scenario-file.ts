@@ -7,7 +7,9 @@
  * "reaches CPU 0", "reaches the same CPU and vector as source pin-0", "blocked with Intel fault 0x25", "lands in
  * memory above 4 GiB" — the CPU, vector, index and address all come from running the guest model on the machine.
  */
+import * as v from 'valibot';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { checkShape, type SameType } from '../core/config-schema.ts';
 import type { MachineConfig } from '../core/config-types.ts';
 import { ConfigError } from '../core/errors.ts';
 import { parseBdf } from '../core/bdf.ts';
@@ -17,7 +19,16 @@ import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts'
 import { parseLinuxVersion } from '../core/linux-version.ts';
 import type { InterruptRequest } from '../guest/guest-os.ts';
 import { positionOfField, type FilePosition } from './field-position.ts';
-import { shapeProblems } from './scenario-schema.ts';
+import {
+  DmaExpectationSchema,
+  DmaSchema,
+  ExpectSchema,
+  GuestSchema,
+  ScenarioFileSchema,
+  shapeProblems,
+  SourceExpectationSchema,
+  SourceSchema,
+} from './scenario-schema.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
@@ -92,6 +103,8 @@ export type SourceExpectation =
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
   kind: InterruptRequest['kind'] | 'ims';
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
+  /** A managed interrupt (Linux PCI_IRQ_AFFINITY): shut down, not moved, when its CPU goes offline. */
+  managed?: boolean;
   steps: string[];
   /**
    * For devices whose driver copies an MSI message into the device's own registers (an embedded interrupt
@@ -135,6 +148,8 @@ export interface VmmCounterExpectations {
   faults?: number;
   nativeRemaps?: number;
   pended?: number;
+  resamples?: number;
+  resent?: number;
 }
 
 export interface ScenarioExpect {
@@ -181,6 +196,24 @@ export interface Scenario {
   expect: ScenarioExpect;
 }
 
+/*
+ * The types above are the schema's (scenario-schema.ts) reading of a file, declared as plain types so the package's
+ * declarations never reach valibot's; each must accept exactly what its schema produces.
+ */
+const sameTypes: [
+  SameType<v.InferOutput<typeof SourceExpectationSchema>, SourceExpectation>,
+  SameType<v.InferOutput<typeof DmaExpectationSchema>, DmaExpectation>,
+  SameType<v.InferOutput<typeof DmaSchema>, ScenarioDma>,
+  SameType<v.InferOutput<typeof ExpectSchema>, ScenarioExpect>,
+  SameType<v.InferOutput<typeof GuestSchema>, GuestSpec>,
+  // A source's shape; parseSource fills what its kind implies (steps, vector) and the guest model adds `affinity`.
+  SameType<Omit<SourceShape, 'steps'>, Omit<ScenarioSource, 'steps' | 'affinity'>>,
+] = [true, true, true, true, true, true];
+void sameTypes;
+
+/** A source as its schema reads it. */
+type SourceShape = v.InferOutput<typeof SourceSchema>;
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -207,132 +240,71 @@ class Checker {
     throw new ScenarioError(this.file, field, reason, this.variant);
   }
 
-  obj(v: unknown, field: string): Record<string, unknown> {
-    if (!isObject(v)) this.fail(field, `must be a mapping, got ${JSON.stringify(v)}`);
-    return v;
+  /** A configuration the machine or the system rejected: every problem it found, its fields named below `field`. */
+  failConfig(e: ConfigError, field: string): never {
+    const [first, ...more] = (field === '' ? e : e.under(field)).problems.map((p) => new ScenarioError(this.file, p.field, p.reason, this.variant));
+    throw new ScenarioError(this.file, first.field, first.reason, this.variant, null, more);
   }
 
-  only(o: Record<string, unknown>, allowed: string[], field: string): void {
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(field ? `${field}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
-  }
-
-  str(v: unknown, field: string): string {
-    if (typeof v !== 'string' || v.length === 0) this.fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
-    return v;
-  }
-
-  int(v: unknown, field: string, min: number, max: number): number {
-    const n = typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) this.fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    return n;
+  /** `raw` (a variant's merged content) read through `schema`, or every problem of its shape, named below `field`. */
+  shaped<const S extends v.GenericSchema>(schema: S, raw: unknown, field: string): v.InferOutput<S> {
+    try {
+      return checkShape(schema, raw, field);
+    } catch (e) {
+      if (e instanceof ConfigError) this.failConfig(e, '');
+      throw e;
+    }
   }
 }
 
-const STEP_RE = /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
 const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
 /**
  * MSI steps besides signalling: `mask` / `unmask` set or clear the source's own mask bit (MSI-X vector control bit 0,
  * MSI per-vector Mask bit) with the guest's stores; `invalidate-iec <source>` has the guest invalidate the interrupt
  * entry cache for another source's IRTE only (qi_flush_iec of that index), touching no entry.
+ * Guest-wide steps any source may take: `cpu-offline N` / `cpu-online N` (the Linux guest's CPU hotplug,
+ * src/guest/linux/cpu-hotplug.ts), `apic-id C N` (CPU C writes N into its xAPIC ID register), `ldr C V` (CPU C writes
+ * V into LDR bits 31:24), `x2apic` (every CPU switches its LAPIC to x2APIC mode, as Linux's x2apic_setup does).
  */
-const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+)$/;
+const MSI_STEP_RE = /^(signal|ack|eoi|handle|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic)$/;
 
-function parseExpectation(c: Checker, raw: unknown, field: string): SourceExpectation {
-  if (raw === 'intended') return { kind: 'intended', times: 1 };
-  if (raw === 'pirq') return { kind: 'pirq' };
-  if (raw === 'refused') return { kind: 'refused' };
-  if (raw === 'wrong-vector') return { kind: 'wrong-vector' };
-  if (raw === 'stale') return { kind: 'stale' };
-  if (raw === 'lost') return { kind: 'lost' };
-  const o = c.obj(raw, field);
-  const keys = Object.keys(o);
-  if (keys.length !== 1) c.fail(field, `must have exactly one of intended, reaches, reachesSourceOf, fault, memoryWrite (got ${keys.join(', ') || 'nothing'})`);
-  const [key] = keys;
-  const v = o[key];
-  switch (key) {
-    case 'intended': {
-      const p = c.obj(v, `${field}.intended`);
-      c.only(p, ['times'], `${field}.intended`);
-      return { kind: 'intended', times: p.times === undefined ? 1 : c.int(p.times, `${field}.intended.times`, 0, 1000) };
-    }
-    case 'reaches': {
-      const p = c.obj(v, `${field}.reaches`);
-      c.only(p, ['cpu', 'vector', 'times'], `${field}.reaches`);
-      return {
-        kind: 'reaches',
-        cpu: c.int(p.cpu, `${field}.reaches.cpu`, 0, 32767),
-        vector: p.vector === undefined ? null : c.int(p.vector, `${field}.reaches.vector`, 0, 255),
-        times: p.times === undefined ? 1 : c.int(p.times, `${field}.reaches.times`, 0, 1000),
-      };
-    }
-    case 'reachesSourceOf':
-      return { kind: 'reaches-source', source: c.str(v, `${field}.reachesSourceOf`) };
-    case 'fault': {
-      const p = c.obj(v, `${field}.fault`);
-      c.only(p, ['unit', 'code'], `${field}.fault`);
-      const unit = p.unit;
-      if (unit !== 'intel-vtd' && unit !== 'amd-vi' && unit !== 'hypervisor') c.fail(`${field}.fault.unit`, `must be intel-vtd, amd-vi or hypervisor, got ${JSON.stringify(unit)}`);
-      return { kind: 'fault', unit, code: c.int(p.code, `${field}.fault.code`, 0, 0xff) };
-    }
-    case 'memoryWrite': {
-      const p = v === true ? {} : c.obj(v, `${field}.memoryWrite`);
-      c.only(p, ['above4G'], `${field}.memoryWrite`);
-      return { kind: 'memory-write', above4G: p.above4G === true };
-    }
-    default:
-      return c.fail(`${field}.${key}`, 'unknown expectation (use intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused, wrong-vector, stale or lost)');
-  }
-}
-
-function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
+/** What one source asks for, beyond its shape: the fields its kind needs, the steps its kind takes. */
+function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
   const field = `sources[${i}]`;
-  const o = c.obj(raw, field);
-  c.only(o, ['id', 'kind', 'device', 'vector', 'pin', 'trigger', 'polarity', 'cpu', 'steps', 'embeddedMessage', 'embedded'], field);
-  const id = c.str(o.id, `${field}.id`);
   const kind = o.kind;
-  if (kind !== 'msi' && kind !== 'msix' && kind !== 'ioapic' && kind !== 'ims') c.fail(`${field}.kind`, `must be msi, msix, ioapic or ims, got ${JSON.stringify(kind)}`);
-  const src: ScenarioSource = { id, kind, cpu: c.int(o.cpu, `${field}.cpu`, 0, 32767), steps: [] };
+  const src: ScenarioSource = { id: o.id, kind, cpu: o.cpu, steps: [] };
   if (kind === 'ioapic') {
-    src.pin = c.int(o.pin, `${field}.pin`, 0, 119);
-    if (o.device !== undefined) c.fail(`${field}.device`, 'an ioapic source has a pin, not a device');
+    if (o.pin === undefined) c.fail(`${field}.pin`, 'must be an integer from 0 to 119, got undefined');
+    src.pin = o.pin;
+    // A pin may name the PCI device whose INTx# drives it: raise / lower then set and clear that device's interrupt
+    // condition (the physical device's, for an assigned one), mask / unmask its Command.Interrupt Disable.
+    if (o.device !== undefined) src.device = o.device;
   } else {
-    src.device = c.str(o.device, `${field}.device`);
-    src.vector = o.vector === undefined ? 0 : c.int(o.vector, `${field}.vector`, 0, 2047);
+    if (o.device === undefined) c.fail(`${field}.device`, 'must be a non-empty string, got undefined');
+    src.device = o.device;
+    src.vector = o.vector ?? 0;
     if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
   }
   if (o.embeddedMessage !== undefined) {
     if (kind !== 'msi' && kind !== 'msix') c.fail(`${field}.embeddedMessage`, 'only a PCI device (msi or msix source) can have an embedded interrupt controller');
-    if (o.embeddedMessage === 'from-msi-capability') src.embeddedMessage = 'from-msi-capability';
-    else {
-      const m = c.obj(o.embeddedMessage, `${field}.embeddedMessage`);
-      c.only(m, ['addr', 'data'], `${field}.embeddedMessage`);
-      const addrText = typeof m.addr === 'number' ? '0x' + m.addr.toString(16) : m.addr;
-      if (typeof addrText !== 'string' || !/^0x[0-9a-f]{1,16}$/i.test(addrText)) c.fail(`${field}.embeddedMessage.addr`, `must be a 64-bit hex address like 0xfee00000, got ${JSON.stringify(m.addr)}`);
-      src.embeddedMessage = { addr: BigInt(addrText), data: c.int(m.data, `${field}.embeddedMessage.data`, 0, 0xffffffff) };
-    }
+    src.embeddedMessage = o.embeddedMessage;
   }
   if (o.embedded !== undefined) {
-    if (typeof o.embedded !== 'boolean') c.fail(`${field}.embedded`, `must be true or false, got ${JSON.stringify(o.embedded)}`);
     if (o.embedded && kind !== 'msi') c.fail(`${field}.embedded`, 'the driver copies an MSI capability\'s message: only an msi source can signal through an embedded controller');
     if (o.embedded && o.embeddedMessage !== undefined) c.fail(`${field}.embedded`, 'use embedded (two machines) or embeddedMessage (one machine), not both');
     src.embedded = o.embedded;
   }
+  if (o.managed !== undefined) src.managed = o.managed;
   if (o.trigger !== undefined) {
-    if (o.trigger !== 'edge' && o.trigger !== 'level') c.fail(`${field}.trigger`, `must be edge or level, got ${JSON.stringify(o.trigger)}`);
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
     src.trigger = o.trigger;
   }
-  if (o.polarity !== undefined) {
-    if (o.polarity !== 'high' && o.polarity !== 'low') c.fail(`${field}.polarity`, `must be high or low, got ${JSON.stringify(o.polarity)}`);
-    src.polarity = o.polarity;
-  }
+  if (o.polarity !== undefined) src.polarity = o.polarity;
   if (o.steps === undefined) {
     src.steps = kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
   } else {
-    if (!Array.isArray(o.steps) || o.steps.length === 0) c.fail(`${field}.steps`, 'must be a non-empty list');
     src.steps = o.steps.map((s, j) => {
-      if (typeof s !== 'string' || !STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `unknown step ${JSON.stringify(s)} (signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N)`);
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
       if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
@@ -343,11 +315,11 @@ function parseSource(c: Checker, raw: unknown, i: number): ScenarioSource {
 
 /** The machine block, through the same validation createMachine applies (src/machine/config.ts). */
 function parseMachine(c: Checker, raw: unknown, field = 'machine'): { config: MachineConfig; resolved: ResolvedConfig } {
-  const config = c.obj(raw, field) as unknown as MachineConfig;
+  const config = raw as MachineConfig;
   try {
     return { config, resolved: resolveConfig(config) };
   } catch (e) {
-    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    if (e instanceof ConfigError) c.failConfig(e, field);
     throw e;
   }
 }
@@ -357,12 +329,12 @@ function parseMachine(c: Checker, raw: unknown, field = 'machine'): { config: Ma
  * guest OS boots on the guest machine, so sources are checked against it (assigned stand-ins included).
  */
 function parseSystem(c: Checker, raw: unknown, field = 'system'): { config: SystemConfig; machine: MachineConfig; resolved: ResolvedConfig } {
-  const config = c.obj(raw, field) as unknown as SystemConfig;
+  const config = raw as SystemConfig;
   try {
     const r = resolveSystemConfig(config);
     return { config, machine: r.guest, resolved: r.guestResolved };
   } catch (e) {
-    if (e instanceof ConfigError) c.fail(`${field}.${e.field}`, e.reason);
+    if (e instanceof ConfigError) c.failConfig(e, field);
     throw e;
   }
 }
@@ -382,6 +354,11 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
+      if (src.device !== undefined) {
+        const d = isBdfText(src.device) ? machine.devices.find((x) => x.requesterId === parseBdf(src.device!)) : undefined;
+        if (d === undefined) return c.fail(`${field}.device`, `no device ${src.device} in the machine`);
+        if (d.intx === undefined) c.fail(`${field}.device`, `device ${d.bdf} has no INTx pin (intx: A..D) to drive pin ${pin}`);
+      }
       return;
     }
     if (src.kind === 'ims') {
@@ -444,85 +421,35 @@ function checkExpectAgainstMachine(c: Checker, expect: ScenarioExpect, machine: 
   }
 }
 
-function parseDmaExpectation(c: Checker, raw: unknown, field: string): DmaExpectation {
-  if (raw === 'memory') return { kind: 'memory' };
-  if (raw === 'interrupt') return { kind: 'interrupt' };
-  const o = c.obj(raw, field);
-  c.only(o, ['fault'], field);
-  const f = c.obj(o.fault, `${field}.fault`);
-  c.only(f, ['unit', 'code'], `${field}.fault`);
-  if (f.unit !== 'intel-vtd' && f.unit !== 'amd-vi') c.fail(`${field}.fault.unit`, `must be intel-vtd or amd-vi, got ${JSON.stringify(f.unit)}`);
-  return { kind: 'fault', unit: f.unit, code: c.int(f.code, `${field}.fault.code`, 0, 0xff) };
-}
-
-function parseDma(c: Checker, raw: unknown, i: number, devices: ResolvedConfig['devices']): ScenarioDma {
+/** The DMA request's device must exist on the machine. */
+function checkDma(c: Checker, dma: ScenarioDma, i: number, devices: ResolvedConfig['devices']): ScenarioDma {
   const field = `dma[${i}]`;
-  const o = c.obj(raw, field);
-  c.only(o, ['id', 'device', 'iova', 'map', 'address', 'value'], field);
-  const id = c.str(o.id, `${field}.id`);
-  const device = c.str(o.device, `${field}.device`);
   let rid: number;
   try {
-    rid = parseBdf(device);
+    rid = parseBdf(dma.device);
   } catch (e) {
     c.fail(`${field}.device`, (e as Error).message);
   }
-  if (!devices.some((d) => d.requesterId === rid)) c.fail(`${field}.device`, `no device ${device} on the machine (devices: ${devices.map((d) => d.bdf).join(', ') || 'none'})`);
-  const iova = c.int(o.iova, `${field}.iova`, 0, 0xffff_f000);
-  if (iova % 4096 !== 0) c.fail(`${field}.iova`, `must be 4 KiB aligned, got 0x${iova.toString(16)}`);
-  const map = o.map ?? 'rw';
-  if (map !== 'rw' && map !== 'ro' && map !== 'none') c.fail(`${field}.map`, `must be rw, ro or none, got ${JSON.stringify(o.map)}`);
-  const address = o.address === undefined ? iova : c.int(o.address, `${field}.address`, 0, 0xffff_fffc);
-  if (address % 4 !== 0) c.fail(`${field}.address`, `must be 4-byte aligned, got 0x${address.toString(16)}`);
-  return { id, device, iova: BigInt(iova), map: map as ScenarioDma['map'], address: BigInt(address), value: o.value === undefined ? 0 : c.int(o.value, `${field}.value`, 0, 0xffff_ffff) };
+  if (!devices.some((d) => d.requesterId === rid)) c.fail(`${field}.device`, `no device ${dma.device} on the machine (devices: ${devices.map((d) => d.bdf).join(', ') || 'none'})`);
+  return dma;
 }
 
-function parseExpect(c: Checker, raw: unknown, sourceIds: Set<string>, field = 'expect', dmaIds: Set<string> = new Set()): ScenarioExpect {
-  const o = c.obj(raw, field);
-  c.only(o, ['verdict', 'onlineCpus', 'bootLog', 'faultLog', 'sources', 'vmm', 'dma'], field);
-  if (o.verdict !== 'reproduced' && o.verdict !== 'fixed') c.fail(`${field}.verdict`, `must be reproduced (the run shows the failure) or fixed (the path works), got ${JSON.stringify(o.verdict)}`);
-  const bootLog = o.bootLog === undefined ? [] : o.bootLog;
-  if (!Array.isArray(bootLog) || bootLog.some((l) => typeof l !== 'string')) c.fail(`${field}.bootLog`, 'must be a list of strings');
-  const faultLog = o.faultLog === undefined ? [] : o.faultLog;
-  if (!Array.isArray(faultLog) || faultLog.some((l) => typeof l !== 'string')) c.fail(`${field}.faultLog`, 'must be a list of strings');
-  const srcs = c.obj(o.sources ?? {}, `${field}.sources`);
-  const sources: Record<string, SourceExpectation> = {};
-  for (const [id, e] of Object.entries(srcs)) {
+/** Every source and every DMA request has exactly one expectation, and names only sources that exist. */
+function checkExpect(c: Checker, expect: ScenarioExpect, sourceIds: Set<string>, field = 'expect', dmaIds: Set<string> = new Set()): ScenarioExpect {
+  for (const [id, exp] of Object.entries(expect.sources)) {
     if (!sourceIds.has(id)) c.fail(`${field}.sources.${id}`, `no source named "${id}" (sources: ${[...sourceIds].join(', ')})`);
-    sources[id] = parseExpectation(c, e, `${field}.sources.${id}`);
-    const exp = sources[id];
     if (exp.kind === 'reaches-source' && !sourceIds.has(exp.source)) c.fail(`${field}.sources.${id}.reachesSourceOf`, `no source named "${exp.source}"`);
   }
-  for (const id of sourceIds) if (!(id in sources)) c.fail(`${field}.sources`, `no expectation for source "${id}"`);
-  const vmm: VmmCounterExpectations = {};
-  if (o.vmm !== undefined) {
-    const v = c.obj(o.vmm, `${field}.vmm`);
-    const names = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'nativeRemaps', 'pended'] as const;
-    c.only(v, [...names], `${field}.vmm`);
-    for (const n of names) if (v[n] !== undefined) vmm[n] = c.int(v[n], `${field}.vmm.${n}`, 0, 1_000_000);
-  }
-  const dmaRaw = c.obj(o.dma ?? {}, `${field}.dma`);
-  const dma: Record<string, DmaExpectation> = {};
-  for (const [id, e] of Object.entries(dmaRaw)) {
+  for (const id of sourceIds) if (!(id in expect.sources)) c.fail(`${field}.sources`, `no expectation for source "${id}"`);
+  for (const id of Object.keys(expect.dma)) {
     if (!dmaIds.has(id)) c.fail(`${field}.dma.${id}`, `no DMA request named "${id}" (dma: ${[...dmaIds].join(', ') || 'none'})`);
-    dma[id] = parseDmaExpectation(c, e, `${field}.dma.${id}`);
   }
-  for (const id of dmaIds) if (!(id in dma)) c.fail(`${field}.dma`, `no expectation for DMA request "${id}"`);
-  return {
-    vmm,
-    dma,
-    verdict: o.verdict,
-    onlineCpus: o.onlineCpus === undefined ? null : c.int(o.onlineCpus, `${field}.onlineCpus`, 1, 32768),
-    bootLog: bootLog as string[],
-    faultLog: faultLog as string[],
-    sources,
-  };
+  for (const id of dmaIds) if (!(id in expect.dma)) c.fail(`${field}.dma`, `no expectation for DMA request "${id}"`);
+  return expect;
 }
 
-function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
-  const o = c.obj(raw, field);
-  c.only(o, ['os', 'quirks', 'version', 'cmdline'], field);
-  if (o.os !== 'linux' && o.os !== 'windows') c.fail(`${field}.os`, `must be linux or windows, got ${JSON.stringify(o.os)}`);
+/** The Linux-only fields need os: linux; the version is read as the kernel would name it. */
+function parseGuest(c: Checker, o: GuestSpec, field = 'guest'): GuestSpec {
   const guest: GuestSpec = { os: o.os };
   if (o.version !== undefined) {
     if (o.os !== 'linux') c.fail(`${field}.version`, 'selects a Linux kernel version; only os: linux has one');
@@ -535,14 +462,9 @@ function parseGuest(c: Checker, raw: unknown, field = 'guest'): GuestSpec {
   }
   if (o.cmdline !== undefined) {
     if (o.os !== 'linux') c.fail(`${field}.cmdline`, 'is a Linux kernel command line; only os: linux has one');
-    if (typeof o.cmdline !== 'string') c.fail(`${field}.cmdline`, `must be a kernel command line string like "intremap=off nox2apic", got ${JSON.stringify(o.cmdline)}`);
     guest.cmdline = o.cmdline;
   }
-  if (o.quirks !== undefined) {
-    const q = c.obj(o.quirks, `${field}.quirks`);
-    for (const [k, v] of Object.entries(q)) if (typeof v !== 'boolean') c.fail(`${field}.quirks.${k}`, `must be true or false, got ${JSON.stringify(v)}`);
-    guest.quirks = q as Record<string, boolean>;
-  }
+  if (o.quirks !== undefined) guest.quirks = o.quirks;
   return guest;
 }
 
@@ -575,31 +497,31 @@ export function parseScenario(text: string, file: string): Scenario[] {
     return validateScenario(doc, file);
   } catch (e) {
     if (e instanceof ScenarioError && e.position === null) {
-      throw new ScenarioError(e.file, e.field, e.reason, e.variant, positionOfField(text, e.field, e.variant));
+      const [first, ...more] = e.problems.map((p) => new ScenarioError(p.file, p.field, p.reason, p.variant, positionOfField(text, p.field, p.variant)));
+      throw new ScenarioError(first.file, first.field, first.reason, first.variant, first.position, more);
     }
     throw e;
   }
 }
 
-/** The checks of {@link parseScenario}, on the parsed document. */
+/** The checks of {@link parseScenario}, on a document whose shape is right. */
 function validateScenario(doc: unknown, file: string): Scenario[] {
   const c: Checker = new Checker(file);
-  const o = c.obj(doc, '(document)');
-  c.only(o, ['title', 'story', 'facts', 'machine', 'system', 'guest', 'sources', 'dma', 'expect', 'variants'], '');
+  const o = v.parse(ScenarioFileSchema, doc);
+  // The document as written, for variants to merge over: they override what the author wrote, not what it was read as.
+  const raw = doc as Record<string, unknown>;
   if ((o.machine === undefined) === (o.system === undefined)) c.fail(o.machine === undefined ? 'machine' : 'system', 'a scenario has either a machine or a system (host, guest and VMM), exactly one of them');
   const id = scenarioFileId(file);
-  const title = c.str(o.title, 'title');
-  const story = o.story === undefined ? '' : c.str(o.story, 'story');
-  const facts = o.facts === undefined ? [] : o.facts;
-  if (!Array.isArray(facts) || facts.some((f) => typeof f !== 'string')) c.fail('facts', 'must be a list of strings');
+  const title = o.title;
+  const story = o.story ?? '';
+  const facts = o.facts ?? [];
   const single = o.system === undefined;
-  const top = single ? { ...parseMachine(c, o.machine), system: null } : (() => {
-    const sys = parseSystem(c, o.system);
+  const top = single ? { ...parseMachine(c, raw.machine), system: null } : (() => {
+    const sys = parseSystem(c, raw.system);
     return { config: sys.machine, resolved: sys.resolved, system: sys.config };
   })();
   const { config: machine, resolved, system } = top;
   const guest = parseGuest(c, o.guest);
-  if (!Array.isArray(o.sources) || o.sources.length === 0) c.fail('sources', 'must be a non-empty list');
   const sources = o.sources.map((s, i) => parseSource(c, s, i));
   const ids = new Set<string>();
   sources.forEach((s, i) => {
@@ -608,70 +530,63 @@ function validateScenario(doc: unknown, file: string): Scenario[] {
   });
   checkSourcesAgainstMachine(c, sources, resolved);
   checkSystemSources(c, sources, system);
-  if (o.dma !== undefined && !Array.isArray(o.dma)) c.fail('dma', 'must be a list of DMA requests');
-  const dma = ((o.dma ?? []) as unknown[]).map((d, i) => parseDma(c, d, i, resolved.devices));
+  const dma = (o.dma ?? []).map((d, i) => checkDma(c, d, i, resolved.devices));
   const dmaIds = new Set<string>();
   dma.forEach((d, i) => {
     if (dmaIds.has(d.id)) c.fail(`dma[${i}].id`, `"${d.id}" is used twice`);
     dmaIds.add(d.id);
   });
-  const expect = parseExpect(c, o.expect, ids, 'expect', dmaIds);
+  const expect = checkExpect(c, o.expect, ids, 'expect', dmaIds);
   checkExpectAgainstMachine(c, expect, resolved, 'expect');
-  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts as string[], machine, system, guest, sources, dma, expect };
+  const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts, machine, system, guest, sources, dma, expect };
   const out = [base];
 
-  if (o.variants !== undefined) {
-    if (!Array.isArray(o.variants)) c.fail('variants', 'must be a list');
-    o.variants.forEach((raw, i) => {
-      const field = `variants[${i}]`;
-      const v = c.obj(raw, field);
-      c.only(v, ['name', 'title', 'story', 'machine', 'system', 'guest', 'sources', 'expect'], field);
-      const name = c.str(v.name, `${field}.name`);
-      if (!/^[\w-]+$/.test(name)) c.fail(`${field}.name`, 'must be a single word (letters, digits, - and _)');
-      // From here on, every error is about this variant's merged content: name it.
-      c.variant = name;
-      if (v.machine !== undefined && !single) c.fail(`${field}.machine`, 'this scenario has a system: override system.host, system.guest or system.vmm instead');
-      if (v.system !== undefined && single) c.fail(`${field}.system`, 'this scenario has a single machine: override machine instead');
-      let machineV: { config: MachineConfig; resolved: ResolvedConfig };
-      let systemV = system;
-      if (v.system !== undefined) {
-        const sys = parseSystem(c, deepMerge(system, c.obj(v.system, `${field}.system`)), `${field}.system`);
-        machineV = { config: sys.machine, resolved: sys.resolved };
-        systemV = sys.config;
-      } else {
-        machineV = v.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, c.obj(v.machine, `${field}.machine`)));
-      }
-      const guestV = v.guest === undefined ? guest : parseGuest(c, deepMerge(guest, c.obj(v.guest, `${field}.guest`)), `${field}.guest`);
-      const expectRaw = deepMerge(o.expect, v.expect === undefined ? {} : c.obj(v.expect, `${field}.expect`));
-      // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
-      let sourcesV = sources;
-      if (v.sources !== undefined) {
-        const over = c.obj(v.sources, `${field}.sources`);
-        for (const id of Object.keys(over)) if (!ids.has(id)) c.fail(`${field}.sources.${id}`, `no source named "${id}"`);
-        sourcesV = (o.sources as unknown[]).map((raw, j) => {
-          const id = (raw as Record<string, unknown>).id as string;
-          return id in over ? parseSource(c, deepMerge(raw, c.obj(over[id], `${field}.sources.${id}`)), j) : sources[j];
-        });
-      }
-      checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
-      checkSystemSources(c, sourcesV, systemV);
-      const expectV = parseExpect(c, expectRaw, ids, `${field}.expect`, dmaIds);
-      checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
-      out.push({
-        id,
-        variant: name,
-        title: v.title === undefined ? `${title} (${name})` : c.str(v.title, `${field}.title`),
-        story: v.story === undefined ? story : String(v.story),
-        sources_of_truth: facts as string[],
-        machine: machineV.config,
-        system: systemV,
-        guest: guestV,
-        sources: sourcesV,
-        dma,
-        expect: expectV,
+  (o.variants ?? []).forEach((variant, i) => {
+    const field = `variants[${i}]`;
+    const name = variant.name;
+    // From here on, every error is about this variant's merged content: name it.
+    c.variant = name;
+    if (variant.machine !== undefined && !single) c.fail(`${field}.machine`, 'this scenario has a system: override system.host, system.guest or system.vmm instead');
+    if (variant.system !== undefined && single) c.fail(`${field}.system`, 'this scenario has a single machine: override machine instead');
+    let machineV: { config: MachineConfig; resolved: ResolvedConfig };
+    let systemV = system;
+    if (variant.system !== undefined) {
+      const sys = parseSystem(c, deepMerge(system, variant.system), `${field}.system`);
+      machineV = { config: sys.machine, resolved: sys.resolved };
+      systemV = sys.config;
+    } else {
+      machineV = variant.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, variant.machine));
+    }
+    const guestV = variant.guest === undefined ? guest : parseGuest(c, c.shaped(GuestSchema, deepMerge(raw.guest, variant.guest), `${field}.guest`), `${field}.guest`);
+    const expectRaw = deepMerge(raw.expect, variant.expect ?? {});
+    // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
+    let sourcesV = sources;
+    if (variant.sources !== undefined) {
+      const over = variant.sources;
+      for (const sid of Object.keys(over)) if (!ids.has(sid)) c.fail(`${field}.sources.${sid}`, `no source named "${sid}"`);
+      sourcesV = (raw.sources as Record<string, unknown>[]).map((rawSource, j) => {
+        const sid = sources[j].id;
+        return sid in over ? parseSource(c, c.shaped(SourceSchema, deepMerge(rawSource, over[sid]), `sources[${j}]`), j) : sources[j];
       });
-      c.variant = null;
+    }
+    checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
+    checkSystemSources(c, sourcesV, systemV);
+    const expectV = checkExpect(c, c.shaped(ExpectSchema, expectRaw, `${field}.expect`), ids, `${field}.expect`, dmaIds);
+    checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
+    out.push({
+      id,
+      variant: name,
+      title: variant.title ?? `${title} (${name})`,
+      story: variant.story ?? story,
+      sources_of_truth: facts,
+      machine: machineV.config,
+      system: systemV,
+      guest: guestV,
+      sources: sourcesV,
+      dma,
+      expect: expectV,
     });
-  }
+    c.variant = null;
+  });
   return out;
 }

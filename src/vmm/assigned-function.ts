@@ -17,6 +17,8 @@
 import type { EventHub } from '../core/events.ts';
 import type { DmaPort } from '../msi/dma-port.ts';
 import { PciFunction, type PciFunctionOptions } from '../pci/pci-function.ts';
+import { PCI_STATUS } from '../pci/config-space.ts';
+import { PCI_STATUS_INTERRUPT } from '../pci/intx.ts';
 import { MSI_ADDRESS_LO, MSI_DATA_32, MSI_DATA_64, MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 
 /** What the VMM is told about the guest's programming of a stand-in. */
@@ -61,6 +63,13 @@ export class AssignedFunction extends PciFunction {
   }
 
   override configRead(offset: number, size: number): number {
+    // Status.Interrupt Status is the device's own (vfio-pci virtualises only the Capabilities List bit of Status).
+    if (this.intxPin !== 0 && offset <= PCI_STATUS && offset + size > PCI_STATUS) {
+      const shift = (PCI_STATUS - offset) * 8;
+      const physicalIs = this.physical.configRead(PCI_STATUS, 2) & PCI_STATUS_INTERRUPT;
+      const v = (super.configRead(offset, size) & ~(PCI_STATUS_INTERRUPT << shift)) | (physicalIs << shift);
+      return v >>> 0;
+    }
     if (offset < this.msiMessageEnd && offset + size > this.msiMessageStart) return this.physical.configRead(offset, size);
     if (offset < this.msiMaskEnd && offset + size > this.msiMaskStart) return this.physical.configRead(offset, size);
     return super.configRead(offset, size);

@@ -29,6 +29,15 @@ export interface PostedTarget {
   amd?: { gaTag: number; dest: number; isRun: boolean };
 }
 
+/** The host INTx line vfio-pci requested for a device (request_irq on pdev->irq). */
+export interface HostIntxLine {
+  /** The I/O APIC input (GSI) the device's INTx reaches on the host (its ACPI _PRT routing). */
+  gsi: number;
+  /** Host CPU and vector the kernel bound the line to. */
+  cpu: number;
+  vector: number;
+}
+
 export interface HostKernel {
   /** The host's interrupt remapping, as the kernel enabled it at boot. */
   readonly remapping: 'intel' | 'amd' | null;
@@ -43,6 +52,22 @@ export interface HostKernel {
    * the kernel's irq domain, `handler` registered; the caller stores the message in the device (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
    */
   enableImsVector(hostBdf: string, index: number, handler: () => void): HostVector | string;
+  /**
+   * request_irq(pdev->irq, handler, shared ? IRQF_SHARED : 0) for a device's INTx: the line is a level-triggered,
+   * active-low I/O APIC input (set up the first time it is requested) and `handler` joins the line's chain; it returns
+   * true when it handled the interrupt (IRQ_HANDLED). A sentence when the kernel refuses (-EBUSY: the line is held
+   * by a handler without IRQF_SHARED, or this one wants it exclusively and it is taken).
+   */
+  requestIntx(hostBdf: string, shared: boolean, handler: () => boolean): HostIntxLine | string;
+  /**
+   * free_irq(pdev->irq, dev_id): `handler` leaves the line's chain; the last one to leave shuts the line down (its I/O
+   * APIC entry masked) and any disable on it is forgotten.
+   */
+  freeIntx(line: HostIntxLine, handler: () => boolean): void;
+  /** disable_irq_nosync on an INTx line: lazily — the line is masked at the I/O APIC when it next fires. */
+  disableIntx(line: HostIntxLine): void;
+  /** enable_irq: undo disableIntx; a line masked meanwhile is unmasked (a level still asserted fires again). */
+  enableIntx(line: HostIntxLine): void;
   /** irq_set_vcpu_affinity(): rewrite the vector's IRTE in posted format (intel_ir_set_vcpu_affinity). */
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void;
   /** irq_set_vcpu_affinity(NULL): back to the remapped IRTE for the host vector. */

@@ -10,7 +10,11 @@
  *   The replacement reports the GSIs whose entry changed, so the caller's work is O(routes changed).
  * - An irqfd binds an eventfd to a GSI (virt/kvm/eventfd.c `kvm_irqfd_assign`); one irqfd per eventfd (-EBUSY).
  *   Signalling it injects what the GSI's entry says now (`irqfd_wakeup` → `kvm_arch_set_irq_inatomic`); a GSI with
- *   no entry injects nothing. With a resamplefd, KVM signals it when the guest EOIs the line (`irqfd_resampler_ack`).
+ *   no entry injects nothing. An I/O APIC pin entry is a level: an irqfd without a resamplefd asserts and deasserts
+ *   the pin at once (`irqfd_inject`, KVM_USERSPACE_IRQ_SOURCE_ID: an edge), one with a resamplefd asserts it under
+ *   KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID and leaves it asserted; the guest's EOI of that pin (`kvm_notify_acked_irq` →
+ *   `irqfd_resampler_ack`) deasserts it and then signals the resamplefd. The pin's level is the OR of its sources
+ *   (`kvm_irq_line_state`): asserting twice from one source is one assertion.
  * - irqbypass (virt/lib/irqbypass.c): the irqfd is a consumer and vfio's trigger a producer, both keyed by the
  *   eventfd (the token); they pair when the tokens match (`irq_bypass_register_producer` / `_consumer` →
  *   `__connect`), and KVM then sets up posting (`kvm_arch_irq_bypass_add_producer`). A route change on a paired GSI
@@ -55,8 +59,13 @@ export interface IrqfdReport {
 
 /** What KVM does with an irqfd's injection and a pairing; the VMM supplies it. */
 export interface KvmIrqSink {
-  /** Inject the GSI's current entry (irqfd_wakeup). */
+  /** Inject an MSI entry (irqfd_wakeup → kvm_set_msi). */
   inject(entry: KvmRoutingEntry): void;
+  /**
+   * One of KVM's interrupt sources changed its level on I/O APIC pin `pin` (kvm_ioapic_set_irq); called on transitions
+   * only, so the sink can count sources as a wired-OR.
+   */
+  setPin?(pin: number, level: boolean): void;
   /** A producer and this GSI's irqfd paired (kvm_arch_irq_bypass_add_producer), or the paired GSI's route changed. */
   paired(gsi: number, producer: BypassProducer): void;
   /** The pairing ended (kvm_arch_irq_bypass_del_producer). */
@@ -88,7 +97,11 @@ export class KvmIrqRouting {
   private table = new Map<number, KvmRoutingEntry>();
   private readonly irqfdsByToken = new Map<EventfdToken, Irqfd>();
   private readonly irqfdsByGsi = new Map<number, Irqfd>();
+  /** The irqfds with a resamplefd (few: one per INTx), so a guest EOI does not look at every irqfd. */
+  private readonly resamplers: Irqfd[] = [];
   private readonly producers = new Map<EventfdToken, BypassProducer>();
+  /** I/O APIC pins asserted by the resample source (KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID). */
+  private readonly resampleAsserted = new Set<number>();
   /** Table replacements done, and entries whose content changed across them (the work they caused). */
   readonly stats = { replacements: 0, changedEntries: 0 };
 
@@ -146,6 +159,7 @@ export class KvmIrqRouting {
     const irqfd: Irqfd = { gsi, token, resample };
     this.irqfdsByToken.set(token, irqfd);
     this.irqfdsByGsi.set(gsi, irqfd);
+    if (resample !== null) this.resamplers.push(irqfd);
     // The irqfd registers as an irqbypass consumer: a producer already waiting with this eventfd pairs now.
     const producer = this.producers.get(token);
     if (producer !== undefined) this.sink.paired(gsi, producer);
@@ -159,6 +173,10 @@ export class KvmIrqRouting {
     if (producer !== undefined) this.sink.unpaired(irqfd.gsi, producer);
     this.irqfdsByToken.delete(token);
     this.irqfdsByGsi.delete(irqfd.gsi);
+    if (irqfd.resample !== null) this.resamplers.splice(this.resamplers.indexOf(irqfd), 1);
+    // irqfd_resampler_shutdown: the last irqfd of a resampler deasserts its source.
+    const e = this.table.get(irqfd.gsi);
+    if (irqfd.resample !== null && e?.type === 'ioapic' && this.resampleAsserted.delete(e.pin)) this.sink.setPin?.(e.pin, false);
   }
 
   /** The eventfd was signalled: true when an irqfd took it (KVM injects), false when nobody did (userspace reads it). */
@@ -166,13 +184,49 @@ export class KvmIrqRouting {
     const irqfd = this.irqfdsByToken.get(token);
     if (irqfd === undefined) return false;
     const e = this.table.get(irqfd.gsi);
-    if (e !== undefined) this.sink.inject(e);
+    if (e === undefined) return true;
+    if (e.type === 'msi') {
+      this.sink.inject(e);
+      return true;
+    }
+    if (irqfd.resample !== null) {
+      // irqfd_inject with a resampler: assert, and leave it to the guest's EOI.
+      if (!this.resampleAsserted.has(e.pin)) {
+        this.resampleAsserted.add(e.pin);
+        this.sink.setPin?.(e.pin, true);
+      }
+    } else {
+      this.sink.setPin?.(e.pin, true);
+      this.sink.setPin?.(e.pin, false);
+    }
     return true;
   }
 
-  /** The guest EOI'd the level interrupt behind `gsi`: KVM signals the irqfd's resamplefd. */
-  resample(gsi: number): void {
-    this.irqfdsByGsi.get(gsi)?.resample?.();
+  /** Whether the resample source holds I/O APIC pin `pin` asserted (an INTx the guest has not EOI'd yet). */
+  resampleLevel(pin: number): boolean {
+    return this.resampleAsserted.has(pin);
+  }
+
+  /** A system restore: the resample source's hold on `pin` as saved (the guest's wires already count it). */
+  restoreResampleLevel(pin: number, level: boolean): void {
+    if (level) this.resampleAsserted.add(pin);
+    else this.resampleAsserted.delete(pin);
+  }
+
+  /**
+   * The guest EOI'd I/O APIC pin `pin` (kvm_notify_acked_irq for KVM_IRQCHIP_IOAPIC): every resampler on a GSI routed
+   * to the pin deasserts its source (irqfd_resampler_ack), then signals its irqfds' resamplefds. True when one did.
+   */
+  ackIoapicPin(pin: number): boolean {
+    let acked = false;
+    for (const f of this.resamplers) {
+      const e = this.table.get(f.gsi);
+      if (e === undefined || e.type !== 'ioapic' || e.pin !== pin) continue;
+      if (this.resampleAsserted.delete(pin)) this.sink.setPin?.(pin, false);
+      acked = true;
+      f.resample!();
+    }
+    return acked;
   }
 
   /** irq_bypass_register_producer: pairs with the irqfd of the same eventfd, if any. */

@@ -1,15 +1,18 @@
 /**
- * The configuration of a two-machine system — a host, a guest and the VMM joining them — and its validation, in the
- * style of `createMachine`: every problem is a ConfigError naming the field path (`guest.assigned[0].host`,
- * `vmm.profile`), unknown fields are errors, and everything is checked before anything is built.
+ * The configuration of a two-machine system — a host, a guest and the VMM joining them — its shape
+ * (system-config-schema.ts, composing the machine's), and the rules that relate its parts, in the style of
+ * `createMachine`: every problem is a ConfigError naming the field path (`guest.assigned[0].host`, `vmm.profile`),
+ * unknown fields are errors, a wrong shape is reported whole, and everything is checked before anything is built.
  */
+import type * as v from 'valibot';
 import { parseBdf, formatBdf } from '../core/bdf.ts';
+import { checkShape, type SameType } from '../core/config-schema.ts';
 import type { DeviceOptions, MachineConfig } from '../core/config-types.ts';
-import { ConfigError, UsageError } from '../core/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { resolveConfig, type ResolvedConfig } from '../machine/config.ts';
-import { resolveIntelOptions } from '../iommu-intel/options.ts';
 import { resolveAmdOptions } from '../iommu-amd/options.ts';
-import { VMM_PROFILE_NAMES, VMM_PROFILES, type VmmProfileName } from './profiles.ts';
+import { SystemConfigSchema } from './system-config-schema.ts';
+import { VMM_PROFILES, type VmmProfileName } from './profiles.ts';
 
 /** One assigned device: the host's physical function `host` appears in the guest at `bdf`. */
 export interface AssignedDeviceConfig {
@@ -56,6 +59,11 @@ export interface VmmConfig {
   pvComposeMsi?: boolean;
   athBar0Quirk?: boolean;
   imsTrap?: boolean;
+  /**
+   * vfio-pci's module parameter `nointxmask`: do not mask an assigned device's INTx with Command.Interrupt Disable
+   * (PCI 2.3); mask the host line instead, which then cannot be shared (vfio_pci_intrs.c `vdev->pci_2_3` false).
+   */
+  nointxmask?: boolean;
   /** @deprecated the older spelling of `athBar0Quirk` / `imsTrap`. */
   quirks?: ('ath-bar0' | 'ims-trap')[];
   /** @deprecated the older place of `hypothetical.nativeRemapBySourceId`. */
@@ -79,6 +87,7 @@ export interface ResolvedVmmConfig {
   pvComposeMsi: boolean;
   athBar0Quirk: boolean;
   imsTrap: boolean;
+  nointxmask: boolean;
 }
 
 export interface SystemConfig {
@@ -108,83 +117,43 @@ export interface ResolvedSystemConfig {
   hypothetical: Required<HypotheticalHardwareConfig>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+// ---- The rules that relate parts --------------------------------------------------------------------------------
 
-function rejectUnknown(o: Record<string, unknown>, allowed: readonly string[], path: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw new ConfigError(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
-}
+/** The public interfaces above say what the schema (system-config-schema.ts) accepts, no more and no less. */
+const schemaMatchesInterface: SameType<v.InferInput<typeof SystemConfigSchema>, SystemConfig> = true;
+void schemaMatchesInterface;
 
-function optionalBool(v: unknown, field: string): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new ConfigError(field, `must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-/** Validate one machine's config (including its IOMMU options), naming fields below `prefix`. */
+/** One machine's config through createMachine's validation, its fields named below `prefix`. */
 function resolveMachine(config: MachineConfig, prefix: string): ResolvedConfig {
   try {
-    const resolved = resolveConfig(config);
-    if (resolved.iommu?.kind === 'intel') resolveIntelOptions(resolved.iommu);
-    else if (resolved.iommu?.kind === 'amd') resolveAmdOptions(resolved.iommu);
-    return resolved;
+    return resolveConfig(config);
   } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(`${prefix}.${e.field}`, e.reason);
-    throw e;
-  }
-}
-
-function bdfField(v: unknown, field: string): number {
-  if (typeof v !== 'string') throw new ConfigError(field, `must be a PCI address "bb:dd.f", got ${JSON.stringify(v)}`);
-  try {
-    return parseBdf(v);
-  } catch (e) {
-    if (e instanceof UsageError) throw new ConfigError(field, e.message);
+    if (e instanceof ConfigError) throw e.under(prefix);
     throw e;
   }
 }
 
 export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig {
-  const raw = config as unknown;
-  if (!isObject(raw)) throw new ConfigError('system', 'must be an object { host, guest, vmm }');
-  for (const k of Object.keys(raw)) if (!['host', 'guest', 'vmm', 'hypothetical'].includes(k)) throw new ConfigError(k, 'unknown field (allowed: host, guest, vmm, hypothetical)');
-  if (!isObject(raw.host)) throw new ConfigError('host', 'must be a machine config object');
-  if (!isObject(raw.guest)) throw new ConfigError('guest', 'must be a machine config object with an `assigned` list');
-  if (!isObject(raw.vmm)) throw new ConfigError('vmm', 'must be an object { profile, ... }');
-
-  const host = raw.host as unknown as MachineConfig;
+  checkShape(SystemConfigSchema, config, '', 'system');
+  const host = config.host;
   const hostResolved = resolveMachine(host, 'host');
 
   // --- vmm
-  const vmmRaw = raw.vmm;
-  rejectUnknown(vmmRaw, ['profile', 'postedInterrupts', 'msiNoVirt', 'pvComposeMsi', 'athBar0Quirk', 'imsTrap', 'quirks', 'nativeRemapBySourceId'], 'vmm');
+  const vmmRaw = config.vmm;
   const profile = vmmRaw.profile;
-  if (typeof profile !== 'string' || !(VMM_PROFILE_NAMES as readonly string[]).includes(profile)) {
-    throw new ConfigError('vmm.profile', `must be one of ${VMM_PROFILE_NAMES.join(', ')}, got ${JSON.stringify(profile)}`);
-  }
-  const postedInterrupts = optionalBool(vmmRaw.postedInterrupts, 'vmm.postedInterrupts');
-  const msiNoVirt = optionalBool(vmmRaw.msiNoVirt, 'vmm.msiNoVirt');
-  const pvComposeMsi = optionalBool(vmmRaw.pvComposeMsi, 'vmm.pvComposeMsi');
-  let athBar0Quirk = optionalBool(vmmRaw.athBar0Quirk, 'vmm.athBar0Quirk');
-  let imsTrap = optionalBool(vmmRaw.imsTrap, 'vmm.imsTrap');
-  if (vmmRaw.quirks !== undefined) {
-    // The older spelling: a list of quirk names.
-    if (!Array.isArray(vmmRaw.quirks)) throw new ConfigError('vmm.quirks', 'must be a list of quirk names (ath-bar0, ims-trap); the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true');
-    const seen = new Set<string>();
-    vmmRaw.quirks.forEach((q, i) => {
-      if (q !== 'ath-bar0' && q !== 'ims-trap') throw new ConfigError(`vmm.quirks[${i}]`, `unknown quirk ${JSON.stringify(q)} (known: ath-bar0, ims-trap; the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true)`);
-      if (seen.has(q)) throw new ConfigError(`vmm.quirks[${i}]`, `"${q}" is listed twice`);
-      seen.add(q);
-      if (q === 'ath-bar0') athBar0Quirk = true;
-      else imsTrap = true;
-    });
-  }
-  const hypoRaw = raw.hypothetical;
-  if (hypoRaw !== undefined && !isObject(hypoRaw)) throw new ConfigError('hypothetical', 'must be an object { nativeRemapBySourceId }');
-  if (hypoRaw !== undefined) rejectUnknown(hypoRaw, ['nativeRemapBySourceId'], 'hypothetical');
+  const postedInterrupts = vmmRaw.postedInterrupts ?? false;
+  const msiNoVirt = vmmRaw.msiNoVirt ?? false;
+  const pvComposeMsi = vmmRaw.pvComposeMsi ?? false;
+  const nointxmask = vmmRaw.nointxmask ?? false;
+  // The older spelling: a list of quirk names.
+  const quirks = vmmRaw.quirks ?? [];
+  quirks.forEach((q, i) => {
+    if (quirks.indexOf(q) !== i) throw new ConfigError(`vmm.quirks[${i}]`, `"${q}" is listed twice`);
+  });
+  const athBar0Quirk = (vmmRaw.athBar0Quirk ?? false) || quirks.includes('ath-bar0');
+  const imsTrap = (vmmRaw.imsTrap ?? false) || quirks.includes('ims-trap');
   const nativeField = vmmRaw.nativeRemapBySourceId !== undefined ? 'vmm.nativeRemapBySourceId' : 'hypothetical.nativeRemapBySourceId';
-  const nativeRemapBySourceId = optionalBool(vmmRaw.nativeRemapBySourceId, 'vmm.nativeRemapBySourceId') || optionalBool(hypoRaw?.nativeRemapBySourceId, 'hypothetical.nativeRemapBySourceId');
+  const nativeRemapBySourceId = (vmmRaw.nativeRemapBySourceId ?? false) || (config.hypothetical?.nativeRemapBySourceId ?? false);
   if (nativeRemapBySourceId && !hostResolved.iommu) {
     throw new ConfigError(nativeField, "is a mode of the host IOMMU (a hypothetical remapping by source-id): the host needs an iommu");
   }
@@ -203,20 +172,15 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
   }
 
   // --- guest and its assignments
-  const guestRaw = raw.guest;
-  const { assigned: assignedRaw, ...guestMachineRaw } = guestRaw;
-  const guestBase = guestMachineRaw as unknown as MachineConfig;
+  const { assigned: assignedRaw = [], ...guestBase } = config.guest;
   resolveMachine(guestBase, 'guest');
-  if (assignedRaw !== undefined && !Array.isArray(assignedRaw)) throw new ConfigError('guest.assigned', "must be a list like [{ bdf: '00:05.0', host: '02:00.0' }]");
   const hostDevices = new Map(hostResolved.devices.map((d) => [d.requesterId, d]));
   const guestTaken = new Set((guestBase.devices ?? []).map((d) => parseBdf(d.bdf)));
   const hostTaken = new Map<number, string>();
-  const assigned: ResolvedAssignment[] = ((assignedRaw as unknown[] | undefined) ?? []).map((a, i) => {
+  const assigned: ResolvedAssignment[] = assignedRaw.map((a, i) => {
     const path = `guest.assigned[${i}]`;
-    if (!isObject(a)) throw new ConfigError(path, "must be an object { bdf: '00:05.0', host: '02:00.0' }");
-    rejectUnknown(a, ['bdf', 'host'], path);
-    const guestRid = bdfField(a.bdf, `${path}.bdf`);
-    const hostRid = bdfField(a.host, `${path}.host`);
+    const guestRid = parseBdf(a.bdf);
+    const hostRid = parseBdf(a.host);
     if (guestTaken.has(guestRid)) throw new ConfigError(`${path}.bdf`, `${formatBdf(guestRid)} is already used by another guest device`);
     guestTaken.add(guestRid);
     const device = hostDevices.get(hostRid);
@@ -227,15 +191,16 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     const twice = hostTaken.get(hostRid);
     if (twice !== undefined) throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} is already assigned by ${twice}`);
     hostTaken.set(hostRid, path);
-    if (device.msi === undefined && device.msix === undefined) {
-      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has neither MSI nor MSI-X: nothing for the VMM to route (INTx is not modelled)`);
+    if (device.msi === undefined && device.msix === undefined && device.intx === undefined) {
+      throw new ConfigError(`${path}.host`, `${formatBdf(hostRid)} has no MSI, MSI-X or INTx pin: nothing for the VMM to route`);
     }
-    const { requesterId: _rid, ...options } = device;
+    // The stand-in sits on the guest's root bus: the host's bridges are not part of the guest's topology.
+    const { requesterId: _rid, behindBridges: _bridges, ...options } = device;
     return { guestBdf: formatBdf(guestRid), guestRid, hostBdf: formatBdf(hostRid), hostRid, device: options };
   });
 
   // The qemu-devel 2024-10-01 hack is a behaviour of QEMU's Intel vIOMMU, applied by the VMM's QEMU front (qemu-vtd-front.ts).
-  if (VMM_PROFILES[profile as VmmProfileName].intelIrAcceptsAmdFormat && guestBase.iommu?.kind !== 'intel') {
+  if (VMM_PROFILES[profile].intelIrAcceptsAmdFormat && guestBase.iommu?.kind !== 'intel') {
     throw new ConfigError('vmm.profile', `"${profile}" patches QEMU's Intel vIOMMU: the guest needs iommu.kind "intel"`);
   }
   // The guest sees each assigned function with the host function's identity and capability layout (vfio-pci
@@ -245,5 +210,5 @@ export function resolveSystemConfig(config: SystemConfig): ResolvedSystemConfig 
     devices: [...(guestBase.devices ?? []), ...assigned.map((a) => ({ ...a.device, bdf: a.guestBdf }))],
   };
   const guestResolved = resolveMachine(guest, 'guest');
-  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile: profile as VmmProfileName, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap }, hypothetical: { nativeRemapBySourceId } };
+  return { host, guest, hostResolved, guestResolved, assigned, vmm: { profile, postedInterrupts, msiNoVirt, pvComposeMsi, athBar0Quirk, imsTrap, nointxmask }, hypothetical: { nativeRemapBySourceId } };
 }

@@ -42,16 +42,32 @@ export interface SavedVcpu {
   wakeups: number;
 }
 
+/** vfio INTx of one assigned device (vfio-intx.ts): vfio-pci's mask state and KVM's hold on the guest pin. */
+export interface SavedIntx {
+  guestBdf: string;
+  /** Set up (false while the guest uses MSI or MSI-X). */
+  enabled: boolean;
+  masked: boolean;
+  guestDisabled: boolean;
+  guestLineAsserted: boolean;
+  interrupts: number;
+  resamples: number;
+  resent: number;
+}
+
 export interface VmmState {
   routes: SavedRoute[];
   vcpus: SavedVcpu[];
+  intx: SavedIntx[];
+  /** KVM's APICv inhibit reasons set (vmm.ts apicvInhibits). */
+  apicvInhibits: string[];
   /** The VMM's counters (vmm.ts VmmCounters), by name. */
   counters: Record<(typeof COUNTERS)[number], number>;
   /** The host kernel's vector allocations when the state was saved. */
   hostAllocations: number;
 }
 
-const COUNTERS = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'dropped', 'pended', 'nativeRemaps'] as const;
+const COUNTERS = ['translations', 'evictions', 'injections', 'posted', 'wakeups', 'faults', 'dropped', 'pended', 'nativeRemaps', 'resamples', 'resent'] as const;
 
 function fail(path: string, why: string): never {
   throw new UsageError(`system snapshot: ${path} ${why}`);
@@ -78,13 +94,28 @@ function bool(v: unknown, path: string): boolean {
 /** The shape the system the state is restored into imposes. */
 export interface VmmShape {
   guestBdfs: ReadonlySet<string>;
+  /** Guest BDFs of the assigned devices with vfio INTx, in order. */
+  intxBdfs: readonly string[];
+  /** Whether each of those has its INTx set up now. */
+  intxEnabled: readonly boolean[];
   vcpus: number;
   hostCpus: number;
 }
 
 /** Check a saved VMM state completely (types, ranges, references); throws UsageError naming the field. */
 export function checkVmmState(raw: unknown, shape: VmmShape): VmmState {
-  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'counters', 'hostAllocations']);
+  const s = obj(raw, 'vmm', ['routes', 'vcpus', 'intx', 'apicvInhibits', 'counters', 'hostAllocations']);
+  if (!Array.isArray(s.apicvInhibits) || !s.apicvInhibits.every((r) => r === 'APIC_ID_MODIFIED')) fail('vmm.apicvInhibits', 'must be a list of inhibit reasons (APIC_ID_MODIFIED)');
+  if (!Array.isArray(s.intx) || s.intx.length !== shape.intxBdfs.length) fail('vmm.intx', `must list the ${shape.intxBdfs.length} devices with vfio INTx`);
+  s.intx.forEach((x, i) => {
+    const p = `vmm.intx[${i}]`;
+    const o = obj(x, p, ['guestBdf', 'enabled', 'masked', 'guestDisabled', 'guestLineAsserted', 'interrupts', 'resamples', 'resent']);
+    if (o.guestBdf !== shape.intxBdfs[i]) fail(`${p}.guestBdf`, `must be ${shape.intxBdfs[i]}, got ${JSON.stringify(o.guestBdf)}`);
+    // The host line is the host kernel's (not in a snapshot): it must be requested now exactly when it was then.
+    if (o.enabled !== shape.intxEnabled[i]) fail(`${p}.enabled`, `is ${JSON.stringify(o.enabled)}, but vfio INTx of ${shape.intxBdfs[i]} is ${shape.intxEnabled[i] ? 'set up' : 'torn down (MSI mode)'} now and the host kernel is not part of a snapshot`);
+    for (const f of ['masked', 'guestDisabled', 'guestLineAsserted'] as const) bool(o[f], `${p}.${f}`);
+    for (const f of ['interrupts', 'resamples', 'resent'] as const) uint(o[f], `${p}.${f}`, Number.MAX_SAFE_INTEGER);
+  });
   uint(s.hostAllocations, 'vmm.hostAllocations', Number.MAX_SAFE_INTEGER);
   const c = obj(s.counters, 'vmm.counters', COUNTERS);
   for (const k of COUNTERS) uint(c[k], `vmm.counters.${k}`, Number.MAX_SAFE_INTEGER);

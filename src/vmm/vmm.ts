@@ -19,7 +19,8 @@ import { formatBdf } from '../core/bdf.ts';
 import { decodeCookie } from '../msi/cookie.ts';
 import { DeliveryMode, type ApicMessage } from '../msi/interrupt.ts';
 import { RouteSlot } from '../msi/route-slot.ts';
-import { PCI_COMMAND, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
+import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_COMMAND_MASTER } from '../pci/type0-header.ts';
+import { VfioIntx, type VfioIntxReport } from './vfio-intx.ts';
 import { TranslationResult } from '../msi/translation-result.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { AssignedFunction, AssignedFunctionTrap } from './assigned-function.ts';
@@ -78,6 +79,10 @@ export interface VmmCounters {
   pended: number;
   /** Guest native messages the hypothetical `nativeRemapBySourceId` IOMMU mapped to a vCPU (native-remap-by-source-id.ts). */
   nativeRemaps: number;
+  /** vfio INTx: guest EOIs of an assigned device's level interrupt that signalled its resamplefd (vfio_pci_intx_unmask). */
+  resamples: number;
+  /** vfio INTx: interrupts re-sent at unmask because the device still asserted (vfio_pci_intx_unmask_handler returned 1). */
+  resent: number;
 }
 
 /** A route as `sys.vmm.routes()` reports it. */
@@ -176,7 +181,7 @@ export class AssignedRoute {
 }
 
 export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
-  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0 };
+  readonly counters: VmmCounters = { translations: 0, evictions: 0, injections: 0, posted: 0, wakeups: 0, faults: 0, dropped: 0, pended: 0, nativeRemaps: 0, resamples: 0, resent: 0 };
   readonly vcpus: Vcpu[] = [];
   /** The guest's mapping of each assigned device's register BAR (with its quirk, if any), by guest BDF. */
   readonly assignedBars = new Map<string, AssignedBar>();
@@ -202,6 +207,13 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   private readonly scratch = new TranslationResult();
   /** A system restore is under way: evictions are not counted and KVM's pairing callbacks change nothing. */
   private restoring = false;
+  /**
+   * KVM's VM-wide APICv inhibit reasons set so far (kvm_set_apicv_inhibit). Modelled: APIC_ID_MODIFIED, set the first
+   * time a vCPU in xAPIC mode takes an APIC ID other than its own (kvm_lapic_xapic_id_updated) and never cleared.
+   */
+  readonly apicvInhibits = new Set<string>();
+  /** vfio INTx of each assigned device with an INTx pin, by guest BDF. */
+  private readonly intxByBdf = new Map<string, VfioIntx>();
 
   constructor(
     readonly config: ResolvedSystemConfig,
@@ -214,6 +226,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     this.kvm = new KvmIrqRouting({
       // The VMM injects through its routes' precomputed messages; an irqfd signalled directly injects the entry.
       inject: () => {},
+      // KVM's sources on a guest I/O APIC pin (vfio INTx's irqfd): one source of the guest's wired-OR line.
+      setPin: (pin, level) => this.guestMachine?.lines.gsi(pin, level),
       paired: (gsi) => {
         if (this.restoring) return;
         const r = this.routesByGsi.get(gsi);
@@ -262,6 +276,18 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
       this.vcpus.push(vcpu);
       this.vcpusByHostCpu[hostCpu].push(vcpu);
     }
+    guest.apicBus.addressingListener = (cpu) => this.apicMapChanged(cpu);
+    // KVM's ack notifier on the guest's I/O APIC: a level EOI resamples (kvm_notify_acked_irq → irqfd_resampler_ack).
+    guest.ioapic.levelEoiNotify = (pin) => this.kvm.ackIoapicPin(pin);
+    // The I/O APIC's pins are routed from the start (QEMU kvm_pc_setup_irq_routing / kvm_arch_init_irq_routing when
+    // the machine is created), before an INTx irqfd is bound to one.
+    if (this.config.assigned.some((a) => a.device.intx !== undefined)) this.commitRoutes();
+    for (const a of this.config.assigned) {
+      if (a.device.intx === undefined) continue;
+      const intx = new VfioIntx(a.guestBdf, a.hostBdf, host.device(a.hostBdf).fn, guest.intxRoute(a.guestBdf).gsi, !this.config.vmm.nointxmask, this.kernel, this.kvm, guest.events, host.events, this.counters);
+      this.intxByBdf.set(a.guestBdf, intx);
+      intx.enable();
+    }
     if (this.postedKind === 'amd') {
       for (let c = 0; c < host.cpuCount; c++) this.cpuByApicId.set(host.config.apicIds[c], c);
       // The IOMMU's doorbell reaches the host CPU running the vCPU; its AVIC hardware takes the IRR (no VM exit).
@@ -279,13 +305,30 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
   configWritten(fn: AssignedFunction, offset: number, size: number): void {
     const a = this.byGuestRid.get(fn.requesterId);
     if (a === undefined) return;
-    if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) this.syncBusMaster(fn, a);
+    if (offset < PCI_COMMAND + 2 && offset + size > PCI_COMMAND) {
+      this.syncBusMaster(fn, a);
+      this.intxByBdf.get(a.guestBdf)?.guestCommandWritten((fn.configRead(PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE) !== 0);
+    }
     const msi = fn.msi;
     if (msi !== null && offset < msi.offset + msi.length && offset + size > msi.offset) this.syncMsi(fn, a);
     const msix = fn.msix;
     if (msix !== null && offset < msix.offset + 12 && offset + size > msix.offset) {
       for (let n = 0; n < msix.entries; n++) this.syncMsix(fn, a, n);
     }
+    this.syncIntxMode(fn, a);
+  }
+
+  /**
+   * QEMU uses one interrupt mode at a time: enabling MSI or MSI-X tears INTx down (vfio_msi_enable / vfio_msix_enable
+   * → vfio_disable_interrupts → vfio_intx_disable), disabling it sets INTx up again (vfio_msi_disable /
+   * vfio_msix_disable → vfio_intx_enable).
+   */
+  private syncIntxMode(fn: AssignedFunction, a: ResolvedAssignment): void {
+    const intx = this.intxByBdf.get(a.guestBdf);
+    if (intx === undefined) return;
+    const msiMode = (fn.msi?.enabled() ?? false) || (fn.msix?.enabled() ?? false);
+    if (msiMode && intx.enabled) intx.disable();
+    else if (!msiMode && !intx.enabled) intx.enable();
   }
 
   /**
@@ -681,7 +724,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     const r = route.slot.result;
     let vcpu: number | null = null;
     const paired = route.gsi !== null && this.kvm.isPaired(route.gsi);
-    if (paired && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
+    if (paired && !this.postingInhibited && route.enabled && !route.masked && route.slot.valid && r.kind === 'deliver' && (r.msg.deliveryMode === DeliveryMode.Fixed || r.msg.deliveryMode === DeliveryMode.LowestPriority)) {
       const targets = this.guest.apicBus.matchSlow(r.msg);
       if (targets.length === 1) vcpu = targets[0];
     }
@@ -719,6 +762,38 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     // The posted IRTE was built from the evicted translation: stop posting until the route is rebuilt
     // (KVM updates the IRTE whenever the route behind an irqfd changes: kvm_arch_update_irqfd_routing).
     if (route.postedTo !== null) this.unpost(route);
+  }
+
+  // ---- The guest's APIC map -----------------------------------------------------------------------------------
+
+  /**
+   * A guest vCPU changed its APIC ID, LDR, DFR or APIC mode: KVM recalculates its APIC map (kvm_recalculate_apic_map).
+   * Injected interrupts follow at once — kvm_set_msi resolves each one through the map, as the guest's APIC bus here
+   * matches every message against the LAPICs as they are now. Posting does not: KVM chose the posted vCPU
+   * (kvm_intr_is_single_vcpu) when the route was last updated and only a routing update chooses again
+   * (kvm_arch_update_irqfd_routing → vmx_pi_update_irte / avic_pi_update_irte). What KVM does on an xAPIC ID change
+   * (kvm_lapic_xapic_id_updated, Linux 6.0+: "KVM: x86: inhibit APICv/AVIC on changes to APIC ID or APIC base") is
+   * inhibit APICv for the whole VM: AVIC then puts every IRTE back in remapped mode (avic_refresh_apicv_exec_ctrl →
+   * avic_set_pi_irte_mode) and posts nothing more, so the interrupts are injected through the new map; VT-d posting
+   * ignores the inhibit (vmx_can_use_vtd_pi), so a posted IRTE keeps its vCPU until the route is updated. KVM ignores
+   * an APIC ID write in x2APIC mode (the register is read-only there: the write never gets this far).
+   */
+  private apicMapChanged(cpu: number): void {
+    if (this.restoring || this.guestMachine === null) return;
+    const lapic = this.guest.cpu(cpu).lapic;
+    const events = this.guest.events;
+    if (events.active) events.hop('irqpath_kvm_recalculate_apic_map', [['vcpu', cpu], ['mode', lapic.mode], ['id', lapic.mode === 'xapic' ? lapic.id >>> 24 : lapic.id], ['ldr', lapic.ldr >>> 0]]);
+    // kvm_lapic_xapic_id_updated: a hardware-enabled xAPIC whose ID is not (u8) its vcpu_id.
+    if (lapic.mode !== 'xapic' || lapic.id >>> 24 === (lapic.initialApicId & 0xff) || this.apicvInhibits.has('APIC_ID_MODIFIED')) return;
+    this.apicvInhibits.add('APIC_ID_MODIFIED');
+    if (events.active) events.hop('irqpath_kvm_apicv_inhibit', [['reason', 'APIC_ID_MODIFIED'], ['set', 1]]);
+    if (this.postedKind !== 'amd') return;
+    for (const r of this.routeMap.values()) if (r.postedTo !== null) this.unpost(r);
+  }
+
+  /** AVIC posts only while APICv is not inhibited (avic_pi_update_irte checks kvm_vcpu_apicv_active). */
+  private get postingInhibited(): boolean {
+    return this.postedKind === 'amd' && this.apicvInhibits.size > 0;
   }
 
   // ---- Posted interrupts and vCPU scheduling ----------------------------------------------------------------
@@ -887,6 +962,8 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     return {
       routes,
       vcpus: this.vcpus.map((v) => ({ state: v.current, hostCpu: v.hostCpu, nextHostCpu: v.nextHostCpu, wakeups: v.wakeups })),
+      intx: [...this.intxByBdf.values()].map((x) => x.save()),
+      apicvInhibits: [...this.apicvInhibits],
       counters: { ...this.counters },
       hostAllocations: this.kernel.allocations,
     };
@@ -894,7 +971,7 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
 
   /** The shape a saved state must fit (for checkVmmState). */
   stateShape(): VmmShape {
-    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
+    return { guestBdfs: new Set(this.config.assigned.map((a) => a.guestBdf)), intxBdfs: [...this.intxByBdf.keys()], intxEnabled: [...this.intxByBdf.values()].map((x) => x.enabled), vcpus: this.vcpus.length, hostCpus: this.host.cpuCount };
   }
 
   /** First step of a restore, before the machines are restored: KVM's irqfds and producers go; evictions are not counted. */
@@ -980,11 +1057,19 @@ export class Vmm implements AssignedFunctionTrap, VcpuScheduler {
     }
     for (const r of this.routeMap.values()) this.syncProducer(r);
     this.commitRoutes();
+    state.intx.forEach((x) => this.intxByBdf.get(x.guestBdf)!.restore(x));
+    this.apicvInhibits.clear();
+    for (const r of state.apicvInhibits) this.apicvInhibits.add(r);
     Object.assign(this.counters, state.counters);
     this.restoring = false;
   }
 
   // ---- Reports --------------------------------------------------------------------------------------------------
+
+  /** vfio INTx of every assigned device with an INTx pin (vfio-intx.ts). */
+  intx(): VfioIntxReport[] {
+    return [...this.intxByBdf.values()].map((x) => x.report());
+  }
 
   routes(): VmmRouteReport[] {
     const out: VmmRouteReport[] = [];

@@ -462,3 +462,27 @@ describe('save and restore', () => {
     }
   });
 });
+
+describe('the hypervisor EOI hook (levelEoiNotify)', () => {
+  // QEMU hw/intc/ioapic.c ioapic_eoi_broadcast calls kvm_resample_fd_notify(n) for every level entry with the EOI's
+  // vector before it looks at Remote IRR; KVM's kvm_ioapic_update_eoi_one calls the ack notifiers before clearing it.
+  it('is told of each level entry with the vector, before Remote IRR is cleared; a line it re-asserts is delivered again', () => {
+    setRte(5, 0x45 | LEVEL);
+    setRte(6, 0x45); // edge, same vector: not told
+    setRte(7, 0x46 | LEVEL); // other vector: not told
+    const seen: [number, number][] = [];
+    io.levelEoiNotify = (pin) => {
+      seen.push([pin, rteLo(pin) & REMOTE_IRR]);
+      // A resampler: drop the line, then (the device still pending) raise it again.
+      io.deassert(pin);
+      io.assert(pin);
+    };
+    io.assert(5);
+    expect(dma.messages).toHaveLength(1);
+    io.eoiBroadcast(0x45);
+    expect(seen).toEqual([[5, REMOTE_IRR]]);
+    // Coalesced while Remote IRR was set, delivered again once it was cleared.
+    expect(dma.messages).toHaveLength(2);
+    expect(rteLo(5) & REMOTE_IRR).toBe(REMOTE_IRR);
+  });
+});

@@ -54,4 +54,36 @@ describe('machine config validation', () => {
     expect(e.reason).toContain(reason);
     expect(e.message).toContain(field);
   });
+
+  it('reports every shape problem at once, each with its path, in the order the schema declares the fields', () => {
+    const e = errorOf({ cpus: 0, ioapic: { pins: 121 }, devices: [{ bdf: '00:03.0', msi: { vectors: 3 } }], legacy: { hpetTimers: 2 }, hypervisor: { extDestID: true } });
+    expect(e.problems).toEqual([
+      { field: 'cpus', reason: 'must be between 1 and 32768, got 0' },
+      { field: 'ioapic.pins', reason: 'must be between 1 and 120, got 121' },
+      { field: 'hypervisor.extDestID', reason: 'unknown field (allowed: extDestId, xenPirq, x2apicApi, windowsHighAddressBits, intelIrAcceptsAmdFormat)' },
+      { field: 'devices[0].msi.vectors', reason: 'must be a power of two (1, 2, 4, 8, 16 or 32), got 3' },
+      { field: 'legacy.hpetTimers', reason: 'must be between 3 and 32, got 2' },
+    ]);
+    expect(e.field).toBe('cpus');
+    for (const p of e.problems) expect(e.message).toContain(`${p.field}: ${p.reason}`);
+  });
+
+  it('reads an empty ioapic or hypervisor block (YAML null: every line under it commented out) as the defaults', () => {
+    const c = resolveConfig({ cpus: 1, ioapic: null, hypervisor: null });
+    expect(c.ioapic).toEqual({ pins: 24, version: 0x20, id: 0 });
+    expect(Object.values(c.hypervisor).every((v) => v === false)).toBe(true);
+  });
+
+  it('names a missing field with what it must be, and a value that is not a configuration', () => {
+    expect(errorOf({}).problems).toEqual([{ field: 'cpus', reason: 'must be an integer, got undefined' }]);
+    expect(errorOf([1]).problems).toEqual([{ field: 'config', reason: 'must be an object' }]);
+  });
+
+  it('checks an IOMMU by its kind: the Intel and AMD units each have their own fields', () => {
+    expect(errorOf({ cpus: 1, iommu: { kind: 'intel', faultRecords: 0, xt: true } }).problems.map((p) => p.field)).toEqual(['iommu.faultRecords', 'iommu.xt']);
+    expect(errorOf({ cpus: 1, iommu: { kind: 'amd', base: 0xfed80001, awBits: 48 } }).problems.map((p) => p.field)).toEqual(['iommu.base', 'iommu.awBits']);
+    expect(errorOf({ cpus: 1, iommus: [{ kind: 'intel' }, { kind: 'amd' }] }).problems).toEqual([
+      { field: 'iommus[1].kind', reason: 'several units are modelled for Intel VT-d only (kind "intel"), got "amd"' },
+    ]);
+  });
 });

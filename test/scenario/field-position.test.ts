@@ -3,18 +3,8 @@
  * enclosing node when the field is missing, and of a variant's own override when the variant set it.
  */
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { scenarioErrorOf as errorOf } from './helpers.ts';
 import { positionOfField } from '../../src/scenario/field-position.ts';
-
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'x.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('accepted');
-}
 
 // Line numbers are written next to each line; columns count from 1.
 const FILE = [
@@ -46,6 +36,26 @@ describe('where a scenario error points', () => {
     const e = errorOf(FILE.replace('cpus: 4', 'cpus: 0').replace('vector: 5', 'vector: 1'));
     expect(e.field).toBe('machine.cpus');
     expect(e.position).toEqual({ line: 3, column: 9 });
+  });
+
+  it('at each of the machine problems, all reported at once', () => {
+    const e = errorOf(FILE.replace('cpus: 4', 'cpus: 0').replace('entries: 2', 'entries: 0'));
+    expect(e.problems.map((p) => [p.field, p.position])).toEqual([
+      ['machine.cpus', { line: 3, column: 9 }],
+      // Line 5: "    - { bdf: '00:03.0', msix: { entries: 0 } }" — the 0 is the 42nd character.
+      ['machine.devices[0].msix.entries', { line: 5, column: 42 }],
+    ]);
+    expect(e.problems[1].reason).toBe('must be between 1 and 2048, got 0');
+  });
+
+  it("at each problem of a variant's merged machine", () => {
+    const withVariant = FILE.replace('vector: 5', 'vector: 1') + ['variants:', '  - name: big', '    machine: { cpus: 0, ioapic: { pins: 0 } }', ''].join('\n');
+    const e = errorOf(withVariant);
+    // Line 14: "    machine: { cpus: 0, ioapic: { pins: 0 } }" — the values are the 22nd and 41st characters.
+    expect(e.problems.map((p) => [p.variant, p.field, p.position])).toEqual([
+      ['big', 'machine.cpus', { line: 14, column: 22 }],
+      ['big', 'machine.ioapic.pins', { line: 14, column: 41 }],
+    ]);
   });
 
   it('at the enclosing mapping when the field is missing', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deepMerge, parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
+import { scenarioErrorOf as errorOf } from './helpers.ts';
 
 const BASE = `
 title: t
@@ -13,16 +14,6 @@ expect:
   sources: { a: intended, p: intended }
 `;
 
-function errorOf(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'x.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('accepted');
-}
-
 describe('scenario files', () => {
   it('parse with defaults: MSI sources are signalled once, level pins raise/ack/lower/eoi', () => {
     const [s] = parseScenario(BASE, 'x.yaml');
@@ -30,6 +21,19 @@ describe('scenario files', () => {
     expect(s.sources[0].steps).toEqual(['signal']);
     expect(s.sources[1].steps).toEqual(['raise', 'ack', 'lower', 'eoi']);
     expect(s.expect.sources.a).toEqual({ kind: 'intended', times: 1 });
+  });
+
+  it("report every shape problem of a variant's merged source or expectations, named with the variant", () => {
+    const text = BASE + `variants:\n  - { name: v, sources: { a: { trigger: sideways, cpu: 40000 } }, expect: { verdict: works } }\n`;
+    expect(errorOf(text).problems.map((p) => [p.variant, p.field, p.reason])).toEqual([
+      ['v', 'sources[0].trigger', 'must be edge or level, got "sideways"'],
+      ['v', 'sources[0].cpu', 'must be an integer from 0 to 32767, got 40000'],
+    ]);
+    const expectOnly = BASE + `variants:\n  - { name: v, expect: { verdict: works, onlineCpus: 0 } }\n`;
+    expect(errorOf(expectOnly).problems.map((p) => [p.variant, p.field])).toEqual([
+      ['v', 'variants[0].expect.verdict'],
+      ['v', 'variants[0].expect.onlineCpus'],
+    ]);
   });
 
   it('expand variants by merging machine, guest and expectations over the base', () => {
@@ -77,6 +81,23 @@ describe('scenario files: DMA requests', () => {
     expect(errorOf(WITH_DMA.replace("device: '00:03.0', iova", "device: '00:09.0', iova") + '  dma: { buf: memory }\n').message).toContain('dma[0].device: no device 00:09.0');
     expect(errorOf(WITH_DMA.replace('0x100000', '0x100010') + '  dma: { buf: memory }\n').message).toContain('dma[0].iova: must be 4 KiB aligned');
     expect(errorOf(WITH_DMA + '  dma: { buf: { delivered: true } }\n').message).toContain('expect.dma.buf: must be memory, interrupt or { fault: { unit, code } }, got {"delivered":true}');
+  });
+});
+
+describe('INTx pins, CPU hotplug and APIC map steps', () => {
+  it('a pin may name the device whose INTx drives it, if the device has an INTx pin', () => {
+    const withPin = BASE.replace('- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2 }', "- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2, device: '00:03.0' }");
+    expect(errorOf(withPin).message).toContain('sources[1].device: device 00:03.0 has no INTx pin (intx: A..D) to drive pin 3');
+    expect(errorOf(withPin.replace("device: '00:03.0' }", "device: '00:09.0' }")).message).toContain('sources[1].device: no device 00:09.0 in the machine');
+  });
+
+  it('reads the guest-wide steps and the managed flag, and names a bad one', () => {
+    const steps = BASE.replace('- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2 }', "- { id: p, kind: ioapic, pin: 3, trigger: level, cpu: 2, managed: true, steps: [cpu-offline 2, 'apic-id 1 7', 'ldr 1 0x80', x2apic, raise, cpu-online 2] }");
+    const [s] = parseScenario(steps, 'x.yaml');
+    expect(s.sources[1].steps).toEqual(['cpu-offline 2', 'apic-id 1 7', 'ldr 1 0x80', 'x2apic', 'raise', 'cpu-online 2']);
+    expect(s.sources[1].managed).toBe(true);
+    expect(errorOf(steps.replace('cpu-offline 2', 'cpu-offline')).message).toContain('unknown step "cpu-offline"');
+    expect(errorOf(steps.replace('managed: true', 'managed: 1')).message).toContain('managed');
   });
 });
 

@@ -26,7 +26,7 @@ function violations(schema: Schema, value: Json, path = ''): string[] {
     switch (key) {
       case '$schema': case 'title': case 'description': break;
       case 'type': {
-        const ok = rule === 'object' ? isObj(value) : rule === 'array' ? Array.isArray(value) : rule === 'integer' ? Number.isInteger(value) : typeof value === rule;
+        const ok = rule === 'object' ? isObj(value) : rule === 'array' ? Array.isArray(value) : rule === 'integer' ? Number.isInteger(value) : rule === 'null' ? value === null : typeof value === rule;
         if (!ok) return [`${path}: type ${String(rule)}`];
         break;
       }
@@ -38,6 +38,10 @@ function violations(schema: Schema, value: Json, path = ''): string[] {
       case 'maximum': if (typeof value === 'number' && value > (rule as number)) out.push(`${path}: maximum`); break;
       case 'pattern': if (typeof value === 'string' && !new RegExp(rule as string, 'u').test(value)) out.push(`${path}: pattern`); break;
       case 'anyOf': if (!(rule as Schema[]).some((s) => violations(s, value, path).length === 0)) out.push(`${path}: anyOf`); break;
+      case 'oneOf': if ((rule as Schema[]).filter((s) => violations(s, value, path).length === 0).length !== 1) out.push(`${path}: oneOf`); break;
+      // Only references into this document's own $defs (JSON Schema 2020-12 Core §8.2.3.1, §8.2.4).
+      case '$ref': out.push(...violations(definition(rule as string), value, path)); break;
+      case '$defs': break;
       case 'items': if (Array.isArray(value)) value.forEach((x, i) => out.push(...violations(rule as Schema, x, `${path}[${i}]`))); break;
       case 'required': if (isObj(value)) for (const k of rule as string[]) if (!(k in value)) out.push(`${path}.${k}: required`); break;
       case 'properties': if (isObj(value)) for (const [k, s] of Object.entries(rule as Schema)) if (k in value) out.push(...violations(s as Schema, value[k], `${path}.${k}`)); break;
@@ -59,6 +63,13 @@ function violations(schema: Schema, value: Json, path = ''): string[] {
 }
 
 const schema = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as Schema;
+
+function definition(ref: string): Schema {
+  const name = /^#\/\$defs\/([\w-]+)$/.exec(ref)?.[1];
+  const found = name === undefined ? undefined : (schema.$defs as Schema | undefined)?.[name];
+  if (found === undefined) throw new Error(`$ref ${ref} does not name a definition of the schema`);
+  return found as Schema;
+}
 
 /** A scenario with every block set, correct; each case below breaks one thing. */
 const GOOD = `title: t
@@ -94,6 +105,12 @@ describe('scenarios/scenario.schema.json', () => {
     expect(shapeProblems(parse(GOOD))).toEqual([]);
   });
 
+  it('accepts an empty hypervisor block (YAML null), as the machine does', () => {
+    const doc = parse(GOOD.replace('cpus: 4,', 'cpus: 4, hypervisor: ~,')) as Json;
+    expect(violations(schema, doc)).toEqual([]);
+    expect(shapeProblems(doc)).toEqual([]);
+  });
+
   // Each class of shape mistake: the JSON Schema flags the field (an editor underlines it) and irqpath names it.
   it.each([
     ['a missing required field', GOOD.replace('title: t\n', ''), '.title', 'title'],
@@ -107,6 +124,11 @@ describe('scenarios/scenario.schema.json', () => {
     ['a bad field inside an expectation', GOOD.replace('unit: intel-vtd', 'unit: intel'), '.expect.sources.a', 'expect.sources.a.fault.unit'],
     ['an unknown VMM counter', GOOD.replace('faults: 1', 'fault: 1'), '.expect.vmm.fault', 'expect.vmm.fault'],
     ['a variant name with spaces', GOOD.replace('name: v1', 'name: v 1'), '.variants[0].name', 'variants[0].name'],
+    ['a machine field out of range', GOOD.replace('cpus: 4', 'cpus: 0'), '.machine.cpus', 'machine.cpus'],
+    ['an unknown machine field', GOOD.replace('cpus: 4,', 'cpus: 4, cpuz: 4,'), '.machine.cpuz', 'machine.cpuz'],
+    ['a field of the other IOMMU kind', GOOD.replace('cpus: 4,', 'cpus: 4, iommu: { kind: amd, awBits: 48 },'), '.machine.iommu', 'machine.iommu.awBits'],
+    ['a bad device field', GOOD.replace('entries: 2', 'entries: 0'), '.machine.devices[0].msix.entries', 'machine.devices[0].msix.entries'],
+    ['a hypervisor block that is neither a mapping nor empty', GOOD.replace('cpus: 4,', 'cpus: 4, hypervisor: yes,'), '.machine.hypervisor', 'machine.hypervisor'],
   ])('catches %s', (_what, text, jsonPath, field) => {
     const doc = parse(text) as Json;
     expect(violations(schema, doc).some((v) => v.startsWith(jsonPath))).toBe(true);

@@ -95,9 +95,34 @@ describe('irqfds and irqbypass', () => {
     let resampled = 0;
     routing.setRouting([{ gsi: 10, type: 'ioapic', pin: 10 }]);
     routing.assignIrqfd(10, {}, () => resampled++);
-    routing.resample(10);
-    routing.resample(11);
+    routing.ackIoapicPin(10);
+    routing.ackIoapicPin(11);
     expect(resampled).toBe(1);
     expect(routing.irqfds()).toEqual([{ gsi: 10, resample: true, paired: false }]);
+  });
+
+  it('an I/O APIC pin irqfd: an edge without a resampler, a held level with one until the guest EOIs the pin', () => {
+    // virt/kvm/eventfd.c irqfd_inject: without a resampler kvm_set_irq(…, 1) then (…, 0) under
+    // KVM_USERSPACE_IRQ_SOURCE_ID; with one, kvm_set_irq(KVM_IRQFD_RESAMPLE_IRQ_SOURCE_ID, gsi, 1) only, and
+    // irqfd_resampler_ack sets it to 0 before signalling the resamplefd.
+    const log: string[] = [];
+    const routing = new KvmIrqRouting({ inject: () => log.push('msi'), paired: () => {}, unpaired: () => {}, setPin: (pin, level) => log.push(`pin ${pin} ${level ? 1 : 0}`) });
+    routing.setRouting([{ gsi: 5, type: 'ioapic', pin: 5 }, { gsi: 18, type: 'ioapic', pin: 18 }]);
+    const edge = {};
+    const level = {};
+    routing.assignIrqfd(5, edge);
+    routing.assignIrqfd(18, level, () => log.push('resamplefd'));
+    routing.signal(edge);
+    routing.signal(level);
+    routing.signal(level); // one source: still one assertion
+    expect(routing.resampleLevel(18)).toBe(true);
+    routing.ackIoapicPin(18);
+    expect(routing.resampleLevel(18)).toBe(false);
+    routing.ackIoapicPin(18); // nothing asserted: the resamplefd is still signalled, no second deassertion
+    expect(log).toEqual(['pin 5 1', 'pin 5 0', 'pin 18 1', 'pin 18 0', 'resamplefd', 'resamplefd']);
+    // Deassigning the irqfd while its level is held lets the line go (irqfd_resampler_shutdown).
+    routing.signal(level);
+    routing.deassignIrqfd(level);
+    expect(log.slice(-2)).toEqual(['pin 18 1', 'pin 18 0']);
   });
 });

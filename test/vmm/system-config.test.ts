@@ -52,16 +52,39 @@ describe('system config validation names the field', () => {
     expect(fieldOf(mutate)).toBe(field);
   });
 
-  it('a host device with neither MSI nor MSI-X cannot be assigned (nothing to route; INTx is not modelled)', () => {
+  it('a host device with no MSI, MSI-X or INTx pin cannot be assigned (nothing to route); INTx alone can', () => {
     expect(fieldOf((c) => (c.host.devices = [{ bdf: '02:00.0' }]))).toBe('guest.assigned[0].host');
+    expect(fieldOf((c) => (c.host.devices = [{ bdf: '02:00.0', intx: 'B' }]))).toBe('(accepted)');
+    expect(fieldOf((c) => (c.vmm.nointxmask = 'yes'))).toBe('vmm.nointxmask');
   });
 
   it('reads the older spellings (vmm.quirks list, vmm.nativeRemapBySourceId) into the same resolved configuration', () => {
     const older = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', quirks: ['ath-bar0', 'ims-trap'], nativeRemapBySourceId: true } });
     const current = resolveSystemConfig({ ...base(), vmm: { profile: 'hardware', athBar0Quirk: true, imsTrap: true }, hypothetical: { nativeRemapBySourceId: true } });
     expect(older.vmm).toEqual(current.vmm);
-    expect(older.vmm).toEqual({ profile: 'hardware', postedInterrupts: false, msiNoVirt: false, pvComposeMsi: false, athBar0Quirk: true, imsTrap: true });
+    expect(older.vmm).toEqual({ profile: 'hardware', postedInterrupts: false, msiNoVirt: false, pvComposeMsi: false, athBar0Quirk: true, imsTrap: true, nointxmask: false });
     expect(older.hypothetical).toEqual({ nativeRemapBySourceId: true });
     expect(current.hypothetical).toEqual({ nativeRemapBySourceId: true });
+  });
+
+  it('reports every shape problem of host, guest and VMM at once, each field named from the system', () => {
+    const c = base() as unknown as Record<string, any>;
+    c.host.cpus = 0;
+    c.guest.assigned[0].bdf = '5';
+    c.vmm.profile = 'kvmtool';
+    c.vmm.quirks = ['igd'];
+    let error: unknown;
+    try {
+      resolveSystemConfig(c as unknown as SystemConfig);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      { field: 'host.cpus', reason: 'must be between 1 and 32768, got 0' },
+      { field: 'guest.assigned[0].bdf', reason: '"5" is not a PCI address of the form bb:dd.f (e.g. 00:03.0)' },
+      { field: 'vmm.profile', reason: 'must be one of hardware, qemu, qemu-amd-hack, got "kvmtool"' },
+      { field: 'vmm.quirks[0]', reason: 'unknown quirk "igd" (known: ath-bar0, ims-trap; the current spelling is vmm.athBar0Quirk / vmm.imsTrap: true)' },
+    ]);
   });
 });

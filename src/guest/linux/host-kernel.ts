@@ -13,7 +13,9 @@
 import { UsageError } from '../../core/errors.ts';
 import type { Machine } from '../../machine/machine.ts';
 import type { Lapic } from '../../apic/lapic.ts';
-import type { HostKernel, HostVector, PostedTarget } from '../../vmm/host-kernel.ts';
+import type { HostIntxLine, HostKernel, HostVector, PostedTarget } from '../../vmm/host-kernel.ts';
+import { ioapicReadRte, ioapicWriteRte } from '../ioapic-access.ts';
+import { RTE_MASK } from '../../msi/formats/ioapic-rte.ts';
 import type { ProgrammedInterrupt } from '../guest-os.ts';
 import { LinuxGuest } from './linux-guest.ts';
 
@@ -26,6 +28,25 @@ interface VfioVector {
   posted: boolean;
 }
 
+/** An INTx line the kernel requested: its chain of handlers (IRQF_SHARED) and its disable state. */
+interface IntxLine {
+  line: HostIntxLine;
+  actions: { handler: () => boolean; shared: boolean }[];
+  /** disable_irq depth (IRQD_IRQ_DISABLED while > 0). */
+  disabled: number;
+  /** Masked at the I/O APIC by the lazy disable (handle_fasteoi_irq found it disabled). */
+  masked: boolean;
+  /** Interrupts in a row no handler claimed (note_interrupt). */
+  unhandled: number;
+}
+
+/**
+ * Unhandled interrupts in a row after which the line is disabled ("nobody cared"). Linux's note_interrupt counts
+ * 99,900 unhandled of 100,000; here each re-delivery of a stuck level line nests in the one before (interrupt entry
+ * is synchronous), so the model gives up far earlier, with Linux's message.
+ */
+const NOBODY_CARED_LIMIT = 100;
+
 export class LinuxHostKernel implements HostKernel {
   readonly linux: LinuxGuest;
   private readonly handlers: ((() => void) | undefined)[];
@@ -36,6 +57,10 @@ export class LinuxHostKernel implements HostKernel {
   private readonly vfioVectors: VfioVector[] = [];
   /** Host CPUs taken offline (CPU hotplug); they get no new vectors. */
   private readonly offline = new Set<number>();
+  /** INTx lines requested, by host GSI. */
+  private readonly intxLines = new Map<number, IntxLine>();
+  /** Per CPU × vector: 1 for a level-triggered line (handle_fasteoi_irq: the handler runs before the EOI). */
+  private readonly levelVectors: Uint8Array;
 
   constructor(private readonly host: Machine) {
     this.linux = new LinuxGuest(host);
@@ -43,6 +68,7 @@ export class LinuxHostKernel implements HostKernel {
     this.handlers = new Array(host.cpuCount * 256);
     this.lapics = Array.from({ length: host.cpuCount }, (_, i) => host.cpu(i).lapic);
     this.perCpu = new Array(host.cpuCount).fill(0);
+    this.levelVectors = new Uint8Array(host.cpuCount * 256);
   }
 
   get remapping(): 'intel' | 'amd' | null {
@@ -81,6 +107,92 @@ export class LinuxHostKernel implements HostKernel {
     let cpu = online[0];
     for (const c of online) if (this.perCpu[c] < this.perCpu[cpu]) cpu = c;
     return cpu;
+  }
+
+  /**
+   * request_irq on the device's INTx line. The line's GSI is where the host's ACPI routing (_PRT, ICH9 PIRQ) puts the
+   * device's pin; the first request programs its RTE level-triggered, active low (acpi_register_gsi), and each one
+   * adds its handler to the line's chain — both must be IRQF_SHARED to share (__setup_irq: -EBUSY otherwise).
+   */
+  requestIntx(hostBdf: string, shared: boolean, handler: () => boolean): HostIntxLine | string {
+    const gsi = this.host.intxRoute(hostBdf).gsi;
+    const existing = this.intxLines.get(gsi);
+    if (existing !== undefined) {
+      if (!shared || existing.actions.some((a) => !a.shared)) return `request_irq: IRQ ${gsi} is busy (-EBUSY): it is already requested and not every handler is IRQF_SHARED`;
+      existing.actions.push({ handler, shared });
+      return existing.line;
+    }
+    const cpu = this.leastLoadedCpu();
+    const p = this.linux.setupInterrupt({ id: `vfio-intx(${hostBdf})`, kind: 'ioapic', pin: gsi, trigger: 'level', polarity: 'low', cpu });
+    if (p.status !== 'programmed') return p.note ?? 'refused';
+    this.perCpu[p.cpu]++;
+    this.allocations++;
+    const entry: IntxLine = { line: { gsi, cpu: p.cpu, vector: p.vector }, actions: [{ handler, shared }], disabled: 0, masked: false, unhandled: 0 };
+    this.intxLines.set(gsi, entry);
+    this.handlers[p.cpu * 256 + p.vector] = () => this.fasteoi(entry);
+    this.levelVectors[p.cpu * 256 + p.vector] = 1;
+    return entry.line;
+  }
+
+  /**
+   * handle_fasteoi_irq for an INTx line: a line disabled by disable_irq_nosync is masked now (lazy disable) and its
+   * handlers do not run; otherwise every handler on the chain runs (a shared line: each checks its own device). The
+   * EOI follows in the interrupt entry.
+   */
+  private fasteoi(entry: IntxLine): void {
+    if (entry.disabled > 0) {
+      this.setIntxMask(entry, true);
+      return;
+    }
+    let handled = false;
+    for (const a of entry.actions) if (a.handler()) handled = true;
+    if (handled) {
+      entry.unhandled = 0;
+      return;
+    }
+    // note_interrupt → __report_bad_irq: a line nobody claims is eventually disabled.
+    if (++entry.unhandled < NOBODY_CARED_LIMIT) return;
+    this.linux.log.print(`irq ${entry.line.gsi}: nobody cared (try booting with the "irqpoll" option)`);
+    this.linux.log.print(`Disabling IRQ #${entry.line.gsi}`);
+    entry.disabled++;
+    this.setIntxMask(entry, true);
+  }
+
+  private setIntxMask(entry: IntxLine, masked: boolean): void {
+    if (entry.masked === masked) return;
+    entry.masked = masked;
+    // mask_ioapic_irq / unmask_ioapic_irq: the RTE's mask bit; an unmasked level line still asserted fires again.
+    const cpu = this.host.cpu(0);
+    const base = this.host.firmware.madt.ioapic.address;
+    const rte = ioapicReadRte(cpu, base, entry.line.gsi);
+    ioapicWriteRte(cpu, base, entry.line.gsi, masked ? rte | BigInt(RTE_MASK) : rte & ~BigInt(RTE_MASK));
+  }
+
+  freeIntx(line: HostIntxLine, handler: () => boolean): void {
+    const entry = this.intxLines.get(line.gsi);
+    if (entry === undefined) return;
+    const i = entry.actions.findIndex((a) => a.handler === handler);
+    if (i < 0) return;
+    entry.actions.splice(i, 1);
+    if (entry.actions.length > 0) return;
+    // __free_irq → irq_shutdown: the last action gone, the line is masked and its vector freed.
+    this.setIntxMask(entry, true);
+    this.handlers[line.cpu * 256 + line.vector] = undefined;
+    this.levelVectors[line.cpu * 256 + line.vector] = 0;
+    this.perCpu[line.cpu]--;
+    this.intxLines.delete(line.gsi);
+  }
+
+  disableIntx(line: HostIntxLine): void {
+    const entry = this.intxLines.get(line.gsi);
+    if (entry !== undefined) entry.disabled++;
+  }
+
+  enableIntx(line: HostIntxLine): void {
+    const entry = this.intxLines.get(line.gsi);
+    if (entry === undefined || entry.disabled === 0) return;
+    // irq_enable → unmask_irq; a level line needs no resend (check_irq_resend): the I/O APIC sees it still asserted.
+    if (--entry.disabled === 0) this.setIntxMask(entry, false);
   }
 
   postVector(hostBdf: string, host: HostVector, target: PostedTarget): void {
@@ -128,7 +240,36 @@ export class LinuxHostKernel implements HostKernel {
       v.host.vector = p.vector;
       moved++;
     }
+    for (const entry of this.intxLines.values()) {
+      if (entry.line.cpu !== cpu) continue;
+      moved++;
+      this.moveIntxLine(entry, this.leastLoadedCpu());
+    }
     return moved;
+  }
+
+  /**
+   * An INTx line follows its CPU going offline (irq_do_set_affinity → ioapic_set_affinity): a vector on `to` and the
+   * RTE written again for it — under host interrupt remapping the model programs a fresh IRTE for the pin where Linux
+   * rewrites the one it has; the delivery is the same. A line masked by a lazy disable stays masked.
+   */
+  private moveIntxLine(entry: IntxLine, to: number): void {
+    const { line } = entry;
+    const p = this.linux.setupInterrupt({ id: `vfio-intx(gsi ${line.gsi})`, kind: 'ioapic', pin: line.gsi, trigger: 'level', polarity: 'low', cpu: to });
+    if (p.status !== 'programmed') throw new UsageError(`offlineCpu: the INTx line at GSI ${line.gsi} could not move to CPU ${to}: ${p.note ?? 'refused'}`);
+    this.handlers[line.cpu * 256 + line.vector] = undefined;
+    this.levelVectors[line.cpu * 256 + line.vector] = 0;
+    this.perCpu[line.cpu]--;
+    this.handlers[p.cpu * 256 + p.vector] = () => this.fasteoi(entry);
+    this.levelVectors[p.cpu * 256 + p.vector] = 1;
+    this.perCpu[p.cpu]++;
+    this.allocations++;
+    line.cpu = p.cpu;
+    line.vector = p.vector;
+    if (entry.masked) {
+      entry.masked = false;
+      this.setIntxMask(entry, true);
+    }
   }
 
   /** Host CPUs online now (the kernel's view, CPU hotplug included). */
@@ -173,8 +314,14 @@ export class LinuxHostKernel implements HostKernel {
     const lapic = this.lapics[cpu];
     const taken = lapic.acknowledge();
     if (taken === null) return false;
-    lapic.eoi();
     const h = handlers[cpu * 256 + taken];
+    if (this.levelVectors[cpu * 256 + taken] === 1) {
+      // handle_fasteoi_irq: the handler, then the EOI (local, and the I/O APIC's under remapping: ioapic_ir_ack_level).
+      h?.();
+      this.linux.endOfInterrupt(cpu, taken);
+      return true;
+    }
+    lapic.eoi();
     if (h !== undefined) h();
     return true;
   }
