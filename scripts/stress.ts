@@ -1,10 +1,13 @@
 /**
  * `npm run stress -- --minutes N [--seed S] [--runs R] [--interrupts M]`: the standing random-operation campaign.
  *
- * Rounds of the model-based and generated stress tests (VT-d and AMD-Vi remapping against independent models,
- * corrupt snapshots, mangled parser input), each round with a new seed and R sequences per property, until N minutes
- * have passed; then a memory phase that fires M interrupts (default 10 million) through an assigned device — host
- * Linux with VT-d, the VMM, a Linux guest — and checks that the heap stays flat. Prints operations, oracle checks,
+ * Rounds of the model-based and generated stress tests, each round with a new seed and R sequences per property,
+ * until N minutes have passed: VT-d and AMD-Vi remapping against independent models; every machine kind (no IOMMU
+ * with xAPIC-only and x2APIC CPUs, VT-d with and without EIM, AMD-Vi with and without GA/XT, the QEMU front) with the
+ * Linux model; the two-machine system (assignment, posting, vCPU scheduling and migration); the legacy devices (level
+ * INTx and Remote IRR, the 8259, the LAPIC timer, the HPET); corrupt snapshots; mangled parser input. Then a memory
+ * phase fires M interrupts (default 10 million) through an assigned device — host Linux with VT-d, the VMM, a Linux
+ * guest — and checks that the heap stays flat. Prints operations, oracle checks,
  * mismatches (each with the seed that replays it: IRQPATH_STRESS_SEED=S npx vitest run test/stress) and the slowest
  * operation. Exit 1 on any mismatch or heap growth. `npm test` runs the same tests briefly with a fixed seed under CI.
  */
@@ -15,9 +18,21 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { assignedNic } from '../bench/program.ts';
+import type { FileStats } from '../test/stress/campaign-stats.ts';
+import { CampaignCoverage } from '../test/stress/campaign-coverage.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const FILES = ['test/stress/vtd-remapping.model.test.ts', 'test/stress/amd-remapping.model.test.ts', 'test/stress/corrupt-snapshots.test.ts', 'test/stress/parser-fuzz.test.ts'];
+const FILES = [
+  'test/stress/vtd-remapping.model.test.ts',
+  'test/stress/amd-remapping.model.test.ts',
+  'test/stress/machine-kinds.model.test.ts',
+  'test/stress/posting.model.test.ts',
+  'test/stress/level-interrupts.model.test.ts',
+  'test/stress/i8259.model.test.ts',
+  'test/stress/timers.model.test.ts',
+  'test/stress/corrupt-snapshots.test.ts',
+  'test/stress/parser-fuzz.test.ts',
+];
 
 const positive = (what: string) => (text: string) => {
   const n = Number(text);
@@ -34,12 +49,8 @@ const program = new Command('stress')
   .parse();
 const opts = program.opts<{ minutes: number; seed: number; runs: number; interrupts: number }>();
 
-interface FileStats {
-  file: string;
-  operations: number;
-  checks: number;
-  slowest: { operation: string; ms: number };
-}
+/** Coverage summed over the rounds, judged once at the end (test/stress/campaign-coverage.ts). */
+const coverage = new CampaignCoverage();
 
 const totals = { rounds: 0, operations: 0, checks: 0, mismatches: [] as string[], slowest: { operation: '', ms: 0, file: '' } };
 const scratch = mkdtempSync(join(tmpdir(), 'irqpath-stress-'));
@@ -65,6 +76,7 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
     totals.operations += s.operations;
     totals.checks += s.checks;
     if (s.slowest.ms > totals.slowest.ms) totals.slowest = { ...s.slowest, file: s.file };
+    coverage.add(s);
   }
   if (run.status !== 0) {
     const failed = (run.stdout + run.stderr).split('\n').filter((l) => /FAIL|Counterexample|AssertionError/.test(l)).slice(0, 6).join('\n    ');
@@ -75,11 +87,16 @@ for (let seed = opts.seed; Date.now() < deadline; seed++) {
 rmSync(scratch, { recursive: true, force: true });
 process.stderr.write('\n');
 
+// Coverage over the whole campaign: a mismatch only where the sequences were enough to judge it.
+const { mismatches: neverExercised, notes: coverageNotes } = coverage.verdict();
+totals.mismatches.push(...neverExercised);
+
 console.log(`stress campaign: ${totals.rounds} rounds from seed ${opts.seed}, ${opts.runs} sequences per property`);
 console.log(`  operations:    ${totals.operations}`);
 console.log(`  oracle checks: ${totals.checks}`);
 console.log(`  mismatches:    ${totals.mismatches.length}`);
 for (const m of totals.mismatches) console.log(`    ${m}`);
+for (const n of coverageNotes) console.log(`  coverage: ${n}`);
 console.log(`  slowest operation: ${totals.slowest.ms.toFixed(1)} ms — ${totals.slowest.operation} (${totals.slowest.file})`);
 
 let heapGrew = false;

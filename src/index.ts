@@ -15,7 +15,8 @@ export type { PicPair } from './pic/pic-pair.ts';
 export type { Hpet } from './hpet/hpet.ts';
 export type { SimClock } from './core/sim-clock.ts';
 export { DEFAULT_LINUX_VERSION, parseLinuxVersion, type LinuxVersion } from './core/linux-version.ts';
-export { machineFromDmesg, type DmesgMachine } from './tools/from-dmesg.ts';
+export { machineFromDmesg, machinesFromReading, type DmesgMachine } from './tools/from-dmesg.ts';
+export { DmesgReader, type BootChoice, type DmesgReading } from './tools/dmesg-reader.ts';
 export { checkRemappingLines, type RemappingCheck } from './tools/dmesg-check.ts';
 export { ConfigError, GeneralProtectionFault, UsageError } from './core/errors.ts';
 export type { MachineEvents, TraceHop, TraceValue, IommuFaultEvent, ApicAcceptEvent, MemoryWriteEvent, PirqEvent, InterruptLostEvent, LapicRefusal, IommuInterruptEvent } from './core/events.ts';
@@ -34,6 +35,7 @@ export { createGuest, LinuxGuest, WindowsGuest, WINDOWS_QUIRK_NAMES, type GuestO
 export { offlineCpu, onlineCpu, type HotplugMove } from './guest/linux/cpu-hotplug.ts';
 export type { GuestOs, InterruptRequest, ProgrammedInterrupt, DmaMapping, PinSetup } from './guest/guest-os.ts';
 export { programVector, fireVector, type VectorMessage } from './guest/fire-vector.ts';
+export { requestBootIrqs, type BootIrq, type BootIrqs, type LinuxBootIrqPlan } from './guest/linux/boot-irqs.ts';
 export { runScenario } from './scenario/run-scenario.ts';
 export type { ScenarioResult, SourceResult, DmaResult, Delivery, SourceObservation, Check, Verdict, RunOptions } from './scenario/run-scenario.ts';
 export { parseScenario, ScenarioError } from './scenario/scenario-file.ts';

@@ -5,9 +5,10 @@
  * marker, waits for the host to read the machine through the monitor (it answers `go` on the serial port), and
  * powers off.
  */
-import { SECTION_PREFIX, READY_SECTION } from '../../src/tools/qemu-recording.ts';
+import { HARNESS_BOOT, SECTION_PREFIX, READY_SECTION } from '../../src/tools/qemu-recording.ts';
 
-export const GUEST_MODULES = ['virtio_pci', 'virtio_net', 'e1000e', 'nvme', 'ahci', 'sd_mod'];
+/** Loaded in this order; the order is recorded in provenance.json (guestModules), as the IRQ allocation follows it. */
+export const GUEST_MODULES = [...HARNESS_BOOT.modules];
 
 export function initScript(): string {
   const sec = (name: string) => `echo "${SECTION_PREFIX}${name} ==="`;

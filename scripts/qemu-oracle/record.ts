@@ -290,6 +290,8 @@ async function record(c: Configuration, ctx: { outRoot: string; kernel: string; 
     traceEvents: ctx.events.length,
     trace,
     files: [...files, 'provenance.json'].sort(),
+    guestModules: [...GUEST_MODULES],
+    netUp: true,
   };
   if (notes.length) provenance.notes = notes;
   writeFileSync(join(outDir, 'provenance.json'), JSON.stringify(provenance, null, 2) + '\n');

@@ -39,6 +39,7 @@ import { LAPIC_REGISTER_WORDS, Lapic, type LapicSinks } from './lapic.ts';
 import { LOWEST_PRIORITY_POLICIES, chooseLowestPriority, type LowestPriorityPolicy } from './lowest-priority.ts';
 import { LVT_MASKED, Shorthand } from './registers.ts';
 import { SimClock } from '../core/sim-clock.ts';
+import { formatBdf } from '../core/bdf.ts';
 import type { LapicTiming } from './lapic-timer.ts';
 
 export interface ApicBusOptions {
@@ -80,6 +81,8 @@ export class ApicBus {
   private readonly index: DestinationIndex;
   private readonly scratch: Int32Array[] = [];
   private depth = 0;
+  /** How a lost message's requester is named (the machine names its I/O APIC and HPET, see Machine). */
+  nameOf: (requester: number) => string = formatBdf;
   readonly timing: LapicTiming;
   /**
    * The two LINT wires every LAPIC's LINT0/LINT1 pins hang on (MP spec 3.6.2.2, virtual-wire mode: the 8259's INTR on
@@ -107,7 +110,7 @@ export class ApicBus {
     this.eoiBroadcastSink = options.eoiBroadcast;
     const sinks: LapicSinks = {
       sendIpi: (source, msg, shorthand) => {
-        this.dispatch(msg, shorthand, source);
+        this.dispatch(msg, shorthand, source, -1);
       },
       eoiBroadcast: (vector) => this.eoiBroadcastSink(vector),
       addressingChanged: (lapic) => {
@@ -166,8 +169,12 @@ export class ApicBus {
     }
   }
 
-  /** Deliver a decoded interrupt; returns how many LAPICs accepted it. No allocation when nobody listens. */
-  deliver(msg: ApicMessage): number {
+  /**
+   * Deliver a decoded interrupt; returns how many LAPICs accepted it. No allocation when nobody listens. `requester`
+   * is the PCI requester ID of the message (its interrupt_lost event names it, through {@link nameOf}); -1 for a
+   * message with no requester on the bus (an IOMMU's own interrupt, a VMM's injection).
+   */
+  deliver(msg: ApicMessage, requester = -1): number {
     // Fast path for the common case — a physical Fixed interrupt to one CPU while nobody listens — that skips the
     // general resolver and arbitration. Anything else (and every traced delivery) takes the general path.
     if (msg.deliveryMode === DeliveryMode.Fixed && msg.destMode === DestMode.Physical && !this.events.active && (msg.trigger === 0 || msg.level === 1)) {
@@ -179,7 +186,7 @@ export class ApicBus {
         if (cpu === -1) return 0;
       }
     }
-    return this.dispatch(msg, Shorthand.None, null);
+    return this.dispatch(msg, Shorthand.None, null, requester);
   }
 
   /**
@@ -220,7 +227,7 @@ export class ApicBus {
     return this.index.physicalIsDense;
   }
 
-  private dispatch(msg: ApicMessage, shorthand: number, source: Lapic | null): number {
+  private dispatch(msg: ApicMessage, shorthand: number, source: Lapic | null, requester: number): number {
     const hub = this.events;
     if (hub.tracing) {
       // QEMU traces apic_deliver_irq for messages (apic_send_msi); an IPI from the ICR goes through apic_deliver,
@@ -234,11 +241,11 @@ export class ApicBus {
       ]);
     }
     const mode = msg.deliveryMode;
-    if (mode === DeliveryMode.RemoteRead) return this.lost(msg, 'remote read (delivery mode 3) is not supported');
+    if (mode === DeliveryMode.RemoteRead) return this.lost(msg, requester, 'remote read (delivery mode 3) is not supported');
     if (msg.trigger === 1 && msg.level === 0) {
       if (mode === DeliveryMode.INIT) return 0; // INIT level de-assert: nothing to do
       if (mode === DeliveryMode.Fixed || mode === DeliveryMode.LowestPriority) {
-        return this.lost(msg, 'level-triggered de-assert message');
+        return this.lost(msg, requester, 'level-triggered de-assert message');
       }
     }
 
@@ -246,20 +253,20 @@ export class ApicBus {
     const targets = (this.scratch[depth] ??= new Int32Array(this.lapics.length));
     const count =
       shorthand === Shorthand.None ? this.index.resolve(msg, targets) : this.index.resolveShorthand(shorthand, source === null ? -1 : source.cpu, targets);
-    if (count === 0) return this.lost(msg, 'no LAPIC matches the destination');
+    if (count === 0) return this.lost(msg, requester, 'no LAPIC matches the destination');
 
     this.depth = depth + 1;
     try {
       if (this.arbitrates(msg, shorthand)) {
         const cpu = chooseLowestPriority(this.lowestPriority, this.lapics, targets, count, msg.vector);
-        if (cpu < 0) return this.lost(msg, 'every addressed LAPIC is disabled', targets, count);
+        if (cpu < 0) return this.lost(msg, requester, 'every addressed LAPIC is disabled', targets, count);
         if (this.acceptOn(this.lapics[cpu], msg)) return 1;
         targets[0] = cpu;
-        return this.lost(msg, 'the chosen LAPIC refused it', targets, 1);
+        return this.lost(msg, requester, 'the chosen LAPIC refused it', targets, 1);
       }
       let accepted = 0;
       for (let i = 0; i < count; i++) if (this.acceptOn(this.lapics[targets[i]], msg)) accepted++;
-      return accepted === 0 ? this.lost(msg, 'every addressed LAPIC refused it', targets, count) : accepted;
+      return accepted === 0 ? this.lost(msg, requester, 'every addressed LAPIC refused it', targets, count) : accepted;
     } finally {
       this.depth = depth;
     }
@@ -324,8 +331,9 @@ export class ApicBus {
   /**
    * Report a lost message. When LAPICs refused it, `targets[0..count)` are the CPUs addressed, and each one's reason
    * is worked out here — only for a lost message and only when someone listens, so delivery itself never pays for it.
+   * This is the loss's only report: the machine bus that handed the message over does not report it again.
    */
-  private lost(msg: ApicMessage, reason: string, targets?: Int32Array, count = 0): 0 {
+  private lost(msg: ApicMessage, requester: number, reason: string, targets?: Int32Array, count = 0): 0 {
     const hub = this.events;
     if (hub.active) {
       const refusals: LapicRefusal[] = [];
@@ -335,7 +343,7 @@ export class ApicBus {
       }
       hub.emit('interrupt_lost', {
         flow: hub.currentFlow,
-        source: 'apic-bus',
+        source: requester >= 0 ? this.nameOf(requester) : 'apic-bus',
         reason:
           `${DELIVERY_MODE_NAMES[msg.deliveryMode & 7]} vector ${hex(msg.vector, 2)} to ` +
           `${msg.destMode === DestMode.Logical ? 'logical' : 'physical'} ${hex(msg.dest >>> 0)}/${msg.destWidth}: ${reason}${describeRefusals(refusals)}`,

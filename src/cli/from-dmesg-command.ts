@@ -6,11 +6,12 @@
  * that machine and compares its decision lines with the log's (stderr; exit 1 when they differ). Input with no
  * kernel line irqpath knows is a usage error (exit 2).
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
 import { Document, isScalar, visit } from 'yaml';
 import { UsageError } from '../core/errors.ts';
-import { machineFromDmesg, type DmesgMachine } from '../tools/from-dmesg.ts';
+import { machinesFromReading, type DmesgMachine } from '../tools/from-dmesg.ts';
+import { DmesgReader, parseBootChoice, type BootChoice } from '../tools/dmesg-reader.ts';
 import { checkRemappingLines, isModelledRemappingLine } from '../tools/dmesg-check.ts';
 import { setExitCode, writeErr, writeOut } from './output.ts';
 
@@ -54,10 +55,9 @@ export function renderDmesgScenario(d: DmesgMachine, file: string): string {
   if (d.cmdline) guest.cmdline = d.cmdline;
   const skip = (l: string): boolean => d.uncompared.some((re) => re.test(l));
   const bootLog = [...new Set(d.lines.filter((l) => isModelledRemappingLine(l) && !skip(l)))];
-  const onlineLine = d.lines.map((l) => /^smp: Brought up \d+ nodes?, (\d+) CPUs?/.exec(l)).find((m) => m !== null);
   const noapic = /(^|\s)noapic(\s|$)/.test(d.cmdline ?? '');
   const expect: Record<string, unknown> = { verdict: 'fixed' };
-  if (onlineLine) expect.onlineCpus = Number(onlineLine[1]);
+  if (d.onlineCpus !== null) expect.onlineCpus = d.onlineCpus;
   if (bootLog.length > 0) expect.bootLog = bootLog;
   expect.sources = { serial: noapic ? 'refused' : 'intended' };
   const doc = new Document({
@@ -82,38 +82,56 @@ function describe(d: DmesgMachine): string {
   return `${m.cpus} CPU${m.cpus === 1 ? '' : 's'}, ${iommu}${m.bareMetal ? ', bare metal' : ''}`;
 }
 
+/**
+ * Read a boot log as a stream, chunk by chunk, into the reader (memory bounded by what the reader keeps, not by the
+ * file's size); "-" is standard input.
+ */
+async function readDmesgFile(file: string, choice: BootChoice): Promise<DmesgMachine[]> {
+  const reader = new DmesgReader(choice);
+  const stream = file === '-' ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 16 });
+  try {
+    for await (const chunk of stream) reader.push(chunk as string);
+  } catch (e) {
+    throw new UsageError(`${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return machinesFromReading(reader.end());
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
 export function registerFromDmesgCommand(program: Command): void {
   program
     .command('from-dmesg')
     .description('print the machine: block (YAML) a Linux boot log implies: IOMMU units with cap/ecap or EFR, DMAR flags, I/O APIC, CPUs, vendor and x2APIC, bare metal or VM; the kernel version and command line for the guest')
-    .argument('<file>', 'a dmesg, journalctl -k, syslog or serial-console log ("-" reads standard input); with several boots the last is read')
+    .argument('<file>', 'a dmesg, journalctl -k, syslog or serial-console log ("-" reads standard input), read as a stream: its size does not matter')
+    .option('--boot <n|last|all>', 'a file with several boots ("Linux version" lines, as journalctl -k without -b): read boot n (1 = the first), the last (default), or all, each printed as its own YAML document', 'last')
     .option('--check', 'boot the Linux model (the log\'s kernel version and command line) on that machine and compare its decision lines (interrupt remapping, x2APIC, APIC routing) with the log, strictly both ways on a whole boot log (stderr; exit 1 on a difference)')
     .option('--scenario', 'print a complete scenario (title, machine, guest, a source, the log\'s decision lines as expectations) that irqpath run accepts as is')
-    .action(function (this: Command, file: string, opts: { check?: boolean; scenario?: boolean }) {
-      let text: string;
-      try {
-        text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      } catch (e) {
-        throw new UsageError(`${file}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      let d: DmesgMachine;
-      try {
-        d = machineFromDmesg(text);
-      } catch (e) {
-        if (e instanceof UsageError) throw new UsageError(`${file}: ${e.message}`);
-        throw e;
-      }
+    .addHelpText('after', `
+Several boots in one file: the last is read and a warning names the others' lines; --boot 2 reads the second,
+--boot all prints each boot's machine (or scenario) as its own YAML document ("---", headed "# Boot 2 of 3").
+Exit: 0; 1 when --check finds a difference; 2 when the file cannot be read, holds no Linux boot-log line, or has no
+such boot. See docs/command-line.md.`)
+    .action(async function (this: Command, file: string, opts: { boot: string; check?: boolean; scenario?: boolean }) {
+      const machines = await readDmesgFile(file, parseBootChoice(opts.boot));
       const err = (s: string): void => writeErr(this, s);
-      for (const w of d.warnings) err(`warning: ${file}: ${w}\n`);
-      writeOut(this, opts.scenario ? renderDmesgScenario(d, file === '-' ? '(standard input)' : file) : renderDmesgMachine(d));
-      if (opts.check) {
-        const c = checkRemappingLines(d);
-        const how = c.strict ? 'a whole boot log, compared both ways' : 'an excerpt, compared for the kinds of line it shows';
-        err(`# check: Linux ${c.kernel} model on this machine (${how}): ${c.matched.length} of ${c.matched.length + c.missing.length} decision lines of the log reproduced, ${c.extra.length} printed that the log lacks\n`);
-        for (const l of c.missing) err(`#   log only:   ${l}\n`);
-        for (const l of c.extra) err(`#   model only: ${l}\n`);
-        for (const l of c.uncompared) err(`#   not compared (the log does not determine it): ${l}\n`);
-        if (c.missing.length > 0 || c.extra.length > 0) setExitCode(this, 1);
-      }
+      machines.forEach((d, i) => {
+        const boot = d.boot && machines.length > 1 ? `boot ${d.boot.index}: ` : '';
+        for (const w of d.warnings) err(`warning: ${file}: ${boot}${w}\n`);
+        if (machines.length > 1) writeOut(this, `${i > 0 ? '---\n' : ''}# Boot ${d.boot!.index} of ${d.boot!.of} ("Linux version" at line ${d.boot!.line})\n`);
+        writeOut(this, opts.scenario ? renderDmesgScenario(d, file === '-' ? '(standard input)' : file) : renderDmesgMachine(d));
+        if (opts.check) {
+          const c = checkRemappingLines(d);
+          const how = c.strict ? 'a whole boot log, compared both ways' : 'an excerpt, compared for the kinds of line it shows';
+          err(`# ${boot}check: Linux ${c.kernel} model on this machine (${how}): ${c.matched.length} of ${c.matched.length + c.missing.length} decision lines of the log reproduced, ${c.extra.length} printed that the log lacks\n`);
+          for (const l of c.missing) err(`#   log only:   ${l}\n`);
+          for (const l of c.extra) err(`#   model only: ${l}\n`);
+          for (const l of c.uncompared) err(`#   not compared (the log does not determine it): ${l}\n`);
+          if (c.missing.length > 0 || c.extra.length > 0) setExitCode(this, 1);
+        }
+      });
     });
 }

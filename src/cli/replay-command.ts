@@ -4,6 +4,11 @@
  * (src/tools/qemu-trace-replay.ts). The file is read here, as a stream: a new kind of diverging request is reported on
  * stderr as soon as it is found (and, with --progress, a line every 100 000 lines), the report follows at the end and
  * opens with the summary.
+ *
+ * Exit codes, so that a CI job can replay its QEMU's traces: 0 when every request ends as on hardware and irqpath's
+ * qemu profile reproduces what QEMU did; 1 when a request diverges (QEMU differs from hardware) or the qemu profile
+ * does not reproduce QEMU's outcome (irqpath's model of QEMU misses something); 2 when the input cannot be read (no
+ * file, no trace event in it, a bad option).
  */
 import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
@@ -121,6 +126,22 @@ export function formatReplay(report: ReplayReport, file: string, opts: { diverge
   return out.join('\n') + '\n';
 }
 
+/**
+ * What makes `irqpath replay` exit 1: requests where QEMU's outcome differs from hardware's, and requests whose
+ * outcome irqpath's qemu profile does not reproduce. Each reason once, with how many requests show it.
+ */
+export function replayFindings(report: ReplayReport): string[] {
+  const out: string[] = [];
+  if (report.summary.diverging > 0) out.push(`${plural(report.summary.diverging, 'request')} where QEMU differs from hardware`);
+  let unmatched = 0;
+  for (const g of report.groups) {
+    const r = g.request as { qemuProfile?: { matchesLog?: boolean } };
+    if (r.qemuProfile?.matchesLog === false) unmatched += g.count;
+  }
+  if (unmatched > 0) out.push(`${plural(unmatched, 'request')} whose outcome irqpath's qemu profile does not reproduce (its model of QEMU misses something)`);
+  return out;
+}
+
 /** JSON with every bigint as a hex string (BigInt('0x…') reads it back). */
 export function replayJson(report: ReplayReport, divergentOnly = false): string {
   const shown = divergentOnly ? { ...report, groups: report.groups.filter((g) => g.request.divergences.length > 0) } : report;
@@ -194,7 +215,11 @@ export function registerReplayCommand(program: Command): void {
 The log is read as a stream: a log of millions of lines replays in seconds. Identical requests are replayed once
 and listed once (count, first and last line). The report opens with the summary: requests, how many end as on
 hardware, how many diverge, by kind. The unit's state follows the log: requests before \`vtd_ir_enable enable 1\`
-replay with remapping off. See docs/replay-and-qemu.md.`)
+replay with remapping off. See docs/replay-and-qemu.md.
+
+Exit: 0 when every request ends as on hardware and irqpath's qemu profile reproduces QEMU; 1 when a request
+diverges (QEMU differs from hardware) or the qemu profile does not reproduce what QEMU did; 2 when the input
+cannot be read (no such file, no QEMU trace event in it, a bad option).`)
     .action(async function (this: Command, file: string, opts: { json?: boolean; perfetto?: string; divergentOnly?: boolean; progress?: boolean; eim?: string; cfis?: string; ir?: string; intTabLen?: string }) {
       const options = replayOptionsFrom(opts);
       // Under --json the divergences are in the JSON; stderr stays quiet unless --progress asks for it.
@@ -202,6 +227,8 @@ replay with remapping off. See docs/replay-and-qemu.md.`)
       const report = await replayFile(file, options, notify, opts.progress === true);
       if (opts.perfetto !== undefined) await writePerfetto(file, opts.perfetto);
       writeOut(this, opts.json ? replayJson(report, opts.divergentOnly) : formatReplay(report, file, { divergentOnly: opts.divergentOnly }));
-      setExitCode(this, 0);
+      const findings = replayFindings(report);
+      if (findings.length > 0 && !opts.json) writeErr(this, `irqpath replay: exit 1: ${findings.join('; ')}\n`);
+      setExitCode(this, findings.length > 0 ? 1 : 0);
     });
 }

@@ -208,7 +208,7 @@ export abstract class GuestBase implements GuestOs {
     return onlineCpus[0];
   }
 
-  private checkRequest(r: InterruptRequest): CheckedRequest {
+  protected checkRequest(r: InterruptRequest): CheckedRequest {
     if (typeof r !== 'object' || r === null) throw new UsageError('setupInterrupt: the request must be an object');
     const who = `interrupt request ${JSON.stringify(r.id)}`;
     if (typeof r.id !== 'string' || r.id === '') throw new UsageError('interrupt request: id must be a non-empty string');

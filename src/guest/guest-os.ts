@@ -26,7 +26,7 @@ export interface InterruptRequest {
   /**
    * The interrupt's whole affinity mask, when the driver leaves the choice to the OS (a default-affinity
    * request_irq): the OS picks one online CPU of it instead of `cpu`. Linux asks its vector matrix
-   * (kernel/irq/matrix.c matrix_find_best_cpu: the CPU with the fewest allocated vectors, the lowest-numbered among
+   * (kernel/irq/matrix.c matrix_find_best_cpu: the CPU with the most vectors available, the lowest-numbered among
    * equals); the Windows model takes the first online CPU of the mask (how Windows chooses is not public).
    */
   affinity?: number[];

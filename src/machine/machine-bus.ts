@@ -19,7 +19,8 @@ import { MAX_PHYS_ADDR_BITS, type SparseMemory } from '../core/memory.ts';
 
 /** Anything that accepts a decoded interrupt: the APIC bus. */
 export interface InterruptSink {
-  deliver(msg: ApicMessage): number;
+  /** Deliver; a message no LAPIC accepts is reported there (interrupt_lost, naming `requester` and each refusal). */
+  deliver(msg: ApicMessage, requester: number): number;
 }
 
 /**
@@ -106,23 +107,14 @@ export class MachineBus implements DmaPort {
     const events = this.events;
     switch (result.kind) {
       case 'deliver': {
-        const accepted = this.apic.deliver(result.msg);
-        if (accepted > 0) this.stats.delivered++;
-        else {
-          this.stats.noDestination++;
-          if (events.active) {
-            events.emit('interrupt_lost', {
-              flow: events.currentFlow,
-              source: this.nameOf(sourceId),
-              reason: `no APIC accepted vector 0x${result.msg.vector.toString(16)} for destination 0x${(result.msg.dest >>> 0).toString(16)}`,
-            });
-          }
-        }
+        // A message no LAPIC takes is reported once, by the APIC bus, with each LAPIC's reason.
+        if (this.apic.deliver(result.msg, sourceId) > 0) this.stats.delivered++;
+        else this.stats.noDestination++;
         return;
       }
       case 'posted':
         this.stats.posted++;
-        if (result.postedNotify) this.apic.deliver(result.msg);
+        if (result.postedNotify) this.apic.deliver(result.msg, sourceId);
         if (result.doorbellDest >= 0) {
           if (events.active) events.hop('irqpath_avic_doorbell', [['dest', result.doorbellDest], ['backing_page', BigInt(result.postedDescriptor)]]);
           if (this.avicDoorbell !== null) this.avicDoorbell(result.doorbellDest, result.postedDescriptor);

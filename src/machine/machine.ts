@@ -196,6 +196,7 @@ export class Machine {
     this.ioapic = ioapic;
     this.addressSpace.add({ base: IOAPIC_BASE, size: IOAPIC_WINDOW, device: ioapic });
     this.bus.nameOf = (sid) => (sid === ioapicSourceId ? `I/O APIC (${formatBdf(sid)})` : sid === hpetSourceId ? `HPET (${formatBdf(sid)})` : formatBdf(sid));
+    this.apicBus.nameOf = this.bus.nameOf;
 
     // The legacy half: the 8259 pair, the wires, the HPET. Quiet until software programs them.
     this.pic = new PicPair(resolved.legacy.pic, (level) => this.picOutput(level), this.events);

@@ -14,33 +14,9 @@ import { ConfigError } from '../core/errors.ts';
 import { createMachine } from '../machine/machine.ts';
 import type { DmesgMachine } from './from-dmesg.ts';
 import { createGuest } from '../guest/create-guest.ts';
+import { DECISION_LINE_KINDS, isModelledRemappingLine } from './decision-lines.ts';
 
-const COVERED = [
-  /^DMAR: IOMMU (enabled|disabled)$/,
-  /^DMAR: Host address width /,
-  /^DMAR: DRHD base: /,
-  /^DMAR: dmar\d+: reg_base_addr /,
-  /^DMAR-IR: /,
-  /^x2apic: IRQ remapping doesn't support X2APIC mode/,
-  /^x2apic: enabled by BIOS, switching to x2apic ops/,
-  /^x2apic enabled$/,
-  /^x2apic disabled$/,
-  /^x2apic already enabled\.$/,
-  /^Apicid: [0-9a-f]+, cannot enforce nox2apic/,
-  /^(APIC: )?Switched APIC routing to:? /,
-  /^Not enabling interrupt remapping due to skipped IO-APIC setup/,
-  /^AMD-Vi: Extended features \(0x[0-9a-f]+, 0x[0-9a-f]+\):/,
-  /^AMD-Vi: Interrupt remapping enabled/,
-  /^AMD-Vi: X2APIC enabled/,
-  /^AMD-Vi: Virtual APIC enabled/,
-  /^AMD-Vi: \[Firmware Bug\]: : (IOAPIC\[\d+\] not in IVRS table|No southbridge IOAPIC found)/,
-  /^AMD-Vi: Disabling interrupt remapping/,
-];
-
-/** Is this (prefix-free) line one the Linux model reproduces? */
-export function isModelledRemappingLine(line: string): boolean {
-  return COVERED.some((re) => re.test(line));
-}
+export { isModelledRemappingLine };
 
 export interface RemappingCheck {
   /** The kernel version the model ran ("6.15" from the log, else the default). */
@@ -79,7 +55,7 @@ export function checkRemappingLines(d: DmesgMachine): RemappingCheck {
   const inLog = new Set(logLines);
   const strict = d.complete;
   // An excerpt may lack a whole kind of line (cut, or a kernel that prints it differently): only kinds it has count.
-  const counted = (l: string): boolean => strict || COVERED.some((re) => re.test(l) && logLines.some((x) => re.test(x)));
+  const counted = (l: string): boolean => strict || DECISION_LINE_KINDS.some((re) => re.test(l) && logLines.some((x) => re.test(x)));
   return {
     kernel,
     matched: logLines.filter((l) => printed.has(l)),

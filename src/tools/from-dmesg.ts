@@ -3,7 +3,8 @@
  * (MADT, DMAR/IVRS, the IOMMU registers, CPU count, CPU vendor and x2APIC support, hypervisor, kernel version and
  * command line) and builds a `MachineConfig` that `createMachine` — and a scenario file's `machine:` — accepts as
  * is, plus notes on what the log did not say and which value was chosen instead, and warnings about the file itself
- * (several boots, a unit line without its table line). Line prefixes: dmesg-lines.ts.
+ * (several boots, a unit line without its table line). Line prefixes: dmesg-lines.ts; the lines each boot's machine
+ * is read from: boot-scan.ts; text in chunks and boots: dmesg-reader.ts (a log of any size streams through it).
  *
  * Input without a single kernel line this reader knows is refused (UsageError): junk, an empty file or a binary
  * would otherwise come out as a plausible 1-CPU machine.
@@ -12,8 +13,8 @@ import type { AmdIommuOptions, IntelIommuOptions, MachineConfig } from '../core/
 import { formatBdf, parseBdf } from '../core/bdf.ts';
 import { UsageError } from '../core/errors.ts';
 import { parseKernelCmdline } from '../guest/linux/kernel-cmdline.ts';
-import { readBootLines } from './dmesg-lines.ts';
-import { inferKernelVersion } from './kernel-version-inference.ts';
+import { MAX_KEPT_LINES, type BootScan } from './boot-scan.ts';
+import { DmesgReader, MAX_LINE, type DmesgReading } from './dmesg-reader.ts';
 
 export { stripPrefix } from './dmesg-lines.ts';
 
@@ -27,8 +28,15 @@ export interface DmesgMachine {
   notes: string[];
   /** Problems with the file itself (several boots, a line without the line it belongs to), one sentence each. */
   warnings: string[];
-  /** The log's lines without prefixes (what the model's output is compared with). */
+  /**
+   * The log's decision lines (decision-lines.ts: what the model's output is compared with), prefixes removed, each
+   * once, in the order first seen. Only these are kept of a log, so a log of any size is read in bounded memory.
+   */
   lines: string[];
+  /** The CPU count of the log's first "smp: Brought up N nodes, M CPUs" line, or null. */
+  onlineCpus: number | null;
+  /** When the file holds several boots: which one this is (1-based), of how many, and its "Linux version" line. */
+  boot?: { index: number; of: number; line: number };
   /**
    * A whole boot log (it has "Linux version", "Command line:" and "smp: Brought up"): every decision line the kernel
    * printed is in it, so a decision line the model prints and the log lacks is a difference. An excerpt is only
@@ -39,178 +47,52 @@ export interface DmesgMachine {
   uncompared: RegExp[];
 }
 
-interface Drhd {
-  base: number;
-  flags: number;
-  /** Which line made the unit known: its "DRHD base" table line, its "dmarN: reg_base_addr" line, or a DMAR-IR scope line. */
-  seen: 'drhd' | 'unit' | 'scope';
-  cap?: string;
-  ecap?: string;
-  ver?: string;
-  ioapicIds: number[];
-  hpetIds: number[];
-}
-
 const MODEL_MAX_IOAPIC_ID = 15;
 const MODEL_MAX_PINS = 120;
 
-/** Lines that say the kernel runs in, or tried, x2APIC mode — so the CPU has x2APIC (X86_FEATURE_X2APIC). */
-const X2APIC_CPU = [
-  /^x2apic enabled$/,
-  /^x2apic: enabled by BIOS/,
-  /^x2apic: IRQ remapping doesn't support X2APIC mode/,
-  /^(APIC: )?Switched APIC routing to:? (cluster|physical) x2apic/,
-  /^DMAR-IR: Queued invalidation will be enabled to support x2apic/,
-  /^DMAR-IR: Enabled IRQ remapping in x2apic mode/,
-  /^DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit/,
-  /^DMAR-IR: dmar\d+ does not support EIM/,
-  /^DMAR-IR: Failed to enable irq remapping/,
-  /^AMD-Vi: X2APIC enabled/,
-];
-/** DMI vendors of virtual machines (the kernel may still detect no hypervisor: QEMU's TCG has no CPUID leaves). */
-const VM_DMI = /^DMI: (QEMU|Bochs|VMware|innotek GmbH VirtualBox|Xen|Microsoft Corporation Virtual Machine|Red Hat KVM|Google Compute Engine|Amazon EC2)/;
-
-/**
- * Distribution kernels name the upstream stable release they are built from at the end of the "Linux version" line:
- * Debian "… Debian 6.1.192-3 (2026-11-26)" for "6.1.0-57-amd64", Ubuntu "… (Ubuntu 6.11.0-19.19-generic 6.11.11)".
- * The release matters where a change reached a stable series (logical flat left 6.11 at 6.11.3).
- */
-function upstreamVersion(line: string): string | null {
-  const debian = / Debian (\d+\.\d+\.\d+)-\S+ \(\d{4}-\d\d-\d\d\)$/.exec(line);
-  if (debian) return debian[1];
-  const ubuntu = /\(Ubuntu [^)]* (\d+\.\d+\.\d+)\)$/.exec(line);
-  return ubuntu ? ubuntu[1] : null;
+/** The machine a boot log implies (the last boot, or `boot`); a UsageError when the text holds no kernel line this reader knows. */
+export function machineFromDmesg(text: string, options: { boot?: number | 'last' } = {}): DmesgMachine {
+  const reader = new DmesgReader(options.boot ?? 'last');
+  reader.push(text);
+  return machinesFromReading(reader.end())[0];
 }
 
-/** The machine a boot log implies; a UsageError when the text holds no kernel line this reader knows. */
-export function machineFromDmesg(text: string): DmesgMachine {
-  const { lines, boots } = readBootLines(text);
-  const notes: string[] = [];
-  const warnings: string[] = [];
-  const uncompared: RegExp[] = [];
-  if (boots > 1) warnings.push(`the file holds ${boots} boots ("Linux version" lines); the last one is read`);
-  let known = 0;
-  let kernel: string | null = null;
-  let cmdlineText: string | null = null;
-  let broughtUp = false;
-  let x2apicLine = false;
-  let dmiVm: string | null = null;
-  let hypervisorDetected = false;
-  let xapicRemap = false;
-  let cpus: number | null = null;
-  let cpuSource = '';
-  let vendor: 'intel' | 'amd' | null = null;
-  let bareMetal: boolean | null = null;
-  const ioapics: { id: number; version: number; gsiFirst: number; gsiLast: number }[] = [];
-  let haw: number | null = null;
-  const drhds: Drhd[] = [];
-  /** A DRHD named only by a DMAR-IR scope line (no table lines in the log). */
-  const drhdAt = (base: number): Drhd => {
-    let d = drhds.find((x) => x.base === base);
-    if (d === undefined) drhds.push((d = { base, flags: 0, ioapicIds: [], hpetIds: [], seen: 'scope' }));
-    return d;
-  };
-  let optOut = false;
-  let dmarIrSeen = false;
-  let ioapicUnmapped: number | null = null;
-  const noEim: number[] = [];
-  let efr: string | null = null;
-  let efr2: string | null = null;
-  let amdIommuBdf: string | null = null;
-  let amdIr: 'enabled' | 'no-southbridge' | null = null;
-  const amdMissingIoapics: number[] = [];
-  let sawAmdVi = false;
-
-  for (const l of lines) {
-    let m: RegExpExecArray | null;
-    const before = known;
-    known++;
-    if (X2APIC_CPU.some((re) => re.test(l))) x2apicLine = true;
-    if (/^DMAR-IR: Enabled IRQ remapping in xapic mode/.test(l)) xapicRemap = true;
-    if ((m = /^Linux version (\d+\.\d+(?:\.\d+)?)/.exec(l))) kernel = upstreamVersion(l) ?? m[1];
-    else if ((m = /^(?:Kernel )?[Cc]ommand line: ?(.*)$/.exec(l))) cmdlineText ??= m[1];
-    else if ((m = VM_DMI.exec(l))) dmiVm = m[1];
-    else if (/^smp: Brought up \d+ nodes?, \d+ CPUs?/.test(l) && cpus !== null) broughtUp = true;
-    else if ((m = /^(?:smpboot|CPU topo): Allowing (\d+) present CPUs plus \d+ hotplug CPUs/.exec(l))) {
-      cpus = Number(m[1]);
-      cpuSource = l;
-    } else if ((m = /^smpboot: Allowing (\d+) CPUs, (\d+) hotplug CPUs/.exec(l))) {
-      // Before 4.x's rewording the first number counted the hotplug slots too (possible CPUs).
-      cpus = Number(m[1]) - Number(m[2]);
-      cpuSource = l;
-    } else if ((m = /^smp: Brought up \d+ nodes?, (\d+) CPUs?/.exec(l)) && cpus === null) {
-      cpus = Number(m[1]);
-      cpuSource = l;
-      broughtUp = true;
-    } else if ((m = /^smpboot: CPU0: (.*)$/.exec(l))) {
-      if (/\bIntel\b|GenuineIntel/i.test(m[1])) vendor = 'intel';
-      else if (/\bAMD\b|AuthenticAMD|Hygon/i.test(m[1])) vendor = 'amd';
-    } else if (/^Booting paravirtualized kernel on bare hardware/.test(l)) bareMetal = true;
-    else if (/^Hypervisor detected:|^Booting paravirtualized kernel on (?!bare)/.test(l)) {
-      bareMetal = false;
-      hypervisorDetected = true;
-    }
-    else if ((m = /^IOAPIC\[\d+\]: apic_id (\d+), version (\d+), address 0x([0-9a-f]+), GSI (\d+)-(\d+)/.exec(l))) {
-      ioapics.push({ id: Number(m[1]), version: Number(m[2]), gsiFirst: Number(m[4]), gsiLast: Number(m[5]) });
-    } else if ((m = /^DMAR: Host address width (\d+)/.exec(l))) haw = Number(m[1]);
-    else if ((m = /^DMAR: DRHD base: 0x([0-9a-f]+) flags: 0x([0-9a-f]+)/.exec(l))) {
-      drhds.push({ base: parseInt(m[1], 16), flags: parseInt(m[2], 16), ioapicIds: [], hpetIds: [], seen: 'drhd' });
-    } else if ((m = /^DMAR: dmar(\d+): reg_base_addr ([0-9a-f]+) ver (\d+:\d+) cap ([0-9a-f]+) ecap ([0-9a-f]+)/.exec(l))) {
-      const base = parseInt(m[2], 16);
-      let d = drhds.find((x) => x.base === base);
-      if (d === undefined) {
-        // alloc_iommu prints this line right after its "DRHD base" line; without it the flags are unknown.
-        warnings.push(`"dmar${m[1]}: reg_base_addr ${m[2]}" has no "DMAR: DRHD base: 0x…${m[2]}" line before it; the unit is kept, its flags (INCLUDE_PCI_ALL) assumed clear`);
-        d = { base, flags: 0, ioapicIds: [], hpetIds: [], seen: 'unit' };
-        drhds.push(d);
-      }
-      Object.assign(d, { ver: m[3], cap: m[4], ecap: m[5] });
-    } else if ((m = /^DMAR-IR: IOAPIC id (\d+) under DRHD base\s+0x([0-9a-f]+)/.exec(l))) {
-      dmarIrSeen = true;
-      drhdAt(parseInt(m[2], 16)).ioapicIds.push(Number(m[1]));
-    } else if ((m = /^DMAR-IR: HPET id (\d+) under DRHD base\s+0x([0-9a-f]+)/.exec(l))) {
-      dmarIrSeen = true;
-      drhdAt(parseInt(m[2], 16)).hpetIds.push(Number(m[1]));
-    } else if ((m = /^DMAR-IR: \[Firmware Bug\]: ioapic (\d+) has no mapping iommu/.exec(l))) {
-      ioapicUnmapped = Number(m[1]);
-      dmarIrSeen = true;
-    } else if ((m = /^DMAR-IR: dmar(\d+) does not support EIM/.exec(l))) {
-      noEim.push(Number(m[1]));
-      dmarIrSeen = true;
-    } else if (/^DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit/.test(l)) {
-      optOut = true;
-      dmarIrSeen = true;
-    } else if (l.startsWith('DMAR-IR: ')) dmarIrSeen = true;
-    else if ((m = /AMD-Vi: Extended features \(0x([0-9a-f]+)(?:, 0x([0-9a-f]+))?\)/.exec(l))) {
-      sawAmdVi = true;
-      efr = m[1];
-      if (m[2] !== undefined) efr2 = m[2];
-    } else if ((m = /^AMD-Vi: Using global IVHD EFR:0x([0-9a-f]+), EFR2:0x([0-9a-f]+)/.exec(l))) {
-      sawAmdVi = true;
-      efr ??= m[1];
-      efr2 ??= m[2];
-    } else if ((m = /^pci [0-9a-f]{4}:([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): AMD-Vi: (?:Found IOMMU|IOMMU performance)/.exec(l))) {
-      sawAmdVi = true;
-      amdIommuBdf = m[1];
-    } else if ((m = /^AMD-Vi: Found IOMMU at [0-9a-f]{4}:([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])/.exec(l))) {
-      sawAmdVi = true;
-      amdIommuBdf = m[1];
-    } else if ((m = /AMD-Vi: (?:\[Firmware Bug\]: :? ?)?IOAPIC\[(\d+)\] not in IVRS table/.exec(l))) {
-      sawAmdVi = true;
-      amdMissingIoapics.push(Number(m[1]));
-    } else if (/AMD-Vi: (?:\[Firmware Bug\]: :? ?)?No southbridge IOAPIC found/.test(l)) {
-      sawAmdVi = true;
-      amdIr = 'no-southbridge';
-    } else if (/^AMD-Vi: Interrupt remapping enabled/.test(l)) {
-      sawAmdVi = true;
-      amdIr = 'enabled';
-    } else if (/^(DMAR|AMD-Vi|x2apic|smpboot|CPU topo|IOAPIC|ACPI|APIC|Switched APIC|smp|pci)[: ]/.test(l)) {
-      // A kernel line outside the model: it still says this is a Linux boot log.
-    } else known = before;
+/**
+ * The machine of each boot read (dmesg-reader.ts), with a warning naming the boots when the file holds several; a
+ * UsageError when the boot asked for is not in the file or the text holds no kernel line this reader knows.
+ */
+export function machinesFromReading(reading: DmesgReading): DmesgMachine[] {
+  if (reading.read.length === 0) {
+    throw new UsageError(`there is no boot ${String(reading.choice)} in the file: it holds ${reading.boots === 0 ? 'no "Linux version" line (one excerpt, boot 1)' : `${reading.boots} boot${reading.boots === 1 ? '' : 's'} ("Linux version" lines)`}`);
   }
-  if (known === 0) {
+  const all = reading.read.length > 1;
+  return reading.read.map((boot) => {
+    const warnings: string[] = [];
+    if (reading.boots > 1) {
+      const at = reading.starts.length < reading.boots ? `${reading.starts.join(', ')}, … ${reading.lastStart}` : reading.starts.join(', ');
+      const which = all ? `this is boot ${boot.index} (line ${boot.line})` : boot.index === reading.boots ? 'the last one is read' : `boot ${boot.index} (line ${boot.line}) is read`;
+      warnings.push(`the file holds ${reading.boots} boots ("Linux version" at lines ${at}); ${which}${all ? '' : ' (another with the boot option, --boot on the command line: a number, last or all)'}`);
+    }
+    if (reading.longLines > 0) warnings.push(`${reading.longLines} line${reading.longLines === 1 ? '' : 's'} longer than ${MAX_LINE} characters, cut there (no kernel prints one: is this a boot log?)`);
+    const d = machineFromBoot(boot.scan, warnings);
+    if (reading.boots > 1) d.boot = { index: boot.index, of: reading.boots, line: boot.line };
+    return d;
+  });
+}
+
+/** The machine one boot's scan implies. */
+function machineFromBoot(scan: BootScan, warnings: string[]): DmesgMachine {
+  const notes: string[] = [];
+  const uncompared: RegExp[] = [];
+  warnings.push(...scan.warnings);
+  if (scan.droppedLines > 0) warnings.push(`${scan.droppedLines} more distinct decision lines than the ${MAX_KEPT_LINES} kept: not compared (no kernel prints that many)`);
+  if (scan.known === 0) {
     throw new UsageError('no Linux boot-log line found (expected dmesg or journal lines such as "Linux version …", "DMAR: …", "AMD-Vi: …", "smpboot: …")');
   }
+  const { cmdlineText, broughtUp, x2apicLine, dmiVm, hypervisorDetected, xapicRemap, cpus, cpuSource, haw, drhds, optOut, dmarIrSeen, ioapicUnmapped, noEim } = scan;
+  const { efr, efr2, amdIommuBdf, amdIr, amdMissingIoapics, sawAmdVi, anyIrEnabled } = scan;
+  let { kernel, vendor, bareMetal } = scan;
+  const lines = scan.lines;
   const complete = kernel !== null && cmdlineText !== null && broughtUp;
   const cmdline = cmdlineText === null ? null : cmdlineText.trim();
   const cmd = parseKernelCmdline(cmdline ?? '');
@@ -226,7 +108,6 @@ export function machineFromDmesg(text: string): DmesgMachine {
   // ---- IOMMU ---------------------------------------------------------------------------------------------------
   const qemu = dmiVm === 'QEMU' || dmiVm === 'Bochs';
   if (drhds.length > 0) {
-    const anyIrEnabled = lines.some((l) => /^DMAR-IR: Enabled IRQ remapping in x2apic mode|^DMAR-IR: Queued invalidation will be enabled/.test(l));
     const units: IntelIommuOptions[] = drhds.map((d, i) => {
       const u: IntelIommuOptions = { kind: 'intel', base: d.base };
       if (d.cap !== undefined) {
@@ -301,7 +182,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
     if (efr2 !== null) amd.efr2 = efr2;
     if (amdIommuBdf !== null && amdIommuBdf !== '00:02.0') amd.bdf = amdIommuBdf;
     notes.push('AMD IOMMU MMIO base: not in the log (IVHD dump only); 0xfed80000 assumed');
-    const firstIoapic = ioapics[0]?.id;
+    const firstIoapic = scan.ioapic?.id;
     if (firstIoapic !== undefined && amdMissingIoapics.includes(firstIoapic)) amd.ioapicInIvrs = false;
     else if (amdIr === 'no-southbridge') {
       // Listed (no "not in IVRS table" line) but not at 00:14.0: the DeviceID itself is not printed.
@@ -337,7 +218,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
 
   // Bare metal vs VM, as the kernel sees it: a hypervisor it detected, or none ("bare hardware", even inside QEMU TCG,
   // where no hypervisor CPUID leaves exist), or the bare-metal refusal of x2APIC without remapping.
-  if (bareMetal === null && lines.some((l) => /^x2apic: IRQ remapping doesn't support X2APIC mode/.test(l))) {
+  if (bareMetal === null && scan.x2apicRefusedBareMetal) {
     bareMetal = true;
     notes.push("bare metal: \"x2apic: IRQ remapping doesn't support X2APIC mode\" is only printed without a hypervisor (x2apic_available)");
   }
@@ -352,14 +233,14 @@ export function machineFromDmesg(text: string): DmesgMachine {
   }
 
   const scopedIoapic = drhds.flatMap((d) => d.ioapicIds)[0];
-  if (ioapics.length === 0 && scopedIoapic !== undefined && scopedIoapic <= MODEL_MAX_IOAPIC_ID) {
+  if (scan.ioapic === null && scopedIoapic !== undefined && scopedIoapic <= MODEL_MAX_IOAPIC_ID) {
     machine.ioapic = { id: scopedIoapic };
     notes.push(`I/O APIC: no "IOAPIC[0]: apic_id ..." line; ID ${scopedIoapic} from the DMAR-IR scope line, 24 pins assumed`);
-  } else if (ioapics.length === 0) {
+  } else if (scan.ioapic === null) {
     notes.push('I/O APIC: no "IOAPIC[0]: apic_id ..." line; ID 0, 24 pins assumed');
   } else {
-    const io = ioapics[0];
-    if (ioapics.length > 1) notes.push(`I/O APICs: the log shows ${ioapics.length}; this model has one, IOAPIC[0] (apic_id ${io.id}) is used`);
+    const io = scan.ioapic;
+    if (scan.ioapicIndices.size > 1) notes.push(`I/O APICs: the log shows ${scan.ioapicIndices.size}; this model has one, IOAPIC[0] (apic_id ${io.id}) is used`);
     const ioapic: NonNullable<MachineConfig['ioapic']> = {};
     if (io.id > MODEL_MAX_IOAPIC_ID) {
       notes.push(`I/O APIC ID ${io.id} does not fit this model's 4-bit ID register; 0 used (only the DMAR/IVRS entries must agree with it)`);
@@ -380,7 +261,7 @@ export function machineFromDmesg(text: string): DmesgMachine {
   }
 
   if (kernel === null) {
-    const inferred = inferKernelVersion(lines);
+    const inferred = scan.clues.infer();
     if (inferred === null) notes.push('kernel version: no "Linux version" line, and no wording that dates the kernel');
     else {
       kernel = inferred.version;
@@ -388,5 +269,5 @@ export function machineFromDmesg(text: string): DmesgMachine {
     }
   }
   if (!complete) notes.push('an excerpt (no "Linux version", "Command line:" and "smp: Brought up" lines together): --check holds the model only to the kinds of decision line the log shows');
-  return { machine, kernel, cmdline, notes, warnings, lines, complete, uncompared };
+  return { machine, kernel, cmdline, notes, warnings, lines, onlineCpus: scan.onlineCpus, complete, uncompared };
 }

@@ -39,19 +39,32 @@ function previousRelease(b: Bound): Bound {
 
 const less = (a: Bound, b: Bound): boolean => a.major < b.major || (a.major === b.major && a.minor < b.minor);
 
-/** The version the wording implies ("6.9"), and why; null when no clue is present or the clues contradict. */
-export function inferKernelVersion(lines: readonly string[]): { version: string; why: string } | null {
-  let from: Bound | null = null;
-  let before: Bound | null = null;
-  const why: string[] = [];
-  for (const clue of CLUES) {
-    if (!lines.some((l) => clue.re.test(l))) continue;
-    why.push(clue.what);
-    if (clue.from && (from === null || less(from, clue.from))) from = clue.from;
-    if (clue.before && (before === null || less(clue.before, before))) before = clue.before;
+/**
+ * The clues a log shows, gathered line by line (a streaming reader sees each line once and keeps no lines): one bit
+ * per clue.
+ */
+export class KernelVersionClues {
+  private found = 0;
+
+  see(line: string): void {
+    for (let i = 0; i < CLUES.length; i++) if ((this.found & (1 << i)) === 0 && CLUES[i].re.test(line)) this.found |= 1 << i;
   }
-  if (from === null && before === null) return null;
-  if (from !== null && before !== null && !less(from, before)) return null;
-  const version = from ?? previousRelease(before!);
-  return { version: `${version.major}.${version.minor}`, why: why.join(', ') };
+
+  /** The version the clues imply ("6.9"), and why; null when no clue is present or the clues contradict. */
+  infer(): { version: string; why: string } | null {
+    let from: Bound | null = null;
+    let before: Bound | null = null;
+    const why: string[] = [];
+    for (let i = 0; i < CLUES.length; i++) {
+      const clue = CLUES[i];
+      if ((this.found & (1 << i)) === 0) continue;
+      why.push(clue.what);
+      if (clue.from && (from === null || less(from, clue.from))) from = clue.from;
+      if (clue.before && (before === null || less(clue.before, before))) before = clue.before;
+    }
+    if (from === null && before === null) return null;
+    if (from !== null && before !== null && !less(from, before)) return null;
+    const version = from ?? previousRelease(before!);
+    return { version: `${version.major}.${version.minor}`, why: why.join(', ') };
+  }
 }

@@ -54,7 +54,7 @@ function machineFromConsole(console: string): DmesgMachine {
     return machineFromDmesg(console);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    return { machine: { cpus: 1 }, kernel: null, cmdline: null, notes: [], warnings: [], lines: [], complete: false, uncompared: [] };
+    return { machine: { cpus: 1 }, kernel: null, cmdline: null, notes: [], warnings: [], lines: [], onlineCpus: null, complete: false, uncompared: [] };
   }
 }
 
@@ -140,6 +140,10 @@ export function machineFromQemu(cmd: QemuCommandLine, rawConsole: string): Dmesg
     dev.deviceId = deviceId;
     if (d.vectors?.kind === 'msix') dev.msix = { entries: d.vectors.count };
     else if (d.vectors?.kind === 'msi') dev.msi = { vectors: d.vectors.count };
+    // Every PCI device irqpath reads from a QEMU command line has Interrupt Pin INTA (pci_config_set_interrupt_pin
+    // (…, 1) in virtio_pci_realize, e1000e_pci_realize, nvme_init_pci, ich9_ahci_realize, pci_e1000_realize): the
+    // kernel maps its GSI when the driver enables the device, MSI or not.
+    dev.intx = 'A';
     if (d.vectors) notes.push(`${d.driver} at ${bdf}: ${d.vectors.count} ${d.vectors.kind === 'msix' ? 'MSI-X' : 'MSI'} vector${d.vectors.count === 1 ? '' : 's'} (${d.vectors.why})`);
     else notes.push(`${d.driver} at ${bdf}: no MSI or MSI-X (INTx only)`);
     devices.push(dev);

@@ -409,6 +409,27 @@ export interface RecordingProvenance {
   trace: { full?: string; trimmed?: string; lines: number; keptLines?: number; dropped?: string[] };
   files: string[];
   notes?: string[];
+  /**
+   * The modules the recording's /init loaded, in modprobe order, then whether it brought the network interfaces up:
+   * the order in which drivers requested their interrupts. Absent in recordings made before it was written down;
+   * those all ran HARNESS_BOOT (recordingBootPlan).
+   */
+  guestModules?: string[];
+  netUp?: boolean;
+}
+
+/**
+ * What the recording harness's /init (scripts/qemu-oracle/init-script.ts) does that requests interrupts: modprobe of
+ * these modules in this order, then `ip link set up` on every interface.
+ */
+export const HARNESS_BOOT: { modules: readonly string[]; netUp: boolean } = {
+  modules: ['virtio_pci', 'virtio_net', 'e1000e', 'nvme', 'ahci', 'sd_mod'],
+  netUp: true,
+};
+
+/** The modprobe order and interface bring-up of a recording: its own record of them, else the harness's. */
+export function recordingBootPlan(p: RecordingProvenance): { modules: readonly string[]; netUp: boolean } {
+  return { modules: p.guestModules ?? HARNESS_BOOT.modules, netUp: p.netUp ?? HARNESS_BOOT.netUp };
 }
 
 export const PROVENANCE_FIELDS: readonly (keyof RecordingProvenance)[] = [

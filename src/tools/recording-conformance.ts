@@ -5,12 +5,16 @@
  *    x2APIC and APIC-routing lines the kernel printed, strictly both ways (dmesg-check.ts);
  * 2. replay — every request of the recording's trace replayed (qemu-trace-replay.ts): how many the `qemu` profile
  *    ends otherwise than QEMU did (false divergences, expected 0), and how many hardware would end differently;
- * 3. allocation — every numbered /proc/interrupts row set up on the model (I/O APIC pin = hwirq, PCI MSI/MSI-X entry
- *    = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq) on the CPU the kernel's effective
- *    affinity names, and compared: the row's chip and trigger and CPU, and for a remapped source the IRTE index the
- *    kernel wrote into the RTE / MSI-X entry / MSI capability and the 128-bit IRTE QEMU's monitor read at it.
- * Every row the model does not reproduce is returned as a named gap with the first difference as its reason. IRQ
- * numbers and action names (`nvme0q1`) are not compared: the model has no Linux IRQ numbers or drivers.
+ * 3. allocation — the booted model sets up what the kernel set up while booting, in the kernel's order
+ *    (guest/linux/boot-irqs.ts: built-in drivers in initcall order, then the recording's modprobe order), and each
+ *    numbered /proc/interrupts row is compared with the model's row of the same kind and hwirq (I/O APIC pin; PCI
+ *    MSI/MSI-X entry = hwirq & 0x7ff of requester id hwirq >> 11, pci_msi_domain_calc_hwirq): Linux IRQ number,
+ *    action name, chip, trigger and the CPU the model's vector matrix chose (against the kernel's effective
+ *    affinity), and for a remapped source the IRTE index the kernel wrote into the RTE / MSI-X entry / MSI capability
+ *    and the 128-bit IRTE QEMU's monitor read at it.
+ *    Then every entry of the model's interrupt remapping table(s) against the recording's dump of them, and every
+ *    MSI-X table entry and I/O APIC RTE QEMU's monitor read against the model's.
+ * Every row the model does not reproduce is returned as a named gap with the first difference as its reason.
  *
  * Browser-safe: takes file contents as strings (the caller gunzips trace-full.log.gz).
  */
@@ -20,14 +24,16 @@ import { parseLinuxVersion } from '../core/linux-version.ts';
 import { createMachine } from '../machine/machine.ts';
 import { createGuest } from '../guest/create-guest.ts';
 import type { LinuxGuest } from '../guest/linux/linux-guest.ts';
-import type { ProgrammedInterrupt } from '../guest/guest-os.ts';
+import { requestBootIrqs, type LinuxBootIrqPlan } from '../guest/linux/boot-irqs.ts';
+import { ioapicReadRte } from '../guest/ioapic-access.ts';
+import { barBase, readMsixCap } from '../guest/pci-msi-setup.ts';
 import type { AmdIommu } from '../iommu-amd/amd-iommu.ts';
 import { checkRemappingLines } from './dmesg-check.ts';
 import { machineFromQemu } from './qemu-machine.ts';
 import { parseQemuCommandLine } from './qemu-command-line.ts';
 import { replayQemuTrace } from './qemu-trace-replay.ts';
 import {
-  cpuHasX2apic, parseAffinities, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
+  cpuHasX2apic, parseAffinities, recordingBootPlan, parseCmdline, parseIrtDump, parsePciConfig, parseProcInterrupts, splitSections,
   type InterruptRow, type IrtDump, type PciConfig, type RecordingProvenance,
 } from './qemu-recording.ts';
 
@@ -43,7 +49,7 @@ export interface RecordingFiles {
 }
 
 export interface ConformanceGap {
-  check: 'decision' | 'hardware' | 'irte' | 'interrupts';
+  check: 'decision' | 'hardware' | 'irte' | 'interrupts' | 'table' | 'source';
   /** What row: `IRQ 25 IR-PCI-MSI 32768 virtio0-config`, the decision line, or the first difference hardware has. */
   row: string;
   reason: string;
@@ -64,6 +70,16 @@ export interface RecordingConformance {
     byDifference: Record<string, number>;
   } | null;
   irte: { agree: number; gap: number } | null;
+  /**
+   * Every entry of the interrupt remapping tables, whether a /proc/interrupts row uses it or not (an INTx GSI's IRTE,
+   * a legacy pin never requested, an entry freed): the entries either side has non-zero, equal or not.
+   */
+  tables: { agree: number; differ: number } | null;
+  /**
+   * What the sources hold: every MSI-X table entry QEMU's monitor read (address, upper address, data, vector
+   * control; unused entries masked) and every I/O APIC RTE (`info pic`), against the model's, as the guest reads them.
+   */
+  sources: { agree: number; differ: number } | null;
   interrupts: { agree: number; gap: number } | null;
   gaps: ConformanceGap[];
 }
@@ -73,7 +89,7 @@ const VTD_BASE = 0xfed90000;
 
 export function recordingConformance(files: RecordingFiles): RecordingConformance {
   const prov = JSON.parse(files.provenance) as RecordingProvenance;
-  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, interrupts: null, gaps: [] };
+  const out: RecordingConformance = { name: files.name, booted: false, decision: null, replay: null, irte: null, tables: null, sources: null, interrupts: null, gaps: [] };
   if (files.trace !== undefined) {
     out.replay = replayCounts(files.trace);
     for (const [difference, n] of Object.entries(out.replay.byDifference)) out.gaps.push({ check: 'hardware', row: difference, reason: `${n} requests` });
@@ -95,7 +111,7 @@ export function recordingConformance(files: RecordingFiles): RecordingConformanc
   const version = parseLinuxVersion(derived.kernel ?? '6.1', 'kernel').text;
   const g = createGuest(createMachine(machine), { os: 'linux', version, cmdline }) as LinuxGuest;
   g.boot();
-  compareAllocation(g, sections, files, out);
+  compareAllocation(g, recordingBootPlan(prov), sections, files, out);
   return out;
 }
 
@@ -124,11 +140,15 @@ interface RecordedIrte {
   value: string | undefined;
 }
 
-function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
+function compareAllocation(g: LinuxGuest, plan: LinuxBootIrqPlan, sections: Map<string, string>, files: RecordingFiles, out: RecordingConformance): void {
   const rows = parseProcInterrupts(sections.get('interrupts')!).rows.filter((r) => /^\d+$/.test(r.irq));
   const effective = new Map(parseAffinities(sections.get('irq-affinity') ?? '').map((a) => [a.irq, a.effective]));
   const configs = parsePciConfig(sections.get('pci-config') ?? '');
   const irt = files.irt ? parseIrtDump(files.irt) : null;
+  const booted = requestBootIrqs(g, plan);
+  // A row is the model's when its chip kind and hwirq match: pins by pin, MSIs by requester ID and entry.
+  const kind = (chip: string) => chip.replace(/^IR-/, '');
+  const model = new Map(booted.irqs.map((b) => [`${kind(b.chip)} ${b.hwirq}`, b]));
   let irqAgree = 0;
   let irteAgree = 0;
   let irteRows = 0;
@@ -140,13 +160,16 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
     const recorded = recordedIrte(row, irt, configs, files.monitorInfoPic);
     if (recorded !== null) irteRows++;
     if (typeof recorded === 'string') gap('irte', row, recorded);
-    const p = modelRow(g, row, cpu ?? 0);
-    if (typeof p === 'string') {
-      gap('interrupts', row, p);
-      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, p);
+    const p = model.get(`${kind(row.chip ?? '')} ${row.hwirq}`);
+    if (p === undefined || p.refused !== undefined) {
+      const why = p?.refused !== undefined ? `the model refused it: ${p.refused}` : `the model's boot set up no ${row.chip} ${row.hwirq}`;
+      gap('interrupts', row, why);
+      if (recorded !== null && typeof recorded !== 'string') gap('irte', row, why);
       continue;
     }
     const diffs: string[] = [];
+    if (String(p.irq) !== row.irq) diffs.push(`IRQ: model ${p.irq}, kernel ${row.irq}`);
+    if (p.name !== row.name) diffs.push(`name: model ${p.name}, kernel ${row.name}`);
     if (p.chip !== row.chip) diffs.push(`chip: model ${p.chip}, kernel ${row.chip}`);
     if (p.trigger !== row.trigger) diffs.push(`trigger: model ${p.trigger}, kernel ${row.trigger}`);
     if (cpu !== undefined && p.cpu !== cpu) diffs.push(`CPU: model ${p.cpu}, kernel ${cpu}`);
@@ -164,45 +187,97 @@ function compareAllocation(g: LinuxGuest, sections: Map<string, string>, files: 
   }
   out.interrupts = { agree: irqAgree, gap: rows.length - irqAgree };
   out.irte = { agree: irteAgree, gap: irteRows - irteAgree };
+  if (irt !== null) out.tables = compareTables(g, irt, out);
+  out.sources = compareSources(g, irt, files.monitorInfoPic, out);
 }
 
-/** What the model set up for a row: its chip, trigger, CPU and IRTE (if remapped). */
-interface ModelRow {
-  chip: string;
-  trigger: 'edge' | 'fasteoi';
-  cpu: number;
-  irteIndex?: number;
+/** Every recorded MSI-X table entry and I/O APIC RTE against the model's (null when the recording has neither). */
+function compareSources(g: LinuxGuest, irt: IrtDump | null, pic: string | undefined, out: RecordingConformance): RecordingConformance['sources'] {
+  if (!irt?.msix && pic === undefined) return null;
+  const cpu = g.machine.cpu(0);
+  let agree = 0;
+  let differ = 0;
+  const compare = (what: string, mine: string, kernel: string) => {
+    if (mine === kernel) agree++;
+    else {
+      differ++;
+      out.gaps.push({ check: 'source', row: what, reason: `model ${mine}, kernel ${kernel}` });
+    }
+  };
+  for (const [bdf, table] of Object.entries(irt?.msix ?? {})) {
+    const short = bdf.replace(/^0000:/, '');
+    const dev = g.machine.config.devices?.some((d) => d.bdf === short) ? g.machine.device(short) : null;
+    const cap = dev ? readMsixCap(dev) : null;
+    for (const [entry, kernel] of Object.entries(table.entries)) {
+      if (dev === null || cap === null) {
+        compare(`MSI-X ${bdf} entry ${entry}`, 'no such MSI-X table', kernel.join(' '));
+        continue;
+      }
+      // PCI Local Bus 3.0 6.8.2: each entry is Message Address, Message Upper Address, Message Data, Vector Control.
+      const at = barBase(dev, cap.tableBir) + cap.tableOffset + Number(entry) * 16;
+      const mine = [0, 4, 8, 12].map((o) => '0x' + (cpu.read32(at + o) >>> 0).toString(16));
+      compare(`MSI-X ${bdf} entry ${entry}`, mine.join(' '), kernel.join(' '));
+    }
+  }
+  const base = g.machine.firmware.madt.ioapic.address;
+  for (const m of (pic ?? '').matchAll(/pin (\d+)\s+0x([0-9a-f]{16})/g)) {
+    compare(`I/O APIC pin ${m[1]}`, ioapicReadRte(cpu, base, Number(m[1])).toString(16).padStart(16, '0'), m[2]);
+  }
+  return { agree, differ };
 }
 
-/** Sets the row's source up on the model; a string says why the model has no such source. */
-function modelRow(g: LinuxGuest, row: InterruptRow, cpu: number): ModelRow | string {
-  const chip = row.chip ?? '';
-  const from = (p: ProgrammedInterrupt, base: 'IO-APIC' | 'PCI-MSI'): ModelRow | string =>
-    p.status === 'refused'
-      ? `the model refused it: ${p.note}`
-      : { chip: p.irteIndex !== undefined ? `IR-${base}` : base, trigger: p.rte !== undefined && (p.rte >> 15n) & 1n ? 'fasteoi' : 'edge', cpu: p.cpu, irteIndex: p.irteIndex };
-  if (/IO-APIC$/.test(chip)) {
-    if (row.hwirq === 2 && g.timer) return from(g.timer, 'IO-APIC');
-    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: 'ioapic', pin: row.hwirq!, trigger: row.trigger === 'fasteoi' ? 'level' : 'edge', cpu }), 'IO-APIC');
+/**
+ * The whole interrupt remapping table(s) of the model against the recording's dump (which lists the non-zero
+ * entries): Intel's one table; AMD's table of every DeviceID either the recording or the model has one for.
+ */
+function compareTables(g: LinuxGuest, irt: IrtDump, out: RecordingConformance): RecordingConformance['tables'] {
+  let agree = 0;
+  let differ = 0;
+  const compare = (what: string, recorded: Record<string, string>, model: Map<number, string>) => {
+    const indices = new Set([...Object.keys(recorded).map(Number), ...model.keys()]);
+    for (const i of [...indices].sort((a, b) => a - b)) {
+      const kernel = recorded[String(i)] ?? '0x0';
+      const mine = model.get(i) ?? '0x0';
+      if (kernel === mine) agree++;
+      else {
+        differ++;
+        out.gaps.push({ check: 'table', row: `${what} IRTE ${i}`, reason: `model ${mine}, kernel ${kernel}` });
+      }
+    }
+  };
+  if (irt.intel && g.interruptRemapping === 'intel') {
+    compare('VT-d', irt.intel.irte, modelIntelTable(g, irt.intel.entries));
+  } else if (irt.amd && g.interruptRemapping === 'amd') {
+    const devids = new Set([...Object.keys(irt.amd.interruptTables).map((k) => Number(k)), AMD_IOAPIC_DEVID, ...(g.machine.config.devices ?? []).map((d) => g.machine.device(d.bdf).requesterId)]);
+    for (const devid of [...devids].sort((a, b) => a - b)) {
+      const t = irt.amd.interruptTables['0x' + devid.toString(16)];
+      compare(`AMD-Vi DeviceID 0x${devid.toString(16)}`, t?.irte ?? {}, modelAmdTable(g, devid, t?.length ?? 512, t?.entrySize ?? 16));
+    }
+  } else {
+    return null;
   }
-  if (row.name === 'AMD-Vi') {
-    // The IOMMU function's own MSI (iommu_setup_msi) unless the kernel uses the XT interrupt control registers.
-    return g.log.decisions.amdViEventVector === undefined
-      ? "the AMD-Vi event-log interrupt through the IOMMU function's MSI (iommu_setup_msi) is not modelled; the model sets one up only through the XT registers in x2APIC mode"
-      : { chip: 'AMD-Vi (XT)', trigger: 'edge', cpu: 0 };
+  return { agree, differ };
+}
+
+/** The model's non-zero VT-d IRTEs, index → 128-bit hex as QEMU's monitor dump prints it. */
+function modelIntelTable(g: LinuxGuest, entries: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < entries; i++) {
+    const v = modelIrte(g, i);
+    if (v !== '0x0') out.set(i, v);
   }
-  if (/PCI-MSI$/.test(chip)) {
-    const rid = row.hwirq! >> 11;
-    const bdf = `${(rid >> 8).toString(16).padStart(2, '0')}:${((rid >> 3) & 31).toString(16).padStart(2, '0')}.${rid & 7}`;
-    const dev = g.machine.config.devices?.find((d) => d.bdf === bdf);
-    if (!dev) return `no device ${bdf} on the derived machine`;
-    return from(g.setupInterrupt({ id: `irq${row.irq}`, kind: dev.msix ? 'msix' : 'msi', device: bdf, vector: row.hwirq! & 0x7ff, cpu }), 'PCI-MSI');
+  return out;
+}
+
+/** The model's non-zero entries of DeviceID `devid`'s interrupt table (none when its DTE points at none). */
+function modelAmdTable(g: LinuxGuest, devid: number, length: number, entrySize: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let i = 0; i < length; i++) {
+    const v = modelAmdIrte(g, devid, i, entrySize);
+    if (v === 'no interrupt table') break;
+    if (v !== '0x0') out.set(i, v);
   }
-  if (chip === 'DMAR-MSI') {
-    // dmar_set_interrupt: the unit's fault event MSI (hwirq = the unit's sequence number), on CPU 0 in the model.
-    return g.log.decisions.dmarFaultVector === undefined ? 'the model set up no DMAR fault interrupt' : { chip: 'DMAR-MSI', trigger: 'edge', cpu: 0 };
-  }
-  return `chip ${chip} is not one the model has`;
+  return out;
 }
 
 /**

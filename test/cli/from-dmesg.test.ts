@@ -145,6 +145,34 @@ describe('irqpath from-dmesg', () => {
     expect(code).toBe(2);
     expect(err).toContain('cannot read the file');
   });
+
+  it('--boot all prints each boot of a two-boot file as its own YAML document; --boot 3 of two is a usage error', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'irqpath-boots-'));
+    const path = join(dir, 'two.txt');
+    writeFileSync(path, fixture('qemu72-linux61-consoles/intel-ir-16.txt') + fixture('qemu72-linux61-consoles/intel-ir-4.txt'));
+    const run = async (...args: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await runCli(['node', 'irqpath', 'from-dmesg', path, ...args], { writeOut: (t) => (out += t), writeErr: (t) => (err += t) });
+      return { code, out, err };
+    };
+    const all = await run('--boot', 'all');
+    const three = await run('--boot', '3');
+    rmSync(dir, { recursive: true, force: true });
+    expect(all.code).toBe(0);
+    const docs = all.out.split(/^---$/m);
+    expect(docs).toHaveLength(2);
+    expect(docs[0]).toMatch(/^# Boot 1 of 2 \("Linux version" at line 10\)\n/);
+    expect(docs[0]).toMatch(/^  cpus: 16$/m);
+    expect(docs[1]).toMatch(/^\n# Boot 2 of 2 \("Linux version" at line 389\)\n/);
+    expect(docs[1]).toMatch(/^  cpus: 4$/m);
+    expect(all.err).toContain(`warning: ${path}: boot 2: the file holds 2 boots ("Linux version" at lines 10, 389); this is boot 2 (line 389)`);
+    expect(three.code).toBe(2);
+    expect(three.err).toBe(`irqpath: ${path}: there is no boot 3 in the file: it holds 2 boots ("Linux version" lines)\n`);
+  });
 });
 
 describe('real QEMU 7.2 + Linux 6.1 boots (test/fixtures/qemu72-linux61-consoles, README there): whole logs, checked strictly', () => {
@@ -210,8 +238,26 @@ describe('what a log cannot be, and what it leaves out', () => {
   it('several boots in one file: a warning, and the last boot is read', () => {
     const two = fixture('qemu72-linux61-consoles/intel-ir-16.txt') + fixture('qemu72-linux61-consoles/intel-ir-4.txt');
     const d = machineFromDmesg(two);
-    expect(d.warnings).toEqual(['the file holds 2 boots ("Linux version" lines); the last one is read']);
+    // intel-ir-16.txt prints "Linux version" on its line 10 and has 380 lines; intel-ir-4.txt on its line 9.
+    expect(d.warnings).toEqual(['the file holds 2 boots ("Linux version" at lines 10, 389); the last one is read (another with the boot option, --boot on the command line: a number, last or all)']);
     expect(d.machine.cpus).toBe(4);
+    expect(d.boot).toEqual({ index: 2, of: 2, line: 389 });
+    expect(machineFromDmesg(two, { boot: 1 }).machine.cpus).toBe(16);
+    expect(() => machineFromDmesg(two, { boot: 3 })).toThrow('there is no boot 3 in the file: it holds 2 boots ("Linux version" lines)');
+  });
+
+  it('a boot whose lines appear twice (a journal merged with the console log of the same boot) is one machine: one VT-d unit, one I/O APIC', () => {
+    // Found measuring a 50 MB log: each repeated "DMAR: DRHD base" line became another unit at the same base, and each
+    // "IOAPIC[0]" line another I/O APIC in the notes ("the log shows 25340").
+    const boot = fixture('qemu72-linux61-consoles/intel-ir-4.txt');
+    const again = boot.split('\n').filter((l) => !l.includes('Linux version')).join('\n');
+    const once = machineFromDmesg(boot);
+    const twice = machineFromDmesg(boot + again);
+    expect(twice.machine).toEqual(once.machine);
+    expect(twice.machine.iommus).toBeUndefined();
+    expect(twice.machine.iommu).toMatchObject({ kind: 'intel', base: 0xfed90000 });
+    expect(twice.notes.filter((n) => n.startsWith('I/O APICs:'))).toEqual([]);
+    expect(twice.lines).toEqual(once.lines);
   });
 
   it('a dmarN line without its DRHD line is kept, with a warning', () => {

@@ -19,7 +19,8 @@ type Ev = { ph: string; name: string; ts: number; args: Record<string, unknown> 
 async function trace(...args: string[]): Promise<Ev[]> {
   const path = join(dir, `${args[0]}.json`);
   const code = await runCli(['node', 'irqpath', ...args, '--perfetto', path], { writeOut: () => {}, writeErr: () => {} });
-  expect(code).toBe(0);
+  // The constructed AMD-Vi log holds requests where QEMU differs from hardware: replay exits 1 for them.
+  expect(code).toBe(args[0] === 'replay' ? 1 : 0);
   return (JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: Ev[] }).traceEvents;
 }
 

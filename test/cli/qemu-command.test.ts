@@ -91,7 +91,7 @@ describe('irqpath qemu with a fake QEMU', () => {
     const tail = r.out.slice(consoleText.length);
     expect(tail).toContain('── irqpath qemu: QEMU exited with status 0 ──');
     expect(tail).toMatch(/^machine:\n {2}cpus: 2\n {2}cpuVendor: amd\n/m);
-    expect(tail).toContain('    - bdf: 00:02.0\n      name: e1000e\n      vendorId: 0x8086\n      deviceId: 0x10d3\n      msix:\n        entries: 5');
+    expect(tail).toContain('    - bdf: 00:02.0\n      name: e1000e\n      vendorId: 0x8086\n      deviceId: 0x10d3\n      msix:\n        entries: 5\n      intx: A');
     // 2934 lines and 449 `vtd_ir_remap_msi_req` lines in the recording (grep -c).
     expect(tail).toMatch(/^irqpath replay QEMU's trace: 2934 lines, 449 interrupt requests \(\d+ distinct\): 449 as on hardware, 0 diverging$/m);
     expect(tail).toMatch(/^# check: Linux 6\.1\.192 model on this machine: \d+ of \d+ remapping lines of the guest reproduced$/m);

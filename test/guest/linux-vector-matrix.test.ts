@@ -42,6 +42,15 @@ describe('vector and CPU choice', () => {
     expect(vectors).toEqual([0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x31, 0x33]);
   });
 
+  it('with noapic the 8259 keeps IRQs 1..15 at ISA_IRQ_VECTOR on CPU 0 (lapic_assign_system_vectors), so CPU 0 goes from 0x2f to 0x40', () => {
+    const m = createMachine({ cpus: 1, iommu: { kind: 'intel' }, devices: [{ bdf: NIC, msix: { entries: 32 } }] });
+    const g = createGuest(m, { os: 'linux', version: '6.1', cmdline: 'noapic' });
+    g.boot();
+    // No remapping with noapic (enable_IR_x2apic is skipped): no DMAR fault vector, so CPU 0 starts at 0x21.
+    const vectors = Array.from({ length: 16 }, (_, i) => g.setupInterrupt({ id: `q${i}`, kind: 'msix', device: NIC, vector: i, cpu: 0 }).vector);
+    expect(vectors).toEqual([0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x40]);
+  });
+
   it('a mask with no online CPU falls back to the online CPUs, and says so', () => {
     const m = createMachine({ cpus: 4, apicIds: [0, 1, 2, 300], iommu: { kind: 'intel', interruptRemapping: false }, devices: [{ bdf: NIC, msix: { entries: 4 } }] });
     const g = createGuest(m, { os: 'linux', version: '6.1' });

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, UsageError } from '../../src/core/errors.ts';
 import { parseScenario, ScenarioError } from '../../src/scenario/scenario-file.ts';
-import { machineFromDmesg } from '../../src/tools/from-dmesg.ts';
+import { machineFromDmesg, machinesFromReading } from '../../src/tools/from-dmesg.ts';
+import { DmesgReader, type BootChoice } from '../../src/tools/dmesg-reader.ts';
 import { parseQemuTraceLog } from '../../src/tools/qemu-trace-log.ts';
 import { replayQemuTrace } from '../../src/tools/qemu-trace-replay.ts';
 import { InvalidArgumentError } from 'commander';
@@ -75,6 +76,27 @@ describe('parsers end in a result or a documented error on mangled input', () =>
 
   it('pasted boot logs (from-dmesg)', () => {
     fc.assert(fc.property(mangled(bootLogs), (text) => endsCleanly(() => machineFromDmesg(text))), params());
+  });
+
+  it('pasted boot logs streamed in chunks cut anywhere: the same machines, or the same error, as read whole, for every boot choice', () => {
+    const outcome = (chunks: string[], choice: BootChoice): unknown => {
+      try {
+        const reader = new DmesgReader(choice);
+        for (const c of chunks) reader.push(c);
+        return machinesFromReading(reader.end());
+      } catch (e) {
+        if (e instanceof UsageError) return `UsageError: ${e.message}`;
+        throw e;
+      }
+    };
+    fc.assert(
+      fc.property(mangled(bootLogs), fc.array(fc.nat(), { maxLength: 12 }), fc.constantFrom<BootChoice>('last', 'all', 1, 2), (text, cuts, choice) => {
+        const at = [0, ...cuts.map((c) => c % (text.length + 1)).sort((a, b) => a - b), text.length];
+        const chunks = at.slice(1).map((end, i) => text.slice(at[i], end));
+        expect(outcome(chunks, choice)).toEqual(outcome([text], choice));
+      }),
+      params(),
+    );
   });
 
   it('QEMU trace logs, read', () => {

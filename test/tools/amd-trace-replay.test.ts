@@ -167,7 +167,7 @@ describe('irqpath replay (CLI) on an AMD-Vi log', () => {
 
   it('prints each request with its DTE and IRTE, QEMU next to hardware, and the divergences', async () => {
     const r = await cli('replay', fixture.pathname);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1); // three requests diverge
     expect(r.out.split('\n')[0]).toBe(`irqpath replay ${fixture.pathname}: 30 lines, 6 interrupt requests (6 distinct): 3 as on hardware, 3 diverging`);
     expect(r.out).toContain('#2 line 7: AMD-Vi request addr 0xfee00000 data 0x8004 from DeviceID 0xa0; DTE IV = 1, IntCtl = 10b, IntTabLen = 9, IRTE 4 = 0x520101');
     expect(r.out).toContain('✗ trigger mode: QEMU edge, hardware level');

@@ -103,8 +103,9 @@ describe('the machine, completed by what the guest printed', () => {
     expect(d.kernel).toBe('6.1.192'); // "Debian 6.1.192-3": the upstream release of 6.1.0-57-amd64
     expect(d.machine).toMatchObject({ cpus: 2, cpuVendor: 'amd' });
     expect(d.machine.devices).toEqual([
-      { bdf: '00:02.0', name: 'e1000e', vendorId: 0x8086, deviceId: 0x10d3, msix: { entries: 5 } },
-      { bdf: '00:1f.2', name: 'ich9-ahci', vendorId: 0x8086, deviceId: 0x2922, msi: { vectors: 1 } },
+      // Interrupt Pin INTA on both (QEMU's e1000e_pci_realize and ich9_ahci_realize set pin 1).
+      { bdf: '00:02.0', name: 'e1000e', vendorId: 0x8086, deviceId: 0x10d3, msix: { entries: 5 }, intx: 'A' },
+      { bdf: '00:1f.2', name: 'ich9-ahci', vendorId: 0x8086, deviceId: 0x2922, msi: { vectors: 1 }, intx: 'A' },
     ]);
     // The unit is the one the guest printed (cap/ecap exact): ECAP f00f4a has bit 4 (EIM) clear, and its IRO puts IVA
     // at 0xF0. The guest's CPU (qemu64 under TCG) has no x2APIC.

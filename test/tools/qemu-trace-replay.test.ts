@@ -143,7 +143,7 @@ describe('irqpath replay (CLI)', () => {
 
   it('prints QEMU next to hardware and marks the divergence', async () => {
     const r = await cli('replay', fixture('windows-amd-host.log').pathname);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     expect(r.out).toContain('QEMU:      passed through unchanged (compatibility format)');
     expect(r.out).toContain('hardware:  blocked: fault 0x25');
     expect(r.out).toContain('✗ QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25');
@@ -156,7 +156,10 @@ describe('irqpath replay (CLI)', () => {
     expect(lines[0]).toBe(`irqpath replay ${file}: 42 lines, 1 interrupt request (1 distinct): 0 as on hardware, 1 diverging`);
     expect(lines[1]).toBe('   VT-d compatibility: QEMU passed, hardware blocked  1');
     expect(lines[2]).toBe('   ✗ 1 × QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25');
-    expect(r.err).toBe('irqpath replay: line 38: VT-d compatibility request diverges: QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25\n');
+    expect(r.err).toBe(
+      'irqpath replay: line 38: VT-d compatibility request diverges: QEMU passed a compatibility-format request through; hardware with EIME=1 blocks it with fault 0x25\n' +
+        'irqpath replay: exit 1: 1 request where QEMU differs from hardware\n',
+    );
   });
 
   it('--divergent-only lists only what differs; identical requests are listed once with their count and lines', async () => {
@@ -267,7 +270,9 @@ describe('irqpath replay --progress', () => {
     let out = '';
     const code = await runCli(['node', 'irqpath', 'replay', '--progress', '--divergent-only', file], { writeOut: (t) => (out += t), writeErr: (t) => (err += t) });
     rmSync(dir, { recursive: true, force: true });
-    expect(code).toBe(0);
+    // Exit 1: each copy after the first opens with the boot's compatibility-format request while remapping is still
+    // on from the copy before, which hardware with CFIS = 0 blocks (fault 0x25) and QEMU passes.
+    expect(code).toBe(1);
     expect(err).toMatch(/^irqpath replay: \d{6} lines, \d+ requests, \d+ diverging$/m);
     expect(out.split('\n')[0]).toMatch(/: 117360 lines, 17960 interrupt requests/); // 40 x 449
   });

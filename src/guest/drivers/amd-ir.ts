@@ -355,11 +355,15 @@ export class AmdIrDriver {
     return this.tables.get(devid)?.base ?? null;
   }
 
-  /** alloc_irq_index: first fit from min_index; multi-MSI blocks aligned to their size. Null when full. */
-  allocIndex(devid: number, count = 1): number | null {
+  /**
+   * alloc_irq_index: `count` free entries, first fit from min_index, starting at a multiple of `align` (multi-MSI:
+   * roundup_pow_of_two(count), "iommu/amd: Add align parameter to alloc_irq_index()"; the default keeps a block of
+   * `count` aligned to its size). Null when full.
+   */
+  allocIndex(devid: number, count = 1, align = count): number | null {
     const t = this.table(devid);
-    const start = Math.ceil(t.minIndex / count) * count;
-    for (let base = start; base + count <= t.used.length; base += count) {
+    const start = Math.ceil(t.minIndex / align) * align;
+    for (let base = start; base + count <= t.used.length; base += align) {
       let free = true;
       for (let i = 0; i < count; i++) if (t.used[base + i]) { free = false; break; }
       if (free) {
@@ -497,6 +501,20 @@ export class AmdIrDriver {
     this.w64(R.XT_GALOG_INTR_CTRL, value);
     this.setControl(R.CTRL_INTCAPXT_EN, true);
     this.setControl(R.CTRL_EVENT_INT_EN, true);
+  }
+
+  /**
+   * iommu_init_irq after iommu_setup_msi: Control.EventIntEn, so the unit signals new event-log entries through its
+   * function's MSI (Control.IntCapXTEn stays 0).
+   */
+  enableEventInterrupt(): void {
+    this.setControl(R.CTRL_EVENT_INT_EN, true);
+  }
+
+  /** amd_iommu's free_irte: the entry cleared (clear_allocated), the table's cache flushed, the index free again. */
+  freeIndex(devid: number, index: number): void {
+    this.clearIrte(devid, index);
+    this.table(devid).used[index] = 0;
   }
 
   /** amd_iommu_int_thread → iommu_poll_events: print each new event-log entry, advance the head, ack status. */

@@ -362,6 +362,12 @@ export class IntelIrDriver {
   }
 
   /** free_irte → clear_entries: zero the entry (P = 0), then flush it from the interrupt entry cache. */
+  /** free_irte: clear_entries (the entry zeroed, qi_flush_iec) and bitmap_release_region: the index is free again. */
+  freeIrte(index: number): void {
+    this.clearIrte(index);
+    this.used[index] = 0;
+  }
+
   clearIrte(index: number): void {
     const at = this.irtBase + index * 16;
     this.cpu.write64(at, 0n);

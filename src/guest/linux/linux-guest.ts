@@ -17,15 +17,17 @@
  * 5. MADT: x2APIC entries above the limit print "ACPI: x2apic entry ignored" and never become CPUs.
  * 6. SMP: INIT/SIPI/SIPI to each present AP; the AP enables x2APIC (or programs the flat LDR) and software-enables
  *    its APIC.
- * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; the IOMMU's own interrupt; setup_IO_APIC_irqs gives legacy pins
- *    1..15 their IRTEs in pin order and check_timer programs pin 2.
+ * 7. The timer keeps ISA_IRQ_VECTOR(0) on CPU 0; with interrupt remapping the DMAR fault interrupt (set up before
+ *    the APs, so on CPU 0); setup_IO_APIC_irqs gives legacy pins 1..15 their IRTEs in pin order and check_timer
+ *    programs pin 2.
  *
- * Interrupts: one vector per request on the requested CPU (lowest free from 0x21, vector-allocator.ts); messages as
- * in msi-compose.ts. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
- * mapDma/unmapDma go; PCI INTx pins are not set up before a device's MSI/MSI-X; the vector matrix's choice of CPU
- * and managed spreading are not modelled (a request names its CPU); the AMD IOMMU's own interrupt is only set up in
- * XT mode (the PCI-MSI path of the IOMMU function is not programmed); Xen PIRQs are used for MSI/MSI-X only (GSIs
- * stay on the emulated I/O APIC).
+ * Interrupts: a vector on the requested CPU, or on the CPU the vector matrix picks for an affinity mask
+ * (vector-allocator.ts, kernel/irq/matrix.c); messages as in msi-compose.ts. The kernel's separate steps — an INTx
+ * GSI mapped at pci_enable_device, MSI-X IRTEs taken at allocation, managed vectors reserved then activated, vectors
+ * and IRTEs freed, the IOMMU's pci_iommu_init interrupt — are methods of their own, which boot-irqs.ts calls in the
+ * kernel's boot order. Simplifications, stated: Linux's PCI/IOMMU DMA translation is modelled only as far as
+ * mapDma/unmapDma go; in XT mode the AMD-Vi event interrupt is set up at boot on CPU 0 (the kernel does it at
+ * pci_iommu_init on the matrix's CPU); Xen PIRQs are used for MSI/MSI-X only (GSIs stay on the emulated I/O APIC).
  */
 import { UsageError } from '../../core/errors.ts';
 import { toPhysical, type Address } from '../../machine/cpu.ts';
@@ -34,7 +36,9 @@ import { parseKernelCmdline, type LinuxCmdline } from './kernel-cmdline.ts';
 import type { Machine } from '../../machine/machine.ts';
 import { firmwareHandoff } from '../firmware-handoff.ts';
 import { GuestBase, type CheckedRequest } from '../guest-base.ts';
-import type { ProgrammedInterrupt } from '../guest-os.ts';
+import { readMsiCap } from '../pci-msi-setup.ts';
+import type { InterruptRequest, ProgrammedInterrupt } from '../guest-os.ts';
+import type { AmdIommu } from '../../iommu-amd/amd-iommu.ts';
 import { rteToMessage } from '../../msi/formats/ioapic-rte.ts';
 import { sendInitSipiSipi, setupLocalApic } from '../smp-bringup.ts';
 import { VectorAllocator } from '../vector-allocator.ts';
@@ -82,10 +86,21 @@ const IOAPIC_SB_DEVID = 0x00a0;
 
 type RemapMode = 'x2apic' | 'xapic' | null;
 
+/** A map key for MSI-X entry `entry` of requester `sid` (entries stay below 2048). */
+const msiKey = (sid: number, entry: number): number => sid * 2048 + entry;
+
 interface MsiBlock {
   base: number;
+  /** Messages the MSI capability is enabled for (2^MME): the allocation rounded up to a power of two. */
   count: number;
+  /** Messages the driver allocated (nvec); a message past them has no IRQ. */
+  allocated: number;
+  /** Whether the capability has been written (at the first message's activation). */
+  written: boolean;
 }
+
+/** __roundup_pow_of_two. */
+const roundupPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 
 export class LinuxGuest extends GuestBase {
   readonly os = 'linux';
@@ -112,6 +127,11 @@ export class LinuxGuest extends GuestBase {
   timer: ProgrammedInterrupt | null = null;
   /** Multi-MSI IRTE blocks under remapping, per device. */
   private readonly msiBlocks = new Map<number, MsiBlock>();
+  /**
+   * IRTE indices (Intel) / interrupt-table indices (AMD) allocated for MSI-X entries before their vector is
+   * activated (allocateMsixIrtes), by requester ID and entry (msiKey).
+   */
+  private readonly preallocated = new Map<number, number>();
 
   /** The kernel version modelled (guest: { os: linux, version }). */
   readonly version: LinuxVersion;
@@ -233,6 +253,9 @@ export class LinuxGuest extends GuestBase {
     // IRQ0 keeps ISA_IRQ_VECTOR(0) on CPU 0 (vector_configure_legacy: the timer is activated before the I/O APIC
     // setup), so the IOMMU's own interrupt and every device vector come after it.
     this.vectors.claim(0, ISA_IRQ_VECTOR_BASE);
+    // lapic_assign_system_vectors gave every legacy IRQ its ISA_IRQ_VECTOR on CPU 0; the I/O APIC's setup releases
+    // them (vector_configure_legacy), but with noapic the 8259 keeps delivering IRQs 1..15 there.
+    if (this.cmdline.noapic) for (let irq = 1; irq < NR_LEGACY_IRQS; irq++) if (irq !== PIC_CASCADE_IR) this.vectors.claim(0, ISA_IRQ_VECTOR_BASE + irq);
     this.setupIommuInterrupt();
     if (!this.cmdline.noapic) this.setupLegacyIrqs();
   }
@@ -431,9 +454,161 @@ export class LinuxGuest extends GuestBase {
     return this.logicalDest ? this.logicalId[cpu] : this.apicIdOf(cpu);
   }
 
+  // ---- The kernel's allocation steps, each at the moment the kernel takes it (boot-irqs.ts orders them) ---------
+
+  /**
+   * gsi_top: one past the last GSI of the I/O APIC (mp_register_ioapic: its GSI base 0 plus the redirection entries
+   * its version register reports); dynamically allocated IRQ numbers start there (arch_dynirq_lower_bound).
+   */
+  get gsiTop(): number {
+    return this.ioapicPinCount();
+  }
+
+  /**
+   * mp_map_gsi_to_irq(gsi, IOAPIC_MAP_ALLOC) for a PCI function's INTx line at pci_enable_device
+   * (pcibios_enable_irq → acpi_pci_irq_enable → acpi_register_gsi): the GSI's IRQ is allocated in the I/O APIC
+   * domain, and under Intel remapping intel_irq_remapping_alloc → alloc_irte gives it an IRTE then, whether or not
+   * the driver ever requests that IRQ. A GSI already mapped (a shared line, a legacy pin) takes nothing new; AMD's
+   * I/O APIC table has an index per pin already (irq_remapping_alloc: index = pin).
+   */
+  mapGsi(pin: number): void {
+    this.requireBooted('mapGsi');
+    if (this.intel === null || this.legacyIrte.has(pin)) return;
+    const index = this.intel.allocIrte(1);
+    if (index !== null) this.legacyIrte.set(pin, index);
+  }
+
+  /**
+   * pci_alloc_irq_vectors for MSI-X entries 0..count-1 of `device`: msi_domain_alloc_irqs allocates each
+   * descriptor on its own, so under remapping each entry takes one IRTE (intel_irq_remapping_alloc → alloc_irte(1))
+   * or one index of the device's table (irq_remapping_alloc → alloc_irq_index, no alignment for MSI-X) now, in
+   * entry order; its vector comes when the entry is activated (setupInterrupt / setupManagedInterrupt).
+   */
+  allocateMsixIrtes(device: string, count: number): void {
+    this.requireBooted('allocateMsixIrtes');
+    const sid = this.machine.device(device).requesterId;
+    for (let entry = 0; entry < count; entry++) {
+      if (this.preallocated.has(msiKey(sid, entry))) continue;
+      const index = this.intel !== null ? this.intel.allocIrte(1) : this.amd !== null ? this.amd.allocIndex(sid, 1) : null;
+      if (index !== null) this.preallocated.set(msiKey(sid, entry), index);
+    }
+  }
+
+  /**
+   * pci_alloc_irq_vectors(nvec) with PCI_IRQ_MSI under remapping (multi-MSI): one allocation for all messages.
+   * Intel takes one aligned block of __roundup_pow_of_two(nvec) IRTEs (intel_irq_remapping_alloc → alloc_irte →
+   * bitmap_find_free_region); AMD takes nvec indices starting at a multiple of roundup_pow_of_two(nvec)
+   * (irq_remapping_alloc → alloc_irq_index with align). The capability is then enabled for the rounded-up count of
+   * messages (MME), written when the first message is activated; a message past nvec has no IRQ. Without remapping
+   * nothing is taken (the plain PCI-MSI domain gives a device one message). False when the table has no room.
+   */
+  allocateMsiIrtes(device: string, nvec: number): boolean {
+    this.requireBooted('allocateMsiIrtes');
+    const dev = this.machine.device(device);
+    const cap = readMsiCap(dev);
+    if (cap === null) throw new UsageError(`allocateMsiIrtes: device ${device} has no MSI capability`);
+    if (!Number.isInteger(nvec) || nvec < 1 || nvec > cap.vectorsCapable) throw new UsageError(`allocateMsiIrtes: device ${device} supports 1..${cap.vectorsCapable} MSI messages, got ${JSON.stringify(nvec)}`);
+    const sid = dev.requesterId;
+    if (this.msiBlocks.has(sid)) throw new UsageError(`allocateMsiIrtes: device ${device} has its MSI messages allocated already`);
+    const count = roundupPow2(nvec);
+    let base: number | null = null;
+    if (this.intel !== null) {
+      const drv = this.intelRemapping !== null && this.intelRemapping.drivers.length > 1 ? driverFor(this.machine, this.intelRemapping, sid, this.machine.firmware.dmar!.ioapicSourceId) : this.intel;
+      base = drv === null ? null : drv.allocIrte(count);
+    } else if (this.amd !== null) {
+      base = this.amd.allocIndex(sid, nvec, count);
+    } else {
+      return true;
+    }
+    if (base === null) return false;
+    this.msiBlocks.set(sid, { base, count, allocated: nvec, written: false });
+    return true;
+  }
+
+  /**
+   * pci_free_irq + pci_free_irq_vectors for MSI-X sources of `device`: each vector goes back to the matrix
+   * (irq_matrix_free; a managed one stays reserved), and each IRTE / table index is cleared and freed (free_irte,
+   * with the cache invalidation that follows).
+   */
+  freeMsix(device: string, programmed: readonly ProgrammedInterrupt[]): void {
+    this.requireBooted('freeMsix');
+    const sid = this.machine.device(device).requesterId;
+    for (const p of programmed) {
+      if (p.status !== 'programmed') continue;
+      this.vectors.free(p.cpu, p.vector);
+      if (p.irteIndex !== undefined && this.intel !== null) this.intel.freeIrte(p.irteIndex);
+      else if (p.irteIndex !== undefined && this.amd !== null) this.amd.freeIndex(sid, p.irteIndex);
+      this.preallocated.delete(msiKey(sid, p.request.vector ?? 0));
+    }
+  }
+
+  /**
+   * x86_vector_alloc_irqs → reserve_managed_vector for a managed interrupt (irq_create_affinity_masks gave it
+   * `mask`): irq_matrix_reserve_managed takes one vector on every CPU of the mask. False when a CPU has none left.
+   */
+  reserveManagedVector(mask: readonly number[]): boolean {
+    this.requireBooted('reserveManagedVector');
+    return this.vectors.reserveManaged(mask);
+  }
+
+  /**
+   * request_irq of a managed interrupt (irq_startup → activate_managed → assign_managed_vector): the vector comes
+   * from irq_matrix_alloc_managed over the online CPUs of its mask, out of the reservation reserveManagedVector made.
+   */
+  setupManagedInterrupt(request: InterruptRequest, mask: readonly number[]): ProgrammedInterrupt {
+    this.requireBooted('setupManagedInterrupt');
+    const req = this.checkRequest(request);
+    const got = this.vectors.allocateManaged(mask.filter((c) => this.isOnline[c]));
+    if (got === null) return this.refused(req, request.cpu, 'no reserved managed vector on an online CPU of the mask');
+    return this.programVector(req, got.cpu, got.vector, undefined);
+  }
+
+  /**
+   * The IOMMU's own interrupt where the kernel sets it up at pci_iommu_init (rootfs_initcall), after the ACPI SCI:
+   * the DMAR fault interrupt of a unit that only does DMA remapping (init_dmars → dmar_set_interrupt; with remapping
+   * on it was set up at APIC setup, dmar_set_interrupt returns early), and the AMD-Vi event-log interrupt through the
+   * IOMMU function's own MSI capability (iommu_init_irq → iommu_setup_msi → pci_enable_msi, when not in XT mode).
+   * Neither is remapped. The vector goes where the matrix picks (a default-affinity interrupt activated at
+   * allocation). Returns what was set up, or null when the kernel sets up none here.
+   */
+  setupIommuInitcallInterrupt(): { chip: 'DMAR-MSI' | 'PCI-MSI'; cpu: number; vector: number } | null {
+    this.requireBooted('setupIommuInitcallInterrupt');
+    const fw = this.machine.firmware;
+    const cpu = this.vectors.bestCpu(this.online);
+    if (this.amd !== null && this.remap === 'xapic') {
+      const vector = this.vectors.allocate(cpu);
+      if (vector === null) return null;
+      const unit = this.machine.iommu as AmdIommu;
+      const fn = unit.pciFunction;
+      const msg = composeApicMessage(this.destinationOf(cpu), vector, this.flat);
+      // msi_capability_init: address, then data, then MSI Enable (PCI Local Bus 3.0 6.8.1; 64-bit layout).
+      fn.configWrite(fn.msiCapOffset + 4, 4, Number(msg.addr & 0xffffffffn));
+      fn.configWrite(fn.msiCapOffset + 8, 4, Number(msg.addr >> 32n));
+      fn.configWrite(fn.msiCapOffset + 12, 2, msg.data);
+      fn.configWrite(fn.msiCapOffset + 2, 2, fn.configRead(fn.msiCapOffset + 2, 2) | 1);
+      const drv = this.amd;
+      drv.enableEventInterrupt();
+      this.registerSystemHandler(cpu, vector, () => this.amdIommuInterrupt());
+      this.iommuVector = vector;
+      this.log.decide('amdViEventVector', vector);
+      return { chip: 'PCI-MSI', cpu, vector };
+    }
+    const dmaRemapping = fw.dmar !== null && this.intelRemapping === null && this.cmdline.intelIommu !== 'off' && this.log.decisions.dmaTranslation === 'available';
+    if (dmaRemapping) {
+      const vector = this.vectors.allocate(cpu);
+      if (vector === null) return null;
+      const drv = new IntelIrDriver(this.machine, this.mem, this.log, dmarFaultStyle(this.version), 0);
+      drv.setupFaultInterrupt(this.destinationOf(cpu), vector, this.logicalDest);
+      this.registerSystemHandler(cpu, vector, () => drv.handleFault());
+      this.log.decide('dmarFaultVector', vector);
+      return { chip: 'DMAR-MSI', cpu, vector };
+    }
+    return null;
+  }
+
   // ---- Interrupt setup ------------------------------------------------------------------------------------------
 
-  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the fewest allocated vectors. */
+  /** irq_matrix_alloc → matrix_find_best_cpu: the CPU of the mask with the most vectors available (managed reservations count as taken). */
   protected override chooseCpu(onlineCpus: readonly number[]): number {
     return this.vectors.bestCpu(onlineCpus);
   }
@@ -443,6 +618,11 @@ export class LinuxGuest extends GuestBase {
     if (this.xenPirq && req.kind !== 'ioapic') return this.programXenPirq(req, cpu, note);
     const vector = this.vectors.allocate(cpu);
     if (vector === null) return this.refused(req, cpu, `no free vector on CPU ${cpu}`);
+    return this.programVector(req, cpu, vector, note);
+  }
+
+  /** The source programmed at a vector already taken on `cpu`, through remapping when it is on. */
+  private programVector(req: CheckedRequest, cpu: number, vector: number, note: string | undefined): ProgrammedInterrupt {
     if (this.intel) return this.programIntel(req, cpu, vector, note);
     if (this.amd) return this.programAmd(req, cpu, vector, note);
     return this.programDirect(req, cpu, vector, note);
@@ -660,7 +840,7 @@ export class LinuxGuest extends GuestBase {
     }
     const sid = req.device!.requesterId;
     if (req.kind === 'msix') {
-      const index = drv.allocIrte(1);
+      const index = this.preallocated.get(msiKey(sid, req.index)) ?? drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
       drv.writeIrte(index, this.irteFor(cpu, vector, sid));
       const msg = composeIntelRemappable(index, 0);
@@ -673,9 +853,13 @@ export class LinuxGuest extends GuestBase {
       const count = req.msi!.vectorsCapable;
       const base = drv.allocIrte(count);
       if (base === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
-      block = { base, count };
+      block = { base, count, allocated: count, written: false };
       this.msiBlocks.set(sid, block);
-      this.writeMsi(req, composeIntelRemappable(base, 0), Math.log2(count));
+    }
+    if (req.index >= block.allocated) return this.refused(req, cpu, `MSI message ${req.index} has no IRQ: the driver allocated ${block.allocated}`);
+    if (!block.written) {
+      this.writeMsi(req, composeIntelRemappable(block.base, 0), Math.log2(block.count));
+      block.written = true;
     }
     const index = block.base + req.index;
     drv.writeIrte(index, this.irteFor(cpu, vector, sid));
@@ -698,7 +882,7 @@ export class LinuxGuest extends GuestBase {
     }
     const devid = req.device!.requesterId;
     if (req.kind === 'msix') {
-      const index = drv.allocIndex(devid, 1);
+      const index = this.preallocated.get(msiKey(devid, req.index)) ?? drv.allocIndex(devid, 1);
       if (index === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
       drv.writeIrte(devid, index, fields);
       const msg = composeAmdRemappable(index, drv.twoKMode);
@@ -710,9 +894,13 @@ export class LinuxGuest extends GuestBase {
       const count = req.msi!.vectorsCapable;
       const base = drv.allocIndex(devid, count);
       if (base === null) return this.refused(req, cpu, 'AMD-Vi: Failed to allocate IRTE');
-      block = { base, count };
+      block = { base, count, allocated: count, written: false };
       this.msiBlocks.set(devid, block);
-      this.writeMsi(req, composeAmdRemappable(base, drv.twoKMode), Math.log2(count));
+    }
+    if (req.index >= block.allocated) return this.refused(req, cpu, `MSI message ${req.index} has no IRQ: the driver allocated ${block.allocated}`);
+    if (!block.written) {
+      this.writeMsi(req, composeAmdRemappable(block.base, drv.twoKMode), Math.log2(block.count));
+      block.written = true;
     }
     const index = block.base + req.index;
     drv.writeIrte(devid, index, fields);
