@@ -537,31 +537,35 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     const guest = createGuest(m, scenario.guest);
 
     let current: SourceObservation = emptyObservation();
+    // Boot and set-up belong to no source, so what the machine does then is not kept (a 1,024-CPU boot accepts
+    // about 4,000 IPIs); only its faults reach the fault log.
+    let recording = false;
     let currentTrace: TraceHop[] | null = null;
     const iommuFlows = new Set<number>();
     m.events.on('iommu_interrupt', (e) => iommuFlows.add(e.flow));
     m.events.on('apic_accept', (e) => {
+      if (!recording) return;
       const d = { cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode };
       if (iommuFlows.has(e.flow)) current.iommuInterrupts.push(d);
       else current.deliveries.push(d);
     });
     m.events.on('iommu_fault', (e) => {
-      current.faults.push(e);
+      if (recording) current.faults.push(e);
       result.faultLog.push(e.linuxLog);
     });
-    m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
-    m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
-    m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
+    m.events.on('memory_write', (e) => recording && current.memoryWrites.push({ addr: e.addr, data: e.data }));
+    m.events.on('xen_pirq', (e) => recording && current.pirqs.push(e.pirq));
+    m.events.on('interrupt_lost', (e) => recording && current.lost.push(e.reason));
     // In a two-machine system each recorded hop is tagged with its machine (a copy: the hub's object is not ours).
     if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(sys === null ? h : { ...h, machine: 'guest' }));
     if (sys !== null) {
       // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of the "ath11k and vfio-pci support"
       // thread, 2024-01) and its hops.
       sys.host.events.on('iommu_fault', (e) => {
-        current.faults.push(e);
+        if (recording) current.faults.push(e);
         result.faultLog.push(e.linuxLog);
       });
-      sys.host.events.on('interrupt_lost', (e) => current.lost.push(`host: ${e.reason}`));
+      sys.host.events.on('interrupt_lost', (e) => recording && current.lost.push(`host: ${e.reason}`));
       if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push({ ...h, machine: 'host' }));
     }
 
@@ -583,6 +587,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     }
     // Anything the machine did while the guest programmed it (e.g. boot-time faults) is not part of any source.
     current = emptyObservation();
+    recording = true;
 
     for (const src of scenario.sources) {
       const obs = emptyObservation();
