@@ -20,6 +20,8 @@ await buildWeb(site);
 const { server, url } = await startWebServer(site, 0);
 const browser = await chromium.launch({ executablePath: process.env.IRQPATH_CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
 const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+/** Linux 6.12 at 300 vCPUs on Intel CPUs, with and without Intel IR: 112 cells of the sweep. */
+const SWEEP_SLICE = '#/sweep?guests=linux&vendors=intel&iommus=none,intel-ir&cpus=300&versions=6.12&assign=none&run=1';
 
 async function shoot(hash: string, name: string, ready: string, scrollTo?: string, act?: () => Promise<void>): Promise<void> {
   await page.goto(url + hash);
@@ -41,6 +43,7 @@ await shoot('#/scenario?id=05', 'web-scenario.png', '.variants', '.variants');
 await shoot('#/scenario?id=20', 'web-scenario-two-machines.png', 'figure.seq-two', 'figure.seq-two');
 await shoot('#/matrix?guests=windows', 'web-matrix.png', 'table.matrix', '.legend');
 await shoot('#/matrix?cell=windows.amd.intel-ir.-.-.300', 'web-matrix-cell.png', '.cell-detail .run', '.cell-detail');
+await shoot(SWEEP_SLICE, 'web-sweep.png', '.sweep-report', '.sweep-report');
 await page.setViewportSize({ width: 390, height: 844 });
 await shoot('#/explain?kind=msi&addr=0xfee00020&data=0x41&machine=custom&cpus=300&ext=1&os=linux', 'web-phone-explain.png', 'section.route', '.banner');
 await browser.close();

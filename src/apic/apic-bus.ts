@@ -235,7 +235,7 @@ export class ApicBus {
 
   private dispatch(msg: ApicMessage, shorthand: number, source: Lapic | null, requester: number): number {
     const hub = this.events;
-    if (hub.active) {
+    if (hub.tracing) {
       // QEMU traces apic_deliver_irq for messages (apic_send_msi); an IPI from the ICR goes through apic_deliver,
       // which QEMU does not trace, so irqpath names that hop irqpath_apic_ipi.
       hub.hop(source ? 'irqpath_apic_ipi' : 'apic_deliver_irq', [
@@ -321,7 +321,7 @@ export class ApicBus {
     if (accepted && hub.active) {
       // Where the message landed: QEMU has no trace event for acceptance (apic_deliver_irq names the destination, not
       // the CPU), so irqpath names it; trace viewers draw it on that CPU's track.
-      hub.hop('irqpath_apic_accept', [['cpu', lapic.cpu], ['apic', lapic.physicalId], ['vector', msg.vector], ['delivery_mode', msg.deliveryMode]]);
+      if (hub.tracing) hub.hop('irqpath_apic_accept', [['cpu', lapic.cpu], ['apic', lapic.physicalId], ['vector', msg.vector], ['delivery_mode', msg.deliveryMode]]);
       hub.emit('apic_accept', {
         flow: hub.currentFlow,
         cpu: lapic.cpu,

@@ -83,7 +83,7 @@ import {
   TDCR_WRITABLE,
 } from './registers.ts';
 import { LapicTimer, TimerMode, timerMode, type LapicTimerState, type LapicTiming } from './lapic-timer.ts';
-import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, isX2apicMsr, x2apicMsrToOffset } from './x2apic-msr.ts';
+import { MSR_X2APIC_ICR, checkX2apicRead, checkX2apicWrite, high32, isX2apicMsr, low32, x2apicMsrToOffset } from './x2apic-msr.ts';
 import { applyLapicState, saveLapicRegisters, validateLapicState, type LapicState } from './lapic-state.ts';
 
 /** What a LAPIC sends out. The APIC bus implements it. */
@@ -165,7 +165,16 @@ export class Lapic implements MmioDevice {
   readonly run: CpuRunState;
 
   // --- Architectural state (public for the bus, scenarios and save/restore; mutate through the methods). ---
-  apicBase: bigint;
+  private apicBaseMsr = 0n;
+  /** The APIC page's address, kept as a number: every load and store a CPU makes is checked against it. */
+  private pageAddress = 0;
+  get apicBase(): bigint {
+    return this.apicBaseMsr;
+  }
+  set apicBase(value: bigint) {
+    this.apicBaseMsr = value;
+    this.pageAddress = Number(value & APIC_BASE_ADDRESS_MASK);
+  }
   mode: ApicMode = 'xapic';
   /** The ID register as read: xAPIC ID in 31:24 in xAPIC mode, the 32-bit x2APIC ID in x2APIC mode. */
   id: number;
@@ -298,7 +307,7 @@ export class Lapic implements MmioDevice {
 
   /** Physical base address of the xAPIC MMIO page (IA32_APIC_BASE 51:12). */
   get baseAddress(): number {
-    return Number(this.apicBase & APIC_BASE_ADDRESS_MASK);
+    return this.pageAddress;
   }
 
   get hardwareEnabled(): boolean {
@@ -374,8 +383,8 @@ export class Lapic implements MmioDevice {
     this.checkX2apicMode(msr, 'WRMSR');
     checkX2apicWrite(msr, value);
     if (msr === MSR_X2APIC_ICR) {
-      this.icrLo = Number(value & 0xffffffffn) & ICR_LO_WRITABLE;
-      this.icrHi = Number(value >> 32n);
+      this.icrLo = low32(value) & ICR_LO_WRITABLE;
+      this.icrHi = high32(value);
       this.sendIcr();
       return;
     }

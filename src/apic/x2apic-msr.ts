@@ -102,21 +102,39 @@ export function checkX2apicRead(msr: number): void {
  * SELF IPI has a bit above 7 set, or if a reserved bit of TPR, SVR, an LVT entry or TDCR is set (SDM 10.12.1.3; see
  * {@link WRITABLE_LOW}).
  */
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const U32_MAX = 0xffff_ffffn;
+/**
+ * Bits 31:0 of a 64-bit MSR value as a number. Values below 2^53 — every ICR write naming an x2APIC ID below 2^21 —
+ * are split as doubles (ToUint32 is exact there) without making BigInts: an OS writes the ICR once per IPI,
+ * thousands of times per boot.
+ */
+export function low32(value: bigint): number {
+  const n = Number(value);
+  return n <= Number.MAX_SAFE_INTEGER ? n >>> 0 : Number(value & U32_MAX);
+}
+
+/** Bits 63:32 of a 64-bit MSR value as a number (see {@link low32}). */
+export function high32(value: bigint): number {
+  const n = Number(value);
+  return n <= Number.MAX_SAFE_INTEGER ? (n - (n >>> 0)) / 0x1_0000_0000 : Number(value >> 32n);
+}
+
 export function checkX2apicWrite(msr: number, value: bigint): void {
   const r = rights(msr);
   if (r === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: no such x2APIC register`);
   if ((r & WRITE) === 0) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: x2APIC register is read-only`);
-  if (value < 0n || value >= 1n << 64n) {
+  if (value < 0n || value > U64_MAX) {
     throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: value ${value} is not a 64-bit value`);
   }
   if (msr === MSR_X2APIC_ICR) {
-    const reserved = Number(value & 0xffffffffn) & ICR_X2APIC_RESERVED_LO;
+    const reserved = low32(value) & ICR_X2APIC_RESERVED_LO;
     if (reserved !== 0) {
       throw new GeneralProtectionFault(`WRMSR ICR: reserved bits set (0x${(reserved >>> 0).toString(16)})`);
     }
     return;
   }
-  if (value >> 32n !== 0n) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits 63:32 set`);
+  if (value > U32_MAX) throw new GeneralProtectionFault(`WRMSR ${hexMsr(msr)}: reserved bits 63:32 set`);
   if (msr === MSR_X2APIC_EOI && value !== 0n) throw new GeneralProtectionFault('WRMSR EOI: only 0 may be written');
   if (msr === MSR_X2APIC_ESR && value !== 0n) throw new GeneralProtectionFault('WRMSR ESR: only 0 may be written');
   if (msr === MSR_X2APIC_SELF_IPI && value > 0xffn) {

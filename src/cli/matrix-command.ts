@@ -105,7 +105,7 @@ export function registerMatrixCommand(program: Command): void {
     .option('--workarounds <list>', 'VMM workarounds: on,off', boolList)
     .option('--cpus <list>', 'vCPU counts, e.g. 64,255,300,1024', cpuList)
     .option('--x2apic <list>', 'CPUs with x2APIC: on,off (off only up to 255 vCPUs, as QEMU allows)', boolList)
-    .option('--jobs <n>', 'worker threads to run cells on (default: one per core from 4 cores up, else 1: this thread only)', jobCount)
+    .option('--jobs <n>', 'worker threads to run cells on (default: one per core from 4 cores up or for 1,000 cells and more, else 1: this thread only)', jobCount)
     .option('--full', `the full sweep (${sweepCells().length} cells): the grid × Linux kernel version × CPU x2APIC × kernel command line, plus device-assignment cells (see docs/matrix.md)`)
     .option('--format <format>', 'stream one line per cell to stdout as it finishes: csv or jsonl', streamFormat)
     .option('--resume <file>', 'skip the cells already in this csv/jsonl output of an earlier run (append the new lines to it: >> FILE)')

@@ -2,8 +2,10 @@
  * Run matrix cells on several cores with worker threads (Node only, hence here in src/cli and not in the library,
  * which stays browser-safe and offers runMatrixCells for any subset of a grid).
  *
- * Cells are handed out one at a time from a queue ordered by vCPU count, largest first (a boot costs about its vCPU
- * count), to whichever worker is idle, so the threads finish close together. Results come back in grid order.
+ * Cells are handed out from a queue ordered by vCPU count, largest first (a boot costs about its vCPU count), to
+ * whichever worker is idle, so the threads finish close together. A sweep's cells take a few milliseconds each, so
+ * they travel in batches (one message each way per batch, see {@link batchSize}), small enough near the end of the
+ * queue that no thread is left with a long tail. Results come back in grid order.
  *
  * A worker that cannot start (it could not load its module: TypeScript sources run without a TypeScript loader, as
  * inside a test runner) takes no cells; if none starts, the cells run in this thread. An error after a worker
@@ -16,9 +18,13 @@ import { checkCells, runMatrixCells, type MatrixCell, type MatrixCellSpec } from
 /** A cell without its scenario result: what a sweep of thousands of cells keeps and sends between threads. */
 export type CompactCell = Omit<MatrixCell, 'result'>;
 
-/** `compact`: send the cell back without its scenario result (boot log, observations), which a sweep does not need. */
-export type WorkerRequest = { index: number; spec: MatrixCellSpec; compact: boolean };
-export type WorkerReply = { type: 'ready' } | { type: 'cell'; index: number; cell: MatrixCell | CompactCell };
+/**
+ * A batch of cells for a worker: their places in the run and their specs. `compact`: send each cell back without its
+ * scenario result (boot log, observations), which a sweep does not need.
+ */
+export type WorkerRequest = { indices: number[]; specs: MatrixCellSpec[]; compact: boolean };
+/** A finished batch: each cell with its place in the run. */
+export type WorkerReply = { type: 'ready' } | { type: 'cells'; indices: number[]; cells: (MatrixCell | CompactCell)[] };
 
 export function compactCell({ result: _result, ...cell }: MatrixCell): CompactCell {
   return cell;
@@ -41,14 +47,26 @@ export interface ParallelRun {
 /** Below this many cells, starting threads (each loads the whole library) costs more than it saves. */
 const MIN_CELLS_FOR_WORKERS = 8;
 
+/** From this many cells up, a 2- or 3-core machine uses every core too: a thread's start-up is then a rounding error. */
+const MANY_CELLS = 1000;
+
 /**
- * One thread per core from 4 cores up; 1 (this thread only) below. Each worker loads the library and warms its JIT
- * from cold, about 0.4 s of CPU: measured on 2 cores, the 256-cell matrix took 1.1–1.3 s of CPU in one thread and
- * 1.9 s in two workers, so two threads barely beat one even on an idle machine and lose on a busy one.
+ * One thread per core from 4 cores up; below that, 1 (this thread only) unless the run has {@link MANY_CELLS}. Each
+ * worker loads the library and warms its JIT from cold, about 0.4 s of CPU: measured on 2 cores, the 256-cell matrix
+ * took 1.1–1.3 s of CPU in one thread and 1.9 s in two workers, so two threads barely beat one on a small grid; the
+ * 11,072-cell sweep took 26 s wall in one thread and 20 s in two on the same machine.
  */
-export function defaultJobs(): number {
+export function defaultJobs(cells = 0): number {
   const cores = availableParallelism();
-  return cores >= 4 ? cores : 1;
+  return cores >= 4 || cells >= MANY_CELLS ? cores : 1;
+}
+
+/**
+ * How many cells to send a worker at once: an eighth of each thread's share of what is left, from 1 to 32. Large
+ * batches early keep messages few; single cells at the end let the threads finish together.
+ */
+export function batchSize(remaining: number, jobs: number): number {
+  return Math.max(1, Math.min(32, Math.floor(remaining / (jobs * 8))));
 }
 
 /**
@@ -83,7 +101,7 @@ async function runPool(specs: readonly MatrixCellSpec[], compact: boolean, jobsW
     compact ? runMatrixCells(list).map(compactCell) : runMatrixCells(list);
   // Every cell is checked before any runs, on whichever thread it will run.
   checkCells(specs);
-  const jobs = Math.min(jobsWanted ?? defaultJobs(), specs.length);
+  const jobs = Math.min(jobsWanted ?? defaultJobs(specs.length), specs.length);
   if (jobs <= 1 || specs.length < MIN_CELLS_FOR_WORKERS) {
     // One cell at a time, so each is reported (and, compact, its result dropped) as soon as it finishes.
     const cells = specs.map((spec) => {
@@ -113,10 +131,10 @@ async function runPool(specs: readonly MatrixCellSpec[], compact: boolean, jobsW
       else resolve({ cells: results as (MatrixCell | CompactCell)[], workers: working.size });
     };
     const feed = (worker: Worker) => {
-      if (next < queue.length) {
-        const index = queue[next++];
-        worker.postMessage({ index, spec: specs[index], compact } satisfies WorkerRequest);
-      }
+      if (next >= queue.length) return;
+      const indices = queue.slice(next, next + batchSize(queue.length - next, jobs));
+      next += indices.length;
+      worker.postMessage({ indices, specs: indices.map((i) => specs[i]), compact } satisfies WorkerRequest);
     };
     const runRestHere = () => {
       try {
@@ -149,10 +167,12 @@ async function runPool(specs: readonly MatrixCellSpec[], compact: boolean, jobsW
           feed(worker);
           return;
         }
-        results[reply.index] = reply.cell;
         working.add(worker);
-        finished++;
-        options.onCell?.(reply.cell);
+        reply.indices.forEach((index, k) => {
+          results[index] = reply.cells[k];
+          finished++;
+          options.onCell?.(reply.cells[k]);
+        });
         if (finished === specs.length) settle(null);
         else feed(worker);
       });

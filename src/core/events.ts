@@ -114,6 +114,12 @@ type Listener<T extends EventName> = EventEmitter.EventListener<MachineEvents, T
 export class EventHub extends EventEmitter<MachineEvents> {
   /** True while anybody listens or records: producers build payloads only then. */
   active = false;
+  /**
+   * True while anybody listens to hops (or records): a hot producer that emits typed events for listeners of its
+   * outcome (a scenario run collecting deliveries and faults) checks this before building a hop's arguments, so a
+   * machine booting thousands of CPUs under such a listener does not build a trace nobody reads.
+   */
+  tracing = false;
   private recorders = 0;
   private flowCounter = 0;
   /** Flow id of the interrupt being processed now (set by the source that started it). */
@@ -153,6 +159,7 @@ export class EventHub extends EventEmitter<MachineEvents> {
 
   private recount(): this {
     this.active = this.recorders > 0 || this.eventNames().length > 0;
+    this.tracing = this.recorders > 0 || this.listenerCount('hop') > 0;
     return this;
   }
 
@@ -176,9 +183,9 @@ export class EventHub extends EventEmitter<MachineEvents> {
     return this.currentFlow;
   }
 
-  /** Emit a hop for the current flow. Call only when {@link active} is true. */
+  /** Emit a hop for the current flow. Call only when {@link active} is true; nothing happens unless {@link tracing}. */
   hop(name: string, args: [string, TraceValue][]): void {
-    this.emit('hop', { flow: this.currentFlow, name, args });
+    if (this.tracing) this.emit('hop', { flow: this.currentFlow, name, args });
   }
 
   /**
@@ -203,6 +210,7 @@ export class EventHub extends EventEmitter<MachineEvents> {
   addRecorder(): void {
     this.recorders++;
     this.active = true;
+    this.tracing = true;
   }
 
   removeRecorder(): void {

@@ -33,9 +33,12 @@ export const TRAMPOLINE_VECTOR = 0x9a;
 const ICR_INIT_ASSERT = (DeliveryMode.INIT << 8) | ICR_TRIGGER_LEVEL | ICR_LEVEL_ASSERT;
 const ICR_INIT_DEASSERT = (DeliveryMode.INIT << 8) | ICR_TRIGGER_LEVEL;
 
+/**
+ * IA32_APIC_BASE.EN and EXTD both set (SDM 10.12.1). The LAPIC keeps the mode those bits select, so it is read from
+ * there instead of through RDMSR and two BigInt masks: an OS asks before every IPI it sends.
+ */
 export function isX2apicMode(cpu: Cpu): boolean {
-  const base = cpu.rdmsr(MSR_IA32_APIC_BASE);
-  return (base & APIC_BASE_EN) !== 0n && (base & APIC_BASE_EXTD) !== 0n;
+  return cpu.lapic.mode === 'x2apic';
 }
 
 /** Switch this CPU's APIC to x2APIC mode (xAPIC → x2APIC is a legal one-step transition, SDM 10.12.5). */
@@ -49,7 +52,9 @@ export function enableX2apic(cpu: Cpu): void {
 export function sendIpi(from: Cpu, dest: number, icrLow: number, shorthand: number = Shorthand.None): void {
   const lo = (icrLow | (shorthand << ICR_SHORTHAND_SHIFT)) >>> 0;
   if (isX2apicMode(from)) {
-    from.wrmsr(MSR_X2APIC_ICR, (BigInt(dest >>> 0) << 32n) | BigInt(lo));
+    const hi = dest >>> 0;
+    // One BigInt for the 64-bit ICR value; below 2^21 the destination and command fit a double exactly.
+    from.wrmsr(MSR_X2APIC_ICR, hi < 0x20_0000 ? BigInt(hi * 0x1_0000_0000 + lo) : (BigInt(hi) << 32n) | BigInt(lo));
   } else {
     const page = Number(from.rdmsr(MSR_IA32_APIC_BASE) & 0x000f_ffff_ffff_f000n);
     from.write32(page + APIC_ICR_HI, ((dest & 0xff) << 24) >>> 0);

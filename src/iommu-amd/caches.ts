@@ -20,9 +20,21 @@ const DEVICE_IDS = 0x10000;
 /** Largest table: IntTabLen = 11 → 2048 entries. */
 const MAX_IRTES = 2048;
 
+/** DTEs are kept in blocks of one bus (256 DeviceIDs, 8 KiB), each made when a DTE on that bus is first cached. */
+const BUS_SHIFT = 8;
+const BUS_MASK = (1 << BUS_SHIFT) - 1;
+const NO_WORDS = new Uint32Array(0);
+
 export class DteCache {
   private readonly valid = new Uint8Array(DEVICE_IDS);
-  private readonly words = new Uint32Array(DEVICE_IDS * DTE_DWORDS);
+  /** Per bus: its DTEs (NO_WORDS until one of them is cached), so a machine with a few devices keeps a few KiB, not 2 MiB. */
+  private readonly buses: Uint32Array[] = new Array<Uint32Array>(DEVICE_IDS >>> BUS_SHIFT).fill(NO_WORDS);
+
+  private busFor(deviceId: number): Uint32Array {
+    let words = this.buses[deviceId >>> BUS_SHIFT];
+    if (words === NO_WORDS) this.buses[deviceId >>> BUS_SHIFT] = words = new Uint32Array((BUS_MASK + 1) * DTE_DWORDS);
+    return words;
+  }
 
   /**
    * Copy the DTE of `deviceId` into `out` (8 dwords), reading it from `tableBase` on a miss and keeping it when
@@ -30,17 +42,19 @@ export class DteCache {
    * turns that into DEV_TAB_HARDWARE_ERROR).
    */
   read(memory: SparseMemory, tableBase: number, deviceId: number, fill: boolean, out: Uint32Array): void {
-    const at = deviceId * DTE_DWORDS;
+    const at = (deviceId & BUS_MASK) * DTE_DWORDS;
     if (this.valid[deviceId] === 0) {
       const addr = tableBase + deviceId * DTE_BYTES;
       for (let i = 0; i < DTE_DWORDS; i++) out[i] = memory.read32(addr + 4 * i);
       if (fill) {
-        for (let i = 0; i < DTE_DWORDS; i++) this.words[at + i] = out[i];
+        const words = this.busFor(deviceId);
+        for (let i = 0; i < DTE_DWORDS; i++) words[at + i] = out[i];
         this.valid[deviceId] = 1;
       }
       return;
     }
-    for (let i = 0; i < DTE_DWORDS; i++) out[i] = this.words[at + i];
+    const words = this.buses[deviceId >>> BUS_SHIFT];
+    for (let i = 0; i < DTE_DWORDS; i++) out[i] = words[at + i];
   }
 
   isCached(deviceId: number): boolean {
@@ -59,13 +73,14 @@ export class DteCache {
   entries(): [number, number[]][] {
     const list: [number, number[]][] = [];
     for (let id = 0; id < DEVICE_IDS; id++) {
-      if (this.valid[id] === 1) list.push([id, Array.from(this.words.subarray(id * DTE_DWORDS, (id + 1) * DTE_DWORDS))]);
+      const at = (id & BUS_MASK) * DTE_DWORDS;
+      if (this.valid[id] === 1) list.push([id, Array.from(this.buses[id >>> BUS_SHIFT].subarray(at, at + DTE_DWORDS))]);
     }
     return list;
   }
 
   load(deviceId: number, words: readonly number[]): void {
-    this.words.set(words, deviceId * DTE_DWORDS);
+    this.busFor(deviceId).set(words, (deviceId & BUS_MASK) * DTE_DWORDS);
     this.valid[deviceId] = 1;
   }
 }

@@ -4,26 +4,45 @@
  * context-cache invalidation descriptor, §6.5.1 / §6.5.2.1). Like the IEC and the IOTLB, it never holds a
  * not-present or erroneous entry (CAP.CM = 0), so fixing one needs no invalidation.
  *
- * Typed arrays indexed by source-id: a hit is a handful of array reads and allocates nothing.
+ * Typed arrays indexed by source-id: a hit is a handful of array reads and allocates nothing. The arrays (2.5 MiB)
+ * are made on the first fill: until a device's DMA is translated, `valid` is one all-zero array shared by every
+ * cache (only ever written with zeros, by invalidations) and the other fields are never read, so a machine whose
+ * unit only remaps interrupts — or that is built and dropped, as the matrix does ten thousand times — never pays
+ * for them.
  */
 
 const SOURCE_IDS = 0x10000;
 
+/** The `valid` array of every cache that has never been filled: all zero, so every lookup misses. */
+const NEVER_FILLED = new Uint8Array(SOURCE_IDS);
+
 export class ContextCache {
-  readonly valid = new Uint8Array(SOURCE_IDS);
-  readonly did = new Uint16Array(SOURCE_IDS);
-  readonly tt = new Uint8Array(SOURCE_IDS);
-  readonly fpd = new Uint8Array(SOURCE_IDS);
+  valid = NEVER_FILLED;
+  did = new Uint16Array(0);
+  tt = new Uint8Array(0);
+  fpd = new Uint8Array(0);
   /** Page-table levels (AW + 2). */
-  readonly levels = new Uint8Array(SOURCE_IDS);
+  levels = new Uint8Array(0);
   /** 2^X with X = min(MGAW, AGAW): the first input address beyond the domain. */
-  readonly limit = new Float64Array(SOURCE_IDS);
+  limit = new Float64Array(0);
   /** Second-level page-table root. */
-  readonly root = new Float64Array(SOURCE_IDS);
+  root = new Float64Array(0);
   /** Raw entry (lo, hi qword as dwords) for reports and snapshots. */
-  readonly raw = new Uint32Array(SOURCE_IDS * 4);
+  raw = new Uint32Array(0);
+
+  private allocate(): void {
+    this.valid = new Uint8Array(SOURCE_IDS);
+    this.did = new Uint16Array(SOURCE_IDS);
+    this.tt = new Uint8Array(SOURCE_IDS);
+    this.fpd = new Uint8Array(SOURCE_IDS);
+    this.levels = new Uint8Array(SOURCE_IDS);
+    this.limit = new Float64Array(SOURCE_IDS);
+    this.root = new Float64Array(SOURCE_IDS);
+    this.raw = new Uint32Array(SOURCE_IDS * 4);
+  }
 
   fill(sid: number, did: number, tt: number, fpd: boolean, levels: number, limit: number, root: number, raw: ArrayLike<number>): void {
+    if (this.valid === NEVER_FILLED) this.allocate();
     this.valid[sid] = 1;
     this.did[sid] = did;
     this.tt[sid] = tt;
@@ -35,10 +54,11 @@ export class ContextCache {
   }
 
   invalidateAll(): void {
-    this.valid.fill(0);
+    if (this.valid !== NEVER_FILLED) this.valid.fill(0);
   }
 
   invalidateDomain(did: number): void {
+    if (this.valid === NEVER_FILLED) return;
     for (let sid = 0; sid < SOURCE_IDS; sid++) if (this.valid[sid] && this.did[sid] === did) this.valid[sid] = 0;
   }
 
@@ -55,6 +75,7 @@ export class ContextCache {
 
   cachedSourceIds(): number[] {
     const list: number[] = [];
+    if (this.valid === NEVER_FILLED) return list;
     for (let sid = 0; sid < SOURCE_IDS; sid++) if (this.valid[sid]) list.push(sid);
     return list;
   }

@@ -51,6 +51,8 @@ function toUnsigned(value: number | bigint, bits: number, what: string): bigint 
 }
 
 function toU32(value: number | bigint, what: string): number {
+  // The common case (a number already in range) without a BigInt round trip.
+  if (typeof value === 'number' && value >= 0 && value <= 0xffff_ffff && Number.isInteger(value)) return value;
   return Number(toUnsigned(value, 32, what));
 }
 
@@ -189,7 +191,8 @@ export class Cpu {
 
   wrmsr(msr: number, value: number | bigint): void {
     msrIndex(msr, 'WRMSR');
-    const v = toU64(value, `WRMSR 0x${msr.toString(16)} value`);
+    // The common case checked inline; the message (with the MSR's number) is made only for a bad value.
+    const v = typeof value === 'bigint' && value >= 0n && value <= 0xffff_ffff_ffff_ffffn ? value : toU64(value, `WRMSR 0x${msr.toString(16)} value`);
     if (msr === IA32_APIC_BASE || msr === IA32_TSC_DEADLINE || (msr >= X2APIC_MSR_FIRST && msr <= X2APIC_MSR_LAST)) return this.lapic.wrmsr(msr, v);
     throw new GeneralProtectionFault(`WRMSR 0x${msr.toString(16)}: MSR not implemented by this machine`);
   }

@@ -77,12 +77,16 @@ export interface SnapshotSubject {
 type DeviceStates = Omit<MachineSnapshot['devices'], 'memory'>;
 
 export class MachineSnapshots {
-  /** The configuration as a snapshot records it, computed once (the configuration never changes). */
-  private readonly configText: string;
-
-  constructor(private readonly m: SnapshotSubject) {
-    this.configText = JSON.stringify(m.config);
+  /**
+   * The configuration as a snapshot records it, computed on the first snapshot or restore and kept (the
+   * configuration never changes); a machine that is never snapshotted — a matrix cell — never pays for it.
+   */
+  private configTextMemo: string | null = null;
+  private get configText(): string {
+    return (this.configTextMemo ??= JSON.stringify(this.m.config));
   }
+
+  constructor(private readonly m: SnapshotSubject) {}
 
   take(): MachineSnapshot {
     // The other devices' states go through JSON so the snapshot holds plain data that shares nothing with the live

@@ -5,8 +5,9 @@
  * cell names the failure mode. Scenarios 1–8 are cells of the default grid.
  */
 import type { MachineConfig } from '../core/config-types.ts';
-import { showValue, UsageError } from '../core/errors.ts';
+import { ConfigError, showValue, UsageError } from '../core/errors.ts';
 import { MAX_CPUS } from '../machine/config-schema.ts';
+import { resolveConfig } from '../machine/config.ts';
 import { runScenario, type ScenarioResult, type SourceResult } from './run-scenario.ts';
 import type { GuestSpec, Scenario, ScenarioSource } from './scenario-file.ts';
 import { resolveSystemConfig, type SystemConfig } from '../vmm/system-config.ts';
@@ -115,6 +116,15 @@ function assignmentSystem(c: MatrixCellSpec, a: MatrixAssignment, guestMachine: 
   };
 }
 
+function tryResolveGuest(system: SystemConfig): MachineConfig | null {
+  try {
+    return resolveSystemConfig(system).guest;
+  } catch (e) {
+    if (e instanceof ConfigError) return null;
+    throw e;
+  }
+}
+
 /** The identifying name of a cell (its scenario id without `matrix/`): every axis value that is not the default. */
 export function cellName(c: MatrixCellSpec): string {
   let name = `${c.guest}-${c.vendor}-${c.iommu}${c.extension ? '-ext' : ''}${c.workarounds ? '-wa' : ''}-${c.cpus}`;
@@ -151,7 +161,8 @@ export function cellScenario(c: MatrixCellSpec): Scenario {
   let guestMachine = machine;
   if (c.assignment) {
     system = assignmentSystem(c, c.assignment, machine);
-    guestMachine = resolveSystemConfig(system).guest;
+    // A system that cannot exist is refused when the cell runs (runScenario records the error), not here.
+    guestMachine = tryResolveGuest(system) ?? machine;
   }
   return {
     id: `matrix/${cellName(c)}`,
@@ -226,10 +237,30 @@ export interface MatrixCellExtras {
   assignment?: MatrixAssignment;
 }
 
+/**
+ * Why the machine of a cell cannot be built, in the report's words, or null when it can. The one such cell of the
+ * sweep: more than 255 CPUs on a CPU without x2APIC. An xAPIC ID is 8 bits and 0xFF is the broadcast address
+ * (SDM Vol. 3A 10.6.2.1), so APIC ID 255 and above exist only for x2APIC; QEMU refuses such a VM before it starts
+ * ("APIC ID 255 requires x2APIC feature in CPU", apic_common_set_id in hw/intc/apic_common.c), and irqpath's machine
+ * refuses it the same way. No guest runs, so no guest decides anything: the cell names the constraint.
+ */
+function noMachine(scenario: Scenario): string | null {
+  try {
+    if (scenario.system) resolveSystemConfig(scenario.system);
+    else resolveConfig(scenario.machine);
+    return null;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    if (/apicIds\[\d+\]$/.test(e.field) && e.reason.includes('needs x2APIC')) return 'no machine: >255 CPUs need x2APIC';
+    return `no machine: ${e.field}`;
+  }
+}
+
 export function runMatrixCell(c: MatrixCellSpec): MatrixCell {
-  const result = runScenario(cellScenario(c));
+  const scenario = cellScenario(c);
+  const result = runScenario(scenario);
   const delivered = result.sources.filter((s) => s.ok).length;
-  const mode = failureMode(result, c.cpus);
+  const mode = (result.error?.startsWith('ConfigError') ? noMachine(scenario) : null) ?? failureMode(result, c.cpus);
   return { ...c, ok: mode === 'ok', mode, delivered, total: result.sources.length, onlineCpus: result.onlineCpus, result };
 }
 

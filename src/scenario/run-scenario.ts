@@ -552,13 +552,14 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     const guest = createGuest(m, scenario.guest);
 
     let current: SourceObservation = emptyObservation();
+    // Boot and set-up belong to no source, so what the machine does then is not kept (a 1,024-CPU boot accepts
+    // about 4,000 IPIs); only its faults reach the fault log.
+    let recording = false;
     let currentTrace: TraceHop[] | null = null;
-    // The guest boots before anyone listens: with no listener the machine builds no event payloads and no trace hops
-    // (EventHub.active), which is most of a boot's cost. Nothing of the boot belongs to a source.
-    guest.boot();
     const iommuFlows = new Set<number>();
     m.events.on('iommu_interrupt', (e) => iommuFlows.add(e.flow));
     m.events.on('apic_accept', (e) => {
+      if (!recording) return;
       // An ExtINT carries no vector: the CPU gets it from the 8259's INTA cycle, where legacy-sources.ts records it.
       if (e.deliveryMode === 7) return;
       const d = { cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode };
@@ -566,25 +567,26 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       else current.deliveries.push(d);
     });
     m.events.on('iommu_fault', (e) => {
-      current.faults.push(e);
+      if (recording) current.faults.push(e);
       result.faultLog.push(e.linuxLog);
     });
-    m.events.on('memory_write', (e) => current.memoryWrites.push({ addr: e.addr, data: e.data }));
-    m.events.on('xen_pirq', (e) => current.pirqs.push(e.pirq));
-    m.events.on('interrupt_lost', (e) => current.lost.push(e.reason));
+    m.events.on('memory_write', (e) => recording && current.memoryWrites.push({ addr: e.addr, data: e.data }));
+    m.events.on('xen_pirq', (e) => recording && current.pirqs.push(e.pirq));
+    m.events.on('interrupt_lost', (e) => recording && current.lost.push(e.reason));
     // In a two-machine system each recorded hop is tagged with its machine (a copy: the hub's object is not ours).
     if (options.trace) m.events.on('hop', (h: TraceHop) => currentTrace?.push(sys === null ? h : { ...h, machine: 'guest' }));
     if (sys !== null) {
       // The host's side of each interrupt: its IOMMU's faults (the host dmesg lines of the "ath11k and vfio-pci support"
       // thread, 2024-01) and its hops.
       sys.host.events.on('iommu_fault', (e) => {
-        current.faults.push(e);
+        if (recording) current.faults.push(e);
         result.faultLog.push(e.linuxLog);
       });
-      sys.host.events.on('interrupt_lost', (e) => current.lost.push(`host: ${e.reason}`));
+      sys.host.events.on('interrupt_lost', (e) => recording && current.lost.push(`host: ${e.reason}`));
       if (options.trace) sys.host.events.on('hop', (h: TraceHop) => currentTrace?.push({ ...h, machine: 'host' }));
     }
 
+    guest.boot();
     result.bootLog = [...guest.log.lines];
     result.decisions = { ...guest.log.decisions };
     result.onlineCpus = guest.onlineCpus().length;
@@ -602,6 +604,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     }
     // Anything the machine did while the guest programmed it (e.g. boot-time faults) is not part of any source.
     current = emptyObservation();
+    recording = true;
 
     for (const src of scenario.sources) {
       const obs = emptyObservation();

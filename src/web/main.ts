@@ -1,18 +1,20 @@
 /**
- * The irqpath web page: three views onto the library (explain a value, run a scenario, the matrix), chosen by the
- * URL hash so every view is a link. Everything runs in the page; nothing is sent anywhere (except a trace, to the
+ * The irqpath web page: four views onto the library (explain a value, run a scenario, the matrix, a slice of the full
+ * sweep), chosen by the URL hash so every view is a link. Everything runs in the page; nothing is sent anywhere (except a trace, to the
  * Perfetto UI window, when asked).
  */
 import { h } from './dom.ts';
 import { renderExplainView } from './explain-view.ts';
 import { renderMatrixView } from './matrix-view.ts';
 import { renderScenarioView } from './scenario-view.ts';
+import { renderSweepView, stopSweep } from './sweep-view.ts';
 import { linkHash, readState, type ViewName } from './url-state.ts';
 
 const NAV: [ViewName, string][] = [
   ['explain', 'Explain a message'],
   ['scenario', 'Run a scenario'],
   ['matrix', 'Matrix'],
+  ['sweep', 'Sweep'],
 ];
 
 function problem(text: string): HTMLElement {
@@ -34,8 +36,10 @@ async function render(navigated = false): Promise<void> {
   }
   const zError = state.params.get('z-error');
   if (zError) parts.push(problem(zError));
+  stopSweep();
   try {
-    parts.push(state.view === 'scenario' ? renderScenarioView(state.params) : state.view === 'matrix' ? renderMatrixView(state.params) : renderExplainView(state.params));
+    const views: Record<ViewName, (p: URLSearchParams) => HTMLElement> = { explain: renderExplainView, scenario: renderScenarioView, matrix: renderMatrixView, sweep: renderSweepView };
+    parts.push(views[state.view](state.params));
   } catch (err) {
     // A bug, not bad input (views report bad input next to the field): say so, inside the page.
     parts.push(problem(`Something went wrong drawing this view: ${err instanceof Error ? err.message : String(err)}`));

@@ -7,7 +7,7 @@
  * 'deflate-raw', RFC 1951) and written in base64url (RFC 4648 §5), as the single parameter `z`. A 2.4 KB edited scenario becomes
  * well under 1 KB of link. Short states stay readable.
  */
-export type ViewName = 'explain' | 'scenario' | 'matrix';
+export type ViewName = 'explain' | 'scenario' | 'matrix' | 'sweep';
 
 export interface PageState {
   view: ViewName;
@@ -16,7 +16,7 @@ export interface PageState {
   unknownView?: string;
 }
 
-export const VIEWS: ViewName[] = ['explain', 'scenario', 'matrix'];
+export const VIEWS: ViewName[] = ['explain', 'scenario', 'matrix', 'sweep'];
 
 /** Queries longer than this are compressed when a link is made. */
 const COMPRESS_ABOVE = 200;

@@ -157,3 +157,20 @@ describe('writes', () => {
     expect(l.rdmsr(0x837)).toBe(0x31n);
   });
 });
+
+describe('splitting a 64-bit MSR value (the ICR: destination in 63:32, command in 31:0)', () => {
+  test('gives the same halves on either side of 2^53, where the split stops using numbers', async () => {
+    const { low32, high32 } = await import('../../src/apic/x2apic-msr.ts');
+    const cases: [bigint, number, number][] = [
+      [0n, 0, 0],
+      [0xffff_ffffn, 0, 0xffff_ffff],
+      [0x1_0000_0000n, 1, 0],
+      [0x0001_2345_89ab_cdefn, 0x12345, 0x89abcdef],
+      [(1n << 53n) - 1n, 0x1f_ffff, 0xffff_ffff],
+      [1n << 53n, 0x20_0000, 0],
+      [0xffff_ffff_0000_04fen, 0xffff_ffff, 0x4fe],
+      [0xffff_ffff_ffff_ffffn, 0xffff_ffff, 0xffff_ffff],
+    ];
+    for (const [value, hi, lo] of cases) expect([high32(value), low32(value)], `0x${value.toString(16)}`).toEqual([hi, lo]);
+  });
+});

@@ -54,3 +54,42 @@ describe('EventHub.active', () => {
     expect(hops).toEqual([{ flow, name: 'apic_deliver_irq', args: [['dest', 1]] }]);
   });
 });
+
+describe('EventHub.tracing', () => {
+  it('follows the hop listeners and recorders only: typed-event listeners make the hub active but not tracing', () => {
+    const hub = new EventHub();
+    hub.on('apic_accept', () => {});
+    expect(hub.active).toBe(true);
+    expect(hub.tracing).toBe(false);
+    const fn = (_h: TraceHop) => {};
+    hub.on('hop', fn);
+    expect(hub.tracing).toBe(true);
+    hub.off('hop', fn);
+    expect(hub.tracing).toBe(false);
+    hub.addRecorder();
+    expect(hub.tracing).toBe(true);
+    hub.removeRecorder();
+    expect(hub.tracing).toBe(false);
+  });
+
+  it('an APIC IPI accepted under an apic_accept listener alone emits the typed event and builds no hop', async () => {
+    const { createMachine } = await import('../../src/machine/machine.ts');
+    const { sendIpi, setupLocalApic } = await import('../../src/guest/smp-bringup.ts');
+    const m = createMachine({ cpus: 2 });
+    // A Fixed interrupt is accepted only by a software-enabled APIC (SDM 10.4.7.2: SVR bit 8).
+    setupLocalApic(m.cpu(0), false);
+    setupLocalApic(m.cpu(1), false);
+    const accepted: number[] = [];
+    m.events.on('apic_accept', (e) => accepted.push(e.vector));
+    let hops = 0;
+    const emit = m.events.emit.bind(m.events);
+    m.events.emit = ((name: string, ...args: unknown[]) => {
+      if (name === 'hop') hops++;
+      return (emit as (n: string, ...a: unknown[]) => boolean)(name, ...args);
+    }) as typeof m.events.emit;
+    // Fixed IPI, vector 0x40, physical destination APIC ID 1 (SDM 10.6.1 ICR: delivery mode 000b).
+    sendIpi(m.cpu(0), 1, 0x40);
+    expect(accepted).toEqual([0x40]);
+    expect(hops).toBe(0);
+  });
+});

@@ -43,8 +43,28 @@ describe('full sweep cells that the specifications decide', () => {
     expect(off.onlineCpus).toBe(256);
   });
 
-  it('a CPU without x2APIC cannot hold 300 APIC IDs (8-bit xAPIC IDs): the machine is refused', () => {
-    expect(runMatrixCell({ ...base, x2apicCpu: false }).mode).toBe('error: ConfigError');
+  it('a CPU without x2APIC cannot hold 300 APIC IDs (8-bit xAPIC IDs, 0xFF broadcast): the cell names the constraint, for either guest', () => {
+    const linux = runMatrixCell({ ...base, x2apicCpu: false });
+    expect(linux.mode).toBe('no machine: >255 CPUs need x2APIC');
+    expect(linux.ok).toBe(false);
+    expect(linux.onlineCpus).toBe(0);
+    const windows = runMatrixCell({ guest: 'windows', vendor: 'amd', iommu: 'amd', extension: true, workarounds: true, cpus: 1024, x2apicCpu: false });
+    expect(windows.mode).toBe('no machine: >255 CPUs need x2APIC');
+    // An assignment cell's guest machine is refused the same way, inside the cell, not by an exception out of it.
+    const assigned = runMatrixCell({ guest: 'windows', vendor: 'intel', iommu: 'none', extension: false, workarounds: false, cpus: 300, x2apicCpu: false, assignment: { hostIommu: 'intel', profile: 'hardware', posted: true } });
+    expect(assigned.mode).toBe('no machine: >255 CPUs need x2APIC');
+  });
+
+  it('Windows on a CPU without x2APIC runs in xAPIC mode, and an IOMMU that offers x2APIC-mode remapping is used in xAPIC mode', () => {
+    // CPUID.1:ECX[21] = 0: setting IA32_APIC_BASE.EXTD would #GP (SDM Vol. 3A 10.12.1), and VT-d's EIM / AMD-Vi's
+    // XT (32-bit destinations) serve x2APIC mode only, so Windows stays in xAPIC mode with 8-bit destinations.
+    for (const iommu of ['intel-ir', 'amd'] as const) {
+      const cell = runMatrixCell({ guest: 'windows', vendor: iommu === 'amd' ? 'amd' : 'intel', iommu, extension: false, workarounds: false, cpus: 255, x2apicCpu: false });
+      expect(cell.mode, iommu).toBe('ok');
+      expect(cell.onlineCpus).toBe(255);
+      expect(cell.result.decisions.x2apic).toBe(false);
+      expect(cell.result.decisions.interruptRemapping).toBe(iommu === 'amd' ? 'amd-xapic' : 'intel-xapic');
+    }
   });
 
   it('an assigned NIC delivers to both vCPUs under either profile, posted or not', () => {

@@ -21,6 +21,7 @@ import { InvalidArgumentError } from 'commander';
 import { unsignedOption, USAGE_EXIT_CODE } from '../../src/cli/parse-number.ts';
 import { parseQemuCommandLine, splitCommandLine } from '../../src/tools/qemu-command-line.ts';
 import { stateFromHash } from '../../src/web/page-state.ts';
+import { SLICE_AXES, SliceError, sliceFromParams } from '../../src/web/sweep-slice.ts';
 import { stressRuns, stressSeed } from './budget.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,6 +40,7 @@ const pageHashes = [
   '#/explain?kind=msi&addr=0xfee00020&data=0x41&machine=custom&cpus=300&ext=1&os=linux',
   '#/explain?kind=msi&addr=0xfee00000&data=0x1&machine=scenario:05&from=00:04.0',
   '#/scenario?id=05', '#/scenario?id=99', '#/matrix?cpus=abc', '#/foo', '#/explain?z=q1YqSy1SslJyLEpVMjQwUNJRykvMTQWqTCnKTM4GAA',
+  '#/sweep?guests=windows&vendors=amd&iommus=intel-ir&cpus=64&run=1', '#/sweep?versions=5.10,6.12&cmdlines=none,iommu-off&assign=qemu/posted&fail=1',
 ];
 
 /** Real text changed the ways a user's paste goes wrong: cut short, bits flipped, pieces glued together, or noise. */
@@ -129,7 +131,13 @@ describe('parsers end in a result or a documented error on mangled input', () =>
     await fc.assert(
       fc.asyncProperty(mangled(pageHashes), async (hash) => {
         const state = await stateFromHash(hash);
-        expect(['explain', 'scenario', 'matrix']).toContain(state.view);
+        expect(['explain', 'scenario', 'matrix', 'sweep']).toContain(state.view);
+        // The sweep view's slice: any parameters name a slice or a SliceError naming the parameter.
+        try {
+          sliceFromParams(state.params);
+        } catch (e) {
+          if (!(e instanceof SliceError) || !SLICE_AXES.some((a) => a.param === e.field)) throw e;
+        }
       }),
       params(),
     );
