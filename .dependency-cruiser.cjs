@@ -1,13 +1,13 @@
 /**
  * The layering of src/ (docs/architecture.md): imports run one way, top to bottom, and never in a cycle.
  *   cli, web  >  tools  >  scenario  >  guest  >  vmm  >  machine  >  devices  >  msi  >  core
- * devices = apic ioapic pci iommu-intel iommu-amd pic hpet. The two root files are the package's entry points: src/index.ts
+ * devices = apic ioapic pci iommu-intel iommu-amd pic hpet pit rtc. The two root files are the package's entry points: src/index.ts
  * (the browser-safe library) sits above tools and below cli/web; src/testing.ts (Node-side assertions) may also use
  * cli's file loading. Inside guest: the shared OS plumbing (src/guest/*.ts) < the drivers both OS models use
  * (src/guest/drivers/) < the OS models (src/guest/{linux,windows}/) < the factories (create-guest.ts, create-system.ts).
  * test/architecture/layers.test.ts runs these rules in `npm test` and checks that every folder of src/ is named here.
  */
-const DEVICES = '(apic|ioapic|pci|iommu-intel|iommu-amd|pic|hpet)';
+const DEVICES = '(apic|ioapic|pci|iommu-intel|iommu-amd|pic|hpet|pit|rtc)';
 const layers = ['core', 'msi', DEVICES, 'machine', 'vmm', 'guest', 'scenario', 'tools', '(cli|web)'];
 
 // A layer may import only from the layers listed before it.

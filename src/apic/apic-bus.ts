@@ -121,6 +121,12 @@ export class ApicBus {
       localDeliver: (lapic, lvtIndex, deliveryMode) => {
         if (this.events.active) this.events.hop('apic_local_deliver', [['vector', lvtIndex], ['lvt', deliveryMode]]);
       },
+      localAccept: (lapic, vector, trigger) => {
+        const hub = this.events;
+        if (!hub.active) return;
+        hub.hop('irqpath_apic_accept', [['cpu', lapic.cpu], ['apic', lapic.physicalId], ['vector', vector], ['delivery_mode', DeliveryMode.Fixed]]);
+        hub.emit('apic_accept', { flow: hub.currentFlow, cpu: lapic.cpu, apicId: lapic.physicalId, vector, deliveryMode: DeliveryMode.Fixed, trigger });
+      },
       get timing() {
         return timing;
       },

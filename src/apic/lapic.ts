@@ -101,6 +101,8 @@ export interface LapicSinks {
   lintWatch(lapic: Lapic, pin: number): void;
   /** A local (LVT) interrupt is being delivered: for the trace (QEMU apic_local_deliver). */
   localDeliver(lapic: Lapic, lvtIndex: number, deliveryMode: number): void;
+  /** A locally generated Fixed interrupt (timer, LINT, error) was set in IRR: reported like a bus-delivered one. */
+  localAccept(lapic: Lapic, vector: number, trigger: number): void;
   /** The clock the timer counts by. */
   readonly timing: LapicTiming;
 }
@@ -671,7 +673,9 @@ export class Lapic implements MmioDevice {
    */
   private deliverLocal(lvtIndex: number, vector: number, trigger: number): boolean {
     this.sinks.localDeliver(this, lvtIndex, DM_FIXED);
-    return this.requestVector(vector, trigger);
+    if (!this.requestVector(vector, trigger)) return false;
+    this.sinks.localAccept(this, vector, trigger);
+    return true;
   }
 
   /** EOI of level vector `vector`: a LINT0 entry waiting on it clears Remote IRR and re-delivers if still asserted. */

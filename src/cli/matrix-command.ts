@@ -104,6 +104,7 @@ export function registerMatrixCommand(program: Command): void {
     .option('--ext <list>', '15-bit extension: on,off', boolList)
     .option('--workarounds <list>', 'VMM workarounds: on,off', boolList)
     .option('--cpus <list>', 'vCPU counts, e.g. 64,255,300,1024', cpuList)
+    .option('--x2apic <list>', 'CPUs with x2APIC: on,off (off only up to 255 vCPUs, as QEMU allows)', boolList)
     .option('--jobs <n>', 'worker threads to run cells on (default: one per core from 4 cores up or for 1,000 cells and more, else 1: this thread only)', jobCount)
     .option('--full', `the full sweep (${sweepCells().length} cells): the grid × Linux kernel version × CPU x2APIC × kernel command line, plus device-assignment cells (see docs/matrix.md)`)
     .option('--format <format>', 'stream one line per cell to stdout as it finishes: csv or jsonl', streamFormat)
@@ -111,7 +112,7 @@ export function registerMatrixCommand(program: Command): void {
     .option('--report', 'print the failures ranked and grouped by cause (stderr when lines stream to stdout)')
     .option('--json', 'print the cells as JSON')
     .option('--no-color', 'plain text even on a terminal')
-    .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; color: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }) {
+    .action(async function (this: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; x2apic?: boolean[]; jobs?: number; json?: boolean; color: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }) {
       if (opts.full || opts.format || opts.resume !== undefined || opts.report) return sweep(this, opts);
       const axes: MatrixAxes = chosenAxes(opts, DEFAULT_AXES);
       // A progress line only for a person watching a terminal: never in a pipe, a log file or CI output.
@@ -133,7 +134,7 @@ export function registerMatrixCommand(program: Command): void {
 }
 
 /** The axes the command line chose (--guest, --vendor, …), each over `base`'s when not given. */
-function chosenAxes<T extends MatrixAxes>(opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[] }, base: T): T {
+function chosenAxes<T extends MatrixAxes>(opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; x2apic?: boolean[] }, base: T): T {
   return {
     ...base,
     guests: opts.guest ?? base.guests,
@@ -142,6 +143,7 @@ function chosenAxes<T extends MatrixAxes>(opts: { guest?: MatrixAxes['guests']; 
     extension: opts.ext ?? base.extension,
     workarounds: opts.workarounds ?? base.workarounds,
     cpus: opts.cpus ?? base.cpus,
+    x2apicCpu: opts.x2apic ?? base.x2apicCpu,
   };
 }
 
@@ -150,10 +152,10 @@ function chosenAxes<T extends MatrixAxes>(opts: { guest?: MatrixAxes['guests']; 
  * without their scenario results; each finished cell is one line on stdout (csv/jsonl), a progress bar on a
  * terminal's stderr, and the report of failures at the end (stdout when nothing streams).
  */
-async function sweep(command: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; jobs?: number; json?: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }): Promise<void> {
+async function sweep(command: Command, opts: { guest?: MatrixAxes['guests']; vendor?: MatrixAxes['vendors']; iommu?: MatrixIommu[]; ext?: boolean[]; workarounds?: boolean[]; cpus?: number[]; x2apic?: boolean[]; jobs?: number; json?: boolean; full?: boolean; format?: StreamFormat; resume?: string; report?: boolean }): Promise<void> {
   if (opts.json) throw new UsageError('--json prints the default grid; a sweep streams with --format csv or --format jsonl');
   if (opts.resume !== undefined && opts.format === undefined) throw new UsageError('--resume needs --format csv or --format jsonl (the lines appended to the file)');
-  const base = opts.full ? FULL_AXES : { ...DEFAULT_AXES, versions: [], x2apicCpu: [], cmdlines: [] };
+  const base = opts.full ? FULL_AXES : { ...DEFAULT_AXES, versions: [], x2apicCpu: DEFAULT_AXES.x2apicCpu ?? [true], cmdlines: [] };
   const axes = chosenAxes(opts, base);
   const all: MatrixCellSpec[] = opts.full ? sweepCells(axes) : matrixCells(axes);
   const previous = recorded(opts.resume);

@@ -30,6 +30,14 @@ Device-assignment scenarios (system: { host, guest, vmm }) — see docs/device-a
   INTx: a pin source may name its device (device: '00:05.0'): raise / lower set the device's interrupt
         condition, mask / unmask its Interrupt Disable
   expect.vmm: translations, evictions, injections, posted, wakeups, faults, pended, nativeRemaps, resamples, resent
+
+Legacy sources — see docs/scenario-format.md and docs/legacy-devices.md:
+  kind isa (irq, via ioapic | extint | lint0-fixed), intx (device with intx: A..D), lapic-timer (mode one-shot |
+  periodic | tsc-deadline, period), pit (mode rate-generator | square-wave | terminal-count | strobe, count), hpet
+  (mode one-shot | periodic, period), rtc (mode periodic | update, rate 1..15)
+  steps: advance <time> (250us, 4ms, 1s), raise/lower [bdf], pulse, disintx, enintx, read-c, mask, unmask, ack, eoi,
+         handle
+  expect: { held: { by: remote-irr | rte-masked | pic-imr | disintx | lapic-irr, delivered: N } }, { lost: { reason } }
 `;
 
 export function registerRunCommand(program: Command): void {

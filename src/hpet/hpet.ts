@@ -80,6 +80,11 @@ export interface HpetLines {
   legacyIrq(irq: 0 | 8, asserted: boolean): void;
   /** I/O APIC input `pin`. */
   ioapicInput(pin: number, asserted: boolean): void;
+  /**
+   * LEG_RT_CNF changed. While it is set, timers 0 and 1 own IRQ0 and IRQ8 and the 8254's and the RTC's interrupts
+   * are cut off (spec 2.3.9 LegacyReplacement Route; QEMU hpet_ram_write drops the PIT's output, `pit_enabled`).
+   */
+  legacyReplacementChanged?(on: boolean): void;
 }
 
 export interface HpetConfig {
@@ -180,13 +185,13 @@ export class Hpet implements MmioDevice {
     const reg = offset & ~7;
     const value = this.readRegister(reg);
     const v = size === 8 ? value : (value >> BigInt(8 * (offset & 4))) & 0xffffffffn;
-    if (this.events.active) this.events.hop('irqpath_hpet_read', [['addr', offset], ['size', size], ['val', v]]);
+    if (this.events.active) this.events.hop('irqpath_hpet_read', [['addr', BigInt(offset)], ['size', size], ['val', v]]);
     return v;
   }
 
   write(offset: number, size: AccessSize, value: bigint): void {
     if ((size !== 4 && size !== 8) || offset % size !== 0) return;
-    if (this.events.active) this.events.hop('irqpath_hpet_write', [['addr', offset], ['size', size], ['val', value]]);
+    if (this.events.active) this.events.hop('irqpath_hpet_write', [['addr', BigInt(offset)], ['size', size], ['val', value]]);
     const reg = offset & ~7;
     const old = this.readRegister(reg);
     let v: bigint;
@@ -270,7 +275,10 @@ export class Hpet implements MmioDevice {
     if (wasEnabled && (v & CFG_ENABLE) === 0n) this.counterBase = this.counter();
     if (!wasEnabled && (v & CFG_ENABLE) !== 0n) this.counterTime = this.clock.now;
     this.generalConfig = v;
-    if (wasLegacy !== this.legacyReplacement) for (const t of this.comparators.slice(0, 2)) this.releaseLine(t);
+    if (wasLegacy !== this.legacyReplacement) {
+      for (const t of this.comparators.slice(0, 2)) this.releaseLine(t);
+      this.lines.legacyReplacementChanged?.(this.legacyReplacement);
+    }
     for (const t of this.comparators) {
       if (!this.enabled) this.releaseLine(t);
       this.schedule(t);

@@ -35,6 +35,8 @@ import { checkNoOverlap, INTERRUPT_WINDOW, type RegisterWindow } from './registe
 import { SimClock } from '../core/sim-clock.ts';
 import { PicPair, PIC_MASTER_PORT, PIC_SLAVE_PORT, ELCR1_PORT } from '../pic/pic-pair.ts';
 import { Hpet, HPET_MMIO_SIZE, hpetCapabilitiesLow } from '../hpet/hpet.ts';
+import { Pit, PIT_COUNTER0_PORT, PIT_PORT_COUNT } from '../pit/i8254.ts';
+import { Mc146818, RTC_INDEX_PORT } from '../rtc/mc146818.ts';
 import { Ich9Lpc, PIRQ_FIRST_GSI } from '../pci/ich9-lpc.ts';
 import { rootBusPin } from '../pci/intx.ts';
 import { IoPortSpace } from './io-ports.ts';
@@ -98,6 +100,10 @@ export class Machine {
   /** The cascaded 8259 pair; its INT drives every LAPIC's LINT0 and I/O APIC input 0. */
   readonly pic: PicPair;
   readonly hpet: Hpet;
+  /** The 8254 PIT at 0x40–0x43; counter 0's OUT is ISA IRQ0 (unless the HPET's legacy replacement owns IRQ0). */
+  readonly pit: Pit;
+  /** The MC146818 RTC at 0x70/0x71; its interrupt is ISA IRQ8 (unless the HPET's legacy replacement owns IRQ8). */
+  readonly rtc: Mc146818;
   /** The ICH9 LPC bridge (00:1f.0): PIRQ routing. */
   readonly lpc: Ich9Lpc;
   /** The ISA IRQ and GSI wires, wired-OR over their sources. */
@@ -213,7 +219,12 @@ export class Machine {
       ioapicInput: (pin, asserted) => {
         if (pin < this.lines.ioapicPins) this.lines.gsi(pin, asserted);
       },
+      legacyReplacementChanged: (on) => this.legacyTimersConnected(!on),
     }, this.bus, this.events);
+    this.pit = new Pit(this.clock, (level) => this.timerOutput(0, level), this.events);
+    this.ports.claim(PIT_COUNTER0_PORT, PIT_PORT_COUNT, this.pit);
+    this.rtc = new Mc146818(this.clock, (level) => this.timerOutput(1, level), this.events);
+    this.ports.claim(RTC_INDEX_PORT, 2, this.rtc);
     this.addressSpace.add({ base: HPET_BASE, size: HPET_MMIO_SIZE, device: this.hpet });
     this.lpc = new Ich9Lpc((pirq, from, to) => this.pirqRouteChanged(pirq, from, to));
 
@@ -269,6 +280,32 @@ export class Machine {
   private picOutput(level: boolean): void {
     this.apicBus.setLint(0, level);
     this.ioapic.setLine(0, level);
+  }
+
+  /**
+   * The PIT's OUT (IRQ0, timer 0 here) and the RTC's IRQ (IRQ8, timer 1): whether each reaches its ISA IRQ — neither
+   * does while the HPET's legacy replacement route owns IRQ0 and IRQ8 — and whether it asserts it now.
+   */
+  private legacyTimersWired = true;
+  private readonly timerAsserts = [false, false];
+
+  private timerOutput(timer: 0 | 1, level: boolean): void {
+    if (!this.legacyTimersWired || level === this.timerAsserts[timer]) return;
+    this.timerAsserts[timer] = level;
+    this.events.beginFlow();
+    this.setIsaIrqFrom(timer === 0 ? 0 : 8, level);
+  }
+
+  /** The HPET's LEG_RT_CNF cut the PIT and the RTC off IRQ0 and IRQ8 (false) or gave them back (true). */
+  private legacyTimersConnected(connected: boolean): void {
+    this.legacyTimersWired = connected;
+    const outputs = [this.pit.output, this.rtc.output];
+    for (const timer of [0, 1] as const) {
+      const level = connected && outputs[timer];
+      if (level === this.timerAsserts[timer]) continue;
+      this.timerAsserts[timer] = level;
+      this.setIsaIrqFrom(timer === 0 ? 0 : 8, level);
+    }
   }
 
   /** ISA IRQ states a caller drives through {@link setIsaIrq} (one source per IRQ). */
@@ -337,24 +374,34 @@ export class Machine {
       lines: this.lines.save(),
       pirqSources: Array.from(this.pirqSources),
       isaDriven: Array.from(this.isaDriven),
+      pit: [this.legacyTimersWired, this.timerAsserts[0]],
+      rtc: this.timerAsserts[1],
       lint: [this.apicBus.lintLevel(0), this.apicBus.lintLevel(1)],
       clock: this.clock.now,
     };
   }
 
   restoreWires(state: unknown): void {
-    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; lint?: unknown; clock?: unknown } | null;
+    const s = state as { lines?: unknown; pirqSources?: unknown; isaDriven?: unknown; pit?: unknown; rtc?: unknown; lint?: unknown; clock?: unknown } | null;
     const counts = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff);
     if (s === null || typeof s !== 'object' || !counts(s.pirqSources, 8) || !counts(s.isaDriven, 16) || s.isaDriven.some((x) => x > 1)) {
       throw new UsageError('snapshot: devices.wires must hold lines, pirqSources (8 counts), isaDriven (16 flags), lint and clock');
     }
     if (!Array.isArray(s.lint) || s.lint.length !== 2 || !s.lint.every((v) => typeof v === 'boolean')) throw new UsageError('snapshot: devices.wires.lint must be [LINT0, LINT1] levels (booleans)');
+    // Snapshots from before the PIT was modelled have no `pit`: a PIT nobody programmed, connected to IRQ0.
+    const pit = s.pit ?? [true, false];
+    if (!Array.isArray(pit) || pit.length !== 2 || !pit.every((v) => typeof v === 'boolean')) throw new UsageError('snapshot: devices.wires.pit must be [connected to IRQ0, asserting IRQ0] (booleans)');
+    const rtc = s.rtc ?? false;
+    if (typeof rtc !== 'boolean') throw new UsageError('snapshot: devices.wires.rtc must be whether the RTC asserts IRQ8 (a boolean)');
     this.lines.restore(s.lines);
     this.clock.restoreTime(s.clock as number);
     this.pirqSources.set(s.pirqSources);
     this.apicBus.restoreLintLevel(0, s.lint[0]);
     this.apicBus.restoreLintLevel(1, s.lint[1]);
     this.isaDriven.set(s.isaDriven);
+    this.legacyTimersWired = pit[0];
+    this.timerAsserts[0] = pit[1];
+    this.timerAsserts[1] = rtc;
   }
 
   /** Refuse a configuration whose register windows overlap (the IOMMU base is the one a user places). */

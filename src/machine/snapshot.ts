@@ -32,6 +32,10 @@ export interface MachineSnapshot {
     /** The 8259 pair. */
     pic: unknown;
     hpet: unknown;
+    /** The 8254 PIT (absent in snapshots taken before it was modelled). */
+    pit?: unknown;
+    /** The MC146818 RTC (absent in snapshots taken before it was modelled). */
+    rtc?: unknown;
     /** The interrupt wires' source counts and the simulated time. */
     wires: unknown;
     /**
@@ -64,6 +68,8 @@ export interface SnapshotSubject {
   readonly core: { invalidateAllRoutes(): void };
   readonly pic: SavedDevice;
   readonly hpet: SavedDevice;
+  readonly pit: { save(): unknown; restore(state: unknown): void };
+  readonly rtc: { save(): unknown; restore(state: unknown): void };
   saveWires(): unknown;
   restoreWires(state: unknown): void;
 }
@@ -101,6 +107,8 @@ export class MachineSnapshots {
       ...(m.iommus.length > 1 ? { moreIommus: m.iommus.slice(1).map((u) => u.save()) } : {}),
       pic: m.pic.save(),
       hpet: m.hpet.save(),
+      pit: m.pit.save(),
+      rtc: m.rtc.save(),
       wires: m.saveWires(),
     };
   }
@@ -146,6 +154,8 @@ export class MachineSnapshots {
     m.ioapic.restore(d.ioapic as never);
     m.pic.restore(d.pic as never);
     m.hpet.restore(d.hpet as never);
+    m.pit.restore(d.pit);
+    m.rtc.restore(d.rtc);
     m.pci.restore(d.pci as never);
     if (m.iommu) m.iommu.restore(d.iommu as never);
     m.iommus.slice(1).forEach((u, i) => u.restore(d.moreIommus![i] as never));

@@ -38,6 +38,14 @@ export function pirqRoutOffset(pirq: number): number {
   return pirq < 4 ? PIRQA_ROUT + pirq : PIRQE_ROUT + pirq - 4;
 }
 
+/** PIRQ (0 = A … 7 = H) that root-bus slot `slot`'s pin `pin` (1 = INTA … 4 = INTD) drives on QEMU's q35. */
+export function q35PirqOf(slot: number, pin: number): number {
+  const intx = pin - 1;
+  if (slot === 30) return intx + 4;
+  if (slot >= 25) return (ICH9_DIR_DEFAULT >>> (4 * intx)) & 7;
+  return ((slot + intx) % 4) + 4;
+}
+
 export interface Ich9LpcState {
   version: number;
   rout: number[];
@@ -60,10 +68,7 @@ export class Ich9Lpc implements PciBusMember {
 
   /** PIRQ (0 = A … 7 = H) that root-bus slot `slot`'s pin `pin` (1 = INTA … 4 = INTD) drives. */
   pirqOf(slot: number, pin: number): number {
-    const intx = pin - 1;
-    if (slot === 30) return intx + 4;
-    if (slot >= 25) return (ICH9_DIR_DEFAULT >>> (4 * intx)) & 7;
-    return ((slot + intx) % 4) + 4;
+    return q35PirqOf(slot, pin);
   }
 
   /** The ISA IRQ PIRQ `pirq` is routed to on the 8259, or -1. */

@@ -121,7 +121,7 @@ export class PicPair implements PortIoDevice {
       const chip = this.chipAt(port);
       if (chip === null) return 0xff;
       value = chip.read(port & 1);
-      if (this.events.active) this.events.hop('pic_ioport_read', [['master', chip.master ? 1 : 0], ['addr', port & 1], ['val', value]]);
+      if (this.events.active) this.events.hop('pic_ioport_read', [['master', chip.master ? 1 : 0], ['addr', BigInt(port & 1)], ['val', value]]);
       this.update(); // a poll read is an acknowledge
       return value;
     }
@@ -137,7 +137,7 @@ export class PicPair implements PortIoDevice {
     } else {
       const chip = this.chipAt(port);
       if (chip === null) return;
-      if (this.events.active) this.events.hop('pic_ioport_write', [['master', chip.master ? 1 : 0], ['addr', port & 1], ['val', v]]);
+      if (this.events.active) this.events.hop('pic_ioport_write', [['master', chip.master ? 1 : 0], ['addr', BigInt(port & 1)], ['val', v]]);
       chip.write(port & 1, v);
     }
     this.update();

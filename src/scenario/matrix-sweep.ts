@@ -57,7 +57,8 @@ export function assignmentCells(axes: Pick<MatrixAxes, 'guests'> = DEFAULT_AXES)
 /** Every cell of the full sweep: the default grid's cells for each new axis value, then the assignment cells. */
 export function sweepCells(axes: SweepAxes = FULL_AXES): MatrixCellSpec[] {
   const specs: MatrixCellSpec[] = [];
-  for (const base of matrixCells(axes)) {
+  // The sweep crosses every vCPU count with both x2APIC values itself.
+  for (const base of matrixCells({ ...axes, x2apicCpu: [true] })) {
     for (const x2apicCpu of axes.x2apicCpu) {
       if (base.guest !== 'linux') {
         specs.push({ ...base, x2apicCpu });

@@ -25,7 +25,16 @@ export interface MatrixAxes {
   /** VMM-side workarounds for Windows: accept the high-address-bits layout; the Intel unit reads AMD-style messages. */
   workarounds: boolean[];
   cpus: number[];
+  /**
+   * CPUID.1:ECX[21] of the vCPUs (default [true]). A CPU without x2APIC is crossed only with vCPU counts up to
+   * {@link MAX_CPUS_WITHOUT_X2APIC}: QEMU refuses more ("APIC ID 255 requires x2APIC feature in CPU",
+   * hw/intc/apic_common.c apic_common_set_id).
+   */
+  x2apicCpu?: boolean[];
 }
+
+/** The most vCPUs a machine without x2APIC can have: APIC IDs 0..254 (255 is the xAPIC broadcast ID). */
+export const MAX_CPUS_WITHOUT_X2APIC = 255;
 
 export const DEFAULT_AXES: MatrixAxes = {
   guests: ['linux', 'windows'],
@@ -34,6 +43,7 @@ export const DEFAULT_AXES: MatrixAxes = {
   extension: [false, true],
   workarounds: [false, true],
   cpus: [64, 255, 300, 1024],
+  x2apicCpu: [true, false],
 };
 
 export interface MatrixCell extends MatrixCellExtras {
@@ -254,8 +264,11 @@ export function runMatrixCell(c: MatrixCellSpec): MatrixCell {
   return { ...c, ok: mode === 'ok', mode, delivered, total: result.sources.length, onlineCpus: result.onlineCpus, result };
 }
 
+/** The axes every grid has (x2apicCpu is optional and checked on its own). */
+type GridAxis = Exclude<keyof MatrixAxes, 'x2apicCpu'>;
+
 /** The values each axis may hold; a grid given by library users is checked against them before any cell runs. */
-const AXIS_VALUES: { readonly [K in Exclude<keyof MatrixAxes, 'cpus'>]: readonly MatrixAxes[K][number][] } = {
+const AXIS_VALUES: { readonly [K in Exclude<keyof MatrixAxes, 'cpus' | 'x2apicCpu'>]: readonly MatrixAxes[K][number][] } = {
   guests: ['linux', 'windows'],
   vendors: ['intel', 'amd'],
   iommus: ['none', 'intel-ir', 'intel-full', 'amd'],
@@ -264,7 +277,7 @@ const AXIS_VALUES: { readonly [K in Exclude<keyof MatrixAxes, 'cpus'>]: readonly
 };
 
 /** One value of an axis (`where` names it: `axes.guests[0]`, `cells[3].guest`) against what that axis allows. */
-function checkAxisValue(where: string, axis: keyof MatrixAxes, value: unknown): void {
+function checkAxisValue(where: string, axis: GridAxis, value: unknown): void {
   if (axis === 'cpus') {
     if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_CPUS) {
       throw new UsageError(`matrix ${where}: must be an integer from 1 to ${MAX_CPUS}, got ${showValue(value)}`);
@@ -278,7 +291,9 @@ function checkAxisValue(where: string, axis: keyof MatrixAxes, value: unknown): 
 /** A grid that is not a MatrixAxes is a UsageError naming the axis (and the element), never a TypeError mid-run. */
 function checkAxes(axes: MatrixAxes): void {
   if (typeof axes !== 'object' || axes === null) throw new UsageError(`matrix axes: expected an object like DEFAULT_AXES, got ${showValue(axes)}`);
-  for (const name of [...Object.keys(AXIS_VALUES), 'cpus'] as (keyof MatrixAxes)[]) {
+  const x2apic: unknown = axes.x2apicCpu;
+  if (x2apic !== undefined && (!Array.isArray(x2apic) || x2apic.some((v) => typeof v !== 'boolean'))) throw new UsageError(`matrix axes.x2apicCpu: expected a list of true, false, got ${showValue(x2apic)}`);
+  for (const name of [...Object.keys(AXIS_VALUES), 'cpus'] as GridAxis[]) {
     const list: unknown = axes[name];
     if (!Array.isArray(list)) {
       const expected = name === 'cpus' ? 'vCPU counts' : AXIS_VALUES[name].map((v) => JSON.stringify(v)).join(', ');
@@ -289,7 +304,7 @@ function checkAxes(axes: MatrixAxes): void {
 }
 
 /** The axis each field of a cell takes its value from. */
-const CELL_AXIS: Record<Exclude<keyof MatrixCellSpec, keyof MatrixCellExtras>, keyof MatrixAxes> = {
+const CELL_AXIS: Record<Exclude<keyof MatrixCellSpec, keyof MatrixCellExtras>, GridAxis> = {
   guest: 'guests', vendor: 'vendors', iommu: 'iommus', extension: 'extension', workarounds: 'workarounds', cpus: 'cpus',
 };
 
@@ -298,7 +313,7 @@ export function checkCells(specs: readonly MatrixCellSpec[]): void {
   if (!Array.isArray(specs)) throw new UsageError(`matrix cells: expected a list of cells from matrixCells(), got ${showValue(specs)}`);
   specs.forEach((spec: unknown, i) => {
     if (typeof spec !== 'object' || spec === null) throw new UsageError(`matrix cells[${i}]: expected a cell from matrixCells(), got ${showValue(spec)}`);
-    for (const [field, axis] of Object.entries(CELL_AXIS) as [string, keyof MatrixAxes][]) {
+    for (const [field, axis] of Object.entries(CELL_AXIS) as [string, GridAxis][]) {
       checkAxisValue(`cells[${i}].${field}`, axis, (spec as Record<string, unknown>)[field]);
     }
     checkExtras(`cells[${i}]`, spec as MatrixCellSpec);
@@ -323,12 +338,16 @@ function checkExtras(where: string, c: MatrixCellSpec): void {
 export function matrixCells(axes: MatrixAxes = DEFAULT_AXES): MatrixCellSpec[] {
   checkAxes(axes);
   const specs: MatrixCellSpec[] = [];
-  for (const guest of axes.guests)
-    for (const vendor of axes.vendors)
-      for (const iommu of axes.iommus)
-        for (const extension of axes.extension)
-          for (const workarounds of axes.workarounds)
-            for (const cpus of axes.cpus) specs.push({ guest, vendor, iommu, extension, workarounds, cpus });
+  for (const x2apicCpu of axes.x2apicCpu ?? [true])
+    for (const guest of axes.guests)
+      for (const vendor of axes.vendors)
+        for (const iommu of axes.iommus)
+          for (const extension of axes.extension)
+            for (const workarounds of axes.workarounds)
+              for (const cpus of axes.cpus) {
+                if (x2apicCpu) specs.push({ guest, vendor, iommu, extension, workarounds, cpus });
+                else if (cpus <= MAX_CPUS_WITHOUT_X2APIC) specs.push({ guest, vendor, iommu, extension, workarounds, cpus, x2apicCpu });
+              }
   return specs;
 }
 
@@ -354,7 +373,7 @@ export function runMatrix(axes: MatrixAxes = DEFAULT_AXES, onCell?: (cell: Matri
 
 /** Which built-in scenario each well-known cell corresponds to. */
 export function scenarioForCell(c: MatrixCellSpec): string | null {
-  if (c.cpus !== 300) return null;
+  if (c.cpus !== 300 || c.x2apicCpu === false) return null;
   const key = `${c.guest}/${c.vendor}/${c.iommu}/${c.extension ? 'ext' : '-'}/${c.workarounds ? 'wa' : '-'}`;
   const known: Record<string, string> = {
     'linux/intel/none/-/-': '01',
@@ -375,7 +394,7 @@ export function renderMatrix(cells: MatrixCell[], paint: Painter = plain): strin
   const cpuCounts = [...new Set(cells.map((c) => c.cpus))].sort((a, b) => a - b);
   const rows = new Map<string, MatrixCell[]>();
   for (const c of cells) {
-    const key = `${c.guest.padEnd(7)} ${c.vendor.padEnd(5)} ${c.iommu.padEnd(10)} ${(c.extension ? 'ext-dest' : '-').padEnd(8)} ${(c.workarounds ? 'vmm-wa' : '-').padEnd(6)}`;
+    const key = `${c.guest.padEnd(7)} ${c.vendor.padEnd(5)} ${(c.x2apicCpu === false ? 'no' : 'yes').padEnd(6)} ${c.iommu.padEnd(10)} ${(c.extension ? 'ext-dest' : '-').padEnd(8)} ${(c.workarounds ? 'vmm-wa' : '-').padEnd(6)}`;
     let list = rows.get(key);
     if (!list) rows.set(key, (list = []));
     list.push(c);
@@ -385,12 +404,12 @@ export function renderMatrix(cells: MatrixCell[], paint: Painter = plain): strin
     return (c.ok ? 'ok' : c.mode) + (tag ? ` [${tag.split(' ')[0]}]` : '');
   };
   const width = Math.max(10, ...cells.map((c) => label(c).length));
-  const header = `${'guest'.padEnd(7)} ${'cpu'.padEnd(5)} ${'iommu'.padEnd(10)} ${'hv-ext'.padEnd(8)} ${'wa'.padEnd(6)} | ${cpuCounts.map((n) => `${n} vCPUs`.padEnd(width)).join(' | ')}`;
+  const header = `${'guest'.padEnd(7)} ${'cpu'.padEnd(5)} ${'x2apic'.padEnd(6)} ${'iommu'.padEnd(10)} ${'hv-ext'.padEnd(8)} ${'wa'.padEnd(6)} | ${cpuCounts.map((n) => `${n} vCPUs`.padEnd(width)).join(' | ')}`;
   const lines = [header, '-'.repeat(header.length)];
   for (const [key, list] of rows) {
     const cellsText = cpuCounts.map((n) => {
       const c = list.find((x) => x.cpus === n);
-      if (!c) return ''.padEnd(width);
+      if (!c) return (list[0].x2apicCpu === false && n > MAX_CPUS_WITHOUT_X2APIC ? 'n/a' : '').padEnd(width);
       return paint(c.ok ? 'green' : 'red', label(c).padEnd(width));
     });
     lines.push(`${key} | ${cellsText.join(' | ')}`);
@@ -399,5 +418,6 @@ export function renderMatrix(cells: MatrixCell[], paint: Painter = plain): strin
   lines.push('');
   lines.push(`${ok} of ${cells.length} cells deliver every interrupt where the driver asked, with every CPU online. [nn] marks the cell a built-in scenario reproduces.`);
   lines.push('wa = VMM workarounds on (accept Windows\' high address bits; Intel unit reads AMD-style messages). hv-ext = 15-bit extended destination ID advertised.');
+  if (cells.some((c) => c.x2apicCpu === false)) lines.push(`x2apic = the vCPUs have x2APIC (CPUID.1:ECX[21]). Without it QEMU refuses more than ${MAX_CPUS_WITHOUT_X2APIC} vCPUs (n/a).`);
   return lines.join('\n');
 }

@@ -44,6 +44,13 @@ function programmedAs(s: SourceResult): string {
 function describeSource(s: SourceResult): string {
   const src = s.source;
   if (src.kind === 'ioapic') return `I/O APIC pin ${src.pin} ${src.trigger ?? 'edge'}${src.polarity === 'low' ? ' active-low' : ''}`;
+  const via = src.via === undefined || src.via === 'ioapic' ? '' : ` via ${src.via === 'extint' ? 'the 8259 and LINT0 (ExtINT)' : 'the 8259 and LINT0 (Fixed)'}`;
+  if (src.kind === 'isa') return `ISA IRQ ${src.irq}${via}`;
+  if (src.kind === 'intx') return `${src.device} INTx`;
+  if (src.kind === 'lapic-timer') return `LAPIC timer, ${src.mode}, period ${src.period} ns, vector ${hex(src.vector ?? 0)}`;
+  if (src.kind === 'rtc') return `MC146818 RTC, ${src.mode === 'update' ? 'update-ended interrupt' : `periodic, rate select ${src.rate}`}${via}`;
+  if (src.kind === 'hpet') return `HPET timer 0, ${src.mode}, ${src.period} ns, legacy replacement route (IRQ0)`;
+  if (src.kind === 'pit') return `8254 counter 0, ${src.mode}, count ${src.count}${via}`;
   return `${src.device} ${src.kind.toUpperCase()} vector ${src.vector ?? 0}`;
 }
 

@@ -18,6 +18,7 @@ import { MSI_MASK_32, MSI_MASK_64 } from '../pci/msi-capability.ts';
 import { EMBEDDED_DATA_OFFSET } from '../pci/embedded-msi-controller.ts';
 import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE } from '../pci/type0-header.ts';
 import type { DmaExpectation, Scenario, ScenarioDma, ScenarioSource, SourceExpectation } from './scenario-file.ts';
+import { parseDuration } from './legacy-words.ts';
 import type { Device } from '../machine/device.ts';
 import { UsageError } from '../core/errors.ts';
 import type { System } from '../vmm/system.ts';
@@ -25,23 +26,11 @@ import type { VmmCounters, VmmRouteReport } from '../vmm/vmm.ts';
 import { createSystem } from '../guest/create-system.ts';
 import { LinuxGuest } from '../guest/linux/linux-guest.ts';
 import { copyMsiToEmbeddedController } from '../guest/drivers/embedded-msi.ts';
+import { isLegacyKind, LegacyStimulus, setupLegacySource } from './legacy-sources.ts';
+import type { SourceObservation } from './observation.ts';
+import type { HeldBy } from './legacy-words.ts';
 
-export interface Delivery {
-  cpu: number;
-  apicId: number;
-  vector: number;
-  deliveryMode: number;
-}
-
-export interface SourceObservation {
-  deliveries: Delivery[];
-  /** The IOMMU's own interrupts (fault events) raised while this source was exercised, and where they went. */
-  iommuInterrupts: Delivery[];
-  faults: IommuFaultEvent[];
-  lost: string[];
-  memoryWrites: { addr: bigint; data: number }[];
-  pirqs: number[];
-}
+export type { Delivery, SourceObservation } from './observation.ts';
 
 export interface SourceResult {
   source: ScenarioSource;
@@ -170,7 +159,7 @@ export function describeMachine(m: Machine): string {
 }
 
 function emptyObservation(): SourceObservation {
-  return { deliveries: [], iommuInterrupts: [], faults: [], lost: [], memoryWrites: [], pirqs: [] };
+  return { deliveries: [], iommuInterrupts: [], faults: [], lost: [], memoryWrites: [], pirqs: [], held: [] };
 }
 
 function describeObservation(o: SourceObservation): string {
@@ -187,6 +176,7 @@ function describeObservation(o: SourceObservation): string {
   for (const d of o.iommuInterrupts) parts.push(`IOMMU fault event → CPU ${d.cpu} vector ${hex(d.vector)}`);
   if (parts.length === 0 && o.lost.length) parts.push(`lost: ${o.lost[0]}`);
   if (parts.length === 0) parts.push('nothing arrived');
+  for (const h of o.held) parts.push(`held: ${h}`);
   return parts.join('; ');
 }
 
@@ -238,8 +228,15 @@ function judge(
     }
     case 'refused':
       return { ok: p.status === 'refused', expected: 'the guest refuses to program it' };
-    case 'lost':
-      return { ok: p.status === 'programmed' && delivered === 0 && recordedFaults.length === 0, expected: 'no delivery and no recorded fault (lost)' };
+    case 'lost': {
+      const reason = 'reason' in exp ? exp.reason : undefined;
+      const ok = p.status === 'programmed' && delivered === 0 && recordedFaults.length === 0 && (reason === undefined || o.lost.some((l) => l.includes(reason)));
+      return { ok, expected: `no delivery and no recorded fault (lost${reason === undefined ? '' : `: "${reason}"`})` };
+    }
+    case 'held': {
+      const ok = p.status === 'programmed' && o.held.includes(exp.by) && delivered === exp.delivered && o.deliveries.every((d) => d.cpu === p.cpu && d.vector === p.vector);
+      return { ok, expected: `${exp.delivered === 0 ? 'no delivery' : `CPU ${p.cpu} vector ${hex(p.vector)}${exp.delivered !== 1 ? ` ×${exp.delivered}` : ''}`}, then held: ${exp.by}` };
+    }
     case 'stale': {
       if (previous === null) return { ok: false, expected: 'the target before a retarget step (the source has none)' };
       const ok = delivered >= 1 && o.deliveries.every((d) => d.cpu === previous.cpu && d.vector === previous.vector);
@@ -256,6 +253,9 @@ class Stimulus {
   /** The source's target before its last retarget step, for a `stale` expectation. */
   previous: ProgrammedInterrupt | null = null;
 
+  /** The legacy source's own steps (an ISA IRQ, INTx, a timer), or null for an MSI or I/O APIC pin source. */
+  private readonly legacy: LegacyStimulus | null;
+
   constructor(
     private readonly m: Machine,
     private readonly guest: GuestOs,
@@ -265,7 +265,14 @@ class Stimulus {
     private readonly sys: System | null = null,
     /** Every source as the guest programmed it, by id (for steps that name another source). */
     private readonly others: ReadonlyMap<string, ProgrammedInterrupt> = new Map(),
-  ) {}
+  ) {
+    this.legacy = isLegacyKind(src.kind) ? new LegacyStimulus(m, guest, src, programmed, obs) : null;
+  }
+
+  /** Where the source's interrupt is held back now (legacy sources). */
+  held(): HeldBy[] {
+    return this.legacy?.held() ?? [];
+  }
 
   /** The physical device behind an assigned guest device, or null when the source's device is the guest's own. */
   private hostDevice(): Device | null {
@@ -287,7 +294,14 @@ class Stimulus {
   }
 
   run(step: string): void {
-    const [verb, name = this.src.id] = step.split(' ');
+    const [verb, arg] = step.split(' ');
+    if (verb === 'advance') {
+      this.legacy?.begin();
+      this.m.advance(parseDuration(arg));
+      return;
+    }
+    if (this.legacy?.run(verb, arg)) return;
+    const name = arg ?? this.src.id;
     const pin = this.src.pin ?? 0;
     switch (verb) {
       case 'signal': {
@@ -449,6 +463,7 @@ class Stimulus {
 
   /** Let the guest take whatever is still pending on the CPUs this source (or the IOMMU's fault event) reached. */
   drain(): void {
+    this.legacy?.drain();
     const cpus = new Set([...this.obs.deliveries, ...this.obs.iommuInterrupts].map((d) => d.cpu));
     for (const cpu of cpus) {
       for (let i = 0; i < STORM_LIMIT; i++) if (this.guest.handleInterrupt(cpu) === null) break;
@@ -545,6 +560,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
     m.events.on('iommu_interrupt', (e) => iommuFlows.add(e.flow));
     m.events.on('apic_accept', (e) => {
       if (!recording) return;
+      // An ExtINT carries no vector: the CPU gets it from the 8259's INTA cycle, where legacy-sources.ts records it.
+      if (e.deliveryMode === 7) return;
       const d = { cpu: e.cpu, apicId: e.apicId, vector: e.vector, deliveryMode: e.deliveryMode };
       if (iommuFlows.has(e.flow)) current.iommuInterrupts.push(d);
       else current.deliveries.push(d);
@@ -576,7 +593,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
 
     const programmed = new Map<string, ProgrammedInterrupt>();
     for (const src of scenario.sources) {
-      const p = src.kind === 'ims' ? setupIms(guest, m, src, sys) : guest.setupInterrupt(src as InterruptRequest);
+      const p = src.kind === 'ims' ? setupIms(guest, m, src, sys) : isLegacyKind(src.kind) ? setupLegacySource(guest, m, src) : guest.setupInterrupt(src as InterruptRequest);
       programmed.set(src.id, p);
       if (src.embedded && p.status === 'programmed') {
         // The driver knows its chip's register layout: the device's embeddedMsi options.
@@ -598,6 +615,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): Scena
       const stimulus = new Stimulus(m, guest, src, p, obs, sys, programmed);
       if (p.status === 'programmed') {
         for (const step of src.steps) stimulus.run(step);
+        obs.held = stimulus.held();
         stimulus.drain();
         sys?.hostKernel.servicePending();
       }

@@ -29,6 +29,8 @@ import {
   SourceExpectationSchema,
   SourceSchema,
 } from './scenario-schema.ts';
+import type { HeldBy, LAPIC_TIMER_MODES, LegacyVia, PitMode, RTC_MODES } from './legacy-words.ts';
+import { checkLegacySourcesAgainstMachine, defaultLegacySteps, isLegacySourceKind, legacyStepProblem, legacyTriggerReason, parseLegacySource } from './legacy-source-file.ts';
 
 /**
  * A scenario file that cannot be run. `field` is the path inside the file (`sources[0].device`, `machine.cpus`);
@@ -90,10 +92,18 @@ export type SourceExpectation =
   | { kind: 'pirq' }
   /** The guest could not program the source at all. */
   | { kind: 'refused' }
+  /**
+   * Held back at the end of the steps, after `delivered` deliveries (default 0) to the CPU and vector the guest
+   * intended: waiting in Remote IRR, behind a mask, behind Command.Interrupt Disable, or in the LAPIC's IRR.
+   */
+  | { kind: 'held'; by: HeldBy; delivered: number }
   /** Delivered to the CPU and vector the source had before its last `retarget` step (a stale route or cache). */
   | { kind: 'stale' }
-  /** Accepted by no CPU and refused by nobody: the message went nowhere (an illegal vector, no such destination). */
-  | { kind: 'lost' };
+  /**
+   * Accepted by no CPU and refused by nobody: the message went nowhere (an illegal vector, no such destination); with
+   * `reason`, the machine reported the loss in words containing it ("edge on a masked pin").
+   */
+  | { kind: 'lost'; reason?: string };
 
 /**
  * One interrupt source of a scenario: an InterruptRequest, or kind 'ims' — entry `vector` of the device's
@@ -101,7 +111,19 @@ export type SourceExpectation =
  * message its irq domain composed (LKML, "[PATCH v4 06/17] PCI: add SIOV and IMS capability detection", 2020-11-08).
  */
 export interface ScenarioSource extends Omit<InterruptRequest, 'kind'> {
-  kind: InterruptRequest['kind'] | 'ims';
+  kind: InterruptRequest['kind'] | 'ims' | 'isa' | 'intx' | 'lapic-timer' | 'pit' | 'hpet' | 'rtc';
+  /** ISA IRQ of an `isa` source, 0..15 but 2. */
+  irq?: number;
+  /** How an `isa`, `pit` or `rtc` source's IRQ reaches the CPU (default ioapic). */
+  via?: LegacyVia;
+  /** A `lapic-timer` source's LVTT mode, a `pit` source's 8254 mode, an `hpet` source's one-shot or periodic, an `rtc` source's interrupt. */
+  mode?: (typeof LAPIC_TIMER_MODES)[number] | PitMode | (typeof RTC_MODES)[number];
+  /** A `lapic-timer` or `hpet` source's period (one-shot: delay) in ns. */
+  period?: number;
+  /** A `pit` source's count (1..65536; default LATCH for HZ = 250, 4773). */
+  count?: number;
+  /** An `rtc` source's periodic rate select (register A RS, 1..15; default 6, 1024 Hz). */
+  rate?: number;
   /** Stimulus steps; defaults: MSI/MSI-X "signal"; edge pin "pulse"; level pin "raise, ack, lower, eoi". */
   /** A managed interrupt (Linux PCI_IRQ_AFFINITY): shut down, not moved, when its CPU goes offline. */
   managed?: boolean;
@@ -257,6 +279,8 @@ class Checker {
   }
 }
 
+/** `advance <time>`: move the machine's simulated clock (timers fire); any source may take it. */
+const ADVANCE_RE = /^advance \d+(?:ns|us|ms|s)$/;
 /** Steps that act on a two-machine system (the guest kernel's IRTE, the vCPU's scheduling). */
 const SYSTEM_STEP_RE = /^(retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+)$/;
 /**
@@ -274,17 +298,22 @@ function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
   const field = `sources[${i}]`;
   const kind = o.kind;
   const src: ScenarioSource = { id: o.id, kind, cpu: o.cpu, steps: [] };
-  if (kind === 'ioapic') {
-    if (o.pin === undefined) c.fail(`${field}.pin`, 'must be an integer from 0 to 119, got undefined');
-    src.pin = o.pin;
-    // A pin may name the PCI device whose INTx# drives it: raise / lower then set and clear that device's interrupt
-    // condition (the physical device's, for an assigned one), mask / unmask its Command.Interrupt Disable.
-    if (o.device !== undefined) src.device = o.device;
+  if (isLegacySourceKind(kind)) {
+    parseLegacySource(c, o, src, field);
   } else {
-    if (o.device === undefined) c.fail(`${field}.device`, 'must be a non-empty string, got undefined');
-    src.device = o.device;
-    src.vector = o.vector ?? 0;
-    if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+    for (const k of ['irq', 'via', 'mode', 'period', 'count', 'rate'] as const) if (o[k] !== undefined) c.fail(`${field}.${k}`, `belongs to the legacy sources (isa, intx, lapic-timer, pit, hpet, rtc), not to a ${kind} source`);
+    if (kind === 'ioapic') {
+      if (o.pin === undefined) c.fail(`${field}.pin`, 'must be an integer from 0 to 119, got undefined');
+      src.pin = o.pin;
+      // A pin may name the PCI device whose INTx# drives it: raise / lower then set and clear that device's interrupt
+      // condition (the physical device's, for an assigned one), mask / unmask its Command.Interrupt Disable.
+      if (o.device !== undefined) src.device = o.device;
+    } else {
+      if (o.device === undefined) c.fail(`${field}.device`, 'must be a non-empty string, got undefined');
+      src.device = o.device;
+      src.vector = o.vector ?? 0;
+      if (o.pin !== undefined) c.fail(`${field}.pin`, `a ${kind} source has a device, not a pin`);
+    }
   }
   if (o.embeddedMessage !== undefined) {
     if (kind !== 'msi' && kind !== 'msix') c.fail(`${field}.embeddedMessage`, 'only a PCI device (msi or msix source) can have an embedded interrupt controller');
@@ -297,14 +326,26 @@ function parseSource(c: Checker, o: SourceShape, i: number): ScenarioSource {
   }
   if (o.managed !== undefined) src.managed = o.managed;
   if (o.trigger !== undefined) {
+    if (isLegacySourceKind(kind)) c.fail(`${field}.trigger`, legacyTriggerReason(kind));
     if (kind !== 'ioapic' && o.trigger === 'level') c.fail(`${field}.trigger`, 'MSIs are always edge-triggered');
     src.trigger = o.trigger;
   }
-  if (o.polarity !== undefined) src.polarity = o.polarity;
+  if (o.polarity !== undefined) {
+    if (isLegacySourceKind(kind)) c.fail(`${field}.polarity`, legacyTriggerReason(kind));
+    src.polarity = o.polarity;
+  }
   if (o.steps === undefined) {
-    src.steps = kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
+    src.steps = isLegacySourceKind(kind) ? defaultLegacySteps(src) : kind !== 'ioapic' ? ['signal'] : src.trigger === 'level' ? ['raise', 'ack', 'lower', 'eoi'] : ['pulse'];
   } else {
     src.steps = o.steps.map((s, j) => {
+      if (ADVANCE_RE.test(s)) return s;
+      if (isLegacySourceKind(kind)) {
+        const why = legacyStepProblem(kind, s);
+        if (why !== null) c.fail(`${field}.steps[${j}]`, why);
+        return s;
+      }
+      if (/^(disintx|enintx)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" sets PCI Command.Interrupt Disable: an intx source's step`);
+      if (s === 'read-c') c.fail(`${field}.steps[${j}]`, '"read-c" reads the RTC\'s register C: an rtc source\'s step');
       if (kind !== 'ioapic' && !MSI_STEP_RE.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" is a pin step; ${kind} sources use signal`);
       if (kind === 'ioapic' && SYSTEM_STEP_RE.test(s) && !/^(deschedule|preempt|resume|migrate \d+)$/.test(s)) c.fail(`${field}.steps[${j}]`, `"${s}" rewrites an MSI's IRTE: only msi and msix sources have one here`);
       return s;
@@ -351,6 +392,11 @@ function checkSourcesAgainstMachine(c: Checker, sources: ScenarioSource[], machi
   sources.forEach((src, i) => {
     const field = `sources[${i}]`;
     if (src.cpu >= machine.cpus) c.fail(`${field}.cpu`, `CPU ${src.cpu} does not exist: the machine has ${machine.cpus} CPUs (${range(machine.cpus)})`);
+    if (isLegacySourceKind(src.kind)) {
+      const why = checkLegacySourcesAgainstMachine(src, machine);
+      if (why !== null) c.fail(`${field}.${why.field}`, why.reason);
+      return;
+    }
     if (src.kind === 'ioapic') {
       const pin = src.pin ?? 0;
       if (pin >= machine.ioapic.pins) c.fail(`${field}.pin`, `pin ${pin} does not exist: the I/O APIC has ${machine.ioapic.pins} pins (${range(machine.ioapic.pins)})`);
@@ -468,6 +514,22 @@ function parseGuest(c: Checker, o: GuestSpec, field = 'guest'): GuestSpec {
   return guest;
 }
 
+/**
+ * A variant's expectations over the base's. A source's expectation is one kind of outcome, so a variant that names a
+ * different kind (`held` where the base said `reaches`) replaces it; the same kind merges field by field.
+ */
+function mergeExpect(base: unknown, over: Record<string, unknown>): unknown {
+  const merged = deepMerge(base, over);
+  const baseSources = isObject(base) && isObject(base.sources) ? base.sources : {};
+  const overSources = isObject(over.sources) ? over.sources : {};
+  if (!isObject(merged) || !isObject(merged.sources)) return merged;
+  for (const [id, e] of Object.entries(overSources)) {
+    const was = baseSources[id];
+    if (isObject(e) && isObject(was) && Object.keys(e).join() !== Object.keys(was).join()) merged.sources[id] = e;
+  }
+  return merged;
+}
+
 /** A scenario's id: its file name without directory and extension ("scenarios/05-x.yaml" → "05-x"). */
 export function scenarioFileId(file: string): string {
   return file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1).replace(/\.ya?ml$/, '');
@@ -558,7 +620,7 @@ function validateScenario(doc: unknown, file: string): Scenario[] {
       machineV = variant.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, variant.machine));
     }
     const guestV = variant.guest === undefined ? guest : parseGuest(c, c.shaped(GuestSchema, deepMerge(raw.guest, variant.guest), `${field}.guest`), `${field}.guest`);
-    const expectRaw = deepMerge(raw.expect, variant.expect ?? {});
+    const expectRaw = mergeExpect(raw.expect, variant.expect ?? {});
     // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
     let sourcesV = sources;
     if (variant.sources !== undefined) {

@@ -14,6 +14,7 @@ import { fields as configFields, got, listOf, mustBe, shapeProblems as problemsO
 import type { ConfigProblem } from '../core/errors.ts';
 import { MachineConfigSchema } from '../machine/config-schema.ts';
 import { SystemConfigSchema } from '../vmm/system-config-schema.ts';
+import { DURATION_RE, HELD_BY, LAPIC_TIMER_MODES, LEGACY_VIAS, parseDuration, PIT_MODE_NAMES } from './legacy-words.ts';
 
 /** A non-empty string. */
 const text = (what = 'a non-empty string') => v.pipe(v.string(mustBe(what)), v.minLength(1, mustBe(what)));
@@ -43,7 +44,7 @@ function aligned(min: number, max: number, alignment: number, what: string) {
   return v.pipe(int(min, max), v.check((n) => n % alignment === 0, (i) => `must be ${what} aligned, got 0x${(i.input as number).toString(16)}`));
 }
 
-/** One of `options`, with the message the hand-written validator always gave ("must be msi, msix, ioapic or ims"). */
+/** One of `options`, with the message the hand-written validator always gave ("must be edge or level"). */
 function oneOf<const T extends readonly string[]>(options: T, what = listOf(options)) {
   return v.picklist(options, mustBe(what));
 }
@@ -55,8 +56,9 @@ const mapping = v.record(v.string(), v.unknown(), (i) => `must be a mapping, got
 const strings = v.array(v.string(), 'must be a list of strings');
 
 const STEP =
-  /^(signal|pulse|ack|eoi|handle|raise(?: [\w-]+)?|lower(?: [\w-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic)$/;
-const STEP_NAMES = 'signal, pulse, raise [name], lower [name], ack, eoi, handle, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N, cpu-offline N, cpu-online N, apic-id C N, ldr C V, x2apic';
+  /^(signal|pulse|ack|eoi|handle|raise(?: [\w.:-]+)?|lower(?: [\w.:-]+)?|retarget \d+|retarget-stale \d+|release|deschedule|preempt|resume|migrate \d+|mask|unmask|invalidate-iec [\w-]+|cpu-offline \d+|cpu-online \d+|apic-id \d+ \d+|ldr \d+ (?:0x)?[0-9a-fA-F]+|x2apic|advance \d+(?:ns|us|ms|s)|disintx|enintx|read-c)$/;
+const STEP_NAMES =
+  'signal, pulse, raise [name], lower [name], ack, eoi, handle, advance <time> (250us, 4ms), disintx, enintx, read-c, retarget N, retarget-stale N, release, mask, unmask, invalidate-iec <source>, deschedule, preempt, resume, migrate N, cpu-offline N, cpu-online N, apic-id C N, ldr C V, x2apic';
 
 /** A stimulus step of a source: `signal`, `raise A`, `retarget 3` … (which kinds of source take which: scenario-file.ts). */
 export const StepSchema = v.pipe(
@@ -73,9 +75,21 @@ const address64 = v.union(
   (i) => `must be a 64-bit hex address like 0xfee00000, got ${got(i)}`,
 );
 
+/** A duration: nanoseconds as an integer, or text with a unit ("250us", "4ms", "1s"); read as nanoseconds. */
+const duration = v.union(
+  [v.pipe(v.number(), v.integer(), v.minValue(1)), v.pipe(v.string(), v.regex(DURATION_RE), v.transform(parseDuration))],
+  (i) => `must be a duration like 250us, 4ms or 1s (or an integer of ns), got ${got(i)}`,
+);
+
 export const SourceSchema = fields({
   id: text(),
-  kind: oneOf(['msi', 'msix', 'ioapic', 'ims']),
+  kind: oneOf(['msi', 'msix', 'ioapic', 'ims', 'isa', 'intx', 'lapic-timer', 'pit', 'hpet', 'rtc']),
+  irq: v.optional(int(0, 15)),
+  via: v.optional(oneOf(LEGACY_VIAS)),
+  mode: v.optional(oneOf([...LAPIC_TIMER_MODES, ...PIT_MODE_NAMES, 'update'] as const)),
+  period: v.optional(duration),
+  count: v.optional(int(1, 65536)),
+  rate: v.optional(int(1, 15)),
   device: v.optional(text()),
   vector: v.optional(int(0, 2047)),
   pin: v.optional(int(0, 119)),
@@ -88,7 +102,7 @@ export const SourceSchema = fields({
   embedded: v.optional(v.boolean((i) => `must be true or false, got ${got(i)}`)),
 });
 
-const SOURCE_EXPECTATIONS = 'intended, reaches, reachesSourceOf, fault, memoryWrite, pirq, refused, wrong-vector, stale or lost';
+const SOURCE_EXPECTATIONS = 'intended, reaches, reachesSourceOf, fault, memoryWrite, held, pirq, refused, wrong-vector, stale or lost';
 
 /**
  * What the run checks for one source: a word, or a mapping with exactly one of the expectation kinds; read as one
@@ -113,6 +127,14 @@ export const SourceExpectationSchema = v.union(
     v.pipe(
       fields({ memoryWrite: v.union([v.literal(true), fields({ above4G: v.optional(v.boolean()) })]) }),
       v.transform(({ memoryWrite }) => ({ kind: 'memory-write' as const, above4G: memoryWrite !== true && memoryWrite.above4G === true })),
+    ),
+    v.pipe(
+      fields({ held: fields({ by: oneOf(HELD_BY), delivered: v.optional(int(0, 1000)) }) }),
+      v.transform(({ held }) => ({ kind: 'held' as const, by: held.by, delivered: held.delivered ?? 0 })),
+    ),
+    v.pipe(
+      fields({ lost: fields({ reason: text('the words the loss is reported with, e.g. "masked pin"') }) }),
+      v.transform(({ lost }) => ({ kind: 'lost' as const, reason: lost.reason })),
     ),
   ],
   (i) => `must be one of ${SOURCE_EXPECTATIONS}, got ${got(i)}`,

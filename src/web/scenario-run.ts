@@ -28,10 +28,32 @@ function cell(column: string, ...content: (Node | string)[]): HTMLElement {
   return h('td', { 'data-label': column }, ...content);
 }
 
+/** The source's kind in words: what raises its interrupt. */
+function originWords(src: SourceResult['source']): string {
+  switch (src.kind) {
+    case 'ioapic':
+      return `I/O APIC pin ${src.pin ?? '?'} asserted`;
+    case 'isa':
+      return `ISA IRQ ${src.irq ?? '?'} raised`;
+    case 'intx':
+      return `${src.device ?? 'the device'} asserts INTx`;
+    case 'lapic-timer':
+      return `the LAPIC timer of CPU ${src.cpu} (${src.mode ?? ''}) expires`;
+    case 'pit':
+      return 'the 8254\'s counter 0 drives IRQ0';
+    case 'hpet':
+      return 'the HPET\'s timer 0 fires on IRQ0';
+    case 'rtc':
+      return 'the RTC raises IRQ8';
+    default:
+      return `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
+  }
+}
+
 /** What started a source's interrupt, for the first row of its diagram. */
 function originOf(s: SourceResult): DiagramStep {
   const src = s.source;
-  const what = src.kind === 'ioapic' ? `I/O APIC pin ${src.pin ?? '?'} asserted` : `${src.device ?? 'the device'} signals ${src.kind === 'msix' ? 'MSI-X' : src.kind === 'ims' ? 'IMS' : 'MSI'}`;
+  const what = originWords(src);
   // The device's own first hop (a step such as deschedule may put VMM hops before it).
   const first = s.hops.find((h) => h.machine === 'host' && h.args.some(([k]) => k === 'bdf')) ?? s.hops[0];
   if (first?.machine !== 'host') return { text: `${src.id}: ${what}`, part: 'Device', machine: first?.machine };

@@ -153,7 +153,7 @@ describe('matrix progress', () => {
     const saved = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
     Object.defineProperty(process.stderr, 'isTTY', { value: isTTY, configurable: true });
     try {
-      return await cli('matrix', '--guest', 'linux', '--vendor', 'intel', '--iommu', 'none', '--workarounds', 'off', '--cpus', '64', '--no-color');
+      return await cli('matrix', '--guest', 'linux', '--vendor', 'intel', '--iommu', 'none', '--workarounds', 'off', '--cpus', '64', '--x2apic', 'on', '--no-color');
     } finally {
       if (saved) Object.defineProperty(process.stderr, 'isTTY', saved);
       else delete (process.stderr as { isTTY?: boolean }).isTTY;

@@ -160,7 +160,7 @@ describe('irqpath run: every problem of a badly shaped file at once', () => {
     const r = await cli('run', file);
     expect(r.code).toBe(2);
     expect(r.err.trim().split('\n')).toEqual([
-      `irqpath: ${file}:9:20: sources[0].kind: must be msi, msix, ioapic or ims, got "msx"`,
+      `irqpath: ${file}:9:20: sources[0].kind: must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit, hpet or rtc, got "msx"`,
       `${file}:11:45: sources[2].trigger: must be edge or level, got "sideways"`,
       `${file}:13:12: expect.verdict: must be reproduced (the run shows the failure) or fixed (the path works), got "works"`,
     ]);

@@ -10,7 +10,7 @@ const mk = () => createMachine({ cpus: 2, iommu: { kind: 'intel' }, devices: [{ 
 
 const CASES: [string, (s: any) => void, string][] = [
   ['a field beside version/config/devices', (s) => (s.extra = 1), 'snapshot.extra: no such field in a snapshot'],
-  ['a device the machine does not have', (s) => (s.devices.rtc = {}), 'snapshot.devices.rtc: no such field in this machine\'s state'],
+  ['a device the machine does not have', (s) => (s.devices.uart = {}), 'snapshot.devices.uart: no such field in this machine\'s state'],
   ['a field in the PCI bus state', (s) => (s.devices.pci.extra = 1), 'snapshot.devices.pci.extra: no such field in this machine\'s state'],
   ['a field in a PCI function', (s) => (s.devices.pci.functions['00:03.0'].romBar = 0), 'snapshot.devices.pci.functions.00:03.0.romBar: no such field in this machine\'s state'],
   ['a field in the MSI-X state', (s) => (s.devices.pci.functions['00:03.0'].msix.masked = []), 'snapshot.devices.pci.functions.00:03.0.msix.masked: no such field in this machine\'s state'],

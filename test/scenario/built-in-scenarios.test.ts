@@ -11,9 +11,9 @@ import { expectVerdict } from '../../src/testing.ts';
 const scenarios = builtInScenarios();
 
 describe('built-in scenarios', () => {
-  it('include the ten the project promises, the ath11k device-assignment bug, the VMM scenarios and the DMA ones', () => {
+  it('include the ten the project promises, the ath11k device-assignment bug, the VMM scenarios, the DMA ones and the legacy half ones', () => {
     const ids = new Set(scenarios.map((s) => s.id.slice(0, 2)));
-    expect([...ids].sort()).toEqual(['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '20', '21', '22', '23', '24', '25', '26', '27', '28', '29', '30', '31', '32']);
+    expect([...ids].sort()).toEqual(['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '20', '21', '22', '23', '24', '25', '26', '27', '28', '29', '30', '31', '32', '40', '41', '42', '43', '44']);
   });
 
   for (const s of scenarios) {

@@ -3,7 +3,7 @@
  * with the cells the mailing-list threads describe checked by name.
  */
 import { describe, expect, it } from 'vitest';
-import { renderMatrix, runMatrix, runMatrixCell, scenarioForCell } from '../../src/scenario/matrix.ts';
+import { DEFAULT_AXES, matrixCells, renderMatrix, runMatrix, runMatrixCell, scenarioForCell } from '../../src/scenario/matrix.ts';
 
 describe('compatibility matrix', () => {
   const cell = (guest: 'linux' | 'windows', vendor: 'intel' | 'amd', iommu: 'none' | 'intel-ir' | 'intel-full' | 'amd', extension = false, workarounds = false, cpus = 300) =>
@@ -46,5 +46,31 @@ describe('compatibility matrix', () => {
     expect(text).toContain('DMAR fault 0x25 [05]');
     expect(text).toContain('ok [08]');
     expect(scenarioForCell({ guest: 'windows', vendor: 'amd', iommu: 'amd', extension: false, workarounds: false, cpus: 300 })).toBe('08');
+  });
+
+  it('the default grid has CPUs without x2APIC, at the vCPU counts QEMU allows them (at most 255)', () => {
+    const cells = matrixCells();
+    // 2 guests × 2 vendors × 4 IOMMUs × 2 × 2 = 64 rows; 4 vCPU counts with x2APIC, 2 (64, 255) without.
+    expect(cells).toHaveLength(64 * 4 + 64 * 2);
+    const without = cells.filter((c) => c.x2apicCpu === false);
+    expect(new Set(without.map((c) => c.cpus))).toEqual(new Set([64, 255]));
+    expect(matrixCells({ ...DEFAULT_AXES, x2apicCpu: [true] })).toHaveLength(256);
+    expect(() => matrixCells({ ...DEFAULT_AXES, x2apicCpu: ['no' as unknown as boolean] })).toThrow('matrix axes.x2apicCpu: expected a list of true, false');
+  });
+
+  it('Linux on 255 CPUs without x2APIC brings every CPU up in xAPIC mode (APIC IDs 0..254 fit 8 bits)', () => {
+    const c = runMatrixCell({ guest: 'linux', vendor: 'intel', iommu: 'none', extension: false, workarounds: false, cpus: 255, x2apicCpu: false });
+    expect(c.onlineCpus).toBe(255);
+    expect(c.result.decisions.x2apic).toBe(false);
+    expect(c.ok).toBe(true);
+  });
+
+  it('renders the x2APIC column, with n/a where QEMU refuses the machine', () => {
+    const cells = runMatrix({ guests: ['linux'], vendors: ['intel'], iommus: ['none'], extension: [true], workarounds: [false], cpus: [64, 300], x2apicCpu: [true, false] });
+    expect(cells).toHaveLength(3);
+    const text = renderMatrix(cells);
+    expect(text).toMatch(/^guest +cpu +x2apic +iommu/);
+    expect(text).toMatch(/linux +intel no +none +ext-dest -      \| ok +\| n\/a/);
+    expect(text).toContain('Without it QEMU refuses more than 255 vCPUs (n/a).');
   });
 });

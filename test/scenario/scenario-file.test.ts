@@ -49,7 +49,7 @@ describe('scenario files', () => {
 
   it.each([
     ['title: [', '', 'YAML syntax error'],
-    [BASE.replace('kind: msix', 'kind: msx'), 'sources[0].kind', 'must be msi, msix, ioapic or ims'],
+    [BASE.replace('kind: msix', 'kind: msx'), 'sources[0].kind', 'must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit, hpet or rtc'],
     [BASE.replace('cpu: 1 }', 'cpu: 1, pin: 2 }'), 'sources[0].pin', 'has a device, not a pin'],
     [BASE.replace('trigger: level', 'trigger: sideways'), 'sources[1].trigger', 'edge or level'],
     [BASE.replace('a: intended', 'a: intended, b: intended'), 'expect.sources.b', 'no source named "b"'],

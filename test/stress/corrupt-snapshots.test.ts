@@ -38,7 +38,7 @@ function parentOf(tree: Json, path: (string | number)[]): Json {
 }
 
 /** Fields the state formats keep optional so that snapshots from before they existed still restore (with defaults). */
-const OPTIONAL_FOR_OLDER_SNAPSHOTS = ['devices.iommu.fault.fri', 'devices.iommu.dma', 'devices.iommu.iotlb', 'devices.cpus.0.lintLines', 'devices.cpus.0.timer'];
+const OPTIONAL_FOR_OLDER_SNAPSHOTS = ['devices.iommu.fault.fri', 'devices.iommu.dma', 'devices.iommu.iotlb', 'devices.cpus.0.lintLines', 'devices.cpus.0.timer', 'devices.pit', 'devices.rtc', 'devices.wires.pit', 'devices.wires.rtc'];
 
 const retype = (v: Json): Json => (typeof v === 'number' ? String(v) : typeof v === 'string' ? 7 : typeof v === 'boolean' ? 1 : v === null ? {} : Array.isArray(v) ? {} : []);
 

@@ -149,7 +149,7 @@ describe.skipIf(!haveBrowser)('web page in Chromium', () => {
     await page.getByRole('button', { name: 'Run' }).click();
     const error = page.locator('.yaml-error');
     // The same words parseScenario gives the CLI: "<file>: <field>: <reason>".
-    await expect.poll(textOf(error.locator('.field-error')), SLOW).toMatch(new RegExp(`^${escapeRe('irqpath: pasted.yaml: sources[0].kind: must be msi, msix, ioapic or ims, got "usb"')}$`));
+    await expect.poll(textOf(error.locator('.field-error')), SLOW).toMatch(new RegExp(`^${escapeRe('irqpath: pasted.yaml: sources[0].kind: must be msi, msix, ioapic, ims, isa, intx, lapic-timer, pit, hpet or rtc, got "usb"')}$`));
     await expect.poll(textOf(error.locator('.yaml-bad')), SLOW).toContain('5    - { id: q, kind: usb');
     await page.screenshot({ path: join(ARTIFACTS, 'scenario-yaml-error.png') });
     await page.close();
