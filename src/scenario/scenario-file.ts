@@ -41,7 +41,8 @@ import { checkLegacySourcesAgainstMachine, defaultLegacySteps, isLegacySourceKin
 export class ScenarioError extends Error {
   /**
    * Every problem found in the file, this one first: a file whose shape is wrong (scenario-schema.ts) gets all of
-   * its problems at once; the cross-field checks, which need a well-formed file, stop at their first.
+   * its problems at once; so do the cross-field checks of a well-formed file, one problem per source, DMA request,
+   * expectation block and variant (a check that needs a failed one is skipped).
    */
   readonly problems: readonly ScenarioError[];
 
@@ -266,6 +267,31 @@ class Checker {
   failConfig(e: ConfigError, field: string): never {
     const [first, ...more] = (field === '' ? e : e.under(field)).problems.map((p) => new ScenarioError(this.file, p.field, p.reason, this.variant));
     throw new ScenarioError(this.file, first.field, first.reason, this.variant, null, more);
+  }
+
+  /** Problems found by {@link attempt} so far, reported together by {@link settle}. */
+  private readonly found: ScenarioError[] = [];
+
+  /**
+   * Runs one independent check (a source, a DMA request, the expectations, a variant): its problems are kept and
+   * checking goes on with the next, so a file with several mistakes hears of all of them at once. Undefined when it
+   * failed; what depends on it is skipped.
+   */
+  attempt<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (e) {
+      if (!(e instanceof ScenarioError)) throw e;
+      this.found.push(...e.problems);
+      return undefined;
+    }
+  }
+
+  /** Throws every problem {@link attempt} kept, the first leading; nothing when all checks passed. */
+  settle(): void {
+    if (this.found.length === 0) return;
+    const [first, ...more] = this.found.map((p) => new ScenarioError(p.file, p.field, p.reason, p.variant, p.position));
+    throw new ScenarioError(first.file, first.field, first.reason, first.variant, first.position, more);
   }
 
   /** `raw` (a variant's merged content) read through `schema`, or every problem of its shape, named below `field`. */
@@ -583,72 +609,87 @@ function validateScenario(doc: unknown, file: string): Scenario[] {
     return { config: sys.machine, resolved: sys.resolved, system: sys.config };
   })();
   const { config: machine, resolved, system } = top;
-  const guest = parseGuest(c, o.guest);
-  const sources = o.sources.map((s, i) => parseSource(c, s, i));
+  // Each check below stands alone: every failing one is reported (Checker.attempt), then the file is refused.
+  const guestRead = c.attempt(() => parseGuest(c, o.guest));
+  const parsed = o.sources.map((s, i) => c.attempt(() => parseSource(c, s, i)));
   const ids = new Set<string>();
-  sources.forEach((s, i) => {
-    if (ids.has(s.id)) c.fail(`sources[${i}].id`, `"${s.id}" is used twice`);
+  o.sources.forEach((s, i) => {
+    if (ids.has(s.id)) c.attempt(() => c.fail(`sources[${i}].id`, `"${s.id}" is used twice`));
     ids.add(s.id);
   });
-  checkSourcesAgainstMachine(c, sources, resolved);
-  checkSystemSources(c, sources, system);
-  const dma = (o.dma ?? []).map((d, i) => checkDma(c, d, i, resolved.devices));
+  const sources = parsed.filter((s): s is ScenarioSource => s !== undefined);
+  if (sources.length === parsed.length) {
+    c.attempt(() => checkSourcesAgainstMachine(c, sources, resolved));
+    c.attempt(() => checkSystemSources(c, sources, system));
+  }
+  const dmaChecked = (o.dma ?? []).map((d, i) => c.attempt(() => checkDma(c, d, i, resolved.devices)));
   const dmaIds = new Set<string>();
-  dma.forEach((d, i) => {
-    if (dmaIds.has(d.id)) c.fail(`dma[${i}].id`, `"${d.id}" is used twice`);
+  (o.dma ?? []).forEach((d, i) => {
+    if (dmaIds.has(d.id)) c.attempt(() => c.fail(`dma[${i}].id`, `"${d.id}" is used twice`));
     dmaIds.add(d.id);
   });
-  const expect = checkExpect(c, o.expect, ids, 'expect', dmaIds);
-  checkExpectAgainstMachine(c, expect, resolved, 'expect');
+  const expectRead = c.attempt(() => checkExpect(c, o.expect, ids, 'expect', dmaIds));
+  if (expectRead !== undefined) c.attempt(() => checkExpectAgainstMachine(c, expectRead, resolved, 'expect'));
+  // Variants build on the base: a base with problems is refused before they are read.
+  c.settle();
+  // Settled: every check passed.
+  const dma = dmaChecked as ScenarioDma[];
+  const guest = guestRead as GuestSpec;
+  const expect = expectRead as ScenarioExpect;
   const base: Scenario = { id, variant: null, title, story, sources_of_truth: facts, machine, system, guest, sources, dma, expect };
   const out = [base];
 
-  (o.variants ?? []).forEach((variant, i) => {
+  // Each variant is checked on its own: the problems of every variant are reported together.
+  (o.variants ?? []).forEach((variant, i) => c.attempt(() => {
     const field = `variants[${i}]`;
     const name = variant.name;
     // From here on, every error is about this variant's merged content: name it.
     c.variant = name;
-    if (variant.machine !== undefined && !single) c.fail(`${field}.machine`, 'this scenario has a system: override system.host, system.guest or system.vmm instead');
-    if (variant.system !== undefined && single) c.fail(`${field}.system`, 'this scenario has a single machine: override machine instead');
-    let machineV: { config: MachineConfig; resolved: ResolvedConfig };
-    let systemV = system;
-    if (variant.system !== undefined) {
-      const sys = parseSystem(c, deepMerge(system, variant.system), `${field}.system`);
-      machineV = { config: sys.machine, resolved: sys.resolved };
-      systemV = sys.config;
-    } else {
-      machineV = variant.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, variant.machine));
-    }
-    const guestV = variant.guest === undefined ? guest : parseGuest(c, c.shaped(GuestSchema, deepMerge(raw.guest, variant.guest), `${field}.guest`), `${field}.guest`);
-    const expectRaw = mergeExpect(raw.expect, variant.expect ?? {});
-    // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
-    let sourcesV = sources;
-    if (variant.sources !== undefined) {
-      const over = variant.sources;
-      for (const sid of Object.keys(over)) if (!ids.has(sid)) c.fail(`${field}.sources.${sid}`, `no source named "${sid}"`);
-      sourcesV = (raw.sources as Record<string, unknown>[]).map((rawSource, j) => {
-        const sid = sources[j].id;
-        return sid in over ? parseSource(c, c.shaped(SourceSchema, deepMerge(rawSource, over[sid]), `sources[${j}]`), j) : sources[j];
+    try {
+      if (variant.machine !== undefined && !single) c.fail(`${field}.machine`, 'this scenario has a system: override system.host, system.guest or system.vmm instead');
+      if (variant.system !== undefined && single) c.fail(`${field}.system`, 'this scenario has a single machine: override machine instead');
+      let machineV: { config: MachineConfig; resolved: ResolvedConfig };
+      let systemV = system;
+      if (variant.system !== undefined) {
+        const sys = parseSystem(c, deepMerge(system, variant.system), `${field}.system`);
+        machineV = { config: sys.machine, resolved: sys.resolved };
+        systemV = sys.config;
+      } else {
+        machineV = variant.machine === undefined ? { config: machine, resolved } : parseMachine(c, deepMerge(machine, variant.machine));
+      }
+      const guestV = variant.guest === undefined ? guest : parseGuest(c, c.shaped(GuestSchema, deepMerge(raw.guest, variant.guest), `${field}.guest`), `${field}.guest`);
+      const expectRaw = mergeExpect(raw.expect, variant.expect ?? {});
+      // Per-source overrides, keyed by source id: { ath11k-ce: { embeddedMessage: from-msi-capability } }.
+      let sourcesV = sources;
+      if (variant.sources !== undefined) {
+        const over = variant.sources;
+        for (const sid of Object.keys(over)) if (!ids.has(sid)) c.fail(`${field}.sources.${sid}`, `no source named "${sid}"`);
+        sourcesV = (raw.sources as Record<string, unknown>[]).map((rawSource, j) => {
+          const sid = sources[j].id;
+          return sid in over ? parseSource(c, c.shaped(SourceSchema, deepMerge(rawSource, over[sid]), `sources[${j}]`), j) : sources[j];
+        });
+      }
+      checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
+      checkSystemSources(c, sourcesV, systemV);
+      const expectV = checkExpect(c, c.shaped(ExpectSchema, expectRaw, `${field}.expect`), ids, `${field}.expect`, dmaIds);
+      checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
+      out.push({
+        id,
+        variant: name,
+        title: variant.title ?? `${title} (${name})`,
+        story: variant.story ?? story,
+        sources_of_truth: facts,
+        machine: machineV.config,
+        system: systemV,
+        guest: guestV,
+        sources: sourcesV,
+        dma,
+        expect: expectV,
       });
+    } finally {
+      c.variant = null;
     }
-    checkSourcesAgainstMachine(c, sourcesV, machineV.resolved);
-    checkSystemSources(c, sourcesV, systemV);
-    const expectV = checkExpect(c, c.shaped(ExpectSchema, expectRaw, `${field}.expect`), ids, `${field}.expect`, dmaIds);
-    checkExpectAgainstMachine(c, expectV, machineV.resolved, `${field}.expect`);
-    out.push({
-      id,
-      variant: name,
-      title: variant.title ?? `${title} (${name})`,
-      story: variant.story ?? story,
-      sources_of_truth: facts,
-      machine: machineV.config,
-      system: systemV,
-      guest: guestV,
-      sources: sourcesV,
-      dma,
-      expect: expectV,
-    });
-    c.variant = null;
-  });
+  }));
+  c.settle();
   return out;
 }

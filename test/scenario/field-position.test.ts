@@ -58,6 +58,31 @@ describe('where a scenario error points', () => {
     ]);
   });
 
+  it('at every cross-field problem of the base scenario at once, one per source and expectation block', () => {
+    const twoSources = FILE.replace('vector: 5', 'vector: 1').replace(
+      "  - { id: q0, kind: msix, device: '00:03.0', vector: 1, cpu: 1 }\n",
+      "  - { id: q0, kind: msix, device: '00:03.0', vector: 1, cpu: 1 }\n  - { id: q1, kind: msix, device: '00:03.0', vector: 0, cpu: 1, trigger: level }\n",
+    );
+    const e = errorOf(twoSources);
+    expect(e.problems.map((p) => [p.field, p.reason])).toEqual([
+      // An MSI is an edge (PCI Local Bus 3.0 §6.8: a message is a single DWORD write, nothing holds a level).
+      ['sources[1].trigger', 'MSIs are always edge-triggered'],
+      // q1 is not named under expect.sources (line 12 now).
+      ['expect.sources', 'no expectation for source "q1"'],
+    ]);
+    // Line 9: "  - { id: q1, ... trigger: level }" — "level" starts at the 74th character.
+    expect(e.problems[0].position).toEqual({ line: 9, column: 74 });
+  });
+
+  it('at the problems of every variant at once', () => {
+    const twoVariants = FILE.replace('vector: 5', 'vector: 1') + ['variants:', '  - name: none', '    machine: { cpus: 0 }', '  - name: one', '    sources: { q0: { cpu: 7 } }', ''].join('\n');
+    const e = errorOf(twoVariants);
+    expect(e.problems.map((p) => [p.variant, p.field])).toEqual([
+      ['none', 'machine.cpus'],
+      ['one', 'sources[0].cpu'],
+    ]);
+  });
+
   it('at the enclosing mapping when the field is missing', () => {
     const e = errorOf(FILE.replace('  verdict: fixed\n', '').replace('vector: 5', 'vector: 1'));
     expect(e.field).toBe('expect.verdict');
