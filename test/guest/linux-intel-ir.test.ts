@@ -90,6 +90,19 @@ describe('Linux with an Intel IR-only unit (SAGAW = 0, EIM), 300 vCPUs', () => {
     expect(c.accepted).toHaveLength(1); // exactly once per assertion
   });
 
+  it('a remapped pin keeps its one IRTE when it moves: the entry is rewritten, not another taken (intel_ir_set_affinity)', () => {
+    const c = capture(m);
+    const first = g.setupInterrupt({ id: 'gsi21', kind: 'ioapic', pin: 21, cpu: 5 });
+    const moved = g.setupInterrupt({ id: 'gsi21', kind: 'ioapic', pin: 21, cpu: 7 });
+    expect(moved.irteIndex).toBe(first.irteIndex);
+    // VT-d 9.10: IRTE bits 23:16 hold the vector; the entry now carries the moved interrupt's.
+    expect(Number((irte(moved.irteIndex!)[0] >> 16n) & 0xffn)).toBe(moved.vector);
+    m.ioapic.assert(21);
+    m.ioapic.deassert(21);
+    expect(c.accepted).toEqual([{ cpu: 7, apicId: 7, vector: moved.vector }]);
+    expect(g.handleInterrupt(7)).toBe(moved.vector);
+  });
+
   it('a blocked compatibility-format request raises the DMAR fault interrupt on CPU 0 and Linux prints the record', () => {
     const c = capture(m);
     m.device(MSIX_DEV).dmaWrite(0xfee00000, 0x30);

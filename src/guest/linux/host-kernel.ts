@@ -250,8 +250,8 @@ export class LinuxHostKernel implements HostKernel {
 
   /**
    * An INTx line follows its CPU going offline (irq_do_set_affinity → ioapic_set_affinity): a vector on `to` and the
-   * RTE written again for it — under host interrupt remapping the model programs a fresh IRTE for the pin where Linux
-   * rewrites the one it has; the delivery is the same. A line masked by a lazy disable stays masked.
+   * RTE written again for it (under host interrupt remapping, the pin's own IRTE rewritten, as intel_ir_set_affinity
+   * does). A line masked by a lazy disable stays masked.
    */
   private moveIntxLine(entry: IntxLine, to: number): void {
     const { line } = entry;

@@ -831,6 +831,9 @@ export class LinuxGuest extends GuestBase {
     if (req.kind === 'ioapic') {
       const index = this.legacyIrte.get(req.pin) ?? drv.allocIrte(1);
       if (index === null) return this.refused(req, cpu, 'DMAR-IR: IR0: can\'t allocate an IRTE');
+      // One IRQ per GSI, its IRTE allocated once (intel_irq_remapping_alloc); a later affinity change rewrites that
+      // entry (intel_ir_set_affinity → modify_irte) rather than taking another.
+      this.legacyIrte.set(req.pin, index);
       drv.writeIrte(index, this.irteFor(cpu, vector, this.machine.firmware.dmar!.ioapicSourceId));
       const rte = rteIntelRemappable(index, req.pin, req.pinSetup);
       this.writeRte(req.pin, rte);
