@@ -52,18 +52,10 @@ export interface LegacySourceShape {
 }
 
 /** The fields of a scenario source this module reads and fills (scenario-file.ts's ScenarioSource). */
-export interface LegacySourceFields {
+export interface LegacySourceFields extends Pick<LegacySourceShape, 'device' | 'vector' | 'irq' | 'via' | 'mode' | 'period' | 'count' | 'rate'> {
   kind: string;
   cpu: number;
   steps: string[];
-  device?: string;
-  vector?: number;
-  irq?: number;
-  via?: LegacyVia;
-  mode?: string;
-  period?: number;
-  count?: number;
-  rate?: number;
 }
 
 /** Fields each legacy kind takes besides id, kind, cpu and steps. */

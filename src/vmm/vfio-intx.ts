@@ -28,8 +28,8 @@ import type { HostIntxLine, HostKernel } from './host-kernel.ts';
 import type { EventfdToken, KvmIrqRouting } from './kvm-irq-routing.ts';
 import type { SavedIntx } from './vmm-state.ts';
 
-/** What `sys.vmm.intx()` reports for one assigned device. */
-export interface VfioIntxReport {
+/** What `sys.vmm.intx()` reports for one assigned device: where its line goes, and the state a snapshot keeps. */
+export interface VfioIntxReport extends Omit<SavedIntx, 'guestBdf' | 'enabled'> {
   bdf: string;
   /** QEMU's vbasedev.name: the host device "0000:bb:dd.f". */
   name: string;
@@ -39,16 +39,6 @@ export interface VfioIntxReport {
   guestGsi: number;
   /** How vfio masks: the device's DisINTx (PCI 2.3), or the host line (nointxmask). */
   maskWith: 'DisINTx' | 'host line';
-  /** vdev->ctx[0].masked: masked at the host until the guest's EOI (resample). */
-  masked: boolean;
-  /** The guest set Command.Interrupt Disable (vdev->virq_disabled). */
-  guestDisabled: boolean;
-  /** KVM's resample source holds the guest pin asserted. */
-  guestLineAsserted: boolean;
-  /** Interrupts the handler took, resamples (guest EOIs), and re-sends at unmask because the device still asserted. */
-  interrupts: number;
-  resamples: number;
-  resent: number;
 }
 
 export class VfioIntx {

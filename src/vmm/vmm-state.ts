@@ -47,9 +47,13 @@ export interface SavedIntx {
   guestBdf: string;
   /** Set up (false while the guest uses MSI or MSI-X). */
   enabled: boolean;
+  /** vdev->ctx[0].masked: masked at the host until the guest's EOI (resample). */
   masked: boolean;
+  /** The guest set Command.Interrupt Disable (vdev->virq_disabled). */
   guestDisabled: boolean;
+  /** KVM's resample source holds the guest pin asserted. */
   guestLineAsserted: boolean;
+  /** Interrupts the handler took, resamples (guest EOIs), and re-sends at unmask because the device still asserted. */
   interrupts: number;
   resamples: number;
   resent: number;

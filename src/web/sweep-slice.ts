@@ -4,7 +4,7 @@
  * its row (matrixRow) is kept — the version axis only for cells that have a kernel version (Linux grid cells). No
  * browser globals here, so Node tests and the URL fuzzer read any hash.
  */
-import { DEFAULT_AXES, type MatrixCellSpec, type MatrixGuest, type MatrixIommu } from '../scenario/matrix.ts';
+import { DEFAULT_AXES, type MatrixAxes, type MatrixCellSpec, type MatrixGuest, type MatrixIommu } from '../scenario/matrix.ts';
 import { FULL_AXES, SWEEP_CMDLINES, SWEEP_VERSIONS, sweepCells } from '../scenario/matrix-sweep.ts';
 
 /** A cell's device assignment as the slice names it: 'none', or the VMM profile with '/posted' when posting. */
@@ -14,15 +14,9 @@ export type AssignmentChoice = (typeof ASSIGNMENT_CHOICES)[number];
 /** Command lines as the URL writes them: the empty one is 'none'. */
 export const CMDLINE_CHOICES: string[] = SWEEP_CMDLINES.map((c) => (c === '' ? 'none' : c));
 
-export interface SweepSlice {
-  guests: MatrixGuest[];
-  vendors: ('intel' | 'amd')[];
-  iommus: MatrixIommu[];
-  extension: boolean[];
-  workarounds: boolean[];
-  cpus: number[];
+/** The default grid's axes (every one given: a slice names its x2APIC choice too) and the sweep's own. */
+export interface SweepSlice extends Required<Pick<MatrixAxes, 'guests' | 'vendors' | 'iommus' | 'extension' | 'workarounds' | 'cpus' | 'x2apicCpu'>> {
   versions: string[];
-  x2apicCpu: boolean[];
   /** {@link CMDLINE_CHOICES} values ('iommu-off' turns off whichever IOMMU the cell has). */
   cmdlines: string[];
   assignment: AssignmentChoice[];
