@@ -11,7 +11,7 @@ import type { TraceHop } from '../../src/core/events.ts';
 import { programMsix } from '../../bench/program.ts';
 import { AmdRemappingModel, type AmdPrediction, type DteWords } from './models/amd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 // MMIO offsets and Control bits (AMD IOMMU spec §3.4), written out rather than imported.
 const DEV_TAB_BASE = 0x0000;
@@ -302,7 +302,7 @@ describe('AMD-Vi interrupt remapping against an independent model (fc.commands)'
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.model.seen);
         }
       }),
       { numRuns: stressRuns(100), seed: stressSeed() },

@@ -33,6 +33,11 @@ export interface CampaignStats {
   coverage(property: string, seen: ReadonlyMap<string, number>, required: readonly string[], runs: number, judgeFrom: number): void;
 }
 
+/** Adds what one sequence reached (`from`) to the counts over all sequences (`into`). */
+export function addReached(into: Map<string, number>, from: ReadonlyMap<string, number>): void {
+  for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n);
+}
+
 export function campaignStats(file: string): CampaignStats {
   const stats: FileStats = { file, operations: 0, checks: 0, slowest: { operation: '', ms: 0 }, coverage: [] };
   const out = process.env.IRQPATH_STRESS_STATS;

@@ -13,7 +13,7 @@ import { createMachine, type Machine } from '../../src/machine/machine.ts';
 import { roundTripThroughJson } from './snapshot-round-trip.ts';
 import { I8259Model } from './models/i8259-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 const MASTER_CMD = 0x20;
 const MASTER_DATA = 0x21;
@@ -132,7 +132,7 @@ describe('the 8259A master in virtual-wire mode against the data sheet (fc.comma
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.pic.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.pic.seen);
         }
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },

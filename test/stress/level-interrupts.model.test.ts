@@ -16,7 +16,7 @@ import { createMachine, type Machine } from '../../src/machine/machine.ts';
 import type { MachineSnapshot } from '../../src/machine/snapshot.ts';
 import { LevelInterruptModel } from './models/level-interrupt-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 // I/O APIC (82093AA §3.1): index at 0xFEC00000, data at +0x10, EOI register at +0x40 (version 0x20); RTE n at 0x10 + 2n.
 const IOREGSEL = 0xfec00000;
@@ -222,7 +222,7 @@ describe('level-triggered INTx and ISA IRQs through the I/O APIC against an inde
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.model.seen);
         }
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },

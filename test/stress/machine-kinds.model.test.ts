@@ -28,7 +28,7 @@ import { AmdRemappingModel } from './models/amd-remapping-model.ts';
 import { addressedCpus, type LapicView } from './models/apic-destination-model.ts';
 import { PendingInterruptModel } from './models/pending-interrupt-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 const CPUS = 4;
 const MSIX_DEV = '00:03.0';
@@ -268,7 +268,7 @@ describe('interrupts on every machine kind against the spec models (fc.commands)
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.pending.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.pending.seen);
         }
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },

@@ -26,7 +26,7 @@ import type { System, SystemSnapshot } from '../../src/vmm/system.ts';
 import { barBase, readMsixCap } from '../../src/guest/pci-msi-setup.ts';
 import { PendingInterruptModel } from './models/pending-interrupt-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 const HOST_NIC = '02:00.0';
 const GUEST_NIC = '00:05.0';
@@ -277,7 +277,7 @@ describe('assigned-device interrupts through the VMM against an oracle of pendin
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.model.seen);
         }
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },

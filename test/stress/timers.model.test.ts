@@ -15,7 +15,7 @@ import { roundTripThroughJson } from './snapshot-round-trip.ts';
 import { HpetComparatorModel, LapicTimerModel } from './models/timer-model.ts';
 import { PendingInterruptModel } from './models/pending-interrupt-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 // LAPIC (SDM Table 10-1): LVT timer 0x320, TMICT 0x380, TDCR 0x3E0, SVR 0xF0, EOI 0xB0; LVT bit 16 mask, 17 periodic.
 const LAPIC = 0xfee00000;
@@ -209,7 +209,7 @@ describe('the LAPIC timer and the HPET against their specs\' expiry rules (fc.co
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.pending.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.pending.seen);
         }
       }),
       { numRuns: stressRuns(RUNS), seed: stressSeed() },

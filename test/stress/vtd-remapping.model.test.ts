@@ -16,7 +16,7 @@ import type { TraceHop } from '../../src/core/events.ts';
 import { programMsix } from '../../bench/program.ts';
 import { VtdRemappingModel, type Irte, type Prediction } from './models/vtd-remapping-model.ts';
 import { stressRuns, stressSeed } from './budget.ts';
-import { campaignStats } from './campaign-stats.ts';
+import { addReached, campaignStats } from './campaign-stats.ts';
 
 // Register offsets (VT-d spec §11.4) and bits (§11.4.4), written out rather than imported.
 const GCMD = 0x18;
@@ -352,7 +352,7 @@ describe('VT-d interrupt remapping against an independent model (fc.commands)', 
         try {
           fc.modelRun(() => s, stats.instrumented(cmds));
         } finally {
-          for (const [k, n] of s.model.model.seen) seen.set(k, (seen.get(k) ?? 0) + n);
+          addReached(seen, s.model.model.seen);
         }
       }),
       { numRuns: stressRuns(150), seed: stressSeed() },
